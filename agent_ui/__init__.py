@@ -1,0 +1,1 @@
+"""Pages for every role: Jinja2 templates with htmx, live fragments over websockets, static assets."""

@@ -1,0 +1,200 @@
+"""Settings from `HOTLINE_*` environment variables: all optional in the embedded mode,
+every secret required in production mode (a clear start-up error, never a silent default)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run the hub; the message says which variable to set."""
+
+
+def _split_keys(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in value]  # type: ignore[union-attr]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    mode: Literal["embedded", "production"] = "embedded"
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    broker_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+    data_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    blind_index_key: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: SecretStr | None = None
+    twilio_twiml_app_sid: str | None = None
+    twilio_caller_id: str | None = None
+    recordings_dir: Path | None = None
+    timezone: str = "UTC"
+    session_max_age_seconds: int = 12 * 3600
+    lockout_threshold: int = 5
+    lockout_window_seconds: int = 15 * 60
+    lockout_seconds: int = 15 * 60
+    log_level: str = "INFO"
+    log_json: bool = True
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("data_keys", mode="before")
+    @classmethod
+    def _parse_data_keys(cls, value: object) -> list[str]:
+        return _split_keys(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> list[str]:
+        return _split_keys(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:  # noqa: BLE001 - any lookup failure is a configuration error
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    # Derived values -----------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'hotline.db').as_posix()}"
+
+    @property
+    def effective_recordings_dir(self) -> Path:
+        return self.recordings_dir or (self.var_dir / "recordings")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")
+
+    def secret(self) -> str:
+        if self.secret_key is None:
+            raise ConfigurationError("HOTLINE_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+    def data_key_values(self) -> list[str]:
+        return [k.get_secret_value() for k in self.data_keys]
+
+
+PRODUCTION_REQUIRED = (
+    ("database_url", "HOTLINE_DATABASE_URL"),
+    ("broker_url", "HOTLINE_BROKER_URL"),
+    ("secret_key", "HOTLINE_SECRET_KEY"),
+    ("data_keys", "HOTLINE_DATA_KEYS"),
+    ("blind_index_key", "HOTLINE_BLIND_INDEX_KEY"),
+    ("twilio_account_sid", "HOTLINE_TWILIO_ACCOUNT_SID"),
+    ("twilio_auth_token", "HOTLINE_TWILIO_AUTH_TOKEN"),
+)
+
+
+def validate_for_start(settings: Settings) -> None:
+    """Raise ConfigurationError listing every missing production setting at once."""
+    if not settings.is_production:
+        return
+    missing = [env for attr, env in PRODUCTION_REQUIRED if not getattr(settings, attr)]
+    if settings.public_url.startswith("http://127.0.0.1") or settings.public_url.startswith("http://localhost"):
+        missing.append("HOTLINE_PUBLIC_URL (the public base URL Twilio calls)")
+    if missing:
+        raise ConfigurationError(
+            "production mode needs these settings: " + ", ".join(missing) + ". See the README's settings table."
+        )
+    from cryptography.fernet import Fernet
+
+    for index, key in enumerate(settings.data_key_values()):
+        try:
+            Fernet(key)
+        except Exception as exc:  # noqa: BLE001
+            raise ConfigurationError(
+                f"HOTLINE_DATA_KEYS entry {index + 1} is not a Fernet key (32 url-safe base64-encoded bytes); "
+                "make one with `hotline keys generate`"
+            ) from exc
+
+
+def new_data_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_embedded_keys(settings: Settings) -> Settings:
+    """In the embedded mode, keys missing from the environment are generated once and kept in
+    `var/keys.json` (mode 0600) so a restart can still read what was encrypted."""
+    if settings.is_production:
+        return settings
+    if settings.secret_key and settings.data_keys and settings.blind_index_key:
+        return settings
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.var_dir / "keys.json"
+    stored: dict[str, object] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    changed = False
+    for name, factory in (
+        ("secret_key", lambda: secrets.token_urlsafe(48)),
+        ("data_keys", lambda: [new_data_key()]),
+        ("blind_index_key", lambda: secrets.token_urlsafe(48)),
+    ):
+        if name not in stored:
+            stored[name] = factory()
+            changed = True
+    if changed:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+    updates: dict[str, object] = {}
+    if not settings.secret_key:
+        updates["secret_key"] = SecretStr(str(stored["secret_key"]))
+    if not settings.data_keys:
+        updates["data_keys"] = [SecretStr(k) for k in stored["data_keys"]]  # type: ignore[union-attr]
+    if not settings.blind_index_key:
+        updates["blind_index_key"] = SecretStr(str(stored["blind_index_key"]))
+    return settings.model_copy(update=updates)
+
+
+_current: Settings | None = None
+
+
+def configure(settings: Settings | None) -> None:
+    """Install the settings in use (the app factory and tests call this)."""
+    global _current
+    _current = settings
+    _load.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _load() -> Settings:
+    return ensure_embedded_keys(Settings())
+
+
+def get_settings() -> Settings:
+    return _current if _current is not None else _load()

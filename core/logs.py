@@ -1,0 +1,92 @@
+"""Structured logging. Every record goes through a redaction filter: phone numbers, e-mail
+addresses, bearer tokens and configured secrets never reach a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from core.config import Settings
+
+# E.164 and common national phone formats (seven or more digits, optional separators).
+_PHONE = re.compile(r"(?<![\w])\+?\d[\d\s\-()]{6,}\d(?![\w])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_BEARER = re.compile(r"(?i)(bearer\s+|hl_)[A-Za-z0-9._\-]+")
+_KEYVALUE = re.compile(r"(?i)\b(password|token|secret|authorization|api_key|auth_token)=([^&\s]+)")
+
+_secrets: list[str] = []
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def redact(text: str) -> str:
+    for value in _secrets:
+        if value and value in text:
+            text = text.replace(value, "[secret]")
+    text = _KEYVALUE.sub(lambda m: f"{m.group(1)}=[secret]", text)
+    text = _BEARER.sub("[token]", text)
+    text = _EMAIL.sub("[email]", text)
+    return _PHONE.sub("[phone]", text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redact(message)
+        record.args = None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                record.__dict__[key] = redact(value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def setup_logging(settings: Settings) -> None:
+    """Configure the root logger once per process (idempotent)."""
+    _secrets.clear()
+    for value in (
+        settings.secret_key,
+        settings.blind_index_key,
+        settings.twilio_auth_token,
+        settings.twilio_api_key_secret,
+        *settings.data_keys,
+    ):
+        if value is not None:
+            _secrets.append(value.get_secret_value())
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_hotline", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._hotline = True  # type: ignore[attr-defined]
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        JsonFormatter() if settings.log_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    # Access logs carry full URLs; ours hold no personal data, but redact them all the same.
+    for name in ("uvicorn.access", "uvicorn.error", "celery", "twilio"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

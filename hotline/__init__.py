@@ -1,0 +1,1 @@
+"""The composition root: create_app(), the hotline command line and worker entry points."""

@@ -1,0 +1,52 @@
+"""`create_app()`: settings, database, event bus, workers, middleware and every router, in one place."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from core import config, db
+from core.config import Settings
+
+
+def create_app(settings: Settings | None = None, *, start_background: bool = True) -> FastAPI:
+    if settings is None:
+        settings = config.get_settings()
+    config.validate_for_start(settings)
+    config.configure(settings)
+    from core.logs import setup_logging
+
+    setup_logging(settings)
+    if start_background and not settings.is_production:
+        # The embedded mode keeps its own database current; production runs `hotline db upgrade`.
+        from hotline import migrate
+
+        migrate.upgrade(settings.effective_database_url)
+    db.get_engine()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        from core.events import close_bus, configure_bus
+        from core.worker import configure_celery, start_embedded
+
+        configure_bus(settings)
+        configure_celery(settings)
+        embedded = start_embedded(settings) if start_background and not settings.broker_url else None
+        try:
+            yield
+        finally:
+            if embedded is not None:
+                embedded.stop()
+            close_bus()
+
+    app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    app.state.settings = settings
+
+    from hotline.errors import install_error_handlers
+    from hotline.health import router as health_router
+
+    install_error_handlers(app)
+    app.include_router(health_router)
+    return app

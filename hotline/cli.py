@@ -1,0 +1,227 @@
+"""The `hotline` command: serve, worker, beat, database, users, audit and keys."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from core import config
+
+
+def _settings() -> config.Settings:
+    try:
+        settings = config.get_settings()
+        config.validate_for_start(settings)
+    except config.ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # pydantic's ValidationError names the variable and the problem
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+    config.configure(settings)
+    from core.logs import setup_logging
+
+    setup_logging(settings)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hotline")
+def main() -> None:
+    """Hotline: the call-center hub. Settings come from HOTLINE_* environment variables."""
+
+
+# serve / worker / beat ----------------------------------------------------------------------
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1:
+        if not settings.broker_url:
+            raise click.ClickException("several web workers need HOTLINE_BROKER_URL (Redis) for the event bus")
+        uvicorn.run("hotline.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_config=None, proxy_headers=False)
+    else:
+        from hotline.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Web processes (production; needs Redis for the event bus).")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web hub. In the embedded mode the database is upgraded first and a Celery worker
+    and beat run inside the process."""
+    _serve(host, port, workers)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@click.option("--queues", "-Q", default=None, help="Comma-separated queues to consume.")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, queues: str | None) -> None:
+    """Run a Celery worker (production: needs HOTLINE_BROKER_URL). Extra arguments go to Celery."""
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.ClickException("`hotline worker` needs HOTLINE_BROKER_URL; the embedded mode runs its worker inside `hotline serve`")
+    from core.worker import celery_app, configure_celery
+
+    configure_celery(settings)
+    argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(concurrency)]
+    if queues:
+        argv += ["--queues", queues]
+    celery_app.worker_main(argv + list(ctx.args))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """Run the Celery beat scheduler (exactly one per installation)."""
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.ClickException("`hotline beat` needs HOTLINE_BROKER_URL; the embedded mode runs beat inside `hotline serve`")
+    from core.worker import celery_app, configure_celery
+
+    configure_celery(settings)
+    celery_app.start(["beat", "--loglevel", settings.log_level, *ctx.args])
+
+
+# db -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from hotline import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {migrate.current_revision(settings.effective_database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (for example -1 or base)."""
+    from hotline import migrate
+
+    settings = _settings()
+    migrate.downgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {migrate.current_revision(settings.effective_database_url)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the applied and the latest revision."""
+    from hotline import migrate
+
+    settings = _settings()
+    url = settings.effective_database_url
+    click.echo(f"applied: {migrate.current_revision(url)}; latest: {migrate.head_revision(url)}")
+
+
+# users --------------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """People who sign in."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True,
+              type=click.Choice(["agent", "team_leader", "qa_inspector", "supervisor", "center_head", "admin"]))
+@click.option("--display-name", default=None, help="Shown in the pages; defaults to the username.")
+@click.option("--password", default=None, help="Prompted for (hidden) when not given.")
+@click.option("--site", "site_code", default=None, help="Code of an existing site.")
+def users_create(username: str, role: str, display_name: str | None, password: str | None,
+                 site_code: str | None) -> None:
+    """Create a user, for example the first admin."""
+    from core import db as core_db
+    from core import users as user_service
+    from core.errors import DomainError
+
+    _settings()
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with core_db.session_scope() as session:
+            site_id = None
+            if site_code:
+                site = user_service.get_site_by_code(session, code=site_code)
+                if site is None:
+                    raise click.ClickException(f"no site with code {site_code!r}")
+                site_id = site.id
+            user = user_service.create_user(session, username=username, password=password, role=role,
+                                            display_name=display_name or username, site_id=site_id)
+            click.echo(f"created {user.role} {user.username} (id {user.id})")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+# audit --------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; report the first entry that was altered or removed (exit 1)."""
+    from core import audit as audit_service
+    from core import db as core_db
+
+    _settings()
+    with core_db.session_scope() as session:
+        result = audit_service.verify(session)
+    if result.ok:
+        click.echo(f"audit trail intact: {result.checked} entries checked")
+        return
+    click.echo(f"audit trail BROKEN at entry {result.first_bad_seq}: {result.reason}", err=True)
+    sys.exit(1)
+
+
+# keys ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys for personal data."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new data key; put it first in HOTLINE_DATA_KEYS, then run `hotline keys rotate`."""
+    click.echo(config.new_data_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every personal field with the newest key in HOTLINE_DATA_KEYS."""
+    from core import db as core_db
+    from core.crypto import rotate_all
+
+    _settings()
+    with core_db.session_scope() as session:
+        counts = rotate_all(session)
+    total = sum(counts.values())
+    for column, count in sorted(counts.items()):
+        click.echo(f"{column}: {count}")
+    click.echo(f"re-encrypted {total} values with the newest key; older keys can now be retired")
+
+
+if __name__ == "__main__":
+    main()

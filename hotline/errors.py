@@ -1,0 +1,103 @@
+"""One place that turns errors into responses: JSON for the API and webhooks, an HTML page for
+people, with the domain errors mapped to their status codes."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+
+log = logging.getLogger("hotline.errors")
+
+STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (DomainError, 400),
+]
+
+TITLES = {
+    400: "The request could not be done",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Changed in the meantime",
+    422: "Some fields need attention",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+    503: "Temporarily unavailable",
+}
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/twilio/", "/healthz", "/openapi.json")):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def status_for(exc: DomainError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_page(status: int, detail: str) -> HTMLResponse:
+    title = TITLES.get(status, "Error")
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{status} · {html.escape(title)} · Hotline</title><link rel="stylesheet" href="/static/css/hotline.css"></head>
+<body class="error-page"><main class="card narrow" role="main">
+<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>
+<p><a class="button" href="/">Back to Hotline</a></p></main></body></html>"""
+    return HTMLResponse(body, status_code=status)
+
+
+def _respond(request: Request, status: int, detail: str, *, errors: list[dict[str, object]] | None = None,
+             code: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    if wants_json(request):
+        content: dict[str, object] = {"detail": detail, "code": code or TITLES.get(status, "error").lower()}
+        if errors is not None:
+            content["errors"] = errors
+        return JSONResponse(content, status_code=status, headers=headers)
+    response = error_page(status, detail)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        errors = getattr(exc, "errors", None)
+        return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return _respond(request, 422, "Some fields are not valid; see errors for each field.", errors=errors,
+                        code="invalid")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
+        return _respond(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
+        return _respond(request, 500, "An unexpected error happened; it has been logged. Please try again.",
+                        code="internal")

@@ -1,0 +1,1 @@
+"""QA: scorecards, sampling, evaluations, calibration, disputes and QA reports."""

@@ -1,0 +1,1 @@
+"""Scheduling: shifts, rosters, roll call, notices, handover and duty logs, leave, swaps and their rules, staffing forecast, adherence."""

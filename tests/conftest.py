@@ -1,0 +1,190 @@
+"""Shared fixtures. Every test runs against a database of its own data: a fresh copy of a
+SQLite template, or, when HOTLINE_TEST_DATABASE_URL is set, a throw-away PostgreSQL database
+emptied before each test. HOTLINE_TEST_BROKER_URL points the event bus and Celery at Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import inspect as sqlalchemy_inspect
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from core import clock as clock_module
+from core import config, db
+from core.clock import FrozenClock
+from hotline.models import load_all
+
+PG_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL") or None
+BROKER_URL = os.environ.get("HOTLINE_TEST_BROKER_URL") or None
+
+TEST_TWILIO_SID = "AC" + "0" * 31 + "1"
+TEST_TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hotline database: {'PostgreSQL' if PG_URL else 'SQLite'}; broker: {'Redis' if BROKER_URL else 'embedded'}"
+
+
+@pytest.fixture(scope="session")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hotline")
+
+
+@pytest.fixture(scope="session")
+def data_keys() -> list[str]:
+    return [Fernet.generate_key().decode()]
+
+
+def build_settings(var_dir: Path, database_url: str, keys: list[str], **overrides: object) -> config.Settings:
+    values: dict[str, object] = dict(
+        mode="embedded",
+        var_dir=var_dir,
+        database_url=database_url,
+        broker_url=BROKER_URL,
+        public_url="http://testserver",
+        secret_key=SecretStr("test-secret-key-" + "x" * 32),
+        data_keys=[SecretStr(k) for k in keys],
+        blind_index_key=SecretStr("test-blind-index-key-" + "y" * 32),
+        twilio_account_sid=TEST_TWILIO_SID,
+        twilio_auth_token=SecretStr(TEST_TWILIO_TOKEN),
+        recordings_dir=var_dir / "recordings",
+        log_json=False,
+    )
+    values.update(overrides)
+    return config.Settings.model_validate(values)
+
+
+class _Template:
+    """Builds the schema once per test session and hands each test an empty database."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        metadata = load_all().metadata
+        self.metadata = metadata
+        if PG_URL:
+            url = make_url(PG_URL)
+            self.admin_url = url.set(database="postgres")
+            self.db_name = f"hotline_test_{uuid.uuid4().hex[:10]}"
+            self.url = url.set(database=self.db_name).render_as_string(hide_password=False)
+            admin = db.make_engine(self.admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{self.db_name}"')
+            admin.dispose()
+            self.engine = db.make_engine(self.url)
+            metadata.create_all(self.engine)
+            created = set(sqlalchemy_inspect(self.engine).get_table_names())
+            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name in created)
+            self.truncate = f"TRUNCATE {tables} RESTART IDENTITY CASCADE" if tables else ""
+        else:
+            self.template = base_dir / "template.db"
+            engine = db.make_engine(f"sqlite:///{self.template}")
+            metadata.create_all(engine)
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            engine.dispose()
+
+    def fresh(self, tmp_path: Path) -> tuple[str, Engine]:
+        if PG_URL:
+            with self.engine.begin() as conn:
+                if self.truncate:
+                    conn.exec_driver_sql(self.truncate)
+            return self.url, self.engine
+        target = tmp_path / "hotline.db"
+        shutil.copyfile(self.template, target)
+        url = f"sqlite:///{target}"
+        return url, db.make_engine(url)
+
+    def close(self) -> None:
+        if PG_URL:
+            self.engine.dispose()
+            admin = db.make_engine(self.admin_url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_template(base_dir: Path) -> Iterator[_Template]:
+    template = _Template(base_dir)
+    yield template
+    template.close()
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[FrozenClock]:
+    """Every test runs on a frozen clock; move it with `clock.advance(minutes=5)`."""
+    frozen = FrozenClock()
+    previous = clock_module.get_clock()
+    clock_module.install(frozen)
+    yield frozen
+    clock_module.install(previous)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_template: _Template, data_keys: list[str]) -> Iterator[config.Settings]:
+    url, engine = db_template.fresh(tmp_path)
+    current = build_settings(tmp_path / "var", url, data_keys)
+    config.configure(current)
+    db.configure_engine(engine)
+    yield current
+    if not PG_URL:
+        engine.dispose()
+    db.configure_engine(None)
+    config.configure(None)
+
+
+@pytest.fixture
+def engine(settings: config.Settings) -> Engine:
+    return db.get_engine()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on this test's own database; commit explicitly when the code under test
+    expects committed data."""
+    s = db.new_session()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+@pytest.fixture
+def app(settings: config.Settings):  # type: ignore[no-untyped-def]
+    from hotline.app import create_app
+
+    return create_app(settings, start_background=False)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def pg_only() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not PG_URL, reason="needs HOTLINE_TEST_DATABASE_URL (PostgreSQL)")
+
+
+def broker_only() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not BROKER_URL, reason="needs HOTLINE_TEST_BROKER_URL (Redis)")
+
+
+@pytest.fixture
+def db_dialect(engine: Engine) -> str:
+    return engine.dialect.name
+
+
+__all__ = ["text"]

@@ -1,0 +1,44 @@
+"""`/healthz`, `/openapi.json` and the error responses of the app."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core.config import Settings
+
+
+def test_healthz_reports_database_and_broker(client: TestClient, settings: Settings) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["broker"]["kind"] == ("redis" if settings.broker_url else "embedded")
+
+
+def test_healthz_fails_when_the_broker_is_unreachable(client: TestClient, settings: Settings,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "broker_url", "redis://127.0.0.1:1/0")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["ok"] is False
+
+
+def test_openapi_is_served(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Hotline"
+
+
+def test_unknown_api_path_gives_json_404(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["detail"]
+
+
+def test_unknown_page_gives_html_404(client: TestClient) -> None:
+    response = client.get("/nothing-here", headers={"accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Not found" in response.text
