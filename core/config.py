@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     lockout_threshold: int = 5
     lockout_window_seconds: int = 15 * 60
     lockout_seconds: int = 15 * 60
+    grant_default_seconds: int = 2 * 3600
+    grant_max_seconds: int = 24 * 3600
     log_level: str = "INFO"
     log_json: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from core import config, db
 from core.config import Settings
+
+
+# Every package's routers, mounted here once. A package adds "module:attribute" to this list.
+ROUTERS = (
+    "tickets.api:router",
+    "tickets.api_customers:router",
+    "telephony.webhooks:router",
+    "telephony.api:router",
+    "scheduling.api:router",
+    "qa.api:router",
+)
+
+
+def _routers() -> list[APIRouter]:
+    found = []
+    for spec in ROUTERS:
+        module_name, _, attribute = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a package whose router is not written yet
+        found.append(getattr(module, attribute))
+    return found
 
 
 def create_app(settings: Settings | None = None, *, start_background: bool = True) -> FastAPI:
@@ -49,4 +75,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
 
     install_error_handlers(app)
     app.include_router(health_router)
+    for router in _routers():
+        app.include_router(router)
+    from core.csrf import CSRFMiddleware
+    from agent_ui import mount_ui
+    mount_ui(app)
+    app.add_middleware(CSRFMiddleware)
     return app

@@ -213,15 +213,27 @@ def keys_rotate() -> None:
     """Re-encrypt every personal field with the newest key in HOTLINE_DATA_KEYS."""
     from core import db as core_db
     from core.crypto import rotate_all
+    from hotline.models import load_all
 
     _settings()
+    load_all()  # every package's encrypted columns must be known, or rotation would skip them
     with core_db.session_scope() as session:
-        counts = rotate_all(session)
+        counts = rotate_all(session, commit_every_batch=True)
     total = sum(counts.values())
     for column, count in sorted(counts.items()):
         click.echo(f"{column}: {count}")
     click.echo(f"re-encrypted {total} values with the newest key; older keys can now be retired")
 
+
+def _add_package_commands() -> None:
+    from scheduling.cli import forecast
+    from tickets.cli import customers
+
+    main.add_command(forecast)
+    main.add_command(customers)
+
+
+_add_package_commands()
 
 if __name__ == "__main__":
     main()

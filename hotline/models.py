@@ -11,6 +11,10 @@ MODEL_MODULES = (
     "core.models",
     "core.audit",
     "core.worker",
+    "tickets.models",
+    "telephony.models",
+    "qa.models",
+    "scheduling.models",
 )
 
 

@@ -82,8 +82,11 @@ class _Template:
             self.engine = db.make_engine(self.url)
             metadata.create_all(self.engine)
             created = set(sqlalchemy_inspect(self.engine).get_table_names())
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name in created)
-            self.truncate = f"TRUNCATE {tables} RESTART IDENTITY CASCADE" if tables else ""
+            # Emptying ~100 tables with DELETE is far faster than TRUNCATE for the few rows a test
+            # writes; replica mode skips triggers (the audit trail refuses DELETE) and FK checks.
+            deletes = [f'DELETE FROM "{t.name}"' for t in reversed(metadata.sorted_tables) if t.name in created]
+            self.truncate = "; ".join(["SET session_replication_role = replica", *deletes,
+                                       "SET session_replication_role = DEFAULT"]) if deletes else ""
         else:
             self.template = base_dir / "template.db"
             engine = db.make_engine(f"sqlite:///{self.template}")

@@ -1,0 +1,96 @@
+"""Languages of the pages: choosing a person's locale (their setting, then a cookie, then the
+browser's Accept-Language), the Babel message catalogues, and dates in a site's time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_datetime
+from babel.support import NullTranslations, Translations
+from starlette.requests import Request
+
+from core.auth import Viewer
+from core.config import get_settings
+from core.models import LOCALES
+
+DEFAULT_LOCALE = "en"
+LOCALE_COOKIE = "hotline_locale"
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+# What the language switcher shows, each in its own language.
+LANGUAGE_NAMES = {"en": "English", "zh_Hans": "简体中文"}
+# The `lang` attribute of <html>, for screen readers and fonts.
+HTML_LANG = {"en": "en", "zh_Hans": "zh-Hans"}
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated later, where the locale is known."""
+    return message
+
+
+@lru_cache(maxsize=len(LOCALES) + 1)
+def translations(locale: str) -> NullTranslations:
+    if locale == DEFAULT_LOCALE:
+        return NullTranslations()  # the messages are written in English
+    return Translations.load(str(TRANSLATIONS_DIR), [locale], domain="messages")
+
+
+def gettext(locale: str, message: str, **variables: Any) -> str:
+    text = translations(locale).gettext(message)
+    return text % variables if variables else text
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of our locales for an Accept-Language header. Any Chinese gets Simplified
+    Chinese: it is the only Chinese catalogue and beats English for a Chinese reader."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and quality > 0:
+            ranked.append((-quality, index, tag.strip().lower()))
+    for _quality, _index, tag in sorted(ranked):
+        if tag.startswith("zh"):
+            return "zh_Hans"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LOCALE
+
+
+def locale_for(request: Request, viewer: Viewer | None = None) -> str:
+    """The person's own choice, else the language cookie, else the browser's preference."""
+    if viewer is None:
+        viewer = getattr(request.state, "viewer", None)
+    if viewer is not None and viewer.locale in LOCALES:
+        return str(viewer.locale)
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in LOCALES:
+        return str(chosen)
+    return negotiate(request.headers.get("accept-language"))
+
+
+@lru_cache(maxsize=len(LOCALES) + 1)
+def babel_locale(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+def zone_for(viewer: Viewer | None) -> str:
+    if viewer is not None and viewer.site_timezone:
+        return viewer.site_timezone
+    return get_settings().timezone
+
+
+def format_moment(moment: datetime | None, locale: str, zone: str, fmt: str = "medium") -> str:
+    """A stored UTC time shown in the site's time zone, written the way the reader's language writes it."""
+    if moment is None:
+        return ""
+    return format_datetime(moment, format=fmt, tzinfo=ZoneInfo(zone), locale=babel_locale(locale))

@@ -1,0 +1,124 @@
+"""The navigation bar per role and the words for roles and duties. A page appears in the bar
+as soon as its route exists, so later pages only need to be registered here once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.routing import Match
+
+from agent_ui.i18n import N_
+from core import permissions
+from core.models import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str  # English msgid, translated in the template
+    path: str
+    roles: frozenset[Role]
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("home", N_("Home"), "/", permissions.EVERYONE),
+    NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS),
+    NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS),
+    NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE),
+    NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.EVERYONE),
+    NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS),
+    NavItem("wallboard", N_("Wallboard"), "/wallboard", permissions.TEAM_LEADERS),
+    NavItem("qa", N_("Quality"), "/qa", permissions.QA),
+    NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.SUPERVISORS),
+    NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS),
+    NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS),
+    NavItem("tokens", N_("API tokens"), "/account/tokens", permissions.EVERYONE),
+)
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.agent: N_("Agent"),
+    Role.team_leader: N_("Team leader"),
+    Role.qa_inspector: N_("QA inspector"),
+    Role.supervisor: N_("Supervisor"),
+    Role.center_head: N_("Center head"),
+    Role.admin: N_("Administrator"),
+}
+
+# What each role does here (DOMAIN.md, "People and roles"), for the welcome panel.
+DUTIES: dict[Role, tuple[str, ...]] = {
+    Role.agent: (
+        N_("Set your presence and take the calls routed to you."),
+        N_("See the caller's card and write the ticket, then wrap up."),
+        N_("Make callbacks you are authorised for."),
+        N_("Read the notices at the start of your shift."),
+        N_("Ask for leave and shift swaps."),
+    ),
+    Role.team_leader: (
+        N_("Run roll call and keep the duty log."),
+        N_("Write and accept handovers."),
+        N_("Approve shift swaps and leave within your limits."),
+        N_("Watch queue load and the ticket backlog."),
+        N_("Handle escalations and difficult callers."),
+    ),
+    Role.qa_inspector: (
+        N_("Sample and score recordings on the scorecard."),
+        N_("Run calibration sessions."),
+        N_("Write weekly training plans and monthly QA reports."),
+    ),
+    Role.supervisor: (
+        N_("Own escalations and major complaints."),
+        N_("Approve one-day leave."),
+        N_("Grant callback authorisations."),
+        N_("Read the reports."),
+    ),
+    Role.center_head: (
+        N_("Approve leave over one day and business leave."),
+        N_("Receive escalations that skip levels."),
+        N_("Read the reports."),
+    ),
+    Role.admin: (
+        N_("Manage users, sites and skills."),
+        N_("Set up scorecards, SLA and IVR settings, and holidays."),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ShownItem:
+    key: str
+    label: str
+    path: str
+    current: bool
+
+
+def page_exists(request: Request, path: str) -> bool:
+    """Whether some route answers GET `path` (asked through the routes' own matching, since
+    included routers are not flattened into `app.routes`)."""
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "headers": [], "query_string": b""}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+
+def items_for(request: Request, role: str) -> list[ShownItem]:
+    """The bar for a role: the pages it may open that exist already."""
+    here = request.url.path
+    shown = []
+    for item in NAV:
+        if permissions.allowed(role, item.roles) and page_exists(request, item.path):
+            current = here == item.path or (item.path != "/" and here.startswith(item.path + "/"))
+            shown.append(ShownItem(item.key, item.label, item.path, current))
+    return shown
+
+
+def role_label(role: str) -> str:
+    try:
+        return ROLE_LABELS[Role(role)]
+    except ValueError:
+        return role
+
+
+def duties_for(role: str) -> tuple[str, ...]:
+    try:
+        return DUTIES[Role(role)]
+    except ValueError:
+        return ()

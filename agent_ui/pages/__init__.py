@@ -1,0 +1,1 @@
+"""One module per group of screens; `agent_ui.routes` gathers their routers."""

@@ -1,0 +1,97 @@
+"""Password hashing (argon2id) and the password rules. Hashes carry their own parameters, so a
+hash made with older parameters is upgraded at the next successful sign-in."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.errors import ValidationFailed
+
+MIN_LENGTH = 10
+MAX_LENGTH = 1024  # argon2 hashes any length; a cap stops a megabyte "password" costing CPU
+
+
+class WeakPassword(ValidationFailed):
+    """The password breaks a rule; `reason` is a stable code the pages translate."""
+
+    code = "weak_password"
+    MESSAGES = {
+        "too_short": f"The password must be at least {MIN_LENGTH} characters long; choose a longer one.",
+        "too_long": f"The password must be at most {MAX_LENGTH} characters long.",
+        "blank": "The password cannot be only spaces.",
+    }
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.minimum = MIN_LENGTH
+        super().__init__(self.MESSAGES[reason], field="password")
+
+
+# argon2id with the library's RFC 9106 "low memory" profile (64 MiB, 3 passes).
+DEFAULT_HASHER = PasswordHasher()
+_hasher = DEFAULT_HASHER
+_dummy_hash: str | None = None
+_lock = threading.Lock()
+
+
+def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Install other argon2 parameters (tests use cheap ones); returns the previous hasher."""
+    global _hasher, _dummy_hash
+    with _lock:
+        previous, _hasher, _dummy_hash = _hasher, hasher, None
+    return previous
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword("too_short")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword("too_long")
+    if not password.strip():
+        raise WeakPassword("blank")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
+    return _hasher.hash(password)
+
+
+def rehash(password: str) -> str:
+    """Hash a password that was just verified, with the current parameters. No rule check: a
+    password set before a rule changed still deserves the stronger hash."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    if len(password) > MAX_LENGTH:
+        burn_time(password[:MAX_LENGTH])
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+def burn_time(password: str) -> None:
+    """Verify against a throw-away hash so an unknown username costs as long as a wrong
+    password: the response time must not tell which usernames exist."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        with _lock:
+            if _dummy_hash is None:
+                _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    try:
+        _hasher.verify(_dummy_hash, password[:MAX_LENGTH])
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        pass

@@ -1,0 +1,407 @@
+"""People and where they work: sites, teams, skills, users and roles, and checking a password at
+sign-in with lockout. Sessions and API tokens are in `core.credentials`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import clock, passwords
+from core.config import get_settings
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from core.models import LOCALES, Role, Site, Skill, Team, User, UserSkill
+
+
+# Errors -------------------------------------------------------------------------------------
+
+WeakPassword = passwords.WeakPassword  # create_user and set_password raise it; callers catch users.WeakPassword
+
+
+class InvalidCredentials(DomainError):
+    """The username or password is wrong."""
+
+    code = "invalid_credentials"
+
+
+class AccountLocked(DomainError):
+    """Too many wrong passwords: the account is locked for a while."""
+
+    code = "locked"
+
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+        super().__init__(f"Too many wrong passwords. The account is locked until {until.isoformat()}; "
+                         "try again then or ask an administrator to unlock it.")
+
+
+class UserNotFound(NotFound):
+    """No such user."""
+
+
+class UsernameTaken(Conflict):
+    """That username is already in use; choose another."""
+
+    code = "username_taken"
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"The username {username!r} is already in use; choose another.", field="username")
+
+
+class NotAllowed(PermissionDenied):
+    """Your role does not allow this."""
+
+
+class LastAdmin(Conflict):
+    """The hub needs at least one active administrator; make someone else admin first."""
+
+    code = "last_admin"
+
+
+class UnknownSkill(NotFound):
+    """No skill with that code; an administrator can add it."""
+
+
+# Audit --------------------------------------------------------------------------------------
+
+def audit(session: Session, *, action: str, actor: User | None = None, actor_name: str | None = None,
+          object_type: str | None = None, object_id: object = None, source_ip: str | None = None,
+          details: dict[str, Any] | None = None) -> None:
+    """Write one audit entry. Never pass a password or a token in `details`."""
+    from core.audit import record  # core.audit is a sibling service; imported late to keep start-up light
+
+    record(
+        session,
+        action=action,
+        actor_id=actor.id if actor is not None else None,
+        actor_name=actor.username if actor is not None else actor_name,
+        object_type=object_type,
+        object_id=str(object_id) if object_id is not None else None,
+        source_ip=source_ip,
+        details=details or {},
+    )
+
+
+# Sites, teams, skills -----------------------------------------------------------------------
+
+DEFAULT_SKILLS = (
+    ("inquiry", "Inquiries"),
+    ("complaint", "Complaints"),
+    ("membership", "Membership"),
+    ("callback", "Callbacks"),
+    ("operator", "Operator"),
+    ("mandarin", "Mandarin"),
+    ("english", "English"),
+)
+
+
+def create_site(session: Session, *, name: str, code: str, timezone: str | None = None,
+                address: str | None = None, by: User | None = None) -> Site:
+    code = code.strip().lower()
+    if session.scalar(select(Site.id).where(Site.code == code)) is not None:
+        raise Conflict(f"A site with the code {code!r} already exists.", field="code")
+    zone = timezone or get_settings().timezone
+    try:
+        ZoneInfo(zone)
+    except Exception as exc:  # noqa: BLE001 - any lookup failure means the name is wrong
+        raise ValidationFailed(f"Unknown time zone {zone!r}; use a name like Asia/Shanghai.", field="timezone") from exc
+    site = Site(name=name.strip(), code=code, timezone=zone, address=address)
+    session.add(site)
+    session.flush()
+    audit(session, action="site.created", actor=by, object_type="site", object_id=site.id, details={"code": code})
+    return site
+
+
+def get_site(session: Session, *, site_id: int) -> Site:
+    site = session.get(Site, site_id)
+    if site is None:
+        raise NotFound("No such site.")
+    return site
+
+
+def list_sites(session: Session) -> list[Site]:
+    return list(session.scalars(select(Site).order_by(Site.name)))
+
+
+def create_team(session: Session, *, name: str, site_id: int, by: User | None = None) -> Team:
+    get_site(session, site_id=site_id)
+    team = Team(name=name.strip(), site_id=site_id)
+    session.add(team)
+    session.flush()
+    audit(session, action="team.created", actor=by, object_type="team", object_id=team.id,
+          details={"site_id": site_id})
+    return team
+
+
+def list_teams(session: Session, *, site_id: int | None = None) -> list[Team]:
+    query = select(Team).order_by(Team.name)
+    if site_id is not None:
+        query = query.where(Team.site_id == site_id)
+    return list(session.scalars(query))
+
+
+def create_skill(session: Session, *, code: str, name: str, by: User | None = None) -> Skill:
+    code = code.strip().lower()
+    if session.scalar(select(Skill.id).where(Skill.code == code)) is not None:
+        raise Conflict(f"A skill with the code {code!r} already exists.", field="code")
+    skill = Skill(code=code, name=name.strip())
+    session.add(skill)
+    session.flush()
+    audit(session, action="skill.created", actor=by, object_type="skill", object_id=skill.id, details={"code": code})
+    return skill
+
+
+def ensure_default_skills(session: Session) -> list[Skill]:
+    """The IVR menu's skills and the two languages; safe to call again."""
+    existing = {s.code for s in list_skills(session)}
+    for code, name in DEFAULT_SKILLS:
+        if code not in existing:
+            create_skill(session, code=code, name=name)
+    return list_skills(session)
+
+
+def list_skills(session: Session) -> list[Skill]:
+    return list(session.scalars(select(Skill).order_by(Skill.code)))
+
+
+def set_skill(session: Session, *, user_id: int, skill_code: str, level: int, by: User | None = None) -> UserSkill:
+    if not 1 <= level <= 5:
+        raise ValidationFailed("A skill level is between 1 and 5.", field="level")
+    user = get(session, user_id=user_id)
+    skill = session.scalar(select(Skill).where(Skill.code == skill_code.strip().lower()))
+    if skill is None:
+        raise UnknownSkill(f"No skill with the code {skill_code!r}; an administrator can add it.")
+    link = next((s for s in user.skills if s.skill_id == skill.id), None)
+    if link is None:
+        link = UserSkill(skill=skill, level=level)
+        user.skills.append(link)
+    else:
+        link.level = level
+    session.flush()
+    audit(session, action="user.skill_set", actor=by, object_type="user", object_id=user.id,
+          details={"skill": skill.code, "level": level})
+    return link
+
+
+def remove_skill(session: Session, *, user_id: int, skill_code: str, by: User | None = None) -> None:
+    user = get(session, user_id=user_id)
+    code = skill_code.strip().lower()
+    user.skills = [s for s in user.skills if s.skill.code != code]
+    session.flush()
+    audit(session, action="user.skill_removed", actor=by, object_type="user", object_id=user.id,
+          details={"skill": code})
+
+
+# Users --------------------------------------------------------------------------------------
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,79}$")
+
+
+def normalize_username(username: str) -> str:
+    """Usernames are compared case-insensitively: `Wang.Li` and `wang.li` are one person."""
+    return username.strip().lower()
+
+
+def create_user(session: Session, *, username: str, password: str, role: Role | str, display_name: str,
+                site_id: int | None = None, team_id: int | None = None, email: str | None = None,
+                job_type: str = "hotline_agent", locale: str | None = None, by: User | None = None,
+                source_ip: str | None = None) -> User:
+    username = normalize_username(username)
+    if not _USERNAME.match(username):
+        raise ValidationFailed("A username is 2 to 80 letters, digits, dots, dashes or underscores.",
+                               field="username")
+    role = _role(role)
+    _check_locale(locale)
+    if get_by_username(session, username=username) is not None:
+        raise UsernameTaken(username)
+    user = User(username=username, display_name=display_name.strip() or username, email=email or None,
+                password_hash=passwords.hash_password(password), role=role.value, job_type=job_type,
+                site_id=site_id, team_id=team_id, locale=locale, is_active=True, failed_sign_ins=0)
+    session.add(user)
+    session.flush()
+    audit(session, action="user.created", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
+          details={"username": username, "role": role.value, "site_id": site_id})
+    return user
+
+
+def get(session: Session, *, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def get_by_username(session: Session, *, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == normalize_username(username)))
+
+
+def list_users(session: Session, *, site_id: int | None = None, team_id: int | None = None,
+               role: Role | str | None = None, active_only: bool = True) -> list[User]:
+    query = select(User).order_by(User.display_name, User.id)
+    if site_id is not None:
+        query = query.where(User.site_id == site_id)
+    if team_id is not None:
+        query = query.where(User.team_id == team_id)
+    if role is not None:
+        query = query.where(User.role == _role(role).value)
+    if active_only:
+        query = query.where(User.is_active.is_(True))
+    return list(session.scalars(query))
+
+
+def change_role(session: Session, *, user_id: int, role: Role | str, by: User | None,
+                source_ip: str | None = None) -> User:
+    """Give a user another role. Only an administrator may (or the command line, `by=None`), and
+    the last active administrator cannot be demoted."""
+    _require_admin(by)
+    new = _role(role)
+    user = get(session, user_id=user_id)
+    old = user.role
+    if old == new.value:
+        return user
+    if old == Role.admin.value and _active_admins(session) <= 1:
+        raise LastAdmin()
+    user.role = new.value
+    session.flush()
+    audit(session, action="user.role_changed", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
+          details={"username": user.username, "from": old, "to": new.value})
+    return user
+
+
+def set_password(session: Session, *, user_id: int, password: str, by: User | None,
+                 source_ip: str | None = None) -> User:
+    """Set a new password; a person may change their own, an administrator anyone's."""
+    user = get(session, user_id=user_id)
+    if by is not None and by.id != user.id:
+        _require_admin(by)
+    user.password_hash = passwords.hash_password(password)
+    session.flush()
+    audit(session, action="user.password_changed", actor=by, object_type="user", object_id=user.id,
+          source_ip=source_ip, details={"username": user.username})
+    return user
+
+
+def set_active(session: Session, *, user_id: int, active: bool, by: User | None,
+               source_ip: str | None = None) -> User:
+    """Deactivate (or bring back) an account; a deactivated account's sessions and tokens stop working."""
+    _require_admin(by)
+    user = get(session, user_id=user_id)
+    if not active and user.role == Role.admin.value and user.is_active and _active_admins(session) <= 1:
+        raise LastAdmin()
+    user.is_active = active
+    session.flush()
+    audit(session, action="user.activated" if active else "user.deactivated", actor=by, object_type="user",
+          object_id=user.id, source_ip=source_ip, details={"username": user.username})
+    return user
+
+
+def unlock(session: Session, *, user_id: int, by: User | None, source_ip: str | None = None) -> User:
+    _require_admin(by)
+    user = get(session, user_id=user_id)
+    user.locked_until = None
+    user.failed_sign_ins = 0
+    user.first_failed_at = None
+    session.flush()
+    audit(session, action="user.unlocked", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
+          details={"username": user.username})
+    return user
+
+
+def set_locale(session: Session, *, user_id: int, locale: str | None) -> User:
+    _check_locale(locale)
+    user = get(session, user_id=user_id)
+    user.locale = locale
+    session.flush()
+    return user
+
+
+# Sign-in ------------------------------------------------------------------------------------
+
+def authenticate(session: Session, *, username: str, password: str, ip: str | None) -> User:
+    """Check a username and password. Raises InvalidCredentials for an unknown user and a wrong
+    password alike (taking about as long), or AccountLocked. The failure count and the audit
+    entry are written to `session`, so the caller must commit even when this raises."""
+    now = clock.now()
+    attempted = normalize_username(username)[:80]
+    # Lock the row so concurrent wrong guesses are all counted; OF users: the joined site and team stay unlocked.
+    user = session.scalar(select(User).where(User.username == attempted).with_for_update(of=User))
+    if user is None:
+        passwords.burn_time(password)
+        _failed(session, attempted, None, "unknown_user", ip)
+        raise InvalidCredentials()
+    if user.is_locked(now):
+        passwords.burn_time(password)
+        _failed(session, attempted, user, "locked", ip)
+        assert user.locked_until is not None
+        raise AccountLocked(user.locked_until)
+    if not passwords.verify_password(user.password_hash, password):
+        _failed(session, attempted, user, "wrong_password", ip)
+        if _count_failure(user, now):
+            audit(session, action="auth.locked", object_type="user", object_id=user.id, source_ip=ip,
+                  actor_name=attempted, details={"username": attempted, "until": user.locked_until.isoformat()})
+            raise AccountLocked(user.locked_until)
+        raise InvalidCredentials()
+    if not user.is_active:
+        _failed(session, attempted, user, "inactive", ip)
+        raise InvalidCredentials()
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.rehash(password)
+    user.failed_sign_ins = 0
+    user.first_failed_at = None
+    user.locked_until = None
+    user.last_sign_in_at = now
+    session.flush()
+    audit(session, action="auth.signin", actor=user, object_type="user", object_id=user.id, source_ip=ip)
+    return user
+
+
+def _count_failure(user: User, now: datetime) -> bool:
+    """Count a wrong password within the window; lock the account at the threshold."""
+    settings = get_settings()
+    window = timedelta(seconds=settings.lockout_window_seconds)
+    if user.first_failed_at is None or now - user.first_failed_at >= window:
+        user.first_failed_at = now
+        user.failed_sign_ins = 1
+    else:
+        user.failed_sign_ins += 1
+    if user.failed_sign_ins < settings.lockout_threshold:
+        return False
+    user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
+    user.failed_sign_ins = 0
+    user.first_failed_at = None
+    return True
+
+
+def _failed(session: Session, attempted: str, user: User | None, reason: str, ip: str | None) -> None:
+    audit(session, action="auth.signin_failed", actor_name=attempted, object_type="user" if user else None,
+          object_id=user.id if user else None, source_ip=ip, details={"username": attempted, "reason": reason})
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError as exc:
+        known = ", ".join(r.value for r in Role)
+        raise ValidationFailed(f"Unknown role {role!r}; use one of {known}.", field="role") from exc
+
+
+def _check_locale(locale: str | None) -> None:
+    if locale is not None and locale not in LOCALES:
+        raise ValidationFailed(f"Unknown language {locale!r}; use one of {', '.join(LOCALES)}.", field="locale")
+
+
+def _require_admin(by: User | None) -> None:
+    if by is not None and by.role != Role.admin.value:
+        raise NotAllowed("Only an administrator can change roles, passwords or accounts of other people.")
+
+
+def _active_admins(session: Session) -> int:
+    return session.scalar(
+        select(func.count()).select_from(User).where(User.role == Role.admin.value, User.is_active.is_(True))
+    ) or 0
