@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     lockout_seconds: int = 15 * 60
     grant_default_seconds: int = 2 * 3600
     grant_max_seconds: int = 24 * 3600
+    callback_max_attempts: int = 3
+    callback_retry_minutes: int = 30
     log_level: str = "INFO"
     log_json: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

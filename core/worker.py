@@ -27,8 +27,8 @@ from core.db import Base, on_commit
 
 log = logging.getLogger("hotline.worker")
 
-# Modules whose tasks every worker and beat load. A package with tasks adds its module here.
-TASK_MODULES: tuple[str, ...] = ("core.tasks", "tickets.tasks", "telephony.tasks", "scheduling.tasks", "qa.tasks")
+# Core's own task modules. The composition root (hotline/worker.py) adds every package's.
+TASK_MODULES: tuple[str, ...] = ("core.tasks",)
 # Not Celery's default "celery", so the hub can share a Redis with other Celery apps.
 DEFAULT_QUEUE = "hotline"
 EMBEDDED_BROKER = "memory://"

@@ -18,6 +18,7 @@ ROUTERS = (
     "tickets.api_customers:router",
     "telephony.webhooks:router",
     "telephony.api:router",
+    "telephony.api_controls:router",
     "scheduling.api:router",
     "qa.api:router",
 )
@@ -55,11 +56,11 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         from core.events import close_bus, configure_bus
-        from core.worker import configure_celery, start_embedded
+        from hotline import worker
 
         configure_bus(settings)
-        configure_celery(settings)
-        embedded = start_embedded(settings) if start_background and not settings.broker_url else None
+        worker.configure(settings)
+        embedded = worker.start(settings) if start_background and not settings.broker_url else None
         try:
             yield
         finally:

@@ -59,6 +59,19 @@ def serve(host: str, port: int, workers: int) -> None:
     _serve(host, port, workers)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--calls-per-minute", default=3.0, show_default=True, type=float,
+              help="Simulated calls the traffic generator places; 0 for none.")
+def demo(host: str, port: int, calls_per_minute: float) -> None:
+    """Run the hub on the embedded default with the carrier simulator, demo users and customers,
+    and simulated callers, so every screen can be tried."""
+    from hotline.demo import run
+
+    run(host, port, calls_per_minute=calls_per_minute)
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--concurrency", "-c", default=2, show_default=True, type=int)
 @click.option("--queues", "-Q", default=None, help="Comma-separated queues to consume.")
@@ -68,9 +81,9 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None) -> None:
     settings = _settings()
     if not settings.broker_url:
         raise click.ClickException("`hotline worker` needs HOTLINE_BROKER_URL; the embedded mode runs its worker inside `hotline serve`")
-    from core.worker import celery_app, configure_celery
+    from hotline.worker import configure
 
-    configure_celery(settings)
+    celery_app = configure(settings)
     argv = ["worker", "--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     if queues:
         argv += ["--queues", queues]
@@ -84,9 +97,9 @@ def beat(ctx: click.Context) -> None:
     settings = _settings()
     if not settings.broker_url:
         raise click.ClickException("`hotline beat` needs HOTLINE_BROKER_URL; the embedded mode runs beat inside `hotline serve`")
-    from core.worker import celery_app, configure_celery
+    from hotline.worker import configure
 
-    configure_celery(settings)
+    celery_app = configure(settings)
     celery_app.start(["beat", "--loglevel", settings.log_level, *ctx.args])
 
 

@@ -16,7 +16,7 @@ from core import credentials, passwords, users
 from core.models import Role, Site, Skill, Team, User
 
 DEFAULT_PASSWORD = "correct horse battery"
-# Cheap argon2 parameters for tests that make many users; `fast_passwords()` installs them.
+# Cheap argon2 parameters for tests that make many users; `cheap_password_hashing` installs them.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 _counter = itertools.count(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import core.crypto
 import core.db
 ${imports if imports else ""}
 

@@ -46,7 +46,8 @@ def test_upgrade_matches_the_models(empty_database: str) -> None:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, load_all().metadata)
-        assert diff == [], f"models and migrations differ: {diff}"
+        summary = [f"{d[0]} {getattr(d[1], 'name', '')}" if isinstance(d, tuple) else str(d) for d in diff]
+        assert diff == [], f"models and migrations differ: {summary}"
     finally:
         engine.dispose()
 
@@ -61,3 +62,21 @@ def test_downgrade_to_base_and_up_again(empty_database: str) -> None:
         engine.dispose()
     migrate.upgrade(empty_database)
     assert migrate.current_revision(empty_database) == migrate.head_revision(empty_database)
+
+
+def test_migrated_audit_trail_refuses_update_and_delete(empty_database: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    migrate.upgrade(empty_database)
+    engine = db.make_engine(empty_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_entries (seq, at, action, prev_hash, hash) "
+                              "VALUES (1, CURRENT_TIMESTAMP, 'test.event', 'p', 'h')"))
+        for statement in ("UPDATE audit_entries SET action = 'forged'", "DELETE FROM audit_entries"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                with engine.begin() as conn:
+                    conn.execute(text(statement))
+    finally:
+        engine.dispose()

@@ -1,0 +1,175 @@
+"""Routing decision time with 5,000 calls waiting and 2,000 agents online, on PostgreSQL (a
+throw-away database beside HOTLINE_BENCH_DATABASE_URL) and SQLite. One decision is one
+`route(limit=1)` in a fresh session, committed. Run: python -m benchmarks.bench_routing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event, insert, text
+from sqlalchemy.engine import Engine, make_url
+
+from core import clock, config, db
+from core.clock import FrozenClock
+from core.models import Skill, User, UserSkill
+from hotline.models import load_all
+from telephony import offers, priority, routing
+from telephony.models.routing import AgentPresence, QueueEntry
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SKILLS = ("inquiry", "complaint", "membership", "callback", "operator", "mandarin", "english", "lottery")
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def seed(engine: Engine, *, calls: int, agents: int, rng: random.Random) -> None:
+    """Agents with 1-3 skills at levels 1-5: 60 % available, the rest on calls, in wrap-up or on
+    a break. Calls over the last 20 minutes, every category, tier and minimum level."""
+    with engine.begin() as conn:
+        conn.execute(insert(Skill), [{"id": i + 1, "code": code, "name": code} for i, code in enumerate(SKILLS)])
+        conn.execute(insert(User), [{"id": i + 1, "username": f"agent{i}", "display_name": f"Agent {i}",
+                                     "password_hash": "!", "role": "agent"} for i in range(agents)])
+        links = []
+        for user_id in range(1, agents + 1):
+            for skill_id in rng.sample(range(1, len(SKILLS) + 1), rng.randint(1, 3)):
+                links.append({"user_id": user_id, "skill_id": skill_id, "level": rng.randint(1, 5)})
+        conn.execute(insert(UserSkill), links)
+        states = []
+        for user_id in range(1, agents + 1):
+            state = rng.choices(("available", "on_call", "wrap_up", "break"), (60, 25, 10, 5))[0]
+            since = START - timedelta(seconds=rng.randint(1, 3600))
+            states.append({"user_id": user_id, "state": state, "since": since, "away_after_call": False,
+                           "idle_since": since if state == "available" else None,
+                           "wrap_up_until": START + timedelta(hours=1) if state == "wrap_up" else None})
+        conn.execute(insert(AgentPresence), states)
+        entries = []
+        for n in range(calls):
+            category = rng.choices(("inquiry", "complaint", "membership"), (70, 15, 15))[0]
+            tier = rng.choices(priority.TIERS, (60, 20, 12, 6, 2))[0]
+            enqueued = START - timedelta(seconds=rng.randint(0, 1200))
+            base = priority.base_priority(category=category, tier=tier)
+            own = rng.randint(1, agents) if tier in priority.PREFERRED_AGENT_TIERS and rng.random() < 0.5 else None
+            entries.append({"call_id": n + 1, "skill_code": rng.choice(SKILLS), "min_level": rng.randint(1, 3),
+                            "category": category, "tier": tier, "base_priority": base, "enqueued_at": enqueued,
+                            "queued_at": enqueued, "state": "waiting", "attempts": 0, "preferred_agent_id": own,
+                            "sort_key": priority.sort_key(enqueued_at=enqueued, base=base,
+                                                          aging_seconds_per_point=priority.DEFAULTS.aging_seconds_per_point)})
+        conn.execute(insert(QueueEntry), entries)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+
+
+def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool, async_commit: bool = False) -> None:
+    # synchronous_commit off shows the router's own cost apart from the disk: commits no longer
+    # wait for the WAL flush.
+    options = {"connect_args": {"options": "-c synchronous_commit=off"}} if async_commit else {}
+    engine = db.make_engine(url, **options)
+    load_all().metadata.create_all(engine)
+    seed(engine, calls=calls, agents=agents, rng=random.Random(7))
+    db.configure_engine(engine)
+    offers._RING[:] = [None]  # the broker round trip after commit is not the router's decision
+    statements = [0]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
+    timings, cpu, floor = [], [], []
+    for n in range(decisions + 20):
+        clock.get_clock().advance(seconds=0.01)  # type: ignore[attr-defined]
+        before, c0, t0 = statements[0], time.process_time(), time.perf_counter()
+        with db.new_session() as session:
+            made = routing.route(session, limit=1)
+            session.commit()
+        elapsed, used, count = time.perf_counter() - t0, time.process_time() - c0, statements[0] - before
+        if len(made) != 1:
+            raise SystemExit(f"decision {n} made {len(made)} offers")
+        # The floor on this machine at this moment: a fresh session writing one row and committing.
+        t1 = time.perf_counter()
+        with db.new_session() as session:
+            session.execute(text("UPDATE agent_presence SET away_after_call = away_after_call WHERE user_id = 1"))
+            session.commit()
+        if n >= 20:  # warm-up: connections, statement caches
+            timings.append(elapsed * 1000)
+            cpu.append(used * 1000)
+            floor.append((time.perf_counter() - t1) * 1000)
+            per_decision = count
+    label = engine.dialect.name + (" (synchronous_commit off)" if async_commit else "")
+    print(f"{label}: {calls} calls waiting, {agents} agents online, {len(timings)} decisions "
+          f"({per_decision} statements each, {engine.dialect.name == 'sqlite' and 'BEGIN IMMEDIATE' or 'BEGIN'} "
+          "included, COMMIT not)")
+    print(f"  decision                   {_summary(timings)}")
+    print(f"  client CPU of a decision   {_summary(cpu)}")
+    print(f"  floor: 1-row write, commit {_summary(floor)}")
+    if explain and engine.dialect.name == "postgresql":
+        explain_plans(engine)
+    engine.dispose()
+    db.configure_engine(None)
+
+
+def _summary(values: list[float]) -> str:
+    values = sorted(values)
+    p = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+    return (f"p50 {p(0.50):.2f} ms  p90 {p(0.90):.2f} ms  p99 {p(0.99):.2f} ms  max {values[-1]:.2f} ms  "
+            f"mean {statistics.mean(values):.2f} ms")
+
+
+def explain_plans(engine: Engine) -> None:
+    """PostgreSQL's plans for the router's own two picks (its private statements, compiled)."""
+    from sqlalchemy.dialects import postgresql
+
+    picks = ((routing._NEXT_ENTRY, {}), (routing._PICK_IDLEST, {"skill": "inquiry", "level": 2}))
+    with engine.connect() as conn:
+        for statement, params in picks:
+            sql = str(statement.params(**params).compile(dialect=postgresql.dialect(),
+                                                         compile_kwargs={"literal_binds": True}))
+            print("\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN ANALYZE " + sql.replace("%", "%%"))))
+            conn.rollback()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--decisions", type=int, default=500)
+    parser.add_argument("--only", choices=("postgresql", "sqlite"))
+    parser.add_argument("--explain", action="store_true", help="print PostgreSQL's plans for the two picks")
+    parser.add_argument("--async-commit", action="store_true",
+                        help="also measure PostgreSQL with synchronous_commit off (the router without the disk)")
+    args = parser.parse_args()
+    clock.install(FrozenClock(START))
+    with tempfile.TemporaryDirectory() as tmp:
+        config.configure(config.Settings(var_dir=Path(tmp), database_url=f"sqlite:///{tmp}/bench.db"))
+        sizes = dict(calls=args.calls, agents=args.agents, decisions=args.decisions, explain=args.explain)
+        if args.only in (None, "postgresql"):
+            admin = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL", DEFAULT_PG))
+            name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+            admin_engine = db.make_engine(admin.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+            with admin_engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                url = admin.set(database=name).render_as_string(hide_password=False)
+                measure(url, **sizes)
+                if args.async_commit:
+                    with admin_engine.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                        conn.execute(text(f'CREATE DATABASE "{name}"'))
+                    measure(url, **sizes, async_commit=True)
+            finally:
+                with admin_engine.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin_engine.dispose()
+        if args.only in (None, "sqlite"):
+            measure(f"sqlite:///{tmp}/bench.db", **sizes)
+
+
+if __name__ == "__main__":
+    main()

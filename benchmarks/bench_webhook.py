@@ -1,0 +1,239 @@
+"""Incoming-call webhook to TwiML under sustained load on PostgreSQL: p50, p99 and calls per
+second of POST /twilio/voice (signed, a new CallSid and caller each), beside a bare FastAPI
+"hello" driven by the same small asyncio client in the same run, open loop (latency counted
+from when each request was due). Starts its own uvicorn servers on loopback ports and a
+throw-away database, sends a bounded number of requests, and stops by itself.
+
+    .venv/bin/python benchmarks/bench_webhook.py [--rate 200] [--seconds 10] [--workers 1]
+
+HOTLINE_WEBHOOK_CONCURRENCY (default 4) is passed through to the hub's server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ACCOUNT_SID = "AC" + "be" * 16
+AUTH_TOKEN = "bench-auth-token"
+
+
+# The two apps (uvicorn imports these as factories) ----------------------------------------------
+
+def hub_app():  # type: ignore[no-untyped-def]
+    from hotline.app import create_app
+
+    return create_app(start_background=False)
+
+
+def hello_app():  # type: ignore[no-untyped-def]
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    app = FastAPI()
+
+    @app.post("/hello")
+    async def hello() -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    return app
+
+
+# Setting up ----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database() -> tuple[str, str]:
+    from sqlalchemy.engine import make_url
+
+    from core import db
+
+    name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return name, make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(name: str) -> None:
+    from core import db
+
+    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _environment(url: str, port: int, var_dir: str) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {**os.environ, "HOTLINE_DATABASE_URL": url, "HOTLINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "HOTLINE_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "HOTLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "HOTLINE_SECRET_KEY": secrets.token_urlsafe(32), "HOTLINE_DATA_KEYS": Fernet.generate_key().decode(),
+            "HOTLINE_BLIND_INDEX_KEY": secrets.token_urlsafe(32), "HOTLINE_VAR_DIR": var_dir,
+            "HOTLINE_LOG_LEVEL": "WARNING", "HOTLINE_LOG_JSON": "false"}
+
+
+def _prepare(env: dict[str, str]) -> None:
+    """Tables and one open site, in the settings the server will use."""
+    code = ("from core import config, db, users\n"
+            "from hotline.models import load_all\n"
+            "config.configure(config.ensure_embedded_keys(config.Settings()))\n"
+            "load_all().metadata.create_all(db.get_engine())\n"
+            "with db.session_scope() as s:\n"
+            "    users.create_site(s, name='Bench', code='bench', timezone='Asia/Shanghai')\n")
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True)
+
+
+def _serve(factory: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"benchmarks.bench_webhook:{factory}", "--factory",
+                               "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                               "--workers", str(workers)], env=env, cwd=ROOT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError(f"{factory} did not start on port {port}")
+
+
+# Driving -------------------------------------------------------------------------------------
+
+def _voice_request(port: int) -> tuple[str, dict[str, str], dict[str, str]]:
+    from twilio.request_validator import RequestValidator
+
+    url = f"http://127.0.0.1:{port}/twilio/voice"
+    number = f"+86138{secrets.randbelow(10**8):08d}"
+    params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": "CA" + uuid.uuid4().hex,
+              "CallStatus": "ringing", "Direction": "inbound", "From": number, "To": "+862160000000",
+              "Caller": number, "Called": "+862160000000", "FromCountry": "CN", "ToCountry": "CN"}
+    return url, params, {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)}
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection; a deliberately small client, so the machine's cores go
+    to the servers being measured rather than to the load generator."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, path: str, host: str, body: bytes, headers: dict[str, str]) -> int:
+        head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+async def _drive(make, rate: float, total: int,  # type: ignore[no-untyped-def]
+                 connections: int = 64) -> tuple[list[float], float, int]:
+    """Open loop: request i leaves at start + i/rate whatever the answers before it."""
+    from urllib.parse import urlencode, urlsplit
+
+    requests = [make() for _ in range(total)]
+    parts = urlsplit(requests[0][0])
+    pool: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(_Connection(*await asyncio.open_connection(parts.hostname, parts.port)))
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(index: int) -> None:
+        nonlocal failures
+        due = start + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        url, data, headers = requests[index]
+        body = urlencode(data).encode()
+        sent = due  # measured from when it was due: a late client does not hide a slow server
+        connection = await pool.get()
+        try:
+            status = await connection.post(urlsplit(url).path, parts.netloc, body, headers)
+        finally:
+            pool.put_nowait(connection)
+        latencies.append((time.perf_counter() - sent) * 1000)
+        if status != 200:
+            failures += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    elapsed = time.perf_counter() - start
+    while not pool.empty():
+        pool.get_nowait().writer.close()
+    return latencies, elapsed, failures
+
+
+def _report(name: str, latencies: list[float], elapsed: float, failures: int) -> str:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (f"{name:<22} {len(ordered):>6} req  {len(ordered) / elapsed:>7.1f} req/s"
+            f"  p50 {statistics.median(ordered):6.2f} ms  p99 {p99:6.2f} ms  max {ordered[-1]:7.2f} ms  errors {failures}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=200.0, help="new calls per second (default 200)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run (default 10)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for the hub (default 1)")
+    args = parser.parse_args()
+    total = int(args.rate * args.seconds)
+    name, url = _database()
+    hub_port, hello_port = _free_port(), _free_port()
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as var_dir:
+            env = _environment(url, hub_port, var_dir)
+            _prepare(env)
+            servers.append(_serve("hub_app", hub_port, env, args.workers))
+            servers.append(_serve("hello_app", hello_port, env))
+            hello = lambda: (f"http://127.0.0.1:{hello_port}/hello", {"a": "b"}, {})  # noqa: E731
+            voice = lambda: _voice_request(hub_port)  # noqa: E731
+            asyncio.run(_drive(voice, args.rate, min(400, total)))  # warm-up: pools, caches, JIT-free paths
+            asyncio.run(_drive(hello, args.rate, min(400, total)))
+            load = os.getloadavg()[0]
+            hello_result = asyncio.run(_drive(hello, args.rate, total))
+            voice_result = asyncio.run(_drive(voice, args.rate, total))
+            print(f"\nPOST /twilio/voice on PostgreSQL at {args.rate:g} new calls/s for {args.seconds:g} s "
+                  f"({args.workers} uvicorn worker(s), client on the same machine, {os.cpu_count()} cores, load average "
+                  f"{load:.1f} before the run)")
+            print(_report("bare FastAPI hello", *hello_result))
+            print(_report("/twilio/voice -> TwiML", *voice_result))
+    finally:
+        for server in servers:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        _drop(name)
+
+
+if __name__ == "__main__":
+    main()

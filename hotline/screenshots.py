@@ -1,0 +1,252 @@
+"""`hotline screenshots`: refresh docs/screenshots/ with each live page, in English and Simplified
+Chinese, captured by Chromium from a throw-away demo hub that has taken a day of simulated calls."""
+
+from __future__ import annotations
+
+import random
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LANGUAGES = {"en": "en-GB", "zh": "zh-CN"}
+# 08:30 in Shanghai: the day's calls are simulated from here on a frozen clock, so the pictures
+# show the same day whenever they are taken.
+START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+VIEWPORT = {"width": 1440, "height": 960}
+
+
+@contextmanager
+def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
+    """The demo hub on a free loopback port with the carrier simulator, tasks run at once."""
+    import httpx
+    import uvicorn
+    from pydantic import SecretStr
+
+    from core import config, db
+    from core.worker import celery_app
+    from hotline import demo
+    from hotline.app import create_app
+    from hotline.models import load_all
+    from telephony.simulator import build, install_simulator
+    from telephony.simulator.router import router as simulator_router
+    from telephony.simulator.transport import httpx_transport
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = config.ensure_embedded_keys(config.Settings.model_validate({
+        "mode": "embedded", "var_dir": var_dir, "database_url": f"sqlite:///{var_dir / 'hotline.db'}",
+        "public_url": url, "twilio_account_sid": demo.DEMO_SID, "twilio_auth_token": SecretStr(demo.DEMO_TOKEN),
+        "twilio_caller_id": demo.HOTLINE_NUMBER, "log_level": "WARNING", "log_json": False}))
+    celery_app.conf.task_always_eager = True
+    app = create_app(settings, start_background=False)
+    load_all().metadata.create_all(db.get_engine())
+    app.include_router(simulator_router)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    webhooks = httpx.Client(timeout=15)
+    sim = build(settings, httpx_transport(webhooks), in_process=True, hotline_number=demo.HOTLINE_NUMBER)
+    try:
+        yield url, sim
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        webhooks.close()
+        install_simulator(None)
+
+
+@contextmanager
+def _pumping(sim: Any) -> Iterator[threading.Lock]:
+    """Deliver the carrier's due work in the background, as the demo does, while the browser
+    answers the phone; the returned lock holds the pump off while the script drives the carrier."""
+    lock, stop = threading.Lock(), threading.Event()
+
+    def pump() -> None:
+        while not stop.wait(0.05):
+            with lock:
+                sim.pump()
+
+    thread = threading.Thread(target=pump, name="screenshots-carrier", daemon=True)
+    thread.start()
+    try:
+        yield lock
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def _presence(user_id: int, state: str) -> None:
+    from core.db import session_scope
+    from telephony import presence
+
+    with session_scope() as session:
+        presence.set_presence(session, user_id=user_id, state=state)
+
+
+def _simulate_day(sim: Any, clock: Any, people: dict[str, int], until: datetime) -> None:
+    """Calls through the morning and afternoon, answered by the three simulated agents (some
+    callers give up), so the wallboard and today's charts have something to show."""
+    from telephony.simulator.carrier import Phone
+
+    rng = random.Random(2026)
+    numbers = ["+8613800138001", "+8613800138002", "+8613800138003", "+8613800138004", "+8613800138005"]
+    bots = [people[name] for name in ("agent2", "agent3", "agent4")]
+    for bot in bots:
+        _presence(bot, "available")
+    while clock.now() < until:
+        sid = sim.place_call(rng.choice(numbers + [f"+86139{rng.randrange(10**8):08d}"]), None)
+        sim.pump()
+        sim.press(sid, rng.choice("1112"))
+        sim.pump()
+        ringing = [(bot, s) for bot in bots for s in Phone(sim, f"agent_{bot}").ringing()]
+        wait = rng.choice([4, 8, 12, 15, 25, 40])
+        if not ringing or rng.random() < 0.08:
+            sim.advance(min(wait, 14))
+            sim.hangup(sid)  # the caller gives up
+        else:
+            sim.advance(min(wait, 14))
+            bot, leg = ringing[0]
+            Phone(sim, f"agent_{bot}").answer(leg)
+            sim.pump()
+            sim.advance(rng.randint(60, 420))
+            sim.hangup(sid)
+        sim.pump()
+        sim.advance(rng.randint(4, 30) * 60)
+
+
+def _scene(people: dict[str, int], site_id: int) -> None:
+    """Late afternoon: a notice, an escalated ticket and a complaint on the floor, a callback
+    authorisation for agent1, and the simulated agents busy or on a break."""
+    from core.db import session_scope
+    from core.users import get as get_user
+    from tickets import grants
+    from tickets import service as ticket_service
+    from tickets.customers import find_by_phone
+
+    with session_scope() as session:
+        boss, agent = get_user(session, user_id=people["boss"]), get_user(session, user_id=people["agent1"])
+        customer = find_by_phone(session, phone="+8613800138004")
+        assert customer is not None
+        request = ticket_service.open_ticket(session, category="callback_request", by=agent, customer_id=customer.id)
+        grants.create_grant(session, customer_id=customer.id, agent_id=agent.id, reason="Promised a call back today",
+                            by=boss, ticket_id=request.id, duration_minutes=120)
+        complaint = ticket_service.open_ticket(session, category="complaint", by=get_user(session,
+                                               user_id=people["agent3"]), customer_id=customer.id)
+        ticket_service.escalate(session, ticket_id=complaint.id, by=get_user(session, user_id=people["agent3"]),
+                                reason="The customer asks for the team leader")
+    _presence(people["agent2"], "break")
+
+
+def _signed_in(browser: Any, url: str, username: str, lang: str, path: str) -> Any:
+    from hotline import demo
+
+    context = browser.new_context(base_url=url, locale=LANGUAGES[lang], viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto("/signin?next=" + path)
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(demo.DEMO_PASSWORD)
+    page.locator('main form[action="/signin"] button[type="submit"]').click()
+    page.wait_for_url("**" + path)
+    page.wait_for_selector("html[data-live='open']")
+    return page
+
+
+def _shoot(page: Any, path: Path) -> None:
+    page.wait_for_timeout(400)  # let the fragments sent on connect settle before the picture
+    page.screenshot(path=str(path), full_page=True)
+    click.echo(f"  {path}")
+
+
+def take(out: Path, chromium: str) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    from core import clock as clock_module
+    from core.clock import FrozenClock
+    from hotline import demo
+
+    out.mkdir(parents=True, exist_ok=True)
+    frozen = FrozenClock(START)
+    previous = clock_module.get_clock()
+    clock_module.install(frozen)
+    shots: list[Path] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="hotline-screenshots-") as tmp, _hub(Path(tmp)) as (url, sim):
+            people = demo.seed()
+            _simulate_day(sim, frozen, people, until=START + timedelta(hours=8, minutes=40))
+            _scene(people, people["site"])
+            for bot in ("agent3", "agent4"):
+                _presence(people[bot], "break")
+            with _pumping(sim) as carrier, sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                for lang in LANGUAGES:
+                    page = browser.new_page(locale=LANGUAGES[lang], viewport=VIEWPORT)
+                    page.goto(url + "/signin")
+                    _shoot(page, out / f"signin-{lang}.png")
+                    shots.append(out / f"signin-{lang}.png")
+                    page.close()
+                agents = {lang: _signed_in(browser, url, "agent1", lang, "/desktop") for lang in LANGUAGES}
+                agents["en"].get_by_role("button", name="Available").click()
+                agents["en"].wait_for_selector("#presence-panel.state-available")
+                with carrier:
+                    sid = sim.place_call("+8613800138001", None)  # Wang Fang, gold
+                    sim.pump()
+                    sim.press(sid, "1")
+                    sim.pump()
+                for lang, page in agents.items():
+                    page.wait_for_selector("#offer-panel[data-offer-id]")
+                    _shoot(page, out / f"desktop-offer-{lang}.png")
+                    shots.append(out / f"desktop-offer-{lang}.png")
+                agents["en"].locator("#answer-button").click()
+                agents["en"].wait_for_selector("#ticket-form")
+                agents["en"].get_by_label("Notes").fill("Asked when the spring catalogue arrives; checked the "
+                                                        "delivery date with the store.")
+                agents["en"].get_by_label("Notes").press("End")
+                agents["en"].wait_for_selector("#ticket-save-status.saved")
+                frozen.advance(seconds=95)
+                with carrier:
+                    waiting = sim.place_call("+8613800138003", None)  # someone waits while agent1 talks
+                    sim.pump()
+                    sim.press(waiting, "2")
+                    sim.pump()
+                for lang, page in agents.items():
+                    page.reload()
+                    page.wait_for_selector("html[data-live='open']")
+                    _shoot(page, out / f"desktop-call-{lang}.png")
+                    shots.append(out / f"desktop-call-{lang}.png")
+                for lang in LANGUAGES:
+                    floor = _signed_in(browser, url, "boss", lang, "/floor")
+                    floor.wait_for_selector(".charts[data-loaded='true']")
+                    _shoot(floor, out / f"floor-{lang}.png")
+                    shots.append(out / f"floor-{lang}.png")
+                browser.close()
+    finally:
+        clock_module.install(previous)
+    return shots
+
+
+@click.command("screenshots")
+@click.option("--out", default="docs/screenshots", show_default=True, type=click.Path(path_type=Path),
+              help="Where the PNG files go.")
+@click.option("--chromium", default="/usr/bin/chromium", show_default=True, help="The Chromium to drive.")
+def screenshots(out: Path, chromium: str) -> None:
+    """Refresh the README's screenshots: sign-in, the agent desktop (an incoming call, then the
+    call with its ticket) and the floor, in English and Simplified Chinese."""
+    shots = take(out, chromium)
+    click.echo(f"{len(shots)} screenshots in {out}")
+
+
+if __name__ == "__main__":
+    screenshots()

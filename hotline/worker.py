@@ -1,0 +1,26 @@
+"""Celery for the whole hub: every package's task modules, for `hotline worker`, `hotline beat`
+and the embedded worker inside `hotline serve`."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.config import Settings
+from core.worker import configure_celery, start_embedded
+
+TASK_MODULES = (
+    "tickets.tasks",
+    "telephony.tasks",
+    "telephony.control_tasks",
+    "scheduling.tasks",
+    "qa.tasks",
+)
+
+
+def configure(settings: Settings) -> Celery:
+    return configure_celery(settings, task_modules=TASK_MODULES)
+
+
+def start(settings: Settings):  # type: ignore[no-untyped-def]
+    """The embedded worker and beat, in this process."""
+    return start_embedded(settings, task_modules=TASK_MODULES)

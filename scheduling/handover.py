@@ -1,0 +1,127 @@
+"""Handovers: written by the outgoing lead (with open escalations and what falls due in the next
+shift listed automatically), accepted or returned with questions by the incoming lead, and locked
+once accepted: later notes are appended and marked, never edited in."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.errors import NotFound, ValidationFailed
+from core.events import publish
+from core.models import Role, User
+from scheduling import access, dutylog, handover_sources
+from scheduling.errors import HandoverLocked, NotYourTurn
+from scheduling.models import Handover, HandoverAddition
+
+FIELDS = ("equipment_status", "difficult_issues", "unresolved_issues", "staffing_changes", "notices")
+
+
+def get(session: Session, *, handover_id: int) -> Handover:
+    handover = session.get(Handover, handover_id)
+    if handover is None:
+        raise NotFound("No such handover.")
+    return handover
+
+
+def additions(session: Session, *, handover_id: int) -> list[HandoverAddition]:
+    return list(session.scalars(select(HandoverAddition).where(HandoverAddition.handover_id == handover_id)
+                                .order_by(HandoverAddition.at, HandoverAddition.id)))
+
+
+def write(session: Session, *, duty_log_id: int, by: User, **fields: str) -> Handover:
+    """Create or edit the draft (or a returned handover) of a duty log's shift."""
+    log = dutylog.get(session, log_id=duty_log_id)
+    access.require_role(by, Role.team_leader, "write handovers")
+    access.require_site(by, log.site_id, "write handovers")
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
+    if handover is None:
+        start, end = dutylog.window(session, log)
+        handover = Handover(duty_log_id=log.id, site_id=log.site_id, outgoing_leader_id=by.id, next_start=end,
+                            next_end=end + (end - start))
+        session.add(handover)
+    elif handover.status in ("accepted", "submitted"):
+        raise HandoverLocked("The handover is " + handover.status + ("; append an addition instead."
+                             if handover.status == "accepted" else "; wait for the incoming lead's answer."))
+    for name, value in fields.items():
+        setattr(handover, name, str(value))
+    session.flush()
+    return handover
+
+
+def listed(session: Session, *, handover: Handover, viewer: User) -> dict[str, list[dict[str, object]]]:
+    return {
+        "open_escalations": handover_sources.open_escalations(session, site_id=handover.site_id, viewer=viewer),
+        "complaints_due": handover_sources.complaints_due(session, site_id=handover.site_id, viewer=viewer,
+                                                          until=handover.next_end),
+        "tickets_due": handover_sources.tickets_due(session, site_id=handover.site_id, viewer=viewer,
+                                                    until=handover.next_end),
+    }
+
+
+def submit(session: Session, *, handover_id: int, by: User) -> Handover:
+    handover = get(session, handover_id=handover_id)
+    if by.id != handover.outgoing_leader_id:
+        raise NotYourTurn("Only the outgoing lead submits the handover.")
+    if handover.status not in ("draft", "returned"):
+        raise HandoverLocked()
+    handover.listed = listed(session, handover=handover, viewer=by)
+    handover.status, handover.submitted_at = "submitted", clock.now()
+    session.flush()
+    publish(session, "handover.submitted", {"handover_id": handover.id}, site_id=handover.site_id)
+    return handover
+
+
+def _incoming(session: Session, handover: Handover, by: User) -> None:
+    access.require_role(by, Role.team_leader, "take over a shift")
+    access.require_site(by, handover.site_id, "take over a shift")
+    if by.id == handover.outgoing_leader_id:
+        raise NotYourTurn("The incoming lead, not the outgoing one, answers a handover.")
+    if handover.status != "submitted":
+        raise HandoverLocked("Only a submitted handover can be accepted or returned.")
+
+
+def accept(session: Session, *, handover_id: int, by: User) -> Handover:
+    """Accepting locks the handover and closes the outgoing shift."""
+    handover = get(session, handover_id=handover_id)
+    _incoming(session, handover, by)
+    now = clock.now()
+    handover.status, handover.accepted_at, handover.incoming_leader_id = "accepted", now, by.id
+    session.flush()
+    dutylog.close(session, log_id=handover.duty_log_id, by=by)
+    audit.record(session, action="handover.accepted", actor_id=by.id, object_type="handover", object_id=handover.id,
+                 details={"outgoing_leader_id": handover.outgoing_leader_id})
+    publish(session, "handover.accepted", {"handover_id": handover.id}, site_id=handover.site_id)
+    return handover
+
+
+def return_with_questions(session: Session, *, handover_id: int, by: User, questions: str) -> Handover:
+    handover = get(session, handover_id=handover_id)
+    _incoming(session, handover, by)
+    if not questions.strip():
+        raise ValidationFailed("Say what needs answering before you can accept.", field="questions")
+    handover.status, handover.returned_at = "returned", clock.now()
+    handover.questions = ((handover.questions or "") + "\n" + questions.strip()).strip()
+    handover.incoming_leader_id = by.id
+    session.flush()
+    publish(session, "handover.returned", {"handover_id": handover.id}, user_id=handover.outgoing_leader_id)
+    return handover
+
+
+def append(session: Session, *, handover_id: int, by: User, text: str) -> HandoverAddition:
+    """After acceptance, either lead (or a leader above them) can add; nothing is edited."""
+    handover = get(session, handover_id=handover_id)
+    access.require_role(by, Role.team_leader, "add to handovers")
+    access.require_site(by, handover.site_id, "add to handovers")
+    if handover.status != "accepted":
+        raise HandoverLocked("Until it is accepted, edit the handover itself.")
+    if not text.strip():
+        raise ValidationFailed("An addition needs a text.", field="text")
+    addition = HandoverAddition(handover_id=handover.id, author_id=by.id, at=clock.now(), text=text.strip())
+    session.add(addition)
+    session.flush()
+    return addition

@@ -1,0 +1,119 @@
+"""Notices from leaders: published to a site or team, acknowledged by each agent before going
+available (a check registered into telephony's `before_available`), read receipts for leaders."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.errors import NotFound, ValidationFailed
+from core.events import publish
+from core.models import Role, User
+from core.users import get as get_user
+from scheduling import access
+from scheduling.models import Notice, NoticeAck
+
+
+def publish_notice(session: Session, *, title: str, body: str, by: User, site_id: int | None = None,
+                   team_id: int | None = None) -> Notice:
+    access.require_role(by, Role.team_leader, "publish notices")
+    if site_id is None and not access.at_least(by, Role.center_head):
+        site_id = by.site_id
+    access.require_site(by, site_id, "publish notices")
+    if not title.strip() or not body.strip():
+        raise ValidationFailed("A notice needs a title and a text.", field="title")
+    notice = Notice(title=title.strip()[:200], body=body.strip(), site_id=site_id, team_id=team_id,
+                    published_by_id=by.id, published_at=clock.now())
+    session.add(notice)
+    session.flush()
+    publish(session, "notice.published", {"notice_id": notice.id}, site_id=site_id, team_id=team_id)
+    return notice
+
+
+def _for_user(user: User):  # noqa: ANN202 - a SQL condition
+    return and_(Notice.withdrawn_at.is_(None), Notice.published_at <= clock.now(),
+                or_(Notice.site_id.is_(None), Notice.site_id == user.site_id),
+                or_(Notice.team_id.is_(None), Notice.team_id == user.team_id))
+
+
+def notices_for(session: Session, *, user: User, limit: int = 50) -> list[Notice]:
+    return list(session.scalars(select(Notice).where(_for_user(user)).order_by(Notice.published_at.desc())
+                                .limit(limit)))
+
+
+def unacknowledged(session: Session, *, user: User) -> list[Notice]:
+    acked = exists().where(NoticeAck.notice_id == Notice.id, NoticeAck.user_id == user.id)
+    return list(session.scalars(select(Notice).where(_for_user(user), ~acked).order_by(Notice.published_at)))
+
+
+def has_unacknowledged_notices(session: Session, *, user_id: int) -> bool:
+    return bool(unacknowledged(session, user=get_user(session, user_id=user_id)))
+
+
+def get(session: Session, *, notice_id: int) -> Notice:
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound("No such notice.")
+    return notice
+
+
+def acknowledge(session: Session, *, notice_id: int, by: User) -> NoticeAck:
+    """Idempotent: acknowledging twice keeps the first time."""
+    notice = get(session, notice_id=notice_id)
+    if session.scalar(select(Notice.id).where(Notice.id == notice.id, _for_user(by))) is None:
+        raise NotFound("No such notice for you.")
+    ack = session.scalar(select(NoticeAck).where(NoticeAck.notice_id == notice.id, NoticeAck.user_id == by.id))
+    if ack is None:
+        ack = NoticeAck(notice_id=notice.id, user_id=by.id, at=clock.now())
+        session.add(ack)
+        session.flush()
+    return ack
+
+
+def withdraw(session: Session, *, notice_id: int, by: User) -> Notice:
+    notice = get(session, notice_id=notice_id)
+    access.require_role(by, Role.team_leader, "withdraw notices")
+    access.require_site(by, notice.site_id, "withdraw notices")
+    notice.withdrawn_at = clock.now()
+    audit.record(session, action="notice.withdrawn", actor_id=by.id, object_type="notice", object_id=notice.id)
+    return notice
+
+
+def read_receipts(session: Session, *, notice_id: int, by: User) -> dict[str, list[dict[str, object]]]:
+    """Who of the notice's audience (active agents and team leaders) has read it, and who not."""
+    notice = get(session, notice_id=notice_id)
+    access.require_role(by, Role.team_leader, "see read receipts")
+    access.require_site(by, notice.site_id, "see read receipts")
+    query = select(User).where(User.is_active.is_(True), User.role.in_((Role.agent.value, Role.team_leader.value)))
+    if notice.site_id is not None:
+        query = query.where(User.site_id == notice.site_id)
+    if notice.team_id is not None:
+        query = query.where(User.team_id == notice.team_id)
+    acks = {a.user_id: a.at for a in session.scalars(select(NoticeAck).where(NoticeAck.notice_id == notice.id))}
+    read, unread = [], []
+    for user in session.scalars(query.order_by(User.display_name)):
+        entry = {"user_id": user.id, "display_name": user.display_name}
+        if user.id in acks:
+            read.append({**entry, "at": acks[user.id].isoformat()})
+        else:
+            unread.append(entry)
+    return {"read": read, "unread": unread}
+
+
+def _before_available(session: Session, user_id: int) -> str | None:
+    pending = unacknowledged(session, user=get_user(session, user_id=user_id))
+    if not pending:
+        return None
+    return f"read and acknowledge {len(pending)} notice(s) first: " + ", ".join(n.title for n in pending[:3])
+
+
+def register_presence_check() -> None:
+    """Join telephony's checks run before an agent goes available (once per process)."""
+    from telephony import presence
+
+    if _before_available not in presence.before_available:
+        presence.before_available.append(_before_available)
+
+
+register_presence_check()

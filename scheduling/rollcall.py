@@ -1,0 +1,105 @@
+"""Roll call from the presence log: staff arrive `arrival_lead_minutes` before their shift; 20
+minutes late without leave, or 20 minutes away from the post, is a violation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import ValidationFailed
+from core.models import Role, User
+from scheduling import access
+from scheduling import shifts as shift_service
+from scheduling.models import LeaveRequest, RollCallEntry, Shift
+from scheduling.presence_source import OFF_POST, Spell, spells
+from scheduling.rules import Violation, violation
+from scheduling.settings import Policy, policy
+
+# How early a sign-in can count as arriving for a shift.
+ARRIVAL_WINDOW = timedelta(hours=3)
+STATUSES = ("on_time", "late", "absent", "on_leave", "excused", "expected")
+
+
+def assess(shift_start: datetime, shift_end: datetime, presence: list[Spell], *, now: datetime, on_leave: bool,
+           rules: Policy) -> tuple[str, datetime | None, int, int, list[Violation]]:
+    """(status, arrived_at, minutes_late, longest_away_minutes, violations) from presence spells
+    covering [shift_start - ARRIVAL_WINDOW, min(now, shift_end))."""
+    if on_leave:
+        return "on_leave", None, 0, 0, []
+    arrived = next((s.start for s in presence if s.state not in OFF_POST and s.end > shift_start - ARRIVAL_WINDOW),
+                   None)
+    found: list[Violation] = []
+    if arrived is None:
+        grace = shift_start + timedelta(minutes=rules.late_violation_minutes)
+        if now < grace:
+            return "expected", None, 0, 0, []
+        return "absent", None, 0, 0, [violation("rollcall.absent")]
+    late = max(0, int((arrived - shift_start).total_seconds() // 60))
+    status = "on_time" if arrived <= shift_start - timedelta(minutes=rules.arrival_lead_minutes) else "late"
+    if late >= rules.late_violation_minutes:
+        found.append(violation("rollcall.late", minutes=late, limit=rules.late_violation_minutes))
+    longest = 0
+    for spell in presence:
+        if spell.state not in OFF_POST or spell.end <= arrived:
+            continue
+        start, end = max(spell.start, arrived, shift_start), min(spell.end, shift_end, now)
+        minutes = int((end - start).total_seconds() // 60)
+        if minutes <= 0:
+            continue
+        longest = max(longest, minutes)
+        if minutes >= rules.away_violation_minutes:
+            found.append(violation("rollcall.left_post", minutes=minutes, start=start.isoformat(),
+                                   limit=rules.away_violation_minutes))
+    return status, arrived, late, longest, found
+
+
+def check_shift(session: Session, *, shift: Shift, by: User | None = None) -> RollCallEntry:
+    """Assess one shift now and keep the result (an entry marked excused by a leader stays so)."""
+    now = clock.now()
+    leave = session.scalar(select(LeaveRequest.id).where(
+        LeaveRequest.user_id == shift.user_id, LeaveRequest.status == "approved",
+        LeaveRequest.start_at <= shift.start_at, LeaveRequest.end_at > shift.start_at).limit(1))
+    presence = spells(session, user_id=shift.user_id, start=shift.start_at - ARRIVAL_WINDOW,
+                      end=max(min(now, shift.end_at), shift.start_at - ARRIVAL_WINDOW + timedelta(seconds=1)))
+    status, arrived, late, away, found = assess(shift.start_at, shift.end_at, presence, now=now,
+                                                on_leave=leave is not None, rules=policy(session))
+    entry = session.scalar(select(RollCallEntry).where(RollCallEntry.shift_id == shift.id))
+    if entry is None:
+        entry = RollCallEntry(shift_id=shift.id, user_id=shift.user_id, status=status)
+        session.add(entry)
+    if entry.status != "excused":
+        entry.status = status
+    entry.arrived_at, entry.minutes_late, entry.longest_away_minutes = arrived, late, away
+    entry.violations = [v.as_error() for v in found]
+    entry.checked_by_id = by.id if by else entry.checked_by_id
+    session.flush()
+    return entry
+
+
+def roll_call(session: Session, *, site_id: int, start: datetime, by: User,
+              window_minutes: int = 60) -> list[tuple[Shift, RollCallEntry]]:
+    """Roll call for the shifts at a site starting within `window_minutes` after `start`."""
+    access.require_role(by, Role.team_leader, "take roll call")
+    access.require_site(by, site_id, "take roll call")
+    if not 0 < window_minutes <= 24 * 60:
+        raise ValidationFailed("The window is 1 minute to 24 hours.", field="window_minutes")
+    found = session.scalars(select(Shift).where(Shift.site_id == site_id, Shift.start_at >= start,
+                                                Shift.start_at < start + timedelta(minutes=window_minutes))
+                            .order_by(Shift.start_at, Shift.user_id))
+    return [(shift, check_shift(session, shift=shift, by=by)) for shift in found]
+
+
+def excuse(session: Session, *, shift_id: int, by: User, note: str) -> RollCallEntry:
+    """A leader's judgement (an emergency phoned in, a system outage): the entry stays excused."""
+    shift = shift_service.get(session, shift_id=shift_id)
+    access.require_role(by, Role.team_leader, "excuse lateness or absence")
+    access.require_site(by, shift.site_id, "excuse lateness or absence")
+    if not note.strip():
+        raise ValidationFailed("Say why the lateness or absence is excused.", field="note")
+    entry = check_shift(session, shift=shift, by=by)
+    entry.status, entry.note = "excused", note.strip()[:500]
+    session.flush()
+    return entry

@@ -1,0 +1,174 @@
+"""Leave rules of DOMAIN.md over plain data: notice periods, who may ask, night shifts, public
+holidays, swapped shifts, and which approval steps a request needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from scheduling.rules import Violation, violation
+from scheduling.settings import Policy
+
+KINDS = ("personal", "sick", "special")
+
+
+@dataclass(frozen=True)
+class LeaveShift:
+    start: datetime
+    end: datetime
+    day: date
+    kind: str  # day | night | custom
+    source: str = "roster"  # how its owner got it; swap and payback shifts cannot be taken as leave
+
+
+@dataclass(frozen=True)
+class LeaveFacts:
+    kind: str
+    user_id: int
+    requested_by_id: int
+    start: datetime
+    end: datetime
+    requested_at: datetime
+    zone: str
+    shifts: Sequence[LeaveShift] = ()  # the person's shifts the leave touches
+    named_shift_owner_id: int | None = None  # owner of the shift named in the request, if any
+    other_leave: Sequence[tuple[datetime, datetime]] = ()  # the person's pending or approved leave
+    holidays: frozenset[date] = frozenset()
+    holiday_special_case: bool = False
+    next_shift_day: date | None = None  # the person's first shift after the leave ends
+
+
+@dataclass(frozen=True)
+class LeaveDecision:
+    violations: list[Violation]
+    conditions: list[Violation] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    late: bool = False
+    certificate_due_on: date | None = None
+
+
+def _local(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def _days(facts: LeaveFacts) -> list[date]:
+    first = _local(facts.start, facts.zone).date()
+    last = _local(facts.end - timedelta(microseconds=1), facts.zone).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _minutes(label: int) -> str:
+    return f"{label // 60} h" if label % 60 == 0 and label < 1440 else (
+        f"{label // 1440} day(s)" if label % 1440 == 0 else f"{label} min")
+
+
+# The rules, each a small function returning the violations it finds --------------------------
+
+def kind_known(f: LeaveFacts, p: Policy) -> list[Violation]:
+    return [] if f.kind in KINDS else [violation("leave.unknown_kind", kind=f.kind)]
+
+
+def valid_range(f: LeaveFacts, p: Policy) -> list[Violation]:
+    return [] if f.end > f.start else [violation("leave.bad_range")]
+
+
+def not_in_past(f: LeaveFacts, p: Policy) -> list[Violation]:
+    return [violation("leave.in_past")] if f.start < f.requested_at else []
+
+
+def only_self(f: LeaveFacts, p: Policy) -> list[Violation]:
+    # Sick leave may be reported by someone else; personal and special leave only by the person.
+    if f.kind != "sick" and f.requested_by_id != f.user_id:
+        return [violation("leave.only_self")]
+    return []
+
+
+def own_shift(f: LeaveFacts, p: Policy) -> list[Violation]:
+    if f.named_shift_owner_id is not None and f.named_shift_owner_id != f.user_id:
+        return [violation("leave.not_own_shift")]
+    return []
+
+
+def no_overlap(f: LeaveFacts, p: Policy) -> list[Violation]:
+    return [violation("leave.overlap", other_start=s.isoformat(), other_end=e.isoformat())
+            for s, e in f.other_leave if s < f.end and e > f.start][:1]
+
+
+def night_deadline(f: LeaveFacts, p: Policy) -> list[Violation]:
+    deadline_minute = p.night_leave_deadline_minute
+    for shift in f.shifts:
+        if shift.kind != "night":
+            continue
+        cutoff = datetime.combine(shift.day, time(deadline_minute // 60, deadline_minute % 60),
+                                  tzinfo=ZoneInfo(f.zone))
+        if f.requested_at >= cutoff:
+            return [violation("leave.night_deadline", deadline=f"{deadline_minute // 60:02d}:{deadline_minute % 60:02d}")]
+    return []
+
+
+def public_holiday(f: LeaveFacts, p: Policy) -> list[Violation]:
+    days = sorted({s.day for s in f.shifts} or set(_days(f)))
+    found = []
+    for day in days:
+        if day not in f.holidays:
+            continue
+        if not f.holiday_special_case:
+            found.append(violation("leave.holiday_not_special", day=day.isoformat()))
+        midnight = datetime.combine(day, time(0), tzinfo=ZoneInfo(f.zone))
+        if f.requested_at > midnight - timedelta(days=p.holiday_leave_notice_days):
+            found.append(violation("leave.holiday_notice", day=day.isoformat(), days=p.holiday_leave_notice_days))
+        break
+    return found
+
+
+def swapped_shift(f: LeaveFacts, p: Policy) -> list[Violation]:
+    return [violation("leave.swapped_shift", day=s.day.isoformat()) for s in f.shifts
+            if s.source in ("swap", "payback")][:1]
+
+
+RULES = (kind_known, valid_range, not_in_past, only_self, own_shift, no_overlap, night_deadline, public_holiday,
+         swapped_shift)
+
+
+# Conditions: not refusals, but they change how the request is handled ---------------------------
+
+def late_notice(f: LeaveFacts, p: Policy) -> list[Violation]:
+    notice = {"personal": p.personal_leave_notice_minutes, "special": p.special_leave_notice_minutes}.get(f.kind)
+    if notice is None:
+        return []
+    reference = min([s.start for s in f.shifts if s.end > f.start] or [f.start])
+    if f.requested_at > reference - timedelta(minutes=notice):
+        return [violation("leave.late_notice", notice=_minutes(notice))]
+    return []
+
+
+def certificate_day(f: LeaveFacts) -> date | None:
+    """A full sick day (the whole of one of the person's shifts, or 24 hours when they have none)
+    needs a medical certificate on the first day back."""
+    if f.kind != "sick":
+        return None
+    full = any(f.start <= s.start and s.end <= f.end for s in f.shifts) or (
+        not f.shifts and f.end - f.start >= timedelta(hours=24))
+    if not full:
+        return None
+    return f.next_shift_day or (_local(f.end - timedelta(microseconds=1), f.zone).date() + timedelta(days=1))
+
+
+def steps_for(f: LeaveFacts, p: Policy) -> list[str]:
+    """Level by level: the supervisor, then for more than a day also the center head."""
+    return ["supervisor"] if len(_days(f)) <= p.supervisor_leave_max_days else ["supervisor", "center_head"]
+
+
+def evaluate(f: LeaveFacts, p: Policy) -> LeaveDecision:
+    found: list[Violation] = []
+    for rule in RULES:
+        found += rule(f, p)
+    if found:
+        return LeaveDecision(found)
+    conditions = late_notice(f, p)
+    due = certificate_day(f)
+    if due is not None:
+        conditions.append(violation("leave.certificate_due", day=due.isoformat()))
+    return LeaveDecision([], conditions, steps_for(f, p), late=bool(late_notice(f, p)), certificate_due_on=due)

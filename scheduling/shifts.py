@@ -1,0 +1,191 @@
+"""Shift templates and shifts: local start times turned into UTC, and assigning or removing a
+person's shift by hand with every rule re-checked."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import audit, clock
+from core.errors import ValidationFailed
+from core.models import Role, Site, Skill, User, UserSkill
+from core.users import get as get_user
+from core.users import get_site
+from scheduling import access
+from scheduling.errors import ShiftNotFound, ShiftRuleViolated
+from scheduling.models import LeaveRequest, Shift, ShiftTemplate
+from scheduling.rules import Violation, violation
+from scheduling.rules.shifts import ShiftFacts, assignment_violations
+from scheduling.settings import policy
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+KINDS = ("day", "night", "custom")
+
+
+def site_zone(session: Session, site_id: int) -> ZoneInfo:
+    return ZoneInfo(get_site(session, site_id=site_id).timezone)
+
+
+def local_start(day: date, start_minute: int, zone: ZoneInfo) -> datetime:
+    """The UTC moment of a local wall-clock time. A time inside a spring-forward gap does not exist
+    and is read with the offset before the change, i.e. it lands an hour later on the wall clock."""
+    local = datetime.combine(day, time(start_minute // 60, start_minute % 60), tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def shift_window(day: date, start_minute: int, length_minutes: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    # Length is real working time, so the end is start + length in UTC, not a wall-clock time.
+    start = local_start(day, start_minute, zone)
+    return start, start + timedelta(minutes=length_minutes)
+
+
+def parse_hhmm(value: str, field: str = "start") -> int:
+    match = _HHMM.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValidationFailed(f"{value!r} is not a time of day like 08:00.", field=field)
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+# Templates -----------------------------------------------------------------------------------
+
+def create_template(session: Session, *, site_id: int, name: str, start: str, length_minutes: int,
+                    kind: str = "day", skill_code: str | None = None, job_type: str = "hotline_agent",
+                    by: User | None = None) -> ShiftTemplate:
+    get_site(session, site_id=site_id)
+    if by is not None:
+        access.require_site(by, site_id, "define shifts")
+    if kind not in KINDS:
+        raise ValidationFailed(f"A shift is one of: {', '.join(KINDS)}.", field="kind")
+    if not 0 < length_minutes <= 24 * 60:
+        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
+    skill_id = None
+    if skill_code:
+        skill = session.scalar(select(Skill).where(Skill.code == skill_code))
+        if skill is None:
+            raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
+        skill_id = skill.id
+    template = ShiftTemplate(site_id=site_id, name=name.strip()[:100] or kind.title(), kind=kind,
+                             start_minute=parse_hhmm(start), length_minutes=length_minutes, skill_id=skill_id,
+                             job_type=job_type)
+    session.add(template)
+    session.flush()
+    return template
+
+
+def list_templates(session: Session, *, site_id: int) -> list[ShiftTemplate]:
+    return list(session.scalars(select(ShiftTemplate).where(ShiftTemplate.site_id == site_id,
+                                                            ShiftTemplate.active.is_(True))
+                                .order_by(ShiftTemplate.start_minute)))
+
+
+def get_template(session: Session, *, template_id: int) -> ShiftTemplate:
+    template = session.get(ShiftTemplate, template_id)
+    if template is None:
+        raise ShiftNotFound("No such shift template.")
+    return template
+
+
+# Shifts ----------------------------------------------------------------------------------------
+
+def get(session: Session, *, shift_id: int, lock: bool = False) -> Shift:
+    query = select(Shift).where(Shift.id == shift_id)
+    if lock:
+        query = query.with_for_update()
+    shift = session.scalar(query)
+    if shift is None:
+        raise ShiftNotFound()
+    return shift
+
+
+def facts(shift: Shift, *, user_id: int | None = None) -> ShiftFacts:
+    return ShiftFacts(shift.id, user_id if user_id is not None else shift.user_id, shift.start_at, shift.end_at,
+                      shift.day)
+
+
+def shifts_of(session: Session, *, user_id: int, start: datetime, end: datetime) -> list[Shift]:
+    """The person's shifts that overlap [start, end), earliest first."""
+    return list(session.scalars(select(Shift).where(Shift.user_id == user_id, Shift.start_at < end,
+                                                    Shift.end_at > start).order_by(Shift.start_at)))
+
+
+def shifts_at_site(session: Session, *, site_id: int, first_day: date, last_day: date) -> list[Shift]:
+    return list(session.scalars(select(Shift).where(Shift.site_id == site_id, Shift.day >= first_day,
+                                                    Shift.day <= last_day).order_by(Shift.start_at, Shift.user_id)))
+
+
+def neighbours(session: Session, *, user_id: int, start: datetime, end: datetime) -> list[ShiftFacts]:
+    """The person's shifts near a window: enough to check rest and the two ISO weeks it touches."""
+    return [facts(s) for s in shifts_of(session, user_id=user_id, start=start - timedelta(days=8),
+                                        end=end + timedelta(days=8))]
+
+
+def skill_levels(session: Session, *, user_id: int) -> dict[int, int]:
+    return {row.skill_id: row.level for row in session.scalars(select(UserSkill).where(UserSkill.user_id == user_id))}
+
+
+def has_approved_leave(session: Session, *, user_id: int, start: datetime, end: datetime) -> bool:
+    return session.scalar(select(LeaveRequest.id).where(
+        LeaveRequest.user_id == user_id, LeaveRequest.status == "approved",
+        LeaveRequest.start_at < end, LeaveRequest.end_at > start).limit(1)) is not None
+
+
+def assignment_problems(session: Session, *, user: User, start: datetime, end: datetime, day: date,
+                        skill_id: int | None, job_type: str, shift_id: int | None = None) -> list[Violation]:
+    """Every rule broken by `user` working [start, end): timing rules against their other shifts,
+    skill, job type, leave, and whether the shift has begun."""
+    rules = policy(session)
+    found: list[Violation] = []
+    if start <= clock.now():
+        found.append(violation("shift.in_past"))
+    candidate = ShiftFacts(shift_id, user.id, start, end, day)
+    found += assignment_violations(neighbours(session, user_id=user.id, start=start, end=end), candidate, rules)
+    if skill_id is not None and skill_id not in skill_levels(session, user_id=user.id):
+        skill = session.get(Skill, skill_id)
+        found.append(violation("shift.skill", skill=skill.code if skill else skill_id))
+    if job_type and user.job_type != job_type:
+        found.append(violation("shift.job_type", shift_job_type=job_type, person_job_type=user.job_type))
+    if has_approved_leave(session, user_id=user.id, start=start, end=end):
+        found.append(violation("shift.on_leave"))
+    return found
+
+
+def assign(session: Session, *, user_id: int, day: date, template_id: int, by: User,
+           roster_id: int | None = None) -> Shift:
+    """Give a person a shift of a template on a local day, refusing with every broken rule."""
+    access.require_role(by, Role.team_leader, "assign shifts")
+    template = get_template(session, template_id=template_id)
+    access.require_site(by, template.site_id, "assign shifts")
+    user = get_user(session, user_id=user_id)
+    start, end = shift_window(day, template.start_minute, template.length_minutes, site_zone(session, template.site_id))
+    problems = assignment_problems(session, user=user, start=start, end=end, day=day, skill_id=template.skill_id,
+                                   job_type=template.job_type)
+    if problems:
+        raise ShiftRuleViolated(problems)
+    shift = Shift(roster_id=roster_id, template_id=template.id, site_id=template.site_id, user_id=user.id, day=day,
+                  kind=template.kind, start_at=start, end_at=end, skill_id=template.skill_id,
+                  job_type=template.job_type, source="manual")
+    session.add(shift)
+    session.flush()
+    audit.record(session, action="shift.assigned", actor_id=by.id, object_type="shift", object_id=shift.id,
+                 details={"user_id": user.id, "day": day.isoformat(), "template_id": template.id})
+    return shift
+
+
+def unassign(session: Session, *, shift_id: int, by: User) -> None:
+    shift = get(session, shift_id=shift_id, lock=True)
+    access.require_role(by, Role.team_leader, "remove shifts")
+    access.require_site(by, shift.site_id, "remove shifts")
+    if shift.start_at <= clock.now():
+        raise ShiftRuleViolated([violation("shift.in_past")])
+    audit.record(session, action="shift.unassigned", actor_id=by.id, object_type="shift", object_id=shift.id,
+                 details={"user_id": shift.user_id, "day": shift.day.isoformat()})
+    session.delete(shift)
+    session.flush()
+
+
+def site_of(session: Session, site_id: int) -> Site:
+    return get_site(session, site_id=site_id)

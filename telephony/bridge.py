@@ -1,0 +1,328 @@
+"""Connecting a routed call: the agent's browser phone (`client:agent_<id>`) is rung for an
+offer, caller and agent meet in a conference named after the call, the caller's leg is recorded
+on two channels from then on, and a dropped agent sends the caller back to the queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from core import clock
+from core.config import get_settings
+from core.errors import NotFound
+from core.events import publish
+from core.worker import enqueue as enqueue_task
+from telephony import calls, ivr, offers, routing
+from telephony.gateway import GatewayError, get_gateway
+from telephony.ivr import webhook_url
+from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
+from telephony.priority import routing_settings
+from tickets import service as ticket_service
+from tickets import visibility
+
+__all__ = ["agent_identity", "ring_agent", "agent_answered", "caller_joins", "conference_done", "connect_caller",
+           "agent_leg_status", "caller_ended", "hangup_by_agent", "conference_name"]
+
+log = logging.getLogger("hotline.telephony.bridge")
+LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
+CONFERENCE_EVENTS = "start end join leave"
+
+
+def agent_identity(user_id: int) -> str:
+    return f"agent_{user_id}"
+
+
+def conference_name(call: Call) -> str:
+    # No personal data in a conference name (Twilio's advice): the hub's own call id.
+    return f"hotline-call-{call.id}"
+
+
+def _caller_id(caller: Call) -> str:
+    return caller.to_number or get_settings().twilio_caller_id or "hotline"
+
+
+def ring_agent(session: Session, *, offer_id: int) -> Call | None:
+    """Ring the offered agent's browser phone (the ring task runs this after the offer commits).
+    Idempotent: an offer is rung once; a settled offer is not rung at all."""
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.state != "pending" or not offer.is_live(clock.now()):
+        return None
+    existing = session.scalar(select(Call).where(Call.offer_id == offer_id, Call.leg == "agent"))
+    if existing is not None:
+        return existing
+    caller = session.get(Call, offer.call_id)
+    if caller is None or caller.is_terminal:
+        return None
+    ring_for = max(5, int((offer.expires_at - clock.now()).total_seconds()))
+    identity = agent_identity(offer.user_id)
+    try:
+        sid = get_gateway().create_call(
+            to=f"client:{identity}", from_=_caller_id(caller),
+            url=webhook_url("/twilio/agent/answer", offer=offer_id),
+            status_callback=webhook_url("/twilio/status", leg="agent", offer=offer_id),
+            status_callback_event=LEG_EVENTS, timeout=ring_for)
+    except GatewayError as exc:
+        # The agent's phone cannot be rung: they are away, and the call goes to the next agent
+        # now rather than when the offer times out.
+        log.warning("could not ring agent %s for offer %s: %s", offer.user_id, offer_id, exc.message)
+        routing.agent_disconnected(session, user_id=offer.user_id)
+        return None
+    _open_access(session, caller, offer.user_id, until=offer.expires_at)
+    leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=caller.id, agent_id=offer.user_id,
+               offer_id=offer_id, to_number=f"client:{identity}", status="queued", language=caller.language,
+               site_id=caller.site_id, ticket_id=caller.ticket_id, customer_id=caller.customer_id)
+    session.add(leg)
+    session.flush()
+    return leg
+
+
+def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None, offer_id: int) -> Call:
+    leg = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    if leg is None:  # answered before the ring task's row was committed
+        leg = Call(call_sid=params["CallSid"], leg="agent", direction="outbound-api", offer_id=offer_id,
+                   parent_call_id=offer.call_id if offer else None, agent_id=offer.user_id if offer else None,
+                   to_number=params.get("To"), status="ringing")
+        session.add(leg)
+        session.flush()
+    return leg
+
+
+def _say_and_hang_up(text: str) -> str:
+    response = VoiceResponse()
+    response.say(text, language="en-US")
+    response.hangup()
+    return str(response)
+
+
+def _conference(dial: Dial, call: Call) -> None:
+    dial.conference(conference_name(call), start_conference_on_enter=True, end_conference_on_exit=True,
+                    beep="false", status_callback=webhook_url("/twilio/conference/events"),
+                    status_callback_event=CONFERENCE_EVENTS, status_callback_method="POST")
+
+
+def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int) -> str:
+    """POST /twilio/agent/answer: the agent picked up. The offer is accepted (or refused if it
+    was withdrawn or timed out), the agent joins the call's conference, and the caller is
+    redirected there (after commit)."""
+    offer = session.get(Offer, offer_id)
+    leg = _agent_leg(session, params, offer, offer_id)
+    calls.log_event(session, kind="agent-answer", params=params, call=leg)
+    calls.advance_status(leg, "in-progress")
+    try:
+        offer = routing.offer_answered(session, offer_id=offer_id)
+    except (routing.OfferNotLive, routing.OfferNotFound) as exc:
+        return _say_and_hang_up(exc.message)
+    caller = session.get(Call, offer.call_id)
+    if caller is None or caller.is_terminal:
+        routing.call_ended(session, call_id=offer.call_id)
+        return _say_and_hang_up("The caller has hung up.")
+    caller.agent_id, caller.offer_id = offer.user_id, offer.id
+    caller.conference_name = conference_name(caller)
+    _open_access(session, caller, offer.user_id)
+    if caller.ticket_id is not None:
+        # The agent who takes the call writes its ticket (the desktop's ticket form).
+        ticket_service.assign_to_call_agent(session, ticket_id=caller.ticket_id, agent_id=offer.user_id)
+    publish(session, "call.answered", {"call_id": caller.id, "ticket_id": caller.ticket_id, "offer_id": offer.id},
+            user_id=offer.user_id, site_id=caller.site_id)
+    from telephony.tasks import connect_caller_task
+
+    enqueue_task(session, connect_caller_task, caller.id)
+    response = VoiceResponse()
+    dial = Dial()
+    _conference(dial, caller)
+    response.append(dial)
+    return str(response)
+
+
+def connect_caller(session: Session, *, call_id: int) -> bool:
+    """Move the queued caller into the conference their agent waits in (a REST redirect).
+    Idempotent; a caller who has gone meanwhile ends the agent's leg instead."""
+    caller = session.get(Call, call_id)
+    if caller is None or caller.bridged_at is not None:
+        return False
+    if not caller.is_terminal:
+        try:
+            get_gateway().update_call(caller.call_sid, url=webhook_url("/twilio/conference", call=caller.id))
+            return True
+        except GatewayError as exc:
+            if exc.retryable:
+                raise
+            log.warning("caller %s could not be connected: %s", caller.id, exc.message)
+    for leg in calls.agent_legs(session, call_id=caller.id):
+        if leg.status not in TERMINAL_STATUSES:
+            _end_leg(leg)
+    return False
+
+
+def _end_leg(leg: Call) -> None:
+    try:
+        get_gateway().update_call(leg.call_sid, status="completed" if leg.answered_at else "canceled")
+    except GatewayError as exc:
+        log.info("agent leg %s not ended at Twilio: %s", leg.id, exc.message)
+
+
+def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -> str:
+    """POST /twilio/conference?call=ID: the caller's TwiML to join the agent. Recording of the
+    caller's leg starts here, two channels (caller and agent), as the call is answered."""
+    call = session.get(Call, call_id)
+    if call is None or call.call_sid != params.get("CallSid"):
+        return ivr.hangup_twiml()
+    calls.log_event(session, kind="conference-join", params=params, call=call)
+    call.bridged_at = call.bridged_at or clock.now()
+    response = VoiceResponse()
+    start = response.start()
+    start.recording(channels="dual", track="both", recording_status_callback=webhook_url("/twilio/recording", kind="call"),
+                    recording_status_callback_method="POST",
+                    recording_status_callback_event="in-progress completed absent")
+    response.say(ivr.get_config(session).text(call.language, "connecting"), language=call.language)
+    dial = Dial(action=webhook_url("/twilio/conference/done", call=call.id), method="POST")
+    _conference(dial, call)
+    response.append(dial)
+    return str(response)
+
+
+def conference_done(session: Session, *, params: Mapping[str, str], call_id: int) -> str:
+    """POST /twilio/conference/done: the caller's conference ended while they are still on the
+    line. If the agent hung up, goodbye; if the agent's browser dropped, back to the queue
+    with the original waiting time."""
+    call = session.get(Call, call_id)
+    config = ivr.get_config(session)
+    if call is None:
+        return ivr.hangup_twiml()
+    calls.log_event(session, kind="conference-done", params=params, call=call)
+    if call.agent_hangup_requested_at is not None or call.is_terminal:
+        return ivr.goodbye_twiml(config, call.language)
+    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
+    if entry is None or entry.state not in ("connected", "waiting", "offered"):
+        return ivr.goodbye_twiml(config, call.language)
+    routing.requeue(session, call_id=call.id)
+    call.bridged_at, call.conference_name = None, None
+    return ivr.enqueue_twiml(config, call.language, skill_code=call.skill_code or "operator", intro="reconnect")
+
+
+def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
+    """A status callback for an agent's leg (already applied to the row)."""
+    caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
+    if status == "busy" and leg.offer_id:
+        _settle_offer(session, leg.offer_id, declined=True)
+    elif status == "no-answer":
+        routing.expire_offers(session)
+    elif status == "failed" and leg.agent_id is not None:
+        offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
+        if offer is not None and offer.state == "pending":
+            routing.agent_disconnected(session, user_id=leg.agent_id)
+    elif status == "completed" and leg.answered_at is not None and caller is not None:
+        entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
+        # After a requeue (browser dropped) the entry waits again: the router already ended
+        # the agent's part, and ending the call now would abandon it.
+        if caller.is_terminal or entry is None or entry.state == "connected":
+            routing.call_ended(session, call_id=caller.id)
+        _close_access(session, caller, leg)
+
+
+def _settle_offer(session: Session, offer_id: int, *, declined: bool) -> None:
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.state != "pending":
+        return
+    try:
+        routing.offer_declined(session, offer_id=offer_id)
+    except routing.OfferNotLive:
+        pass
+
+
+def _open_access(session: Session, caller: Call, agent_id: int | None, *, until: datetime | None = None) -> None:
+    """The agent may see the caller's card while the call is offered, on, and in wrap-up."""
+    if caller.customer_id is None or agent_id is None:
+        return
+    try:
+        visibility.open_call_access(session, customer_id=caller.customer_id, agent_id=agent_id,
+                                    call_ref=caller.call_sid, until=until)
+    except NotFound:
+        log.info("call %s: its customer is gone; no card to show", caller.id)
+
+
+def _open_offer_access(session: Session, offer: Offer) -> None:
+    """In the offer's own transaction, so the desk that shows the offer (on `call.offered`) can
+    already show the caller's card; the ring task opens it again (idempotent)."""
+    caller = session.get(Call, offer.call_id)
+    if caller is not None:
+        _open_access(session, caller, offer.user_id, until=offer.expires_at)
+
+
+if _open_offer_access not in offers.on_offer:
+    offers.on_offer.append(_open_offer_access)
+
+
+def _close_access(session: Session, caller: Call, leg: Call) -> None:
+    wrap_up = routing_settings(session).wrap_up_seconds
+    _open_access(session, caller, leg.agent_id, until=clock.now() + timedelta(seconds=wrap_up))
+
+
+def caller_ended(session: Session, *, call: Call) -> None:
+    """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
+    connected → wrap-up) and an agent phone still ringing for it is stopped."""
+    routing.call_ended(session, call_id=call.id)
+    from telephony.tasks import end_leg_task
+
+    for leg in calls.agent_legs(session, call_id=call.id):
+        if leg.status not in TERMINAL_STATUSES:
+            enqueue_task(session, end_leg_task, leg.id)
+    publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
+            site_id=call.site_id)
+
+
+def end_leg(session: Session, *, leg_id: int) -> None:
+    leg = session.get(Call, leg_id)
+    if leg is not None and leg.status not in TERMINAL_STATUSES:
+        _end_leg(leg)
+
+
+def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
+    """The agent ends their call from the desktop: noted first (so the caller hears goodbye, not
+    a reconnection), then their leg is hung up at Twilio after commit."""
+    leg = session.scalar(select(Call).where(Call.leg == "agent", Call.agent_id == user_id,
+                                            Call.status.in_(("queued", "initiated", "ringing", "in-progress")))
+                         .order_by(Call.id.desc()).limit(1))
+    if leg is None:
+        return None
+    now = clock.now()
+    leg.agent_hangup_requested_at = now
+    caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
+    if caller is not None:
+        caller.agent_hangup_requested_at = now
+    from telephony.tasks import end_leg_task
+
+    enqueue_task(session, end_leg_task, leg.id)
+    return leg
+
+
+def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
+    """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
+    that would move a call backwards is logged but changes nothing."""
+    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    if call is None:
+        log.info("status callback for unknown call %s ignored", params.get("CallSid"))
+        return None
+    calls.log_event(session, kind="status", params=params, call=call)
+    status = params.get("CallStatus") or ""
+    if not calls.advance_status(call, status, duration=params.get("CallDuration")):
+        return call
+    if call.leg == "agent":
+        agent_leg_status(session, leg=call, status=status)
+    elif call.is_terminal:
+        caller_ended(session, call=call)
+    return call
+
+
+def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
+    name = params.get("FriendlyName") or ""
+    call_id = name.removeprefix("hotline-call-")
+    call = session.get(Call, int(call_id)) if call_id.isdigit() else None
+    calls.log_event(session, kind="conference", params=params, call=call)
+    if call is not None and params.get("StatusCallbackEvent") == "conference-start":
+        call.conference_sid = params.get("ConferenceSid")

@@ -1,0 +1,134 @@
+"""Call records: opened idempotently by CallSid, moved forward only (a late or repeated status
+never turns a finished call back), and the log of every webhook with personal fields removed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from core import clock
+from core.crypto import InvalidPhoneNumber, phone_index
+from telephony.models import CALL_STATUS_RANK, Call, CallEvent
+
+__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "get", "get_by_sid", "log_event",
+           "open_inbound", "sanitize"]
+
+log = logging.getLogger("hotline.telephony.calls")
+
+# Parameters that can carry a phone number, a name, a place or what the caller said.
+PERSONAL_PARAMS = ("From", "To", "Caller", "Called", "ForwardedFrom", "CallerName", "SpeechResult",
+                   "UnstableSpeechResult", "StirPassportToken", "Body")
+_PERSONAL_PREFIXES = ("From", "To", "Caller", "Called")
+
+
+def sanitize(params: Mapping[str, Any]) -> dict[str, str]:
+    """The parameters worth keeping for an investigation, without personal data."""
+    kept: dict[str, str] = {}
+    for key, value in params.items():
+        if key in PERSONAL_PARAMS or key.startswith(_PERSONAL_PREFIXES):
+            continue
+        kept[key] = str(value)[:200]
+    return kept
+
+
+def caller_index(number: str | None) -> str | None:
+    """The blind index of a caller's number, or None for a withheld or malformed one."""
+    if not number or number.startswith("client:"):
+        return None
+    try:
+        return phone_index(number, default_region=None if number.startswith("+") else "CN")
+    except (InvalidPhoneNumber, ValueError):
+        return None
+
+
+def get(session: Session, *, call_id: int) -> Call | None:
+    return session.get(Call, call_id)
+
+
+def get_by_sid(session: Session, *, call_sid: str | None) -> Call | None:
+    if not call_sid:
+        return None
+    return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def agent_legs(session: Session, *, call_id: int) -> list[Call]:
+    return list(session.scalars(select(Call).where(Call.parent_call_id == call_id).order_by(Call.id)))
+
+
+def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: Call | None) -> None:
+    """Append to the webhook log (a plain INSERT: this runs on every webhook)."""
+    sequence = params.get("SequenceNumber")
+    session.execute(_EVENT_INSERT, {
+        "call_id": call.id if call is not None else None, "call_sid": params.get("CallSid"), "kind": kind,
+        "status": params.get("CallStatus") or params.get("RecordingStatus") or params.get("QueueResult")
+        or params.get("StatusCallbackEvent"),
+        "sequence": int(sequence) if sequence and str(sequence).isdigit() else None,
+        "received_at": clock.now(), "params": sanitize(params)})
+
+
+# Built once and given their values at execution, so SQLAlchemy compiles them once: these two
+# statements run on every incoming call.
+_EVENT_INSERT = insert(CallEvent.__table__)
+_CALL_INSERTS: dict[str, Any] = {}
+
+
+def _call_insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect not in _CALL_INSERTS:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        _CALL_INSERTS[dialect] = (dialect_insert(Call.__table__)
+                                  .on_conflict_do_nothing(index_elements=["call_sid"])
+                                  .returning(Call.__table__.c.id))
+    return _CALL_INSERTS[dialect]
+
+
+def open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False,
+                 **values: Any) -> tuple[Call, bool]:
+    """The caller's call for this CallSid, created on first sight (with `values`); a retried
+    webhook, or two racing, find the same row. The common case is one round trip: INSERT ...
+    ON CONFLICT DO NOTHING RETURNING id, the row built from what was inserted. Returns
+    (call, created)."""
+    sid = params["CallSid"]
+    number = params.get("From") or params.get("Caller")
+    now = clock.now()
+    row: dict[str, Any] = {column.key: None for column in Call.__table__.columns if column.key != "id"}
+    row.update(call_sid=sid, leg="caller", direction=params.get("Direction") or "inbound",
+               from_index=caller_index(number), from_number=number or None, to_number=params.get("To"),
+               status="ringing", started_at=now, created_at=now, updated_at=now, language="zh-CN",
+               degraded=degraded)
+    row.update(values)
+    new_id = session.execute(_call_insert(session), row).scalar()
+    if new_id is None:
+        existing = get_by_sid(session, call_sid=sid)
+        assert existing is not None
+        return existing, False
+    call = Call(id=new_id, **row)
+    make_transient_to_detached(call)  # what was inserted is its loaded state: no SELECT back
+    session.add(call)
+    return call, True
+
+
+def advance_status(call: Call, status: str | None, *, duration: str | None = None) -> bool:
+    """Move the call to `status` if that is a step forward; returns whether anything changed."""
+    if not status or status not in CALL_STATUS_RANK:
+        return False
+    if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK.get(call.status, -1):
+        return False
+    now = clock.now()
+    call.status = status
+    if status == "in-progress" and call.answered_at is None:
+        call.answered_at = now
+    if CALL_STATUS_RANK[status] == 4:
+        call.ended_at = now
+        if duration and str(duration).isdigit():
+            call.duration_seconds = int(duration)
+        elif call.answered_at is not None:
+            call.duration_seconds = int((now - call.answered_at).total_seconds())
+    return True

@@ -1,0 +1,294 @@
+"""In-call controls on the call's Twilio conference: hold and resume (the caller hears hold
+music), recording pause and resume (for sensitive data, the pauses kept on the call's time line),
+and what every control shares: who may act on which call, the audit entry, the desktop event,
+and a Twilio failure that leaves everything as it was. Transfers and escalation are in
+telephony.transfers, monitoring in telephony.monitoring."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock, permissions
+from core.audit import record as audit
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.events import publish
+from core.models import User
+from telephony.gateway import GatewayError, get_gateway
+from telephony.ivr import HOLD_MUSIC_PATH, webhook_url
+from telephony.models import Call
+from telephony.models.controls import CallControlEvent
+
+__all__ = ["ControlFailed", "ControlRefused", "HoldPeriod", "CallControls", "agent_leg", "close_ended",
+           "conference_key", "controls_of", "hold", "hold_seconds", "live_call", "may_supervise", "open_event",
+           "pause_recording", "record_control", "require_agent_or_leader", "resume", "resume_recording",
+           "twilio_step"]
+
+log = logging.getLogger("hotline.telephony.controls")
+T = TypeVar("T")
+LIVE_LEG = ("queued", "initiated", "ringing", "in-progress")
+CUSTOMER_LEGS = ("caller", "customer")
+TIMED_KINDS = ("hold", "recording_pause", "listen", "whisper", "barge", "transfer")
+PAUSE_BEHAVIOR = "silence"  # the recording keeps its length, so QA timestamps still line up
+
+
+class ControlRefused(Conflict):
+    """That control cannot be used on this call now; the message says why."""
+
+    code = "control_refused"
+
+
+class ControlFailed(DomainError):
+    """Twilio refused or could not be reached; nothing was changed."""
+
+    code = "twilio_error"
+
+
+# The call and who may act on it ----------------------------------------------------------------
+
+def live_call(session: Session, *, call_id: int, lock: bool = False) -> Call:
+    """The customer's leg of a call that is connected to an agent now."""
+    query = select(Call).where(Call.id == call_id)
+    if lock:
+        query = query.with_for_update()
+    call = session.scalars(query.execution_options(populate_existing=True)).first()
+    if call is None or call.leg not in CUSTOMER_LEGS:
+        raise NotFound(f"There is no call {call_id}.")
+    if call.is_terminal:
+        raise ControlRefused("This call has ended.")
+    if not call.conference_name:
+        raise ControlRefused("This call is not connected to an agent yet.")
+    return call
+
+
+def agent_leg(session: Session, call: Call, *, agent_id: int | None = None) -> Call | None:
+    """The live leg of the call's agent (or of `agent_id`)."""
+    wanted = agent_id if agent_id is not None else call.agent_id
+    if wanted is None:
+        return None
+    return session.scalars(select(Call).where(Call.parent_call_id == call.id, Call.leg == "agent",
+                                              Call.agent_id == wanted, Call.status.in_(LIVE_LEG))
+                           .order_by(Call.id.desc()).limit(1)).first()
+
+
+def may_supervise(user: User, call: Call) -> bool:
+    """Team leaders act on their own site's calls; supervisors and above on any call."""
+    if permissions.allowed(user.role, permissions.SUPERVISORS):
+        return True
+    if not permissions.allowed(user.role, permissions.TEAM_LEADERS):
+        return False
+    return user.site_id is None or call.site_id is None or user.site_id == call.site_id
+
+
+def require_agent_or_leader(session: Session, call: Call, user: User, *, doing: str) -> None:
+    """The agent on the call, or a leader who may supervise it."""
+    if user.id == call.agent_id and agent_leg(session, call) is not None:
+        return
+    if may_supervise(user, call):
+        return
+    raise PermissionDenied(f"Only the agent on this call or a team leader of its site can {doing}.")
+
+
+def conference_key(call: Call) -> str:
+    # Twilio addresses a live conference's participants by the conference's SID.
+    return call.conference_sid or call.conference_name or ""
+
+
+def twilio_step(what: str, fn: Callable[[], T]) -> T:
+    """Run one Twilio request; a failure becomes ControlFailed (the transaction then rolls
+    back, so nothing the control would have written is kept)."""
+    try:
+        return fn()
+    except GatewayError as exc:
+        log.warning("call control failed: could not %s (%s)", what, exc.status or exc.twilio_code)
+        raise ControlFailed(f"Twilio could not {what} ({exc.message}). Nothing was changed; try again.") from exc
+
+
+def open_event(session: Session, *, call_id: int, kind: str) -> CallControlEvent | None:
+    return session.scalars(select(CallControlEvent).where(
+        CallControlEvent.call_id == call_id, CallControlEvent.kind == kind, CallControlEvent.ended_at.is_(None))
+        .order_by(CallControlEvent.id.desc()).limit(1)).first()
+
+
+def record_control(session: Session, *, call: Call, kind: str, user: User | None, source_ip: str | None = None,
+                   action: str | None = None, state: str = "active", **fields: Any) -> CallControlEvent:
+    """Write the control, audit it and tell the call's agent's desktop."""
+    event = CallControlEvent(call_id=call.id, kind=kind, actor_id=user.id if user else None, state=state,
+                             started_at=clock.now(), **fields)
+    session.add(event)
+    session.flush()
+    audited(session, event, action or f"call.{kind}", user=user, source_ip=source_ip)
+    return event
+
+
+def audited(session: Session, event: CallControlEvent, action: str, *, user: User | None,
+            source_ip: str | None = None, call: Call | None = None) -> None:
+    audit(session, action=action, actor_id=user.id if user else None, actor_name=user.username if user else "system",
+          object_type="call", object_id=event.call_id, source_ip=source_ip,
+          details={"control_id": event.id, "kind": event.kind, "target_user_id": event.target_user_id,
+                   "target": event.target, "state": event.state, "outcome": event.outcome})
+    call = call or session.get(Call, event.call_id)
+    publish(session, "call.control", {
+        "call_id": event.call_id, "control_id": event.id, "kind": event.kind, "state": event.state,
+        "action": action, "actor_id": event.actor_id, "target_user_id": event.target_user_id,
+        "ended": event.ended_at is not None}, user_id=call.agent_id if call else None,
+        site_id=call.site_id if call else None)
+
+
+def finish(session: Session, event: CallControlEvent, *, action: str, user: User | None, outcome: str | None = None,
+           state: str = "done", source_ip: str | None = None, at: datetime | None = None) -> CallControlEvent:
+    event.ended_at, event.state, event.outcome = at or clock.now(), state, outcome or event.outcome
+    session.flush()
+    audited(session, event, action, user=user, source_ip=source_ip)
+    return event
+
+
+# Hold -----------------------------------------------------------------------------------------
+
+def hold(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
+    """Put the caller on hold: they hear the hold music until `resume`."""
+    call = live_call(session, call_id=call_id, lock=True)
+    require_agent_or_leader(session, call, user, doing="put it on hold")
+    if open_event(session, call_id=call.id, kind="hold") is not None:
+        raise ControlRefused("The caller is already on hold.")
+    twilio_step("put the caller on hold", lambda: get_gateway().update_participant(
+        conference_key(call), call.call_sid, hold=True, hold_url=webhook_url(HOLD_MUSIC_PATH), hold_method="GET"))
+    return record_control(session, call=call, kind="hold", user=user, source_ip=source_ip)
+
+
+def resume(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
+    """Take the caller off hold; the period counts in the call's hold time."""
+    call = live_call(session, call_id=call_id, lock=True)
+    require_agent_or_leader(session, call, user, doing="take it off hold")
+    event = open_event(session, call_id=call.id, kind="hold")
+    if event is None:
+        raise ControlRefused("The caller is not on hold.")
+    twilio_step("take the caller off hold",
+                lambda: get_gateway().update_participant(conference_key(call), call.call_sid, hold=False))
+    return finish(session, event, action="call.resume", user=user, source_ip=source_ip)
+
+
+# Recording pause ------------------------------------------------------------------------------
+
+def _recording_offset(call: Call) -> int:
+    # The call's recording starts when the caller joins the agent (bridge.caller_joins).
+    start = call.bridged_at or call.answered_at
+    return max(0, int((clock.now() - start).total_seconds())) if start else 0
+
+
+def _current_recording_sid(session: Session, call: Call) -> str | None:
+    from telephony.models import Recording
+
+    return session.scalar(select(Recording.recording_sid).where(Recording.call_id == call.id, Recording.kind == "call")
+                          .order_by(Recording.id.desc()).limit(1))
+
+
+def pause_recording(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
+    """Pause the call's recording while sensitive data is said. Silence replaces the paused
+    audio, so the recording keeps its length and shows where it was paused."""
+    call = live_call(session, call_id=call_id, lock=True)
+    require_agent_or_leader(session, call, user, doing="pause its recording")
+    if open_event(session, call_id=call.id, kind="recording_pause") is not None:
+        raise ControlRefused("The recording is already paused.")
+    twilio_step("pause the recording", lambda: get_gateway().set_recording_status(
+        call.call_sid, status="paused", pause_behavior=PAUSE_BEHAVIOR))
+    return record_control(session, call=call, kind="recording_pause", user=user, source_ip=source_ip,
+                          action="call.recording_paused", recording_sid=_current_recording_sid(session, call),
+                          offset_seconds=_recording_offset(call))
+
+
+def resume_recording(session: Session, *, call_id: int, user: User | None, source_ip: str | None = None,
+                     why: str = "resumed") -> CallControlEvent:
+    """Resume the paused recording (`user` None: the hub did it, e.g. on a transfer)."""
+    call = live_call(session, call_id=call_id, lock=True)
+    if user is not None:
+        require_agent_or_leader(session, call, user, doing="resume its recording")
+    event = open_event(session, call_id=call.id, kind="recording_pause")
+    if event is None:
+        raise ControlRefused("The recording is not paused.")
+    twilio_step("resume the recording",
+                lambda: get_gateway().set_recording_status(call.call_sid, status="in-progress"))
+    return finish(session, event, action="call.recording_resumed", user=user, outcome=why, source_ip=source_ip)
+
+
+def resume_recording_if_paused(session: Session, *, call: Call, why: str) -> None:
+    if open_event(session, call_id=call.id, kind="recording_pause") is not None:
+        resume_recording(session, call_id=call.id, user=None, why=why)
+
+
+# Reporting ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HoldPeriod:
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    seconds: int
+    offset_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class CallControls:
+    call_id: int
+    hold_seconds: int
+    holds: list[HoldPeriod]
+    recording_pauses: list[HoldPeriod]
+    events: list[CallControlEvent]
+
+
+def close_ended(session: Session, *, call: Call) -> int:
+    """A call that ended closes its open holds, pauses and monitors at its end (the recording
+    stops with the call, so a pause ends there too). Idempotent."""
+    if not call.is_terminal:
+        return 0
+    rows = list(session.scalars(select(CallControlEvent).where(
+        CallControlEvent.call_id == call.id, CallControlEvent.ended_at.is_(None),
+        CallControlEvent.kind.in_(TIMED_KINDS))))
+    for event in rows:
+        end = max(call.ended_at or clock.now(), event.started_at)
+        state = "cancelled" if event.kind == "transfer" and event.state == "pending" else "done"
+        finish(session, event, action=f"call.{event.kind}_ended", user=None, outcome="call ended", state=state,
+               at=end)
+    return len(rows)
+
+
+def controls_of(session: Session, *, call_id: int) -> CallControls:
+    """Every control taken on the call, its hold periods and total hold time (an open period
+    counts until now), and where its recording was paused."""
+    call = session.get(Call, call_id)
+    if call is None:
+        raise NotFound(f"There is no call {call_id}.")
+    close_ended(session, call=call)
+    events = list(session.scalars(select(CallControlEvent).where(CallControlEvent.call_id == call_id)
+                                  .order_by(CallControlEvent.id)))
+    now = clock.now()
+
+    def period(event: CallControlEvent) -> HoldPeriod:
+        return HoldPeriod(kind=event.kind, started_at=event.started_at, ended_at=event.ended_at,
+                          seconds=event.seconds(now), offset_seconds=event.offset_seconds)
+
+    holds = [period(e) for e in events if e.kind == "hold"]
+    pauses = [period(e) for e in events if e.kind == "recording_pause"]
+    return CallControls(call_id=call_id, hold_seconds=sum(h.seconds for h in holds), holds=holds,
+                        recording_pauses=pauses, events=events)
+
+
+def hold_seconds(session: Session, *, call_id: int) -> int:
+    """The call's time on hold, part of its handle time (reports add it per call)."""
+    return controls_of(session, call_id=call_id).hold_seconds
+
+
+def close_finished_calls(session: Session, *, limit: int = 200) -> int:
+    """The sweep's part: open controls of calls that have ended are closed at the call's end."""
+    ids = list(session.scalars(select(CallControlEvent.call_id).where(CallControlEvent.ended_at.is_(None))
+                               .distinct().limit(limit)))
+    closed = 0
+    for call in session.scalars(select(Call).where(Call.id.in_(ids))) if ids else []:
+        closed += close_ended(session, call=call)
+    return closed

@@ -1,0 +1,203 @@
+"""The caller's way in: identified by caller ID, greeted, asked to choose, given a ticket and a
+place in the queue, told their position while waiting, and offered a voicemail or a callback
+after the wait limit or out of hours. Each function answers one webhook with TwiML."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from twilio.twiml.voice_response import VoiceResponse
+
+from core import clock
+from core.errors import NotFound
+from core.events import publish
+from core.models import Site
+from telephony import calls, ivr, routing
+from telephony.cache import remembered
+from telephony.ivr import CHOICES, LANGUAGES, IvrConfig
+from telephony.models import Call
+from tickets import calendar
+from tickets import customers as customer_service
+from tickets import service as ticket_service
+
+__all__ = ["incoming", "menu", "wait", "queue_result", "voicemail", "site_for"]
+
+EMPTY = str(VoiceResponse())
+log = logging.getLogger("hotline.telephony.inbound")
+
+
+def site_for(session: Session, config: IvrConfig, preferred: int | None) -> int | None:
+    if preferred is not None:
+        return preferred
+    if config.default_site_id is not None:
+        return config.default_site_id
+    return session.scalar(select(Site.id).order_by(Site.id).limit(1))
+
+
+def _caller_values(session: Session, params: Mapping[str, str], config: IvrConfig) -> dict[str, object]:
+    """Who is calling (by caller ID) and for which site, before the call row is written."""
+    match = customer_service.identify_caller(session, caller_id=params.get("From"))
+    values: dict[str, object] = {"language": config.default_language}
+    if match is not None:
+        values.update(customer_id=match.customer_id, tier=match.tier, owning_agent_id=match.owning_agent_id)
+    values["site_id"] = match.site_id if match is not None else _default_site(session, config)
+    return values
+
+
+def _default_site(session: Session, config: IvrConfig) -> int | None:
+    return remembered(session, ("default-site", config.default_site_id), lambda: site_for(session, config, None))
+
+
+def _identify(session: Session, call: Call, params: Mapping[str, str], config: IvrConfig) -> None:
+    for key, value in _caller_values(session, params, config).items():
+        setattr(call, key, value)
+
+
+def _is_open(session: Session, site_id: int) -> bool:
+    # The site's hours and holidays, remembered for a few seconds; the time is checked now.
+    site_calendar = remembered(session, ("calendar", site_id), lambda: calendar.calendar_for(session, site_id=site_id))
+    return site_calendar.is_open(clock.now())
+
+
+def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lang: str | None = None,
+             degraded: bool = False) -> str:
+    """POST /twilio/voice: a new call (or Twilio retrying it): greeting and menu, or straight
+    to voicemail when the site is closed."""
+    config = ivr.get_config(session)
+    existing = calls.get_by_sid(session, call_sid=params.get("CallSid")) if retry else None
+    if existing is not None:
+        call, created = existing, False
+    else:
+        call, created = calls.open_inbound(session, params=params, degraded=degraded,
+                                           **_caller_values(session, params, config))
+    calls.log_event(session, kind="voice", params=params, call=call)
+    calls.advance_status(call, params.get("CallStatus"))
+    if created:
+        publish(session, "call.incoming", {"call_id": call.id, "customer_id": call.customer_id},
+                site_id=call.site_id)
+    if call.is_terminal:
+        return ivr.hangup_twiml()
+    language = lang if lang in LANGUAGES else call.language
+    if call.site_id is not None and not _is_open(session, call.site_id):
+        call.menu_choice, call.after_queue = "closed", "voicemail"
+        return ivr.closed_twiml(config, language)
+    return ivr.menu_twiml(config, language, greet=retry == 0, retry=retry)
+
+
+def _call_for(session: Session, params: Mapping[str, str], kind: str) -> Call:
+    call, created = calls.open_inbound(session, params=params)
+    if created:  # its /twilio/voice was lost (or spooled): identify now
+        _identify(session, call, params, ivr.get_config(session))
+        session.flush()
+    calls.log_event(session, kind=kind, params=params, call=call)
+    calls.advance_status(call, params.get("CallStatus"))
+    return call
+
+
+def menu(session: Session, *, params: Mapping[str, str], lang: str | None = None, default: str | None = None,
+         retry: int = 0) -> str:
+    """POST /twilio/menu: the caller chose (a key or a word). Opens the call's ticket and
+    queues the call, or records a callback request."""
+    call = _call_for(session, params, "menu")
+    config = ivr.get_config(session)
+    language = lang if lang in LANGUAGES else call.language
+    digits = (params.get("Digits") or "").strip()
+    if digits == ivr.SWITCH_LANGUAGE_DIGIT:
+        call.language = next(x for x in LANGUAGES if x != language)
+        return ivr.menu_twiml(config, call.language, greet=False)
+    if call.is_terminal:
+        return EMPTY
+    choice = ivr.choice_for(digits=digits, speech=params.get("SpeechResult"), language=language) or default
+    if choice is None:
+        return ivr.menu_twiml(config, language, greet=False, retry=1)
+    call.language, call.menu_choice = language, choice
+    skill, category = CHOICES[choice]
+    call.skill_code, call.category = skill, category
+    site_id = call.site_id or site_for(session, config, None)
+    if site_id is None:  # no site set up yet: keep the caller's message rather than fail
+        log.error("no site is set up; call %s sent to voicemail", call.id)
+        call.after_queue = "voicemail"
+        return ivr.voicemail_twiml(config, language)
+    call.site_id = site_id
+    ticket = ticket_service.open_from_call(session, call_sid=call.call_sid, customer_id=call.customer_id,
+                                           category=category, site_id=site_id, caller_index=call.from_index,
+                                           language=language)
+    call.ticket_id = ticket.id
+    if choice == "callback":
+        _request_callback(session, call, due_in=None)
+        return ivr.goodbye_twiml(config, language, key="callback_confirm")
+    call.enqueued_at = call.enqueued_at or clock.now()
+    routing.enqueue(session, call_id=call.id, skill_code=skill, category=category, tier=call.tier,
+                    preferred_agent_id=call.owning_agent_id, waited_since=call.enqueued_at)
+    return ivr.enqueue_twiml(config, language, skill_code=skill)
+
+
+def _request_callback(session: Session, call: Call, *, due_in: int | None) -> None:
+    due_at = clock.now() + timedelta(seconds=due_in) if due_in is not None else None
+    ticket = ticket_service.open_callback_request(session, site_id=call.site_id, customer_id=call.customer_id,
+                                                  caller_index=call.from_index, call_sid=call.call_sid,
+                                                  due_at=due_at, language=call.language)
+    call.ticket_id = call.ticket_id or ticket.id
+    call.after_queue, call.callback_requested_at = "callback", clock.now()
+
+
+def wait(session: Session, *, params: Mapping[str, str], offer: bool = False) -> str:
+    """POST /twilio/wait: the queue's wait URL (and the keys pressed at its offer). Position and
+    estimated wait, hold music, and past the wait limit: 1 voicemail, 2 callback."""
+    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    config = ivr.get_config(session)
+    if call is None:
+        return ivr.wait_twiml(config, config.default_language, position=None, wait_seconds=None, offer_choices=False)
+    calls.log_event(session, kind="wait", params=params, call=call)
+    try:
+        position, estimate = routing.queue_position(session, call_id=call.id)
+    except NotFound:
+        position, estimate = 0, 0
+    digits = (params.get("Digits") or "").strip() if offer else ""
+    if digits in ("1", "2"):
+        outcome = "voicemail" if digits == "1" else "callback"
+        entry = routing.leave_queue(session, call_id=call.id, outcome=outcome, reason="caller's choice")
+        if entry is not None and entry.state == "connected":
+            # An agent took the call meanwhile: the caller is about to be connected.
+            return ivr.wait_twiml(config, call.language, position=None, wait_seconds=None, offer_choices=False)
+        if outcome == "voicemail":
+            call.after_queue = "voicemail"
+            return ivr.leave_twiml(config, call.language)
+        _request_callback(session, call, due_in=estimate)
+        return ivr.leave_twiml(config, call.language, say="callback_confirm")
+    queued_for = int(params.get("QueueTime") or 0) if str(params.get("QueueTime") or "0").isdigit() else 0
+    return ivr.wait_twiml(config, call.language, position=position or None, wait_seconds=estimate,
+                          offer_choices=queued_for >= config.wait_limit_seconds)
+
+
+def queue_result(session: Session, *, params: Mapping[str, str]) -> str:
+    """POST /twilio/queue-result: the caller left Twilio's queue (the Enqueue action)."""
+    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    config = ivr.get_config(session)
+    if call is None:
+        return ivr.voicemail_twiml(config, config.default_language)
+    calls.log_event(session, kind="queue-result", params=params, call=call)
+    result = params.get("QueueResult") or ""
+    if result in ("redirected", "bridged", "bridging-in-process"):
+        return EMPTY  # the call is being connected elsewhere; this answer is ignored
+    if result == "hangup":
+        routing.abandon(session, call_id=call.id, reason="caller hung up while queued")
+        return EMPTY
+    if result == "leave" and call.after_queue == "callback":
+        return ivr.hangup_twiml()
+    if result != "leave":  # queue-full, error, system-error: never drop the caller
+        routing.leave_queue(session, call_id=call.id, outcome="voicemail", reason=f"twilio queue: {result}")
+    call.after_queue = "voicemail"
+    intro = ("voicemail",) if result == "leave" else ("queue_problem", "voicemail")
+    return ivr.voicemail_twiml(config, call.language, intro=intro)
+
+
+def voicemail(session: Session, *, params: Mapping[str, str]) -> str:
+    """POST /twilio/voicemail: the voicemail prompt and `<Record>` (a redirect target)."""
+    call = _call_for(session, params, "voicemail")
+    call.after_queue = call.after_queue or "voicemail"
+    return ivr.voicemail_twiml(ivr.get_config(session), call.language)

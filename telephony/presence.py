@@ -1,0 +1,222 @@
+"""Agent presence: the states and who may move between them (as data), the change log that
+scheduling reads for adherence, and the `presence.changed` events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core import users as users_service
+from core.db import write_locked
+from core.errors import Conflict
+from core.events import publish
+from core.models import User
+from telephony.models.routing import AgentPresence, PresenceLog
+
+OFFLINE, AVAILABLE, OFFERED, ON_CALL, WRAP_UP, BREAK, AWAY = (
+    "offline", "available", "offered", "on_call", "wrap_up", "break", "away")
+STATES = (OFFLINE, AVAILABLE, OFFERED, ON_CALL, WRAP_UP, BREAK, AWAY)
+AGENT, ROUTER = "agent", "router"
+_A, _R, _AR = frozenset({AGENT}), frozenset({ROUTER}), frozenset({AGENT, ROUTER})
+
+# (from, to) -> who may make that change. The agent sets available / break / away / offline;
+# offered, on_call and wrap_up belong to the router. Leaving `offered` by the agent withdraws
+# the offer (the call goes to the next agent); a call must end, and wrap-up begin, first.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (OFFLINE, AVAILABLE): _A, (OFFLINE, BREAK): _A, (OFFLINE, AWAY): _A,
+    (AVAILABLE, OFFERED): _R, (AVAILABLE, BREAK): _A, (AVAILABLE, AWAY): _AR, (AVAILABLE, OFFLINE): _A,
+    (OFFERED, ON_CALL): _R, (OFFERED, AVAILABLE): _R, (OFFERED, AWAY): _AR, (OFFERED, BREAK): _A,
+    (OFFERED, OFFLINE): _A,
+    (ON_CALL, WRAP_UP): _R, (ON_CALL, AWAY): _R, (ON_CALL, AVAILABLE): _R,
+    (WRAP_UP, AVAILABLE): _AR, (WRAP_UP, BREAK): _A, (WRAP_UP, AWAY): _AR, (WRAP_UP, OFFLINE): _A,
+    (BREAK, AVAILABLE): _A, (BREAK, AWAY): _A, (BREAK, OFFLINE): _A,
+    (AWAY, AVAILABLE): _A, (AWAY, BREAK): _A, (AWAY, OFFLINE): _A,
+}
+AGENT_STATES = frozenset({AVAILABLE, BREAK, AWAY, OFFLINE})
+
+# Checks run before an agent makes themselves available; each returns None or a reason to
+# refuse, such as unread notices (scheduling registers into this list).
+BeforeAvailableCheck = Callable[[Session, int], "str | None"]
+before_available: list[BeforeAvailableCheck] = []
+
+_SCOPE_KEY = "telephony.user_scope"
+_LABELS = {OFFLINE: "offline", AVAILABLE: "available", OFFERED: "being offered a call", ON_CALL: "on a call",
+           WRAP_UP: "in wrap-up", BREAK: "on a break", AWAY: "away"}
+
+
+class PresenceRefused(Conflict):
+    """That presence change is not allowed now."""
+
+    code = "presence_refused"
+
+
+class InvalidPresenceTransition(PresenceRefused):
+    """The agent cannot go from their current state to the one asked for."""
+
+    code = "invalid_presence_transition"
+
+    def __init__(self, current: str, target: str, *, by: str = AGENT) -> None:
+        self.current, self.target = current, target
+        self.allowed = allowed_targets(current, by=by)
+        if target not in STATES:
+            message = f"Unknown presence {target!r}; choose one of: {', '.join(sorted(AGENT_STATES))}."
+        elif by == AGENT and target not in AGENT_STATES:
+            message = f"{_LABELS[target].capitalize()} is set by the router when calls arrive, not by hand."
+        elif current == ON_CALL:
+            message = f"You are on a call: you can go {_LABELS[target]} once the call ends and wrap-up begins."
+        else:
+            names = ", ".join(_LABELS[s] for s in self.allowed) or "nothing"
+            message = f"You cannot go from {_LABELS[current]} to {_LABELS[target]}. From here you can go: {names}."
+        super().__init__(message, field="state")
+
+
+class NotReadyForCalls(PresenceRefused):
+    """Something must be done before taking calls."""
+
+    code = "not_ready_for_calls"
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("Before taking calls: " + "; ".join(reasons), field="state")
+
+
+def allowed_targets(current: str, *, by: str = AGENT) -> list[str]:
+    return [to for (frm, to), who in TRANSITIONS.items() if frm == current and by in who]
+
+
+# Reading -------------------------------------------------------------------------------------
+
+def get_presence(session: Session, *, user_id: int) -> AgentPresence:
+    """The agent's presence row, created offline on first use."""
+    presence = session.get(AgentPresence, user_id)
+    if presence is not None:
+        return presence
+    users_service.get(session, user_id=user_id)  # a clear NotFound rather than a foreign-key error
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # An upsert, so two first uses racing on two processes both succeed.
+    session.execute(insert(AgentPresence).values(user_id=user_id, state=OFFLINE, since=clock.now())
+                    .on_conflict_do_nothing(index_elements=[AgentPresence.user_id]))
+    return session.get_one(AgentPresence, user_id)
+
+
+def lock_presence(session: Session, *, user_id: int) -> AgentPresence:
+    """The presence row under a row lock (a no-op inside SQLite's serialised writer)."""
+    get_presence(session, user_id=user_id)
+    stmt = select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def presence_log(session: Session, *, user_id: int, start: datetime, end: datetime) -> list[PresenceLog]:
+    """Changes with start <= at < end, oldest first, preceded by the last change before `start`
+    (if any) so the state in force at `start` is known."""
+    order = (PresenceLog.at, PresenceLog.id)
+    prior = session.scalars(select(PresenceLog).where(PresenceLog.user_id == user_id, PresenceLog.at < start)
+                            .order_by(*(c.desc() for c in order)).limit(1)).first()
+    rows = list(session.scalars(select(PresenceLog).where(
+        PresenceLog.user_id == user_id, PresenceLog.at >= start, PresenceLog.at < end).order_by(*order)))
+    return ([prior] if prior is not None else []) + rows
+
+
+# Changing ------------------------------------------------------------------------------------
+
+def set_presence(session: Session, *, user_id: int, state: str, reason: str | None = None) -> AgentPresence:
+    """The agent changes their own presence. Going available runs the `before_available`
+    checks and then routes, so a waiting call is offered at once."""
+    begin_write(session)
+    presence = get_presence(session, user_id=user_id)
+    if state not in AGENT_STATES:
+        raise InvalidPresenceTransition(presence.state, state)
+    if presence.state == OFFERED:
+        # Locks the offer's queue entry before the presence row, the order every writer uses.
+        from telephony import routing
+
+        return routing.withdraw_agent_offer(session, user_id=user_id, state=state, reason=reason or "agent left")
+    presence = lock_presence(session, user_id=user_id)
+    if presence.state == OFFERED:
+        raise PresenceRefused("A call was just offered to you: answer or decline it, then change your presence.")
+    if presence.state == state:
+        return presence
+    if AGENT not in TRANSITIONS.get((presence.state, state), frozenset()):
+        raise InvalidPresenceTransition(presence.state, state)
+    if state == AVAILABLE:
+        reasons = [r for check in before_available if (r := check(session, user_id))]
+        if reasons:
+            raise NotReadyForCalls(reasons)
+    move(session, presence, state, by=AGENT, reason=reason)
+    if state == AVAILABLE:
+        from telephony import routing
+
+        routing.route(session)
+    return presence
+
+
+def move(session: Session, presence: AgentPresence, state: str, *, by: str, reason: str | None = None,
+         back_of_line: bool = False, **fields: Any) -> None:
+    """Change a locked presence row, log it and publish it. `back_of_line` makes an agent who
+    returns to available from an offer the least idle (a decline); otherwise a withdrawn offer
+    gives the agent their place back."""
+    previous = presence.state
+    if by not in TRANSITIONS.get((previous, state), frozenset()):
+        raise InvalidPresenceTransition(previous, state, by=by)
+    now = clock.now()
+    for name, value in fields.items():
+        setattr(presence, name, value)
+    if state == AVAILABLE:
+        if previous in (WRAP_UP, ON_CALL):
+            # Wrap-up counts as idle time, so agents are ranked by when their last call ended.
+            presence.idle_since = presence.last_call_ended_at or now
+        elif previous != OFFERED or back_of_line or presence.idle_since is None:
+            presence.idle_since = now
+    elif state != OFFERED:
+        presence.idle_since = None
+    if state != WRAP_UP:
+        presence.wrap_up_until = None
+    if state != OFFERED:
+        presence.current_offer_id = None
+    if previous == ON_CALL:
+        presence.away_after_call = False
+    presence.state = state
+    presence.since = now
+    session.add(PresenceLog(user_id=presence.user_id, from_state=previous, to_state=state, at=now, reason=reason))
+    site_id, team_id = _scope(session, presence.user_id)
+    publish(session, "presence.changed",
+            {"user_id": presence.user_id, "from": previous, "to": state, "since": now.isoformat(), "reason": reason},
+            user_id=presence.user_id, site_id=site_id, team_id=team_id)
+
+
+def begin_write(session: Session) -> None:
+    """Make the coming transaction SQLite's serialised writer, so reads that decide a write
+    cannot go stale; inside a running transaction its first write already holds the lock."""
+    if not session.in_transaction():
+        write_locked(session)
+
+
+def remember_scope(session: Session, user_id: int, *, site_id: int | None, team_id: int | None) -> None:
+    """Prime `_scope` with values a caller already read (the router's agent pick)."""
+    session.info.setdefault(_SCOPE_KEY, {})[user_id] = (site_id, team_id)
+
+
+def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
+    # Site and team let the websocket layer show the change to the right supervisors; cached
+    # per session because the router publishes for many agents in one pass.
+    cache: dict[int, tuple[int | None, int | None]] = session.info.setdefault(_SCOPE_KEY, {})
+    if user_id not in cache:
+        row = session.execute(select(User.site_id, User.team_id).where(User.id == user_id)).one()
+        cache[user_id] = (row.site_id, row.team_id)
+    return cache[user_id]
+
+
+__all__ = [
+    "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
+    "PresenceRefused", "allowed_targets", "before_available", "begin_write", "get_presence", "lock_presence",
+    "move", "presence_log", "remember_scope", "set_presence",
+]

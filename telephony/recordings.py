@@ -1,0 +1,236 @@
+"""Recordings: callbacks attach each to its call and ticket; a task copies the media into the
+hotline's storage, checks size and sha256, and only then deletes it at Twilio (a sweep retries
+what failed); people with the right listen through the hub, every listen audited."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock, permissions
+from core.audit import record as audit
+from core.config import get_settings
+from core.errors import NotFound, PermissionDenied
+from core.models import User
+from core.worker import enqueue as enqueue_task
+from telephony import calls
+from telephony.gateway import GatewayError, get_gateway
+from telephony.models import RECORDING_STATUS_RANK, Call, Recording
+from tickets import service as ticket_service
+
+__all__ = ["on_callback", "on_voicemail_done", "copy_recording", "pending_copies", "get_for_listening",
+           "get_by_ref", "local_file"]
+
+log = logging.getLogger("hotline.telephony.recordings")
+RETRY_DELAYS = (60, 300, 900, 3600, 6 * 3600)
+WAV_HEADER_BYTES = 44
+
+
+def get_by_ref(session: Session, *, recording_sid: str) -> Recording | None:
+    return session.scalar(select(Recording).where(Recording.recording_sid == recording_sid))
+
+
+def _upsert(session: Session, sid: str, call: Call | None, kind: str) -> Recording:
+    recording = get_by_ref(session, recording_sid=sid)
+    if recording is not None:
+        return recording
+    recording = Recording(recording_sid=sid, call_id=call.id if call else None, kind=kind, status="in-progress")
+    try:
+        with session.begin_nested():
+            session.add(recording)
+    except IntegrityError:
+        recording = get_by_ref(session, recording_sid=sid)
+        assert recording is not None
+    return recording
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.lstrip("-").isdigit() and int(value) >= 0 else None
+
+
+def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "call") -> Recording | None:
+    """A recording status callback (repeats and reordering are harmless: status only moves on)."""
+    sid = params.get("RecordingSid")
+    if not sid:
+        return None
+    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    if call is None and params.get("CallSid"):
+        call, _ = calls.open_inbound(session, params={"CallSid": params["CallSid"]}, degraded=True)
+    calls.log_event(session, kind="recording", params=params, call=call)
+    kind = "voicemail" if kind == "voicemail" or params.get("RecordingSource") == "RecordVerb" else "call"
+    recording = _upsert(session, sid, call, kind)
+    status = params.get("RecordingStatus") or "completed"
+    if RECORDING_STATUS_RANK.get(status, -1) > RECORDING_STATUS_RANK.get(recording.status, -1):
+        recording.status = status
+    recording.kind = kind
+    recording.source = params.get("RecordingSource") or recording.source
+    recording.channels = _int(params.get("RecordingChannels")) or recording.channels
+    recording.duration_seconds = _int(params.get("RecordingDuration")) if recording.status == "completed" else None
+    recording.twilio_url = params.get("RecordingUrl") or recording.twilio_url
+    if recording.status == "completed":
+        _attach(session, recording, call)
+        if recording.copied_at is None:
+            enqueue_task(session, _copy_task(), recording.id)
+    elif recording.status in ("absent", "failed"):
+        log.warning("recording %s ended %s (error %s)", sid, recording.status, params.get("ErrorCode"))
+    return recording
+
+
+def _attach(session: Session, recording: Recording, call: Call | None) -> None:
+    if recording.attached_at is not None or call is None:
+        return
+    if recording.kind == "voicemail":
+        site_id = call.site_id
+        if site_id is None:
+            from telephony import inbound, ivr
+
+            site_id = call.site_id = inbound.site_for(session, ivr.get_config(session), None)
+        if site_id is None:
+            log.error("voicemail %s kept but no site exists to open its ticket", recording.recording_sid)
+            return
+        ticket = ticket_service.open_from_voicemail(session, call_sid=call.call_sid,
+                                                    recording_ref=recording.recording_sid, site_id=site_id,
+                                                    customer_id=call.customer_id, caller_index=call.from_index,
+                                                    language=call.language)
+        call.ticket_id = call.ticket_id or ticket.id
+        recording.ticket_id = ticket.id
+    else:
+        if call.ticket_id is None:
+            log.error("recording %s has no ticket to go on (call %s)", recording.recording_sid, call.id)
+            return
+        ticket_service.attach_recording(session, recording_ref=recording.recording_sid, kind="call",
+                                        ticket_id=call.ticket_id, call_sid=call.call_sid)
+        recording.ticket_id = call.ticket_id
+    recording.attached_at = clock.now()
+
+
+def on_voicemail_done(session: Session, *, params: Mapping[str, str]) -> Recording | None:
+    """The `<Record>` action: the voicemail exists (its status callback may come later)."""
+    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    if call is None:
+        call, _ = calls.open_inbound(session, params=params, degraded=True)
+    calls.log_event(session, kind="voicemail-done", params=params, call=call)
+    sid = params.get("RecordingSid")
+    if not sid:
+        return None
+    recording = _upsert(session, sid, call, "voicemail")
+    recording.twilio_url = params.get("RecordingUrl") or recording.twilio_url
+    return recording
+
+
+def _copy_task():  # type: ignore[no-untyped-def]
+    from telephony.tasks import copy_recording_task
+
+    return copy_recording_task
+
+
+# Copying into the hotline's storage ----------------------------------------------------------
+
+def local_file(recording: Recording) -> Path | None:
+    return Path(recording.local_path) if recording.local_path else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
+    """Copy the media, verify it, commit that, then delete it at Twilio. Safe to run again at
+    any point: a copied file is not fetched twice, a deleted one not deleted twice. No
+    transaction is held open while Twilio is asked (it may be slow; SQLite has one writer)."""
+    recording = session.get(Recording, recording_id)
+    if recording is None or recording.status != "completed":
+        return recording
+    gateway = get_gateway()
+    sid, copied, deleted = recording.recording_sid, recording.copied_at, recording.deleted_at_twilio_at
+    url = (recording.twilio_url or gateway.media_url(sid)).removesuffix(".wav") + ".wav"
+    session.commit()
+    if copied is None:
+        final = get_settings().effective_recordings_dir / clock.now().strftime("%Y/%m") / f"{sid}.wav"
+        partial = final.with_suffix(".part")
+        try:
+            size, digest = gateway.download_media(url, partial)
+            if size <= WAV_HEADER_BYTES or partial.stat().st_size != size or _sha256(partial) != digest:
+                raise GatewayError("the downloaded media is empty or changed while written")
+        except GatewayError as exc:
+            partial.unlink(missing_ok=True)
+            return _failed(session, recording_id, exc.message)
+        os.replace(partial, final)
+        recording = session.get(Recording, recording_id, populate_existing=True)
+        recording.local_path, recording.size_bytes, recording.sha256 = str(final), size, digest
+        recording.copied_at, recording.last_error, recording.next_attempt_at = clock.now(), None, None
+        session.commit()  # the copy is ours before Twilio's is deleted
+    if deleted is None:
+        recording = session.get(Recording, recording_id, populate_existing=True)
+        path = local_file(recording)
+        if path is None or not path.exists() or _sha256(path) != recording.sha256:
+            recording.copied_at = None
+            return _failed(session, recording_id, "the stored copy is missing or altered; copying again")
+        session.commit()
+        try:
+            gateway.delete_recording(sid)
+        except GatewayError as exc:
+            return _failed(session, recording_id, exc.message)
+        recording = session.get(Recording, recording_id, populate_existing=True)
+        recording.deleted_at_twilio_at = clock.now()
+    return recording
+
+
+def _failed(session: Session, recording_id: int, message: str) -> Recording:
+    recording = session.get(Recording, recording_id, populate_existing=True)
+    assert recording is not None
+    delay = RETRY_DELAYS[min(recording.copy_attempts, len(RETRY_DELAYS) - 1)]
+    recording.copy_attempts += 1
+    recording.last_error = message[:500]
+    recording.next_attempt_at = clock.now() + timedelta(seconds=delay)
+    log.warning("recording %s not copied yet (attempt %d): %s", recording.recording_sid, recording.copy_attempts,
+                message)
+    return recording
+
+
+def pending_copies(session: Session, *, limit: int = 100) -> list[int]:
+    """Completed recordings not yet copied or not yet deleted at Twilio, due for a try."""
+    now = clock.now()
+    query = (select(Recording.id).where(Recording.status == "completed",
+                                        or_(Recording.copied_at.is_(None), Recording.deleted_at_twilio_at.is_(None)),
+                                        or_(Recording.next_attempt_at.is_(None), Recording.next_attempt_at <= now))
+             .order_by(Recording.id).limit(limit))
+    return list(session.scalars(query))
+
+
+# Listening ------------------------------------------------------------------------------------
+
+LISTENERS = permissions.QA | permissions.TEAM_LEADERS
+
+
+def get_for_listening(session: Session, *, recording_id: int, user: User, source_ip: str | None = None,
+                      audit_listen: bool = True) -> Recording:
+    """The recording if `user` may listen: QA, team leaders and above, or the agent who took the
+    call. Each listen is written to the audit trail."""
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFound("No such recording.")
+    call = recording.call
+    allowed = permissions.allowed(user.role, LISTENERS) or (
+        call is not None and call.agent_id is not None and call.agent_id == user.id)
+    if not allowed:
+        raise PermissionDenied("Only QA, team leaders and above, or the agent who took the call may listen.")
+    if recording.local_path is None or not Path(recording.local_path).exists():
+        raise NotFound("The recording is not in the hotline's storage yet; try again in a minute.")
+    if audit_listen:
+        audit(session, action="recording.listened", actor_id=user.id, actor_name=user.username,
+              object_type="recording", object_id=recording.id, source_ip=source_ip,
+              details={"call_id": recording.call_id, "ticket_id": recording.ticket_id, "kind": recording.kind})
+    return recording

@@ -1,0 +1,307 @@
+"""The router: calls join and leave the queue, the best waiting call is offered to the
+longest-idle agent who fits, under row locks, and every event that frees an agent routes again.
+Rules: docs/routing.md; ordering: telephony.priority; offers: telephony.offers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, exists, not_, select, update
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import Conflict, ValidationFailed
+from core.models import Skill, User, UserSkill
+from telephony import offers
+from telephony import presence as presence_service
+from telephony.models.routing import AgentPresence, Offer, QueueEntry
+from telephony.offers import OfferNotFound, OfferNotLive, lock_entry, on_offer, queue_changed
+from telephony.presence import AVAILABLE, AWAY, ON_CALL, ROUTER, WRAP_UP, begin_write, lock_presence, move
+from telephony.priority import PREFERRED_AGENT_TIERS, base_priority, routing_settings, sort_key
+from telephony.queue_status import QueueEntryNotFound, queue_position, queue_snapshot
+
+LIVE_ENTRY_STATES = ("waiting", "offered")
+LEAVE_OUTCOMES = ("abandoned", "voicemail", "callback")
+
+
+# Joining and leaving the queue ---------------------------------------------------------------
+
+def enqueue(session: Session, *, call_id: int, skill_code: str, category: str, tier: str | None,
+            preferred_agent_id: int | None = None, waited_since: datetime | None = None, min_level: int = 1,
+            route_now: bool = True) -> QueueEntry:
+    """Queue a call (idempotent per call) and route. `waited_since` keeps an earlier start of
+    waiting; the preferred agent counts only for top-tier customers."""
+    if not 1 <= min_level <= 5:
+        raise ValidationFailed("A minimum skill level is between 1 and 5.", field="min_level")
+    begin_write(session)
+    existing = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call_id))
+    if existing is not None:
+        return existing
+    now = clock.now()
+    enqueued_at = min(waited_since, now) if waited_since is not None else now
+    base = base_priority(category=category, tier=tier)
+    entry = QueueEntry(
+        call_id=call_id, skill_code=skill_code, min_level=min_level, category=category, tier=tier or "normal",
+        base_priority=base, enqueued_at=enqueued_at, queued_at=now, state="waiting", attempts=0,
+        sort_key=sort_key(enqueued_at=enqueued_at, base=base,
+                          aging_seconds_per_point=routing_settings(session).aging_seconds_per_point),
+        preferred_agent_id=preferred_agent_id if (tier or "normal") in PREFERRED_AGENT_TIERS else None,
+    )
+    session.add(entry)
+    session.flush()
+    queue_changed(session, entry)
+    if route_now:
+        route(session)
+    return entry
+
+
+def abandon(session: Session, *, call_id: int, reason: str) -> QueueEntry | None:
+    """The caller hung up while queued or offered: any offer is withdrawn and its agent is
+    available again, in the same place in line."""
+    return leave_queue(session, call_id=call_id, outcome="abandoned", reason=reason)
+
+
+def leave_queue(session: Session, *, call_id: int, outcome: str, reason: str | None = None) -> QueueEntry | None:
+    """The call leaves the queue unanswered: `abandoned`, or the caller chose `voicemail` or a
+    `callback`. Idempotent; a connected call is returned unchanged, a never-queued one as None."""
+    if outcome not in LEAVE_OUTCOMES:
+        raise ValidationFailed(f"A call leaves the queue as one of: {', '.join(LEAVE_OUTCOMES)}.", field="outcome")
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call_id)
+    if entry is None or entry.state not in LIVE_ENTRY_STATES:
+        return entry
+    freed = entry.state == "offered" and offers.withdraw_for_entry(
+        session, entry, reason=reason or outcome, agent_state=AVAILABLE)
+    entry.state, entry.ended_at, entry.end_reason = outcome, clock.now(), reason
+    queue_changed(session, entry)
+    if freed:
+        route(session)
+    return entry
+
+
+def requeue(session: Session, *, call_id: int, skill_code: str | None = None,
+            min_level: int | None = None) -> QueueEntry:
+    """A cold transfer: the call goes back to the queue (optionally for another skill) with
+    its original waiting time, and the agent who had it goes to wrap-up."""
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call_id)
+    if entry is None:
+        raise QueueEntryNotFound(f"Call {call_id} was never queued, so it cannot be transferred to a queue.")
+    if entry.state in LIVE_ENTRY_STATES:
+        return entry
+    if entry.state != "connected":
+        raise Conflict(f"Call {call_id} has left the queue ({entry.state}); it cannot be transferred.")
+    _end_agent_call(session, call_id)
+    entry.skill_code = skill_code or entry.skill_code
+    entry.min_level = min_level or entry.min_level
+    entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority,
+                              aging_seconds_per_point=routing_settings(session).aging_seconds_per_point)
+    entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", clock.now(), None, None
+    queue_changed(session, entry)
+    route(session)
+    return entry
+
+
+# Routing ------------------------------------------------------------------------------------
+
+# The decision's statements, built once: they run on every offer. `populate_existing` makes a
+# row read under its lock overwrite what the session held.
+_FRESH = {"populate_existing": True}
+_DUE = select(
+    exists().where(Offer.state == "pending", Offer.expires_at <= bindparam("now")),
+    exists().where(AgentPresence.state == WRAP_UP, AgentPresence.wrap_up_until <= bindparam("now")))
+_ANYONE_FREE = select(exists().where(AgentPresence.state == AVAILABLE))
+_OWN_AGENT_FREE = exists().where(AgentPresence.user_id == QueueEntry.preferred_agent_id,
+                                 AgentPresence.state == AVAILABLE)
+_NEXT_ENTRY = (select(QueueEntry).where(QueueEntry.state == "waiting")
+               .order_by(QueueEntry.sort_key, QueueEntry.id).limit(1).with_for_update(skip_locked=True))
+# Free agents with the skill, with site and team for the presence event (saves a round trip).
+_FREE_WITH_SKILL = (select(AgentPresence, User.site_id, User.team_id)
+                    .join(User, User.id == AgentPresence.user_id)
+                    .join(UserSkill, UserSkill.user_id == AgentPresence.user_id)
+                    .join(Skill, Skill.id == UserSkill.skill_id)
+                    .where(AgentPresence.state == AVAILABLE, Skill.code == bindparam("skill"))
+                    .with_for_update(of=AgentPresence, skip_locked=True))
+_PICK_OWN = _FREE_WITH_SKILL.where(AgentPresence.user_id == bindparam("user_id"))
+_PICK_IDLEST = (_FREE_WITH_SKILL.where(UserSkill.level >= bindparam("level"))
+                .order_by(AgentPresence.idle_since, AgentPresence.user_id).limit(1))
+
+
+def route(session: Session, *, limit: int | None = None) -> list[Offer]:
+    """Make as many offers as possible (at most `limit`) in one pass. The waiting call with the
+    lowest sort key that some free agent fits goes to its customer's own agent if free, else to
+    the longest-idle agent who fits. Rows are taken with `FOR UPDATE SKIP LOCKED` (SQLite: one
+    serialised writer), so routers on other processes work past each other."""
+    begin_write(session)
+    settings = routing_settings(session)
+    # One round trip to learn whether an offer or a wrap-up is due; most passes have neither.
+    offers_due, wrap_ups_due = session.execute(_DUE, {"now": clock.now()}).one()
+    if offers_due:
+        offers.expire_due(session)
+    if wrap_ups_due:
+        finish_wrap_ups(session, reroute=False)
+    made: list[Offer] = []
+    # (skill, level) pairs no free agent can take this pass, and entries already tried.
+    blocked: list[tuple[str, int]] = []
+    tried: list[int] = []
+    while limit is None or len(made) < limit:
+        entry = _next_entry(session, blocked, tried)
+        if entry is None:
+            break
+        agent = _pick_agent(session, entry, blocked)
+        if agent is None:
+            tried.append(entry.id)
+            if not _is_blocked(blocked, entry):
+                blocked.append((entry.skill_code, entry.min_level))
+            if not session.scalar(_ANYONE_FREE):
+                break  # nobody at all is free: no need to walk the rest of the queue
+            continue
+        made.append(offers.make(session, entry, agent, timeout=settings.offer_timeout_seconds))
+    return made
+
+
+def _is_blocked(blocked: list[tuple[str, int]], entry: QueueEntry) -> bool:
+    return any(skill == entry.skill_code and level <= entry.min_level for skill, level in blocked)
+
+
+def _next_entry(session: Session, blocked: list[tuple[str, int]], tried: list[int]) -> QueueEntry | None:
+    query = _NEXT_ENTRY
+    for skill, level in blocked:
+        # An entry whose own agent is free stays in: that agent may fit when the others do not.
+        query = query.where(not_(and_(QueueEntry.skill_code == skill, QueueEntry.min_level >= level,
+                                      not_(_OWN_AGENT_FREE))))
+    if tried:
+        query = query.where(QueueEntry.id.not_in(tried))
+    return session.scalars(query, execution_options=_FRESH).first()
+
+
+def _pick_agent(session: Session, entry: QueueEntry, blocked: list[tuple[str, int]]) -> AgentPresence | None:
+    if entry.preferred_agent_id is not None:
+        # The customer's own agent needs the skill but not its minimum level: knowing the
+        # customer outweighs proficiency.
+        agent = _first_locked(session, _PICK_OWN, skill=entry.skill_code, user_id=entry.preferred_agent_id)
+        if agent is not None:
+            return agent
+    if _is_blocked(blocked, entry):
+        return None
+    return _first_locked(session, _PICK_IDLEST, skill=entry.skill_code, level=entry.min_level)
+
+
+def _first_locked(session: Session, query, **params: object) -> AgentPresence | None:  # noqa: ANN001
+    row = session.execute(query, params, execution_options=_FRESH).first()
+    if row is None:
+        return None
+    presence_service.remember_scope(session, row[0].user_id, site_id=row.site_id, team_id=row.team_id)
+    return row[0]
+
+
+def sweep(session: Session) -> list[Offer]:
+    """The periodic pass (registered in telephony.tasks): expire offers, end wrap-ups, route."""
+    return route(session)
+
+
+# Offers -------------------------------------------------------------------------------------
+
+def offer_answered(session: Session, *, offer_id: int) -> Offer:
+    """The agent accepted: they are on the call. A withdrawn, declined or timed-out offer is
+    refused with OfferNotLive; an offer is live only while now < expires_at, swept or not."""
+    return offers.answer(session, offer_id=offer_id)
+
+
+def offer_declined(session: Session, *, offer_id: int) -> Offer:
+    """The agent declined: the call goes back to the queue with its waiting time and is offered
+    to the next agent; the decliner stays available, at the back of the idle line."""
+    offer = offers.decline(session, offer_id=offer_id)
+    route(session)
+    return offer
+
+
+def expire_offers(session: Session, *, reroute: bool = True) -> int:
+    """Offers past their timeout: the agent is set away and the call re-offered (when
+    `reroute`). Safe on many processes at once; returns how many expired."""
+    expired = offers.expire_due(session)
+    if expired and reroute:
+        route(session)
+    return expired
+
+
+def withdraw_agent_offer(session: Session, *, user_id: int, state: str, reason: str) -> AgentPresence:
+    """The agent leaves (to `state`) while a call is offered to them: the offer is withdrawn
+    and the call offered to the next agent."""
+    presence = offers.withdraw_for_agent(session, user_id=user_id, state=state, reason=reason)
+    route(session)
+    return presence
+
+
+# Calls ending and agents leaving ------------------------------------------------------------
+
+def call_ended(session: Session, *, call_id: int) -> AgentPresence | None:
+    """The call is over: its agent goes to wrap-up until now + wrap_up_seconds (then the sweep,
+    or any routing pass, makes them available). A call still queued or offered was abandoned.
+    Idempotent: repeated status callbacks change nothing."""
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call_id)
+    if entry is not None and entry.state in LIVE_ENTRY_STATES:
+        leave_queue(session, call_id=call_id, outcome="abandoned", reason="caller hung up")
+        return None
+    if entry is not None and entry.ended_at is None:
+        entry.ended_at = clock.now()
+    agent = _end_agent_call(session, call_id)
+    if agent is not None and agent.state == AVAILABLE:
+        route(session)
+    return agent
+
+
+def _end_agent_call(session: Session, call_id: int) -> AgentPresence | None:
+    query = select(AgentPresence).where(AgentPresence.current_call_id == call_id, AgentPresence.state == ON_CALL)
+    agent = session.scalars(query.with_for_update().execution_options(populate_existing=True)).first()
+    if agent is None:
+        return None
+    now = clock.now()
+    session.execute(update(Offer).where(Offer.call_id == call_id, Offer.user_id == agent.user_id,
+                                        Offer.state == "accepted", Offer.ended_at.is_(None)).values(ended_at=now))
+    wrap_up = routing_settings(session).wrap_up_seconds
+    common = {"last_call_ended_at": now, "current_call_id": None}
+    if agent.away_after_call:
+        move(session, agent, AWAY, by=ROUTER, reason="disconnected during the call", **common)
+    elif wrap_up > 0:
+        move(session, agent, WRAP_UP, by=ROUTER, reason=f"call {call_id} ended",
+             wrap_up_until=now + timedelta(seconds=wrap_up), **common)
+    else:
+        move(session, agent, AVAILABLE, by=ROUTER, reason=f"call {call_id} ended", **common)
+    return agent
+
+
+def finish_wrap_ups(session: Session, *, reroute: bool = True) -> int:
+    """Agents whose wrap-up is over become available (away if their browser left)."""
+    begin_write(session)
+    query = (select(AgentPresence).where(AgentPresence.state == WRAP_UP, AgentPresence.wrap_up_until <= clock.now())
+             .limit(500).with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    done = list(session.scalars(query))
+    for agent in done:
+        move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason="wrap-up over")
+    if done and reroute:
+        route(session)
+    return len(done)
+
+
+def agent_disconnected(session: Session, *, user_id: int) -> AgentPresence:
+    """The agent's browser is gone: an offered call goes to the next agent and the agent is
+    away; during a call they go away (without wrap-up) when it ends."""
+    begin_write(session)
+    presence = presence_service.get_presence(session, user_id=user_id)
+    if presence.state == presence_service.OFFERED:
+        return withdraw_agent_offer(session, user_id=user_id, state=AWAY, reason="agent disconnected")
+    presence = lock_presence(session, user_id=user_id)
+    if presence.state == ON_CALL:
+        presence.away_after_call = True
+    elif presence.state in (AVAILABLE, WRAP_UP):
+        move(session, presence, AWAY, by=ROUTER, reason="agent disconnected")
+    return presence
+
+
+__all__ = [
+    "LEAVE_OUTCOMES", "OfferNotFound", "OfferNotLive", "QueueEntryNotFound", "abandon", "agent_disconnected",
+    "call_ended", "enqueue", "expire_offers", "finish_wrap_ups", "leave_queue", "offer_answered", "offer_declined",
+    "on_offer", "queue_position", "queue_snapshot", "requeue", "route", "sweep", "withdraw_agent_offer",
+]

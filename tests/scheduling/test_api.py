@@ -1,0 +1,70 @@
+"""The JSON API: forecast, a refused swap with every rule in the body, permissions by role."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.factories import make_api_token
+from tests.scheduling.conftest import assign
+
+
+def _auth(session, user):  # type: ignore[no-untyped-def]
+    return {"Authorization": f"Bearer {make_api_token(session, user)}"}
+
+
+def test_forecast_endpoint(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/scheduling/forecast", headers=_auth(session, world.agents[0]),
+                           json={"calls": [100, 0], "aht_seconds": 180, "shrinkage_percent": 30})
+    assert response.status_code == 200, response.text
+    first = response.json()["data"][0]
+    assert first["agents"] == 14 and first["scheduled_agents"] == 20
+    assert client.post("/api/scheduling/forecast", json={"calls": [1], "aht_seconds": 1}).status_code == 401
+
+
+def test_refused_swap_lists_every_rule(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    me = world.agents[0]
+    shift = assign(session, world, me, date(2026, 1, 12))
+    response = client.post("/api/scheduling/swaps", headers=_auth(session, me),
+                           json={"shift_id": shift.id, "partner_id": me.id})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "swap_rules_violated"
+    assert [e["rule"] for e in body["errors"]] == ["swap.self"]
+    response = client.post("/api/scheduling/swaps", headers=_auth(session, me),
+                           json={"shift_id": shift.id, "partner_id": world.agents[3].id})
+    assert response.status_code == 422
+    assert body["errors"][0]["msg"]
+    assert [e["rule"] for e in response.json()["errors"]] == ["swap.skill_level"]
+    assert response.json()["errors"][0]["params"]["partner_level"] == 1
+
+
+def test_leave_approval_needs_the_level(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    me = world.agents[0]
+    created = client.post("/api/scheduling/leave", headers=_auth(session, me),
+                          json={"kind": "personal", "start": "2026-01-12T00:00:00+01:00",
+                                "end": "2026-01-13T00:00:00+01:00"})
+    assert created.status_code == 201, created.text
+    leave_id = created.json()["id"]
+    assert client.post(f"/api/scheduling/leave/{leave_id}/approve", headers=_auth(session, world.leader),
+                       json={}).status_code == 403
+    approved = client.post(f"/api/scheduling/leave/{leave_id}/approve", headers=_auth(session, world.supervisor),
+                           json={"note": "ok"})
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+
+
+def test_notice_and_roster_endpoints(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    leader = _auth(session, world.leader)
+    agent = _auth(session, world.agents[0])
+    assert client.post("/api/scheduling/notices", headers=agent, json={"title": "x", "body": "y"}).status_code == 403
+    notice = client.post("/api/scheduling/notices", headers=leader, json={"title": "Heads up", "body": "Text"}).json()
+    assert client.get("/api/scheduling/notices?unread=true", headers=agent).json()["count"] == 1
+    assert client.post(f"/api/scheduling/notices/{notice['id']}/ack", headers=agent).status_code == 200
+    receipts = client.get(f"/api/scheduling/notices/{notice['id']}/receipts", headers=leader).json()
+    assert world.agents[0].id in [r["user_id"] for r in receipts["read"]]
+    plan = client.post("/api/scheduling/rosters", headers=leader,
+                       json={"site_id": world.site.id, "first_day": "2026-01-12", "last_day": "2026-01-13"}).json()
+    job = client.post(f"/api/scheduling/rosters/{plan['id']}/jobs", headers=leader,
+                      json={"demand": {"": [1] * 96}, "time_limit_seconds": 5})
+    assert job.status_code == 202 and job.json()["status"] == "queued"
+    progress = client.get(f"/api/scheduling/roster-jobs/{job.json()['id']}", headers=leader)
+    assert progress.status_code == 200 and progress.json()["roster_id"] == plan["id"]

@@ -1,0 +1,89 @@
+"""Notices (and the before-available check), roll call from the presence log, adherence, duty
+logs and handovers."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from core.errors import Conflict
+from scheduling import adherence, dutylog, handover, notices, rollcall
+from scheduling.errors import HandoverLocked, NotYourTurn
+from telephony.models.routing import PresenceLog
+from tests.scheduling.conftest import assign
+
+
+def _presence(session, user, *changes):  # type: ignore[no-untyped-def]
+    previous = "offline"
+    for at, state in changes:
+        session.add(PresenceLog(user_id=user.id, from_state=previous, to_state=state, at=at))
+        previous = state
+    session.commit()
+
+
+def test_notices_must_be_acknowledged_before_going_available(session, world) -> None:  # type: ignore[no-untyped-def]
+    from telephony import presence
+
+    agent = world.agents[0]
+    notice = notices.publish_notice(session, title="New greeting", body="Use the new greeting from today.",
+                                    by=world.leader)
+    session.commit()
+    assert notices.has_unacknowledged_notices(session, user_id=agent.id)
+    with pytest.raises(presence.NotReadyForCalls) as caught:
+        presence.set_presence(session, user_id=agent.id, state="available")
+    assert "New greeting" in caught.value.message
+    session.rollback()
+    notices.acknowledge(session, notice_id=notice.id, by=agent)
+    notices.acknowledge(session, notice_id=notice.id, by=agent)  # twice is fine
+    session.commit()
+    assert not notices.has_unacknowledged_notices(session, user_id=agent.id)
+    receipts = notices.read_receipts(session, notice_id=notice.id, by=world.leader)
+    assert [r["user_id"] for r in receipts["read"]] == [agent.id]
+    assert agent.id not in {r["user_id"] for r in receipts["unread"]} and len(receipts["unread"]) >= 3
+
+
+def test_roll_call_late_absent_and_left_post(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    late, absent, early = world.agents[0], world.agents[1], world.agents[2]
+    shifts = {a.id: assign(session, world, a, date(2026, 1, 6)) for a in (late, absent, early)}
+    start = shifts[late.id].start_at  # 07:00 UTC
+    _presence(session, late, (start + timedelta(minutes=25), "available"))
+    _presence(session, early, (start - timedelta(minutes=12), "available"), (start + timedelta(hours=1), "away"),
+              (start + timedelta(hours=1, minutes=21), "available"))
+    clock.set(start + timedelta(hours=3))
+    found = {s.user_id: e for s, e in rollcall.roll_call(session, site_id=world.site.id, start=start, by=world.leader)}
+    assert found[late.id].status == "late" and found[late.id].minutes_late == 25
+    assert [v["rule"] for v in found[late.id].violations] == ["rollcall.late"]
+    assert found[absent.id].status == "absent"
+    assert found[early.id].status == "on_time" and found[early.id].longest_away_minutes == 21
+    assert [v["rule"] for v in found[early.id].violations] == ["rollcall.left_post"]
+    day = adherence.for_day(session, user_id=early.id, day=date(2026, 1, 6))
+    assert day.scheduled_minutes == 480 and day.adherent_minutes == 180 - 21
+    assert day.at_post_minutes == 12 + 180 - 21 and day.adherence == pytest.approx(159 / 480)
+    excused = rollcall.excuse(session, shift_id=shifts[absent.id].id, by=world.leader, note="Phoned in: flood")
+    assert excused.status == "excused"
+
+
+def test_duty_log_and_handover(session, world) -> None:  # type: ignore[no-untyped-def]
+    log = dutylog.open_log(session, site_id=world.site.id, day=date(2026, 1, 5), shift_kind="day", by=world.leader)
+    assert log.figures_source["inquiry_count"] == "tickets" and log.inquiry_count == 0
+    dutylog.update(session, log_id=log.id, by=world.leader, changes={"lookup_count": 7, "system_problems": "CRM slow"})
+    with pytest.raises(Conflict):
+        dutylog.close(session, log_id=log.id, by=world.leader)  # no accepted handover yet
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="Headset 3 broken")
+    handover.submit(session, handover_id=draft.id, by=world.leader)
+    assert set(draft.listed) == {"open_escalations", "complaints_due", "tickets_due"}
+    with pytest.raises(NotYourTurn):
+        handover.accept(session, handover_id=draft.id, by=world.leader)  # not by the outgoing lead
+    handover.return_with_questions(session, handover_id=draft.id, by=world.other_leader, questions="Which CRM issue?")
+    handover.write(session, duty_log_id=log.id, by=world.leader, unresolved_issues="CRM ticket #42 with IT")
+    handover.submit(session, handover_id=draft.id, by=world.leader)
+    handover.accept(session, handover_id=draft.id, by=world.other_leader)
+    assert draft.status == "accepted" and log.closed_at is not None
+    with pytest.raises(HandoverLocked):
+        handover.write(session, duty_log_id=log.id, by=world.leader, notices="edited later")
+    handover.append(session, handover_id=draft.id, by=world.leader, text="Headset 3 replaced at 17:10")
+    assert [a.text for a in handover.additions(session, handover_id=draft.id)] == ["Headset 3 replaced at 17:10"]
+    week = dutylog.weekly(session, site_id=world.site.id, week_start=date(2026, 1, 5), by=world.leader)
+    assert week["totals"]["lookup_count"] == 7 and week["system_problems"][0]["text"] == "CRM slow"
+    assert datetime(2026, 1, 5, tzinfo=UTC) <= draft.next_start

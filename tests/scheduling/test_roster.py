@@ -1,0 +1,70 @@
+"""Roster generation as a job: progress on the job row and as events, shifts written, hand edits."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from core.events import InProcessBus, get_bus
+from scheduling import roster
+from scheduling.errors import ShiftRuleViolated
+from scheduling.models import DayOffRequest, RosterJob
+from scheduling.rules.shifts import schedule_violations
+from scheduling.settings import policy
+from scheduling import shifts as shift_service
+
+
+def _demand(days: int, per_day: list[tuple[int, int, int]]) -> list[int]:
+    """Agents per 30-minute slot from (first slot, last slot, agents) ranges of each local day."""
+    needs = [0] * (48 * days)
+    for d in range(days):
+        for first, last, n in per_day:
+            for k in range(first, last):
+                needs[d * 48 + k] = n
+    return needs
+
+
+def test_generate_a_roster_and_edit_it(session, world) -> None:  # type: ignore[no-untyped-def]
+    session.add(DayOffRequest(user_id=world.agents[0].id, day=date(2026, 1, 13)))
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 14),
+                         by=world.leader)
+    # Two agents 08:00-16:00 and one overnight, local time, each of three days.
+    job = roster.start_generation(session, roster_id=plan.id, demand={"hotline": _demand(3, [(16, 32, 2), (44, 48, 1)])},
+                                  slot_minutes=30, by=world.leader, time_limit_seconds=10)
+    session.commit()
+    received: list = []
+    unsubscribe = get_bus().subscribe(received.append)
+    assert roster.run_job(job.id) == "done"
+    assert roster.run_job(job.id) == "done"  # idempotent: a finished job is left alone
+    session.expire_all()
+    job = session.get(RosterJob, job.id)
+    assert job.solver_status == "OPTIMAL" and job.uncovered == 0 and job.gap == 0
+    assert job.solutions >= 1 and job.objective == job.bound == 9 * 480
+    made = roster.shifts_of_roster(session, roster_id=plan.id)
+    assert len(made) == 9
+    assert not any(s.user_id == world.agents[0].id and s.day == date(2026, 1, 13) for s in made)
+    assert schedule_violations([shift_service.facts(s) for s in made], policy(session)) == []
+    unsubscribe()
+    if isinstance(get_bus(), InProcessBus):  # Redis delivers on its listener thread, later
+        assert "roster.progress" in {e.topic for e in received}
+    # A hand edit re-checks the rules: a second shift the same day is refused.
+    busy = made[0]
+    with pytest.raises(ShiftRuleViolated):
+        roster.assign(session, roster_id=plan.id, user_id=busy.user_id, day=busy.day, template_id=world.night.id,
+                      by=world.leader)
+    session.rollback()
+    roster.unassign(session, roster_id=plan.id, shift_id=busy.id, by=world.leader)
+    session.commit()
+    assert len(roster.shifts_of_roster(session, roster_id=plan.id)) == 8
+
+
+def test_generation_input_is_checked(session, world) -> None:  # type: ignore[no-untyped-def]
+    from core.errors import PermissionDenied, ValidationFailed
+
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 12),
+                         by=world.leader)
+    with pytest.raises(ValidationFailed):
+        roster.start_generation(session, roster_id=plan.id, demand={"nope": [1]}, slot_minutes=30, by=world.leader)
+    with pytest.raises(PermissionDenied):
+        roster.start_generation(session, roster_id=plan.id, demand={"": [1]}, slot_minutes=30, by=world.agents[0])

@@ -1,0 +1,150 @@
+"""Recordings: repeated and reordered callbacks, the copy into the hotline's storage (checked,
+then deleted at Twilio, retried with backoff when Twilio fails), and listening with Range,
+only for those allowed, every listen audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.audit import entries_for
+from telephony import recordings
+from telephony.models import Recording
+from telephony.tasks import recordings_sweep
+from tests.factories import fresh, make_api_token, make_user
+from tests.telephony.hub import CALLER, Hub, available, post_webhook, voice_params
+from tickets.models.tickets import TicketRecording
+
+
+def _recorded_call(sim, hub: Hub, session) -> tuple[str, Recording]:  # type: ignore[no-untyped-def]
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "1")
+    sim.pump()
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.advance(30)
+    sim.hangup(sid)
+    sim.pump()
+    fresh(session)
+    recording = session.scalar(select(Recording).where(Recording.kind == "call"))
+    assert recording is not None
+    return sid, recording
+
+
+def _callback(params: dict[str, str], recording_sid: str, status: str, **extra: str) -> dict[str, str]:
+    return {"AccountSid": params["AccountSid"], "CallSid": params["CallSid"], "RecordingSid": recording_sid,
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{params['AccountSid']}/Recordings/"
+                            f"{recording_sid}", "RecordingStatus": status, "RecordingChannels": "2",
+            "RecordingSource": "StartCallRecordingTwiML", "ErrorCode": "0", **extra}
+
+
+def test_repeated_and_reordered_callbacks_keep_one_recording(client, hub, session) -> None:
+    params = voice_params()
+    post_webhook(client, "/twilio/voice", params)
+    post_webhook(client, "/twilio/menu", {**params, "Digits": "1"})
+    sid = "RE" + "b" * 32
+    for status in ("completed", "in-progress", "completed"):
+        response = post_webhook(client, "/twilio/recording?kind=call",
+                                _callback(params, sid, status, RecordingDuration="40"))
+        assert response.status_code == 204
+    fresh(session)
+    assert session.scalar(select(func.count()).select_from(Recording)) == 1
+    recording = session.scalar(select(Recording))
+    assert recording.status == "completed" and recording.duration_seconds == 40 and recording.channels == 2
+    assert session.scalar(select(func.count()).select_from(TicketRecording)) == 1
+
+
+def test_copy_is_verified_before_twilio_deletes(client, sim, hub, session) -> None:
+    _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert Path(recording.local_path).stat().st_size == recording.size_bytes
+    assert recording.copied_at <= recording.deleted_at_twilio_at
+    assert sim.recordings[recording.recording_sid].deleted
+
+
+def test_failed_download_is_retried_with_backoff_and_nothing_is_deleted(client, sim, hub, session, clock) -> None:
+    sim.fail_next(method="GET", path_contains="/Recordings/RE", status=500, code=20500, times=8)
+    _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.copied_at is None and recording.copy_attempts == 1 and recording.last_error
+    assert not sim.recordings[recording.recording_sid].deleted
+    assert recordings_sweep() == 0  # not due yet
+    clock.advance(timedelta(minutes=2))
+    sim.failures.clear()
+    assert recordings_sweep() == 1
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert sim.recordings[recording.recording_sid].deleted
+
+
+def test_failed_delete_keeps_the_copy_and_retries(client, sim, hub, session, clock) -> None:
+    sim.fail_next(method="DELETE", path_contains="/Recordings/", status=503, code=20503, times=4)
+    _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is None
+    clock.advance(timedelta(minutes=2))
+    recordings_sweep()
+    fresh(session)
+    assert session.get(Recording, recording.id).deleted_at_twilio_at is not None
+
+
+def _auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def test_listening_needs_the_right_and_is_audited(client, sim, hub, session) -> None:
+    _sid, recording = _recorded_call(sim, hub, session)
+    url = f"/recordings/{recording.id}"
+    anonymous = client.get(url, follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/signin")
+    assert client.get(url, headers={"Accept": "application/json"}).status_code == 401
+    stranger = make_user(session, username="agent-c", site=hub.site)
+    assert client.get(url, headers=_auth(make_api_token(session, stranger))).status_code == 403
+    qa = make_api_token(session, hub.qa)
+    response = client.get(url, headers=_auth(qa))
+    assert response.status_code == 200 and response.content[:4] == b"RIFF"
+    assert len(response.content) == recording.size_bytes
+    part = client.get(url, headers=_auth(qa, Range="bytes=100-199"))
+    assert part.status_code == 206 and part.headers["content-range"] == f"bytes 100-199/{recording.size_bytes}"
+    assert part.content == response.content[100:200]
+    own = client.get(url, headers=_auth(make_api_token(session, hub.agent)))
+    assert own.status_code == 200
+    fresh(session)
+    listens = entries_for(session, object_type="recording", object_id=recording.id)
+    assert [e.action for e in listens] == ["recording.listened", "recording.listened"]
+    assert {e.actor_id for e in listens} == {hub.qa.id, hub.agent.id}
+
+
+def test_recording_not_copied_yet_is_not_found(client, hub, session) -> None:
+    params = voice_params()
+    post_webhook(client, "/twilio/voice", params)
+    post_webhook(client, "/twilio/recording", _callback(params, "RE" + "c" * 32, "in-progress"))
+    fresh(session)
+    recording = session.scalar(select(Recording))
+    token = make_api_token(session, hub.supervisor)
+    response = client.get(f"/recordings/{recording.id}", headers=_auth(token, Accept="application/json"))
+    assert response.status_code == 404 and "storage" in response.json()["detail"]
+
+
+def test_pending_copies_lists_only_due_work(session, clock) -> None:
+    done = Recording(recording_sid="RE" + "d" * 32, status="completed", copied_at=clock.now(),
+                     deleted_at_twilio_at=clock.now())
+    later = Recording(recording_sid="RE" + "e" * 32, status="completed", next_attempt_at=clock.now() + timedelta(hours=1))
+    due = Recording(recording_sid="RE" + "f" * 32, status="completed")
+    live = Recording(recording_sid="RE" + "0" * 32, status="in-progress")
+    session.add_all([done, later, due, live])
+    session.flush()
+    assert recordings.pending_copies(session) == [due.id]
+
+
+@pytest.mark.parametrize("status", ["absent", "failed"])
+def test_absent_recording_is_kept_but_not_copied(client, hub, session, status) -> None:
+    params = voice_params()
+    post_webhook(client, "/twilio/voice", params)
+    post_webhook(client, "/twilio/recording", _callback(params, "RE" + "9" * 32, status, ErrorCode="16101"))
+    fresh(session)
+    recording = session.scalar(select(Recording))
+    assert recording.status == status and recordings.pending_copies(session) == []

@@ -1,0 +1,132 @@
+"""The carrier simulator speaks like Twilio: real SID shapes and parameter names, correct
+signatures, status callback sequences, REST auth, WAV media, and it refuses the TwiML Twilio
+would refuse."""
+
+from __future__ import annotations
+
+import re
+import wave
+from io import BytesIO
+
+import pytest
+import requests
+from twilio.request_validator import RequestValidator
+
+from telephony.simulator import Simulator
+from telephony.audio import tones_wav
+from telephony.simulator.twiml import TwimlError, parse
+from tests.conftest import TEST_TWILIO_SID, TEST_TWILIO_TOKEN
+from tests.telephony.hub import CALLER, available
+
+SID = re.compile(r"^(CA|RE|CF|QU|SM)[0-9a-f]{32}$")
+
+
+def _standalone(answers: dict[str, str]) -> tuple[Simulator, list[tuple[str, dict[str, str], dict[str, str]]]]:
+    posted: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    def transport(url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        posted.append((url, params, headers))
+        path = url.split("testserver", 1)[1].split("?")[0]
+        return 200, answers.get(path, "<Response/>")
+
+    sim = Simulator(account_sid=TEST_TWILIO_SID, auth_token=TEST_TWILIO_TOKEN, public_url="http://testserver",
+                    transport=transport)
+    return sim, posted
+
+
+def test_webhooks_carry_twilios_parameters_and_a_valid_signature() -> None:
+    sim, posted = _standalone({"/twilio/voice": "<Response><Hangup/></Response>"})
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    url, params, headers = posted[0]
+    assert SID.match(sid) and params["CallSid"] == sid and params["AccountSid"] == TEST_TWILIO_SID
+    assert {"From", "To", "Caller", "Called", "CallStatus", "Direction", "ApiVersion"} <= params.keys()
+    assert params["CallStatus"] == "ringing" and params["Direction"] == "inbound"
+    assert RequestValidator(TEST_TWILIO_TOKEN).validate(url, params, headers["X-Twilio-Signature"])
+    status = posted[-1][1]
+    assert posted[-1][0].endswith("/twilio/status") and status["CallStatus"] == "completed"
+
+
+@pytest.mark.parametrize(("document", "context", "problem"), [
+    ("<Response><Record/></Response>", "wait", "not allowed in a queue's wait URL"),
+    ("<Response><Dial><Conference>x</Conference></Dial></Response>", "wait", "not allowed"),
+    ("<Response><Enqueue/></Response>", "call", "needs a queue name"),
+    ("<Response><Enqueue>" + "q" * 65 + "</Enqueue></Response>", "call", "64"),
+    ("<Response><Gather numDigits='one'/></Response>", "call", "not a number"),
+    ("<Response><Gather><Record/></Gather></Response>", "call", "not allowed inside"),
+    ("<Response><Dance/></Response>", "call", "not a TwiML verb"),
+    ("<Hangup/>", "call", "not <Response>"),
+    ("<Response><Say>unclosed</Response>", "call", "not valid XML"),
+    ("<Response><Start><Recording channels='stereo'/></Start></Response>", "call", "channels"),
+])
+def test_twiml_twilio_would_refuse_is_refused(document: str, context: str, problem: str) -> None:
+    with pytest.raises(TwimlError, match=problem):
+        parse(document, context=context)
+
+
+def test_a_refused_document_ends_the_call_with_an_application_error() -> None:
+    sim, posted = _standalone({"/twilio/voice": "<Response><Enqueue waitUrl='/twilio/wait'>q</Enqueue></Response>",
+                               "/twilio/wait": "<Response><Record/></Response>"})
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    assert sim.call(sid).status == "completed"
+    assert sim.errors and "wait URL" in sim.errors[0]
+
+
+def test_outbound_leg_status_callbacks_follow_twilios_sequence(client, sim, hub, session) -> None:
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "1")
+    sim.pump()
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.advance(10)
+    sim.hangup(sid)
+    sim.pump()
+    leg = [(p["CallStatus"], p["SequenceNumber"], p["CallbackSource"]) for url, p, _ in sim.webhooks
+           if "/twilio/status?leg=agent" in url]
+    assert leg == [("initiated", "0", "call-progress-events"), ("ringing", "1", "call-progress-events"),
+                   ("in-progress", "2", "call-progress-events"), ("completed", "3", "call-progress-events")]
+    conference = [p["StatusCallbackEvent"] for url, p, _ in sim.webhooks if url.endswith("/conference/events")]
+    assert conference[:3] == ["participant-join", "participant-join", "conference-start"]
+    assert conference[-1] == "conference-end"
+    recording = [p for url, p, _ in sim.webhooks if "/twilio/recording" in url]
+    assert [p["RecordingStatus"] for p in recording] == ["in-progress", "completed"]
+    assert SID.match(recording[-1]["RecordingSid"]) and recording[-1]["RecordingChannels"] == "2"
+    assert recording[-1]["RecordingSource"] == "StartCallRecordingTwiML"
+    assert recording[-1]["CallSid"] == sid  # the parent (caller's) leg
+
+
+def test_rest_needs_the_account_credentials(client, sim) -> None:
+    from telephony.simulator import rest
+
+    path = f"/2010-04-01/Accounts/{sim.account_sid}/Calls.json"
+    answer = rest.handle(sim, "POST", path, b"To=%2B1&From=%2B2&Url=http%3A%2F%2Fx", {})
+    assert answer.status == 401 and b"20003" in answer.body
+
+
+def test_media_is_a_two_channel_wav_behind_http_auth(client, sim, hub, session) -> None:
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "1")
+    sim.pump()
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.fail_next(method="DELETE", path_contains="/Recordings/", status=500, code=20500, times=10)
+    sim.advance(10)
+    sim.hangup(sid)
+    sim.pump()
+    recording = next(iter(sim.recordings.values()))
+    from telephony.gateway import get_gateway
+
+    session_http = get_gateway().client.http_client.session
+    url = f"http://testserver/simulator/2010-04-01/Accounts/{sim.account_sid}/Recordings/{recording.sid}.wav"
+    assert session_http.get(url).status_code == 401
+    response = session_http.get(url, auth=requests.auth.HTTPBasicAuth(sim.account_sid, TEST_TWILIO_TOKEN))
+    with wave.open(BytesIO(response.content)) as audio:
+        assert audio.getnchannels() == 2 and audio.getframerate() == 8000
+
+
+def test_tones_are_valid_audio() -> None:
+    with wave.open(BytesIO(tones_wav(channels=2, seconds=1))) as audio:
+        assert audio.getnchannels() == 2 and audio.getnframes() == 8000

@@ -1,0 +1,223 @@
+"""The customers and grants API through the real app: 401 without a token, roles in the
+signature (403), object rules from the services (masked cards), 404, 409 and 422 with field
+locations, and the happy paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.clock import FrozenClock
+from core.models import User
+from tests.factories import make_api_token
+from tests.tickets.factories_customers import Staff, make_customer, next_phone, staff  # noqa: F401
+
+
+Call = Callable[..., Any]
+
+
+@pytest.fixture
+def as_user(client: TestClient, session: Session) -> Iterator[Call]:
+    """`as_user(user, "GET", url, ...)`: a request with the user's personal API token."""
+    tokens: dict[int, str] = {}
+
+    def call(user: User, method: str, url: str, **kwargs: Any) -> Any:
+        if user.id not in tokens:
+            tokens[user.id] = make_api_token(session, user)
+        return client.request(method, url, headers={"Authorization": f"Bearer {tokens[user.id]}"}, **kwargs)
+
+    yield call
+
+
+def _new_customer(**extra: Any) -> dict[str, Any]:
+    return {"name": "Wang Li", "phones": [{"number": next_phone()}], "consent_method": "phone", **extra}
+
+
+# GET /api/v1/customers ----------------------------------------------------------------------
+
+
+def test_list_customers_needs_sign_in(client: TestClient, staff: Staff) -> None:
+    assert client.get("/api/v1/customers").status_code == 401
+
+
+def test_list_customers_gives_masked_cards_and_aggregates(as_user: Call, session: Session, staff: Staff) -> None:
+    make_customer(session, site=staff.site, owner=staff.agent, name="Wang Li", phones=["138 0013 7000"])
+    make_customer(session, site=staff.other_site, tier="gold")
+    response = as_user(staff.agent, "GET", "/api/v1/customers")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 2 and body["aggregates"]["total"] == 2 and body["aggregates"]["by_tier"]["gold"] == 1
+    assert all(card["masked"] for card in body["data"])
+    assert {"W. L."} <= {card["display_name"] for card in body["data"]}
+    assert "+86 138****7000" in {card["phones"][0]["number"] for card in body["data"]}
+    filtered = as_user(staff.agent, "GET", f"/api/v1/customers?site_id={staff.site.id}&tier=normal").json()
+    assert filtered["count"] == 1
+
+
+def test_list_customers_by_qa_is_forbidden(as_user: Call, staff: Staff) -> None:
+    assert as_user(staff.qa, "GET", "/api/v1/customers").status_code == 403
+
+
+# GET /api/v1/customers/{id} -----------------------------------------------------------------
+
+
+def test_get_customer_own_is_full_and_audited(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent, email="w@example.com")
+    body = as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()
+    assert body["masked"] is False and body["access"] == "ownership" and body["email"] == "w@example.com"
+    entry = audit.entries_for(session, object_type="customer", object_id=customer.id,
+                              action_prefix="customer.viewed")[0]
+    assert entry.actor_id == staff.agent.id and entry.source_ip == "testclient"
+
+
+def test_get_customer_someone_elses_is_masked_and_not_audited(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.teammate, email="w@example.com")
+    body = as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()
+    assert body["masked"] is True and body["email"] is None and "****" in body["phones"][0]["number"]
+    assert audit.entries_for(session, object_type="customer", object_id=customer.id,
+                             action_prefix="customer.viewed") == []
+
+
+def test_get_customer_not_found(as_user: Call, staff: Staff) -> None:
+    assert as_user(staff.agent, "GET", "/api/v1/customers/999999").status_code == 404
+
+
+# GET /api/v1/customers/lookup ---------------------------------------------------------------
+
+
+def test_lookup_customer_by_phone(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent, phones=["138 0013 7100"])
+    body = as_user(staff.agent, "GET", "/api/v1/customers/lookup", params={"phone": "+86 138 0013 7100"}).json()
+    assert body["id"] == customer.id and body["phones"][0]["number"] == "+8613800137100"
+    masked = as_user(staff.teammate, "GET", "/api/v1/customers/lookup", params={"phone": "13800137100"}).json()
+    assert masked["masked"] is True and masked["phones"][0]["number"] == "+86 138****7100"
+
+
+def test_lookup_customer_malformed_phone(as_user: Call, staff: Staff) -> None:
+    response = as_user(staff.agent, "GET", "/api/v1/customers/lookup", params={"phone": "12x"})
+    assert response.status_code == 422 and response.json()["errors"][0]["loc"] == ["phone"]
+
+
+def test_lookup_customer_unknown_phone_not_found(as_user: Call, staff: Staff) -> None:
+    response = as_user(staff.agent, "GET", "/api/v1/customers/lookup", params={"phone": "138 0013 7199"})
+    assert response.status_code == 404
+
+
+# POST / PATCH ------------------------------------------------------------------------------
+
+
+def test_create_customer(as_user: Call, staff: Staff) -> None:
+    response = as_user(staff.agent, "POST", "/api/v1/customers", json=_new_customer(birthday="1990-01-02"))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["masked"] is False and body["owning_agent_id"] == staff.agent.id and body["birthday"] == "1990-01-02"
+
+
+def test_create_customer_invalid_fields_have_locations(as_user: Call, staff: Staff) -> None:
+    response = as_user(staff.agent, "POST", "/api/v1/customers",
+                       json=_new_customer(phones=[{"number": "123"}], email="x"))
+    assert response.status_code == 422
+    assert {tuple(e["loc"]) for e in response.json()["errors"]} == {("phones", 0, "number"), ("email",)}
+    schema = as_user(staff.agent, "POST", "/api/v1/customers", json={"name": "Li", "tier": "diamond"})
+    assert schema.status_code == 422
+    assert {tuple(e["loc"]) for e in schema.json()["errors"]} >= {("body", "phones"), ("body", "tier")}
+
+
+def test_create_customer_taken_phone_conflicts(as_user: Call, session: Session, staff: Staff) -> None:
+    make_customer(session, site=staff.site, phones=["138 0013 7200"])
+    response = as_user(staff.agent, "POST", "/api/v1/customers", json=_new_customer(phones=[{"number": "13800137200"}]))
+    assert response.status_code == 409 and "7200" not in response.text
+
+
+def test_update_customer_keeps_history(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent)
+    response = as_user(staff.agent, "PATCH", f"/api/v1/customers/{customer.id}",
+                       json={"address": "2 New Road", "requested_by_customer": True})
+    assert response.status_code == 200 and response.json()["address"] == "2 New Road"
+    refused = as_user(staff.teammate, "PATCH", f"/api/v1/customers/{customer.id}",
+                      json={"address": "x", "reason": "test"})
+    assert refused.status_code == 403
+    no_reason = as_user(staff.agent, "PATCH", f"/api/v1/customers/{customer.id}", json={"address": "3 Road"})
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["loc"] == ["reason"]
+
+
+# POST /api/v1/customers/{id}/erase --------------------------------------------------------------
+
+
+def test_erase_customer_is_for_admins_and_the_phone_is_forgotten(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent, phones=["138 0013 7300"])
+    url = f"/api/v1/customers/{customer.id}/erase"
+    assert as_user(staff.supervisor, "POST", url, json={"reason": "left"}).status_code == 403
+    response = as_user(staff.admin, "POST", url, json={"reason": "member left"})
+    assert response.status_code == 200 and response.json()["erased"] is True
+    lookup = as_user(staff.agent, "GET", "/api/v1/customers/lookup", params={"phone": "13800137300"})
+    assert lookup.status_code == 404
+    assert as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()["masked"] is True
+
+
+def test_quiet_customers_for_team_leaders(as_user: Call, session: Session, staff: Staff, clock: FrozenClock) -> None:
+    make_customer(session, site=staff.site)
+    clock.advance(days=91)
+    assert as_user(staff.agent, "GET", "/api/v1/customers/quiet").status_code == 403
+    body = as_user(staff.team_leader, "GET", "/api/v1/customers/quiet?days=90").json()
+    assert body["count"] == 1 and body["data"][0]["card"]["masked"] is True
+
+
+# Grants ------------------------------------------------------------------------------------------
+
+
+def _grant_body(staff: Staff, customer_id: int, **extra: Any) -> dict[str, Any]:
+    return {"customer_id": customer_id, "agent_id": staff.agent.id, "reason": "complaint callback", **extra}
+
+
+def test_create_grant_then_agent_sees_details_until_expiry(as_user: Call, session: Session, staff: Staff,
+                                                          clock: FrozenClock) -> None:
+    customer = make_customer(session, site=staff.other_site)
+    response = as_user(staff.supervisor, "POST", "/api/v1/grants", json=_grant_body(staff, customer.id))
+    assert response.status_code == 201 and response.json()["status"] == "live"
+    assert as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()["access"] == "grant"
+    clock.advance(hours=2)
+    assert as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()["masked"] is True
+    mine = as_user(staff.agent, "GET", "/api/v1/grants").json()
+    assert mine["count"] == 1 and mine["data"][0]["status"] == "expired"
+
+
+def test_create_grant_by_an_agent_is_forbidden(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site)
+    response = as_user(staff.agent, "POST", "/api/v1/grants", json=_grant_body(staff, customer.id))
+    assert response.status_code == 403
+
+
+def test_create_grant_by_a_team_leader_outside_the_team_is_forbidden(as_user: Call, session: Session,
+                                                                     staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site)
+    response = as_user(staff.team_leader, "POST", "/api/v1/grants",
+                       json=_grant_body(staff, customer.id, agent_id=staff.outsider.id))
+    assert response.status_code == 403 and "own team" in response.json()["detail"]
+
+
+def test_create_grant_too_long_and_overlapping(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site)
+    too_long = as_user(staff.supervisor, "POST", "/api/v1/grants",
+                       json=_grant_body(staff, customer.id, duration_minutes=25 * 60))
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["loc"] == ["duration_minutes"]
+    assert as_user(staff.supervisor, "POST", "/api/v1/grants", json=_grant_body(staff, customer.id)).status_code == 201
+    overlap = as_user(staff.supervisor, "POST", "/api/v1/grants", json=_grant_body(staff, customer.id))
+    assert overlap.status_code == 409 and overlap.json()["code"] == "grant_overlap"
+
+
+def test_extend_and_revoke_grant(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site)
+    grant = as_user(staff.supervisor, "POST", "/api/v1/grants", json=_grant_body(staff, customer.id)).json()
+    extended = as_user(staff.team_leader, "POST", f"/api/v1/grants/{grant['id']}/extend",
+                       json={"duration_minutes": 240})
+    assert extended.status_code == 200 and extended.json()["expires_at"] > grant["expires_at"]
+    assert as_user(staff.agent, "POST", f"/api/v1/grants/{grant['id']}/revoke").status_code == 403
+    revoked = as_user(staff.supervisor, "POST", f"/api/v1/grants/{grant['id']}/revoke")
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert as_user(staff.supervisor, "POST", "/api/v1/grants/999999/revoke").status_code == 404

@@ -1,0 +1,296 @@
+"""Care: birthday and holiday greetings and tier notices queued as SMS for telephony's gateway,
+satisfaction follow-ups after complaints, and the list of customers who have gone quiet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.audit import record
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.events import publish
+from core.models import Role, Site, User
+from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerPhone, GreetingDay, OutboundMessage
+
+GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
+MAX_ATTEMPTS = 3
+CLAIM_TIMEOUT = timedelta(minutes=15)
+TIER_NAMES_ZH = {"normal": "普通", "silver": "银卡", "gold": "金卡", "platinum": "白金", "diamond": "钻石"}
+# Bodies carry no personal data: the same text for everyone of a kind (and tier).
+TEMPLATES = {
+    "birthday": "【客服热线】祝您生日快乐！Happy birthday from your service hotline.",
+    "tier_upgrade": "【客服热线】恭喜您升级为{tier_zh}会员。Your membership is now {tier}.",
+    "tier_downgrade": "【客服热线】您的会员等级已调整为{tier_zh}。Your membership is now {tier}.",
+}
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One SMS for telephony to send: the number is the customer's primary phone, in E.164."""
+
+    message_id: int
+    customer_id: int
+    kind: str
+    to: str
+    body: str
+
+
+# The outbound queue -----------------------------------------------------------------------
+
+
+def queue_message(session: Session, *, customer_id: int, kind: str, params: dict[str, str] | None = None,
+                  body: str | None = None, dedupe_key: str | None = None) -> OutboundMessage | None:
+    """Queue an SMS (from TEMPLATES[kind] with `params`, or `body`). Returns None when the
+    customer is erased or has no phone, or when `dedupe_key` was queued before."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.is_erased or customer.primary_phone is None:
+        return None
+    if dedupe_key is not None and session.scalar(
+            select(OutboundMessage.id).where(OutboundMessage.dedupe_key == dedupe_key)) is not None:
+        return None
+    if body is None:
+        values = dict(params or {})
+        if "tier" in values:
+            values.setdefault("tier_zh", TIER_NAMES_ZH.get(values["tier"], values["tier"]))
+        body = TEMPLATES[kind].format(**values)
+    message = OutboundMessage(customer_id=customer_id, kind=kind, template=kind, body=body, status="queued",
+                              dedupe_key=dedupe_key, created_at=clock.now())
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        return None  # the same dedupe key was queued concurrently
+    return message
+
+
+def next_queued_messages(session: Session, *, limit: int = 50) -> list[QueuedMessage]:
+    """Claim up to `limit` messages for sending (oldest first; ones claimed but not reported for
+    15 minutes are offered again, at most 3 attempts). Commit, send each, then report with
+    `mark_message_sent` or `mark_message_failed`. Concurrent callers never get the same row on
+    PostgreSQL (SKIP LOCKED); on SQLite start the session with `core.db.write_locked`."""
+    now = clock.now()
+    query = (select(OutboundMessage)
+             .where(or_(OutboundMessage.status == "queued",
+                        and_(OutboundMessage.status == "sending", OutboundMessage.claimed_at < now - CLAIM_TIMEOUT)))
+             .order_by(OutboundMessage.created_at, OutboundMessage.id).limit(max(1, limit)))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed: list[QueuedMessage] = []
+    for message in session.scalars(query):
+        customer = session.get(Customer, message.customer_id)
+        phone = customer.primary_phone if customer is not None and not customer.is_erased else None
+        if phone is None or message.body is None:
+            message.status, message.error = "cancelled", "no phone number"
+            continue
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status, message.error = "failed", "not reported after several attempts"
+            continue
+        message.status, message.claimed_at, message.attempts = "sending", now, message.attempts + 1
+        claimed.append(QueuedMessage(message.id, message.customer_id, message.kind, phone.number, message.body))
+    session.flush()
+    return claimed
+
+
+def _message(session: Session, message_id: int) -> OutboundMessage:
+    message = session.get(OutboundMessage, message_id)
+    if message is None:
+        raise NotFound("No such outbound message.")
+    return message
+
+
+def mark_message_sent(session: Session, *, message_id: int, provider_ref: str | None = None) -> OutboundMessage:
+    """The gateway accepted the message (idempotent)."""
+    message = _message(session, message_id)
+    if message.status != "sent":
+        message.status, message.sent_at, message.provider_ref, message.error = "sent", clock.now(), provider_ref, None
+        session.flush()
+    return message
+
+
+def mark_message_failed(session: Session, *, message_id: int, error: str, retry: bool = False) -> OutboundMessage:
+    """The gateway refused it. `error` is a short code or reason, never the number or the body.
+    With `retry` it is queued again while attempts remain."""
+    message = _message(session, message_id)
+    if message.status == "sent":
+        return message
+    again = retry and message.attempts < MAX_ATTEMPTS
+    message.status, message.error = ("queued" if again else "failed"), error[:200]
+    session.flush()
+    return message
+
+
+# Greetings --------------------------------------------------------------------------------
+
+
+def add_greeting_day(session: Session, *, on_date: date, name: str, body: str, by: User | None) -> GreetingDay:
+    """An administrator adds a holiday on which consenting customers get `body` (no names in it)."""
+    if by is not None and by.role != Role.admin.value:
+        raise PermissionDenied("Only an administrator can add greeting days.")
+    if not body.strip() or len(body) > 300:
+        raise ValidationFailed("Write the greeting, up to 300 characters.", field="body")
+    day = GreetingDay(on_date=on_date, name=name.strip()[:100], body=body.strip())
+    session.add(day)
+    session.flush()
+    return day
+
+
+def _local(now: datetime, site: Site) -> datetime:
+    return clock.to_zone(now, site.timezone)
+
+
+def _mark_run(session: Session, *, kind: str, site: Site, on: date, queued: int) -> bool:
+    """Claim the round; False if it was done already (by this or a concurrent run)."""
+    try:
+        with session.begin_nested():
+            session.add(CareRun(kind=kind, site_id=site.id, on_date=on, queued=queued))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _done(session: Session, *, kind: str, site: Site, on: date) -> bool:
+    return session.scalar(select(CareRun.id).where(CareRun.kind == kind, CareRun.site_id == site.id,
+                                                   CareRun.on_date == on)) is not None
+
+
+def _consenting(session: Session, site: Site) -> list[tuple[int, str | None]]:
+    """(id, birthday) of the site's customers with a phone who agreed to care SMS. Decrypts the
+    birthdays: there is deliberately no index on them."""
+    has_phone = select(CustomerPhone.id).where(CustomerPhone.customer_id == Customer.id).exists()
+    rows = session.execute(select(Customer.id, Customer.birthday, Customer.consent_purposes)
+                           .where(Customer.site_id == site.id, Customer.erased_at.is_(None), has_phone)
+                           .execution_options(yield_per=2000))
+    return [(cid, birthday) for cid, birthday, purposes in rows if "care_sms" in (purposes or [])]
+
+
+def _is_birthday(birthday: str | None, today: date) -> bool:
+    if not birthday:
+        return False
+    born = date.fromisoformat(birthday)
+    if (born.month, born.day) == (today.month, today.day):
+        return True
+    # Born on 29 February: greeted on the 28th in other years.
+    leap = today.year % 4 == 0 and (today.year % 100 != 0 or today.year % 400 == 0)
+    return (born.month, born.day) == (2, 29) and not leap and (today.month, today.day) == (2, 28)
+
+
+def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
+    """Queue today's birthday and holiday greetings for every site where it is past the greeting
+    hour. Each round runs once per site and day; returns how many messages were queued."""
+    now = now or clock.now()
+    total = 0
+    for site in session.scalars(select(Site).order_by(Site.id)):
+        local = _local(now, site)
+        if local.hour < GREETING_HOUR:
+            continue
+        today = local.date()
+        holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today)))
+        rounds = [("birthday", None)] + [(f"holiday:{day.id}", day) for day in holidays]
+        pending = [(kind, day) for kind, day in rounds if not _done(session, kind=kind, site=site, on=today)]
+        if not pending:
+            continue
+        customers = _consenting(session, site)
+        for kind, day in pending:
+            chosen = [cid for cid, birthday in customers if day is not None or _is_birthday(birthday, today)]
+            if not _mark_run(session, kind=kind, site=site, on=today, queued=len(chosen)):
+                continue
+            body = TEMPLATES["birthday"] if day is None else day.body
+            # One round per site and day (the CareRun row, in this transaction) keeps the keys new.
+            session.add_all(OutboundMessage(customer_id=cid, kind="birthday" if day is None else "holiday",
+                                            template="birthday" if day is None else "holiday", body=body,
+                                            status="queued", dedupe_key=f"{kind}:{today.isoformat()}:{cid}",
+                                            created_at=now) for cid in chosen)
+            session.flush()
+            total += len(chosen)
+    session.flush()
+    return total
+
+
+# Satisfaction follow-ups ------------------------------------------------------------------
+
+
+def schedule_satisfaction_followup(session: Session, *, ticket_id: int, customer_id: int,
+                                   due_at: datetime) -> CareFollowUp | None:
+    """The satisfaction call due after a complaint is resolved (called by the tickets service).
+    Scheduling the same ticket again moves the due time; None for an erased customer."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.is_erased:
+        return None
+    existing = session.scalars(select(CareFollowUp).where(CareFollowUp.ticket_id == ticket_id,
+                                                          CareFollowUp.kind == "satisfaction")).first()
+    if existing is not None:
+        if existing.status == "due":
+            existing.due_at, existing.reminded_at = due_at, None
+            session.flush()
+        return existing
+    followup = CareFollowUp(customer_id=customer_id, ticket_id=ticket_id, kind="satisfaction", due_at=due_at)
+    session.add(followup)
+    session.flush()
+    return followup
+
+
+def due_followups(session: Session, *, site_id: int | None = None, limit: int = 50) -> list[CareFollowUp]:
+    query = (select(CareFollowUp).where(CareFollowUp.status == "due", CareFollowUp.due_at <= clock.now())
+             .order_by(CareFollowUp.due_at).limit(max(1, min(limit, 200))))
+    if site_id is not None:
+        query = query.join(Customer, Customer.id == CareFollowUp.customer_id).where(Customer.site_id == site_id)
+    return list(session.scalars(query))
+
+
+def complete_followup(session: Session, *, followup_id: int, by: User, satisfaction: int,
+                      note: str | None = None) -> CareFollowUp:
+    """Record the follow-up call's result: satisfaction from 1 (very unhappy) to 5."""
+    followup = session.get(CareFollowUp, followup_id)
+    if followup is None:
+        raise NotFound("No such follow-up.")
+    if not 1 <= satisfaction <= 5:
+        raise ValidationFailed("Satisfaction is from 1 to 5.", field="satisfaction")
+    if followup.status != "due":
+        return followup
+    followup.status, followup.done_at, followup.done_by_id = "done", clock.now(), by.id
+    followup.satisfaction, followup.note = satisfaction, (note or None)
+    session.flush()
+    record(session, action="care.followup_done", actor_id=by.id, actor_name=by.username, object_type="care_followup",
+           object_id=followup.id, details={"ticket_id": followup.ticket_id, "satisfaction": satisfaction})
+    return followup
+
+
+def remind_due_followups(session: Session, *, limit: int = 500) -> int:
+    """Announce follow-ups that became due (once each): a `care.followup_due` event."""
+    now = clock.now()
+    rows = list(session.execute(
+        select(CareFollowUp, Customer.site_id).join(Customer, Customer.id == CareFollowUp.customer_id)
+        .where(CareFollowUp.status == "due", CareFollowUp.due_at <= now, CareFollowUp.reminded_at.is_(None))
+        .order_by(CareFollowUp.due_at).limit(limit)))
+    for followup, site_id in rows:
+        followup.reminded_at = now
+        publish(session, "care.followup_due", {"followup_id": followup.id, "customer_id": followup.customer_id,
+                                               "ticket_id": followup.ticket_id}, site_id=site_id)
+    session.flush()
+    return len(rows)
+
+
+# Quiet customers --------------------------------------------------------------------------
+
+
+def quiet_customers(session: Session, *, days: int = 90, site_id: int | None = None, limit: int = 50,
+                    offset: int = 0) -> tuple[list[Customer], int]:
+    """Customers with no contact in `days` days (or never, if they are older than that), the
+    longest quiet first, for retention calls."""
+    if days < 1:
+        raise ValidationFailed("Give a number of days, one or more.", field="days")
+    since = clock.now() - timedelta(days=days)
+    query = select(Customer).where(
+        Customer.erased_at.is_(None),
+        or_(Customer.last_contact_at < since, and_(Customer.last_contact_at.is_(None), Customer.created_at < since)))
+    if site_id is not None:
+        query = query.where(Customer.site_id == site_id)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(func.coalesce(Customer.last_contact_at, Customer.created_at), Customer.id)
+                           .limit(max(1, min(limit, 200))).offset(max(offset, 0)))
+    return list(rows), count

@@ -1,0 +1,93 @@
+"""`hotline customers import` and `hotline customers erase`: the `customers` click group, added
+to the `hotline` command by hotline/cli.py."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from core import config
+
+
+def _ready() -> None:
+    try:
+        settings = config.get_settings()
+        config.validate_for_start(settings)
+    except config.ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    config.configure(settings)
+    from core.logs import setup_logging
+
+    setup_logging(settings)
+
+
+@click.group()
+def customers() -> None:
+    """Customers: import from CSV, erase a member who left."""
+
+
+@customers.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", "site_code", default=None, help="Code of the site for rows without a `site` column.")
+@click.option("--consent-method", default="import", show_default=True,
+              type=click.Choice(["phone", "form", "web", "sms", "import"]),
+              help="How consent was given, for rows without a `consent_method` column.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report, but keep nothing.")
+def import_command(path: str, site_code: str | None, consent_method: str, dry_run: bool) -> None:
+    """Import customers from a CSV file with a header row (`name` and `phone` required). Good rows
+    are kept, each rejected row is reported with its line and reasons; exits 1 if any was rejected."""
+    from sqlalchemy import select
+
+    from core.db import session_scope, write_locked
+    from core.errors import DomainError
+    from core.models import Site
+    from tickets.importer import import_csv
+
+    _ready()
+    try:
+        with session_scope() as session:
+            write_locked(session)
+            site_id = None
+            if site_code:
+                site_id = session.scalar(select(Site.id).where(Site.code == site_code.strip().lower()))
+                if site_id is None:
+                    raise click.ClickException(f"no site with code {site_code!r}")
+            with open(path, newline="", encoding="utf-8-sig") as source:
+                report = import_csv(session, source=source, by=None, default_site_id=site_id,
+                                    consent_method=consent_method)
+            if dry_run:
+                session.rollback()
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for row in report.rejected:
+        reasons = "; ".join(f"{e['field']}: {e['msg']}" for e in row.errors)
+        click.echo(f"line {row.line} rejected: {reasons}", err=True)
+    if report.ignored_columns:
+        click.echo(f"ignored columns: {', '.join(report.ignored_columns)}", err=True)
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {report.imported} of {report.total} rows; {len(report.rejected)} rejected")
+    if report.rejected:
+        sys.exit(1)
+
+
+@customers.command("erase")
+@click.argument("customer_id", type=int)
+@click.option("--reason", required=True, help="Why, for the history (no personal data).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_command(customer_id: int, reason: str, yes: bool) -> None:
+    """Erase a customer's personal data for good: fields, phones and their search index. Tickets
+    and statistics stay, anonymised. Audited."""
+    from core.db import session_scope, write_locked
+    from core.errors import DomainError
+    from tickets.customers import erase_customer
+
+    _ready()
+    if not yes:
+        click.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)
+    try:
+        with session_scope() as session:
+            erase_customer(write_locked(session), customer_id=customer_id, by=None, reason=reason)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"customer {customer_id} erased")

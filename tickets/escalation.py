@@ -1,0 +1,159 @@
+"""The escalation ladder (agent, team leader, supervisor, center head), one level at a time unless
+urgent, handing troublesome callers to the team leader, and the notifications people receive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import NotFound, ValidationFailed
+from core.events import publish
+from core.models import User
+from core.users import list_users
+from tickets import access, timeline
+from tickets.models.tickets import Notification, Ticket, TicketTag
+from tickets.versioning import changing
+from tickets.workflow import DONE, LEVEL_ROLE, InvalidTransition, Level, Status
+
+__all__ = [
+    "ABUSIVE_TAG", "EscalationRefused", "escalate", "hand_to_team_leader", "level_users",
+    "mark_read", "notifications_for", "notify",
+]
+
+ABUSIVE_TAG = "abusive_caller"
+
+
+class EscalationRefused(ValidationFailed):
+    """This escalation is not allowed; the message says why and what to do."""
+
+    code = "escalation_refused"
+
+
+# Notifications ------------------------------------------------------------------------------
+
+def level_users(session: Session, *, ticket: Ticket, level: Level) -> list[User]:
+    """Who stands at a ladder level for this ticket: the team's people first, then the site's,
+    then those of that role attached to no site (a center-wide post)."""
+    role = LEVEL_ROLE[level]
+    if level == Level.team_leader and ticket.team_id is not None:
+        users = list_users(session, team_id=ticket.team_id, role=role)
+        if users:
+            return users
+    users = list_users(session, site_id=ticket.site_id, role=role)
+    if users:
+        return users
+    return [u for u in list_users(session, role=role) if u.site_id is None]
+
+
+def notify(session: Session, *, users: Iterable[User], kind: str, ticket: Ticket | None) -> list[Notification]:
+    """One notification per person (each once), published to that person after commit."""
+    made = []
+    for user in {u.id: u for u in users}.values():
+        note = Notification(user_id=user.id, kind=kind, ticket_id=ticket.id if ticket else None, created_at=clock.now())
+        session.add(note)
+        made.append(note)
+        publish(session, "notification.created",
+                {"kind": kind, "ticket_id": ticket.id if ticket else None, "number": ticket.number if ticket else None},
+                user_id=user.id)
+    return made
+
+
+def notifications_for(session: Session, user_id: int, *, unread_only: bool = False,
+                      limit: int = 50) -> list[Notification]:
+    """A person's notifications, newest first."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(max(1, min(limit, 500)))))
+
+
+def mark_read(session: Session, *, notification_id: int, user: User) -> Notification:
+    note = session.get(Notification, notification_id)
+    if note is None or note.user_id != user.id:
+        raise NotFound("No such notification.")
+    if note.read_at is None:
+        note.read_at = clock.now()
+        session.flush()
+    return note
+
+
+# Escalation ---------------------------------------------------------------------------------
+
+def _level(value: int | str | Level) -> Level:
+    try:
+        return Level[value] if isinstance(value, str) else Level(value)
+    except (KeyError, ValueError):
+        names = ", ".join(f"{lv.value} ({lv.name})" for lv in Level)
+        raise EscalationRefused(f"Unknown escalation level {value!r}; use one of {names}.", field="to_level") from None
+
+
+def escalate(session: Session, *, ticket_id: int, by: User | None, reason: str,
+             to_level: int | str | Level | None = None, urgent: bool = False, version: int | None = None,
+             notify_kind: str = "escalated") -> Ticket:
+    """Raise the ticket one level up the ladder (`by` None: the system, e.g. a breached SLA).
+    Only an urgent escalation, with a reason, may skip levels; the skipped levels are notified."""
+    if by is not None:
+        access.require_worker(by)
+    ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the ticket is escalated.", field="reason")
+    if Status(ticket.status) in DONE:
+        raise InvalidTransition(ticket.status, Status.escalated.value)
+    current = Level(ticket.escalation_level)
+    if to_level is None and current == Level.center_head:
+        raise EscalationRefused("The ticket is already with the center head, the top of the ladder.", field="to_level")
+    target = Level(current + 1) if to_level is None else _level(to_level)
+    if target <= current:
+        raise EscalationRefused(f"The ticket is already at {current.name}; escalation only goes up.", field="to_level")
+    if target > current + 1 and not urgent:
+        raise EscalationRefused(
+            f"Escalation goes one level at a time: from {current.name} the next level is {Level(current + 1).name}. "
+            "Only an urgent matter may skip levels; mark it urgent and give the reason.", field="to_level")
+    skipped = [Level(value) for value in range(current + 1, target)]
+
+    with changing(session, ticket, version):
+        if ticket.status != Status.escalated.value:
+            timeline.record(session, ticket, kind="status_changed", actor=by, field="status",
+                            from_value=ticket.status, to_value=Status.escalated.value)
+            ticket.status = Status.escalated.value
+        ticket.escalation_level = int(target)
+        timeline.record(session, ticket, kind="escalated", actor=by, field="escalation_level",
+                        from_value=current.name, to_value=target.name, reason=reason)
+        notify(session, users=level_users(session, ticket=ticket, level=target), kind=notify_kind, ticket=ticket)
+        for level in skipped:
+            notify(session, users=level_users(session, ticket=ticket, level=level), kind="escalation_skipped",
+                   ticket=ticket)
+        if skipped:
+            timeline.record(session, ticket, kind="skipped_levels_notified", actor=by,
+                            to_value=",".join(level.name for level in skipped))
+    timeline.announce(session, "ticket.escalated", ticket, from_level=current.name, to_level=target.name,
+                      urgent=bool(urgent), skipped=[level.name for level in skipped], by_id=by.id if by else None)
+    return ticket
+
+
+def hand_to_team_leader(session: Session, *, ticket_id: int, by: User, reason: str,
+                        version: int | None = None) -> Ticket:
+    """A caller deliberately causing trouble: tag the ticket, put it with the team leader (one level
+    up from an agent) and tell the team leaders at once."""
+    access.require_worker(by)
+    ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say what the caller did.", field="reason")
+    with changing(session, ticket, version):
+        if session.get(TicketTag, (ticket.id, ABUSIVE_TAG)) is None:
+            session.add(TicketTag(ticket_id=ticket.id, tag=ABUSIVE_TAG))
+            timeline.record(session, ticket, kind="tag_added", actor=by, field="tags", to_value=ABUSIVE_TAG)
+        timeline.record(session, ticket, kind="handed_to_team_leader", actor=by, reason=reason)
+        if ticket.escalation_level >= Level.team_leader or Status(ticket.status) in DONE:
+            notify(session, users=level_users(session, ticket=ticket, level=Level.team_leader),
+                   kind="abusive_caller", ticket=ticket)
+    if ticket.escalation_level < Level.team_leader and Status(ticket.status) not in DONE:
+        escalate(session, ticket_id=ticket.id, by=by, reason=reason, to_level=Level.team_leader,
+                 notify_kind="abusive_caller")
+    timeline.announce(session, "ticket.handed_to_team_leader", ticket, by_id=by.id)
+    return ticket

@@ -1,0 +1,169 @@
+"""Pydantic models at the customers and grants API edge: XBase / XCreate / XUpdate / XPublic and
+`{data, count}` lists. Field rules that need the database or the phone library live in the services."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Tier = Literal["normal", "silver", "gold", "platinum", "diamond"]
+Gender = Literal["female", "male", "other", "undisclosed"]
+ConsentPurpose = Literal["service", "care_sms", "marketing"]
+ConsentMethod = Literal["phone", "form", "web", "sms", "import"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PhoneIn(_In):
+    number: str = Field(min_length=1, max_length=40, examples=["138 0013 8000"])
+    is_primary: bool = False
+
+
+class Preferences(_In):
+    products: list[str] = Field(default_factory=list, max_length=20)
+    call_times: list[str] = Field(default_factory=list, max_length=20)
+
+
+class CustomerBase(_In):
+    gender: Gender | None = None
+    birthday: date | None = None
+    age: int | None = Field(default=None, ge=0, le=130)
+    email: str | None = Field(default=None, max_length=254)
+    address: str | None = Field(default=None, max_length=500)
+    id_number: str | None = Field(default=None, max_length=40)
+    preferences: Preferences | None = None
+    special_needs: str | None = Field(default=None, max_length=1000)
+
+
+class CustomerCreate(CustomerBase):
+    name: str = Field(min_length=1, max_length=200)
+    phones: list[PhoneIn] = Field(min_length=1, max_length=5)
+    site_id: int | None = None  # defaults to the creator's site
+    owning_agent_id: int | None = None  # defaults to the creator when an agent creates
+    consent_purposes: list[ConsentPurpose] = Field(default_factory=lambda: ["service"])
+    consent_method: ConsentMethod
+    consent_at: datetime | None = None
+
+
+class CustomerUpdate(CustomerBase):
+    """Only the fields sent are changed. `reason` is required unless the customer asked."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phones: list[PhoneIn] | None = Field(default=None, min_length=1, max_length=5)
+    site_id: int | None = None
+    owning_agent_id: int | None = None
+    consent_purposes: list[ConsentPurpose] | None = None
+    consent_method: ConsentMethod | None = None
+    reason: str | None = Field(default=None, max_length=500)
+    requested_by_customer: bool = False
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude={"reason", "requested_by_customer"})
+
+
+class CustomerErase(_In):
+    reason: str = Field(min_length=1, max_length=500)
+    requested_by_customer: bool = True
+
+
+class PhonePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: str  # masked (`+86 138****0000`) unless the card is full
+    is_primary: bool
+
+
+class CustomerPublic(BaseModel):
+    """A card: `masked` cards carry initials, masked numbers, tier and site only."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    masked: bool
+    access: str | None  # why the details are shown: ownership, call, site or grant
+    display_name: str
+    phones: list[PhonePublic]
+    tier: Tier
+    site_id: int
+    owning_agent_id: int | None
+    erased: bool = False
+    gender: str | None = None
+    birthday: str | None = None
+    age: str | None = None
+    email: str | None = None
+    address: str | None = None
+    id_number: str | None = None
+    preferences: dict[str, Any] | None = None
+    special_needs: str | None = None
+    consent_purposes: list[str] = Field(default_factory=list)
+    consent_method: str | None = None
+    consent_at: datetime | None = None
+    points: int | None = None
+    spend_cents: int | None = None
+    last_contact_at: datetime | None = None
+
+
+class CustomerAggregatesPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    total: int
+    by_tier: dict[str, int]
+    by_site: dict[int, int]
+
+
+class CustomersPublic(BaseModel):
+    data: list[CustomerPublic]
+    count: int
+    aggregates: CustomerAggregatesPublic | None = None
+
+
+class QuietCustomerPublic(BaseModel):
+    card: CustomerPublic
+    last_contact_at: datetime | None
+
+
+class QuietCustomersPublic(BaseModel):
+    data: list[QuietCustomerPublic]
+    count: int
+
+
+class GrantBase(_In):
+    customer_id: int
+    agent_id: int
+    reason: str = Field(min_length=1, max_length=500)
+    ticket_id: int | None = None
+
+
+class GrantCreate(GrantBase):
+    duration_minutes: int | None = Field(default=None, ge=1, description="Default 120; at most 1440.")
+    starts_at: datetime | None = None
+
+
+class GrantExtend(_In):
+    duration_minutes: int | None = Field(default=None, ge=1, description="From now; default 120, at most 1440.")
+
+
+class GrantPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    agent_id: int
+    ticket_id: int | None
+    reason: str
+    granted_by_id: int | None
+    granted_by_name: str
+    starts_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_by_name: str | None
+    status: Literal["scheduled", "live", "expired", "revoked"]
+
+
+class GrantsPublic(BaseModel):
+    data: list[GrantPublic]
+    count: int
