@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     grant_max_seconds: int = 24 * 3600
     callback_max_attempts: int = 3
     callback_retry_minutes: int = 30
+    webhook_concurrency: int = 4
     log_level: str = "INFO"
     log_json: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from twilio.twiml.voice_response import VoiceResponse
 
+from core.config import get_settings
 from core.db import session_scope, write_locked
 from telephony import bridge, inbound, ivr, recordings, spool
 from telephony.audio import hold_music
@@ -39,14 +39,13 @@ def _twiml(xml: str) -> Response:
 # Units of work run at once per process. More threads than this only make the database's
 # backends and this process's threads fight over the same cores: a short wait in the event
 # loop costs far less than that contention (see benchmarks/bench_webhook.py).
-WEBHOOK_CONCURRENCY = int(os.environ.get("HOTLINE_WEBHOOK_CONCURRENCY", "4"))
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
 
 
 def _limiter() -> anyio.CapacityLimiter:
     loop = asyncio.get_running_loop()
     if loop not in _limiters:
-        _limiters[loop] = anyio.CapacityLimiter(WEBHOOK_CONCURRENCY)
+        _limiters[loop] = anyio.CapacityLimiter(get_settings().webhook_concurrency)
     return _limiters[loop]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:32:36.189660
+Create Date: 2026-11-23 09:43:42.375971
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Performance figures, printed, never asserted. Run one with `python -m benchmarks.<name>`."""

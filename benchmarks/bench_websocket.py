@@ -1,0 +1,237 @@
+"""Live wallboard fan-out: N browser websockets (default 500) on one web process (the real app,
+uvicorn on loopback) watch the floor while agents change presence at R events a second (default
+50, real writes through the presence service). Prints the delay from each event's publication to
+its arrival in each browser (p50, p99, max) and the web process's memory per connection.
+
+    .venv/bin/python benchmarks/bench_websocket.py [--connections 500] [--rate 50] [--seconds 20]
+
+The browsers run in a child process (asyncio + the `websockets` client), so their work does not
+slow the server; both share this machine's clock. A throw-away SQLite database (or
+--database-url) and the in-process event bus (or HOTLINE_BROKER_URL=redis://...) are used.
+Bounded: connects, publishes for --seconds, waits two seconds for stragglers, and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import re
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EVENT = re.compile(r'data-event="([0-9a-f]+)"')
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# The browsers (child process) ------------------------------------------------------------------
+
+def browsers(url: str, cookie: str, connections: int, ready, go_home, results) -> None:  # noqa: ANN001
+    asyncio.run(_browsers(url, cookie, connections, ready, go_home, results))
+
+
+async def _browsers(url: str, cookie: str, connections: int, ready, go_home, results) -> None:  # noqa: ANN001
+    from websockets.asyncio.client import connect
+
+    origin = url.replace("ws://", "http://").split("/ws")[0]
+    seen: list[list[tuple[str, float]]] = [[] for _ in range(connections)]
+    counts = [0] * connections
+    sockets = []
+
+    async def watch(index: int, ws) -> None:  # noqa: ANN001
+        async for message in ws:
+            at = time.time()
+            counts[index] += 1
+            match = EVENT.search(message)
+            if match and match.group(1):
+                seen[index].append((match.group(1), at))
+
+    for start in range(0, connections, 50):  # connect in waves, as a shift signing in would
+        batch = await asyncio.gather(*(connect(url, additional_headers={"Cookie": cookie}, origin=origin,
+                                               max_size=2**22, open_timeout=30)
+                                       for _ in range(start, min(start + 50, connections))))
+        sockets.extend(batch)
+    tasks = [asyncio.create_task(watch(i, ws)) for i, ws in enumerate(sockets)]
+    await asyncio.sleep(2)  # every page has had its panels on connect
+    ready.set()
+    while not go_home.is_set():
+        await asyncio.sleep(0.1)
+    for ws in sockets:
+        await ws.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    results.send({"seen": seen, "messages": sum(counts), "open": len(sockets)})
+
+
+# The web process (this one) --------------------------------------------------------------------
+
+def _settings(var_dir: Path, port: int, database_url: str | None):  # type: ignore[no-untyped-def]
+    from core import config
+
+    return config.ensure_embedded_keys(config.Settings.model_validate({
+        "mode": "embedded", "var_dir": var_dir, "public_url": f"http://127.0.0.1:{port}",
+        "database_url": database_url or f"sqlite:///{var_dir / 'bench.db'}",
+        "broker_url": os.environ.get("HOTLINE_BROKER_URL") or None, "log_level": "WARNING", "log_json": False}))
+
+
+def _seed(agents: int) -> tuple[list[int], str]:
+    """A site with agents, a supervisor signed in once (every browser shares the cookie)."""
+    from starlette.responses import Response
+
+    from core import credentials, users
+    from core.auth import set_session_cookie
+    from core.db import session_scope
+    from core.models import Role
+
+    with session_scope() as session:
+        site = users.create_site(session, name="Bench Store", code="bench", timezone="Asia/Shanghai")
+        team = users.create_team(session, name="Bench team", site_id=site.id)
+        ids = [users.create_user(session, username=f"agent{i}", password="bench-password-1", role=Role.agent,
+                                 display_name=f"Agent {i:03d}", site_id=site.id, team_id=team.id).id
+               for i in range(agents)]
+        boss = users.create_user(session, username="boss", password="bench-password-1", role=Role.supervisor,
+                                 display_name="Boss", site_id=site.id)
+        _row, token = credentials.start_session(session, user=boss, ip="127.0.0.1", user_agent="bench")
+    response = Response()
+    set_session_cookie(response, token)
+    cookie = response.headers["set-cookie"].split(";")[0]
+    return ids, cookie
+
+
+def _publisher(agent_ids: list[int], rate: float, seconds: float, stop: threading.Event) -> None:
+    """Open loop: event k is due at start + k / rate, whatever the previous one cost."""
+    from core.db import session_scope
+    from telephony import presence
+
+    rng = random.Random(7)
+    state = {a: "offline" for a in agent_ids}
+    start = time.monotonic()
+    for k in range(int(rate * seconds)):
+        due = start + k / rate
+        if (wait := due - time.monotonic()) > 0 and stop.wait(wait):
+            return
+        agent = rng.choice(agent_ids)
+        state[agent] = "break" if state[agent] == "available" else "available"
+        with session_scope() as session:
+            presence.set_presence(session, user_id=agent, state=state[agent])
+
+
+def _delays(published: list[tuple[float, str]], seen: list[list[tuple[str, float]]]) -> tuple[list[float], int]:
+    """Per browser: a wallboard reflecting event X covers every event published up to X."""
+    order = {event_id: i for i, (_t, event_id) in enumerate(published)}
+    times = [t for t, _e in published]
+    delays: list[float] = []
+    missed = 0
+    for frames in seen:
+        covered = 0  # events [0, covered) have arrived in this browser
+        for event_id, at in frames:
+            index = order.get(event_id)
+            if index is None or index < covered:
+                continue
+            delays.extend(at - times[i] for i in range(covered, index + 1))
+            covered = index + 1
+        missed += len(times) - covered
+    return delays, missed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=50.0, help="presence changes a second")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--agents", type=int, default=60)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+
+    import uvicorn
+
+    from core.events import get_bus
+    from hotline.app import create_app
+    from hotline.models import load_all
+
+    with tempfile.TemporaryDirectory(prefix="hotline-bench-ws-") as tmp:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        settings = _settings(Path(tmp), port, args.database_url)
+        app = create_app(settings, start_background=False)
+        from core import db
+
+        load_all().metadata.create_all(db.get_engine())
+        agent_ids, cookie = _seed(args.agents)
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", backlog=4096))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        published: list[tuple[float, str]] = []
+        get_bus().subscribe(lambda e: published.append((time.time(), e.id)) if e.topic == "presence.changed" else None)
+        rss_idle = rss_kib()
+
+        context = multiprocessing.get_context("spawn")
+        ready, go_home = context.Event(), context.Event()
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=browsers, args=(f"ws://127.0.0.1:{port}/ws?page=floor", cookie,
+                                                       args.connections, ready, go_home, send), daemon=True)
+        began = time.monotonic()
+        child.start()
+        if not ready.wait(120):
+            child.terminate()
+            raise SystemExit("the browsers did not connect within 120 s")
+        connect_seconds = time.monotonic() - began
+        rss_connected = rss_kib()
+        cpu_before = time.process_time()
+        stop = threading.Event()
+        _publisher(agent_ids, args.rate, args.seconds, stop)
+        time.sleep(2.0)  # stragglers
+        cpu_seconds = time.process_time() - cpu_before
+        rss_after = rss_kib()
+        go_home.set()
+        result = receive.recv() if receive.poll(60) else {"seen": [], "messages": 0, "open": 0}
+        child.join(30)
+        if child.is_alive():
+            child.terminate()
+        hub = getattr(app.state, "live_boards", None)
+        server.should_exit = True
+        thread.join(10)
+
+    delays, missed = _delays(sorted(published), result["seen"])
+    delays.sort()
+    events = len(published)
+    print(f"websocket fan-out: {result['open']} browsers on /ws?page=floor, {events} presence events at "
+          f"{args.rate:g}/s for {args.seconds:g} s ({args.agents} agents, "
+          f"{'Redis' if settings.broker_url else 'in-process'} bus, "
+          f"{'PostgreSQL' if settings.effective_database_url.startswith('postgresql') else 'SQLite'})")
+    print(f"  connected in {connect_seconds:.1f} s; {result['messages']} messages received; "
+          f"{hub.refreshes if hub else '?'} wallboard renders")
+    if delays:
+        def pct(p: float) -> float:
+            return delays[min(len(delays) - 1, int(p * len(delays)))] * 1000
+
+        print(f"  event -> browser delay: p50 {pct(0.50):.0f} ms, p99 {pct(0.99):.0f} ms, max {delays[-1] * 1000:.0f} ms,"
+              f" mean {statistics.fmean(delays) * 1000:.0f} ms over {len(delays)} (event, browser) pairs;"
+              f" {missed} never arrived")
+        print(f"  target p99 < 500 ms: {'met' if pct(0.99) < 500 else 'NOT met'}")
+    print(f"  web process memory: {rss_idle / 1024:.0f} MiB idle, {rss_connected / 1024:.0f} MiB with the browsers "
+          f"({(rss_connected - rss_idle) / max(1, result['open']):.0f} KiB per connection), "
+          f"{rss_after / 1024:.0f} MiB after the run")
+    print(f"  web process CPU during the run: {cpu_seconds:.1f} s of {args.seconds + 2:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""What sampling produced, for people: the inspector's queue with due dates, a plan's picks for
+audit (random or targeted, and why), and the supervisor's coverage (evaluated / planned per agent)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.errors import ValidationFailed
+from core.models import Role, Team, User
+from qa import access
+from qa.models import Assignment, Evaluation, SamplingPlan
+from qa.sampling import month_bounds, parse_month
+from qa.settings import policy
+
+__all__ = ["assignments", "coverage", "describe_assignment", "queue"]
+
+
+def coverage(session: Session, *, team_id: int, month: str | date, user: User) -> dict[str, Any]:
+    """Per agent of the team: planned picks (random and targeted) against counted evaluations
+    submitted for calls of the month."""
+    team = access.require_team(session, user=user, team_id=team_id, action="see this team's coverage")
+    year, number = parse_month(month)
+    key = f"{year:04d}-{number:02d}"
+    start, end = month_bounds(key, team.site.timezone)
+    plan = session.scalar(select(SamplingPlan).where(SamplingPlan.team_id == team.id, SamplingPlan.month == key))
+    planned: dict[int, dict[str, int]] = {}
+    if plan is not None:
+        for agent_id, kind, status, n in session.execute(
+                select(Assignment.agent_id, Assignment.kind, Assignment.status, func.count())
+                .where(Assignment.plan_id == plan.id).group_by(Assignment.agent_id, Assignment.kind,
+                                                               Assignment.status)):
+            row = planned.setdefault(agent_id, {"random": 0, "targeted": 0, "done": 0})
+            row[kind] += n
+            row["done"] += n if status == "done" else 0
+    evaluated = dict(session.execute(
+        select(Evaluation.agent_id, func.count()).where(Evaluation.team_id == team.id,
+                                                        Evaluation.calibration_id.is_(None),
+                                                        Evaluation.status != "draft",
+                                                        Evaluation.call_started_at >= start,
+                                                        Evaluation.call_started_at < end)
+        .group_by(Evaluation.agent_id)).all())
+    agents = session.scalars(select(User).where(User.team_id == team.id, User.role == Role.agent.value)
+                             .order_by(User.display_name, User.id))
+    rows = []
+    for agent in agents:
+        p = planned.get(agent.id, {"random": 0, "targeted": 0, "done": 0})
+        total = p["random"] + p["targeted"]
+        rows.append({"agent_id": agent.id, "agent_name": agent.display_name, "planned": total,
+                     "random": p["random"], "targeted": p["targeted"], "assignments_done": p["done"],
+                     "evaluated": evaluated.get(agent.id, 0),
+                     "coverage": round(evaluated.get(agent.id, 0) / total, 4) if total else None})
+    planned_total = sum(r["planned"] for r in rows)
+    evaluated_total = sum(r["evaluated"] for r in rows)
+    return {"team_id": team.id, "month": key, "plan_id": plan.id if plan else None, "seed": plan.seed if plan else None,
+            "target_per_agent": plan.per_agent if plan else policy(session).evaluations_per_agent,
+            "agents": rows, "planned": planned_total, "evaluated": evaluated_total,
+            "coverage": round(evaluated_total / planned_total, 4) if planned_total else None}
+
+
+def queue(session: Session, *, user: User, include_unassigned: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+    """The inspector's open assignments by due date, then unassigned ones of their site or team."""
+    today = clock.now().date()
+    query = select(Assignment).where(Assignment.status == "open")
+    mine = Assignment.inspector_id == user.id
+    if include_unassigned:
+        teams = select(Team.id).where((Team.site_id == user.site_id) | (Team.id == user.team_id))
+        query = query.where(mine | (Assignment.inspector_id.is_(None) & Assignment.team_id.in_(teams)))
+    else:
+        query = query.where(mine)
+    found = session.scalars(query.order_by(Assignment.due_on, Assignment.id).limit(max(1, min(limit, 1000))))
+    return [describe_assignment(a, today=today) for a in found]
+
+
+def describe_assignment(assignment: Assignment, *, today: date | None = None) -> dict[str, Any]:
+    today = today or clock.now().date()
+    return {"id": assignment.id, "plan_id": assignment.plan_id, "team_id": assignment.team_id,
+            "agent_id": assignment.agent_id, "recording_id": assignment.recording_id, "call_id": assignment.call_id,
+            "inspector_id": assignment.inspector_id, "week": assignment.week + 1, "kind": assignment.kind,
+            "reason": assignment.reason, "rank": assignment.rank, "due_on": assignment.due_on.isoformat(),
+            "overdue": assignment.status == "open" and assignment.due_on < today, "status": assignment.status,
+            "evaluation_id": assignment.evaluation_id}
+
+
+def assignments(session: Session, *, plan_id: int, user: User) -> list[Assignment]:
+    """A plan's picks, for audit: each marked random or targeted with its reason."""
+    plan = session.get(SamplingPlan, plan_id)
+    if plan is None:
+        raise ValidationFailed("No such sampling plan.", field="plan_id")
+    access.require_team(session, user=user, team_id=plan.team_id, action="see this team's sampling")
+    return list(session.scalars(select(Assignment).where(Assignment.plan_id == plan_id)
+                                .order_by(Assignment.agent_id, Assignment.kind, Assignment.rank)))

@@ -1,0 +1,192 @@
+"""The monthly report as CSV and as PDF (fpdf2, with simple bar and line charts drawn as shapes).
+Both hold aggregates only: agents' figures, never a customer, a call or a ticket."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+__all__ = ["FONT_CANDIDATES", "monthly_csv", "monthly_pdf"]
+
+# Unicode fonts tried in order; a CJK one (fonts-noto-cjk, fonts-wqy-microhei, fonts-droid-fallback)
+# is needed for Chinese names, DejaVu covers Latin. Without any, text is reduced to Latin-1.
+FONT_CANDIDATES: tuple[tuple[str, int], ...] = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),  # index 2: Simplified Chinese
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
+LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (names are typed by people)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+def monthly_csv(report: dict[str, Any]) -> str:
+    """One row per agent, then the scope's total; a BOM so spreadsheet programs read UTF-8."""
+    months = [t["month"] for t in report["trend"]]
+    codes = [q["code"] for q in sorted(report["questions"], key=lambda q: q["code"])]
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["month", "scope", "agent_id", "agent_name", "team_id", "evaluations", "average", "min", "max",
+                     "auto_fails", "with_bonus", *[f"trend_{m}" for m in months], *[f"question_{c}" for c in codes]])
+    for agent in report["agents"]:
+        trend = {t["month"]: t["average"] for t in agent["trend"]}
+        writer.writerow([_cell(v) for v in [
+            report["month"], report["scope"], agent["agent_id"], agent["agent_name"], agent["team_id"],
+            agent["evaluations"], agent["average"], agent["min"], agent["max"], agent["auto_fails"],
+            agent["with_bonus"], *[trend.get(m) for m in months], *[agent["by_question"].get(c) for c in codes]]])
+    overall = {t["month"]: t["average"] for t in report["trend"]}
+    by_question = {q["code"]: q["average"] for q in report["questions"]}
+    writer.writerow([_cell(v) for v in [
+        report["month"], report["scope"], "", "TOTAL", "", report["evaluations"], report["average"], "", "",
+        report["auto_fails"], "", *[overall.get(m) for m in months], *[by_question.get(c) for c in codes]]])
+    return out.getvalue()
+
+
+class _Pdf(FPDF):
+    def __init__(self) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.family, self.unicode = "helvetica", False
+        if Path(LATIN_FONT).exists():
+            self.add_font("latin", "", LATIN_FONT)
+            self.family, self.unicode = "latin", True
+        for path, index in FONT_CANDIDATES:
+            if Path(path).exists():
+                self.add_font("cjk", "", path, collection_font_number=index)
+                if self.unicode:
+                    self.set_fallback_fonts(["cjk"])
+                else:
+                    self.family, self.unicode = "cjk", True
+                break
+        self.set_auto_page_break(auto=True, margin=15)
+
+    def use(self, size: float) -> None:
+        self.set_font(self.family, "", size)
+
+    def clean(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text if self.unicode else text.encode("latin-1", "replace").decode("latin-1")
+
+    def write_line(self, value: Any, *, size: float = 10, height: float = 6) -> None:
+        self.use(size)
+        self.cell(0, height, self.clean(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _bar_chart(pdf: _Pdf, title: str, labels: Sequence[str], values: Sequence[float | None], *,
+               threshold: float | None = None, height: float = 55) -> None:
+    """Vertical bars on a 0-100 axis, with the threshold as a dashed line."""
+    if pdf.get_y() + height + 20 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    pdf.write_line(title, size=11, height=7)
+    x0, y0, width = pdf.l_margin + 8, pdf.get_y() + 2, pdf.w - pdf.l_margin - pdf.r_margin - 10
+    bottom = y0 + height
+    pdf.set_draw_color(120, 120, 120)
+    pdf.line(x0, y0, x0, bottom)
+    pdf.line(x0, bottom, x0 + width, bottom)
+    pdf.use(6)
+    for tick in (0, 50, 100):
+        pdf.text(pdf.l_margin, bottom - height * tick / 100 + 1, str(tick))
+    slot = width / max(1, len(values))
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        if value is not None:
+            bar = height * max(0.0, min(100.0, value)) / 100
+            below = threshold is not None and value < threshold
+            pdf.set_fill_color(*((214, 96, 77) if below else (67, 147, 195)))
+            pdf.rect(x0 + i * slot + slot * 0.15, bottom - bar, slot * 0.7, bar, style="F")
+        pdf.text(x0 + i * slot + slot * 0.1, bottom + 3, pdf.clean(label)[:10])
+    if threshold is not None:
+        pdf.set_draw_color(214, 96, 77)
+        pdf.set_dash_pattern(dash=1, gap=1)
+        level = bottom - height * threshold / 100
+        pdf.line(x0, level, x0 + width, level)
+        pdf.set_dash_pattern()
+    pdf.set_y(bottom + 7)
+
+
+def _line_chart(pdf: _Pdf, title: str, labels: Sequence[str], values: Sequence[float | None], *,
+                height: float = 45) -> None:
+    """A line through the months that have a value, on a 0-100 axis."""
+    if pdf.get_y() + height + 20 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    pdf.write_line(title, size=11, height=7)
+    x0, y0, width = pdf.l_margin + 8, pdf.get_y() + 2, pdf.w - pdf.l_margin - pdf.r_margin - 10
+    bottom = y0 + height
+    pdf.set_draw_color(120, 120, 120)
+    pdf.line(x0, y0, x0, bottom)
+    pdf.line(x0, bottom, x0 + width, bottom)
+    pdf.use(6)
+    for tick in (0, 50, 100):
+        pdf.text(pdf.l_margin, bottom - height * tick / 100 + 1, str(tick))
+    step = width / max(1, len(values))
+    points = []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        x = x0 + step * (i + 0.5)
+        pdf.text(x - 5, bottom + 3, pdf.clean(label))
+        if value is not None:
+            points.append((x, bottom - height * max(0.0, min(100.0, value)) / 100))
+    pdf.set_draw_color(67, 147, 195)
+    pdf.set_line_width(0.6)
+    for (xa, ya), (xb, yb) in zip(points, points[1:], strict=False):
+        pdf.line(xa, ya, xb, yb)
+    pdf.set_fill_color(67, 147, 195)
+    for x, y in points:
+        pdf.circle(x=x, y=y, radius=0.9, style="F")
+    pdf.set_line_width(0.2)
+    pdf.set_y(bottom + 7)
+
+
+def monthly_pdf(report: dict[str, Any], *, title: str = "Service-quality report", chart_agents: int = 30) -> bytes:
+    """The report with its charts: the trend, the questions, the lowest agents, then every agent."""
+    pdf = _Pdf()
+    pdf.add_page()
+    pdf.write_line(f"{title} - {report['month']} ({report['scope']})", size=15, height=9)
+    pdf.write_line(f"Evaluations: {report['evaluations']}   Agents evaluated: {report['agents_evaluated']}   "
+                   f"Average: {_fmt(report['average'])}   Auto-fails: {report['auto_fails']}   "
+                   f"Threshold: {report['threshold']}")
+    pdf.write_line("Distribution: " + ", ".join(f"{k}: {v}" for k, v in report["distribution"].items()))
+    if report.get("quality_report"):
+        q = report["quality_report"]
+        pdf.write_line(f"Team leader's analysis report: {q['status']}, due {q['due_on']}")
+    pdf.ln(2)
+    _line_chart(pdf, "Average score by month", [t["month"][2:] for t in report["trend"]],
+                [t["average"] for t in report["trend"]])
+    questions = report["questions"]
+    _bar_chart(pdf, "Average by question (% of full marks)", [q["code"] for q in questions],
+               [q["average"] for q in questions], threshold=report["threshold"])
+    scored = sorted((a for a in report["agents"] if a["average"] is not None), key=lambda a: a["average"])
+    lowest = scored[:chart_agents]
+    if lowest:
+        _bar_chart(pdf, f"Agents' averages (lowest {len(lowest)})",
+                   [a["agent_name"] or str(a["agent_id"]) for a in lowest], [a["average"] for a in lowest],
+                   threshold=report["threshold"])
+    pdf.add_page()
+    pdf.write_line("Per agent", size=12, height=8)
+    widths = (70, 22, 22, 22, 22, 22)
+    pdf.use(8)
+    for label, w in zip(("Agent", "Evaluations", "Average", "Lowest", "Highest", "Auto-fails"), widths, strict=True):
+        pdf.cell(w, 6, label, border="B")
+    pdf.ln(6)
+    for agent in report["agents"]:
+        cells = (agent["agent_name"] or str(agent["agent_id"]), agent["evaluations"], _fmt(agent["average"]),
+                 _fmt(agent["min"]), _fmt(agent["max"]), agent["auto_fails"])
+        for value, w in zip(cells, widths, strict=True):
+            pdf.cell(w, 5, pdf.clean(value)[:40])
+        pdf.ln(5)
+    return bytes(pdf.output())
