@@ -13,7 +13,8 @@ from typing import Any
 from core.config import Settings
 
 # E.164 and common national phone formats (seven or more digits, optional separators).
-_PHONE = re.compile(r"(?<![\w])\+?\d[\d\s\-()]{6,}\d(?![\w])")
+# Not inside identifiers such as UUIDs or SIDs (no word character or dash on either side).
+_PHONE = re.compile(r"(?<![\w-])\+?\d[\d\s\-()]{6,}\d(?![\w-])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _BEARER = re.compile(r"(?i)(bearer\s+|hl_)[A-Za-z0-9._\-]+")
 _KEYVALUE = re.compile(r"(?i)\b(password|token|secret|authorization|api_key|auth_token)=([^&\s]+)")
@@ -90,3 +91,7 @@ def setup_logging(settings: Settings) -> None:
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(RedactingFilter())
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # Beat sends sweeps every few seconds; their receipts drown the hub's own lines at INFO.
+    quiet = logging.DEBUG if settings.log_level.upper() == "DEBUG" else logging.WARNING
+    for name in ("celery", "kombu", "alembic"):
+        logging.getLogger(name).setLevel(quiet)

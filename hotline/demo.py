@@ -6,6 +6,7 @@ some as `agent1` through the agent desktop's phone)."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -33,6 +34,8 @@ CUSTOMERS = (("Wang Fang", "+8613800138001", "gold"), ("Li Na", "+8613800138002"
 def demo_settings(host: str, port: int) -> config.Settings:
     settings = config.get_settings()
     updates: dict[str, object] = {"public_url": f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"}
+    if "HOTLINE_LOG_JSON" not in os.environ:
+        updates["log_json"] = False  # a person reads the demo's terminal
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
         updates.update(twilio_account_sid=DEMO_SID, twilio_auth_token=SecretStr(DEMO_TOKEN))
     return settings.model_copy(update=updates)

@@ -30,6 +30,13 @@ TEST_TWILIO_SID = "AC" + "0" * 31 + "1"
 TEST_TWILIO_TOKEN = "test-auth-token-0123456789abcdef"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread for as long as the session's browser lives, and tests that call asyncio.run() must
+    not run inside it."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path).replace("\\", "/"))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"hotline database: {'PostgreSQL' if PG_URL else 'SQLite'}; broker: {'Redis' if BROKER_URL else 'embedded'}"
 

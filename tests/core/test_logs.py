@@ -39,3 +39,8 @@ def test_json_lines_are_redacted_including_extras(settings: Settings) -> None:
     assert record["caller"] == "[phone]"
     assert record["call_sid"] == "CA123"
     assert record["level"] == "warning"
+
+
+def test_identifiers_are_not_mistaken_for_phone_numbers() -> None:
+    line = "task 1f20d8ef-5929-4246-ac7c-5917e4c60eb6 for CA0123456789abcdef0123456789abcdef"
+    assert redact(line) == line
