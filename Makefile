@@ -31,6 +31,10 @@ test: install
 bench: install
 	$(BIN)/python -m benchmarks
 
+# Refreshes docs/screenshots/ (every live page, English and Chinese) with Debian's Chromium.
+screenshots: install
+	$(BIN)/python -m hotline.screenshots --out docs/screenshots
+
 lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

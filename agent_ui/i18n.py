@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_time
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
@@ -93,4 +93,6 @@ def format_moment(moment: datetime | None, locale: str, zone: str, fmt: str = "m
     """A stored UTC time shown in the site's time zone, written the way the reader's language writes it."""
     if moment is None:
         return ""
+    if fmt == "time":  # the time of day alone, for today's events
+        return format_time(moment, format="short", tzinfo=ZoneInfo(zone), locale=babel_locale(locale))
     return format_datetime(moment, format=fmt, tzinfo=ZoneInfo(zone), locale=babel_locale(locale))

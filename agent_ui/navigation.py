@@ -23,14 +23,15 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("home", N_("Home"), "/", permissions.EVERYONE),
+    NavItem("desktop", N_("Desktop"), "/desktop", frozenset({Role.agent, Role.team_leader})),
     NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS),
     NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS),
     NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE),
     NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.EVERYONE),
     NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS),
-    NavItem("wallboard", N_("Wallboard"), "/wallboard", permissions.TEAM_LEADERS),
+    NavItem("floor", N_("Floor"), "/floor", permissions.TEAM_LEADERS),
     NavItem("qa", N_("Quality"), "/qa", permissions.QA),
-    NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.SUPERVISORS),
+    NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS),
     NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS),
     NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS),
     NavItem("tokens", N_("API tokens"), "/account/tokens", permissions.EVERYONE),

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_ui.pages import account, home, signin
+from agent_ui import live
+from agent_ui.pages import account, desktop, floor, home, signin
+from agent_ui.pages import customers, grants, tickets
+from agent_ui.pages import floor_records, requests, roster
+from agent_ui.pages import qa_reports, qa_scoring
 
 router = APIRouter()
 router.include_router(signin.router)
 router.include_router(home.router)
 router.include_router(account.router)
+router.include_router(desktop.router)
+router.include_router(floor.router)
+router.include_router(live.router)
+router.include_router(tickets.router)
+router.include_router(customers.router)
+router.include_router(grants.router)
+router.include_router(roster.router)
+router.include_router(requests.router)
+router.include_router(floor_records.router)
+router.include_router(qa_scoring.router)
+router.include_router(qa_reports.router)

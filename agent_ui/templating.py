@@ -4,16 +4,18 @@ rendering for htmx requests."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_percent
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from agent_ui import i18n, navigation
+from agent_ui import i18n, labels, navigation
 from core import permissions
 from core.auth import Viewer
 from core.csrf import csrf_token_for
@@ -29,6 +31,45 @@ env = Environment(
 )
 # Placeholders are passed as keyword arguments (`_("Hello %(name)s", name=...)`) and escaped.
 env.newstyle_gettext = True  # type: ignore[attr-defined]
+
+
+@pass_context
+def _localtime(context: Context, moment: datetime | None, fmt: str = "medium") -> str:
+    """`{{ ticket.created_at|localtime("short") }}`: a stored UTC time in the site's time zone,
+    written the reader's way; "time" gives the time of day alone."""
+    return i18n.format_moment(moment, context.get("locale", i18n.DEFAULT_LOCALE),
+                              context.get("zone") or i18n.zone_for(None), fmt)
+
+
+def _isoformat(moment: datetime | None) -> str:
+    """For `data-*` attributes the page's scripts read (countdowns, time in state)."""
+    return moment.isoformat() if moment is not None else ""
+
+
+def _duration(seconds: float | None) -> str:
+    """Seconds as a clock reads them: 4:05, or 1:02:03 past the hour (the scripts keep it ticking)."""
+    if seconds is None:
+        return ""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@pass_context
+def _percent(context: Context, share: float | None) -> str:
+    """A share (0.83) as the reader's language writes a percentage; a dash when there is none."""
+    if share is None:
+        return "–"
+    return format_percent(share, locale=i18n.babel_locale(context.get("locale", i18n.DEFAULT_LOCALE)))
+
+
+env.filters["localtime"] = _localtime
+env.filters["percent"] = _percent
+env.filters["duration"] = _duration
+env.filters["iso"] = _isoformat
+# Words for domain codes (`_(labels.status[ticket.status])`), the same in every page.
+env.globals["labels"] = labels.ALL
 
 
 def _gettext_callables(locale: str) -> dict[str, Any]:
@@ -51,7 +92,9 @@ def _gettext_callables(locale: str) -> dict[str, Any]:
             rv = Markup(rv)
         return rv % variables
 
-    return {"gettext": gettext, "_": gettext, "ngettext": ngettext}
+    # `tr` translates without the template context, for Python objects that word themselves
+    # (a FormError given `tr` by the template); its result is escaped like any other value.
+    return {"gettext": gettext, "_": gettext, "ngettext": ngettext, "tr": catalogue.gettext}
 
 
 def page_context(request: Request, viewer: Viewer | None) -> dict[str, Any]:
@@ -95,6 +138,18 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Vary", "Cookie, Accept-Language, HX-Request")
     return response
+
+
+def render_partial(name: str, context: dict[str, Any], *, locale: str, zone: str, csrf_token: str = "",
+                   viewer: Viewer | None = None) -> str:
+    """A panel's template rendered without a request (the websocket's live fragments): only what
+    panels use is in the context, not the shell's navigation."""
+    values: dict[str, Any] = {"viewer": viewer, "locale": locale, "html_lang": i18n.HTML_LANG.get(locale, "en"),
+                              "csrf_token": csrf_token, "zone": zone, "errors": {},
+                              "when": lambda moment, fmt="medium": i18n.format_moment(moment, locale, zone, fmt)}
+    values.update(_gettext_callables(locale))
+    values.update(context)
+    return env.get_template(name).render(values)
 
 
 def is_htmx(request: Request) -> bool:

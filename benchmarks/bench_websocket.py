@@ -5,10 +5,12 @@ its arrival in each browser (p50, p99, max) and the web process's memory per con
 
     .venv/bin/python benchmarks/bench_websocket.py [--connections 500] [--rate 50] [--seconds 20]
 
-The browsers run in a child process (asyncio + the `websockets` client), so their work does not
-slow the server; both share this machine's clock. A throw-away SQLite database (or
---database-url) and the in-process event bus (or HOTLINE_BROKER_URL=redis://...) are used.
-Bounded: connects, publishes for --seconds, waits two seconds for stragglers, and stops.
+The browsers run in a child process (asyncio + the `websockets` client, which like browsers asks
+for per-message compression), so their work does not slow the server; both share this machine's
+clock. The database is a throw-away SQLite file (the embedded default), or with --postgres a
+throw-away database beside HOTLINE_BENCH_DATABASE_URL; the event bus is in-process, or Redis
+when HOTLINE_BROKER_URL is set. Bounded: connects, publishes for --seconds, waits two seconds for
+stragglers, and stops.
 """
 
 from __future__ import annotations
@@ -25,12 +27,37 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 EVENT = re.compile(r'data-event="([0-9a-f]+)"')
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
+    name = f"hotline_bench_ws_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from core import db
+
+        db.get_engine().dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def rss_kib() -> int:
@@ -155,9 +182,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="presence changes a second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--agents", type=int, default=60)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
+    if args.postgres:
+        with postgres_database() as url:
+            run(args, url)
+    else:
+        run(args, None)
 
+
+def run(args: argparse.Namespace, database_url: str | None) -> None:
     import uvicorn
 
     from core.events import get_bus
@@ -168,7 +202,7 @@ def main() -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        settings = _settings(Path(tmp), port, args.database_url)
+        settings = _settings(Path(tmp), port, database_url)
         app = create_app(settings, start_background=False)
         from core import db
 
@@ -211,6 +245,12 @@ def main() -> None:
         thread.join(10)
 
     delays, missed = _delays(sorted(published), result["seen"])
+    # How long one refresh takes to reach every browser: first to last arrival of the same board.
+    arrivals: dict[str, list[float]] = {}
+    for frames in result["seen"]:
+        for event_id, at in frames:
+            arrivals.setdefault(event_id, []).append(at)
+    spreads = sorted(max(times) - min(times) for times in arrivals.values() if len(times) > 1)
     delays.sort()
     events = len(published)
     print(f"websocket fan-out: {result['open']} browsers on /ws?page=floor, {events} presence events at "
@@ -227,6 +267,9 @@ def main() -> None:
               f" mean {statistics.fmean(delays) * 1000:.0f} ms over {len(delays)} (event, browser) pairs;"
               f" {missed} never arrived")
         print(f"  target p99 < 500 ms: {'met' if pct(0.99) < 500 else 'NOT met'}")
+        if spreads:
+            print(f"  one board to every browser (first to last arrival): median "
+                  f"{spreads[len(spreads) // 2] * 1000:.0f} ms, max {spreads[-1] * 1000:.0f} ms")
     print(f"  web process memory: {rss_idle / 1024:.0f} MiB idle, {rss_connected / 1024:.0f} MiB with the browsers "
           f"({(rss_connected - rss_idle) / max(1, result['open']):.0f} KiB per connection), "
           f"{rss_after / 1024:.0f} MiB after the run")

@@ -90,10 +90,14 @@ def _pumping(sim: Any) -> Iterator[threading.Lock]:
 
 def _presence(user_id: int, state: str) -> None:
     from core.db import session_scope
+    from core.errors import DomainError
     from telephony import presence
 
-    with session_scope() as session:
-        presence.set_presence(session, user_id=user_id, state=state)
+    try:
+        with session_scope() as session:
+            presence.set_presence(session, user_id=user_id, state=state)
+    except DomainError:
+        pass  # on a call or being offered one: the change waits for the next round
 
 
 def _simulate_day(sim: Any, clock: Any, people: dict[str, int], until: datetime) -> None:
@@ -107,24 +111,30 @@ def _simulate_day(sim: Any, clock: Any, people: dict[str, int], until: datetime)
     for bot in bots:
         _presence(bot, "available")
     while clock.now() < until:
+        for bot in bots:  # back at the desk before the next call, whatever the last one did
+            _presence(bot, "available")
         sid = sim.place_call(rng.choice(numbers + [f"+86139{rng.randrange(10**8):08d}"]), None)
         sim.pump()
         sim.press(sid, rng.choice("1112"))
         sim.pump()
         ringing = [(bot, s) for bot in bots for s in Phone(sim, f"agent_{bot}").ringing()]
-        wait = rng.choice([4, 8, 12, 15, 25, 40])
-        if not ringing or rng.random() < 0.08:
-            sim.advance(min(wait, 14))
+        luck = rng.random()
+        if not ringing or luck < 0.1:
+            sim.advance(rng.choice([6, 12, 30]))
             sim.hangup(sid)  # the caller gives up
         else:
-            sim.advance(min(wait, 14))
-            bot, leg = ringing[0]
-            Phone(sim, f"agent_{bot}").answer(leg)
-            sim.pump()
-            sim.advance(rng.randint(60, 420))
+            if luck < 0.3:  # the first agent misses the offer: it times out and goes to the next
+                sim.advance(16)
+                ringing = [(bot, s) for bot in bots for s in Phone(sim, f"agent_{bot}").ringing()]
+            sim.advance(rng.choice([3, 5, 8, 12]))
+            if ringing:
+                bot, leg = ringing[0]
+                Phone(sim, f"agent_{bot}").answer(leg)
+                sim.pump()
+                sim.advance(rng.randint(60, 420))
             sim.hangup(sid)
         sim.pump()
-        sim.advance(rng.randint(4, 30) * 60)
+        sim.advance(rng.randint(3, 25) * 60)
 
 
 def _scene(people: dict[str, int], site_id: int) -> None:

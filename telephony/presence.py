@@ -15,7 +15,6 @@ from core import users as users_service
 from core.db import write_locked
 from core.errors import Conflict
 from core.events import publish
-from core.models import User
 from telephony.models.routing import AgentPresence, PresenceLog
 
 OFFLINE, AVAILABLE, OFFERED, ON_CALL, WRAP_UP, BREAK, AWAY = (
@@ -210,8 +209,8 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
     # per session because the router publishes for many agents in one pass.
     cache: dict[int, tuple[int | None, int | None]] = session.info.setdefault(_SCOPE_KEY, {})
     if user_id not in cache:
-        row = session.execute(select(User.site_id, User.team_id).where(User.id == user_id)).one()
-        cache[user_id] = (row.site_id, row.team_id)
+        place = users_service.place_of(session, user_id=user_id)
+        cache[user_id] = (place.site_id, place.team_id)
     return cache[user_id]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import NotFound
-from core.models import Skill, UserSkill
+from core import users as core_users
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.priority import routing_settings
 
@@ -115,12 +115,12 @@ def queue_snapshot(session: Session) -> QueueSnapshot:
 
 def _staffing(session: Session, skill_code: str) -> tuple[int, int]:
     """Agents with the skill (any level) who are working, and how many of them are free."""
+    skilled = core_users.skilled_users(skill_code=skill_code).subquery("skilled")
     row = session.execute(
         select(func.count(), func.sum(case((AgentPresence.state == "available", 1), else_=0)))
         .select_from(AgentPresence)
-        .join(UserSkill, UserSkill.user_id == AgentPresence.user_id)
-        .join(Skill, Skill.id == UserSkill.skill_id)
-        .where(Skill.code == skill_code, AgentPresence.state.in_(STAFFED_STATES))
+        .join(skilled, skilled.c.user_id == AgentPresence.user_id)
+        .where(AgentPresence.state.in_(STAFFED_STATES))
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import Conflict, ValidationFailed
-from core.models import Skill, User, UserSkill
+from core import users as core_users
 from telephony import offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
@@ -116,14 +116,17 @@ _OWN_AGENT_FREE = exists().where(AgentPresence.user_id == QueueEntry.preferred_a
 _NEXT_ENTRY = (select(QueueEntry).where(QueueEntry.state == "waiting")
                .order_by(QueueEntry.sort_key, QueueEntry.id).limit(1).with_for_update(skip_locked=True))
 # Free agents with the skill, with site and team for the presence event (saves a round trip).
-_FREE_WITH_SKILL = (select(AgentPresence, User.site_id, User.team_id)
-                    .join(User, User.id == AgentPresence.user_id)
-                    .join(UserSkill, UserSkill.user_id == AgentPresence.user_id)
-                    .join(Skill, Skill.id == UserSkill.skill_id)
-                    .where(AgentPresence.state == AVAILABLE, Skill.code == bindparam("skill"))
+# Who has which skill, and where they work, come from core as selectables folded into this
+# one locking statement.
+_SKILLED = core_users.skilled_users(skill_code=bindparam("skill")).subquery("skilled")
+_PLACES = core_users.user_places().subquery("places")
+_FREE_WITH_SKILL = (select(AgentPresence, _PLACES.c.site_id, _PLACES.c.team_id)
+                    .join(_PLACES, _PLACES.c.user_id == AgentPresence.user_id)
+                    .join(_SKILLED, _SKILLED.c.user_id == AgentPresence.user_id)
+                    .where(AgentPresence.state == AVAILABLE)
                     .with_for_update(of=AgentPresence, skip_locked=True))
 _PICK_OWN = _FREE_WITH_SKILL.where(AgentPresence.user_id == bindparam("user_id"))
-_PICK_IDLEST = (_FREE_WITH_SKILL.where(UserSkill.level >= bindparam("level"))
+_PICK_IDLEST = (_FREE_WITH_SKILL.where(_SKILLED.c.level >= bindparam("level"))
                 .order_by(AgentPresence.idle_since, AgentPresence.user_id).limit(1))
 
 

@@ -1,0 +1,194 @@
+"""What the team leaders' and supervisors' floor shows: the live wallboard (one per site and
+language, shared by every open floor), escalations, the ticket backlog, callback authorisations
+and today's figures, read through the domain services with the viewer's rights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.config import get_settings
+from core.models import Role, Site, User
+from core.users import list_users
+from telephony import figures as figure_service
+from telephony.queue_status import QueueLine, QueueSnapshot, queue_snapshot
+from tickets import complaints, sla
+from tickets import grants as grant_service
+from tickets import search as ticket_search
+from tickets import service as ticket_service
+from tickets import visibility
+from tickets.callbacks import grant_state
+from tickets.workflow import Category, Status
+
+PANELS = ("wallboard", "escalations", "backlog", "grants", "figures")
+BOARD_STATES = ("available", "offered", "on_call", "wrap_up", "break", "away")
+ACTIVE = [s.value for s in (Status.new, Status.open, Status.waiting_on_customer, Status.escalated)]
+DURATIONS = (30, 60, 120, 240, 480, 1440)  # minutes offered in the grant and extend forms
+WHOLE_CENTER = frozenset({Role.center_head.value, Role.admin.value})
+
+
+@dataclass(frozen=True)
+class BoardAgent:
+    user_id: int
+    name: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Wallboard:
+    at: datetime
+    queues: list[tuple[QueueLine, datetime]]  # with the moment the longest waiter joined
+    states: list[tuple[str, list[BoardAgent]]]
+    expiring: list[tuple[str, datetime]]  # agent's name, when the offer times out
+    figures: figure_service.TodayFigures
+    waiting: int
+    oldest: datetime | None
+
+
+def board_scope(user: User) -> int | None:
+    """The site whose floor a leader watches; None is the whole center."""
+    return board_scope_of(user.role, user.site_id)
+
+
+def board_scope_of(role: str, site_id: int | None) -> int | None:
+    return None if role in WHOLE_CENTER else site_id
+
+
+def zone_of(session: Session, site_id: int | None) -> str:
+    site = session.get(Site, site_id) if site_id is not None else None
+    return site.timezone if site is not None and site.timezone else get_settings().timezone
+
+
+def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: QueueSnapshot | None = None,
+              people: dict[int, tuple[str, int | None]] | None = None) -> Wallboard:
+    """The wallboard of one site (or the center). `snapshot` and `people` let one read serve the
+    boards of every site at once."""
+    snapshot = snapshot or queue_snapshot(session)
+    people = people if people is not None else agent_names(session, snapshot)
+    at = snapshot.at
+
+    def here(user_id: int) -> bool:
+        return site_id is None or (people.get(user_id, ("", None))[1] == site_id)
+
+    states = []
+    for state in BOARD_STATES:
+        lines = [BoardAgent(a.user_id, people.get(a.user_id, ("?", None))[0], at - timedelta(seconds=a.seconds_in_state))
+                 for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
+        states.append((state, lines))
+    queues = [(q, at - timedelta(seconds=q.longest_wait_seconds)) for q in snapshot.queues]
+    expiring = [(people.get(o.user_id, ("?", None))[0], at + timedelta(seconds=o.seconds_left))
+                for o in snapshot.expiring_offers if here(o.user_id)]
+    waiting = sum(q.waiting + q.offered for q, _ in queues)
+    oldest = min((since for q, since in queues if q.waiting + q.offered), default=None)
+    return Wallboard(at=at, queues=queues, states=states, expiring=expiring, waiting=waiting, oldest=oldest,
+                     figures=figure_service.today_figures(session, zone=zone, site_id=site_id, now=at))
+
+
+def agent_names(session: Session, snapshot: QueueSnapshot) -> dict[int, tuple[str, int | None]]:
+    """Display names and sites of the staff on the snapshot (staff names, not customer data)."""
+    ids = {a.user_id for lines in snapshot.agents_by_state.values() for a in lines}
+    return staff_names(session, ids | {o.user_id for o in snapshot.expiring_offers})
+
+
+def staff_names(session: Session, user_ids: set[int]) -> dict[int, tuple[str, int | None]]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name, User.site_id).where(User.id.in_(user_ids)))
+    return {row.id: (row.display_name, row.site_id) for row in rows}
+
+
+def wallboard_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
+    site_id = board_scope(user)
+    return {"board": wallboard(session, site_id=site_id, zone=zone_of(session, site_id)), "board_event": ""}
+
+
+def escalations_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
+    page = ticket_search.search(session, viewer=user, status=Status.escalated.value, limit=15)
+    now = clock.now()
+    return {"escalations": [(t, sla.live_state(t, now=now)) for t in page.items], "escalations_count": page.count}
+
+
+def backlog_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
+    now = clock.now()
+    counts = {"open": ticket_search.search(session, viewer=user, status=ACTIVE, limit=1).count or 0}
+    for state in ("at_risk", "breached"):
+        counts[state] = ticket_search.search(session, viewer=user, status=ACTIVE, sla_state=state, limit=1).count or 0
+    due = ticket_search.search(session, viewer=user, status=ACTIVE, sort="due", limit=10, with_count=False).items
+    return {"backlog_counts": counts, "backlog": [(t, sla.live_state(t, now=now)) for t in due],
+            "complaints_due": complaints.complaints_due(session, viewer=user, limit=10)}
+
+
+def grantable_agents(session: Session, user: User) -> list[User]:
+    """The people `user` may authorise: a team leader their own team's agents, others their site's."""
+    if user.role == Role.team_leader.value:
+        return list_users(session, team_id=user.team_id, role=Role.agent) if user.team_id else []
+    return list_users(session, site_id=user.site_id, role=Role.agent) if user.site_id else \
+        list_users(session, role=Role.agent)
+
+
+def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
+    now = clock.now()
+    grants, _count = grant_service.list_grants(session, viewer=user, limit=20)
+    people = staff_names(session, {g.agent_id for g in grants})
+    customers = visibility.masked_cards(session, customer_ids={g.customer_id for g in grants})
+    numbers = ticket_service.numbers_of(session, ticket_ids={g.ticket_id for g in grants if g.ticket_id})
+    requests = ticket_search.search(session, viewer=user, category=Category.callback_request.value, status=ACTIVE,
+                                    limit=20, with_count=False).items
+    longest = grant_service.max_window().total_seconds() / 60
+    return {
+        "grants": [(g, grant_state(g, now), people.get(g.agent_id, ("?", None))[0], customers.get(g.customer_id),
+                    numbers.get(g.ticket_id)) for g in grants],
+        "grant_agents": grantable_agents(session, user),
+        "durations": [d for d in DURATIONS if d <= longest],
+        "default_duration": int(grant_service.default_window().total_seconds() // 60),
+        "callback_requests": requests,
+    }
+
+
+def figures_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
+    site_id = board_scope(user)
+    return {"figures": figure_service.today_figures(session, zone=zone_of(session, site_id), site_id=site_id)}
+
+
+BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "wallboard": wallboard_panel, "escalations": escalations_panel, "backlog": backlog_panel,
+    "grants": grants_panel, "figures": figures_panel,
+}
+
+
+def context(session: Session, user: User, panels: Iterable[str] = PANELS) -> dict[str, Any]:
+    values: dict[str, Any] = {"now": clock.now()}
+    for name in panels:
+        values.update(BUILDERS[name](session, user))
+    return values
+
+
+def figures_json(session: Session, user: User) -> dict[str, Any]:
+    """Today's figures for the charts: labels in the viewer's time zone, counts and seconds."""
+    site_id = board_scope(user)
+    figures = figure_service.today_figures(session, zone=zone_of(session, site_id), site_id=site_id)
+    # The charts start at the day's first call (the night's empty hours say nothing).
+    first = next((h.start for h in figures.hours if h.offered), figures.hours[-1].start)
+    hours = [h for h in figures.hours if h.start >= first]
+    intervals = [i for i in figures.intervals if i.start >= first]
+    return {
+        "day": figures.day.isoformat(),
+        "zone": figures.zone,
+        "target_seconds": figures.target_seconds,
+        "hours": [h.start.strftime("%H:%M") for h in hours],
+        "answered": [h.answered for h in hours],
+        "abandoned": [h.abandoned for h in hours],
+        "handle_seconds": [h.average_handle_seconds for h in hours],
+        "intervals": [i.start.strftime("%H:%M") for i in intervals],
+        "service_level": [None if i.service_level is None else round(i.service_level * 100, 1)
+                          for i in intervals],
+        "totals": {"offered": figures.offered, "answered": figures.answered, "abandoned": figures.abandoned,
+                   "service_level": None if figures.service_level is None else round(figures.service_level * 100, 1),
+                   "average_handle_seconds": figures.average_handle_seconds},
+    }

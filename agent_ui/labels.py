@@ -1,0 +1,50 @@
+"""Words for the codes the domains use (presence states, ticket categories, statuses, tiers,
+SLA and authorisation states, queues), marked for translation; templates read them as
+`_(labels.status[ticket.status])`. An unknown code is shown as it is."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from agent_ui.i18n import N_
+
+
+class _Words(defaultdict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+def _words(**pairs: str) -> _Words:
+    words = _Words()
+    words.update(pairs)
+    return words
+
+
+presence = _words(
+    offline=N_("Offline"), available=N_("Available"), offered=N_("Call offered"), on_call=N_("On a call"),
+    wrap_up=N_("Wrap-up"), **{"break": N_("Break")}, away=N_("Away"),
+)
+category = _words(
+    inquiry=N_("Inquiry"), complaint=N_("Complaint"), suggestion=N_("Suggestion"),
+    callback_request=N_("Callback request"), other=N_("Other"),
+)
+priority = _words(low=N_("Low"), normal=N_("Normal"), high=N_("High"), urgent=N_("Urgent"))
+status = _words(
+    new=N_("New"), open=N_("Open"), waiting_on_customer=N_("Waiting on customer"), escalated=N_("Escalated"),
+    resolved=N_("Resolved"), closed=N_("Closed"),
+)
+tier = _words(normal=N_("Normal"), silver=N_("Silver"), gold=N_("Gold"), platinum=N_("Platinum"),
+              diamond=N_("Diamond"))
+sla = _words(ok=N_("On time"), at_risk=N_("At risk"), breached=N_("Breached"))
+grant = _words(live=N_("Authorised"), scheduled=N_("Not started yet"), expired=N_("Expired"),
+               revoked=N_("Revoked"), waiting=N_("Waiting for authorisation"))
+queue = _words(
+    inquiry=N_("Inquiries"), complaint=N_("Complaints"), membership=N_("Membership"), operator=N_("Operator"),
+    mandarin=N_("Mandarin"), callback=N_("Callbacks"),
+)
+level = _words(**{"0": N_("Agent"), "1": N_("Team leader"), "2": N_("Supervisor"), "3": N_("Center head")})
+access = _words(ownership=N_("your own customer"), call=N_("the call offered to you"), site=N_("your site"),
+                grant=N_("a callback authorisation"))
+
+ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
+       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access}

@@ -1,0 +1,291 @@
+"""The one websocket a live page opens (`/ws?page=desktop|floor`): the browser's own events from
+the core bus, filtered by the person's rights, become htmx out-of-band fragments re-read through
+the same view functions as the page; boards every viewer shares come from agent_ui.live_boards.
+On (re)connect every panel is sent again, so a page that missed events catches up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from agent_ui import desktop_view, floor_view, i18n
+from agent_ui.live_boards import BoardKey, get_hub
+from agent_ui.templating import render_partial
+from core import credentials, permissions
+from core.auth import SESSION_COOKIE, Viewer, client_ip, read_session_cookie, resolve_user
+from core.config import get_settings
+from core.db import session_scope
+from core.events import RESYNC_TOPIC, Event, get_bus
+from core.models import Role, User
+
+log = logging.getLogger("hotline.live")
+router = APIRouter()
+
+# Close codes: htmx's ws extension reconnects only after 1006/1011/1012/1013, so a refusal stays closed.
+POLICY, SIGNED_OUT, SERVICE_RESTART = 1008, 4401, 1012
+RECHECK_SECONDS = 60.0
+PERSONAL_TOPICS = frozenset({"presence.changed", "call.offered", "call.offer_ended", "call.answered",
+                             "grant.changed", "grant.expired", "callback.changed"})
+DESKTOP = {"presence.changed": {"presence", "offer", "call", "ticket"}, "call.offered": {"offer", "presence"},
+           "call.offer_ended": {"offer", "presence"}, "call.answered": {"call", "ticket", "offer"},
+           "grant.changed": {"callbacks"}, "grant.expired": {"callbacks"}, "callback.changed": {"callbacks"},
+           "notice.published": {"notices"}}
+FLOOR = {"grant.changed": {"grants"}, "grant.expired": {"grants"}, "notification.created": {"escalations"}}
+# Text fields of a ticket: an agent typing changes neither the backlog nor the escalations.
+TEXT_ONLY = frozenset({"description", "resolution", "subject", "tags"})
+PAGES = {
+    "desktop": (permissions.AGENTS, ("presence", "notices", "offer", "call", "ticket", "callbacks", "tickets"),
+                "queue", 0.0),
+    "floor": (permissions.TEAM_LEADERS, ("escalations", "backlog", "grants"), "wallboard", 0.5),
+}
+_TICKET_KEY = re.compile(r'data-ticket-key="([^"]*)"')
+
+
+@dataclass
+class Watcher:
+    """Who is watching, copied out of the handshake's database session."""
+
+    user_id: int
+    role: str
+    site_id: int | None
+    team_id: int | None
+    locale: str
+    zone: str
+    csrf_token: str
+    ip: str | None
+    session_token: str | None
+    viewer: Viewer = field(repr=False)
+
+
+def origin_allowed(websocket: WebSocket) -> bool:
+    """A browser always sends Origin with a websocket: it must be this hub's public address or the
+    address it was reached at (cross-site websocket hijacking otherwise). No Origin: not a browser."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    public = urlsplit(get_settings().public_url)
+    allowed = {f"{public.scheme}://{public.netloc}".lower()}
+    host = websocket.headers.get("host")
+    if host:
+        allowed |= {f"http://{host}".lower(), f"https://{host}".lower()}
+    return origin.rstrip("/").lower() in allowed
+
+
+def _authenticate(websocket: WebSocket) -> Watcher | None:
+    with session_scope() as session:
+        user = resolve_user(websocket, session)
+        if user is None or websocket.state.signin is None or not user.is_active:
+            return None  # live pages ride on a browser's sign-in, not on API tokens
+        viewer: Viewer = websocket.state.viewer
+        return Watcher(user_id=user.id, role=user.role, site_id=user.site_id, team_id=user.team_id,
+                       locale=i18n.locale_for(websocket, viewer), zone=i18n.zone_for(viewer),
+                       csrf_token=websocket.state.csrf_token, ip=client_ip(websocket),  # type: ignore[arg-type]
+                       session_token=read_session_cookie(websocket.cookies.get(SESSION_COOKIE)), viewer=viewer)
+
+
+def accepts(watcher: Watcher, page: str, event: Event) -> bool:
+    """Whether this watcher may hear of `event` on `page` (runs on the bus's thread: no I/O).
+    The fragment it triggers is re-read with the watcher's rights in any case."""
+    topic = event.topic
+    if topic == RESYNC_TOPIC:
+        return True
+    if page == "desktop":
+        if topic in PERSONAL_TOPICS:
+            return event.user_id == watcher.user_id
+        if topic.startswith("ticket."):
+            return event.payload.get("assignee_id") == watcher.user_id
+        if topic == "notice.published":
+            return event.site_id in (None, watcher.site_id) and event.team_id in (None, watcher.team_id)
+        return False
+    if topic == "notification.created":
+        return event.user_id == watcher.user_id
+    if topic in ("grant.changed", "grant.expired"):
+        return True  # the panel lists only what the viewer may manage; an unchanged panel is not sent
+    if topic.startswith("ticket."):
+        if topic == "ticket.updated" and set(event.payload.get("fields") or ()) <= TEXT_ONLY:
+            return False
+        if watcher.role in (Role.center_head.value, Role.admin.value):
+            return True
+        if watcher.site_id is not None and event.site_id == watcher.site_id:
+            return True
+        return watcher.role == Role.team_leader.value and watcher.team_id is not None \
+            and event.team_id == watcher.team_id
+    return False
+
+
+def panels_for(page: str, event: Event) -> set[str]:
+    panels = PAGES[page][1]
+    if event.topic == RESYNC_TOPIC:
+        return set(panels)
+    table = DESKTOP if page == "desktop" else FLOOR
+    if event.topic.startswith("ticket."):
+        return {"tickets", "callbacks"} if page == "desktop" else {"escalations", "backlog"}
+    return set(table.get(event.topic, ()))
+
+
+def render_panels(watcher: Watcher, page: str, panels: set[str]) -> dict[str, str] | None:
+    """The panels' fragments, read as the page reads them; None once the person may no longer watch."""
+    ordered = [p for p in PAGES[page][1] if p in panels]
+    with session_scope() as session:
+        if page == "desktop":
+            desktop_view.prepare_for_audit(session, ordered)
+        user = session.get(User, watcher.user_id)
+        if user is None or not user.is_active or not permissions.allowed(user.role, PAGES[page][0]):
+            return None
+        if page == "desktop":
+            context = desktop_view.context(session, user, ordered, source_ip=watcher.ip)
+        else:
+            context = floor_view.context(session, user, ordered)
+        return {panel: render_partial(f"{page}/_{panel}.html", context, locale=watcher.locale, zone=watcher.zone,
+                                      csrf_token=watcher.csrf_token, viewer=watcher.viewer) for panel in ordered}
+
+
+def _still_signed_in(token: str | None) -> bool:
+    if token is None:
+        return False
+    with session_scope() as session:
+        return credentials.resolve_session(session, token=token) is not None
+
+
+class Outbox:
+    """What is waiting to go to the browser, the latest fragment per panel: a slow browser gets
+    fewer, fresher updates instead of a growing backlog."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, str] = {}
+        self.ready = asyncio.Event()
+
+    def put(self, panel: str, html: str) -> None:
+        self.pending[panel] = html
+        self.ready.set()
+
+    async def take(self) -> str:
+        await self.ready.wait()
+        self.ready.clear()
+        batch, self.pending = self.pending, {}
+        return "".join(batch.values())
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, watcher: Watcher, page: str) -> None:
+        self.websocket, self.watcher, self.page = websocket, watcher, page
+        self.outbox = Outbox()
+        self.dirty: set[str] = set(PAGES[page][1])  # everything, on (re)connect
+        self.wake = asyncio.Event()
+        self.sent: dict[str, str] = {}
+        self.close_code: int | None = None
+
+    def _on_event(self, event: Event) -> None:
+        self.dirty |= panels_for(self.page, event)
+        if self.dirty:
+            self.wake.set()
+
+    async def run(self) -> None:
+        bus = get_bus()
+        hub = await get_hub(self.websocket.app.state)
+        kind = PAGES[self.page][2]
+        scope = floor_view.board_scope_of(self.watcher.role, self.watcher.site_id) if kind == "wallboard" else None
+        async with bus.stream(maxsize=256, accept=lambda e: accepts(self.watcher, self.page, e)) as events:
+            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put)
+            self.wake.set()
+            tasks = [asyncio.create_task(coro) for coro in (
+                self._listen(events), self._render(), self._send(), self._receive(), self._recheck())]
+            try:
+                done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None \
+                            and not isinstance(task.exception(), WebSocketDisconnect):
+                        log.error("live connection failed", exc_info=task.exception())
+            finally:
+                unsubscribe()
+                for task in tasks:
+                    task.cancel()
+                # asyncio.wait, not gather: gather would re-raise a child's CancelledError as if this
+                # task were cancelled, which the server's own cancellation handling does not expect.
+                await asyncio.wait(tasks)
+
+    async def _listen(self, events) -> None:  # noqa: ANN001 - an EventStream
+        async for event in events:
+            self._on_event(event)
+        self.close_code = SERVICE_RESTART  # the bus closed: the server is stopping
+
+    async def _render(self) -> None:
+        last = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            throttle = PAGES[self.page][3]
+            if throttle and (delay := last + throttle - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            self.wake.clear()
+            panels, self.dirty = self.dirty, set()
+            last = loop.time()
+            rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
+            if rendered is None:
+                self.close_code = POLICY
+                return
+            for panel, html in rendered.items():
+                if self._unchanged(panel, html):
+                    continue
+                self.sent[panel] = html
+                self.outbox.put(panel, html)
+
+    def _unchanged(self, panel: str, html: str) -> bool:
+        if panel == "ticket":
+            # The form is resent only for another ticket: swapping it would drop what is being typed.
+            old, new = _TICKET_KEY.search(self.sent.get(panel, "")), _TICKET_KEY.search(html)
+            return old is not None and new is not None and old.group(1) == new.group(1)
+        return self.sent.get(panel) == html
+
+    async def _send(self) -> None:
+        while True:
+            html = await self.outbox.take()
+            try:
+                await self.websocket.send_text(html)
+            except Exception:  # noqa: BLE001 - the browser went away mid-send; the connection ends
+                return
+
+    async def _receive(self) -> None:
+        while True:  # the page sends nothing; this notices the browser leaving
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async def _recheck(self) -> None:
+        while True:  # signing out elsewhere, or the session running out, ends the live page too
+            await asyncio.sleep(RECHECK_SECONDS)
+            if not await run_in_threadpool(_still_signed_in, self.watcher.session_token):
+                self.close_code = SIGNED_OUT
+                return
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket, page: str = "desktop") -> None:
+    if page not in PAGES or not origin_allowed(websocket):
+        await websocket.close(code=POLICY)
+        return
+    watcher = await run_in_threadpool(_authenticate, websocket)
+    if watcher is None:
+        await websocket.close(code=SIGNED_OUT)
+        return
+    if not permissions.allowed(watcher.role, PAGES[page][0]):
+        await websocket.close(code=POLICY)
+        return
+    await websocket.accept()
+    log.info("live page opened", extra={"user_id": watcher.user_id, "page": page})
+    connection = Connection(websocket, watcher, page)
+    try:
+        await connection.run()
+    except WebSocketDisconnect:
+        return
+    if connection.close_code is not None:
+        try:
+            await websocket.close(code=connection.close_code)
+        except RuntimeError:
+            pass  # already closed by the browser

@@ -1,0 +1,259 @@
+"""The floor's records: roll call with its violations, the duty log (figures prefilled, editable)
+and its weekly roll-up, handovers (written, accepted or returned, then locked with marked
+additions) under `/duty`, and notices with read receipts under `/notices`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from agent_ui import flash
+from agent_ui.i18n import N_
+from agent_ui.pages import scheduling as common
+from agent_ui.templating import is_htmx, render
+from core import clock
+from core.auth import AgentUser, DbSession, TeamLeaderUser
+from core.errors import DomainError, ValidationFailed
+from core.models import Role, User
+from core.users import list_teams, list_users
+from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
+from scheduling.models import Handover
+
+router = APIRouter()
+
+DUTY, HANDOVER, WEEKLY, NOTICES = ("scheduling/duty.html", "scheduling/handover.html", "scheduling/weekly.html",
+                                   "scheduling/notices.html")
+COUNT_LIMIT = 1_000_000
+
+
+def _names(session: DbSession, user: User) -> dict[int, str]:
+    return {u.id: u.display_name for u in list_users(session, site_id=user.site_id, active_only=False)}
+
+
+def _waiting_handovers(session: DbSession, user: User) -> list[Handover]:
+    # scheduling.handover has no listing yet; this read-only query is the page's until it does.
+    return list(session.scalars(select(Handover).where(Handover.site_id == user.site_id,
+                                                       Handover.status == "submitted",
+                                                       Handover.outgoing_leader_id != user.id)
+                                .order_by(Handover.submitted_at)))
+
+
+def _duty_context(request: Request, session: DbSession, user: User) -> dict[str, Any]:
+    zone = common.zone_of(request)
+    day = common.parse_day(request.query_params.get("day"), common.today(zone))
+    kind = request.query_params.get("kind") or "day"
+    kind = kind if kind in common.SHIFT_KINDS else "day"
+    start, _end = common.day_bounds(day, zone)
+    entries = rollcall.roll_call(session, site_id=user.site_id, start=start, by=user, window_minutes=24 * 60)
+    log = dutylog.open_log(session, site_id=user.site_id, day=day, shift_kind=kind, by=user)
+    handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
+    session.commit()  # the roll call and the prefilled log are kept, whatever the page does next
+    return {
+        "day": day, "kind": kind, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "roll_call": [(shift, entry, common.explain(entry.violations, request)) for shift, entry in entries],
+        "log": log, "handover": handover, "waiting": _waiting_handovers(session, user), "names": _names(session, user),
+        "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
+        "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
+    }
+
+
+FIELD_WORDS = {
+    "equipment_status": N_("Equipment status"), "difficult_issues": N_("Difficult issues"),
+    "unresolved_issues": N_("Unresolved issues"), "staffing_changes": N_("Staffing changes (swaps, absences)"),
+    "notices": N_("Notices"), "system_problems": N_("System problems"), "notes": N_("Notes"),
+    "inquiry_count": N_("Inquiries"), "lookup_count": N_("Lookups"),
+    "proactive_count": N_("Proactive service"),
+}
+SOURCES = {"tickets": N_("from tickets"), "manual": N_("typed by the leader"),
+           "edited": N_("edited by the leader")}
+
+
+def _render(request: Request, template: str, block: str, context: dict[str, Any], *, status_code: int = 200,
+            errors: dict[str, Any] | None = None, **extra: Any) -> Response:
+    context.update(errors=errors or {}, note=common.take_flash(request), sources=SOURCES, **extra)
+    response = render(request, template, context, status_code=status_code, block=block if is_htmx(request) else None)
+    return common.finish(request, response)
+
+
+def _duty(request: Request, session: DbSession, user: User, **extra: Any) -> Response:
+    return _render(request, DUTY, "duty_main", _duty_context(request, session, user), **extra)
+
+
+def _handover_page(request: Request, session: DbSession, user: User, handover_id: int, **extra: Any) -> Response:
+    handover = handover_service.get(session, handover_id=handover_id)
+    access.require_site(user, handover.site_id, "read handovers")
+    context = {"handover": handover, "log": dutylog.get(session, log_id=handover.duty_log_id),
+               "additions": handover_service.additions(session, handover_id=handover.id),
+               "names": _names(session, user), "fields": handover_service.FIELDS, "field_words": FIELD_WORDS,
+               "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS}
+    return _render(request, HANDOVER, "handover_main", context, **extra)
+
+
+def _back(request: Request, session: DbSession, user: User, key: str, location: str,
+          handover_id: int | None = None) -> Response:
+    """htmx gets the block again with its note; a plain post is redirected (post-redirect-get)."""
+    if not is_htmx(request):
+        return common.done(request, location, key)
+    if handover_id is not None:
+        return _handover_page(request, session, user, handover_id, note_now=common.DONE[key])
+    return _duty(request, session, user, note_now=common.DONE[key])
+
+
+def _refused(request: Request, session: DbSession, user: User, where: str, exc: DomainError,
+             handover_id: int | None = None, **typed: Any) -> Response:
+    session.rollback()
+    errors = {where: common.refusal(request, exc)}
+    if handover_id is not None:
+        return _handover_page(request, session, user, handover_id, status_code=common.status_for(exc),
+                              errors=errors, **typed)
+    return _duty(request, session, user, status_code=common.status_for(exc), errors=errors, **typed)
+
+
+def _here(back: str) -> str:
+    """Where the form was (its `back` field): the same day and shift of the duty page."""
+    target = flash.safe_next(back, "/duty")
+    return target if target.startswith("/duty") else "/duty"
+
+
+@router.get("/duty", include_in_schema=False)
+def duty(request: Request, session: DbSession, user: TeamLeaderUser) -> Response:
+    return _duty(request, session, user)
+
+
+@router.post("/duty/rollcall/{shift_id}/excuse", include_in_schema=False)
+def excuse(request: Request, session: DbSession, user: TeamLeaderUser, shift_id: int,
+           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+    try:
+        rollcall.excuse(session, shift_id=shift_id, by=user, note=note)
+    except DomainError as exc:
+        return _refused(request, session, user, "rollcall", exc)
+    return _back(request, session, user, "excused", _here(back))
+
+
+@router.post("/duty/logs/{log_id}", include_in_schema=False)
+def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id: int,
+             system_problems: Annotated[str, Form()] = "", difficult_issues: Annotated[str, Form()] = "",
+             notes: Annotated[str, Form()] = "", inquiry_count: Annotated[str, Form()] = "",
+             lookup_count: Annotated[str, Form()] = "", proactive_count: Annotated[str, Form()] = "",
+             back: Annotated[str, Form()] = "") -> Response:
+    try:
+        log = dutylog.get(session, log_id=log_id)
+        changes: dict[str, Any] = {"system_problems": system_problems[:10_000],
+                                   "difficult_issues": difficult_issues[:10_000], "notes": notes[:10_000]}
+        for name, value in (("inquiry_count", inquiry_count), ("lookup_count", lookup_count),
+                            ("proactive_count", proactive_count)):
+            value = value.strip()
+            if not value.isdigit() or int(value) > COUNT_LIMIT:
+                raise ValidationFailed("Counts are whole numbers of at least 0.", field=name)
+            if int(value) != getattr(log, name):  # an unchanged prefilled figure keeps its source
+                changes[name] = int(value)
+        dutylog.update(session, log_id=log_id, by=user, changes=changes)
+    except DomainError as exc:
+        return _refused(request, session, user, "log", exc)
+    return _back(request, session, user, "log", _here(back))
+
+
+@router.post("/duty/logs/{log_id}/handover", include_in_schema=False)
+def write_handover(request: Request, session: DbSession, user: TeamLeaderUser, log_id: int,
+                   equipment_status: Annotated[str, Form()] = "", difficult_issues: Annotated[str, Form()] = "",
+                   unresolved_issues: Annotated[str, Form()] = "", staffing_changes: Annotated[str, Form()] = "",
+                   notices: Annotated[str, Form()] = "", action: Annotated[str, Form()] = "save",
+                   back: Annotated[str, Form()] = "") -> Response:
+    fields = {"equipment_status": equipment_status, "difficult_issues": difficult_issues,
+              "unresolved_issues": unresolved_issues, "staffing_changes": staffing_changes, "notices": notices}
+    try:
+        handover = handover_service.write(session, duty_log_id=log_id, by=user,
+                                          **{k: v[:10_000] for k, v in fields.items()})
+        if action == "submit":
+            handover_service.submit(session, handover_id=handover.id, by=user)
+    except DomainError as exc:
+        return _refused(request, session, user, "handover", exc, handover_form=fields)
+    return _back(request, session, user, "handover_submitted" if action == "submit" else "handover_saved",
+                 _here(back))
+
+
+@router.get("/duty/handovers/{handover_id}", include_in_schema=False)
+def handover_page(request: Request, session: DbSession, user: TeamLeaderUser, handover_id: int) -> Response:
+    return _handover_page(request, session, user, handover_id)
+
+
+@router.post("/duty/handovers/{handover_id}/{action}", include_in_schema=False)
+def answer_handover(request: Request, session: DbSession, user: TeamLeaderUser, handover_id: int, action: str,
+                    text: Annotated[str, Form()] = "") -> Response:
+    keys = {"accept": "handover_accepted", "return": "handover_returned", "append": "addition"}
+    try:
+        if action == "accept":
+            handover_service.accept(session, handover_id=handover_id, by=user)
+        elif action == "return":
+            handover_service.return_with_questions(session, handover_id=handover_id, by=user, questions=text[:5000])
+        elif action == "append":
+            handover_service.append(session, handover_id=handover_id, by=user, text=text[:5000])
+        else:
+            raise ValidationFailed("Unknown action.", field="action")
+    except DomainError as exc:
+        return _refused(request, session, user, "answer", exc, handover_id=handover_id, typed_text=text)
+    return _back(request, session, user, keys[action], f"/duty/handovers/{handover_id}", handover_id=handover_id)
+
+
+@router.get("/duty/weekly", include_in_schema=False)
+def weekly(request: Request, session: DbSession, user: TeamLeaderUser) -> Response:
+    zone = common.zone_of(request)
+    day = common.parse_day(request.query_params.get("week"), common.today(zone))
+    week_start = day - timedelta(days=day.weekday())
+    context = {"week": dutylog.weekly(session, site_id=user.site_id, week_start=week_start, by=user),
+               "week_start": week_start, "prev_week": week_start - timedelta(days=7),
+               "next_week": week_start + timedelta(days=7), "field_words": FIELD_WORDS,
+               "shift_kinds": common.SHIFT_KINDS, "counts": dutylog.COUNT_FIELDS}
+    return _render(request, WEEKLY, "weekly_main", context)
+
+
+# Notices ------------------------------------------------------------------------------------
+
+def _notices(request: Request, session: DbSession, user: User, *, status_code: int = 200,
+             errors: dict[str, Any] | None = None, **extra: Any) -> Response:
+    leader = access.at_least(user, Role.team_leader)
+    shown = notice_service.notices_for(session, user=user)
+    unread = {n.id for n in notice_service.unacknowledged(session, user=user)}
+    receipts = {n.id: notice_service.read_receipts(session, notice_id=n.id, by=user) for n in shown} if leader else {}
+    context = {"notices": shown, "unread": unread, "receipts": receipts, "leader": leader,
+               "teams": list_teams(session, site_id=user.site_id) if leader and user.site_id else [],
+               "now": clock.now()}
+    return _render(request, NOTICES, "notices_main", context, status_code=status_code, errors=errors, **extra)
+
+
+@router.get("/notices", include_in_schema=False)
+def notices(request: Request, session: DbSession, user: AgentUser) -> Response:
+    return _notices(request, session, user)
+
+
+@router.post("/notices", include_in_schema=False)
+def publish_notice(request: Request, session: DbSession, user: TeamLeaderUser, title: Annotated[str, Form()] = "",
+                   body: Annotated[str, Form()] = "", team_id: Annotated[str, Form()] = "") -> Response:
+    typed = {"title": title[:200], "body": body[:10_000], "team_id": int(team_id) if team_id.isdigit() else None}
+    try:
+        notice_service.publish_notice(session, title=title, body=body[:10_000], by=user,
+                                      team_id=typed["team_id"])
+    except DomainError as exc:
+        session.rollback()
+        return _notices(request, session, user, status_code=common.status_for(exc),
+                        errors={"publish": common.refusal(request, exc)}, notice_form=typed)
+    if is_htmx(request):
+        return _notices(request, session, user, note_now=common.DONE["notice"])
+    return common.done(request, "/notices", "notice")
+
+
+@router.post("/notices/{notice_id}/acknowledge", include_in_schema=False)
+def acknowledge(request: Request, session: DbSession, user: AgentUser, notice_id: int) -> Response:
+    try:
+        notice_service.acknowledge(session, notice_id=notice_id, by=user)
+    except DomainError as exc:
+        session.rollback()
+        return _notices(request, session, user, status_code=common.status_for(exc),
+                        errors={"notices": common.refusal(request, exc)})
+    if is_htmx(request):
+        return _notices(request, session, user, note_now=common.DONE["acknowledged"])
+    return common.done(request, "/notices", "acknowledged")

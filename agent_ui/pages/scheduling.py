@@ -1,0 +1,178 @@
+"""What the scheduling pages (roster, floor records, requests) share: refusals explained rule by
+rule in the reader's language, local days and times of the site, and the post-redirect-get or
+htmx-fragment answer to a form."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from agent_ui import flash, i18n
+from agent_ui.form_errors import FormError, describe
+from agent_ui.i18n import N_
+from core import clock
+from core.errors import DomainError
+from scheduling.errors import RuleViolated
+from scheduling.rules import MESSAGES
+
+_ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+_ISO_DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
+
+# Words for the states of scheduling's records, translated in the templates.
+STATUS = {
+    "pending": N_("Waiting for approval"), "approved": N_("Approved"), "refused": N_("Refused"),
+    "cancelled": N_("Withdrawn"), "proposed": N_("Proposed"), "registered": N_("Registered"),
+    "draft": N_("Draft"), "submitted": N_("Submitted"), "returned": N_("Returned with questions"),
+    "accepted": N_("Accepted"), "on_time": N_("Present"), "late": N_("Late"), "absent": N_("Absent"),
+    "on_leave": N_("On leave"), "excused": N_("Excused"), "expected": N_("Expected"),
+    "queued": N_("Queued"), "running": N_("Solving"), "done": N_("Done"), "failed": N_("Failed"),
+    "published": N_("Published"),
+}
+LEAVE_KINDS = {"personal": N_("Personal leave"), "sick": N_("Sick leave"), "special": N_("Special leave")}
+SHIFT_KINDS = {"day": N_("Day shift"), "night": N_("Night shift"), "custom": N_("Other shift")}
+STEPS = {"supervisor": N_("Supervisor"), "center_head": N_("Center head")}
+
+
+def zone_of(request: Request) -> str:
+    return i18n.zone_for(getattr(request.state, "viewer", None))
+
+
+def locale_of(request: Request) -> str:
+    return i18n.locale_for(request)
+
+
+def today(zone: str) -> date:
+    return clock.now().astimezone(ZoneInfo(zone)).date()
+
+
+def parse_day(value: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
+
+
+def local_moment(value: str, zone: str) -> datetime | None:
+    """A `datetime-local` field's value read as the site's wall clock, in UTC."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.astimezone(UTC)
+
+
+def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(zone)
+    return (datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC),
+            datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC))
+
+
+def _param(value: Any, locale: str, zone: str) -> Any:
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        try:
+            return i18n.format_moment(datetime.fromisoformat(value), locale, zone, "short")
+        except ValueError:
+            return value
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        from babel.dates import format_date
+
+        return format_date(date.fromisoformat(value), format="medium", locale=i18n.babel_locale(locale))
+    return value
+
+
+def rule_text(error: dict[str, Any], locale: str, zone: str) -> str:
+    """One broken rule in the reader's language: the catalogue's text for its code (msgid = the
+    code), else the English of scheduling.rules.messages, filled with its values."""
+    rule = str(error.get("rule") or "")
+    english = MESSAGES.get(rule)
+    if english is None:
+        return str(error.get("msg") or rule)
+    translated = i18n.translations(locale).gettext(rule)
+    text = english if translated == rule else translated
+    params = {k: _param(v, locale, zone) for k, v in (error.get("params") or {}).items()}
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return str(error.get("msg") or english)
+
+
+def explain(errors: list[dict[str, Any]], request: Request) -> list[dict[str, str]]:
+    locale, zone = locale_of(request), zone_of(request)
+    return [{"rule": str(e.get("rule") or ""), "text": rule_text(e, locale, zone)} for e in errors or []]
+
+
+# Scheduling's own refusals, by their English message (the msgid is the same sentence).
+_MESSAGES = {m: m for m in (
+    N_("Say what needs answering before you can accept."), N_("An addition needs a text."),
+    N_("Say why the lateness or absence is excused."), N_("A notice needs a title and a text."),
+    N_("Counts are whole numbers of at least 0."), N_("The shift is closed; its duty log can no longer be edited."),
+    N_("The incoming lead, not the outgoing one, answers a handover."),
+    N_("Only a submitted handover can be accepted or returned."), N_("Nobody approves their own leave."),
+    N_("Only the colleague asked to work the shift confirms the swap."),
+    N_("Only the team leaders of the two people approve this swap (or it is already approved)."),
+    N_("Only the two people or their team leaders can turn a swap down."),
+    N_("Only the person (or whoever reported it) can withdraw a leave request."),
+    N_("This was already decided; reload to see its state."),
+    N_("The handover is submitted; wait for the incoming lead's answer."),
+    N_("The handover is accepted; append an addition instead."),
+    N_("Until it is accepted, edit the handover itself."), N_("The day is outside the roster's period."),
+    N_("A roster covers 1 to 62 days, first day before last."), N_("Only the outgoing lead submits the handover."),
+    N_("Give the start."), N_("Give the end."), N_("Choose your shift."), N_("Choose a colleague."),
+    N_("Give the first and the last day."), N_("Choose a person and a shift."), N_("Give the day."),
+    N_("Use numbers only."), N_("Give 24 numbers of calls, one per hour from 00:00."),
+    N_("Handle time must be positive."), N_("Only team leaders approve swaps."),
+    N_("An accepted handover is locked; append an addition instead."),
+)}
+
+
+def refusal(request: Request, exc: DomainError) -> dict[str, Any]:
+    """What a refused form shows: every broken rule for a rule refusal, else one sentence."""
+    if isinstance(exc, RuleViolated):
+        return {"rules": explain([v.as_error() for v in exc.violations], request), "message": None}
+    if exc.message in _MESSAGES:
+        return {"rules": [], "message": FormError(exc.field or "", _MESSAGES[exc.message])}
+    return {"rules": [], "message": describe(exc)}
+
+
+def status_for(exc: DomainError) -> int:
+    return 422 if exc.code in ("invalid",) or isinstance(exc, RuleViolated) else 409
+
+
+def done(request: Request, location: str, message: str) -> Response:
+    """Post-redirect-get with a one-time note (an English msgid) for the next page."""
+    response = RedirectResponse(location, status_code=303)
+    flash.set_flash(response, {"done": message})
+    return response
+
+
+def take_flash(request: Request) -> str | None:
+    """The note a redirect left (an English msgid), shown once."""
+    return DONE.get(str(flash.read_flash(request).get("done")))
+
+
+def finish(request: Request, response: Response) -> Response:
+    flash.clear_flash(request, response)
+    return response
+
+
+DONE = {
+    "leave": N_("Your leave request was sent."), "leave_decided": N_("The leave request was decided."),
+    "leave_cancelled": N_("The leave request was withdrawn."), "swap": N_("Your swap request was sent."),
+    "swap_changed": N_("The swap was updated."), "assigned": N_("The shift was assigned."),
+    "removed": N_("The shift was removed."), "roster": N_("The roster was created."),
+    "published": N_("The roster was published."), "generating": N_("The solver is working on the roster."),
+    "notice": N_("The notice was published."), "acknowledged": N_("Thank you: the notice is marked as read."),
+    "log": N_("The duty log was saved."), "handover_saved": N_("The handover was saved."),
+    "handover_submitted": N_("The handover was sent to the incoming lead."),
+    "handover_accepted": N_("You accepted the handover: it is locked and the outgoing shift is closed."),
+    "handover_returned": N_("The handover went back to the outgoing lead with your questions."),
+    "addition": N_("Your addition was appended."), "rollcall": N_("Roll call was taken."),
+    "excused": N_("The entry is marked as excused."),
+}

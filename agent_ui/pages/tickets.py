@@ -1,0 +1,333 @@
+"""Ticket pages: the list with its filters (a caller's phone only ever travels in a POST body,
+never in an address) and one ticket with its timeline, recordings, notes, status changes by the
+workflow, escalation and its edit form. Forms post and redirect; htmx gets the changed block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from agent_ui import i18n
+from agent_ui.form_errors import FormError, describe
+from agent_ui.i18n import N_
+from agent_ui.pages import grants as grant_pages
+from agent_ui.templating import is_htmx, render
+from core import clock, permissions
+from core.auth import AgentUser, ClientIP, DbSession
+from core.crypto import InvalidPhoneNumber, phone_index
+from core.errors import DomainError, NotFound, ValidationFailed
+from core.models import Role, User
+from core.users import list_users
+from telephony import recordings as recording_service
+from tickets import search as ticket_search
+from tickets import service as ticket_service
+from tickets import sla, visibility
+from tickets.workflow import DONE, Category, Level, Priority, Status, allowed_from
+
+router = APIRouter()
+
+LIST_PAGE = "tickets/list.html"
+DETAIL_PAGE = "tickets/detail.html"
+PAGE_SIZE = 25
+SLA_STATES = ("ok", "at_risk", "breached")
+# Messages beside the list's filters, by the field the search refused.
+FILTER_MESSAGES = {
+    "phone": N_("This is not a phone number; type it as the caller would dial it."),
+    "status": N_("Choose a status from the list."),
+    "category": N_("Choose a category from the list."),
+    "sla_state": N_("Choose an SLA state from the list."),
+    "assignee": N_("Choose an assignee from the list."),
+    "created_from": N_("Type the date as YYYY-MM-DD."),
+    "created_to": N_("Type the date as YYYY-MM-DD."),
+    "cursor": N_("This page of results is no longer valid; search again."),
+}
+TIMELINE_WORDS = {
+    "opened": N_("Opened"), "status_changed": N_("Status changed"), "escalated": N_("Escalated"),
+    "note_added": N_("Note added"), "field_changed": N_("Changed"), "first_response": N_("First response"),
+    "recording_attached": N_("Recording attached"), "call_linked": N_("Call linked"), "tag_added": N_("Tag added"),
+    "tag_removed": N_("Tag removed"), "skipped_levels_notified": N_("Skipped levels notified"),
+    "handed_to_team_leader": N_("Handed to the team leader"), "callback_requested": N_("Callback requested"),
+    "sla_breached": N_("SLA breached"), "sla_at_risk": N_("SLA at risk"),
+}
+FIELD_WORDS = {
+    "subject": N_("Subject"), "description": N_("Description"), "resolution": N_("Resolution"),
+    "priority": N_("Priority"), "category": N_("Category"), "assignee_id": N_("Assignee"), "team_id": N_("Team"),
+    "customer_id": N_("Customer"), "status": N_("Status"), "escalation_level": N_("Escalation level"),
+}
+
+
+# The list -------------------------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    number: str = ""
+    phone: str = ""
+    status: str = ""
+    category: str = ""
+    assignee: str = ""  # "", "me", "none" or a user id
+    created_from: str = ""
+    created_to: str = ""
+    sla_state: str = ""
+    cursor: str = ""
+
+    def query(self) -> dict[str, str]:
+        """The filters that may appear in an address (all but the phone number)."""
+        return {k: v for k, v in vars(self).items() if v and k not in ("phone", "cursor")}
+
+
+def _day(value: str, zone: str, field: str, errors: dict[str, str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        errors[field] = FILTER_MESSAGES[field]
+        return None
+    return datetime.combine(day, time(), ZoneInfo(zone))
+
+
+def _search_args(filters: Filters, user: User, zone: str, errors: dict[str, str]) -> dict[str, Any]:
+    args: dict[str, Any] = {"number": filters.number.strip() or None, "phone": filters.phone.strip() or None}
+    if args["phone"]:
+        try:
+            phone_index(args["phone"])  # checked here too, so every bad filter is shown at once
+        except (InvalidPhoneNumber, ValueError):
+            errors["phone"] = FILTER_MESSAGES["phone"]
+    for name, known in (("status", [s.value for s in Status]), ("category", [c.value for c in Category]),
+                        ("sla_state", SLA_STATES)):
+        value = getattr(filters, name)
+        if value and value not in known:
+            errors[name] = FILTER_MESSAGES[name]
+        else:
+            args[name] = value or None
+    if filters.assignee == "me":
+        args["assignee_id"] = user.id
+    elif filters.assignee == "none":
+        args["unassigned"] = True
+    elif filters.assignee.isdigit():
+        args["assignee_id"] = int(filters.assignee)
+    elif filters.assignee:
+        errors["assignee"] = FILTER_MESSAGES["assignee"]
+    args["created_from"] = _day(filters.created_from, zone, "created_from", errors)
+    to_day = _day(filters.created_to, zone, "created_to", errors)
+    args["created_to"] = to_day + timedelta(days=1) if to_day else None  # the whole last day counts
+    args["cursor"] = filters.cursor or None
+    return args
+
+
+def _assignees(session: DbSession, user: User) -> list[User]:
+    if permissions.allowed(user.role, permissions.TEAM_LEADERS):
+        if user.role == Role.team_leader.value and user.team_id:
+            return list_users(session, team_id=user.team_id)
+        return list_users(session, site_id=user.site_id) if user.site_id else []
+    return []
+
+
+def _list(request: Request, session: DbSession, user: User, filters: Filters) -> Response:
+    zone = i18n.zone_for(getattr(request.state, "viewer", None))
+    errors: dict[str, str] = {}
+    args = _search_args(filters, user, zone, errors)
+    page = None
+    if not errors:
+        try:
+            page = ticket_search.search(session, viewer=user, limit=PAGE_SIZE, **args)
+        except ValidationFailed as exc:
+            for error in exc.errors or [{"loc": [exc.field or "cursor"]}]:
+                field = str((error.get("loc") or ["cursor"])[-1])
+                errors[field] = FILTER_MESSAGES.get(field, FILTER_MESSAGES["cursor"])
+    now = clock.now()
+    rows = [(t, sla.live_state(t, now=now)) for t in page.items] if page else []
+    context = {"filters": filters, "filter_errors": errors, "page": page, "rows": rows, "now": now,
+               "statuses": list(Status), "categories": list(Category), "sla_states": SLA_STATES,
+               "assignees": _assignees(session, user)}
+    return render(request, LIST_PAGE, context, status_code=422 if errors else 200,
+                  block="results" if is_htmx(request) else None)
+
+
+@router.get("/tickets", include_in_schema=False)
+def ticket_list(request: Request, session: DbSession, user: AgentUser, number: str = "", status: str = "",
+                category: str = "", assignee: str = "", created_from: str = "", created_to: str = "",
+                sla_state: str = "") -> Response:
+    # No `phone` parameter: a number in an address ends up in logs and browser history.
+    filters = Filters(number=number, status=status, category=category, assignee=assignee,
+                      created_from=created_from, created_to=created_to, sla_state=sla_state)
+    return _list(request, session, user, filters)
+
+
+@router.post("/tickets", include_in_schema=False)
+def ticket_search_form(request: Request, session: DbSession, user: AgentUser,
+                       number: Annotated[str, Form()] = "", phone: Annotated[str, Form()] = "",
+                       status: Annotated[str, Form()] = "", category: Annotated[str, Form()] = "",
+                       assignee: Annotated[str, Form()] = "", created_from: Annotated[str, Form()] = "",
+                       created_to: Annotated[str, Form()] = "", sla_state: Annotated[str, Form()] = "",
+                       cursor: Annotated[str, Form()] = "") -> Response:
+    """The filter form and the next-page button post here: the phone stays in the body. A search
+    changes nothing, so it answers with the results rather than a redirect."""
+    filters = Filters(number=number[:40], phone=phone[:40], status=status, category=category, assignee=assignee,
+                      created_from=created_from, created_to=created_to, sla_state=sla_state, cursor=cursor[:400])
+    return _list(request, session, user, filters)
+
+
+# One ticket -----------------------------------------------------------------------------------
+
+def _recordings(session: DbSession, ticket_id: int) -> list[tuple[Any, int | None]]:
+    """Each of the ticket's recordings with the id the hub serves it under (None until stored)."""
+    found = []
+    for item in ticket_service.recordings_of(session, ticket_id=ticket_id):
+        stored = recording_service.get_by_ref(session, recording_sid=item.recording_ref)
+        found.append((item, stored.id if stored is not None and stored.local_path else None))
+    return found
+
+
+def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *, status_code: int = 200,
+            errors: dict[str, FormError] | None = None, typed: dict[str, Any] | None = None,
+            saved: str = "") -> Response:
+    try:
+        ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
+    except NotFound:
+        return render(request, "error.html", {"title": N_("Not found"), "message": N_(
+            "There is no ticket with this number that you can see.")}, status_code=404)
+    now = clock.now()
+    events = ticket_service.timeline_for(session, ticket_id=ticket.id, user=user)
+    notes = ticket_service.notes(session, ticket_id=ticket.id, user=user)
+    ids = {e.actor_id for e in events} | {n.author_id for n in notes} | {ticket.assignee_id, ticket.created_by_id}
+    people = {uid: person.display_name for uid in ids if uid is not None
+              and (person := session.get(User, uid)) is not None}
+    card = None
+    if ticket.customer_id is not None:
+        card = visibility.masked_cards(session, customer_ids={ticket.customer_id}).get(ticket.customer_id)
+    can_work = permissions.allowed(user.role, permissions.AGENTS) and ticket.status != Status.closed.value
+    current = Level(ticket.escalation_level)
+    context = {
+        "ticket": ticket, "events": events, "notes": notes, "people": people, "card": card, "now": now,
+        "sla_state": sla.live_state(ticket, now=now), "recordings": _recordings(session, ticket.id),
+        "transitions": [s for s in Status if s in allowed_from(ticket.status) and s != Status.escalated],
+        "can_work": can_work, "can_escalate": can_work and Status(ticket.status) not in DONE
+        and current < Level.center_head,
+        "levels_above": [lv for lv in Level if lv > current], "next_level": min(current + 1, Level.center_head),
+        "categories": list(Category), "priorities": list(Priority), "errors": errors or {}, "typed": typed or {},
+        "saved": saved, "timeline_words": TIMELINE_WORDS, "field_words": FIELD_WORDS,
+    }
+    if ticket.customer_id is not None and can_work:
+        context.update(grant_pages.grant_form_context(session, user))
+    return render(request, DETAIL_PAGE, context, status_code=status_code,
+                  block="ticket_main" if is_htmx(request) else None)
+
+
+def _done(request: Request, session: DbSession, user: User, ticket_id: int, saved: str) -> Response:
+    if is_htmx(request):
+        return _detail(request, session, user, ticket_id, saved=saved)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+def _refused(request: Request, session: DbSession, user: User, ticket_id: int, form: str, exc: DomainError,
+             typed: dict[str, Any] | None = None) -> Response:
+    """The refusal beside its form, in the page itself (nothing typed travels in a cookie)."""
+    session.rollback()
+    status = 422 if exc.code in ("invalid", "escalation_refused") else 409
+    return _detail(request, session, user, ticket_id, status_code=status, errors={form: _explain(exc)},
+                   typed=typed)
+
+
+def _explain(exc: DomainError) -> FormError:
+    from tickets.workflow import InvalidTransition
+
+    if isinstance(exc, InvalidTransition):
+        return FormError("to", N_("The ticket cannot go to that status from its current one; choose one of the "
+                                  "buttons shown."))
+    if exc.code == "escalation_refused":
+        return FormError("to_level", N_("Escalation goes one level at a time; only an urgent matter may skip "
+                                        "levels. Tick “urgent” and give the reason."))
+    if exc.code == "invalid" and exc.field == "reason":
+        return FormError("reason", N_("Say why (a short reason, up to 500 characters)."))
+    if exc.code == "invalid" and exc.field == "body":
+        return FormError("body", N_("Write the note (up to 10,000 characters)."))
+    if exc.code == "invalid" and exc.field == "subject":
+        return FormError("subject", N_("Keep the subject short."))
+    return describe(exc)
+
+
+@router.get("/tickets/{ticket_id}", include_in_schema=False)
+def ticket_detail(request: Request, session: DbSession, user: AgentUser, ticket_id: int) -> Response:
+    return _detail(request, session, user, ticket_id)
+
+
+@router.post("/tickets/{ticket_id}/notes", include_in_schema=False)
+def add_note(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+             body: Annotated[str, Form()] = "") -> Response:
+    try:
+        ticket_service.add_note(session, ticket_id=ticket_id, by=user, body=body)
+    except DomainError as exc:
+        return _refused(request, session, user, ticket_id, "note", exc, {"body": body[:10_000]})
+    return _done(request, session, user, ticket_id, "note")
+
+
+@router.post("/tickets/{ticket_id}/status", include_in_schema=False)
+def change_status(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+                  to: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None,
+                  resolution: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
+    typed = {"resolution": resolution[:10_000], "reason": reason[:500]}
+    try:
+        if to == Status.escalated.value:  # escalation has its own form, with urgency and level
+            raise ValidationFailed("Use the escalation form.", field="to")
+        ticket_service.transition(session, ticket_id=ticket_id, by=user, to=to, version=version,
+                                  resolution=resolution, reason=reason)
+    except DomainError as exc:
+        return _refused(request, session, user, ticket_id, "status", exc, typed)
+    return _done(request, session, user, ticket_id, "status")
+
+
+@router.post("/tickets/{ticket_id}/escalate", include_in_schema=False)
+def escalate(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+             reason: Annotated[str, Form()] = "", urgent: Annotated[str, Form()] = "",
+             to_level: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
+    typed = {"reason": reason[:500], "urgent": bool(urgent), "to_level": to_level}
+    try:
+        level = int(to_level) if to_level.isdigit() else None
+        ticket_service.escalate(session, ticket_id=ticket_id, by=user, reason=reason[:500], to_level=level,
+                                urgent=bool(urgent), version=version)
+    except DomainError as exc:
+        return _refused(request, session, user, ticket_id, "escalate", exc, typed)
+    return _done(request, session, user, ticket_id, "escalate")
+
+
+@router.post("/tickets/{ticket_id}/edit", include_in_schema=False)
+def edit(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+         version: Annotated[int, Form()] = 0, subject: Annotated[str, Form()] = "",
+         description: Annotated[str, Form()] = "", category: Annotated[str, Form()] = "",
+         priority: Annotated[str, Form()] = "") -> Response:
+    typed = {"subject": subject[:200], "description": description[:10_000], "category": category,
+             "priority": priority}
+    changes: dict[str, Any] = {"subject": subject.strip()[:200] or None,
+                               "description": description.strip()[:10_000] or None}
+    if category:
+        changes["category"] = category
+    if priority:
+        changes["priority"] = priority
+    try:
+        ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)
+    except DomainError as exc:
+        return _refused(request, session, user, ticket_id, "edit", exc, typed)
+    return _done(request, session, user, ticket_id, "edit")
+
+
+@router.post("/tickets/{ticket_id}/grant", include_in_schema=False)
+def grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, ticket_id: int,
+          agent_id: Annotated[str, Form()] = "", duration_minutes: Annotated[str, Form()] = "",
+          reason: Annotated[str, Form()] = "") -> Response:
+    """A callback authorisation for this ticket's customer (team leaders and above)."""
+    typed = grant_pages.typed_grant(agent_id=agent_id, duration_minutes=duration_minutes, reason=reason)
+    try:
+        ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
+        grant_pages.grant_for_ticket(session, by=user, ticket=ticket, typed=typed, source_ip=ip)
+    except DomainError as exc:
+        session.rollback()
+        status = 422 if exc.code == "invalid" else 409
+        return _detail(request, session, user, ticket_id, status_code=status, errors={"grant": describe(exc)},
+                       typed={"grant": typed})
+    return _done(request, session, user, ticket_id, "grant")

@@ -1,0 +1,57 @@
+// The agent desktop's behaviour on top of htmx: the phone buttons go through phone.js, an offer
+// that arrives rings and is announced, and a ticket form being typed in is never replaced by
+// the same ticket's form (a reconnect resends every panel).
+import { createPhone } from "./phone.js";
+
+const kindMeta = document.querySelector('meta[name="phone-kind"]');
+const phone = createPhone(kindMeta ? kindMeta.content : "");
+let ringingOffer = null;
+
+function announce(text) {
+  const region = document.getElementById("live-announcer");
+  if (region && text) region.textContent = text;
+}
+
+function checkOffer() {
+  const panel = document.getElementById("offer-panel");
+  const offerId = panel && panel.dataset.offerId;
+  if (offerId && offerId !== ringingOffer) {
+    ringingOffer = offerId;
+    if (phone) phone.ring({ offerId });
+    const title = document.getElementById("offer-title");
+    announce(title ? title.textContent.trim() : "");
+  } else if (!offerId && ringingOffer) {
+    ringingOffer = null;
+    if (phone) phone.stopRinging();
+  }
+}
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-phone-action]");
+  if (!form || !phone) return; // without a phone the form posts to the hub
+  event.preventDefault();
+  const button = form.querySelector("button");
+  if (button) button.disabled = true;
+  const result = await phone[form.dataset.phoneAction]();
+  if (!result.ok) {
+    const panel = form.closest(".panel");
+    const message = panel && panel.querySelector(".phone-error");
+    if (message) {
+      message.textContent = message.dataset.msgFailed || "";
+      message.hidden = false;
+    }
+    if (button && button.getAttribute("aria-disabled") !== "true") button.disabled = false;
+  }
+  // On success the websocket brings the panels that changed.
+});
+
+document.body.addEventListener("htmx:oobBeforeSwap", (event) => {
+  const target = event.detail.target;
+  if (!target || target.id !== "ticket-panel") return;
+  const incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+  const key = incoming && incoming.dataset ? incoming.dataset.ticketKey : undefined;
+  if (key && key === target.dataset.ticketKey) event.detail.shouldSwap = false;
+});
+
+document.body.addEventListener("htmx:oobAfterSwap", checkOffer);
+checkOffer();

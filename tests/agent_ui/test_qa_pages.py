@@ -1,0 +1,358 @@
+"""QA pages: the inspector's queue, the player and its scorecard (draft saved by htmx or the
+button, submitted, errors beside the question), notes pinned to moments, the agent's acknowledge
+and dispute (with the window), arbitration, blind calibration and its report, coverage and the
+monthly report, without JavaScript (post-redirect-get) and with htmx, in English and Chinese."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from core.models import User
+from qa import calibration, evaluations, sampling, scorecards
+from qa.models import Dispute, Evaluation
+from tests.factories import cheap_password_hashing, fresh, signed_in_client
+from tests.qa.conftest import World, default_answers, evaluate, record_call, world
+
+__all__ = ["cheap_password_hashing", "world"]
+
+HX = {"HX-Request": "true"}
+NOW = datetime(2026, 2, 2, 4, tzinfo=UTC)
+
+
+def _no_inline_code(html: str) -> None:
+    assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", html) == []
+    assert not re.search(r"\son[a-z]+=|style=", html)
+
+
+def _card(session: Session) -> Any:
+    return scorecards.active(session)
+
+
+def _question(session: Session, code: str) -> Any:
+    return next(q for q in _card(session).questions if q.code == code)
+
+
+def _full_form(session: Session, **overrides: str) -> dict[str, str]:
+    """Full marks on every scored question, but for `code="value"`."""
+    return {f"answer-{q.id}": overrides.get(q.code, str(q.max_points)) for q in _card(session).questions
+            if not q.bonus}
+
+
+def _draft(session: Session, world: World, clock: Any) -> Evaluation:
+    clock.set(NOW)
+    recording = record_call(session, agent=world.agents[0], started_at=NOW - timedelta(hours=2))
+    draft = evaluations.create_draft(session, recording_id=recording.id, by=world.inspector)
+    session.commit()
+    return draft
+
+
+# Who may see what --------------------------------------------------------------------------------
+
+def test_qa_pages_need_sign_in(client: TestClient) -> None:
+    for path in ("/qa", "/qa/evaluations/1", "/qa/mine", "/qa/coverage", "/qa/reports/monthly"):
+        page = client.get(path, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/signin?next=" + path
+    partial = client.get("/qa", headers=HX, follow_redirects=False)
+    assert partial.status_code == 401 and partial.headers["hx-redirect"] == "/signin?next=/qa"
+
+
+def test_wrong_roles_are_refused(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    signed_in_client(client, world.agents[0])
+    for path in ("/qa", "/qa/disputes", "/qa/coverage", "/qa/reports/monthly"):
+        assert client.get(path).status_code == 403, path
+    assert client.post(f"/qa/evaluations/{draft.id}/answers", data={}).status_code == 403
+    assert client.get(f"/qa/evaluations/{draft.id}").status_code == 404  # a draft is its author's
+    signed_in_client(client, world.leader)
+    assert client.get("/qa").status_code == 403
+    other = client.get("/qa/coverage", params={"team_id": world.other_team.id, "month": "2026-01"})
+    assert other.status_code == 403 and "another site or team" in other.text
+    signed_in_client(client, world.far_inspector)
+    assert client.get(f"/qa/evaluations/{draft.id}").status_code == 404
+
+
+# The queue -----------------------------------------------------------------------------------------
+
+def test_queue_shows_assignments_with_due_dates_and_marks(client: TestClient, session: Session, world: World,
+                                                          clock: Any) -> None:
+    clock.set(NOW)
+    for agent in world.agents:
+        for day in (2, 9, 16, 23):
+            record_call(session, agent=agent, started_at=datetime(2026, 1, day, 2, tzinfo=UTC))
+    sampling.build_month(session, team_id=world.team.id, month="2026-01", by=world.inspector)
+    session.commit()
+    signed_in_client(client, world.inspector)
+    page = client.get("/qa")
+    assert page.status_code == 200 and 'href="/qa" aria-current="page"' in page.text
+    from qa import assignments
+
+    rows = assignments.queue(session, user=world.inspector)
+    assert rows and page.text.count('id="assignment-') == len(rows)
+    assert "Random" in page.text and "Overdue" in page.text
+    assert world.agents[0].display_name in page.text
+    _no_inline_code(page.text)
+    first = re.search(r'name="recording_id" value="(\d+)">\s*<input type="hidden" name="assignment_id" '
+                      r'value="(\d+)"', page.text)
+    assert first
+    started = client.post("/qa/evaluations", data={"recording_id": first.group(1), "assignment_id": first.group(2)},
+                          follow_redirects=False)
+    assert started.status_code == 303 and started.headers["location"].startswith("/qa/evaluations/")
+    again = client.get("/qa")
+    assert again.text.count(">Continue<") == 1
+
+
+def test_starting_an_unknown_recording_is_explained(client: TestClient, world: World) -> None:
+    signed_in_client(client, world.inspector)
+    page = client.post("/qa/evaluations", data={"recording_id": "abc"})
+    assert page.status_code == 422 and 'id="recording-id-error"' in page.text
+    missing = client.post("/qa/evaluations", data={"recording_id": "999999"})
+    assert missing.status_code in (409, 422) and "field-error" in missing.text
+
+
+# The player and the scorecard ----------------------------------------------------------------------
+
+def test_inspector_scores_saves_a_draft_and_submits(client: TestClient, session: Session, world: World,
+                                                   clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    signed_in_client(client, world.inspector)
+    page = client.get(f"/qa/evaluations/{draft.id}")
+    assert page.status_code == 200
+    assert f'src="/api/qa/recordings/{draft.recording_id}/audio"' in page.text and "Skip silence" in page.text
+    assert "Service quality evaluation form" in page.text and "Critical" in page.text
+    assert 'name="csrf_token"' in page.text and 'id="scorecard-form"' in page.text
+    hold = _question(session, "hold_transfer_phrases")
+    assert f'name="answer-{hold.id}" value="na"' in page.text  # N/A offered only where allowed
+    courtesy = _question(session, "courtesy")
+    assert f'name="answer-{courtesy.id}" value="na"' not in page.text
+    _no_inline_code(page.text)
+
+    partial = client.post(f"/qa/evaluations/{draft.id}/answers", data={f"answer-{courtesy.id}": "4"}, headers=HX)
+    assert partial.status_code == 200 and "<html" not in partial.text and 'id="score-panel"' in partial.text
+    assert 'id="draft-saved"' in partial.text
+    assert fresh(session).get(Evaluation, draft.id).answers[0].value == 4
+
+    saved = client.post(f"/qa/evaluations/{draft.id}/answers", data=_full_form(session, courtesy="3"),
+                        follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/qa/evaluations/{draft.id}?saved=draft"
+    submitted = client.post(f"/qa/evaluations/{draft.id}/submit", data=_full_form(session, courtesy="3"),
+                            follow_redirects=False)
+    assert submitted.status_code == 303
+    evaluation = fresh(session).get(Evaluation, draft.id)
+    assert evaluation.status == "submitted" and evaluation.score is not None and evaluation.score < 100
+    shown = client.get(submitted.headers["location"])
+    assert "Evaluation submitted" in shown.text and 'id="submit-evaluation"' not in shown.text
+
+
+def test_answer_out_of_scale_is_shown_beside_the_question(client: TestClient, session: Session, world: World,
+                                                          clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    courtesy = _question(session, "courtesy")
+    signed_in_client(client, world.inspector)
+    page = client.post(f"/qa/evaluations/{draft.id}/answers", data={f"answer-{courtesy.id}": "9"})
+    assert page.status_code == 422
+    assert f'id="question-error-{courtesy.id}"' in page.text and "from 1 to 5" in page.text
+    assert fresh(session).get(Evaluation, draft.id).answers == []
+    partial = client.post(f"/qa/evaluations/{draft.id}/answers", data={f"answer-{courtesy.id}": "9"}, headers=HX)
+    assert partial.status_code == 422 and partial.headers["hx-retarget"] == "#scorecard-form"
+    assert "<html" not in partial.text and f'id="question-error-{courtesy.id}"' in partial.text
+
+
+def test_na_where_not_allowed_and_missing_answers_are_refused(client: TestClient, session: Session, world: World,
+                                                              clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    courtesy = _question(session, "courtesy")
+    signed_in_client(client, world.inspector)
+    page = client.post(f"/qa/evaluations/{draft.id}/answers", data={f"answer-{courtesy.id}": "na"})
+    assert page.status_code == 422 and "N/A is not allowed on this question" in page.text
+    assert f'id="question-error-{courtesy.id}"' in page.text
+    partial_form = {f"answer-{courtesy.id}": "5"}
+    missing = client.post(f"/qa/evaluations/{draft.id}/submit", data=partial_form)
+    assert missing.status_code == 422 and "before submitting" in missing.text
+    evaluation = fresh(session).get(Evaluation, draft.id)
+    assert evaluation.status == "draft" and [a.value for a in evaluation.answers] == [5]  # the answer is kept
+
+
+def test_notes_are_pinned_to_moments(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    signed_in_client(client, world.inspector)
+    done = client.post(f"/qa/evaluations/{draft.id}/notes", data={"at": "1:15", "body": "No greeting"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    page = client.get(f"/qa/evaluations/{draft.id}")
+    assert 'data-seek="75"' in page.text and "No greeting" in page.text and ">1:15<" in page.text
+    bad = client.post(f"/qa/evaluations/{draft.id}/notes", data={"at": "soon", "body": "x"}, headers=HX)
+    assert bad.status_code == 422 and 'id="note-at-error"' in bad.text and "<html" not in bad.text
+    empty = client.post(f"/qa/evaluations/{draft.id}/notes", data={"at": "0:05", "body": " "})
+    assert empty.status_code == 422 and 'id="note-body-error"' in empty.text
+
+
+# The agent's side and arbitration ---------------------------------------------------------------
+
+def _submitted(session: Session, world: World, clock: Any, **answers: Any) -> Evaluation:
+    clock.set(NOW)
+    return evaluate(session, by=world.inspector, agent=world.agents[0], started_at=NOW - timedelta(hours=3),
+                    **answers)
+
+
+def test_agent_sees_and_acknowledges_an_evaluation(client: TestClient, session: Session, world: World,
+                                                  clock: Any) -> None:
+    evaluation = _submitted(session, world, clock)
+    signed_in_client(client, world.agents[0])
+    mine = client.get("/qa/mine")
+    assert mine.status_code == 200 and f'href="/qa/evaluations/{evaluation.id}"' in mine.text
+    page = client.get(f"/qa/evaluations/{evaluation.id}")
+    assert 'id="dispute-window"' in page.text and "nothing to dispute" in page.text  # full marks
+    done = client.post(f"/qa/evaluations/{evaluation.id}/acknowledge", follow_redirects=False)
+    assert done.status_code == 303 and fresh(session).get(Evaluation, evaluation.id).status == "acknowledged"
+    again = client.post(f"/qa/evaluations/{evaluation.id}/acknowledge")
+    assert again.status_code == 409 and 'id="dispute-error"' in again.text
+    signed_in_client(client, world.agents[1])
+    assert client.get(f"/qa/evaluations/{evaluation.id}").status_code == 404
+
+
+def test_agent_disputes_and_a_supervisor_arbitrates(client: TestClient, session: Session, world: World,
+                                                   clock: Any) -> None:
+    evaluation = _submitted(session, world, clock, courtesy=2)
+    before = evaluation.score
+    courtesy = _question(session, "courtesy")
+    signed_in_client(client, world.agents[0])
+    page = client.get(f"/qa/evaluations/{evaluation.id}")
+    assert f'name="question_ids" value="{courtesy.id}"' in page.text
+    assert page.text.count('name="question_ids"') == 1  # only answers short of full marks
+    no_reason = client.post(f"/qa/evaluations/{evaluation.id}/dispute", data={"question_ids": [str(courtesy.id)]})
+    assert no_reason.status_code == 422 and 'id="dispute-reason-error"' in no_reason.text
+    sent = client.post(f"/qa/evaluations/{evaluation.id}/dispute",
+                       data={"question_ids": [str(courtesy.id)], "reason": "The caller was abusive"},
+                       follow_redirects=False)
+    assert sent.status_code == 303
+    shown = client.get(sent.headers["location"])
+    assert 'id="dispute-shown"' in shown.text and "The caller was abusive" in shown.text
+    assert "Waiting for arbitration" in shown.text
+
+    signed_in_client(client, world.supervisor)
+    listed = client.get("/qa/disputes")
+    assert f'href="/qa/evaluations/{evaluation.id}"' in listed.text
+    dispute = fresh(session).query(Dispute).one()
+    page = client.get(f"/qa/evaluations/{evaluation.id}")
+    assert 'id="arbitration-form"' in page.text
+    unexplained = client.post(f"/qa/disputes/{dispute.id}/arbitrate", data={"decision": "uphold", "reason": ""})
+    assert unexplained.status_code == 422 and 'id="arbitration-reason-error"' in unexplained.text
+    decided = client.post(f"/qa/disputes/{dispute.id}/arbitrate",
+                          data={"decision": "revise", "reason": "Agreed", f"answer-{courtesy.id}": "4"},
+                          follow_redirects=False)
+    assert decided.status_code == 303
+    after = fresh(session).get(Evaluation, evaluation.id)
+    assert after.status == "resolved" and after.score > before
+    signed_in_client(client, world.inspector)  # the author does not arbitrate
+    assert f"/qa/evaluations/{evaluation.id}" not in client.get("/qa/disputes").text
+
+
+def test_dispute_after_the_window_is_refused(client: TestClient, session: Session, world: World,
+                                             clock: Any) -> None:
+    evaluation = _submitted(session, world, clock, courtesy=2)
+    courtesy = _question(session, "courtesy")
+    clock.advance(days=8)
+    signed_in_client(client, world.agents[0])
+    page = client.get(f"/qa/evaluations/{evaluation.id}")
+    assert "The dispute window closed on" in page.text and 'id="dispute-form"' not in page.text
+    late = client.post(f"/qa/evaluations/{evaluation.id}/dispute",
+                       data={"question_ids": [str(courtesy.id)], "reason": "Too late?"})
+    assert late.status_code == 422 and 'id="dispute-error"' in late.text
+    assert "The dispute window closed on" in late.text and "talk to your team leader" in late.text
+    assert fresh(session).get(Evaluation, evaluation.id).status == "submitted"
+
+
+# Calibration ---------------------------------------------------------------------------------------
+
+def test_calibration_is_blind_until_one_submits(client: TestClient, session: Session, world: World,
+                                                clock: Any) -> None:
+    clock.set(NOW)
+    recording = record_call(session, agent=world.agents[0], started_at=NOW - timedelta(hours=2))
+    found = calibration.create(session, recording_id=recording.id, inspector_ids=[world.inspector.id,
+                               world.team_inspector.id], expert_id=world.supervisor.id, by=world.supervisor)
+    expert = calibration.my_evaluation(session, calibration_id=found.id, by=world.supervisor)
+    evaluations.save(session, evaluation_id=expert.id, by=world.supervisor, answers=default_answers(_card(session)))
+    evaluations.submit(session, evaluation_id=expert.id, by=world.supervisor)
+    session.commit()
+
+    signed_in_client(client, world.inspector)
+    assert f'href="/qa/calibrations/{found.id}"' in client.get("/qa").text
+    page = client.get(f"/qa/calibrations/{found.id}")
+    assert page.status_code == 200 and 'id="blind-note"' in page.text and 'id="report-link"' not in page.text
+    peek = client.get(f"/qa/calibrations/{found.id}/report")
+    assert peek.status_code == 403 and "Submit your own evaluation" in peek.text
+    assert client.get(f"/qa/evaluations/{expert.id}").status_code == 403
+
+    opened = client.post(f"/qa/calibrations/{found.id}/evaluation", follow_redirects=False)
+    assert opened.status_code == 303
+    own_id = int(opened.headers["location"].rsplit("/", 1)[1])
+    assert client.post(f"/qa/evaluations/{own_id}/submit", data=_full_form(session, courtesy="3"),
+                       follow_redirects=False).status_code == 303
+    report = client.get(f"/qa/calibrations/{found.id}/report")
+    assert report.status_code == 200 and 'id="calibration-questions"' in report.text
+    assert 'id="calibration-inspectors"' in report.text and world.inspector.display_name in report.text
+    assert "-" in report.text and 'id="score-spread"' in report.text
+
+
+# Coverage and the monthly report ------------------------------------------------------------------
+
+def test_team_leader_sees_coverage_trend_and_the_monthly_report(client: TestClient, session: Session, world: World,
+                                                                clock: Any) -> None:
+    clock.set(NOW)
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC),
+             courtesy=3)
+    signed_in_client(client, world.leader)
+    page = client.get("/qa/coverage", params={"month": "2026-01"})
+    assert page.status_code == 200 and 'id="coverage-table"' in page.text
+    assert 'src="/static/vendor/chart.js-4.5.1/chart.umd.min.js"' in page.text and "data-qa-charts=" in page.text
+    _no_inline_code(page.text)
+    data = client.get("/qa/coverage/data.json", params={"team_id": world.team.id, "month": "2026-01"}).json()
+    assert world.agents[0].display_name in data["agents"] and sum(data["evaluated"]) == 1
+    assert data["months"][-1] == "2026-01" and data["averages"][-1] is not None
+    bad = client.get("/qa/coverage", params={"month": "January"})
+    assert bad.status_code == 422 and 'id="month-error"' in bad.text
+
+    report = client.get("/qa/reports/monthly", params={"month": "2026-01"})
+    assert report.status_code == 200 and 'id="report-agents"' in report.text
+    csv_link = re.search(r'id="download-csv" href="([^"]+)"', report.text)
+    pdf_link = re.search(r'id="download-pdf" href="([^"]+)"', report.text)
+    assert csv_link and pdf_link and f"team_id={world.team.id}" in csv_link.group(1)
+    csv = client.get(csv_link.group(1).replace("&amp;", "&"))
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert world.agents[0].display_name in csv.text
+    pdf = client.get(pdf_link.group(1).replace("&amp;", "&"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_inspector_reads_the_site_report(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    clock.set(NOW)
+    evaluate(session, by=world.inspector, agent=world.other_agent, started_at=datetime(2026, 1, 12, 3, tzinfo=UTC))
+    signed_in_client(client, world.inspector)
+    page = client.get("/qa/reports/monthly", params={"month": "2026-01", "scope": "site"})
+    assert page.status_code == 200 and world.other_agent.display_name in page.text
+    assert f"site_id={world.site.id}" in page.text
+
+
+# Chinese ---------------------------------------------------------------------------------------------
+
+def test_player_and_report_in_chinese(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    draft = _draft(session, world, clock)
+    inspector = session.get(User, world.inspector.id)
+    inspector.locale = "zh_Hans"
+    session.commit()
+    signed_in_client(client, world.inspector)
+    page = client.get(f"/qa/evaluations/{draft.id}")
+    assert page.status_code == 200 and 'lang="zh-Hans"' in page.text
+    for text in ("服务质量综合考评表", "服务用语", "服务态度", "规范使用开头语、结束语及服务用语", "质检员", "跳过静音",
+                 "提交", "保存草稿", "不适用"):
+        assert text in page.text, text
+    assert "Service quality evaluation form" not in page.text
+    queue = client.get("/qa")
+    assert "待质检录音" in queue.text
+    report = client.get("/qa/reports/monthly", params={"month": "2026-01", "scope": "site"})
+    assert "服务质量分析报告" in report.text and "下载 CSV" in report.text

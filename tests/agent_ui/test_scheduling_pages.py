@@ -1,0 +1,267 @@
+"""The scheduling pages: shifts, leave and swaps (refusals list every broken rule, in Chinese too),
+rosters (calendar, hand edits, generation and its progress, the forecast chart's JSON), roll call,
+duty log, handovers and notices; sign-in and roles; plain posts redirect, htmx gets a block."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Role
+from scheduling.models import Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
+from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
+from tests.scheduling.conftest import World, assign, world
+from tests.telephony.hub import eager_tasks
+
+__all__ = ["cheap_password_hashing", "eager_tasks", "world"]
+
+HX = {"HX-Request": "true"}
+WEDNESDAY = date(2026, 1, 7)  # the clock starts on Monday 2026-01-05, 10:00 in Berlin
+PAGES = ["/shifts", "/shifts/rosters", "/duty", "/duty/weekly", "/notices"]
+
+
+def _zh(client: TestClient) -> None:
+    client.cookies.set("hotline_locale", "zh_Hans")
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_send_strangers_to_sign_in(client: TestClient, world: World, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/signin?next={path}"
+
+
+def test_agents_cannot_open_the_leaders_pages(client: TestClient, world: World) -> None:
+    signed_in_client(client, world.agents[0])
+    for path in ("/shifts/rosters", "/duty", "/duty/weekly", "/duty/handovers/1"):
+        assert client.get(path).status_code == 403, path
+    assert client.post("/notices", data={"title": "x", "body": "y"}).status_code == 403
+    assert client.post("/shifts/rosters/1/assign", data={}).status_code == 403
+    assert client.get("/shifts").status_code == 200 and client.get("/notices").status_code == 200
+
+
+def test_qa_inspectors_have_no_shift_requests(client: TestClient, session: Session, world: World) -> None:
+    signed_in_client(client, make_user(session, role=Role.qa_inspector, site=world.site))
+    assert client.get("/shifts").status_code == 403
+
+
+def test_the_shifts_page_lists_my_shifts_without_inline_scripts(client: TestClient, session: Session,
+                                                                world: World) -> None:
+    assign(session, world, world.agents[0], WEDNESDAY)
+    signed_in_client(client, world.agents[0])
+    page = client.get("/shifts")
+    assert page.status_code == 200 and 'id="my-shifts"' in page.text and "Day shift" in page.text
+    assert 'name="csrf_token"' in page.text
+    assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", page.text) == []
+    assert not re.search(r"\son[a-z]+=|style=", page.text)
+    partial = client.get("/shifts", headers=HX)
+    assert "<html" not in partial.text and 'id="shifts-main"' in partial.text
+
+
+def _refused_swap(client: TestClient, session: Session, world: World) -> int:
+    mine = assign(session, world, world.agents[0], WEDNESDAY)
+    assign(session, world, world.agents[3], WEDNESDAY)  # the partner works then too, at skill level 1
+    signed_in_client(client, world.agents[0])
+    return mine.id
+
+
+def test_a_refused_swap_lists_every_broken_rule(client: TestClient, session: Session, world: World) -> None:
+    shift_id = _refused_swap(client, session, world)
+    response = client.post("/shifts/swaps", data={"shift_id": shift_id, "partner_id": world.agents[3].id})
+    assert response.status_code == 422
+    rules = re.findall(r'data-rule="([a-z_.]+)"', response.text)
+    assert "swap.overlap" in rules and "swap.skill_level" in rules
+    assert f"{world.agents[3].display_name} already works a shift at that time." in response.text
+    assert fresh(session).scalar(select(SwapRequest.id)) is None
+
+
+def test_a_refused_swap_is_explained_in_chinese(client: TestClient, session: Session, world: World) -> None:
+    shift_id = _refused_swap(client, session, world)
+    _zh(client)
+    response = client.post("/shifts/swaps", data={"shift_id": shift_id, "partner_id": world.agents[3].id},
+                           headers=HX)
+    assert response.status_code == 422 and "<html" not in response.text
+    assert f"{world.agents[3].display_name} 在该时段已有班次。" in response.text
+    assert "技能等级不可比" in response.text and "违反" in response.text
+
+
+def test_a_swap_is_asked_confirmed_approved_and_registered(client: TestClient, session: Session,
+                                                          world: World) -> None:
+    shift = assign(session, world, world.agents[0], WEDNESDAY)
+    signed_in_client(client, world.agents[0])
+    response = client.post("/shifts/swaps", data={"shift_id": shift.id, "partner_id": world.agents[1].id},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/shifts"
+    assert "Your swap request was sent." in client.get("/shifts").text
+    swap_id = fresh(session).scalar(select(SwapRequest.id))
+    signed_in_client(client, world.agents[1])
+    assert client.post(f"/shifts/swaps/{swap_id}/confirm", follow_redirects=False).status_code == 303
+    assert client.post(f"/shifts/swaps/{swap_id}/approve").status_code == 409  # only leaders approve
+    for leader in (world.leader, world.other_leader):
+        signed_in_client(client, leader)
+        assert client.post(f"/shifts/swaps/{swap_id}/approve", follow_redirects=False).status_code == 303
+    assert fresh(session).get(SwapRequest, swap_id).status == "registered"
+    assert session.get(Shift, shift.id).user_id == world.agents[1].id
+
+
+def test_leave_refused_then_asked_and_approved(client: TestClient, session: Session, world: World) -> None:
+    signed_in_client(client, world.agents[0])
+    refused = client.post("/shifts/leave", data={"kind": "personal", "start": "2026-01-04T08:00",
+                                                 "end": "2026-01-04T16:00"})
+    assert refused.status_code == 422 and 'data-rule="leave.in_past"' in refused.text
+    _zh(client)
+    assert "不能从过去开始" in client.post("/shifts/leave", data={"kind": "personal", "start": "2026-01-04T08:00",
+                                                                "end": "2026-01-04T16:00"}).text
+    client.cookies.delete("hotline_locale")
+    asked = client.post("/shifts/leave", data={"kind": "personal", "start": "2026-01-09T08:00",
+                                               "end": "2026-01-09T16:00", "reason": "Family"},
+                        follow_redirects=False)
+    assert asked.status_code == 303
+    leave = fresh(session).scalar(select(LeaveRequest))
+    assert leave.status == "pending" and leave.start_at == datetime(2026, 1, 9, 7, 0, tzinfo=UTC)  # Berlin time
+    signed_in_client(client, world.supervisor)
+    page = client.get("/shifts").text
+    assert 'id="leave-to-decide"' in page
+    assert client.post(f"/shifts/leave/{leave.id}/approve", follow_redirects=False).status_code == 303
+    assert fresh(session).get(LeaveRequest, leave.id).status == "approved"
+
+
+def _roster(client: TestClient, world: World) -> int:
+    signed_in_client(client, world.leader)
+    created = client.post("/shifts/rosters", data={"first_day": "2026-01-06", "last_day": "2026-01-12",
+                                                   "team_id": world.team.id}, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    return int(created.headers["location"].rsplit("/", 1)[1])
+
+
+def test_roster_calendar_with_hand_edits(client: TestClient, session: Session, world: World) -> None:
+    roster_id = _roster(client, world)
+    page = client.get(f"/shifts/rosters/{roster_id}")
+    assert page.status_code == 200 and 'id="roster-calendar"' in page.text
+    assert world.agents[0].display_name in page.text and world.agents[1].display_name not in page.text  # by team
+    data = {"user_id": world.agents[0].id, "day": "2026-01-07", "template_id": world.day.id}
+    assert client.post(f"/shifts/rosters/{roster_id}/assign", data=data, follow_redirects=False).status_code == 303
+    shift = fresh(session).scalar(select(Shift).where(Shift.roster_id == roster_id))
+    assert shift is not None and shift.user_id == world.agents[0].id
+    # The night before the day shift leaves no rest: refused, with the rules in the reader's language.
+    night = {"user_id": world.agents[0].id, "day": "2026-01-06", "template_id": world.night.id}
+    refused = client.post(f"/shifts/rosters/{roster_id}/assign", data=night, headers=HX)
+    assert refused.status_code == 422 and 'data-rule="shift.' in refused.text and "<html" not in refused.text
+    _zh(client)
+    assert "班次" in client.post(f"/shifts/rosters/{roster_id}/assign", data=night).text
+    month = client.get(f"/shifts/rosters/{roster_id}?view=month&start=2026-01-01").text
+    assert month.count('<th scope="col" class') == 31
+    shift_id = shift.id
+    removed = client.post(f"/shifts/rosters/{roster_id}/shifts/{shift_id}/remove", follow_redirects=False)
+    assert removed.status_code == 303
+    assert fresh(session).scalar(select(Shift.id).where(Shift.id == shift_id)) is None
+
+
+def test_roster_generation_shows_progress_and_the_forecast(client: TestClient, session: Session, world: World,
+                                                           eager_tasks: None) -> None:  # noqa: F811
+    roster_id = _roster(client, world)
+    calls = ",".join(["0"] * 8 + ["20"] * 8 + ["0"] * 8)
+    response = client.post(f"/shifts/rosters/{roster_id}/generate",
+                           data={"calls": calls, "aht_seconds": "240", "time_limit": "5"}, follow_redirects=False)
+    assert response.status_code == 303
+    job = fresh(session).scalar(select(RosterJob).where(RosterJob.roster_id == roster_id))
+    assert job.status == "done"
+    fragment = client.get(f"/shifts/rosters/{roster_id}/jobs/{job.id}", headers=HX)
+    assert 'id="roster-progress"' in fragment.text and "every 1s" not in fragment.text and "Done" in fragment.text
+    coverage = client.get(f"/shifts/rosters/{roster_id}/coverage.json?start=2026-01-06").json()
+    assert len(coverage["labels"]) == 7 * 24 and max(n or 0 for n in coverage["needed"]) > 0
+    assert max(coverage["scheduled"]) > 0
+    bad = client.post(f"/shifts/rosters/{roster_id}/generate", data={"calls": "1,2,3"})
+    assert bad.status_code == 422 and "Give 24 numbers of calls" in bad.text
+
+
+def test_a_running_job_is_polled_every_second(client: TestClient, session: Session, world: World) -> None:
+    roster_id = _roster(client, world)
+    session.add(RosterJob(roster_id=roster_id, status="running", solutions=3, objective=960.0, bound=900.0,
+                          gap=0.0625, elapsed_seconds=1.5))
+    session.commit()
+    job_id = session.scalar(select(RosterJob.id))
+    fragment = client.get(f"/shifts/rosters/{roster_id}/jobs/{job_id}", headers=HX).text
+    assert 'hx-trigger="every 1s"' in fragment and "Solving" in fragment and ">3<" in fragment
+
+
+def test_roll_call_shows_an_absence_with_its_rule(client: TestClient, session: Session, world: World,
+                                                  clock) -> None:  # type: ignore[no-untyped-def]
+    clock.set(datetime(2026, 1, 4, 9, 0, tzinfo=UTC))
+    assign(session, world, world.agents[0], date(2026, 1, 5))
+    clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))  # the shift began at 08:00 Berlin; nobody came
+    signed_in_client(client, world.leader)
+    page = client.get("/duty?day=2026-01-05")
+    assert page.status_code == 200 and 'data-rule="rollcall.absent"' in page.text and "Absent" in page.text
+    shift_id = fresh(session).scalar(select(Shift.id))
+    refused = client.post(f"/duty/rollcall/{shift_id}/excuse?day=2026-01-05&kind=day", data={"note": ""})
+    assert refused.status_code == 422 and "Say why the lateness or absence is excused." in refused.text
+    excused = client.post(f"/duty/rollcall/{shift_id}/excuse", data={"note": "Phoned in", "back": "/duty?day=2026-01-05"},
+                          follow_redirects=False)
+    assert excused.status_code == 303 and excused.headers["location"] == "/duty?day=2026-01-05"
+    _zh(client)
+    assert "已准假" in client.get("/duty?day=2026-01-05").text
+
+
+def test_duty_log_handover_accept_and_additions(client: TestClient, session: Session, world: World) -> None:
+    signed_in_client(client, world.leader)
+    page = client.get("/duty")
+    assert 'id="dutylog-panel"' in page.text and "from tickets" in page.text
+    log_id = int(re.search(r'action="/duty/logs/(\d+)\?', page.text).group(1))
+    saved = client.post(f"/duty/logs/{log_id}", data={"inquiry_count": "0", "lookup_count": "12",
+                                                      "proactive_count": "3", "system_problems": "Headset 4 broken",
+                                                      "back": "/duty"}, follow_redirects=False)
+    assert saved.status_code == 303
+    bad = client.post(f"/duty/logs/{log_id}", data={"inquiry_count": "-1", "lookup_count": "1",
+                                                    "proactive_count": "1"})
+    assert bad.status_code == 422 and "Counts are whole numbers" in bad.text
+    weekly = client.get("/duty/weekly").text
+    assert "Headset 4 broken" in weekly and ">12<" in weekly
+    sent = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
+                                                              "action": "submit"}, follow_redirects=False)
+    assert sent.status_code == 303
+    handover = fresh(session).scalar(select(Handover))
+    assert handover.status == "submitted"
+    # The outgoing lead cannot accept their own handover.
+    own = client.post(f"/duty/handovers/{handover.id}/accept")
+    assert own.status_code == 409 and "The incoming lead, not the outgoing one" in own.text
+    signed_in_client(client, world.other_leader)
+    assert f'href="/duty/handovers/{handover.id}"' in client.get("/duty").text
+    returned = client.post(f"/duty/handovers/{handover.id}/return", data={"text": ""})
+    assert returned.status_code == 422
+    _zh(client)
+    assert "请先说明需要回答的问题" in client.post(f"/duty/handovers/{handover.id}/return", data={"text": ""}).text
+    client.cookies.delete("hotline_locale")
+    accepted = client.post(f"/duty/handovers/{handover.id}/accept", follow_redirects=False)
+    assert accepted.status_code == 303
+    assert fresh(session).get(Handover, handover.id).status == "accepted"
+    page = client.get(f"/duty/handovers/{handover.id}").text
+    assert "locked" in page and 'id="append-panel"' in page
+    added = client.post(f"/duty/handovers/{handover.id}/append", data={"text": "Headset replaced"}, headers=HX)
+    assert added.status_code == 200 and "Added after acceptance" in added.text and "Headset replaced" in added.text
+    assert fresh(session).scalar(select(HandoverAddition.text)) == "Headset replaced"
+
+
+def test_notices_published_acknowledged_with_read_receipts(client: TestClient, session: Session,
+                                                           world: World) -> None:
+    signed_in_client(client, world.leader)
+    refused = client.post("/notices", data={"title": "", "body": ""})
+    assert refused.status_code == 422 and "A notice needs a title and a text." in refused.text
+    assert client.post("/notices", data={"title": "New script", "body": "Use the new greeting."},
+                       follow_redirects=False).status_code == 303
+    page = client.get("/notices").text
+    assert "New script" in page and world.agents[0].display_name in page  # not read yet
+    signed_in_client(client, world.agents[0])
+    notice_id = int(re.search(r'action="/notices/(\d+)/acknowledge"', client.get("/notices").text).group(1))
+    assert client.post(f"/notices/{notice_id}/acknowledge", follow_redirects=False).status_code == 303
+    assert "acknowledge" not in client.get("/notices").text.split('id="notice-list"')[1].split("</article>")[0]
+    signed_in_client(client, world.leader)
+    receipts = client.get("/notices").text
+    unread = re.search(r'class="unread-names">([^<]*)<', receipts).group(1)
+    assert world.agents[0].display_name not in unread and world.agents[1].display_name in unread
+    _zh(client)
+    assert "发布通告" in client.get("/notices").text

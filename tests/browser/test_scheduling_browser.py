@@ -1,0 +1,84 @@
+"""The scheduling pages in Chromium: a swap refused for its rules (the page lists them, through
+htmx, without a reload), a handover written by the outgoing lead and accepted by the incoming
+one, and the roster's forecast chart drawn from its JSON."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from playwright.sync_api import expect
+from sqlalchemy.orm import Session
+
+from tests.browser.conftest import Browsing
+from tests.factories import cheap_password_hashing
+from tests.scheduling.conftest import World, assign, world
+
+__all__ = ["cheap_password_hashing", "world"]
+
+WEDNESDAY = date(2026, 1, 7)
+
+
+def _expected_refusal(browsing: Browsing) -> None:
+    """Chromium logs the refused form's 422 as a failed load; that one is the point of the test."""
+    browsing.errors[:] = [e for e in browsing.errors if "status of 422" not in e]
+
+
+def test_a_swap_refused_for_its_rules(browsing: Browsing, session: Session, world: World) -> None:
+    assign(session, world, world.agents[0], WEDNESDAY)
+    assign(session, world, world.agents[3], WEDNESDAY)  # the partner already works then
+    page = browsing.signed_in(world.agents[0].username, path="/shifts")
+    page.locator("#swap-partner").select_option(str(world.agents[3].id))
+    page.get_by_role("button", name="Ask for a swap").click()
+    refusal = page.locator("#swap-refusal")
+    expect(refusal).to_be_visible()
+    expect(refusal.locator('[data-rule="swap.overlap"]')).to_contain_text(
+        f"{world.agents[3].display_name} already works a shift at that time.")
+    expect(refusal.locator('[data-rule="swap.skill_level"]')).to_be_visible()
+    assert page.url.endswith("/shifts")
+    _expected_refusal(browsing)
+
+
+def test_a_swap_refusal_reads_in_chinese(browsing: Browsing, session: Session, world: World) -> None:
+    assign(session, world, world.agents[0], WEDNESDAY)
+    assign(session, world, world.agents[3], WEDNESDAY)
+    page = browsing.signed_in(world.agents[0].username, path="/shifts", locale="zh-CN")
+    page.locator("#swap-partner").select_option(str(world.agents[3].id))
+    page.get_by_role("button", name="申请换班").click()
+    expect(page.locator('#swap-refusal [data-rule="swap.overlap"]')).to_contain_text("在该时段已有班次")
+    _expected_refusal(browsing)
+
+
+def test_a_handover_written_then_accepted(browsing: Browsing, world: World) -> None:
+    outgoing = browsing.signed_in(world.leader.username, path="/duty")
+    outgoing.locator("#handover-equipment_status").fill("Headset 4 crackles")
+    outgoing.locator("#handover-unresolved_issues").fill("Mrs Li waits for a callback")
+    outgoing.get_by_role("button", name="Send to the incoming lead").click()
+    expect(outgoing.locator("#duty-main .alert.success")).to_contain_text("sent to the incoming lead")
+    expect(outgoing.locator(".handover-status")).to_have_text("Submitted")
+
+    incoming = browsing.signed_in(world.other_leader.username, path="/duty")
+    incoming.locator("#handovers-waiting a").click()
+    expect(incoming.locator(".handover-fields")).to_contain_text("Headset 4 crackles")
+    incoming.get_by_role("button", name="Accept the handover").click()
+    expect(incoming.locator("#handover-main .handover-status")).to_contain_text("Accepted")
+    expect(incoming.locator("#handover-main .handover-status")).to_contain_text("locked")
+    incoming.locator("#append-text").fill("Headset 4 replaced at 18:10")
+    incoming.get_by_role("button", name="Append").click()
+    expect(incoming.locator("#additions .addition")).to_contain_text("Headset 4 replaced at 18:10")
+
+    outgoing.reload()
+    expect(outgoing.locator(".handover-status")).to_have_text("Accepted")
+    expect(outgoing.locator("#handover-panel form")).to_have_count(0)  # locked: nothing to edit
+
+
+def test_the_roster_chart_draws(browsing: Browsing, world: World) -> None:
+    page = browsing.signed_in(world.leader.username, path="/shifts/rosters")
+    page.locator("#roster-first").fill("2026-01-06")
+    page.locator("#roster-last").fill("2026-01-12")
+    page.get_by_role("button", name="Create the roster").click()
+    expect(page.locator("#roster-calendar")).to_be_visible()
+    page.locator("#assign-day").fill("2026-01-07")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.locator("#roster-main .alert.success")).to_contain_text("The shift was assigned.")
+    expect(page.locator(".roster-shift")).to_have_count(1)
+    expect(page.locator("[data-coverage-url]")).to_have_attribute("data-loaded", "true")

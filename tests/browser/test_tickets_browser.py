@@ -1,0 +1,56 @@
+"""A team leader works a ticket in Chromium: opens it from the list, adds a note, resolves it and
+grants a callback authorisation; the agent then sees the customer's details (htmx swaps and the
+plain post-redirect-get both go through the real app)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+from sqlalchemy.orm import Session
+
+from tests.agent_ui.desk import Desk, callback_ticket, desk
+from tests.browser.conftest import Browsing, LiveServer
+from tests.factories import cheap_password_hashing
+from tickets import service as ticket_service
+
+__all__ = ["cheap_password_hashing", "desk"]
+
+
+def test_a_team_leader_resolves_a_ticket_and_authorises_a_callback(browsing: Browsing, live_server: LiveServer,
+                                                                  desk: Desk, session: Session) -> None:
+    ticket_id = callback_ticket(session, desk)
+    number = ticket_service.get(session, ticket_id=ticket_id, user=None).number
+
+    lead = browsing.signed_in("lead", path="/tickets")
+    lead.get_by_label("Customer phone").fill("138 0013 8000")
+    lead.get_by_role("button", name="Search").click()
+    expect(lead.locator("#ticket-results")).to_contain_text(number)
+    assert "138" not in lead.url
+    lead.get_by_role("link", name=number).click()
+    lead.wait_for_url(f"**/tickets/{ticket_id}")
+
+    lead.get_by_label("New note").fill("Customer asked for a call after 6 pm.")
+    lead.get_by_role("button", name="Add note").click()
+    expect(lead.locator(".notes")).to_contain_text("Customer asked for a call after 6 pm.")
+
+    lead.get_by_label("Resolution (needed to resolve)").fill("Explained the refund; agent will call back.")
+    lead.get_by_role("button", name="Move to Resolved").click()
+    expect(lead.locator("#ticket-status")).to_have_text("Resolved")
+    expect(lead.locator("#to-resolved")).to_have_count(0)
+
+    grant_form = lead.locator("#grant-form")
+    grant_form.get_by_label("Agent").select_option(label="An Agent")
+    grant_form.get_by_label("For").select_option("60")
+    grant_form.get_by_label("Reason").fill("Promised a call back after 6 pm")
+    grant_form.get_by_role("button", name="Grant").click()
+    expect(lead.locator("#saved-grant")).to_be_visible()
+
+    lead.goto("/authorisations")
+    row = lead.locator("tbody tr").first
+    expect(row).to_contain_text("An Agent")
+    expect(row.locator(".countdown")).to_have_attribute("role", "timer")
+
+    agent = browsing.signed_in("agent-a", path=f"/customers/{desk.customer.id}")
+    card = agent.locator("#customer-card")
+    expect(card).to_contain_text("Wang Fang")
+    expect(card).to_contain_text("+8613800138000")
+    expect(agent.locator("#customer-grant-countdown")).to_be_visible()
