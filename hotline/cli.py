@@ -239,11 +239,13 @@ def keys_rotate() -> None:
 
 
 def _add_package_commands() -> None:
+    from hotline.screenshots import screenshots
     from scheduling.cli import forecast
     from tickets.cli import customers
 
     main.add_command(forecast)
     main.add_command(customers)
+    main.add_command(screenshots)
 
 
 _add_package_commands()

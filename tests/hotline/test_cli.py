@@ -18,7 +18,7 @@ from tests.factories import cheap_password_hashing  # noqa: F401 - autouse fixtu
 COMMANDS = [
     [], ["serve"], ["worker"], ["beat"], ["demo"], ["db"], ["db", "upgrade"], ["db", "current"],
     ["db", "downgrade"], ["users"], ["users", "create"], ["audit"], ["audit", "verify"], ["keys"],
-    ["keys", "generate"], ["keys", "rotate"], ["forecast"], ["customers"],
+    ["keys", "generate"], ["keys", "rotate"], ["forecast"], ["customers"], ["screenshots"],
 ]
 
 
