@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.config import get_settings
 from core.models import Role, Site, User
-from core.users import list_users
+from core.directory import list_users
 from telephony import figures as figure_service
 from telephony.queue_status import QueueLine, QueueSnapshot, queue_snapshot
 from tickets import complaints, sla

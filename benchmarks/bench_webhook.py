@@ -95,12 +95,12 @@ def _environment(url: str, port: int, var_dir: str) -> dict[str, str]:
 
 def _prepare(env: dict[str, str]) -> None:
     """Tables and one open site, in the settings the server will use."""
-    code = ("from core import config, db, users\n"
+    code = ("from core import config, db, organisation\n"
             "from hotline.models import load_all\n"
             "config.configure(config.ensure_embedded_keys(config.Settings()))\n"
             "load_all().metadata.create_all(db.get_engine())\n"
             "with db.session_scope() as s:\n"
-            "    users.create_site(s, name='Bench', code='bench', timezone='Asia/Shanghai')\n")
+            "    organisation.create_site(s, name='Bench', code='bench', timezone='Asia/Shanghai')\n")
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True)
 
 

@@ -120,14 +120,14 @@ def _seed(agents: int) -> tuple[list[int], str]:
     """A site with agents, a supervisor signed in once (every browser shares the cookie)."""
     from starlette.responses import Response
 
-    from core import credentials, users
+    from core import credentials, organisation, users
     from core.auth import set_session_cookie
     from core.db import session_scope
     from core.models import Role
 
     with session_scope() as session:
-        site = users.create_site(session, name="Bench Store", code="bench", timezone="Asia/Shanghai")
-        team = users.create_team(session, name="Bench team", site_id=site.id)
+        site = organisation.create_site(session, name="Bench Store", code="bench", timezone="Asia/Shanghai")
+        team = organisation.create_team(session, name="Bench team", site_id=site.id)
         ids = [users.create_user(session, username=f"agent{i}", password="bench-password-1", role=Role.agent,
                                  display_name=f"Agent {i:03d}", site_id=site.id, team_id=team.id).id
                for i in range(agents)]

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import clock, passwords
 from core.config import get_settings
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
-from core.models import LOCALES, Role, Site, Skill, Team, User, UserSkill
+from core.models import LOCALES, Role, Skill, User, UserSkill
 
 
 # Errors -------------------------------------------------------------------------------------
@@ -86,87 +85,50 @@ def audit(session: Session, *, action: str, actor: User | None = None, actor_nam
     )
 
 
-# Sites, teams, skills -----------------------------------------------------------------------
+# Users --------------------------------------------------------------------------------------
 
-DEFAULT_SKILLS = (
-    ("inquiry", "Inquiries"),
-    ("complaint", "Complaints"),
-    ("membership", "Membership"),
-    ("callback", "Callbacks"),
-    ("operator", "Operator"),
-    ("mandarin", "Mandarin"),
-    ("english", "English"),
-)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,79}$")
 
 
-def create_site(session: Session, *, name: str, code: str, timezone: str | None = None,
-                address: str | None = None, by: User | None = None) -> Site:
-    code = code.strip().lower()
-    if session.scalar(select(Site.id).where(Site.code == code)) is not None:
-        raise Conflict(f"A site with the code {code!r} already exists.", field="code")
-    zone = timezone or get_settings().timezone
-    try:
-        ZoneInfo(zone)
-    except Exception as exc:  # noqa: BLE001 - any lookup failure means the name is wrong
-        raise ValidationFailed(f"Unknown time zone {zone!r}; use a name like Asia/Shanghai.", field="timezone") from exc
-    site = Site(name=name.strip(), code=code, timezone=zone, address=address)
-    session.add(site)
+def normalize_username(username: str) -> str:
+    """Usernames are compared case-insensitively: `Wang.Li` and `wang.li` are one person."""
+    return username.strip().lower()
+
+
+def create_user(session: Session, *, username: str, password: str, role: Role | str, display_name: str,
+                site_id: int | None = None, team_id: int | None = None, email: str | None = None,
+                job_type: str = "hotline_agent", locale: str | None = None, by: User | None = None,
+                source_ip: str | None = None) -> User:
+    username = normalize_username(username)
+    if not _USERNAME.match(username):
+        raise ValidationFailed("A username is 2 to 80 letters, digits, dots, dashes or underscores.",
+                               field="username")
+    role = parse_role(role)
+    _check_locale(locale)
+    if get_by_username(session, username=username) is not None:
+        raise UsernameTaken(username)
+    user = User(username=username, display_name=display_name.strip() or username, email=email or None,
+                password_hash=passwords.hash_password(password), role=role.value, job_type=job_type,
+                site_id=site_id, team_id=team_id, locale=locale, is_active=True, failed_sign_ins=0)
+    session.add(user)
     session.flush()
-    audit(session, action="site.created", actor=by, object_type="site", object_id=site.id, details={"code": code})
-    return site
+    audit(session, action="user.created", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
+          details={"username": username, "role": role.value, "site_id": site_id})
+    return user
 
 
-def get_site(session: Session, *, site_id: int) -> Site:
-    site = session.get(Site, site_id)
-    if site is None:
-        raise NotFound("No such site.")
-    return site
+def get(session: Session, *, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
-def list_sites(session: Session) -> list[Site]:
-    return list(session.scalars(select(Site).order_by(Site.name)))
+def get_by_username(session: Session, *, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == normalize_username(username)))
 
 
-def create_team(session: Session, *, name: str, site_id: int, by: User | None = None) -> Team:
-    get_site(session, site_id=site_id)
-    team = Team(name=name.strip(), site_id=site_id)
-    session.add(team)
-    session.flush()
-    audit(session, action="team.created", actor=by, object_type="team", object_id=team.id,
-          details={"site_id": site_id})
-    return team
-
-
-def list_teams(session: Session, *, site_id: int | None = None) -> list[Team]:
-    query = select(Team).order_by(Team.name)
-    if site_id is not None:
-        query = query.where(Team.site_id == site_id)
-    return list(session.scalars(query))
-
-
-def create_skill(session: Session, *, code: str, name: str, by: User | None = None) -> Skill:
-    code = code.strip().lower()
-    if session.scalar(select(Skill.id).where(Skill.code == code)) is not None:
-        raise Conflict(f"A skill with the code {code!r} already exists.", field="code")
-    skill = Skill(code=code, name=name.strip())
-    session.add(skill)
-    session.flush()
-    audit(session, action="skill.created", actor=by, object_type="skill", object_id=skill.id, details={"code": code})
-    return skill
-
-
-def ensure_default_skills(session: Session) -> list[Skill]:
-    """The IVR menu's skills and the two languages; safe to call again."""
-    existing = {s.code for s in list_skills(session)}
-    for code, name in DEFAULT_SKILLS:
-        if code not in existing:
-            create_skill(session, code=code, name=name)
-    return list_skills(session)
-
-
-def list_skills(session: Session) -> list[Skill]:
-    return list(session.scalars(select(Skill).order_by(Skill.code)))
-
+# Skills held ------------------------------------------------------------------------------
 
 def set_skill(session: Session, *, user_id: int, skill_code: str, level: int, by: User | None = None) -> UserSkill:
     if not 1 <= level <= 5:
@@ -196,103 +158,12 @@ def remove_skill(session: Session, *, user_id: int, skill_code: str, by: User | 
           details={"skill": code})
 
 
-# Users --------------------------------------------------------------------------------------
-
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,79}$")
-
-
-def normalize_username(username: str) -> str:
-    """Usernames are compared case-insensitively: `Wang.Li` and `wang.li` are one person."""
-    return username.strip().lower()
-
-
-def create_user(session: Session, *, username: str, password: str, role: Role | str, display_name: str,
-                site_id: int | None = None, team_id: int | None = None, email: str | None = None,
-                job_type: str = "hotline_agent", locale: str | None = None, by: User | None = None,
-                source_ip: str | None = None) -> User:
-    username = normalize_username(username)
-    if not _USERNAME.match(username):
-        raise ValidationFailed("A username is 2 to 80 letters, digits, dots, dashes or underscores.",
-                               field="username")
-    role = _role(role)
-    _check_locale(locale)
-    if get_by_username(session, username=username) is not None:
-        raise UsernameTaken(username)
-    user = User(username=username, display_name=display_name.strip() or username, email=email or None,
-                password_hash=passwords.hash_password(password), role=role.value, job_type=job_type,
-                site_id=site_id, team_id=team_id, locale=locale, is_active=True, failed_sign_ins=0)
-    session.add(user)
-    session.flush()
-    audit(session, action="user.created", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
-          details={"username": username, "role": role.value, "site_id": site_id})
-    return user
-
-
-def get(session: Session, *, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise UserNotFound()
-    return user
-
-
-def get_by_username(session: Session, *, username: str) -> User | None:
-    return session.scalar(select(User).where(User.username == normalize_username(username)))
-
-
-def list_users(session: Session, *, site_id: int | None = None, team_id: int | None = None,
-               role: Role | str | None = None, active_only: bool = True) -> list[User]:
-    query = select(User).order_by(User.display_name, User.id)
-    if site_id is not None:
-        query = query.where(User.site_id == site_id)
-    if team_id is not None:
-        query = query.where(User.team_id == team_id)
-    if role is not None:
-        query = query.where(User.role == _role(role).value)
-    if active_only:
-        query = query.where(User.is_active.is_(True))
-    return list(session.scalars(query))
-
-
-class Place(NamedTuple):
-    site_id: int | None
-    team_id: int | None
-
-
-def place_of(session: Session, *, user_id: int) -> Place:
-    """The user's site and team as stored on the user (NoResultFound for no such user)."""
-    row = session.execute(select(User.site_id, User.team_id).where(User.id == user_id)).one()
-    return Place(row.site_id, row.team_id)
-
-
-def working_place_of(session: Session, *, user_id: int) -> Place:
-    """Where the user works: their team's site (else their own) and team; empty for no such user."""
-    row = session.execute(select(func.coalesce(Team.site_id, User.site_id).label("site_id"), User.team_id)
-                          .select_from(User).outerjoin(Team, Team.id == User.team_id)
-                          .where(User.id == user_id)).first()
-    return Place(row.site_id, row.team_id) if row is not None else Place(None, None)
-
-
-# Selectables other packages compose into their own statements (a locking pick, a count), so
-# that they need not read these tables. Arguments may be values or bind parameters.
-
-def skilled_users(*, skill_code: Any, min_level: Any = None) -> Select[Any]:
-    """(user_id, level) of everyone with the skill, at `min_level` or above when given."""
-    query = (select(UserSkill.user_id.label("user_id"), UserSkill.level.label("level"))
-             .join(Skill, Skill.id == UserSkill.skill_id).where(Skill.code == skill_code))
-    return query.where(UserSkill.level >= min_level) if min_level is not None else query
-
-
-def user_places() -> Select[Any]:
-    """(user_id, site_id, team_id) of every user, as stored on the user."""
-    return select(User.id.label("user_id"), User.site_id.label("site_id"), User.team_id.label("team_id"))
-
-
 def change_role(session: Session, *, user_id: int, role: Role | str, by: User | None,
                 source_ip: str | None = None) -> User:
     """Give a user another role. Only an administrator may (or the command line, `by=None`), and
     the last active administrator cannot be demoted."""
     _require_admin(by)
-    new = _role(role)
+    new = parse_role(role)
     user = get(session, user_id=user_id)
     old = user.role
     if old == new.value:
@@ -417,7 +288,7 @@ def _failed(session: Session, attempted: str, user: User | None, reason: str, ip
 
 # Helpers ------------------------------------------------------------------------------------
 
-def _role(role: Role | str) -> Role:
+def parse_role(role: Role | str) -> Role:
     try:
         return Role(role)
     except ValueError as exc:

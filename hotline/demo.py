@@ -45,7 +45,7 @@ def seed() -> dict[str, int]:
     """Demo site, staff (printed), skills and customers; safe to run again."""
     from sqlalchemy import select
 
-    from core import users
+    from core import organisation, users
     from core.db import session_scope
     from core.models import Site, UserSkill
     from tickets.customers import PhoneTaken, create_customer
@@ -54,10 +54,10 @@ def seed() -> dict[str, int]:
     with session_scope() as session:
         site = session.scalar(select(Site).where(Site.code == "demo"))
         if site is None:
-            site = users.create_site(session, name="Demo Store", code="demo", timezone="Asia/Shanghai")
-        team = users.list_teams(session, site_id=site.id)
-        team_id = team[0].id if team else users.create_team(session, name="Hotline A", site_id=site.id).id
-        skills = {s.code: s for s in users.ensure_default_skills(session)}
+            site = organisation.create_site(session, name="Demo Store", code="demo", timezone="Asia/Shanghai")
+        team = organisation.list_teams(session, site_id=site.id)
+        team_id = team[0].id if team else organisation.create_team(session, name="Hotline A", site_id=site.id).id
+        skills = {s.code: s for s in organisation.ensure_default_skills(session)}
         for username, role, name in STAFF:
             user = users.get_by_username(session, username=username)
             if user is None:

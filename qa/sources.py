@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from core import users as core_users
+from core import directory
 from core.models import User
 from telephony import call_facts as telephony_facts
 from telephony import recordings as telephony_recordings
@@ -40,8 +40,8 @@ def recording_facts(session: Session, *, recording_id: int) -> RecordingFacts | 
     facts = telephony_facts.recording_facts(session, recording_id=recording_id)
     if facts is None:
         return None
-    place = (core_users.working_place_of(session, user_id=facts.agent_id) if facts.agent_id is not None
-             else core_users.Place(None, None))
+    place = (directory.working_place_of(session, user_id=facts.agent_id) if facts.agent_id is not None
+             else directory.Place(None, None))
     return RecordingFacts(recording_id=facts.recording_id, call_id=facts.call_id, ticket_id=facts.ticket_id,
                           agent_id=facts.agent_id, agent_team_id=place.team_id, agent_site_id=place.site_id,
                           started_at=facts.started_at, duration_seconds=facts.duration_seconds,

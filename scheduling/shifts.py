@@ -14,7 +14,7 @@ from core import audit, clock
 from core.errors import ValidationFailed
 from core.models import Role, Site, Skill, User, UserSkill
 from core.users import get as get_user
-from core.users import get_site
+from core.organisation import get_site
 from scheduling import access
 from scheduling.errors import ShiftNotFound, ShiftRuleViolated
 from scheduling.models import LeaveRequest, Shift, ShiftTemplate

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core import directory
 from core import users as users_service
 from core.db import write_locked
 from core.errors import Conflict
@@ -209,7 +210,7 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
     # per session because the router publishes for many agents in one pass.
     cache: dict[int, tuple[int | None, int | None]] = session.info.setdefault(_SCOPE_KEY, {})
     if user_id not in cache:
-        place = users_service.place_of(session, user_id=user_id)
+        place = directory.place_of(session, user_id=user_id)
         cache[user_id] = (place.site_id, place.team_id)
     return cache[user_id]
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import NotFound
-from core import users as core_users
+from core import directory
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.priority import routing_settings
 
@@ -115,7 +115,7 @@ def queue_snapshot(session: Session) -> QueueSnapshot:
 
 def _staffing(session: Session, skill_code: str) -> tuple[int, int]:
     """Agents with the skill (any level) who are working, and how many of them are free."""
-    skilled = core_users.skilled_users(skill_code=skill_code).subquery("skilled")
+    skilled = directory.skilled_users(skill_code=skill_code).subquery("skilled")
     row = session.execute(
         select(func.count(), func.sum(case((AgentPresence.state == "available", 1), else_=0)))
         .select_from(AgentPresence)

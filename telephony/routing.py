@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import Conflict, ValidationFailed
-from core import users as core_users
+from core import directory
 from telephony import offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
@@ -118,8 +118,8 @@ _NEXT_ENTRY = (select(QueueEntry).where(QueueEntry.state == "waiting")
 # Free agents with the skill, with site and team for the presence event (saves a round trip).
 # Who has which skill, and where they work, come from core as selectables folded into this
 # one locking statement.
-_SKILLED = core_users.skilled_users(skill_code=bindparam("skill")).subquery("skilled")
-_PLACES = core_users.user_places().subquery("places")
+_SKILLED = directory.skilled_users(skill_code=bindparam("skill")).subquery("skilled")
+_PLACES = directory.user_places().subquery("places")
 _FREE_WITH_SKILL = (select(AgentPresence, _PLACES.c.site_id, _PLACES.c.team_id)
                     .join(_PLACES, _PLACES.c.user_id == AgentPresence.user_id)
                     .join(_SKILLED, _SKILLED.c.user_id == AgentPresence.user_id)

@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from core import credentials, passwords, users
+from core import credentials, organisation, passwords, users
 from core.models import Role, Site, Skill, Team, User
 
 DEFAULT_PASSWORD = "correct horse battery"
@@ -36,21 +36,21 @@ def cheap_password_hashing() -> Iterator[PasswordHasher]:
 def make_site(session: Session, *, name: str | None = None, code: str | None = None,
               timezone: str = "Asia/Shanghai", **extra: Any) -> Site:
     n = next(_counter)
-    site = users.create_site(session, name=name or f"Store {n}", code=code or f"s{n}", timezone=timezone, **extra)
+    site = organisation.create_site(session, name=name or f"Store {n}", code=code or f"s{n}", timezone=timezone, **extra)
     session.commit()
     return site
 
 
 def make_team(session: Session, *, site: Site | None = None, name: str | None = None) -> Team:
     site = site or make_site(session)
-    team = users.create_team(session, name=name or f"Team {next(_counter)}", site_id=site.id)
+    team = organisation.create_team(session, name=name or f"Team {next(_counter)}", site_id=site.id)
     session.commit()
     return team
 
 
 def make_skill(session: Session, *, code: str | None = None, name: str | None = None) -> Skill:
     code = code or f"skill{next(_counter)}"
-    skill = users.create_skill(session, code=code, name=name or code.title())
+    skill = organisation.create_skill(session, code=code, name=name or code.title())
     session.commit()
     return skill
 

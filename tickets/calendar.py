@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import ValidationFailed
-from core.users import get_site
+from core.organisation import get_site
 from tickets.models.tickets import SiteHoliday, SiteOpeningHours
 
 __all__ = [

@@ -12,7 +12,7 @@ from core import clock
 from core.errors import NotFound, ValidationFailed
 from core.events import publish
 from core.models import User
-from core.users import list_users
+from core.directory import list_users
 from tickets import access, timeline
 from tickets.models.tickets import Notification, Ticket, TicketTag
 from tickets.versioning import changing

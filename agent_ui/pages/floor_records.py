@@ -19,7 +19,8 @@ from core import clock
 from core.auth import AgentUser, DbSession, TeamLeaderUser
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
-from core.users import list_teams, list_users
+from core.organisation import list_teams
+from core.directory import list_users
 from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
 from scheduling.models import Handover
 

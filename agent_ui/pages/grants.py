@@ -15,7 +15,7 @@ from core import clock
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core.users import list_users
+from core.directory import list_users
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 from tickets import visibility

@@ -20,7 +20,7 @@ from core import clock, permissions
 from core.auth import DbSession, QAUser, RequireRole
 from core.errors import DomainError
 from core.models import Role, Team, User
-from core.users import list_teams
+from core.organisation import list_teams
 from qa import assignments, calibration, reports
 from qa.models import CalibrationParticipant, CalibrationSession, Evaluation
 

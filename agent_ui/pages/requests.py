@@ -16,7 +16,7 @@ from core import clock, permissions
 from core.auth import AgentUser, DbSession
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
-from core.users import list_users
+from core.directory import list_users
 from scheduling import access, leave as leave_service
 from scheduling import shifts as shift_service
 from scheduling import swaps as swap_service

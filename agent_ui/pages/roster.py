@@ -18,7 +18,8 @@ from agent_ui.templating import is_htmx, render
 from core.auth import DbSession, TeamLeaderUser
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
-from core.users import list_teams, list_users
+from core.organisation import list_teams
+from core.directory import list_users
 from scheduling import access, roster as roster_service
 from scheduling import shifts as shift_service
 from scheduling.forecast import Targets, interval_starts, staff_interval

@@ -22,7 +22,7 @@ from core.auth import AgentUser, ClientIP, DbSession
 from core.crypto import InvalidPhoneNumber, phone_index
 from core.errors import DomainError, NotFound, ValidationFailed
 from core.models import Role, User
-from core.users import list_users
+from core.directory import list_users
 from telephony import recordings as recording_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service

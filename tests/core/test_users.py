@@ -9,7 +9,7 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, credentials, passwords, users
+from core import audit, credentials, organisation, passwords, users
 from core.clock import FrozenClock
 from core.config import Settings
 from core.errors import NotFound, ValidationFailed
@@ -78,14 +78,14 @@ def test_create_user_unknown_role(session: Session) -> None:
 
 
 def test_create_site_takes_default_timezone_from_settings(session: Session, settings: Settings) -> None:
-    site = users.create_site(session, name="Head office", code="HQ")
+    site = organisation.create_site(session, name="Head office", code="HQ")
     assert site.code == "hq" and site.timezone == settings.timezone
     with pytest.raises(ValidationFailed):
-        users.create_site(session, name="Bad", code="bad", timezone="Mars/Olympus")
+        organisation.create_site(session, name="Bad", code="bad", timezone="Mars/Olympus")
 
 
 def test_set_skill_adds_and_updates_levels(session: Session) -> None:
-    users.ensure_default_skills(session)
+    organisation.ensure_default_skills(session)
     user = make_user(session)
     users.set_skill(session, user_id=user.id, skill_code="complaint", level=3)
     users.set_skill(session, user_id=user.id, skill_code="Complaint", level=5)
@@ -102,8 +102,8 @@ def test_set_skill_adds_and_updates_levels(session: Session) -> None:
 
 def test_default_skills_are_created_once(session: Session) -> None:
     make_skill(session, code="inquiry")
-    first = users.ensure_default_skills(session)
-    again = users.ensure_default_skills(session)
+    first = organisation.ensure_default_skills(session)
+    again = organisation.ensure_default_skills(session)
     assert [s.code for s in first] == [s.code for s in again]
     assert {"inquiry", "complaint", "membership", "callback", "operator", "mandarin", "english"} <= {
         s.code for s in again}

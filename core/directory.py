@@ -1,0 +1,61 @@
+"""Who works where, for the other packages: lists of people, a person's site and team, and
+selectables that other packages compose into their own statements (a locking pick, a count,
+a report), so that no package outside `core` reads the people tables itself."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from core.models import Role, Skill, Team, User, UserSkill
+from core.users import parse_role
+
+
+def list_users(session: Session, *, site_id: int | None = None, team_id: int | None = None,
+               role: Role | str | None = None, active_only: bool = True) -> list[User]:
+    query = select(User).order_by(User.display_name, User.id)
+    if site_id is not None:
+        query = query.where(User.site_id == site_id)
+    if team_id is not None:
+        query = query.where(User.team_id == team_id)
+    if role is not None:
+        query = query.where(User.role == parse_role(role).value)
+    if active_only:
+        query = query.where(User.is_active.is_(True))
+    return list(session.scalars(query))
+
+
+class Place(NamedTuple):
+    site_id: int | None
+    team_id: int | None
+
+
+def place_of(session: Session, *, user_id: int) -> Place:
+    """The user's site and team as stored on the user (NoResultFound for no such user)."""
+    row = session.execute(select(User.site_id, User.team_id).where(User.id == user_id)).one()
+    return Place(row.site_id, row.team_id)
+
+
+def working_place_of(session: Session, *, user_id: int) -> Place:
+    """Where the user works: their team's site (else their own) and team; empty for no such user."""
+    row = session.execute(select(func.coalesce(Team.site_id, User.site_id).label("site_id"), User.team_id)
+                          .select_from(User).outerjoin(Team, Team.id == User.team_id)
+                          .where(User.id == user_id)).first()
+    return Place(row.site_id, row.team_id) if row is not None else Place(None, None)
+
+
+# Selectables other packages compose into their own statements (a locking pick, a count), so
+# that they need not read these tables. Arguments may be values or bind parameters.
+
+def skilled_users(*, skill_code: Any, min_level: Any = None) -> Select[Any]:
+    """(user_id, level) of everyone with the skill, at `min_level` or above when given."""
+    query = (select(UserSkill.user_id.label("user_id"), UserSkill.level.label("level"))
+             .join(Skill, Skill.id == UserSkill.skill_id).where(Skill.code == skill_code))
+    return query.where(UserSkill.level >= min_level) if min_level is not None else query
+
+
+def user_places() -> Select[Any]:
+    """(user_id, site_id, team_id) of every user, as stored on the user."""
+    return select(User.id.label("user_id"), User.site_id.label("site_id"), User.team_id.label("team_id"))
