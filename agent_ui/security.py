@@ -8,19 +8,32 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import get_settings
 
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "media-src 'self' blob:",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "media-src": "'self' blob:",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+CONTENT_SECURITY_POLICY = "; ".join(f"{name} {value}" for name, value in _POLICY.items())
+
+# The agent desktop with Twilio's Voice SDK (production phone): the SDK signals over
+# wss://voice-js.<edge>.twilio.com, reports call quality to https://eventgw.twilio.com and plays its
+# ring tones from https://sdk.twilio.com. Only that page gets these sources; the audio itself is
+# WebRTC media, which CSP does not govern.
+TWILIO_PHONE_CONTENT_SECURITY_POLICY = "; ".join(
+    f"{name} {value}" for name, value in {
+        **_POLICY,
+        "connect-src": "'self' wss://*.twilio.com https://eventgw.twilio.com https://*.twilio.com",
+        "media-src": "'self' blob: https://sdk.twilio.com",
+    }.items()
+)
 
 BASE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,30 +11,18 @@ from core import config, db
 from core.config import Settings
 
 
-# Every package's routers, mounted here once. A package adds "module:attribute" to this list.
-ROUTERS = (
-    "tickets.api:router",
-    "tickets.api_customers:router",
-    "telephony.webhooks:router",
-    "telephony.api:router",
-    "telephony.api_controls:router",
-    "scheduling.api:router",
-    "qa.api:router",
-)
-
-
 def _routers() -> list[APIRouter]:
-    found = []
-    for spec in ROUTERS:
-        module_name, _, attribute = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a package whose router is not written yet
-        found.append(getattr(module, attribute))
-    return found
+    """Every package's JSON and webhook routers, mounted once (imported here, the composition
+    root, so that a missing or broken router fails the start rather than vanishing)."""
+    from qa.api import router as qa_api
+    from scheduling.api import router as scheduling_api
+    from telephony.api import router as telephony_api
+    from telephony.api_controls import router as call_controls_api
+    from telephony.webhooks import router as twilio_webhooks
+    from tickets.api import router as tickets_api
+    from tickets.api_customers import router as customers_api
+
+    return [tickets_api, customers_api, twilio_webhooks, telephony_api, call_controls_api, scheduling_api, qa_api]
 
 
 def create_app(settings: Settings | None = None, *, start_background: bool = True) -> FastAPI:

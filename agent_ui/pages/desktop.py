@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from agent_ui import desktop_view
 from agent_ui.form_errors import describe
+from agent_ui.security import TWILIO_PHONE_CONTENT_SECURITY_POLICY
 from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import AgentUser, ClientIP, DbSession
@@ -45,9 +46,13 @@ def _page(request: Request, session: DbSession, user: AgentUser, ip: str | None,
           errors: dict[str, Any] | None = None) -> Response:
     desktop_view.prepare_for_audit(session, desktop_view.PANELS)
     context = desktop_view.context(session, user, source_ip=ip)
-    context.update(errors=errors or {}, phone_kind=phone_kind())
-    return render(request, PAGE, context, status_code=status_code,
-                  block="desktop_main" if is_htmx(request) else None)
+    kind = phone_kind()
+    context.update(errors=errors or {}, phone_kind=kind)
+    response = render(request, PAGE, context, status_code=status_code,
+                      block="desktop_main" if is_htmx(request) else None)
+    if kind == "twilio":
+        response.headers["Content-Security-Policy"] = TWILIO_PHONE_CONTENT_SECURITY_POLICY
+    return response
 
 
 def _panel(request: Request, session: DbSession, user: AgentUser, panel: str, *, status_code: int = 200,

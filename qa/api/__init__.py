@@ -1,4 +1,4 @@
-"""QA's JSON API, mounted once by hotline.app (ROUTERS: "qa.api:router"). Routes declare the role
+"""QA's JSON API, mounted once by hotline.app (`_routers`). Routes declare the role
 with a typed alias; object-level checks (whose team, who may hear, blind calibration) are in the
 services, so pages calling the same services get them too."""
 

@@ -1,4 +1,4 @@
-"""Scheduling's JSON API, mounted once by hotline.app (ROUTERS: "scheduling.api:router")."""
+"""Scheduling's JSON API, mounted once by hotline.app (`_routers`)."""
 
 from fastapi import APIRouter
 

@@ -26,8 +26,9 @@ from tests.factories import (
     make_user,
     signed_in_client,
 )
+from tests.telephony.hub import eager_tasks, sim
 
-__all__ = ["cheap_password_hashing"]  # an autouse fixture: imported to take effect here
+__all__ = ["cheap_password_hashing", "eager_tasks", "sim"]  # an autouse fixture: imported to take effect here
 
 
 def test_signin_page_renders_without_inline_script(client: TestClient) -> None:
@@ -139,6 +140,28 @@ def test_security_headers(client: TestClient) -> None:
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "same-origin"
 
+
+
+def test_only_the_desktop_with_twilios_phone_may_reach_twilio(client: TestClient, session: Session) -> None:
+    """Production phone (no simulator installed): the desktop's policy lets Twilio's Voice SDK signal
+    and report to *.twilio.com; every other page keeps the strict policy."""
+    agent = make_user(session, role=Role.agent, team=make_team(session))
+    signed_in_client(client, agent)
+    desktop = client.get("/desktop")
+    assert desktop.status_code == 200 and '<meta name="phone-kind" content="twilio">' in desktop.text
+    csp = desktop.headers["content-security-policy"]
+    assert "connect-src 'self' wss://*.twilio.com" in csp and "media-src 'self' blob: https://sdk.twilio.com" in csp
+    assert "script-src 'self';" in csp and "unsafe" not in csp  # the SDK itself is served from /static
+    assert "twilio" not in client.get("/tickets").headers["content-security-policy"]
+
+
+def test_the_desktop_with_the_simulators_phone_keeps_the_strict_policy(client: TestClient, session: Session,
+                                                                       sim: object) -> None:
+    agent = make_user(session, role=Role.agent, team=make_team(session))
+    signed_in_client(client, agent)
+    desktop = client.get("/desktop")
+    assert '<meta name="phone-kind" content="simulator">' in desktop.text
+    assert "twilio" not in desktop.headers["content-security-policy"]
 
 def test_static_files_are_served(client: TestClient) -> None:
     css = client.get("/static/css/hotline.css")
