@@ -9,20 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock
-from core.config import get_settings
-from core.models import Role, Site, User
+from core import clock, directory, organisation
 from core.directory import list_users
+from core.models import Role, User
 from telephony import figures as figure_service
 from telephony.queue_status import QueueLine, QueueSnapshot, queue_snapshot
-from tickets import complaints, sla
+from tickets import complaints, sla, visibility
 from tickets import grants as grant_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service
-from tickets import visibility
 from tickets.callbacks import grant_state
 from tickets.workflow import Category, Status
 
@@ -61,8 +58,7 @@ def board_scope_of(role: str, site_id: int | None) -> int | None:
 
 
 def zone_of(session: Session, site_id: int | None) -> str:
-    site = session.get(Site, site_id) if site_id is not None else None
-    return site.timezone if site is not None and site.timezone else get_settings().timezone
+    return organisation.site_timezone(session, site_id)
 
 
 def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: QueueSnapshot | None = None,
@@ -93,14 +89,7 @@ def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: Que
 def agent_names(session: Session, snapshot: QueueSnapshot) -> dict[int, tuple[str, int | None]]:
     """Display names and sites of the staff on the snapshot (staff names, not customer data)."""
     ids = {a.user_id for lines in snapshot.agents_by_state.values() for a in lines}
-    return staff_names(session, ids | {o.user_id for o in snapshot.expiring_offers})
-
-
-def staff_names(session: Session, user_ids: set[int]) -> dict[int, tuple[str, int | None]]:
-    if not user_ids:
-        return {}
-    rows = session.execute(select(User.id, User.display_name, User.site_id).where(User.id.in_(user_ids)))
-    return {row.id: (row.display_name, row.site_id) for row in rows}
+    return directory.staff_names(session, ids | {o.user_id for o in snapshot.expiring_offers})
 
 
 def wallboard_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
@@ -135,7 +124,7 @@ def grantable_agents(session: Session, user: User) -> list[User]:
 def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
     now = clock.now()
     grants, _count = grant_service.list_grants(session, viewer=user, limit=20)
-    people = staff_names(session, {g.agent_id for g in grants})
+    people = directory.staff_names(session, {g.agent_id for g in grants})
     customers = visibility.masked_cards(session, customer_ids={g.customer_id for g in grants})
     numbers = ticket_service.numbers_of(session, ticket_ids={g.ticket_id for g in grants if g.ticket_id})
     requests = ticket_search.search(session, viewer=user, category=Category.callback_request.value, status=ACTIVE,

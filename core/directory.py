@@ -59,3 +59,16 @@ def skilled_users(*, skill_code: Any, min_level: Any = None) -> Select[Any]:
 def user_places() -> Select[Any]:
     """(user_id, site_id, team_id) of every user, as stored on the user."""
     return select(User.id.label("user_id"), User.site_id.label("site_id"), User.team_id.label("team_id"))
+
+
+class StaffName(NamedTuple):
+    display_name: str
+    site_id: int | None
+
+
+def staff_names(session: Session, user_ids: set[int] | list[int]) -> dict[int, StaffName]:
+    """Display names and sites of staff (names of colleagues, not customer data), by user id."""
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name, User.site_id).where(User.id.in_(list(user_ids))))
+    return {row.id: StaffName(row.display_name, row.site_id) for row in rows}

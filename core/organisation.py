@@ -13,8 +13,6 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import Site, Skill, Team, User
 from core.users import audit
 
-
-
 # Sites, teams, skills -----------------------------------------------------------------------
 
 DEFAULT_SKILLS = (
@@ -95,3 +93,9 @@ def ensure_default_skills(session: Session) -> list[Skill]:
 
 def list_skills(session: Session) -> list[Skill]:
     return list(session.scalars(select(Skill).order_by(Skill.code)))
+
+
+def site_timezone(session: Session, site_id: int | None) -> str:
+    """The site's time zone name, or the hub's default when there is no site (the whole center)."""
+    zone = session.scalar(select(Site.timezone).where(Site.id == site_id)) if site_id is not None else None
+    return zone or get_settings().timezone
