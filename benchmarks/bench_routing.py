@@ -82,13 +82,22 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
     offers._RING[:] = [None]  # the broker round trip after commit is not the router's decision
     statements = [0]
     event.listen(engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
-    timings, cpu, floor = [], [], []
+    timings, decided, committed, cpu, floor = [], [], [], [], []
+    backends: dict[int, float] = {}
     for n in range(decisions + 20):
         clock.get_clock().advance(seconds=0.01)  # type: ignore[attr-defined]
         before, c0, t0 = statements[0], time.process_time(), time.perf_counter()
         with db.new_session() as session:
+            if engine.dialect.name == "postgresql":
+                if n == 20:
+                    backends.clear()
+                pid = session.connection().connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+                backends.setdefault(pid, _cpu_seconds(pid))
+                c0, t0 = time.process_time(), time.perf_counter()  # not the connection's checkout
             made = routing.route(session, limit=1)
+            t_decided = time.perf_counter()
             session.commit()
+            t_committed = time.perf_counter()
         elapsed, used, count = time.perf_counter() - t0, time.process_time() - c0, statements[0] - before
         if len(made) != 1:
             raise SystemExit(f"decision {n} made {len(made)} offers")
@@ -99,6 +108,8 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
             session.commit()
         if n >= 20:  # warm-up: connections, statement caches
             timings.append(elapsed * 1000)
+            decided.append((t_decided - t0) * 1000)
+            committed.append((t_committed - t_decided) * 1000)
             cpu.append(used * 1000)
             floor.append((time.perf_counter() - t1) * 1000)
             per_decision = count
@@ -106,13 +117,29 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
     print(f"{label}: {calls} calls waiting, {agents} agents online, {len(timings)} decisions "
           f"({per_decision} statements each, {engine.dialect.name == 'sqlite' and 'BEGIN IMMEDIATE' or 'BEGIN'} "
           "included, COMMIT not)")
-    print(f"  decision                   {_summary(timings)}")
+    print(f"  decision + commit          {_summary(timings)}")
+    print(f"    the decision (route)     {_summary(decided)}")
+    print(f"    its commit               {_summary(committed)}")
     print(f"  client CPU of a decision   {_summary(cpu)}")
     print(f"  floor: 1-row write, commit {_summary(floor)}")
+    used = [_cpu_seconds(pid) - start for pid, start in backends.items()]
+    if used and all(value >= 0 for value in used):
+        # On a busy machine the times above include waiting for a core; the server's own CPU
+        # (from /proc, database on this host; the floor's writes included) does not.
+        print(f"  database server CPU, mean  {sum(used) * 1000 / len(timings):.2f} ms per decision and floor write")
     if explain and engine.dialect.name == "postgresql":
         explain_plans(engine)
     engine.dispose()
     db.configure_engine(None)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a local process, from /proc (-1 when it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _summary(values: list[float]) -> str:
@@ -123,16 +150,18 @@ def _summary(values: list[float]) -> str:
 
 
 def explain_plans(engine: Engine) -> None:
-    """PostgreSQL's plans for the router's own two picks (its private statements, compiled)."""
-    from sqlalchemy.dialects import postgresql
+    """PostgreSQL's plan for the router's one-statement decision (telephony.decision), run
+    for real inside a transaction that is then rolled back."""
+    from telephony import decision
 
-    picks = ((routing._NEXT_ENTRY, {}), (routing._PICK_IDLEST, {"skill": "inquiry", "level": 2}))
+    params = {"now": clock.now(), "default_timeout": 15}
     with engine.connect() as conn:
-        for statement, params in picks:
-            sql = str(statement.params(**params).compile(dialect=postgresql.dialect(),
-                                                         compile_kwargs={"literal_binds": True}))
-            print("\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN ANALYZE " + sql.replace("%", "%%"))))
-            conn.rollback()
+        compiled = decision._statement(0, False, True).compile(dialect=engine.dialect)
+        sql = "EXPLAIN (ANALYZE, COSTS OFF) " + str(compiled)
+        values = compiled.construct_params(params)
+        values["now"] = params["now"]
+        print("\n".join(r[0] for r in conn.exec_driver_sql(sql, values)))
+        conn.rollback()
 
 
 def main() -> None:

@@ -104,6 +104,30 @@ def _prepare(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True)
 
 
+def _round_trips(env: dict[str, str], port: int) -> str:
+    """What one new call costs the database, counted in a separate process on the same settings
+    through the real app: statements, and the BEGIN and COMMIT around them."""
+    code = ("import sys\n"
+            "from sqlalchemy import event\n"
+            "from fastapi.testclient import TestClient\n"
+            "from benchmarks import bench_webhook as bench\n"
+            "from core import db\n"
+            "client = TestClient(bench.hub_app(), base_url=f'http://127.0.0.1:{sys.argv[1]}')\n"
+            "engine, seen = db.get_engine(), []\n"
+            "event.listen(engine, 'before_cursor_execute', lambda *a: seen.append('statement'))\n"
+            "event.listen(engine, 'begin', lambda *a: seen.append('BEGIN'))\n"
+            "event.listen(engine, 'commit', lambda *a: seen.append('COMMIT'))\n"
+            "for _ in range(3):\n"
+            "    seen.clear()\n"
+            "    url, params, headers = bench._voice_request(int(sys.argv[1]))\n"
+            "    assert client.post('/twilio/voice', data=params, headers=headers).status_code == 200\n"
+            "print(f\"{len(seen)} round trips per new call ({seen.count('statement')} statements, \"\n"
+            "      f\"{seen.count('BEGIN')} BEGIN, {seen.count('COMMIT')} COMMIT)\")\n")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(port)], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 def _serve(factory: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"benchmarks.bench_webhook:{factory}", "--factory",
                                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
@@ -117,6 +141,33 @@ def _serve(factory: str, port: int, env: dict[str, str], workers: int = 1) -> su
             time.sleep(0.1)
     server.terminate()
     raise RuntimeError(f"{factory} did not start on port {port}")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(server_pid: int, database: str) -> tuple[float, float] | None:
+    """CPU seconds so far of the hub's server process (and its workers) and of the PostgreSQL
+    backends connected to the bench database, read from /proc (database on this host)."""
+    from core import db
+
+    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        backends = [row[0] for row in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %(name)s", {"name": database})]
+    admin.dispose()
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children")
+    hub_pids = [server_pid, *map(int, children.read_text().split())] if children.exists() else [server_pid]
+    hub = [_cpu_seconds(pid) for pid in hub_pids]
+    db_cpu = [_cpu_seconds(pid) for pid in backends]
+    if None in hub or None in db_cpu:
+        return None
+    return sum(hub), sum(db_cpu)  # type: ignore[arg-type]
 
 
 # Driving -------------------------------------------------------------------------------------
@@ -211,6 +262,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as var_dir:
             env = _environment(url, hub_port, var_dir)
             _prepare(env)
+            trips = _round_trips(env, hub_port)
             servers.append(_serve("hub_app", hub_port, env, args.workers))
             servers.append(_serve("hello_app", hello_port, env))
             hello = lambda: (f"http://127.0.0.1:{hello_port}/hello", {"a": "b"}, {})  # noqa: E731
@@ -219,12 +271,19 @@ def main() -> None:
             asyncio.run(_drive(hello, args.rate, min(400, total)))
             load = os.getloadavg()[0]
             hello_result = asyncio.run(_drive(hello, args.rate, total))
+            before = _cpu_of(servers[0].pid, name)
             voice_result = asyncio.run(_drive(voice, args.rate, total))
+            after = _cpu_of(servers[0].pid, name)
             print(f"\nPOST /twilio/voice on PostgreSQL at {args.rate:g} new calls/s for {args.seconds:g} s "
                   f"({args.workers} uvicorn worker(s), client on the same machine, {os.cpu_count()} cores, load average "
                   f"{load:.1f} before the run)")
             print(_report("bare FastAPI hello", *hello_result))
             print(_report("/twilio/voice -> TwiML", *voice_result))
+            print(f"database: {trips}")
+            if before is not None and after is not None:
+                # Waiting for a core on a busy machine is not in these: the work itself.
+                hub, database = ((a - b) * 1000 / total for a, b in zip(after, before))
+                print(f"CPU per call: hub process {hub:.2f} ms, PostgreSQL backends {database:.2f} ms (/proc)")
     finally:
         for server in servers:
             server.terminate()

@@ -100,7 +100,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _sqlite_setup(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip on every checkout, and an incoming call makes only a
+    # few. A connection the server dropped fails its first statement instead; SQLAlchemy then
+    # invalidates the whole pool, so one unit of work per process sees the error (webhooks retry
+    # it once on a fresh connection, see telephony.webhooks), and recycling retires connections
+    # before a firewall or proxy idle timeout silently cuts them.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)

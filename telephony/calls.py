@@ -61,13 +61,16 @@ def agent_legs(session: Session, *, call_id: int) -> list[Call]:
 
 def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: Call | None) -> None:
     """Append to the webhook log (a plain INSERT: this runs on every webhook)."""
+    session.execute(_EVENT_INSERT, _event_values(kind, params, call))
+
+
+def _event_values(kind: str, params: Mapping[str, Any], call: Call | None) -> dict[str, Any]:
     sequence = params.get("SequenceNumber")
-    session.execute(_EVENT_INSERT, {
-        "call_id": call.id if call is not None else None, "call_sid": params.get("CallSid"), "kind": kind,
-        "status": params.get("CallStatus") or params.get("RecordingStatus") or params.get("QueueResult")
-        or params.get("StatusCallbackEvent"),
-        "sequence": int(sequence) if sequence and str(sequence).isdigit() else None,
-        "received_at": clock.now(), "params": sanitize(params)})
+    return {"call_id": call.id if call is not None else None, "call_sid": params.get("CallSid"), "kind": kind,
+            "status": params.get("CallStatus") or params.get("RecordingStatus") or params.get("QueueResult")
+            or params.get("StatusCallbackEvent"),
+            "sequence": int(sequence) if sequence and str(sequence).isdigit() else None,
+            "received_at": clock.now(), "params": sanitize(params)}
 
 
 # Built once and given their values at execution, so SQLAlchemy compiles them once: these two
@@ -89,21 +92,75 @@ def _call_insert(session: Session) -> Any:
     return _CALL_INSERTS[dialect]
 
 
-def open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False,
+def open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False, log_as: str | None = None,
                  **values: Any) -> tuple[Call, bool]:
     """The caller's call for this CallSid, created on first sight (with `values`); a retried
     webhook, or two racing, find the same row. The common case is one round trip: INSERT ...
-    ON CONFLICT DO NOTHING RETURNING id, the row built from what was inserted. Returns
-    (call, created)."""
-    sid = params["CallSid"]
+    ON CONFLICT DO NOTHING RETURNING id, the row built from what was inserted. With `log_as`
+    the webhook is also logged (log_event), on PostgreSQL in that same statement for a new
+    call. Returns (call, created)."""
+    if log_as is not None and session.get_bind().dialect.name == "postgresql":
+        return _open_inbound_logged(session, params=params, degraded=degraded, kind=log_as, **values)
+    call, created = _open_inbound(session, params=params, degraded=degraded, **values)
+    if log_as is not None:
+        log_event(session, kind=log_as, params=params, call=call)
+    return call, created
+
+
+def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str, Any]) -> dict[str, Any]:
     number = params.get("From") or params.get("Caller")
     now = clock.now()
     row: dict[str, Any] = {column.key: None for column in Call.__table__.columns if column.key != "id"}
-    row.update(call_sid=sid, leg="caller", direction=params.get("Direction") or "inbound",
+    row.update(call_sid=params["CallSid"], leg="caller", direction=params.get("Direction") or "inbound",
                from_index=caller_index(number), from_number=number or None, to_number=params.get("To"),
                status="ringing", started_at=now, created_at=now, updated_at=now, language="zh-CN",
                degraded=degraded)
     row.update(values)
+    return row
+
+
+_LOGGED_INSERT: list[Any] = []
+
+
+def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degraded: bool, kind: str,
+                         **values: Any) -> tuple[Call, bool]:
+    # The call row and its first log line in one statement: the log's INSERT reads the new id
+    # from the call's INSERT ... ON CONFLICT DO NOTHING RETURNING id, so a known call writes
+    # nothing here and takes the two-step path.
+    if not _LOGGED_INSERT:
+        from sqlalchemy import bindparam, select
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        calls_table, events_table = Call.__table__, CallEvent.__table__
+        opened = (pg_insert(calls_table)
+                  .values({c.key: bindparam(f"call_{c.key}", type_=c.type) for c in calls_table.columns if c.key != "id"})
+                  .on_conflict_do_nothing(index_elements=["call_sid"]).returning(calls_table.c.id).cte("opened"))
+        names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
+        logged = (insert(events_table)
+                  .from_select(["call_id", *names], select(opened.c.id, *[bindparam(f"event_{name}",
+                                                                                    type_=events_table.c[name].type)
+                                                                          for name in names]))
+                  .returning(events_table.c.call_id))
+        _LOGGED_INSERT.append(logged)
+    row = _inbound_row(params, degraded, values)
+    event = _event_values(kind, params, None)
+    new_id = session.execute(_LOGGED_INSERT[0], {**{f"call_{k}": v for k, v in row.items()},
+                                                 **{f"event_{k}": v for k, v in event.items() if k != "call_id"}}
+                             ).scalar()
+    if new_id is None:
+        call, created = _open_inbound(session, params=params, degraded=degraded, **values)
+        log_event(session, kind=kind, params=params, call=call)
+        return call, created
+    call = Call(id=new_id, **row)
+    make_transient_to_detached(call)  # what was inserted is its loaded state: no SELECT back
+    session.add(call)
+    return call, True
+
+
+def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False,
+                  **values: Any) -> tuple[Call, bool]:
+    sid = params["CallSid"]
+    row = _inbound_row(params, degraded, values)
     new_id = session.execute(_call_insert(session), row).scalar()
     if new_id is None:
         existing = get_by_sid(session, call_sid=sid)

@@ -8,14 +8,13 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from core import clock
 from core.errors import NotFound
 from core.events import publish
-from core.models import Site
+from core import organisation
 from telephony import calls, ivr, routing
 from telephony.cache import remembered
 from telephony.ivr import CHOICES, LANGUAGES, IvrConfig
@@ -35,7 +34,8 @@ def site_for(session: Session, config: IvrConfig, preferred: int | None) -> int 
         return preferred
     if config.default_site_id is not None:
         return config.default_site_id
-    return session.scalar(select(Site.id).order_by(Site.id).limit(1))
+    # The first site set up (a handful of rows; the caller remembers the answer for a while).
+    return min((site.id for site in organisation.list_sites(session)), default=None)
 
 
 def _caller_values(session: Session, params: Mapping[str, str], config: IvrConfig) -> dict[str, object]:
@@ -71,10 +71,11 @@ def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lan
     existing = calls.get_by_sid(session, call_sid=params.get("CallSid")) if retry else None
     if existing is not None:
         call, created = existing, False
+        calls.log_event(session, kind="voice", params=params, call=call)
     else:
-        call, created = calls.open_inbound(session, params=params, degraded=degraded,
+        # The call row and this webhook's log line travel together (one statement on PostgreSQL).
+        call, created = calls.open_inbound(session, params=params, degraded=degraded, log_as="voice",
                                            **_caller_values(session, params, config))
-    calls.log_event(session, kind="voice", params=params, call=call)
     calls.advance_status(call, params.get("CallStatus"))
     if created:
         publish(session, "call.incoming", {"call_id": call.id, "customer_id": call.customer_id},

@@ -56,6 +56,13 @@ def make(session: Session, entry: QueueEntry, agent: AgentPresence, *, timeout: 
     entry.state = "offered"
     entry.attempts += 1
     move(session, agent, OFFERED, by=ROUTER, reason=f"call {entry.call_id}", current_offer_id=offer.id)
+    announce(session, offer)
+    return offer
+
+
+def announce(session: Session, offer: Offer) -> None:
+    """What follows every offer made, however it was written: the `call.offered` event and the
+    ring task after commit, and the `on_offer` hooks now."""
     publish(session, "call.offered", {"offer_id": offer.id, "call_id": offer.call_id, "user_id": offer.user_id,
                                       "skill_code": offer.skill_code, "expires_at": offer.expires_at.isoformat()},
             user_id=offer.user_id)
@@ -64,7 +71,6 @@ def make(session: Session, entry: QueueEntry, agent: AgentPresence, *, timeout: 
         enqueue_task(session, ring, offer.id)
     for hook in on_offer:
         hook(session, offer)
-    return offer
 
 
 _RING: list[object] = []
@@ -195,5 +201,5 @@ def _ended(session: Session, offer: Offer) -> None:
                                           "state": offer.state, "reason": offer.reason}, user_id=offer.user_id)
 
 
-__all__ = ["OfferNotFound", "OfferNotLive", "answer", "decline", "expire_due", "lock_entry", "make", "on_offer",
+__all__ = ["OfferNotFound", "OfferNotLive", "announce", "answer", "decline", "expire_due", "lock_entry", "make", "on_offer",
            "queue_changed", "withdraw_for_agent", "withdraw_for_entry"]

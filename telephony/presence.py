@@ -188,9 +188,17 @@ def move(session: Session, presence: AgentPresence, state: str, *, by: str, reas
     presence.since = now
     session.add(PresenceLog(user_id=presence.user_id, from_state=previous, to_state=state, at=now, reason=reason))
     site_id, team_id = _scope(session, presence.user_id)
+    announce_move(session, presence.user_id, previous=previous, state=state, at=now, reason=reason,
+                  site_id=site_id, team_id=team_id)
+
+
+def announce_move(session: Session, user_id: int, *, previous: str, state: str, at: datetime, reason: str | None,
+                  site_id: int | None, team_id: int | None) -> None:
+    """Publish a change already written (by `move`, or by the router's one-statement decision
+    in telephony.decision, which writes the row and its log line itself)."""
     publish(session, "presence.changed",
-            {"user_id": presence.user_id, "from": previous, "to": state, "since": now.isoformat(), "reason": reason},
-            user_id=presence.user_id, site_id=site_id, team_id=team_id)
+            {"user_id": user_id, "from": previous, "to": state, "since": at.isoformat(), "reason": reason},
+            user_id=user_id, site_id=site_id, team_id=team_id)
 
 
 def begin_write(session: Session) -> None:
@@ -217,6 +225,6 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
-    "PresenceRefused", "allowed_targets", "before_available", "begin_write", "get_presence", "lock_presence",
+    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "begin_write", "get_presence", "lock_presence",
     "move", "presence_log", "remember_scope", "set_presence",
 ]

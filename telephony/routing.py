@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import Conflict, ValidationFailed
 from core import directory
-from telephony import offers
+from telephony import decision, offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.offers import OfferNotFound, OfferNotLive, lock_entry, on_offer, queue_changed
@@ -134,8 +134,11 @@ def route(session: Session, *, limit: int | None = None) -> list[Offer]:
     """Make as many offers as possible (at most `limit`) in one pass. The waiting call with the
     lowest sort key that some free agent fits goes to its customer's own agent if free, else to
     the longest-idle agent who fits. Rows are taken with `FOR UPDATE SKIP LOCKED` (SQLite: one
-    serialised writer), so routers on other processes work past each other."""
+    serialised writer), so routers on other processes work past each other. On PostgreSQL each
+    decision is one statement (telephony.decision); SQLite takes the steps below one by one."""
     begin_write(session)
+    if decision.applies_to(session):
+        return _route_in_one_statement(session, limit)
     settings = routing_settings(session)
     # One round trip to learn whether an offer or a wrap-up is due; most passes have neither.
     offers_due, wrap_ups_due = session.execute(_DUE, {"now": clock.now()}).one()
@@ -160,6 +163,34 @@ def route(session: Session, *, limit: int | None = None) -> list[Offer]:
                 break  # nobody at all is free: no need to walk the rest of the queue
             continue
         made.append(offers.make(session, entry, agent, timeout=settings.offer_timeout_seconds))
+    return made
+
+
+def _route_in_one_statement(session: Session, limit: int | None) -> list[Offer]:
+    made: list[Offer] = []
+    blocked: list[tuple[str, int]] = []
+    tried: list[int] = []
+    check_due = True  # once a pass, as on the step-by-step path
+    while limit is None or len(made) < limit:
+        pick = decision.decide(session, blocked=blocked, tried=tried, check_due=check_due)
+        check_due = False
+        if pick.due:
+            if pick.due_offers:
+                offers.expire_due(session)
+            if pick.due_wrap_ups:
+                finish_wrap_ups(session, reroute=False)
+            continue
+        if pick.offer is not None:
+            made.append(pick.offer)
+            continue
+        if pick.entry_id is None:
+            break
+        tried.append(pick.entry_id)
+        assert pick.skill_code is not None and pick.min_level is not None
+        if not any(skill == pick.skill_code and level <= pick.min_level for skill, level in blocked):
+            blocked.append((pick.skill_code, pick.min_level))
+        if not pick.anyone_free:
+            break  # nobody at all is free: no need to walk the rest of the queue
     return made
 
 

@@ -52,15 +52,29 @@ def _limiter() -> anyio.CapacityLimiter:
 def _unit_of_work(kind: str, params: dict[str, str], work: Callable[[Session, dict[str, str]], Any],
                   fallback: Callable[[dict[str, str]], Any], query: dict[str, Any] | None) -> Any:
     try:
-        with session_scope() as session:
-            # Nearly every webhook writes: on SQLite take the write lock up front, so a
-            # concurrent writer makes this wait (busy timeout) instead of failing mid-way.
-            write_locked(session)
-            return work(session, params)
+        try:
+            return _run(work, params)
+        except spool.DATABASE_DOWN as exc:
+            if not getattr(exc, "connection_invalidated", False):
+                raise
+            # A pooled connection the server had dropped (a restart, an idle cut): the pool
+            # has just been invalidated and nothing was committed, so one retry on a fresh
+            # connection is safe. Pools do not pre-ping (core.db), so this is where a stale
+            # connection shows; a database really down fails again and goes to the spool.
+            log.warning("stale database connection during the %s webhook; retrying once", kind)
+            return _run(work, params)
     except spool.DATABASE_DOWN:
         log.error("database unreachable during the %s webhook; caller sent to voicemail", kind)
         spool.save(kind, params, query=query)
         return fallback(params)
+
+
+def _run(work: Callable[[Session, dict[str, str]], Any], params: dict[str, str]) -> Any:
+    with session_scope() as session:
+        # Nearly every webhook writes: on SQLite take the write lock up front, so a
+        # concurrent writer makes this wait (busy timeout) instead of failing mid-way.
+        write_locked(session)
+        return work(session, params)
 
 
 async def _handle(kind: str, form: FormData, work: Callable[[Session, dict[str, str]], Any],

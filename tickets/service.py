@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, directory, organisation
 from core.config import get_settings
-from core.errors import PermissionDenied, ValidationFailed
-from core.models import Role, Site, Team, User
-from tickets import access, calendar, complaints, sla, timeline
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.models import Role, User
+from tickets import access, calendar, complaints, opening, sla, timeline
 from tickets.access import TicketNotFound
 from tickets.editing import add_note, mark_first_response, notes, timeline_for, transition, update
 from tickets.escalation import escalate, hand_to_team_leader, notifications_for
@@ -67,6 +67,14 @@ def _choice(value: object, enum: type, field: str, errors: list[dict[str, object
         return None
 
 
+def _site_exists(session: Session, site_id: int) -> bool:
+    try:
+        organisation.get_site(session, site_id=site_id)
+    except NotFound:
+        return False
+    return True
+
+
 def _customer_tier(session: Session, customer_id: int | None) -> str | None:
     if customer_id is None:
         return None
@@ -100,11 +108,11 @@ def open_ticket(session: Session, *, category: str, site_id: int | None = None, 
                                        "ask your team leader to assign it elsewhere.")
             team_id = team_id or by.team_id
             assignee_id = assignee_id or by.id
-    if site_id is None or session.get(Site, site_id) is None:
+    if site_id is None or not _site_exists(session, site_id):
         errors.append({"loc": ["site_id"], "msg": "Name the site the ticket belongs to."})
-    if team_id is not None and session.get(Team, team_id) is None:
+    if team_id is not None and directory.get_team(session, team_id=team_id) is None:
         errors.append({"loc": ["team_id"], "msg": f"No team {team_id}."})
-    if assignee_id is not None and (session.get(User, assignee_id) is None):
+    if assignee_id is not None and access.staff_member(session, assignee_id) is None:
         errors.append({"loc": ["assignee_id"], "msg": f"No user {assignee_id}."})
     if errors:
         raise ValidationFailed(errors)
@@ -124,14 +132,19 @@ def open_ticket(session: Session, *, category: str, site_id: int | None = None, 
     sla.start_clock(session, ticket, now=now)
     if category == Category.complaint.value:
         complaints.set_deadlines(session, ticket)
-    ticket.number = allocate_number(session, at=now)  # last: the counter's row lock is held until commit
-    session.add(ticket)
-    session.flush()
-    if call_sid:
-        session.add(TicketCall(ticket_id=ticket.id, call_sid=call_sid, direction="inbound", created_at=now))
+    if opening.in_one_statement(session):
+        # Number, row, call link and the "opened" line in one round trip (tickets.opening).
+        opening.insert_opened(session, ticket, call_sid=call_sid, actor_id=by.id if by is not None else None,
+                              source=source, at=now)
+    else:
+        ticket.number = allocate_number(session, at=now)  # last: the counter's row lock is held until commit
+        session.add(ticket)
+        session.flush()
+        if call_sid:
+            session.add(TicketCall(ticket_id=ticket.id, call_sid=call_sid, direction="inbound", created_at=now))
+        timeline.record(session, ticket, kind="opened", actor=by, field="source", to_value=source)
     for tag in clean_tags(tags):
         session.add(TicketTag(ticket_id=ticket.id, tag=tag))
-    timeline.record(session, ticket, kind="opened", actor=by, field="source", to_value=source)
     if category == Category.complaint.value:
         complaints.on_opened(session, ticket, by=by)
     session.flush()
@@ -147,7 +160,18 @@ def ticket_for_call(session: Session, *, call_sid: str) -> Ticket | None:
 
 def _open_once(session: Session, call_sid: str, **values: object) -> Ticket:
     """Open a ticket for a call unless the call already has one: a retried webhook, or two racing,
-    end with one ticket (the loser's savepoint rolls back on the unique CallSid)."""
+    end with one ticket. On PostgreSQL the insert itself is conditional on linking the CallSid
+    (tickets.opening), so neither a lookup first nor a savepoint is needed; elsewhere the
+    loser's savepoint rolls back on the unique CallSid."""
+    if opening.in_one_statement(session):
+        try:
+            return open_ticket(session, call_sid=call_sid, **values)  # type: ignore[arg-type]
+        except opening.CallAlreadyHasTicket:
+            # The conflicting link is committed (ON CONFLICT waited for it), so this finds it.
+            existing = ticket_for_call(session, call_sid=call_sid)
+            if existing is None:
+                raise
+            return existing
     existing = ticket_for_call(session, call_sid=call_sid)
     if existing is not None:
         return existing
@@ -166,9 +190,21 @@ def open_from_call(session: Session, *, call_sid: str, customer_id: int | None, 
                    team_id: int | None = None) -> Ticket:
     """The ticket of an inbound call, opened when the caller chooses in the IVR. Idempotent by
     CallSid: calling it again for the same call returns the same ticket."""
-    return _open_once(session, call_sid, category=category, site_id=site_id, customer_id=customer_id,
-                      caller_index=caller_index, priority=priority, language=language, team_id=team_id,
-                      source="call")
+    # Held for the duration: the session keeps loaded objects only while something refers to
+    # them, and both the site check and the SLA calendar read the site (one SELECT, not two).
+    site = _held_site(session, site_id)
+    ticket = _open_once(session, call_sid, category=category, site_id=site_id, customer_id=customer_id,
+                        caller_index=caller_index, priority=priority, language=language, team_id=team_id,
+                        source="call")
+    del site
+    return ticket
+
+
+def _held_site(session: Session, site_id: int) -> object | None:
+    try:
+        return organisation.get_site(session, site_id=site_id)
+    except NotFound:
+        return None  # open_ticket says what is wrong
 
 
 def open_callback_request(session: Session, *, site_id: int, customer_id: int | None = None,
@@ -244,7 +280,7 @@ def assign_to_call_agent(session: Session, *, ticket_id: int, agent_id: int) -> 
     if it has none) and the answer is its first response. A system action, taken when telephony
     connects the call; a resolved or closed ticket is left as it is."""
     ticket = access.get_visible(session, ticket_id=ticket_id, user=None)
-    agent = session.get(User, agent_id)
+    agent = access.staff_member(session, agent_id)
     if agent is None or Status(ticket.status) in DONE:
         return ticket
     now = clock.now()

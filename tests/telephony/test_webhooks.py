@@ -16,6 +16,7 @@ from telephony.models import Call, CallEvent, Offer, QueueEntry, Recording
 from telephony.models.routing import AgentPresence
 from telephony.simulator.twiml import parse
 from telephony.webhooks import REPLAY
+from tests.conftest import pg_only
 from tests.factories import fresh, make_api_token
 from tests.telephony.hub import CALLER, Hub, available, post_webhook, voice_params
 from tickets.models.tickets import Ticket, TicketRecording
@@ -267,3 +268,28 @@ def test_database_down_caller_leaves_a_voicemail_that_is_kept(client, hub, sessi
     assert recording is not None and recording.kind == "voicemail" and recording.status == "completed"
     attached = session.scalar(select(TicketRecording).where(TicketRecording.recording_ref == recording_sid))
     assert attached is not None and attached.kind == "voicemail"
+
+
+@pg_only()
+def test_connection_dropped_by_the_server_is_retried_not_sent_to_voicemail(client, hub, session, settings) -> None:
+    # Pools do not pre-ping (core.db): a pooled connection the server has dropped fails the
+    # webhook's first statement, and the webhook retries once on a fresh connection, so the
+    # caller hears the menu rather than the apology, and nothing is spooled.
+    from sqlalchemy import text
+
+    working = db.get_engine()
+    single = db.make_engine(settings.effective_database_url, pool_size=1, max_overflow=0)
+    db.configure_engine(single)
+    try:
+        with single.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with working.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
+        params = voice_params()
+        response = post_webhook(client, "/twilio/voice", params)
+        assert [v.name for v in parse(response.text)] == ["Gather", "Say", "Redirect"]
+        assert spool.pending() == []
+        assert _call(session, params["CallSid"]).degraded is False
+    finally:
+        db.configure_engine(working)
+        single.dispose()

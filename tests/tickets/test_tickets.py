@@ -14,7 +14,7 @@ from core.crypto import phone_index
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from tests.conftest import pg_only
 from tests.tickets.factories_tickets import World, make_customer, make_ticket, reload, world  # noqa: F401
-from tickets import service
+from tickets import opening, service
 from tickets.access import TicketNotFound
 from tickets.models.tickets import Ticket, TicketEvent, TicketRecording
 from tickets.versioning import StaleTicket
@@ -96,16 +96,19 @@ def test_open_from_call_is_idempotent_by_call_sid(session, world: World) -> None
 
 
 def test_open_from_call_racing_retry_returns_the_winners_ticket(session, world: World, monkeypatch) -> None:
-    # The retried webhook looked before the first one committed: its insert hits the unique CallSid,
-    # its savepoint rolls back, and it returns the ticket the first one opened.
+    # The retried webhook started before the first one committed. On PostgreSQL its insert is
+    # conditional on linking the CallSid: it finds the CallSid taken, writes nothing (not even a
+    # number) and looks the ticket up once. Elsewhere it looked too early (simulated here), its
+    # insert hits the unique CallSid, its savepoint rolls back, and it looks again.
     winner = service.open_from_call(session, call_sid="CArace", customer_id=None, category="complaint",
                                     site_id=world.site.id, caller_index=None)
     session.commit()
     real, looked = service.ticket_for_call, []
+    conditional_insert = opening.in_one_statement(session)
 
     def too_early(s, *, call_sid):  # type: ignore[no-untyped-def]
         looked.append(call_sid)
-        return None if len(looked) == 1 else real(s, call_sid=call_sid)
+        return None if len(looked) == 1 and not conditional_insert else real(s, call_sid=call_sid)
 
     monkeypatch.setattr(service, "ticket_for_call", too_early)
     with db.session_scope() as other:
@@ -113,8 +116,27 @@ def test_open_from_call_racing_retry_returns_the_winners_ticket(session, world: 
         loser = service.open_from_call(other, call_sid="CArace", customer_id=None, category="complaint",
                                        site_id=world.site.id, caller_index=None)
         assert loser.id == winner.id
-    assert looked == ["CArace", "CArace"] and _count(session) == 1
+    assert looked == (["CArace"] if conditional_insert else ["CArace", "CArace"]) and _count(session) == 1
     assert service.open_ticket(session, category="inquiry", site_id=world.site.id).number == "HL-2026-000002"
+
+
+def test_open_from_call_numbers_past_six_digits(session, world: World) -> None:
+    from tickets.models.tickets import TicketNumberCounter
+
+    session.add(TicketNumberCounter(year=2026, last=999_999))
+    session.flush()
+    ticket = service.open_from_call(session, call_sid="CAmillion", customer_id=None, category="inquiry",
+                                    site_id=world.site.id, caller_index=None)
+    assert ticket.number == "HL-2026-1000000"
+    assert service.ticket_for_call(session, call_sid="CAmillion") is ticket
+    assert [e.kind for e in service.timeline_for(session, ticket_id=ticket.id, user=world.leader)] == ["opened"]
+
+
+def test_open_from_call_unknown_site_is_refused_and_writes_nothing(session, world: World) -> None:
+    with pytest.raises(ValidationFailed):
+        service.open_from_call(session, call_sid="CAnowhere", customer_id=None, category="inquiry",
+                               site_id=world.site.id + 999, caller_index=None)
+    assert service.ticket_for_call(session, call_sid="CAnowhere") is None
 
 
 def test_callback_request_is_due_after_the_site_next_opens(session, world: World, clock) -> None:
@@ -242,6 +264,30 @@ def test_agent_assigns_only_to_themselves(session, world: World) -> None:
     service.update(session, ticket_id=ticket.id, by=world.agent, version=1, changes={"assignee_id": world.agent.id})
     service.update(session, ticket_id=ticket.id, by=world.leader, version=2, changes={"assignee_id": world.teammate.id})
     assert ticket.assignee_id == world.teammate.id
+
+
+
+def test_team_leader_assigns_within_the_team_supervisor_across_the_site(session, world: World) -> None:
+    ticket = make_ticket(session, by=world.leader, site=world.site, team_id=world.team.id)
+    with pytest.raises(PermissionDenied, match="within their own team") as refused:
+        service.update(session, ticket_id=ticket.id, by=world.leader, version=1,
+                       changes={"assignee_id": world.other_agent.id})
+    assert refused.value.field == "assignee_id"
+    service.update(session, ticket_id=ticket.id, by=world.leader, version=1, changes={"team_id": world.other_team.id})
+    service.update(session, ticket_id=ticket.id, by=world.supervisor, version=2,
+                   changes={"assignee_id": world.other_agent.id})
+    assert (ticket.team_id, ticket.assignee_id) == (world.other_team.id, world.other_agent.id)
+    with pytest.raises(ValidationFailed) as unknown:
+        service.update(session, ticket_id=ticket.id, by=world.supervisor, version=3, changes={"team_id": 999_999})
+    assert unknown.value.errors[0]["loc"] == ["team_id"]
+
+
+def test_a_tag_change_bumps_the_version_within_one_clock_tick(session, world: World) -> None:
+    ticket = make_ticket(session, by=world.agent)
+    service.update(session, ticket_id=ticket.id, by=world.agent, version=1, changes={"tags": ["vip"]})
+    assert ticket.version == 2
+    with pytest.raises(StaleTicket):
+        service.update(session, ticket_id=ticket.id, by=world.teammate, version=1, changes={"tags": ["late"]})
 
 
 # Who sees what ------------------------------------------------------------------------------
