@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, organisation
 from core.db import write_locked
 from core.errors import NotFound
 from core.models import User
 from scheduling import notices as notice_service
 from telephony import desk as desk_service
+from telephony import monitoring
 from telephony.queue_status import QueueSnapshot, queue_snapshot
 from tickets import callbacks as callback_service
 from tickets import search as ticket_search
@@ -68,7 +69,18 @@ def call_panel(session: Session, user: User, cache: dict[str, Any], source_ip: s
                **_: Any) -> dict[str, Any]:
     desk = _desk(session, user, cache)
     call = desk.call
-    return {"desk": desk, "call": call, **(_card(session, user, call.customer_id, source_ip) if call else {})}
+    live = None
+    if call is not None and desk.state == "on_call":
+        # Hold (and the call's hold time), a paused recording, a transfer under way, and a
+        # leader monitoring where the site's policy tells its agents.
+        live = monitoring.desk_controls(session, call_id=call.call_id)
+    return {"desk": desk, "call": call, "controls": live, "transfer_queues": _queues(session) if live else [],
+            **(_card(session, user, call.customer_id, source_ip) if call else {})}
+
+
+def _queues(session: Session) -> list[str]:
+    """The queues a call can be transferred to (the skills' codes; their names are translated)."""
+    return [skill.code for skill in organisation.list_skills(session)]
 
 
 def ticket_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:

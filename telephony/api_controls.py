@@ -1,4 +1,4 @@
-"""JSON endpoints of the in-call controls (hold, transfer, monitor, recording pause, escalate),
+"""JSON endpoints of the in-call controls (hold, transfer and its cancel, monitor, recording pause, escalate),
 server-dialled callbacks and the browser phone's token, and the signed Twilio webhooks of the
 legs they add. Routes are thin: roles by typed alias, the object checks in the services.
 No response carries a phone number."""
@@ -130,6 +130,11 @@ def resume(call_id: int, session: DbSession, user: AgentUser, ip: ClientIP) -> C
 def transfer(call_id: int, body: TransferIn, session: DbSession, user: AgentUser, ip: ClientIP) -> ControlOut:
     return ControlOut.of(transfers.transfer(session, call_id=call_id, user=user, to_user_id=body.to_user_id,
                                             to_queue=body.to_queue, warm=body.warm, source_ip=ip))
+
+
+@router.post("/api/v1/calls/{call_id}/transfer/cancel")
+def cancel_transfer(call_id: int, session: DbSession, user: AgentUser, ip: ClientIP) -> ControlOut:
+    return ControlOut.of(transfers.cancel_transfer(session, call_id=call_id, user=user, source_ip=ip))
 
 
 @router.post("/api/v1/calls/{call_id}/monitor")

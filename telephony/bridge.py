@@ -121,17 +121,25 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     if caller is None or caller.is_terminal:
         routing.call_ended(session, call_id=offer.call_id)
         return _say_and_hang_up("The caller has hung up.")
-    caller.agent_id, caller.offer_id = offer.user_id, offer.id
+    from telephony import transfers
+
+    # A warm transfer to a queue: the caller is already in the conference with the agent who
+    # transfers; the call becomes this agent's when they have joined it (transfers._hand_over).
+    joining = transfers.queue_transfer_answered(session, caller=caller, offer=offer, leg=leg)
+    caller.offer_id = offer.id
     caller.conference_name = conference_name(caller)
     _open_access(session, caller, offer.user_id)
-    if caller.ticket_id is not None:
-        # The agent who takes the call writes its ticket (the desktop's ticket form).
-        ticket_service.assign_to_call_agent(session, ticket_id=caller.ticket_id, agent_id=offer.user_id)
+    if not joining:
+        caller.agent_id = offer.user_id
+        if caller.ticket_id is not None:
+            # The agent who takes the call writes its ticket (the desktop's ticket form).
+            ticket_service.assign_to_call_agent(session, ticket_id=caller.ticket_id, agent_id=offer.user_id)
     publish(session, "call.answered", {"call_id": caller.id, "ticket_id": caller.ticket_id, "offer_id": offer.id},
             user_id=offer.user_id, site_id=caller.site_id)
-    from telephony.tasks import connect_caller_task
+    if not joining:
+        from telephony.tasks import connect_caller_task
 
-    enqueue_task(session, connect_caller_task, caller.id)
+        enqueue_task(session, connect_caller_task, caller.id)
     response = VoiceResponse()
     dial = Dial()
     _conference(dial, caller)
@@ -200,14 +208,23 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
     if entry is None or entry.state not in ("connected", "waiting", "offered"):
         return ivr.goodbye_twiml(config, call.language)
+    from telephony import transfers
+
+    transfers.queue_transfer_agent_dropped(session, call=call)  # mid-transfer to a queue: it goes on, cold
     routing.requeue(session, call_id=call.id)
-    call.bridged_at, call.conference_name = None, None
-    return ivr.enqueue_twiml(config, call.language, skill_code=call.skill_code or "operator", intro="reconnect")
+    call.bridged_at, call.conference_name, call.conference_sid = None, None, None
+    return ivr.enqueue_twiml(config, call.language, skill_code=entry.skill_code or call.skill_code or "operator",
+                             intro="reconnect")
 
 
 def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
     """A status callback for an agent's leg (already applied to the row)."""
     caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
+    if caller is not None and status in TERMINAL_STATUSES:
+        from telephony import transfers
+
+        if transfers.queue_transfer_leg_ended(session, caller=caller, leg=leg, status=status):
+            return  # answered a transfer to a queue but never joined: the call waits again
     if status == "busy" and leg.offer_id:
         _settle_offer(session, leg.offer_id, declined=True)
     elif status == "no-answer":
@@ -266,7 +283,14 @@ def _close_access(session: Session, caller: Call, leg: Call) -> None:
 def caller_ended(session: Session, *, call: Call) -> None:
     """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
     connected → wrap-up) and an agent phone still ringing for it is stopped."""
+    from telephony import transfers
+
+    transfers.queue_transfer_caller_left(session, call=call)  # answered, so not abandoned
     routing.call_ended(session, call_id=call.id)
+    # A hold, pause or monitor still open ends with the call (its hold time stops here).
+    from telephony import controls
+
+    controls.close_ended(session, call=call, transfers=False)
     from telephony.tasks import end_leg_task
 
     for leg in calls.agent_legs(session, call_id=call.id):
@@ -326,3 +350,7 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
     calls.log_event(session, kind="conference", params=params, call=call)
     if call is not None and params.get("StatusCallbackEvent") == "conference-start":
         call.conference_sid = params.get("ConferenceSid")
+    elif call is not None and params.get("StatusCallbackEvent") == "participant-join":
+        from telephony import transfers
+
+        transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))

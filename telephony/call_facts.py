@@ -1,5 +1,6 @@
-"""Read-only facts about calls and recordings for the packages above telephony (QA): who took a
-recorded call and when, a call's codes for the player, and the recordings a sample is drawn from."""
+"""Read-only facts about calls and recordings for the packages above telephony (QA, reports): who
+took a recorded call and when, a call's codes and handle time (hold included, and shown apart)
+for the player, and the recordings a sample is drawn from."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from core import clock
+
 from telephony.models import Call, Recording
 
-__all__ = ["RecordingFacts", "call_facts", "evaluable_recordings", "recording_facts"]
+__all__ = ["HandleTime", "RecordingFacts", "call_facts", "evaluable_recordings", "handle_times", "recording_facts"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,50 @@ def call_facts(session: Session, *, call_id: int | None) -> dict[str, Any] | Non
     def at(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
+    times = handle_times(session, call_ids=[call.id]).get(call.id)
     return {"id": call.id, "direction": call.direction, "status": call.status, "started_at": at(call.started_at),
             "answered_at": at(call.answered_at), "ended_at": at(call.ended_at),
             "duration_seconds": call.duration_seconds, "language": call.language, "menu_choice": call.menu_choice,
-            "skill_code": call.skill_code, "category": call.category, "agent_id": call.agent_id}
+            "skill_code": call.skill_code, "category": call.category, "agent_id": call.agent_id,
+            "handle_seconds": times.handle_seconds if times else None,
+            "hold_seconds": times.hold_seconds if times else 0,
+            "talk_seconds": times.talk_seconds if times else None}
+
+
+@dataclass(frozen=True)
+class HandleTime:
+    """A connected call's handle time: from the caller meeting an agent to the end (or now, for a
+    live call). Time on hold is part of it; talk is the rest."""
+
+    call_id: int
+    handle_seconds: int
+    hold_seconds: int
+
+    @property
+    def talk_seconds(self) -> int:
+        return max(0, self.handle_seconds - self.hold_seconds)
+
+
+def handle_times(session: Session, *, call_ids: Sequence[int]) -> dict[int, HandleTime]:
+    """Handle, hold and talk seconds per connected call (calls never connected to an agent are
+    absent), in two reads whatever the number of calls: for QA's player and for reports."""
+    from telephony.controls import hold_totals
+
+    if not call_ids:
+        return {}
+    now = clock.now()
+    rows = session.execute(select(Call.id, Call.bridged_at, Call.answered_at, Call.ended_at)
+                           .where(Call.id.in_(list(call_ids)), Call.agent_id.is_not(None)))
+    holds = hold_totals(session, call_ids=call_ids, now=now)
+    found: dict[int, HandleTime] = {}
+    for call_id, bridged_at, answered_at, ended_at in rows:
+        start = bridged_at or answered_at
+        if start is None:
+            continue
+        handle = max(0, int(((ended_at or now) - start).total_seconds()))
+        found[call_id] = HandleTime(call_id=call_id, handle_seconds=handle,
+                                    hold_seconds=min(holds.get(call_id, 0), handle))
+    return found
 
 
 def evaluable_recordings(*, agents: Sequence[int] | Any, start: datetime, end: datetime,

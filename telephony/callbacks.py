@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from core import clock
+from core import users as users_service
 from core.audit import record as audit
 from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied
@@ -59,7 +60,7 @@ def _caller_id() -> str:
 def _note(session: Session, attempt: CallbackAttempt, kind: str, value: str, reason: str | None = None) -> None:
     ticket = ticket_service.get(session, ticket_id=attempt.ticket_id, user=None)
     timeline.record(session, ticket, kind=kind, field="callback", to_value=value, reason=reason,
-                    actor=session.get(User, attempt.agent_id))
+                    actor=users_service.get(session, user_id=attempt.agent_id))
     publish(session, "callback.changed", {"attempt_id": attempt.id, "ticket_id": attempt.ticket_id,
                                           "state": attempt.state, "number": attempt.number},
             user_id=attempt.agent_id, site_id=ticket.site_id)

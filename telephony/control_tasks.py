@@ -1,13 +1,14 @@
 """Celery tasks of the in-call controls and callbacks, thin and idempotent: the paced dialler of
 callback attempts (a nudge after each request, and a sweep every second that dials what is due
 as the token bucket allows) and ringing a callback's agent; a sweep closes controls left open on
-calls that ended. Workers load this module through hotline.worker.TASK_MODULES."""
+calls that ended, another tells agents of warm transfers to a queue nobody has taken. Workers
+load this module through hotline.worker.TASK_MODULES."""
 
 from __future__ import annotations
 
 from core.db import session_scope, write_locked
 from core.worker import idempotent_task, register_sweep
-from telephony import callbacks, controls
+from telephony import callbacks, controls, transfers
 from telephony.gateway import GatewayError
 
 # At Twilio's 1 call per second, a pass dials at most this many before the next sweep.
@@ -43,6 +44,14 @@ def callback_connect_agent_task(attempt_id: int) -> None:
 @register_sweep("telephony.callback_sweep", every_seconds=1)
 def callback_sweep() -> int:
     return dial_due()
+
+
+@register_sweep("telephony.transfer_sweep", every_seconds=5)
+def transfer_sweep() -> int:
+    """Tell agents whose warm transfer to a queue nobody has taken in time."""
+    with session_scope() as session:
+        write_locked(session)
+        return transfers.remind_unanswered_transfers(session)
 
 
 @register_sweep("telephony.controls_sweep", every_seconds=60)

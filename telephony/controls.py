@@ -7,7 +7,7 @@ telephony.transfers, monitoring in telephony.monitoring."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,7 +26,8 @@ from telephony.models import Call
 from telephony.models.controls import CallControlEvent
 
 __all__ = ["ControlFailed", "ControlRefused", "HoldPeriod", "CallControls", "agent_leg", "close_ended",
-           "conference_key", "controls_of", "hold", "hold_seconds", "live_call", "may_supervise", "open_event",
+           "LiveControls", "conference_key", "controls_of", "hold", "hold_seconds", "hold_totals", "live_call",
+           "live_controls", "may_supervise", "open_event",
            "pause_recording", "record_control", "require_agent_or_leader", "resume", "resume_recording",
            "twilio_step"]
 
@@ -34,6 +35,7 @@ log = logging.getLogger("hotline.telephony.controls")
 T = TypeVar("T")
 LIVE_LEG = ("queued", "initiated", "ringing", "in-progress")
 CUSTOMER_LEGS = ("caller", "customer")
+MONITOR_KINDS = ("listen", "whisper", "barge")
 TIMED_KINDS = ("hold", "recording_pause", "listen", "whisper", "barge", "transfer")
 PAUSE_BEHAVIOR = "silence"  # the recording keeps its length, so QA timestamps still line up
 
@@ -64,6 +66,10 @@ def live_call(session: Session, *, call_id: int, lock: bool = False) -> Call:
         raise ControlRefused("This call has ended.")
     if not call.conference_name:
         raise ControlRefused("This call is not connected to an agent yet.")
+    if not call.conference_sid:
+        # Answered, but the conference has not started with the caller in it (Twilio's
+        # conference-start event names it): Twilio would not find the participants yet.
+        raise ControlRefused("The caller is still being connected to you; try again in a moment.")
     return call
 
 
@@ -134,10 +140,13 @@ def audited(session: Session, event: CallControlEvent, action: str, *, user: Use
           details={"control_id": event.id, "kind": event.kind, "target_user_id": event.target_user_id,
                    "target": event.target, "state": event.state, "outcome": event.outcome})
     call = call or session.get(Call, event.call_id)
+    # The agent's desktop hears of every control but a monitor: whether they are told of that is
+    # the site's policy (telephony.monitoring publishes `call.monitored` where it allows).
+    agent_id = call.agent_id if call and event.kind not in MONITOR_KINDS else None
     publish(session, "call.control", {
         "call_id": event.call_id, "control_id": event.id, "kind": event.kind, "state": event.state,
         "action": action, "actor_id": event.actor_id, "target_user_id": event.target_user_id,
-        "ended": event.ended_at is not None}, user_id=call.agent_id if call else None,
+        "ended": event.ended_at is not None}, user_id=agent_id,
         site_id=call.site_id if call else None)
 
 
@@ -242,14 +251,16 @@ class CallControls:
     events: list[CallControlEvent]
 
 
-def close_ended(session: Session, *, call: Call) -> int:
+def close_ended(session: Session, *, call: Call, transfers: bool = True) -> int:
     """A call that ended closes its open holds, pauses and monitors at its end (the recording
-    stops with the call, so a pause ends there too). Idempotent."""
+    stops with the call, so a pause ends there too). Idempotent. `transfers` False leaves a
+    transfer under way to its own leg's report (which also frees the person it rang)."""
     if not call.is_terminal:
         return 0
+    kinds = TIMED_KINDS if transfers else tuple(k for k in TIMED_KINDS if k != "transfer")
     rows = list(session.scalars(select(CallControlEvent).where(
         CallControlEvent.call_id == call.id, CallControlEvent.ended_at.is_(None),
-        CallControlEvent.kind.in_(TIMED_KINDS))))
+        CallControlEvent.kind.in_(kinds))))
     for event in rows:
         end = max(call.ended_at or clock.now(), event.started_at)
         state = "cancelled" if event.kind == "transfer" and event.state == "pending" else "done"
@@ -282,6 +293,51 @@ def controls_of(session: Session, *, call_id: int) -> CallControls:
 def hold_seconds(session: Session, *, call_id: int) -> int:
     """The call's time on hold, part of its handle time (reports add it per call)."""
     return controls_of(session, call_id=call_id).hold_seconds
+
+
+def hold_totals(session: Session, *, call_ids: Iterable[int], now: datetime | None = None) -> dict[int, int]:
+    """Seconds on hold per call, for many calls in one read (an open hold counts until now; a
+    hold left open on a call that ended counts until the call's end once the sweep closes it).
+    Calls never held are absent."""
+    ids = list(call_ids)
+    if not ids:
+        return {}
+    now = now or clock.now()
+    totals: dict[int, int] = {}
+    rows = session.execute(select(CallControlEvent.call_id, CallControlEvent.started_at, CallControlEvent.ended_at)
+                           .where(CallControlEvent.call_id.in_(ids), CallControlEvent.kind == "hold"))
+    for call_id, started_at, ended_at in rows:
+        totals[call_id] = totals.get(call_id, 0) + max(0, int(((ended_at or now) - started_at).total_seconds()))
+    return totals
+
+
+@dataclass(frozen=True)
+class LiveControls:
+    """What the agent's desktop shows of their call's controls now."""
+
+    on_hold_since: datetime | None
+    hold_seconds: int
+    recording_paused_since: datetime | None
+    monitored: str | None  # listen, whisper or barge, where the site tells its agents; else None
+    transfer: CallControlEvent | None  # a transfer under way
+
+
+def live_controls(session: Session, *, call_id: int, announce: bool) -> LiveControls:
+    """The call's open holds, pause, monitor and transfer, and its hold time so far. `announce`:
+    whether the site's policy lets the agent see a monitor (telephony.monitoring decides)."""
+    open_events = list(session.scalars(select(CallControlEvent).where(
+        CallControlEvent.call_id == call_id, CallControlEvent.ended_at.is_(None))
+        .order_by(CallControlEvent.id)))
+
+    def first(*kinds: str, state: str | None = None) -> CallControlEvent | None:
+        return next((e for e in open_events if e.kind in kinds and (state is None or e.state == state)), None)
+
+    hold_event, pause = first("hold"), first("recording_pause")
+    monitor = first("listen", "whisper", "barge", state="active") if announce else None
+    return LiveControls(on_hold_since=hold_event.started_at if hold_event else None,
+                        hold_seconds=hold_totals(session, call_ids=[call_id]).get(call_id, 0),
+                        recording_paused_since=pause.started_at if pause else None,
+                        monitored=monitor.kind if monitor else None, transfer=first("transfer"))
 
 
 def close_finished_calls(session: Session, *, limit: int = 200) -> int:

@@ -8,18 +8,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
-from core.errors import PermissionDenied, ValidationFailed
+from core import clock, organisation, permissions
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
-from core.models import Site, User
+from core.models import User
 from telephony import bridge
-from telephony.controls import (ControlRefused, agent_leg, conference_key, finish, live_call, may_supervise,
-                                record_control, twilio_step)
+from telephony.controls import (ControlRefused, LiveControls, agent_leg, conference_key, finish, live_call,
+                                live_controls, may_supervise, record_control, twilio_step)
 from telephony.gateway import get_gateway
 from telephony.models import Call
 from telephony.models.controls import CallControlEvent, CallSitePolicy
 
-__all__ = ["MODES", "announces_monitoring", "monitor", "on_leg_status", "set_site_policy"]
+__all__ = ["MODES", "announces_monitoring", "desk_controls", "monitor", "on_leg_status", "set_site_policy"]
 
 MODES = ("listen", "whisper", "barge")
 
@@ -39,12 +39,24 @@ def announces_monitoring(session: Session, *, site_id: int | None) -> bool:
     return True if policy is None else policy.announce_monitoring
 
 
+def desk_controls(session: Session, *, call_id: int) -> LiveControls | None:
+    """The controls the agent's desktop shows on their call: hold (and the call's hold time),
+    a paused recording, a transfer under way, and a leader monitoring it where the call's site
+    tells its agents (the default). None for no such call."""
+    call = session.get(Call, call_id)
+    if call is None:
+        return None
+    return live_controls(session, call_id=call.id, announce=announces_monitoring(session, site_id=call.site_id))
+
+
 def set_site_policy(session: Session, *, site_id: int, announce_monitoring: bool, by: User) -> CallSitePolicy:
     """Administrators decide per site whether agents are told they are being monitored."""
     if not permissions.allowed(by.role, permissions.ADMINS):
         raise PermissionDenied("Only an administrator sets a site's call policy.")
-    if session.get(Site, site_id) is None:
-        raise ValidationFailed("There is no such site.", field="site_id")
+    try:
+        organisation.get_site(session, site_id=site_id)
+    except NotFound:
+        raise ValidationFailed("There is no such site.", field="site_id") from None
     policy = session.get(CallSitePolicy, site_id) or CallSitePolicy(site_id=site_id)
     policy.announce_monitoring, policy.updated_by_id, policy.updated_at = announce_monitoring, by.id, clock.now()
     session.add(policy)

@@ -1,8 +1,13 @@
 """Transfers and escalation of a live call. A warm transfer rings a team leader or another agent
 into the call's conference; the agent stays on until that person joins, then leaves (wrap-up).
-A cold transfer re-queues the call with its original waiting time. Escalating a live call moves
-its ticket up the ladder and, if asked, warm-transfers it to someone available at that level.
-The conference legs the controls add report here (`on_control_leg`)."""
+A warm transfer to a queue puts the call's queue entry back in line (original waiting time)
+while caller and agent stay in their conference: the router offers it like any waiting call,
+the agent it picks is rung into the conference, and the transferring agent leaves once they
+have joined; nobody picked within `warm_transfer_wait_seconds` and the agent is told, and may
+cancel. A cold transfer re-queues the call with its original waiting time. Escalating a live
+call moves its ticket up the ladder and, if asked, warm-transfers it to someone available at
+that level. The conference legs the controls add report here (`on_control_leg`); the bridge
+reports the legs the router rings for a queue transfer (`queue_transfer_*`)."""
 
 from __future__ import annotations
 
@@ -10,29 +15,34 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, organisation, permissions
+from core import users as users_service
 from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
-from core.models import Skill, User
-from telephony import bridge, calls, ivr, routing
+from core.models import User
+from core.worker import enqueue as enqueue_task
+from telephony import bridge, calls, ivr, offers, routing
 from telephony import presence as presence_service
-from telephony.controls import (ControlRefused, agent_leg, conference_key, finish, live_call,
+from telephony.controls import (ControlRefused, agent_leg, audited, conference_key, finish, live_call,
                                 open_event, record_control, require_agent_or_leader, resume_recording_if_paused,
                                 twilio_step)
 from telephony.gateway import GatewayError, get_gateway
-from telephony.models import TERMINAL_STATUSES, Call, QueueEntry
+from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.models.controls import CallControlEvent
-from telephony.offers import lock_entry
-from telephony.presence import AVAILABLE, OFFERED, ON_CALL, ROUTER, WRAP_UP, lock_presence, move
-from telephony.priority import routing_settings
+from telephony.offers import lock_entry, queue_changed
+from telephony.presence import (AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, begin_write, lock_presence,
+                                move)
+from telephony.priority import routing_settings, sort_key
 from tickets import escalation
 from tickets import service as ticket_service
 from tickets import visibility
 
-__all__ = ["escalate_call", "hotline_number", "leg_url", "on_control_leg", "transfer"]
+__all__ = ["cancel_transfer", "escalate_call", "hotline_number", "leg_url", "on_control_leg", "on_participant_join",
+           "queue_transfer_agent_dropped", "queue_transfer_answered", "queue_transfer_caller_left",
+           "queue_transfer_leg_ended", "remind_unanswered_transfers", "transfer"]
 
 log = logging.getLogger("hotline.telephony.transfers")
 RING_SECONDS = 30
@@ -53,9 +63,10 @@ def leg_url(control_id: int) -> str:
 
 def transfer(session: Session, *, call_id: int, user: User, to_user_id: int | None = None,
              to_queue: str | None = None, warm: bool = True, source_ip: str | None = None) -> CallControlEvent:
-    """Hand the call to a person (warm: they are rung into the call, the agent leaves once they
-    join) or to a queue (cold: the call waits again with its original waiting time). A paused
-    recording resumes."""
+    """Hand the call to a person (always warm: they are rung into the call, the agent leaves once
+    they join) or to a queue (warm: the agent stays on with the caller until the agent the
+    router picks has joined; cold: the caller waits in the queue again). Either way the call
+    keeps its original waiting time, and a paused recording resumes."""
     if (to_user_id is None) == (to_queue is None):
         raise ValidationFailed("Name either the person (to_user_id) or the queue (to_queue) to transfer to.",
                                field="to_user_id")
@@ -68,15 +79,22 @@ def transfer(session: Session, *, call_id: int, user: User, to_user_id: int | No
             raise ValidationFailed("A cold transfer goes back to a queue. To hand the caller to a person, "
                                    "transfer warm.", field="warm")
         return _warm_to_user(session, call, user, to_user_id, source_ip)
+    _require_queue(session, to_queue or "")
     if warm:
-        raise ValidationFailed("A transfer to a queue is cold: the call waits for the next agent with its "
-                               "original waiting time. To stay on until someone takes it, transfer warm to a "
-                               "person.", field="warm")
+        return _warm_to_queue(session, call, user, to_queue or "", source_ip)
     return _cold_to_queue(session, call, user, to_queue or "", source_ip)
 
 
+def _require_queue(session: Session, skill_code: str) -> None:
+    if skill_code not in {skill.code for skill in organisation.list_skills(session)}:
+        raise NotFound(f"There is no queue {skill_code!r}.", field="to_queue")
+
+
 def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, source_ip: str | None) -> CallControlEvent:
-    target = session.get(User, to_user_id)
+    try:
+        target = users_service.get(session, user_id=to_user_id)
+    except NotFound:
+        target = None
     if target is None or not target.is_active:
         raise NotFound("There is no such person to transfer to.", field="to_user_id")
     if target.id == call.agent_id:
@@ -109,8 +127,6 @@ def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, sou
 
 
 def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str, source_ip: str | None) -> CallControlEvent:
-    if session.scalar(select(Skill.id).where(Skill.code == skill_code)) is None:
-        raise NotFound(f"There is no queue {skill_code!r}.", field="to_queue")
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
     if entry is None:
         raise ControlRefused("This call never waited in a queue (a callback); transfer it warm to a person.")
@@ -144,6 +160,214 @@ def _release_leg(session: Session, call: Call, leg: Call) -> None:
             pass
 
 
+# Warm transfer to a queue ----------------------------------------------------------------------
+# The call keeps its one queue entry (routing.enqueue is one entry per call): it goes from
+# `connected` back to `waiting` while caller and agent stay in the conference, so the router's
+# ordinary pass offers it (original waiting time, the target queue's skill). The bridge tells
+# this module when the picked agent answers, joins the conference, or drops before joining, and
+# when the caller or the transferring agent leaves meanwhile.
+
+def _warm_to_queue(session: Session, call: Call, user: User, skill_code: str,
+                   source_ip: str | None) -> CallControlEvent:
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call.id)
+    if entry is None:
+        raise ControlRefused("This call never waited in a queue (a callback); transfer it warm to a person.")
+    if entry.state != "connected":
+        raise ControlRefused("This call is not connected to its agent through the queue now; try again in a moment.")
+    old = agent_leg(session, call)
+    if old is None:
+        raise ControlRefused("No agent is on this call to stay on during the transfer; transfer it cold instead.")
+    resume_recording_if_paused(session, call=call, why="transfer")
+    event = record_control(session, call=call, kind="transfer", user=user, source_ip=source_ip, state="pending",
+                           action="call.transfer_started", target=skill_code, warm=True,
+                           handed_over_sid=old.call_sid)
+    _set_entry(session, entry, state="waiting", skill_code=skill_code)
+    routing.route(session)
+    return event
+
+
+def _set_entry(session: Session, entry: QueueEntry, *, state: str, skill_code: str) -> None:
+    """The locked entry waits again for `skill_code` (its place in line from its first waiting
+    time, as routing.requeue keeps it), or is connected again."""
+    entry.skill_code = skill_code
+    if state == "waiting":
+        entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority,
+                                  aging_seconds_per_point=routing_settings(session).aging_seconds_per_point)
+        entry.queued_at = clock.now()
+    entry.state, entry.ended_at, entry.end_reason = state, None, None
+    queue_changed(session, entry)
+
+
+def _queue_transfer(session: Session, call_id: int) -> CallControlEvent | None:
+    event = open_event(session, call_id=call_id, kind="transfer")
+    return event if event is not None and event.warm and event.target is not None else None
+
+
+def _skill_before(session: Session, call: Call, event: CallControlEvent) -> str:
+    """The queue the call was connected through before this transfer: an earlier transfer's
+    target, else the caller's menu choice."""
+    earlier = session.scalar(select(CallControlEvent.target).where(
+        CallControlEvent.call_id == call.id, CallControlEvent.kind == "transfer", CallControlEvent.state == "done",
+        CallControlEvent.target.is_not(None), CallControlEvent.id < event.id)
+        .order_by(CallControlEvent.id.desc()).limit(1))
+    return earlier or call.skill_code or event.target or "operator"
+
+
+def _withdraw_offer(session: Session, entry: QueueEntry, *, reason: str) -> bool:
+    """Withdraw the entry's pending offer (its agent is available again) and stop their phone."""
+    offer_id = session.scalar(select(Offer.id).where(Offer.entry_id == entry.id, Offer.state == "pending"))
+    if offer_id is None or not offers.withdraw_for_entry(session, entry, reason=reason, agent_state=AVAILABLE):
+        return False
+    from telephony.tasks import end_leg_task
+
+    for leg_id in session.scalars(select(Call.id).where(Call.offer_id == offer_id, Call.leg == "agent",
+                                                        Call.status.not_in(TERMINAL_STATUSES))):
+        enqueue_task(session, end_leg_task, leg_id)
+    return True
+
+
+def _end_presence_call(session: Session, user_id: int, call: Call, *, reason: str) -> None:
+    """`user_id` is no longer on this call: wrap-up (away if their browser left), and their
+    answer of it ends (the floor's handle time runs from answer to here)."""
+    presence = lock_presence(session, user_id=user_id)
+    now = clock.now()
+    session.execute(update(Offer).where(Offer.call_id == call.id, Offer.user_id == user_id, Offer.state == "accepted",
+                                        Offer.ended_at.is_(None)).values(ended_at=now))
+    if presence.state != ON_CALL or presence.current_call_id != call.id:
+        return
+    if presence.away_after_call:
+        move(session, presence, AWAY, by=ROUTER, reason=reason, current_call_id=None, last_call_ended_at=now)
+    else:
+        move(session, presence, WRAP_UP, by=ROUTER, reason=reason, current_call_id=None, last_call_ended_at=now,
+             wrap_up_until=now + timedelta(seconds=routing_settings(session).wrap_up_seconds))
+
+
+def queue_transfer_answered(session: Session, *, caller: Call, offer: Offer, leg: Call) -> bool:
+    """The agent the router picked answered (bridge.agent_answered): they join the conference
+    the caller and the transferring agent are in; the hand-over waits for their join. False if
+    the call has no warm transfer to a queue under way (an ordinary answer)."""
+    event = _queue_transfer(session, caller.id)
+    if event is None or event.state != "pending":
+        return False
+    event.target_user_id, event.participant_sid = offer.user_id, leg.call_sid
+    session.flush()
+    audited(session, event, "call.transfer_answered", user=None, call=caller)
+    return True
+
+
+def on_participant_join(session: Session, *, call: Call, call_sid: str | None) -> None:
+    """A conference join (bridge.on_conference_event): the agent a queue transfer rang has
+    joined, so the transferring agent leaves."""
+    event = _queue_transfer(session, call.id)
+    if event is None or event.state != "pending" or not call_sid or event.participant_sid != call_sid:
+        return
+    if call.is_terminal:
+        return
+    _hand_over(session, event, call)
+
+
+def queue_transfer_leg_ended(session: Session, *, caller: Call, leg: Call, status: str) -> bool:
+    """The picked agent answered but their leg ended before they joined: the call waits in
+    the queue again (the transferring agent is still on). True if this leg was that one."""
+    event = _queue_transfer(session, caller.id)
+    if event is None or event.state != "pending" or event.participant_sid != leg.call_sid:
+        return False
+    entry = lock_entry(session, QueueEntry.call_id == caller.id)
+    if leg.agent_id is not None:
+        _end_presence_call(session, leg.agent_id, caller, reason=f"left transferred call {caller.id} before joining")
+    event.target_user_id, event.participant_sid = None, None
+    session.flush()
+    audited(session, event, "call.transfer_not_joined", user=None, call=caller)
+    if entry is not None and not caller.is_terminal:
+        _set_entry(session, entry, state="waiting", skill_code=event.target or entry.skill_code)
+        routing.route(session)
+    return True
+
+
+def queue_transfer_caller_left(session: Session, *, call: Call) -> None:
+    """The caller hung up during a warm transfer to a queue (bridge.caller_ended, before the
+    router hears of it): the call was answered, so its entry is connected again rather than
+    abandoned, an agent offered it is free, and one who answered it goes to wrap-up."""
+    event = _queue_transfer(session, call.id)
+    if event is None:
+        return
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call.id)
+    freed = False
+    if entry is not None:
+        freed = entry.state == "offered" and _withdraw_offer(session, entry, reason="the caller hung up")
+        _set_entry(session, entry, state="connected", skill_code=entry.skill_code)
+    if event.target_user_id is not None:
+        _end_presence_call(session, event.target_user_id, call, reason=f"call {call.id} ended")
+    finish(session, event, action="call.transfer_failed", user=None, outcome="the caller hung up", state="cancelled",
+           at=call.ended_at)
+    if freed:
+        routing.route(session)
+
+
+def queue_transfer_agent_dropped(session: Session, *, call: Call) -> None:
+    """The transferring agent's phone dropped (the conference ended with them) while the call
+    waited for the queue: it goes on as a cold transfer, the caller waiting in the queue."""
+    event = _queue_transfer(session, call.id)
+    if event is None or event.state != "pending" or event.target_user_id is not None:
+        return
+    if call.agent_id is not None:
+        _end_presence_call(session, call.agent_id, call, reason=f"disconnected during the transfer of call {call.id}")
+    finish(session, event, action="call.transferred", user=None,
+           outcome="the agent's phone dropped: back in the queue")
+
+
+def cancel_transfer(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
+    """Call off a warm transfer still under way: the caller stays with the agent. A person rung
+    stops ringing and is available again; a queue transfer's offer is withdrawn."""
+    call = live_call(session, call_id=call_id, lock=True)
+    require_agent_or_leader(session, call, user, doing="cancel its transfer")
+    event = open_event(session, call_id=call.id, kind="transfer")
+    if event is None or event.state != "pending":
+        raise ControlRefused("No transfer of this call is under way.")
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call.id)
+    freed = False
+    if event.target is not None:
+        if event.target_user_id is not None:
+            raise ControlRefused("An agent has answered the transfer and is joining the call; it can no longer "
+                                 "be cancelled.")
+        if entry is not None:
+            freed = entry.state == "offered" and _withdraw_offer(session, entry, reason="transfer cancelled")
+            _set_entry(session, entry, state="connected", skill_code=_skill_before(session, call, event))
+    else:
+        sid = event.participant_sid
+        if sid:
+            twilio_step("stop ringing the person you transfer to",
+                        lambda: get_gateway().update_call(sid, status="canceled"))
+        target = lock_presence(session, user_id=event.target_user_id or 0)
+        if target.state == OFFERED and target.current_offer_id is None:
+            move(session, target, AVAILABLE, by=ROUTER, reason=f"transfer of call {call.id} cancelled")
+            freed = True
+    finish(session, event, action="call.transfer_cancelled", user=user, outcome="cancelled", state="cancelled",
+           source_ip=source_ip)
+    if freed:
+        routing.route(session)
+    return event
+
+
+def remind_unanswered_transfers(session: Session) -> int:
+    """The sweep's part: a warm transfer to a queue nobody has taken after
+    `warm_transfer_wait_seconds` is flagged once, and the agent's desktop is told so they can
+    keep the caller, cancel, or wait on."""
+    limit = timedelta(seconds=get_settings().warm_transfer_wait_seconds)
+    due = list(session.scalars(select(CallControlEvent).where(
+        CallControlEvent.kind == "transfer", CallControlEvent.ended_at.is_(None), CallControlEvent.state == "pending",
+        CallControlEvent.target.is_not(None), CallControlEvent.target_user_id.is_(None),
+        CallControlEvent.outcome.is_(None), CallControlEvent.started_at <= clock.now() - limit).limit(200)))
+    for event in due:
+        event.outcome = "nobody has taken it yet"
+        session.flush()
+        audited(session, event, "call.transfer_unanswered", user=None)
+    return len(due)
+
+
 # The legs the controls add ------------------------------------------------------------------------
 
 def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: int) -> None:
@@ -153,6 +377,11 @@ def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: i
     calls.log_event(session, kind="control-leg", params=params, call=leg)
     if event is None or (event.participant_sid and event.participant_sid != params.get("CallSid")):
         return
+    if event.kind != "transfer" and event.ended_at is not None and event.participant_sid:
+        # A leader who switched mode is on the same leg under a newer control: that one ends.
+        event = session.scalars(select(CallControlEvent).where(
+            CallControlEvent.call_id == event.call_id, CallControlEvent.participant_sid == event.participant_sid,
+            CallControlEvent.ended_at.is_(None)).order_by(CallControlEvent.id.desc()).limit(1)).first() or event
     status = params.get("CallStatus") or ""
     if leg is not None and not calls.advance_status(leg, status, duration=params.get("CallDuration")):
         return
@@ -183,12 +412,8 @@ def _hand_over(session: Session, event: CallControlEvent, call: Call) -> None:
     wrap-up, the call and its ticket are now the new person's."""
     lock_entry(session, QueueEntry.call_id == call.id)
     old_agent_id = call.agent_id
-    if old_agent_id is not None:
-        old = lock_presence(session, user_id=old_agent_id)
-        if old.state == ON_CALL and old.current_call_id == call.id:
-            now = clock.now()
-            move(session, old, WRAP_UP, by=ROUTER, reason=f"transferred call {call.id}", current_call_id=None,
-                 last_call_ended_at=now, wrap_up_until=now + timedelta(seconds=routing_settings(session).wrap_up_seconds))
+    if old_agent_id is not None and old_agent_id != event.target_user_id:
+        _end_presence_call(session, old_agent_id, call, reason=f"transferred call {call.id}")
     new = lock_presence(session, user_id=event.target_user_id or 0)
     if new.state == OFFERED:
         move(session, new, ON_CALL, by=ROUTER, reason=f"call {call.id} transferred", current_call_id=call.id)
@@ -245,6 +470,8 @@ def escalate_call(session: Session, *, call_id: int, user: User, reason: str, ur
     moved = None
     if transfer_to_leader:
         for person in escalation.level_users(session, ticket=ticket, level=level):
+            if person.id in (call.agent_id, user.id):
+                continue
             if presence_service.get_presence(session, user_id=person.id).state == AVAILABLE:
                 moved = _warm_to_user(session, call, user, person.id, source_ip)
                 break

@@ -240,3 +240,47 @@ def test_escalating_a_live_call_moves_its_ticket_up_one_level(client, sim, hub: 
     skip = client.post(f"/api/v1/calls/{call.id}/escalate", json={"reason": "again", "to_level": 3},
                        headers=bearer(session, hub.agent))
     assert skip.status_code == 422 and "one level at a time" in skip.json()["detail"]
+
+
+def test_twilio_failure_taking_the_caller_off_hold_keeps_the_hold(client, sim, hub: Hub, session) -> None:
+    call, sid = connected_call(session, sim, hub.agent)
+    auth = bearer(session, hub.agent)
+    assert client.post(f"/api/v1/calls/{call.id}/hold", headers=auth).status_code == 200
+    sim.fail_next(method="POST", path_contains="/Participants/", status=400, code=21220, message="not in progress")
+    response = client.post(f"/api/v1/calls/{call.id}/resume", headers=auth)
+    assert response.status_code == 400 and response.json()["code"] == "twilio_error"
+    assert "could not take the caller off hold" in response.json()["detail"]
+    assert participant(sim, sid).hold is True
+    [held] = events(session, call.id, "hold")
+    assert held.ended_at is None
+    assert client.post(f"/api/v1/calls/{call.id}/resume", headers=auth).status_code == 200
+
+
+def test_a_leader_of_another_site_cannot_pause_the_recording(client, sim, hub: Hub, session) -> None:
+    from tests.factories import make_site
+
+    elsewhere = make_user(session, role=Role.team_leader, site=make_site(session))
+    call, sid = connected_call(session, sim, hub.agent)
+    response = client.post(f"/api/v1/calls/{call.id}/recording/pause", headers=bearer(session, elsewhere))
+    assert response.status_code == 403
+    assert sim.recordings[sim.call(sid).recordings[-1]].status == "in-progress"
+    assert events(session, call.id) == []
+
+
+def test_a_control_before_the_caller_has_joined_is_refused_clearly(client, sim, hub: Hub, session) -> None:
+    available(session, hub.agent)
+    sid = sim.place_call("+8613800138001")
+    sim.pump()
+    assert sim.press(sid, "1")
+    sim.pump()
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.pump()  # the caller is told they are being connected, not yet in the conference
+    fresh(session)
+    call = session.scalar(select(Call).where(Call.call_sid == sid))
+    assert call.conference_name and call.conference_sid is None
+    response = client.post(f"/api/v1/calls/{call.id}/hold", headers=bearer(session, hub.agent))
+    assert response.status_code == 409 and "still being connected" in response.json()["detail"]
+    assert events(session, call.id) == []
+    sim.advance(5)
+    sim.pump()
+    assert client.post(f"/api/v1/calls/{call.id}/hold", headers=bearer(session, hub.agent)).status_code == 200

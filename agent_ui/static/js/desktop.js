@@ -45,6 +45,42 @@ document.addEventListener("submit", async (event) => {
   // On success the websocket brings the panels that changed.
 });
 
+// In-call controls (hold, recording pause, transfer and its cancel) call the JSON API with the
+// session's CSRF token; the websocket then brings the call panel as it now is. A refusal shows
+// the hub's own message (e.g. "The caller is already on hold.").
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("form[data-call-control]");
+  if (!form) return;
+  event.preventDefault();
+  const button = form.querySelector("button");
+  if (button) button.disabled = true;
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const headers = { "X-CSRF-Token": meta ? meta.content : "", Accept: "application/json" };
+  let body;
+  if (form.dataset.callControl === "json") {
+    const data = new FormData(form);
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify({ to_queue: data.get("to_queue"), warm: data.get("warm") === "true" });
+  }
+  let message = "";
+  try {
+    const response = await fetch(form.action, { method: "POST", credentials: "same-origin", headers, body });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      message = typeof problem.detail === "string" ? problem.detail : "";
+      message = message || "fail";
+    }
+  } catch (error) {
+    message = "fail";
+  }
+  const shown = document.getElementById("call-control-error");
+  if (shown) {
+    shown.textContent = message === "fail" ? shown.dataset.msgFailed || "" : message;
+    shown.hidden = !message;
+  }
+  if (button) button.disabled = false;
+});
+
 document.body.addEventListener("htmx:oobBeforeSwap", (event) => {
   const target = event.detail.target;
   if (!target || target.id !== "ticket-panel") return;
