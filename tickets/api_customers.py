@@ -16,8 +16,9 @@ from tickets import grants as grant_service
 from tickets import visibility
 from tickets.models.customers import CallbackGrant
 from tickets.schemas_customers import (
-    CustomerAggregatesPublic, CustomerCreate, CustomerErase, CustomerPublic, CustomersPublic, CustomerUpdate,
-    GrantCreate, GrantExtend, GrantPublic, GrantsPublic, QuietCustomerPublic, QuietCustomersPublic, Tier,
+    CustomerAggregatesPublic, CustomerChangePublic, CustomerChangesPublic, CustomerCreate, CustomerErase,
+    CustomerPublic, CustomersPublic, CustomerUpdate, GrantCreate, GrantExtend, GrantPublic, GrantsPublic,
+    QuietCustomerPublic, QuietCustomersPublic, Tier,
 )
 
 router = APIRouter(tags=["customers"])
@@ -80,10 +81,18 @@ def get_customer(customer_id: int, session: DbSession, user: AgentUser, ip: Clie
     return _card(visibility.view_customer(session, customer_id=customer_id, viewer=user, source_ip=ip))
 
 
+@router.get("/api/v1/customers/{customer_id}/history", response_model=CustomerChangesPublic)
+def customer_history(customer_id: int, session: DbSession, user: AgentUser, ip: ClientIP) -> CustomerChangesPublic:
+    """Changes of the customer's personal data (fields, who, when, why; never the values), for
+    whoever may see the details; audited."""
+    rows = customer_service.change_history(session, customer_id=customer_id, viewer=user, source_ip=ip)
+    return CustomerChangesPublic(data=[CustomerChangePublic.model_validate(r) for r in rows], count=len(rows))
+
+
 @router.post("/api/v1/customers", response_model=CustomerPublic, status_code=201)
 def create_customer(body: CustomerCreate, session: DbSession, user: AgentUser, ip: ClientIP) -> CustomerPublic:
     customer = customer_service.create_customer(session, data=body.model_dump(), by=user, source_ip=ip)
-    return _card(visibility.card_after_write(session, customer=customer, viewer=user))
+    return _card(visibility.card_after_write(session, customer=customer, viewer=user, source_ip=ip))
 
 
 @router.patch("/api/v1/customers/{customer_id}", response_model=CustomerPublic)
@@ -92,7 +101,7 @@ def update_customer(customer_id: int, body: CustomerUpdate, session: DbSession, 
     customer = customer_service.update_customer(
         session, customer_id=customer_id, changes=body.changes(), by=user, reason=body.reason,
         requested_by_customer=body.requested_by_customer, source_ip=ip)
-    return _card(visibility.card_after_write(session, customer=customer, viewer=user))
+    return _card(visibility.card_after_write(session, customer=customer, viewer=user, source_ip=ip))
 
 
 @router.post("/api/v1/customers/{customer_id}/erase", response_model=CustomerPublic)

@@ -10,11 +10,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, organisation
 from core.audit import record
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
-from core.models import Role, Site, User
+from core.models import Role, User
 from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerPhone, GreetingDay, OutboundMessage
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
@@ -139,31 +139,27 @@ def add_greeting_day(session: Session, *, on_date: date, name: str, body: str, b
     return day
 
 
-def _local(now: datetime, site: Site) -> datetime:
-    return clock.to_zone(now, site.timezone)
-
-
-def _mark_run(session: Session, *, kind: str, site: Site, on: date, queued: int) -> bool:
+def _mark_run(session: Session, *, kind: str, site_id: int, on: date, queued: int) -> bool:
     """Claim the round; False if it was done already (by this or a concurrent run)."""
     try:
         with session.begin_nested():
-            session.add(CareRun(kind=kind, site_id=site.id, on_date=on, queued=queued))
+            session.add(CareRun(kind=kind, site_id=site_id, on_date=on, queued=queued))
     except IntegrityError:
         return False
     return True
 
 
-def _done(session: Session, *, kind: str, site: Site, on: date) -> bool:
-    return session.scalar(select(CareRun.id).where(CareRun.kind == kind, CareRun.site_id == site.id,
+def _done(session: Session, *, kind: str, site_id: int, on: date) -> bool:
+    return session.scalar(select(CareRun.id).where(CareRun.kind == kind, CareRun.site_id == site_id,
                                                    CareRun.on_date == on)) is not None
 
 
-def _consenting(session: Session, site: Site) -> list[tuple[int, str | None]]:
+def _consenting(session: Session, site_id: int) -> list[tuple[int, str | None]]:
     """(id, birthday) of the site's customers with a phone who agreed to care SMS. Decrypts the
     birthdays: there is deliberately no index on them."""
     has_phone = select(CustomerPhone.id).where(CustomerPhone.customer_id == Customer.id).exists()
     rows = session.execute(select(Customer.id, Customer.birthday, Customer.consent_purposes)
-                           .where(Customer.site_id == site.id, Customer.erased_at.is_(None), has_phone)
+                           .where(Customer.site_id == site_id, Customer.erased_at.is_(None), has_phone)
                            .execution_options(yield_per=2000))
     return [(cid, birthday) for cid, birthday, purposes in rows if "care_sms" in (purposes or [])]
 
@@ -184,20 +180,20 @@ def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
     hour. Each round runs once per site and day; returns how many messages were queued."""
     now = now or clock.now()
     total = 0
-    for site in session.scalars(select(Site).order_by(Site.id)):
-        local = _local(now, site)
+    for site_id, zone in sorted((s.id, s.timezone) for s in organisation.list_sites(session)):
+        local = clock.to_zone(now, zone)
         if local.hour < GREETING_HOUR:
             continue
         today = local.date()
         holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today)))
         rounds = [("birthday", None)] + [(f"holiday:{day.id}", day) for day in holidays]
-        pending = [(kind, day) for kind, day in rounds if not _done(session, kind=kind, site=site, on=today)]
+        pending = [(kind, day) for kind, day in rounds if not _done(session, kind=kind, site_id=site_id, on=today)]
         if not pending:
             continue
-        customers = _consenting(session, site)
+        customers = _consenting(session, site_id)
         for kind, day in pending:
             chosen = [cid for cid, birthday in customers if day is not None or _is_birthday(birthday, today)]
-            if not _mark_run(session, kind=kind, site=site, on=today, queued=len(chosen)):
+            if not _mark_run(session, kind=kind, site_id=site_id, on=today, queued=len(chosen)):
                 continue
             body = TEMPLATES["birthday"] if day is None else day.body
             # One round per site and day (the CareRun row, in this transaction) keeps the keys new.

@@ -37,11 +37,9 @@ def customers() -> None:
 def import_command(path: str, site_code: str | None, consent_method: str, dry_run: bool) -> None:
     """Import customers from a CSV file with a header row (`name` and `phone` required). Good rows
     are kept, each rejected row is reported with its line and reasons; exits 1 if any was rejected."""
-    from sqlalchemy import select
-
+    from core import organisation
     from core.db import session_scope, write_locked
     from core.errors import DomainError
-    from core.models import Site
     from tickets.importer import import_csv
 
     _ready()
@@ -50,7 +48,8 @@ def import_command(path: str, site_code: str | None, consent_method: str, dry_ru
             write_locked(session)
             site_id = None
             if site_code:
-                site_id = session.scalar(select(Site.id).where(Site.code == site_code.strip().lower()))
+                code = site_code.strip().lower()
+                site_id = next((s.id for s in organisation.list_sites(session) if s.code == code), None)
                 if site_id is None:
                     raise click.ClickException(f"no site with code {site_code!r}")
             with open(path, newline="", encoding="utf-8-sig") as source:

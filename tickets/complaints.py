@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.config import get_settings
 from core.errors import ValidationFailed
-from core.models import Site, User
+from core.models import User
+from core.organisation import site_timezone
 from tickets import access, sla, timeline
 from tickets.escalation import level_users, notify
 from tickets.models.tickets import Ticket
@@ -139,8 +140,7 @@ def complaint_analysis(session: Session, *, site_id: int | None, month: str | da
     """Figures for one calendar month (in the site's time zone): tickets by category, complaints by
     cause, priority, status and escalation, reply punctuality, resolution times, and the complaint
     rate (complaints / customers). Counts and minutes only, never personal data."""
-    zone_name = session.scalar(select(Site.timezone).where(Site.id == site_id)) if site_id is not None else None
-    zone = ZoneInfo(zone_name or get_settings().timezone)
+    zone = ZoneInfo(site_timezone(session, site_id) if site_id is not None else get_settings().timezone)
     first, start, end = _month_bounds(month, zone)
     scope = [Ticket.created_at >= start, Ticket.created_at < end]
     if site_id is not None:

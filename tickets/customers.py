@@ -7,28 +7,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, organisation
 from core.audit import record
 from core.crypto import phone_index
-from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
-from core.models import Role, Site, User
+from core.models import Role, User
 from core.phones import InvalidPhoneNumber
 from tickets import grants as grant_service
+from tickets.access import staff_member
 from tickets.customer_fields import EDITABLE_FIELDS, PERSONAL_FIELDS, CleanPhone, Problems, clean_fields
 from tickets.models.customers import (
     TIERS, CallAccess, CallbackGrant, CareFollowUp, Customer, CustomerChange, CustomerPhone, OutboundMessage,
 )
-from tickets.visibility import CustomerNotFound, details_access, get_customer
+from tickets.visibility import CustomerNotFound, details_access, get_customer, workstation_allowed
 
 __all__ = [
     "CallerMatch", "CustomerAggregates", "CustomerErased", "CustomerNotFound", "PhoneTaken", "aggregates",
-    "create_customer", "erase_customer", "find_by_phone", "get_customer", "history", "identify_caller",
-    "list_customers", "update_customer",
+    "change_history", "create_customer", "erase_customer", "find_by_phone", "get_customer", "history",
+    "identify_caller", "list_customers", "update_customer",
 ]
 
 
@@ -66,11 +67,14 @@ def _actor(by: User | None) -> dict[str, Any]:
 
 
 def _check_refs(session: Session, values: Mapping[str, Any], problems: Problems) -> None:
-    if values.get("site_id") is not None and session.get(Site, values["site_id"]) is None:
-        problems.add(["site_id"], "No site with this id.")
+    if values.get("site_id") is not None:
+        try:
+            organisation.get_site(session, site_id=values["site_id"])
+        except NotFound:
+            problems.add(["site_id"], "No site with this id.")
     owner_id = values.get("owning_agent_id")
     if owner_id is not None:
-        owner = session.get(User, owner_id)
+        owner = staff_member(session, owner_id)
         if owner is None or not owner.is_active or owner.role not in grant_service.GRANTEE_ROLES:
             problems.add(["owning_agent_id"], "The owner must be an active agent or manager.")
 
@@ -138,7 +142,9 @@ def update_customer(session: Session, *, customer_id: int, changes: Mapping[str,
     customer = get_customer(session, customer_id=customer_id)
     if customer.is_erased:
         raise CustomerErased()
-    access = details_access(session, customer=customer, viewer=by)
+    if not workstation_allowed(source_ip):
+        raise PermissionDenied("Customer details can be changed only from a registered workstation.")
+    access = details_access(session, customer=customer, viewer=by, source_ip=source_ip)
     if access is None:
         raise PermissionDenied("You may change only customers whose details you may see.")
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -204,6 +210,20 @@ def _replace_phones(session: Session, customer: Customer, phones: list[CleanPhon
 def history(session: Session, *, customer_id: int) -> list[CustomerChange]:
     return list(session.scalars(select(CustomerChange).where(CustomerChange.customer_id == customer_id)
                                 .order_by(CustomerChange.id)))
+
+
+def change_history(session: Session, *, customer_id: int, viewer: User,
+                   source_ip: str | None = None) -> list[CustomerChange]:
+    """The history of a customer's personal data (when, who, which fields, why; the old values
+    stay encrypted and are never returned) for someone who may see the details now, from a
+    registered workstation; audited like a view of the details, since the reasons are personal."""
+    customer = get_customer(session, customer_id=customer_id)
+    access = details_access(session, customer=customer, viewer=viewer, source_ip=source_ip)
+    if access is None:
+        raise PermissionDenied("You may read the history only of customers whose details you may see.")
+    record(session, action="customer.history_viewed", object_type="customer", object_id=customer.id,
+           source_ip=source_ip, details={"reason": access.reason}, **_actor(viewer))
+    return history(session, customer_id=customer.id)
 
 
 # Finding ----------------------------------------------------------------------------------
@@ -276,18 +296,21 @@ def _bulk(session: Session, statement: Any) -> None:
     session.execute(statement.execution_options(synchronize_session=False))
 
 
-def _anonymise_tickets(session: Session, customer_id: int) -> None:
+def _anonymise_tickets(session: Session, customer_id: int, phone_indexes: list[str]) -> None:
     """Tickets stay for statistics, without what points back to the person: the caller's number
-    index (found by phone search) and the free text. The tickets service does it when it offers
-    `anonymise_customer_tickets`; until then this minimal version does."""
-    from tickets import service as ticket_service
-    from tickets.models.tickets import Ticket
+    index (found by phone search), the free text, the notes and the reasons on the timeline. The
+    customer's tickets and those of calls from their numbers before they were identified: a
+    search by an old number finds nothing afterwards."""
+    from tickets.models.tickets import Ticket, TicketEvent, TicketNote
 
-    hook = getattr(ticket_service, "anonymise_customer_tickets", None)
-    if hook is not None:
-        hook(session, customer_id=customer_id)
-        return
-    _bulk(session, update(Ticket).where(Ticket.customer_id == customer_id).values(
+    theirs = Ticket.customer_id == customer_id
+    if phone_indexes:
+        theirs = or_(theirs, Ticket.caller_index.in_(phone_indexes))
+    ticket_ids = select(Ticket.id).where(theirs).scalar_subquery()
+    _bulk(session, update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids)).values(body="(erased)"))
+    _bulk(session, update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.reason.is_not(None))
+                    .values(reason=None))
+    _bulk(session, update(Ticket).where(theirs).values(
         caller_index=None, subject=None, description=None, resolution=None, version=Ticket.version + 1))
 
 
@@ -311,6 +334,7 @@ def erase_customer(session: Session, *, customer_id: int, by: User | None, reaso
         setattr(customer, name, None)
     customer.consent_purposes, customer.consent_method, customer.consent_at = [], None, None
     customer.owning_agent_id = None
+    phone_indexes = [p.number_index for p in customer.phones]
     customer.phones = []
     customer.erased_at, customer.erased_by_id = now, by.id if by else None
     session.flush()
@@ -330,7 +354,7 @@ def erase_customer(session: Session, *, customer_id: int, by: User | None, reaso
     for grant_id in list(open_grants):
         grant_service.revoke_grant(session, grant_id=grant_id, by=None, by_name="system:erasure")
     _bulk(session, update(CallbackGrant).where(CallbackGrant.customer_id == customer_id).values(reason="(erased)"))
-    _anonymise_tickets(session, customer_id)
+    _anonymise_tickets(session, customer_id, phone_indexes)
     session.add(CustomerChange(customer_id=customer_id, at=now, changed_by_id=by.id if by else None,
                                changed_by_name=by.username if by else "system", fields=["erased"], reason=reason,
                                requested_by_customer=requested_by_customer))

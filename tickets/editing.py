@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from core import clock
+from core import clock, directory
 from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.models import Team, User
+from core.models import Role, User
 from tickets import access, complaints, sla, timeline
 from tickets.escalation import escalate
 from tickets.models.tickets import Ticket, TicketEvent, TicketNote, TicketTag
@@ -39,10 +40,13 @@ def _editable(session: Session, ticket_id: int, by: User) -> Ticket:
 
 def _assignee(session: Session, ticket: Ticket, by: User, value: int | None, errors: list[dict[str, Any]]) -> None:
     if value is not None:
-        user = session.get(User, value)
+        user = access.staff_member(session, value)
         if user is None or not user.is_active:
             errors.append({"loc": ["assignee_id"], "msg": f"No active user {value}."})
             return
+        if by.role == Role.team_leader.value and user.id != by.id and user.team_id != by.team_id:
+            raise PermissionDenied("A team leader assigns tickets within their own team; move the ticket to the "
+                                   "other team instead, or ask a supervisor.", field="assignee_id")
     if not access.is_leader(by) and value not in (by.id, None):
         raise PermissionDenied("Agents assign tickets to themselves only; ask your team leader to reassign.")
     if not access.is_leader(by) and value is None and ticket.assignee_id not in (by.id, None):
@@ -71,7 +75,7 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
     if "team_id" in values and values["team_id"] != ticket.team_id:
         if not access.is_leader(by):
             raise PermissionDenied("Only a team leader or above moves a ticket to another team.")
-        if values["team_id"] is not None and session.get(Team, values["team_id"]) is None:
+        if values["team_id"] is not None and directory.get_team(session, team_id=values["team_id"]) is None:
             errors.append({"loc": ["team_id"], "msg": f"No team {values['team_id']}."})
     if "callback_due_at" in values and isinstance(values["callback_due_at"], datetime) \
             and values["callback_due_at"].tzinfo is None:
@@ -118,7 +122,8 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
                 timeline.record(session, ticket, kind="tag_removed", actor=by, field="tags", from_value=tag)
             if set(values["tags"]) != current:
                 changed.append("tags")
-                ticket.updated_at = clock.now()  # a tag change bumps the version too: readers see it
+                ticket.updated_at = clock.now()  # a tag change bumps the version too: readers see it,
+                flag_modified(ticket, "updated_at")  # even within the same clock tick
         if "customer_id" in changed:
             ticket.tier = values.get("_tier")
         if {"priority", "category", "customer_id"} & set(changed):

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, directory
 from core.audit import record
 from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
+from tickets.access import get_visible, staff_member
 from tickets.models.customers import CallbackGrant, Customer
 
 DEFAULT_WINDOW_SECONDS = 2 * 3600
@@ -94,7 +95,7 @@ def _require_grantor(by: User, agent: User) -> None:
 
 
 def _agent(session: Session, agent_id: int) -> User:
-    agent = session.get(User, agent_id)
+    agent = staff_member(session, agent_id)
     if agent is None or not agent.is_active:
         raise ValidationFailed("No active user with this id.", field="agent_id")
     if agent.role not in GRANTEE_ROLES:
@@ -178,6 +179,17 @@ def create_grant(session: Session, *, customer_id: int, agent_id: int, reason: s
                    starts=starts, expires=starts + window, by=by, by_name=by.username, source_ip=source_ip)
 
 
+def create_for_ticket(session: Session, *, ticket_id: int, agent_id: int, reason: str, by: User,
+                      duration_minutes: int | None = None, source_ip: str | None = None) -> CallbackGrant:
+    """A grant for the customer of a ticket that `by` may see (the pages' grant forms): the same
+    rules as `create_grant`, linked to the ticket."""
+    ticket = get_visible(session, ticket_id=ticket_id, user=by)
+    if ticket.customer_id is None:
+        raise ValidationFailed("This ticket has no customer.", field="customer_id")
+    return create_grant(session, customer_id=ticket.customer_id, agent_id=agent_id, reason=reason, by=by,
+                        ticket_id=ticket.id, duration_minutes=duration_minutes, source_ip=source_ip)
+
+
 def _insert(session: Session, *, customer_id: int, agent: User, reason: str, ticket_id: int | None,
             starts: datetime, expires: datetime, by: User | None, by_name: str, source_ip: str | None) -> CallbackGrant:
     if _overlapping(session, customer_id=customer_id, agent_id=agent.id, starts=starts, expires=expires):
@@ -248,7 +260,7 @@ def extend_grant(session: Session, *, grant_id: int, by: User, duration_minutes:
 
 
 def _agent_or_missing(session: Session, agent_id: int) -> User:
-    agent = session.get(User, agent_id)
+    agent = staff_member(session, agent_id)
     if agent is None:
         raise GrantNotFound("The agent of this authorisation no longer exists.")
     return agent
@@ -316,7 +328,7 @@ def use_grant(session: Session, *, grant: CallbackGrant, purpose: str, source_ip
         raise GrantRevoked()
     if not grant.starts_at <= now < grant.expires_at:
         raise GrantExpired() if now >= grant.expires_at else NoGrant("Your callback authorisation has not started yet.")
-    agent = session.get(User, grant.agent_id)
+    agent = staff_member(session, grant.agent_id)
     _audit(session, grant, "grant.used", actor=agent, source_ip=source_ip, purpose=purpose)
     return grant
 
@@ -344,7 +356,8 @@ def list_grants(session: Session, *, viewer: User, live_only: bool = False, cust
     if viewer.role in GRANTOR_ROLES:
         pass
     elif viewer.role == Role.team_leader.value and viewer.team_id is not None:
-        team = select(User.id).where(User.team_id == viewer.team_id)
+        places = directory.user_places().subquery()
+        team = select(places.c.user_id).where(places.c.team_id == viewer.team_id)
         query = query.where(or_(CallbackGrant.agent_id.in_(team), CallbackGrant.agent_id == viewer.id))
     else:
         query = query.where(CallbackGrant.agent_id == viewer.id)

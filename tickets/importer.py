@@ -10,12 +10,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import directory, organisation
 from core.audit import record
 from core.errors import Conflict, ValidationFailed
-from core.models import Site, User
+from core.models import User
 from tickets.customer_fields import Problems, clean_fields, clean_phones
 from tickets.customers import create_customer
 
@@ -66,8 +66,8 @@ class _Lookups:
     """Sites by code and owners by username, read once per import."""
 
     def __init__(self, session: Session) -> None:
-        self.sites = {s.code: s.id for s in session.scalars(select(Site))}
-        self.users = {u.username: u.id for u in session.scalars(select(User).where(User.is_active.is_(True)))}
+        self.sites = {s.code: s.id for s in organisation.list_sites(session)}
+        self.users = {u.username: u.id for u in directory.list_users(session)}
 
 
 def _row_data(row: Mapping[str, str | None], lookups: _Lookups, default_site_id: int | None,

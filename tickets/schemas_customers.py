@@ -131,6 +131,23 @@ class QuietCustomersPublic(BaseModel):
     count: int
 
 
+class CustomerChangePublic(BaseModel):
+    """One change of personal data: when, by whom, which fields and why (never the values)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    changed_by_name: str | None
+    fields: list[str]
+    reason: str | None
+    requested_by_customer: bool
+
+
+class CustomerChangesPublic(BaseModel):
+    data: list[CustomerChangePublic]
+    count: int
+
+
 class GrantBase(_In):
     customer_id: int
     agent_id: int

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.errors import ValidationFailed
-from core.models import User
-from tickets import calendar, timeline
+from tickets import access, calendar, timeline
 from tickets.models.tickets import SlaPolicy, Ticket, TicketSetting
 from tickets.versioning import changing
 from tickets.workflow import DONE, TIERS, Category, Level, Priority, Status
@@ -300,7 +299,7 @@ def check(session: Session, *, ticket_id: int, now: datetime | None = None) -> s
             ticket.sla_state = "at_risk"
             timeline.record(session, ticket, kind="sla_at_risk", field=ticket.sla_target,
                             to_value=ticket.sla_due_at.isoformat())
-            assignee = session.get(User, ticket.assignee_id) if ticket.assignee_id is not None else None
+            assignee = access.staff_member(session, ticket.assignee_id) if ticket.assignee_id is not None else None
             users = [assignee] if assignee is not None else level_users(session, ticket=ticket, level=Level.team_leader)
             notify(session, users=users, kind="sla_at_risk", ticket=ticket)
         timeline.announce(session, "ticket.sla_at_risk", ticket, target=ticket.sla_target)

@@ -3,15 +3,18 @@ manager's own site), the call-access rows telephony opens and closes, and full o
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, users
 from core.audit import record
+from core.config import get_settings
 from core.errors import NotFound
 from core.models import Role, User
 from core.phones import mask_phone
@@ -121,9 +124,38 @@ def live_call_access(session: Session, *, customer_id: int, agent_id: int) -> Ca
 # The rule ---------------------------------------------------------------------------------
 
 
-def details_access(session: Session, *, customer: Customer, viewer: User) -> Access | None:
-    """Why `viewer` may see `customer`'s details now, or None. The least exceptional reason wins,
-    so a grant is only used when nothing else allows the view."""
+@lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def workstation_allowed(source_ip: str | None) -> bool:
+    """Whether personal data may be shown to a request from `source_ip` (the client address as
+    `core.auth.client_ip` finds it, trusted proxies honoured). With no registered workstations
+    (`HOTLINE_WORKSTATION_NETWORKS` empty, the default) the check is off; with some, an unknown
+    or unparseable address is refused, so a path that forgets the address fails closed."""
+    entries = tuple(get_settings().workstation_networks)
+    if not entries:
+        return True
+    if not source_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(entries))
+
+
+def details_access(session: Session, *, customer: Customer, viewer: User, source_ip: str | None) -> Access | None:
+    """Why `viewer` may see `customer`'s details now, from `source_ip`, or None. The least
+    exceptional reason wins, so a grant is only used when nothing else allows the view. Outside
+    the registered workstations (when there are any) nobody sees details, whatever the reason."""
+    if not workstation_allowed(source_ip):
+        return None
+    return _reason(session, customer=customer, viewer=viewer)
+
+
+def _reason(session: Session, *, customer: Customer, viewer: User) -> Access | None:
     if customer.is_erased or not viewer.is_active:
         return None
     if customer.owning_agent_id is not None and customer.owning_agent_id == viewer.id:
@@ -181,8 +213,17 @@ def get_customer(session: Session, *, customer_id: int) -> Customer:
 
 
 def card_for(session: Session, *, customer: Customer, viewer: User, source_ip: str | None = None) -> CustomerCard:
-    """The full card, audited (and the grant's use audited), if `viewer` may see it; else masked."""
-    access = details_access(session, customer=customer, viewer=viewer)
+    """The full card, audited (and the grant's use audited), if `viewer` may see it; else masked.
+    A view the rules allow but refused because it comes from an unregistered workstation is
+    audited too, so attempts from elsewhere show up in the trail."""
+    if not workstation_allowed(source_ip):
+        reason = _reason(session, customer=customer, viewer=viewer)
+        if reason is not None:
+            record(session, action="customer.view_refused", actor_id=viewer.id, actor_name=viewer.username,
+                   object_type="customer", object_id=customer.id, source_ip=source_ip,
+                   details={"reason": reason.reason, "refused": "workstation"})
+        return masked_card(customer)
+    access = details_access(session, customer=customer, viewer=viewer, source_ip=source_ip)
     if access is None:
         return masked_card(customer)
     details: dict[str, object] = {"reason": access.reason}
@@ -203,16 +244,19 @@ def view_customer(session: Session, *, customer_id: int, viewer: User, source_ip
                     source_ip=source_ip)
 
 
-def offered_call_card(session: Session, *, customer_id: int, agent_id: int, call_ref: str) -> CustomerCard:
-    """For telephony when a call is offered: open the call access and return the agent's card."""
+def offered_call_card(session: Session, *, customer_id: int, agent_id: int, call_ref: str,
+                      source_ip: str | None = None) -> CustomerCard:
+    """For telephony when a call is offered: open the call access and return the agent's card
+    (`source_ip`: the agent's workstation, when the allow-list is on)."""
     open_call_access(session, customer_id=customer_id, agent_id=agent_id, call_ref=call_ref)
-    agent = session.get(User, agent_id)
-    if agent is None:
-        raise NotFound("No such agent.")
-    return view_customer(session, customer_id=customer_id, viewer=agent)
+    try:
+        agent = users.get(session, user_id=agent_id)
+    except users.UserNotFound:
+        raise NotFound("No such agent.") from None
+    return view_customer(session, customer_id=customer_id, viewer=agent, source_ip=source_ip)
 
 
-def card_after_write(session: Session, *, customer: Customer, viewer: User) -> CustomerCard:
+def card_after_write(session: Session, *, customer: Customer, viewer: User, source_ip: str | None) -> CustomerCard:
     """The card returned by a create or change: the write itself was audited, so no view entry."""
-    access = details_access(session, customer=customer, viewer=viewer)
+    access = details_access(session, customer=customer, viewer=viewer, source_ip=source_ip)
     return masked_card(customer) if access is None else full_card(customer, access=access.reason)

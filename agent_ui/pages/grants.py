@@ -15,12 +15,11 @@ from core import clock
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core.directory import list_users
+from core.directory import list_users, staff_names
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 from tickets import visibility
 from tickets.callbacks import grant_state
-from tickets.models.tickets import Ticket
 
 router = APIRouter()
 
@@ -57,7 +56,7 @@ def typed_grant(*, agent_id: str, duration_minutes: str, reason: str, ticket_num
             "duration_typed": duration_minutes.strip()[:10]}
 
 
-def grant_for_ticket(session: DbSession, *, by: User, ticket: Ticket, typed: dict[str, Any],
+def grant_for_ticket(session: DbSession, *, by: User, ticket_id: int, typed: dict[str, Any],
                      source_ip: str | None) -> Any:
     if not can_grant(by):
         raise PermissionDenied("Only team leaders and above grant callback authorisations.")
@@ -65,11 +64,9 @@ def grant_for_ticket(session: DbSession, *, by: User, ticket: Ticket, typed: dic
         raise ValidationFailed("Choose an agent.", field="agent_id")
     if typed["duration_typed"] and typed["duration_minutes"] is None:
         raise ValidationFailed("Choose a duration.", field="duration_minutes")
-    if ticket.customer_id is None:
-        raise ValidationFailed("This ticket has no customer.", field="customer_id")
-    return grant_service.create_grant(session, customer_id=ticket.customer_id, agent_id=typed["agent_id"],
-                                      reason=typed["reason"], by=by, ticket_id=ticket.id,
-                                      duration_minutes=typed["duration_minutes"], source_ip=source_ip)
+    return grant_service.create_for_ticket(session, ticket_id=ticket_id, agent_id=typed["agent_id"],
+                                           reason=typed["reason"], by=by,
+                                           duration_minutes=typed["duration_minutes"], source_ip=source_ip)
 
 
 def _page(request: Request, session: DbSession, user: User, *, status_code: int = 200,
@@ -78,8 +75,7 @@ def _page(request: Request, session: DbSession, user: User, *, status_code: int 
     now = clock.now()
     grants, count = grant_service.list_grants(session, viewer=user, live_only=live_only, limit=PAGE_SIZE,
                                               offset=offset)
-    people = {uid: person.display_name for uid in {g.agent_id for g in grants}
-              if (person := session.get(User, uid)) is not None}
+    people = {uid: staff.display_name for uid, staff in staff_names(session, {g.agent_id for g in grants}).items()}
     cards = visibility.masked_cards(session, customer_ids={g.customer_id for g in grants})
     numbers = ticket_service.numbers_of(session, ticket_ids={g.ticket_id for g in grants if g.ticket_id})
     context = {
@@ -122,7 +118,7 @@ def create(request: Request, session: DbSession, user: TeamLeaderUser, ip: Clien
         if not typed["ticket_number"]:
             raise ValidationFailed("Give the ticket's number.", field="ticket_number")
         ticket = ticket_service.get_by_number(session, number=typed["ticket_number"], user=user)
-        grant_for_ticket(session, by=user, ticket=ticket, typed=typed, source_ip=ip)
+        grant_for_ticket(session, by=user, ticket_id=ticket.id, typed=typed, source_ip=ip)
     except DomainError as exc:
         return _refused(request, session, user, "grant", exc, typed)
     return _done(request, session, user, "granted")

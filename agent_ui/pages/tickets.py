@@ -1,6 +1,7 @@
 """Ticket pages: the list with its filters (a caller's phone only ever travels in a POST body,
 never in an address) and one ticket with its timeline, recordings, notes, status changes by the
-workflow, escalation and its edit form. Forms post and redirect; htmx gets the changed block."""
+workflow, escalation, assignment, tags, the complaint reply and its edit form. Forms post and
+redirect; htmx gets the changed block."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from agent_ui.templating import is_htmx, render
 from core import clock, permissions
 from core.auth import AgentUser, ClientIP, DbSession
 from core.crypto import InvalidPhoneNumber, phone_index
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core.directory import list_users
+from core import organisation
+from core.directory import list_users, staff_names
 from telephony import recordings as recording_service
+from tickets import complaints
 from tickets import search as ticket_search
 from tickets import service as ticket_service
 from tickets import sla, visibility
@@ -53,7 +56,14 @@ TIMELINE_WORDS = {
     "tag_removed": N_("Tag removed"), "skipped_levels_notified": N_("Skipped levels notified"),
     "handed_to_team_leader": N_("Handed to the team leader"), "callback_requested": N_("Callback requested"),
     "sla_breached": N_("SLA breached"), "sla_at_risk": N_("SLA at risk"),
+    "complaint_registered": N_("Complaint registered"), "complaint_replied": N_("Complaint answered"),
+    "satisfaction_followup_due": N_("Satisfaction follow-up due"),
 }
+REPLY_CHANNEL_WORDS = {
+    "phone": N_("By phone"), "sms": N_("By SMS"), "email": N_("By email"), "letter": N_("By letter"),
+    "in_person": N_("In person"),
+}
+REPLY_MAX = 10_000
 FIELD_WORDS = {
     "subject": N_("Subject"), "description": N_("Description"), "resolution": N_("Resolution"),
     "priority": N_("Priority"), "category": N_("Category"), "assignee_id": N_("Assignee"), "team_id": N_("Team"),
@@ -196,8 +206,7 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
     events = ticket_service.timeline_for(session, ticket_id=ticket.id, user=user)
     notes = ticket_service.notes(session, ticket_id=ticket.id, user=user)
     ids = {e.actor_id for e in events} | {n.author_id for n in notes} | {ticket.assignee_id, ticket.created_by_id}
-    people = {uid: person.display_name for uid in ids if uid is not None
-              and (person := session.get(User, uid)) is not None}
+    people = {uid: staff.display_name for uid, staff in staff_names(session, {i for i in ids if i}).items()}
     card = None
     if ticket.customer_id is not None:
         card = visibility.masked_cards(session, customer_ids={ticket.customer_id}).get(ticket.customer_id)
@@ -212,6 +221,10 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
         "levels_above": [lv for lv in Level if lv > current], "next_level": min(current + 1, Level.center_head),
         "categories": list(Category), "priorities": list(Priority), "errors": errors or {}, "typed": typed or {},
         "saved": saved, "timeline_words": TIMELINE_WORDS, "field_words": FIELD_WORDS,
+        "tags": ticket_service.tags_of(session, ticket_id=ticket.id),
+        "is_complaint": ticket.category == Category.complaint.value,
+        "reply_channels": REPLY_CHANNEL_WORDS, "reply_late": _reply_late(events),
+        **_assignment_context(session, user, ticket, can_work),
     }
     if ticket.customer_id is not None and can_work:
         context.update(grant_pages.grant_form_context(session, user))
@@ -323,11 +336,157 @@ def grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, t
     """A callback authorisation for this ticket's customer (team leaders and above)."""
     typed = grant_pages.typed_grant(agent_id=agent_id, duration_minutes=duration_minutes, reason=reason)
     try:
-        ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
-        grant_pages.grant_for_ticket(session, by=user, ticket=ticket, typed=typed, source_ip=ip)
+        grant_pages.grant_for_ticket(session, by=user, ticket_id=ticket_id, typed=typed, source_ip=ip)
     except DomainError as exc:
         session.rollback()
         status = 422 if exc.code == "invalid" else 409
         return _detail(request, session, user, ticket_id, status_code=status, errors={"grant": describe(exc)},
                        typed={"grant": typed})
     return _done(request, session, user, ticket_id, "grant")
+
+
+# Assignment, tags and the complaint reply -----------------------------------------------------
+
+def _assignable(session: DbSession, user: User, ticket: Any) -> list[User]:
+    """Whom `user` may assign the ticket to, as the service allows it: a team leader their own
+    team, supervisors and above the ticket's site (an agent only takes or gives up the ticket)."""
+    if not permissions.allowed(user.role, permissions.TEAM_LEADERS):
+        return []
+    if user.role == Role.team_leader.value:
+        return list_users(session, team_id=user.team_id) if user.team_id else [user]
+    return list_users(session, site_id=ticket.site_id)
+
+
+def _assignment_context(session: DbSession, user: User, ticket: Any, can_work: bool) -> dict[str, Any]:
+    leader = can_work and permissions.allowed(user.role, permissions.TEAM_LEADERS)
+    people = _assignable(session, user, ticket) if leader else []
+    return {"can_reassign": leader, "assignable": people,
+            "assignee_listed": ticket.assignee_id is None or any(p.id == ticket.assignee_id for p in people),
+            "teams": organisation.list_teams(session, site_id=ticket.site_id) if leader else []}
+
+
+def _reply_late(events: list[Any]) -> bool | None:
+    """Whether the complaint's reply came after its deadline (None: no reply yet)."""
+    for event in events:
+        if event.kind == "complaint_replied":
+            return event.from_value == "late"
+    return None
+
+
+def _choice_id(value: str, *, field: str, me: int) -> int | None:
+    """A person or team chosen in a form: "" or "none" for nobody, "me", or an id."""
+    value = value.strip()
+    if value in ("", "none"):
+        return None
+    if value == "me":
+        return me
+    if not value.isdigit():
+        raise ValidationFailed("Choose from the list.", field=field)
+    return int(value)
+
+
+def _explain_assign(exc: DomainError) -> FormError:
+    if exc.code == "invalid" and exc.field == "team_id" or any(
+            (e.get("loc") or [""])[-1] == "team_id" for e in getattr(exc, "errors", None) or []):
+        return FormError("team_id", N_("Choose a team from the list."))
+    if exc.code == "invalid":
+        return FormError("assignee_id", N_("Choose someone from the list."))
+    if isinstance(exc, PermissionDenied) and exc.field == "assignee_id":
+        return FormError("assignee_id", N_("A team leader assigns tickets within their own team; move the ticket "
+                                           "to the other team instead, or ask a supervisor."))
+    if isinstance(exc, PermissionDenied):
+        return FormError("", N_("Agents take tickets for themselves only; ask your team leader to reassign it."))
+    return describe(exc)
+
+
+def _refused_with(request: Request, session: DbSession, user: User, ticket_id: int, form: str, error: FormError,
+                  exc: DomainError, typed: dict[str, Any]) -> Response:
+    session.rollback()
+    status = 422 if exc.code == "invalid" else 403 if isinstance(exc, PermissionDenied) else 409
+    return _detail(request, session, user, ticket_id, status_code=status, errors={form: error}, typed=typed)
+
+
+@router.post("/tickets/{ticket_id}/assign", include_in_schema=False)
+def assign(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+           version: Annotated[int | None, Form()] = None, assignee: Annotated[str, Form()] = "",
+           team: Annotated[str, Form()] = "keep") -> Response:
+    """Take, give up, assign or reassign the ticket (to a person and, for leaders, a team); the
+    service decides who may do what."""
+    typed = {"assignee": assignee[:20], "team": team[:20]}
+    try:
+        changes: dict[str, Any] = {"assignee_id": _choice_id(assignee, field="assignee_id", me=user.id)}
+        if team != "keep":
+            changes["team_id"] = _choice_id(team, field="team_id", me=user.team_id or 0)
+        ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)  # type: ignore[arg-type]
+    except DomainError as exc:
+        return _refused_with(request, session, user, ticket_id, "assign", _explain_assign(exc), exc, typed)
+    return _done(request, session, user, ticket_id, "assign")
+
+
+def _change_tags(session: DbSession, user: User, ticket_id: int, version: int | None, *, add: str = "",
+                 remove: str = "") -> None:
+    ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
+    tags = ticket_service.tags_of(session, ticket_id=ticket.id)
+    if add:
+        tags.append(add)
+    if remove:
+        tags = [t for t in tags if t != remove]
+    ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes={"tags": tags})  # type: ignore[arg-type]
+
+
+def _explain_tag(exc: DomainError) -> FormError:
+    if exc.code == "invalid":
+        return FormError("tag", N_("A tag is a short word: up to 40 letters, digits, “-” or “_” (spaces become "
+                                   "“_”)."))
+    return describe(exc)
+
+
+@router.post("/tickets/{ticket_id}/tags", include_in_schema=False)
+def add_tag(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+            version: Annotated[int | None, Form()] = None, tag: Annotated[str, Form()] = "") -> Response:
+    typed = {"tag": tag[:60]}
+    try:
+        if not tag.strip():
+            raise ValidationFailed("Type a tag.", field="tag")
+        _change_tags(session, user, ticket_id, version, add=tag[:60])
+    except DomainError as exc:
+        return _refused_with(request, session, user, ticket_id, "tags", _explain_tag(exc), exc, typed)
+    return _done(request, session, user, ticket_id, "tags")
+
+
+@router.post("/tickets/{ticket_id}/tags/remove", include_in_schema=False)
+def remove_tag(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+               version: Annotated[int | None, Form()] = None, tag: Annotated[str, Form()] = "") -> Response:
+    try:
+        _change_tags(session, user, ticket_id, version, remove=tag.strip()[:60])
+    except DomainError as exc:
+        return _refused_with(request, session, user, ticket_id, "tags", _explain_tag(exc), exc, {})
+    return _done(request, session, user, ticket_id, "tags")
+
+
+def _explain_reply(exc: DomainError) -> FormError:
+    if exc.code == "invalid" and exc.field == "channel":
+        return FormError("channel", N_("Choose how the customer was answered."))
+    if exc.code == "invalid" and exc.field == "category":
+        return FormError("", N_("This ticket is not a complaint."))
+    if exc.code == "invalid" and exc.field in ("summary", "body"):
+        return FormError("summary", N_("Write what the customer was told (up to 10,000 characters)."))
+    return describe(exc)
+
+
+@router.post("/tickets/{ticket_id}/reply", include_in_schema=False)
+def record_reply(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+                 version: Annotated[int | None, Form()] = None, channel: Annotated[str, Form()] = "",
+                 summary: Annotated[str, Form()] = "") -> Response:
+    """The customer has had the hotline's reply to their complaint: the reply clock stops, and
+    what they were told is kept as a note (notes are encrypted)."""
+    typed = {"channel": channel[:20], "summary": summary[:REPLY_MAX]}
+    try:
+        summary = summary.strip()
+        if not summary or len(summary) > REPLY_MAX:
+            raise ValidationFailed("Write what the customer was told.", field="summary")
+        complaints.record_reply(session, ticket_id=ticket_id, by=user, channel=channel, version=version)
+        ticket_service.add_note(session, ticket_id=ticket_id, by=user, body=summary)
+    except DomainError as exc:
+        return _refused_with(request, session, user, ticket_id, "reply", _explain_reply(exc), exc, typed)
+    return _done(request, session, user, ticket_id, "reply")

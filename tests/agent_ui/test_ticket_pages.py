@@ -225,3 +225,114 @@ def test_ticket_pages_in_chinese(client: TestClient, session: Session, desk: Des
     assert "添加备注" in page.text and "升级" in page.text and "咨询" in page.text
     stale = client.post(f"/tickets/{ticket_id}/edit", data={"version": "9", "subject": "x"})
     assert stale.status_code == 409 and "Someone else" not in stale.text
+
+
+# Assignment, tags, complaint reply ---------------------------------------------------------------
+
+def test_agent_takes_and_gives_up_a_ticket_but_cannot_assign_others(client: TestClient, session: Session,
+                                                                    desk: Desk) -> None:
+    ticket_id = _ticket(session, desk, assignee_id=None)
+    signed_in_client(client, desk.teammate)
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="assign-take"' in page.text and 'id="assign-assignee"' not in page.text
+    taken = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": "me", "version": "1"},
+                        follow_redirects=False)
+    assert taken.status_code == 303 and taken.headers["location"] == f"/tickets/{ticket_id}"
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="ticket-assignee">Bo Teammate' in page.text and 'id="assign-give-up"' in page.text
+    other = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": str(desk.agent.id), "version": "2"})
+    assert other.status_code == 403 and 'id="assign-form-error"' in other.text and "ask your team leader" in other.text
+    given_up = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": "none", "version": "2"}, headers=HX)
+    assert given_up.status_code == 200 and 'id="ticket-assignee">Nobody' in given_up.text
+    stale = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": "me", "version": "1"})
+    assert stale.status_code == 409 and 'id="assign-version-error"' in stale.text
+
+
+def test_team_leader_reassigns_within_the_team_and_moves_to_another_team(client: TestClient, session: Session,
+                                                                        desk: Desk) -> None:
+    from tests.factories import make_team, make_user
+
+    other_team = make_team(session, site=desk.site, name="Hotline B")
+    outsider = make_user(session, username="agent-c", display_name="Cai Outsider", team=other_team)
+    session.commit()
+    ticket_id = _ticket(session, desk)
+    signed_in_client(client, desk.team_leader)
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="assign-assignee"' in page.text and "Bo Teammate" in page.text and "Cai Outsider" not in page.text
+    assert "Hotline B" in page.text
+    done = client.post(f"/tickets/{ticket_id}/assign", follow_redirects=False,
+                       data={"assignee": str(desk.teammate.id), "team": str(desk.team.id), "version": "1"})
+    assert done.status_code == 303
+    ticket = ticket_service.get(fresh(session), ticket_id=ticket_id, user=None)
+    assert ticket.assignee_id == desk.teammate.id
+    refused = client.post(f"/tickets/{ticket_id}/assign",
+                          data={"assignee": str(outsider.id), "team": str(desk.team.id), "version": "2"})
+    assert refused.status_code == 403 and 'id="assign-assignee-error"' in refused.text
+    assert re.search(r'id="assign-assignee"[^>]*aria-invalid="true"', refused.text)
+    bad_team = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": "none", "team": "x", "version": "2"})
+    assert bad_team.status_code == 422 and 'id="assign-team-error"' in bad_team.text
+    gone_team = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": "none", "team": "999999",
+                                                                   "version": "2"})
+    assert gone_team.status_code == 422 and 'id="assign-team-error"' in gone_team.text
+    moved = client.post(f"/tickets/{ticket_id}/assign", follow_redirects=False,
+                        data={"assignee": "none", "team": str(other_team.id), "version": "2"})
+    assert moved.status_code == 303
+    ticket = ticket_service.get(fresh(session), ticket_id=ticket_id, user=None)
+    assert ticket.team_id == other_team.id and ticket.assignee_id is None
+    # The supervisor assigns anyone of the site, the other team's agent too.
+    signed_in_client(client, desk.supervisor)
+    assert "Cai Outsider" in client.get(f"/tickets/{ticket_id}").text
+    assert client.post(f"/tickets/{ticket_id}/assign", follow_redirects=False,
+                       data={"assignee": str(outsider.id), "version": "3"}).status_code == 303
+    events = ticket_service.timeline_for(fresh(session), ticket_id=ticket_id, user=None)
+    assert [e.to_value for e in events if e.field == "assignee_id"][-1] == str(outsider.id)
+
+
+def test_tags_are_added_and_removed_with_errors_beside_the_field(client: TestClient, session: Session,
+                                                                  desk: Desk) -> None:
+    ticket_id = _ticket(session, desk)
+    signed_in_client(client, desk.agent)
+    added = client.post(f"/tickets/{ticket_id}/tags", data={"tag": "Late Delivery", "version": "1"},
+                        follow_redirects=False)
+    assert added.status_code == 303
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="remove-tag-late_delivery"' in page.text and "Tag added" in page.text
+    bad = client.post(f"/tickets/{ticket_id}/tags", data={"tag": "no/slashes!", "version": "2"})
+    assert bad.status_code == 422 and 'id="tag-new-error"' in bad.text and 'value="no/slashes!"' in bad.text
+    empty = client.post(f"/tickets/{ticket_id}/tags", data={"tag": " ", "version": "2"})
+    assert empty.status_code == 422 and 'id="tag-new-error"' in empty.text
+    stale = client.post(f"/tickets/{ticket_id}/tags", data={"tag": "vip", "version": "1"})
+    assert stale.status_code == 409 and 'id="tags-version-error"' in stale.text
+    removed = client.post(f"/tickets/{ticket_id}/tags/remove", data={"tag": "late_delivery", "version": "2"},
+                          headers=HX)
+    assert removed.status_code == 200 and 'id="remove-tag-late_delivery"' not in removed.text
+    assert "Tag removed" in removed.text
+    assert ticket_service.tags_of(fresh(session), ticket_id=ticket_id) == []
+
+
+def test_complaint_reply_is_recorded_and_stops_the_reply_clock(client: TestClient, session: Session, desk: Desk,
+                                                              clock) -> None:  # type: ignore[no-untyped-def]
+    inquiry = _ticket(session, desk)
+    ticket_id = _ticket(session, desk, category="complaint")
+    signed_in_client(client, desk.agent)
+    assert 'id="reply-form"' not in client.get(f"/tickets/{inquiry}").text
+    refused = client.post(f"/tickets/{inquiry}/reply", data={"channel": "phone", "summary": "x", "version": "1"})
+    assert refused.status_code == 422 and "not a complaint" in refused.text
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="reply-form"' in page.text and "Reply due" in page.text
+    version = str(ticket_service.get(fresh(session), ticket_id=ticket_id, user=None).version)
+    no_text = client.post(f"/tickets/{ticket_id}/reply", data={"channel": "phone", "summary": " ", "version": version})
+    assert no_text.status_code == 422 and 'id="reply-summary-error"' in no_text.text
+    bad_channel = client.post(f"/tickets/{ticket_id}/reply",
+                              data={"channel": "pigeon", "summary": "Refund agreed", "version": version})
+    assert bad_channel.status_code == 422 and 'id="reply-channel-error"' in bad_channel.text
+    assert "Refund agreed" in bad_channel.text  # what was typed stays
+    clock.advance(hours=2)
+    done = client.post(f"/tickets/{ticket_id}/reply", follow_redirects=False,
+                       data={"channel": "phone", "summary": "Refund agreed", "version": version})
+    assert done.status_code == 303
+    ticket = ticket_service.get(fresh(session), ticket_id=ticket_id, user=None)
+    assert ticket.replied_at == clock.now() and ticket.first_response_at is not None
+    page = client.get(f"/tickets/{ticket_id}")
+    assert 'id="reply-answered"' in page.text and "on time" in page.text and 'id="reply-form"' not in page.text
+    assert "Refund agreed" in page.text and "Complaint answered" in page.text

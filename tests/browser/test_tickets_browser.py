@@ -54,3 +54,28 @@ def test_a_team_leader_resolves_a_ticket_and_authorises_a_callback(browsing: Bro
     expect(card).to_contain_text("Wang Fang")
     expect(card).to_contain_text("+8613800138000")
     expect(agent.locator("#customer-grant-countdown")).to_be_visible()
+
+
+def test_a_team_leader_reassigns_tags_and_answers_a_complaint(browsing: Browsing, live_server: LiveServer,
+                                                             desk: Desk, session: Session) -> None:
+    ticket = ticket_service.open_ticket(session, category="complaint", by=desk.agent, customer_id=desk.customer.id)
+    session.commit()
+
+    lead = browsing.signed_in("lead", path=f"/tickets/{ticket.id}")
+    assign_form = lead.locator("#assign-form")
+    assign_form.get_by_label("Assignee").select_option(label="Bo Teammate")
+    assign_form.get_by_role("button", name="Assign").click()
+    expect(lead.locator("#ticket-assignee")).to_have_text("Bo Teammate")
+
+    lead.get_by_label("New tag").fill("Late delivery")
+    lead.get_by_role("button", name="Add tag").click()
+    expect(lead.locator("#remove-tag-late_delivery")).to_be_visible()
+    lead.locator("#remove-tag-late_delivery").click()
+    expect(lead.locator("#remove-tag-late_delivery")).to_have_count(0)
+
+    reply_form = lead.locator("#reply-form")
+    reply_form.get_by_label("How the customer was answered").select_option("phone")
+    reply_form.get_by_label("What the customer was told").fill("Refund agreed, courier apologised")
+    reply_form.get_by_role("button", name="Record the reply").click()
+    expect(lead.locator("#reply-answered")).to_contain_text("on time")
+    expect(lead.locator(".notes")).to_contain_text("Refund agreed, courier apologised")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import FrozenClock
+from core.config import Settings
 from core.models import User
 from tests.factories import make_api_token
 from tests.tickets.factories_customers import Staff, make_customer, next_phone, staff  # noqa: F401
@@ -29,7 +30,8 @@ def as_user(client: TestClient, session: Session) -> Iterator[Call]:
     def call(user: User, method: str, url: str, **kwargs: Any) -> Any:
         if user.id not in tokens:
             tokens[user.id] = make_api_token(session, user)
-        return client.request(method, url, headers={"Authorization": f"Bearer {tokens[user.id]}"}, **kwargs)
+        headers = {"Authorization": f"Bearer {tokens[user.id]}", **kwargs.pop("headers", {})}
+        return client.request(method, url, headers=headers, **kwargs)
 
     yield call
 
@@ -81,6 +83,25 @@ def test_get_customer_someone_elses_is_masked_and_not_audited(as_user: Call, ses
     assert body["masked"] is True and body["email"] is None and "****" in body["phones"][0]["number"]
     assert audit.entries_for(session, object_type="customer", object_id=customer.id,
                              action_prefix="customer.viewed") == []
+
+
+def test_get_customer_only_from_a_registered_workstation_behind_the_proxy(
+        as_user: Call, session: Session, staff: Staff, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "trusted_proxies", ["testclient"])
+    monkeypatch.setattr(settings, "workstation_networks", ["10.20.0.0/16"])
+    customer = make_customer(session, site=staff.site, owner=staff.agent, email="w@example.com")
+    url = f"/api/v1/customers/{customer.id}"
+    inside = as_user(staff.agent, "GET", url, headers={"X-Forwarded-For": "10.20.4.4"}).json()
+    assert inside["masked"] is False and inside["email"] == "w@example.com"
+    # A client cannot claim a workstation's address: only the proxy's last untrusted hop counts.
+    outside = as_user(staff.agent, "GET", url, headers={"X-Forwarded-For": "10.20.4.4, 203.0.113.8"}).json()
+    assert outside["masked"] is True and outside["email"] is None
+    refused = audit.entries_for(session, object_type="customer", object_id=customer.id,
+                                action_prefix="customer.view_refused")
+    assert [e.source_ip for e in refused] == ["203.0.113.8"]
+    changed = as_user(staff.agent, "PATCH", url, json={"email": "x@example.com", "requested_by_customer": True},
+                      headers={"X-Forwarded-For": "203.0.113.8"})
+    assert changed.status_code == 403 and "registered workstation" in changed.text
 
 
 def test_get_customer_not_found(as_user: Call, staff: Staff) -> None:
@@ -144,6 +165,25 @@ def test_update_customer_keeps_history(as_user: Call, session: Session, staff: S
     assert refused.status_code == 403
     no_reason = as_user(staff.agent, "PATCH", f"/api/v1/customers/{customer.id}", json={"address": "3 Road"})
     assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["loc"] == ["reason"]
+
+
+
+def test_customer_history_lists_changes_without_values_for_those_who_see_details(
+        as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent, address="1 Old Road")
+    as_user(staff.agent, "PATCH", f"/api/v1/customers/{customer.id}",
+            json={"address": "2 New Road", "requested_by_customer": True})
+    as_user(staff.agent, "PATCH", f"/api/v1/customers/{customer.id}",
+            json={"email": "w@example.com", "reason": "Customer wrote in"})
+    body = as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}/history").json()
+    assert body["count"] == 2 and [c["fields"] for c in body["data"]] == [["address"], ["email"]]
+    assert body["data"][0]["requested_by_customer"] is True and body["data"][1]["reason"] == "Customer wrote in"
+    assert "Old Road" not in str(body) and body["data"][0]["changed_by_name"] == staff.agent.username
+    assert audit.entries_for(session, object_type="customer", object_id=customer.id,
+                             action_prefix="customer.history_viewed")[0].actor_id == staff.agent.id
+    refused = as_user(staff.teammate, "GET", f"/api/v1/customers/{customer.id}/history")
+    assert refused.status_code == 403
+    assert as_user(staff.agent, "GET", "/api/v1/customers/999999/history").status_code == 404
 
 
 # POST /api/v1/customers/{id}/erase --------------------------------------------------------------

@@ -166,6 +166,31 @@ def test_erase_customer_anonymises_tickets(session: Session, staff: Staff) -> No
     assert tuple(row) == (customer.id, None, None)
 
 
+def test_erase_customer_leaves_nothing_findable_by_the_old_number(session: Session, staff: Staff) -> None:
+    from tickets import search as ticket_search
+
+    customer = make_customer(session, site=staff.site, phones=["138 0013 8018"])
+    index = customer.phones[0].number_index
+    known = ticket_service.open_ticket(session, category="complaint", by=staff.agent, customer_id=customer.id,
+                                       caller_index=index)
+    before = ticket_service.open_ticket(session, category="inquiry", by=staff.agent, caller_index=index)
+    other = ticket_service.open_ticket(session, category="inquiry", by=staff.agent, subject="Someone else")
+    ticket_service.add_note(session, ticket_id=known.id, by=staff.agent, body="Wang Li lives at No. 5")
+    ticket_service.escalate(session, ticket_id=known.id, by=staff.agent, reason="Wang Li threatens the press")
+    session.commit()
+    assert len(ticket_search.search(session, viewer=staff.admin, phone="13800138018").items) == 2
+    service.erase_customer(session, customer_id=customer.id, by=None, reason="left")
+    session.commit()
+    assert ticket_search.search(session, viewer=staff.admin, phone="13800138018").items == []
+    assert [n.body for n in ticket_service.notes(session, ticket_id=known.id, user=staff.admin)] == ["(erased)"]
+    events = ticket_service.timeline_for(session, ticket_id=known.id, user=staff.admin)
+    assert [e.kind for e in events if e.kind == "escalated"] and all(e.reason is None for e in events)
+    rows = session.execute(text("SELECT id, caller_index FROM tickets WHERE id IN (:a, :b)"),
+                           {"a": known.id, "b": before.id}).all()
+    assert {row.caller_index for row in rows} == {None}
+    assert ticket_service.get(session, ticket_id=other.id, user=None).subject == "Someone else"
+
+
 def test_erase_customer_twice_is_harmless(session: Session, staff: Staff) -> None:
     customer = make_customer(session, site=staff.site)
     service.erase_customer(session, customer_id=customer.id, by=None, reason="left")

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.clock import FrozenClock
+from core.config import Settings
+from core.errors import PermissionDenied
 from tests.tickets.factories_customers import Staff, make_customer, staff  # noqa: F401
 from tickets import visibility
-from tickets.customers import erase_customer
+from tickets.customers import erase_customer, update_customer
+from tickets.grants import create_grant
 
 
 def _views(session: Session, customer_id: int) -> list[audit.AuditEntry]:
@@ -126,3 +131,63 @@ def test_view_customer_unknown_id_is_not_found(session: Session, staff: Staff) -
 
     with pytest.raises(visibility.CustomerNotFound):
         visibility.view_customer(session, customer_id=999999, viewer=staff.agent)
+
+
+# Registered workstations (network allow-list) ------------------------------------------------
+
+def test_workstation_allow_list_is_off_by_default(session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, owner=staff.agent)
+    assert visibility.workstation_allowed(None) and visibility.workstation_allowed("203.0.113.9")
+    assert not visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent).masked
+
+
+def test_details_only_from_registered_workstations_and_refusals_audited(
+        session: Session, staff: Staff, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workstation_networks", ["10.20.0.0/16", "192.0.2.7"])
+    customer = make_customer(session, site=staff.site, owner=staff.agent, name="Wang Li")
+    inside = visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent, source_ip="10.20.3.4")
+    assert not inside.masked and inside.display_name == "Wang Li"
+    assert not visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent,
+                                        source_ip="192.0.2.7").masked
+    for elsewhere in ("10.21.0.1", "192.0.2.8", None, "not-an-address"):
+        card = visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent, source_ip=elsewhere)
+        assert card.masked and card.display_name == "W. L." and card.email is None
+    assert len(_views(session, customer.id)) == 2  # only the two full views
+    refused = audit.entries_for(session, object_type="customer", object_id=customer.id,
+                                action_prefix="customer.view_refused")
+    assert len(refused) == 4 and refused[0].details_dict == {"reason": "ownership", "refused": "workstation"}
+    assert {entry.source_ip for entry in refused} == {"10.21.0.1", "192.0.2.8", None, "not-an-address"}
+    # Someone who could not see the details anyway is not recorded as refused.
+    visibility.view_customer(session, customer_id=customer.id, viewer=staff.teammate, source_ip="10.21.0.1")
+    assert len(audit.entries_for(session, object_type="customer", object_id=customer.id,
+                                 action_prefix="customer.view_refused")) == 4
+
+
+def test_a_grant_is_not_used_from_an_unregistered_workstation(
+        session: Session, staff: Staff, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workstation_networks", ["10.20.0.0/16"])
+    customer = make_customer(session, site=staff.site, owner=staff.teammate)
+    create_grant(session, customer_id=customer.id, agent_id=staff.agent.id, reason="callback", by=staff.supervisor)
+    assert visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent, source_ip="8.8.8.8").masked
+    assert audit.entries_for(session, object_type="callback_grant", action_prefix="grant.used") == []
+    assert not visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent,
+                                        source_ip="10.20.0.9").masked
+
+
+def test_change_of_details_from_an_unregistered_workstation_is_refused(
+        session: Session, staff: Staff, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "workstation_networks", ["10.20.0.0/16"])
+    customer = make_customer(session, site=staff.site, owner=staff.agent, name="Wang Li")
+    with pytest.raises(PermissionDenied, match="registered workstation"):
+        update_customer(session, customer_id=customer.id, changes={"name": "Li Wang"}, by=staff.agent,
+                        requested_by_customer=True, source_ip="8.8.8.8")
+    update_customer(session, customer_id=customer.id, changes={"name": "Li Wang"}, by=staff.agent,
+                    requested_by_customer=True, source_ip="10.20.1.1")
+    assert customer.name == "Li Wang"
+
+
+def test_workstation_networks_setting_refuses_a_malformed_entry() -> None:
+    assert Settings(workstation_networks="10.20.0.0/16, 192.0.2.7").workstation_networks == [
+        "10.20.0.0/16", "192.0.2.7"]
+    with pytest.raises(ValidationError, match="not an address or network"):
+        Settings(workstation_networks="10.20.0.0/16,office-3")
