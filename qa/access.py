@@ -7,8 +7,10 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from core import directory
 from core.errors import PermissionDenied
-from core.models import Role, Team, User
+from core.models import Role, User
+from core.organisation import Team
 from qa.errors import CalibrationBlind, EvaluationNotFound, RecordingNotAllowed
 from qa.models import Assignment, CalibrationParticipant, CalibrationSession, Evaluation
 from qa.sources import RecordingFacts, recording_facts
@@ -57,7 +59,8 @@ def require_hear(session: Session, *, user: User, recording_id: int) -> Recordin
 
 
 def team_of(session: Session, team_id: int) -> Team:
-    team = session.get(Team, team_id)
+    """The team, or PermissionDenied (a missing team reads the same as another's)."""
+    team = directory.get_team(session, team_id=team_id)
     if team is None:
         raise PermissionDenied("No such team, or not one whose QA you manage.")
     return team

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, directory
 from core.errors import ValidationFailed
-from core.models import Role, Team, User
+from core.models import Role, User
 from qa import access
 from qa.models import Assignment, Evaluation, SamplingPlan
 from qa.sampling import month_bounds, parse_month
@@ -44,8 +44,7 @@ def coverage(session: Session, *, team_id: int, month: str | date, user: User) -
                                                         Evaluation.call_started_at >= start,
                                                         Evaluation.call_started_at < end)
         .group_by(Evaluation.agent_id)).all())
-    agents = session.scalars(select(User).where(User.team_id == team.id, User.role == Role.agent.value)
-                             .order_by(User.display_name, User.id))
+    agents = directory.list_users(session, team_id=team.id, role=Role.agent, active_only=False)
     rows = []
     for agent in agents:
         p = planned.get(agent.id, {"random": 0, "targeted": 0, "done": 0})
@@ -68,7 +67,9 @@ def queue(session: Session, *, user: User, include_unassigned: bool = True, limi
     query = select(Assignment).where(Assignment.status == "open")
     mine = Assignment.inspector_id == user.id
     if include_unassigned:
-        teams = select(Team.id).where((Team.site_id == user.site_id) | (Team.id == user.team_id))
+        places = directory.team_places().subquery()
+        teams = select(places.c.team_id).where(or_(places.c.site_id == user.site_id,
+                                                   places.c.team_id == user.team_id))
         query = query.where(mine | (Assignment.inspector_id.is_(None) & Assignment.team_id.in_(teams)))
     else:
         query = query.where(mine)

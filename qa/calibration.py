@@ -8,45 +8,56 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, directory, permissions
 from core.audit import record as audit
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from qa import access, evaluations, scorecards
-from qa.errors import CalibrationBlind
+from qa.errors import CalibrationBlind, RecordingNotEligible
 from qa.models import CalibrationParticipant, CalibrationSession, Evaluation
 from qa.scoring import Answer, fraction
 from qa.sources import recording_facts
 
-__all__ = ["close", "create", "describe", "get", "is_blind", "may_see_others", "my_evaluation", "report",
-           "submitted_evaluations"]
+__all__ = ["candidates", "close", "create", "describe", "get", "is_blind", "may_see_others", "my_evaluation",
+           "own_evaluation", "participants", "report", "sessions_for", "submitted_evaluations"]
 
 SCORERS = frozenset({Role.qa_inspector}) | permissions.SUPERVISORS
 
 
-def create(session: Session, *, recording_id: int, inspector_ids: Iterable[int], expert_id: int, by: User,
+def create(session: Session, *, recording_id: int, inspector_ids: Iterable[int], expert_id: int | None, by: User,
            title: str = "", scorecard_id: int | None = None) -> CalibrationSession:
-    """A session on a recording `by` may hear, for these inspectors and the expert."""
+    """A session on a recording `by` may hear, for these inspectors and the expert. Every refusal
+    of the people named is located (`inspector_ids`, `expert_id`), so a form shows it beside its field."""
     if not permissions.allowed(by.role, SCORERS):
         raise PermissionDenied("QA inspectors and supervisors run calibration sessions.")
     facts = access.require_hear(session, user=by, recording_id=recording_id)
     if not facts.evaluable:
-        from qa.errors import RecordingNotEligible
-
         raise RecordingNotEligible()
     ids = [i for i in dict.fromkeys(int(i) for i in inspector_ids) if i != expert_id]
-    people = {u.id: u for u in session.scalars(select(User).where(User.id.in_([*ids, expert_id])))}
-    bad = [i for i in [*ids, expert_id] if i not in people or not permissions.allowed(people[i].role, SCORERS)]
+    people = directory.users_by_id(session, [*ids, *([expert_id] if expert_id is not None else [])])
+
+    def scorer(user_id: int) -> bool:
+        person = people.get(user_id)
+        return person is not None and person.is_active and permissions.allowed(person.role, SCORERS)
+
+    errors: list[dict[str, object]] = []
+    if expert_id is None or not scorer(expert_id):
+        errors.append({"loc": ["expert_id"], "msg": "Name the expert whose evaluation is the reference: a QA "
+                                                    "inspector or a supervisor."})
+    bad = [i for i in ids if not scorer(i)]
     if bad or not ids:
-        raise ValidationFailed("Name at least one inspector besides the expert; every participant is a QA "
-                               f"inspector or a supervisor (not: {bad}).", field="inspector_ids")
+        errors.append({"loc": ["inspector_ids"], "msg": "Name at least one inspector besides the expert; every "
+                                                        f"participant is a QA inspector or a supervisor (not: {bad})."})
+    if errors:
+        raise ValidationFailed(errors)
+    assert expert_id is not None
     card = scorecards.get(session, scorecard_id=scorecard_id) if scorecard_id else scorecards.active(session)
     calibration = CalibrationSession(recording_id=recording_id, scorecard_id=card.id, expert_id=expert_id,
                                      created_by_id=by.id,
-                                     title=title.strip() or f"Calibration of recording {recording_id}")
+                                     title=title.strip()[:200] or f"Calibration of recording {recording_id}")
     session.add(calibration)
     session.flush()
     for user_id in [*ids, expert_id]:
@@ -57,6 +68,38 @@ def create(session: Session, *, recording_id: int, inspector_ids: Iterable[int],
           object_type="qa_calibration", object_id=calibration.id,
           details={"recording_id": recording_id, "inspector_ids": ids, "expert_id": expert_id})
     return calibration
+
+
+def candidates(session: Session, *, by: User) -> list[User]:
+    """Who `by` may invite to a session: active QA inspectors and supervisors of their site, and
+    those without a site (a supervisor or inspector with no site of their own works for all)."""
+    found = [u for role in (Role.qa_inspector, Role.supervisor) for u in directory.list_users(session, role=role)]
+    if by.site_id is not None:
+        found = [u for u in found if u.site_id in (None, by.site_id)]
+    return sorted(found, key=lambda u: (u.display_name, u.id))
+
+
+def sessions_for(session: Session, *, user: User, limit: int = 50) -> list[CalibrationSession]:
+    """Sessions `user` scores in or created, newest first (the inspector's queue lists them)."""
+    mine = select(CalibrationParticipant.calibration_id).where(CalibrationParticipant.user_id == user.id)
+    return list(session.scalars(select(CalibrationSession).where(
+        or_(CalibrationSession.id.in_(mine), CalibrationSession.created_by_id == user.id))
+        .order_by(CalibrationSession.id.desc()).limit(limit)))
+
+
+def participants(session: Session, *, calibration_id: int, user: User) -> list[CalibrationParticipant]:
+    """The session's inspectors and expert (who takes part is no secret; their scores are)."""
+    get(session, calibration_id=calibration_id, user=user)
+    return list(session.scalars(select(CalibrationParticipant)
+                                .where(CalibrationParticipant.calibration_id == calibration_id)
+                                .order_by(CalibrationParticipant.is_expert, CalibrationParticipant.id)))
+
+
+def own_evaluation(session: Session, *, calibration_id: int, user: User) -> Evaluation | None:
+    """The user's own evaluation in the session, if they started one (none is created)."""
+    get(session, calibration_id=calibration_id, user=user)
+    return session.scalar(select(Evaluation).where(Evaluation.calibration_id == calibration_id,
+                                                   Evaluation.inspector_id == user.id))
 
 
 def _participant(session: Session, calibration_id: int, user_id: int) -> CalibrationParticipant | None:

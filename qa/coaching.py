@@ -12,17 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, directory, permissions
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
-from core.models import Role, Team, User
+from core.models import Role, User
+from core.organisation import Team, list_teams
 from qa import access, stats
 from qa.errors import WrongState
 from qa.models import CoachingTask, Evaluation, TrainingPlan
 from qa.settings import policy
 
-__all__ = ["briefing_items", "complete_task", "draft_training_plan", "monthly_coaching", "monthly_due", "on_scored",
-           "publish_training_plan", "tasks_for", "update_training_plan", "weekly_summary"]
+__all__ = ["briefing_items", "complete_task", "draft_training_plan", "get_plan", "monthly_coaching", "monthly_due",
+           "on_scored", "plan_for", "publish_training_plan", "tasks_for", "update_training_plan", "weekly_summary"]
 
 
 def _task(session: Session, *, key: str, **values: Any) -> CoachingTask | None:
@@ -57,13 +58,16 @@ def monthly_coaching(session: Session, *, month: str, start: datetime, end: date
     threshold = policy(session).coaching_threshold
     created = 0
     averages = stats.agent_averages(session, start, end, team_id=team_id)
-    teams = dict(session.execute(select(User.id, User.team_id).where(User.id.in_(list(averages)))).all())
+    teams = {agent_id: place.team_id for agent_id, place in directory.places_of(session, list(averages)).items()}
     for agent_id, figures in averages.items():
         if figures["average"] is not None and figures["average"] < threshold:
             created += _task(session, key=f"monthly:{month}:{agent_id}", kind="monthly_average", agent_id=agent_id,
                              team_id=teams.get(agent_id), month=month, score=figures["average"],
                              threshold=threshold) is not None
     return created
+
+
+MAX_PLAN_TEXT, MAX_NOTE = 10_000, 500
 
 
 def tasks_for(session: Session, *, user: User, status: str | None = "open") -> list[CoachingTask]:
@@ -75,7 +79,9 @@ def tasks_for(session: Session, *, user: User, status: str | None = "open") -> l
         query = query.where(CoachingTask.team_id == user.team_id)
     elif user.role in (Role.supervisor.value, Role.qa_inspector.value):
         if user.site_id is not None:
-            query = query.where(CoachingTask.team_id.in_(select(Team.id).where(Team.site_id == user.site_id)))
+            places = directory.team_places().subquery()
+            query = query.where(CoachingTask.team_id.in_(select(places.c.team_id)
+                                                         .where(places.c.site_id == user.site_id)))
     elif not permissions.allowed(user.role, permissions.CENTER_HEADS):
         raise PermissionDenied("Coaching tasks are for team leaders and their managers.")
     return list(session.scalars(query))
@@ -87,6 +93,8 @@ def complete_task(session: Session, *, task_id: int, by: User, note: str = "") -
         raise NotFound("No such coaching task of your team.")
     if task.status == "done":
         raise WrongState("This coaching task is already done.")
+    if len(note) > 2000:
+        raise ValidationFailed("Keep the note under 2000 characters.", field="note")
     task.status, task.done_at, task.done_by_id, task.note = "done", clock.now(), by.id, note.strip() or None
     session.flush()
     return task
@@ -111,7 +119,7 @@ def weekly_summary(session: Session, *, team_id: int, week_start: date, user: Us
     agents = stats.agent_averages(session, start, end, team_id=team.id)
     questions = stats.question_averages(session, start, end, team_id=team.id)
     by_agent = stats.agent_question_averages(session, start, end, team_id=team.id)
-    names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(list(agents)))).all())
+    names = {agent_id: staff.display_name for agent_id, staff in directory.staff_names(session, list(agents)).items()}
     problems = [{"question_code": q["code"], "text_en": q["text_en"], "text_zh": q["text_zh"],
                  "average": q["average"], "below_full_share": q["below_full_share"],
                  "agents_below_full": q["agents_below_full"], "note": ""}
@@ -159,17 +167,44 @@ def draft_training_plan(session: Session, *, team_id: int, week_start: date, by:
     return plan
 
 
+def plan_for(session: Session, *, team_id: int, week_start: date, user: User) -> TrainingPlan | None:
+    """The team's plan for the week if one was drafted (nothing is created), for reading."""
+    team = access.require_team(session, user=user, team_id=team_id, action="read this team's training plan")
+    _week(team, week_start)
+    return session.scalar(select(TrainingPlan).where(TrainingPlan.team_id == team_id,
+                                                     TrainingPlan.week_start == week_start))
+
+
+def get_plan(session: Session, *, plan_id: int, user: User) -> TrainingPlan:
+    plan = session.get(TrainingPlan, plan_id)
+    if plan is None:
+        raise NotFound("No such training plan.")
+    access.require_team(session, user=user, team_id=plan.team_id, action="read this team's training plan")
+    return plan
+
+
 def update_training_plan(session: Session, *, plan_id: int, by: User, body: str | None = None,
                          common_problems: list[dict[str, Any]] | None = None,
                          individuals: list[dict[str, Any]] | None = None) -> TrainingPlan:
     plan = _editable_plan(session, plan_id, by)
     if plan.status != "draft":
         raise WrongState("This training plan is published; it can no longer be edited.")
+    errors: list[dict[str, object]] = []
+    if body is not None and len(body) > MAX_PLAN_TEXT:
+        errors.append({"loc": ["body"], "msg": f"Keep the plan under {MAX_PLAN_TEXT} characters."})
+    for i, problem in enumerate(common_problems or []):
+        if not str(problem.get("text_en") or problem.get("text_zh") or problem.get("note") or "").strip():
+            errors.append({"loc": ["common_problems", i], "msg": "Each common problem needs a text or a note."})
+        elif any(len(str(problem.get(k) or "")) > MAX_NOTE for k in ("text_en", "text_zh", "note")):
+            errors.append({"loc": ["common_problems", i], "msg": f"Keep each problem under {MAX_NOTE} characters."})
+    for i, person in enumerate(individuals or []):
+        if len(str(person.get("note") or "")) > MAX_NOTE:
+            errors.append({"loc": ["individuals", i], "msg": f"Keep each note under {MAX_NOTE} characters."})
+    if errors:
+        raise ValidationFailed(errors)
     if body is not None:
         plan.body = body
     if common_problems is not None:
-        if any(not str(p.get("text_en") or p.get("text_zh") or p.get("note") or "").strip() for p in common_problems):
-            raise ValidationFailed("Each common problem needs a text or a note.", field="common_problems")
         plan.common_problems = [dict(p) for p in common_problems]
     if individuals is not None:
         plan.individuals = [dict(i) for i in individuals]
@@ -189,9 +224,12 @@ def publish_training_plan(session: Session, *, plan_id: int, by: User) -> Traini
     return plan
 
 
-def briefing_items(session: Session, *, team_id: int, on_date: date) -> list[dict[str, Any]]:
+def briefing_items(session: Session, *, team_id: int, on_date: date, user: User | None = None) -> list[dict[str, Any]]:
     """The common problems to raise at the team's roll-call briefing on `on_date`: those of the
-    latest published training plan of the two weeks before (for scheduling and the pages)."""
+    latest published training plan of the two weeks before (for scheduling and the pages). Given
+    a `user`, only for their own team or one whose QA they may read."""
+    if user is not None and user.team_id != team_id:
+        access.require_team(session, user=user, team_id=team_id, action="read this team's briefing")
     plan = session.scalar(select(TrainingPlan).where(TrainingPlan.team_id == team_id,
                                                      TrainingPlan.status == "published",
                                                      TrainingPlan.week_start <= on_date,
@@ -225,7 +263,7 @@ def monthly_due(session: Session) -> int:
 
     created = 0
     now = clock.now()
-    for team in session.scalars(select(Team).order_by(Team.id)):
+    for team in list_teams(session):
         first = now.astimezone(ZoneInfo(team.site.timezone)).date().replace(day=1)
         previous = (first - timedelta(days=1)).replace(day=1)
         key = f"{previous.year:04d}-{previous.month:02d}"

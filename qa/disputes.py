@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, directory, permissions
 from core.audit import record as audit
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
@@ -22,7 +22,8 @@ from qa.models import Dispute, Evaluation
 from qa.schemas import AnswerIn, parse
 from qa.scoring import is_full_marks
 
-__all__ = ["acknowledge", "arbitrate", "assign_arbitrator", "describe", "dispute", "get", "open_disputes"]
+__all__ = ["acknowledge", "arbitrate", "arbitrator_candidates", "assign_arbitrator", "describe", "dispute", "get",
+           "open_disputes"]
 
 
 def _agents_own(session: Session, evaluation_id: int, by: User) -> Evaluation:
@@ -109,14 +110,36 @@ def assign_arbitrator(session: Session, *, dispute_id: int, arbitrator_id: int, 
     if not permissions.allowed(by.role, permissions.SUPERVISORS):
         raise PermissionDenied("Supervisors and above name the arbitrator.")
     item = get(session, dispute_id=dispute_id, user=by)
+    if item.status != "open":
+        raise WrongState("This dispute is already decided.")
     evaluation = session.get(Evaluation, item.evaluation_id)
-    arbitrator = session.get(User, arbitrator_id)
-    if arbitrator is None or evaluation is None or not _may_arbitrate(session, arbitrator, evaluation):
+    arbitrator = directory.users_by_id(session, [arbitrator_id]).get(arbitrator_id)
+    if arbitrator is None or evaluation is None or not arbitrator.is_active \
+            or not _may_arbitrate(session, arbitrator, evaluation):
         raise ValidationFailed("The arbitrator is another inspector or a supervisor of this site, not the author.",
                                field="arbitrator_id")
-    item.arbitrator_id = arbitrator.id
+    previous, item.arbitrator_id = item.arbitrator_id, arbitrator.id
     session.flush()
+    publish(session, "qa.dispute.assigned", {"dispute_id": item.id, "evaluation_id": item.evaluation_id},
+            user_id=arbitrator.id)
+    audit(session, action="qa.dispute.assigned", actor_id=by.id, actor_name=by.username, object_type="qa_evaluation",
+          object_id=item.evaluation_id, details={"dispute_id": item.id, "arbitrator_id": arbitrator.id,
+                                                 "previous_arbitrator_id": previous})
     return item
+
+
+def arbitrator_candidates(session: Session, *, dispute_id: int, by: User) -> list[User]:
+    """Whom a supervisor may name for the dispute: active QA inspectors and managers who may see
+    the evaluation and are neither its author nor its agent."""
+    if not permissions.allowed(by.role, permissions.SUPERVISORS):
+        raise PermissionDenied("Supervisors and above name the arbitrator.")
+    item = get(session, dispute_id=dispute_id, user=by)
+    evaluation = session.get(Evaluation, item.evaluation_id)
+    if evaluation is None:
+        return []
+    people = [u for role in (Role.qa_inspector, Role.supervisor, Role.center_head)
+              for u in directory.list_users(session, role=role)]
+    return sorted((u for u in people if _may_arbitrate(session, u, evaluation)), key=lambda u: (u.display_name, u.id))
 
 
 def arbitrate(session: Session, *, dispute_id: int, by: User, decision: str, reason: str,

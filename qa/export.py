@@ -12,7 +12,7 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-__all__ = ["FONT_CANDIDATES", "monthly_csv", "monthly_pdf"]
+__all__ = ["AGENT_FIGURES", "FONT_CANDIDATES", "agent_label", "monthly_csv", "monthly_pdf"]
 
 # Unicode fonts tried in order; a CJK one (fonts-noto-cjk, fonts-wqy-microhei, fonts-droid-fallback)
 # is needed for Chinese names, DejaVu covers Latin. Without any, text is reduced to Latin-1.
@@ -33,26 +33,44 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+# The per-agent figures both formats show, in order: (header, key of the agent's row).
+AGENT_FIGURES: tuple[tuple[str, str], ...] = (
+    ("Evaluations", "evaluations"), ("Average", "average"), ("Lowest", "min"), ("Highest", "max"),
+    ("Auto-fails", "auto_fails"),
+)
+
+
+def agent_label(agent: dict[str, Any]) -> str:
+    """An agent's name, or their number when they have left the scope (no name is kept)."""
+    return agent["agent_name"] or str(agent["agent_id"])
+
+
+def _columns(report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The trend's months and the question codes (sorted), which both formats spread as columns."""
+    return [t["month"] for t in report["trend"]], [q["code"] for q in sorted(report["questions"],
+                                                                             key=lambda q: q["code"])]
+
+
 def monthly_csv(report: dict[str, Any]) -> str:
     """One row per agent, then the scope's total; a BOM so spreadsheet programs read UTF-8."""
-    months = [t["month"] for t in report["trend"]]
-    codes = [q["code"] for q in sorted(report["questions"], key=lambda q: q["code"])]
+    months, codes = _columns(report)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(["month", "scope", "agent_id", "agent_name", "team_id", "evaluations", "average", "min", "max",
-                     "auto_fails", "with_bonus", *[f"trend_{m}" for m in months], *[f"question_{c}" for c in codes]])
+    writer.writerow(["month", "scope", "agent_id", "agent_name", "team_id", *[key for _h, key in AGENT_FIGURES],
+                     "with_bonus", *[f"trend_{m}" for m in months], *[f"question_{c}" for c in codes]])
     for agent in report["agents"]:
         trend = {t["month"]: t["average"] for t in agent["trend"]}
         writer.writerow([_cell(v) for v in [
             report["month"], report["scope"], agent["agent_id"], agent["agent_name"], agent["team_id"],
-            agent["evaluations"], agent["average"], agent["min"], agent["max"], agent["auto_fails"],
-            agent["with_bonus"], *[trend.get(m) for m in months], *[agent["by_question"].get(c) for c in codes]]])
+            *[agent[key] for _h, key in AGENT_FIGURES], agent["with_bonus"], *[trend.get(m) for m in months],
+            *[agent["by_question"].get(c) for c in codes]]])
     overall = {t["month"]: t["average"] for t in report["trend"]}
     by_question = {q["code"]: q["average"] for q in report["questions"]}
+    total = {"evaluations": report["evaluations"], "average": report["average"], "auto_fails": report["auto_fails"]}
     writer.writerow([_cell(v) for v in [
-        report["month"], report["scope"], "", "TOTAL", "", report["evaluations"], report["average"], "", "",
-        report["auto_fails"], "", *[overall.get(m) for m in months], *[by_question.get(c) for c in codes]]])
+        report["month"], report["scope"], "", "TOTAL", "", *[total.get(key, "") for _h, key in AGENT_FIGURES], "",
+        *[overall.get(m) for m in months], *[by_question.get(c) for c in codes]]])
     return out.getvalue()
 
 
@@ -85,37 +103,51 @@ class _Pdf(FPDF):
         self.cell(0, height, self.clean(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+def _axes(pdf: _Pdf, title: str, height: float) -> tuple[float, float, float]:
+    """The chart's title and its 0-50-100 axis, on a new page when it would not fit; returns the
+    left edge, the bottom line and the width of the plotting area."""
+    if pdf.get_y() + height + 20 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    pdf.write_line(title, size=11, height=7)
+    x0, width = pdf.l_margin + 8, pdf.w - pdf.l_margin - pdf.r_margin - 10
+    bottom = pdf.get_y() + 2 + height
+    pdf.set_draw_color(120, 120, 120)
+    pdf.line(x0, bottom - height, x0, bottom)
+    pdf.line(x0, bottom, x0 + width, bottom)
+    pdf.use(6)
+    for tick in (0, 50, 100):
+        pdf.text(pdf.l_margin, bottom - height * tick / 100 + 1, str(tick))
+    return x0, bottom, width
+
+
+def _level(bottom: float, height: float, value: float) -> float:
+    """The y of a 0-100 value (clamped) on an axis `height` tall."""
+    return bottom - height * max(0.0, min(100.0, value)) / 100
 
 
 def _bar_chart(pdf: _Pdf, title: str, labels: Sequence[str], values: Sequence[float | None], *,
                threshold: float | None = None, height: float = 55) -> None:
     """Vertical bars on a 0-100 axis, with the threshold as a dashed line."""
-    if pdf.get_y() + height + 20 > pdf.h - pdf.b_margin:
-        pdf.add_page()
-    pdf.write_line(title, size=11, height=7)
-    x0, y0, width = pdf.l_margin + 8, pdf.get_y() + 2, pdf.w - pdf.l_margin - pdf.r_margin - 10
-    bottom = y0 + height
-    pdf.set_draw_color(120, 120, 120)
-    pdf.line(x0, y0, x0, bottom)
-    pdf.line(x0, bottom, x0 + width, bottom)
-    pdf.use(6)
-    for tick in (0, 50, 100):
-        pdf.text(pdf.l_margin, bottom - height * tick / 100 + 1, str(tick))
+    x0, bottom, width = _axes(pdf, title, height)
     slot = width / max(1, len(values))
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         if value is not None:
-            bar = height * max(0.0, min(100.0, value)) / 100
             below = threshold is not None and value < threshold
             pdf.set_fill_color(*((214, 96, 77) if below else (67, 147, 195)))
-            pdf.rect(x0 + i * slot + slot * 0.15, bottom - bar, slot * 0.7, bar, style="F")
+            top = _level(bottom, height, value)
+            pdf.rect(x0 + i * slot + slot * 0.15, top, slot * 0.7, bottom - top, style="F")
         pdf.text(x0 + i * slot + slot * 0.1, bottom + 3, pdf.clean(label)[:10])
     if threshold is not None:
         pdf.set_draw_color(214, 96, 77)
         pdf.set_dash_pattern(dash=1, gap=1)
-        level = bottom - height * threshold / 100
-        pdf.line(x0, level, x0 + width, level)
+        pdf.line(x0, _level(bottom, height, threshold), x0 + width, _level(bottom, height, threshold))
         pdf.set_dash_pattern()
     pdf.set_y(bottom + 7)
 
@@ -123,24 +155,14 @@ def _bar_chart(pdf: _Pdf, title: str, labels: Sequence[str], values: Sequence[fl
 def _line_chart(pdf: _Pdf, title: str, labels: Sequence[str], values: Sequence[float | None], *,
                 height: float = 45) -> None:
     """A line through the months that have a value, on a 0-100 axis."""
-    if pdf.get_y() + height + 20 > pdf.h - pdf.b_margin:
-        pdf.add_page()
-    pdf.write_line(title, size=11, height=7)
-    x0, y0, width = pdf.l_margin + 8, pdf.get_y() + 2, pdf.w - pdf.l_margin - pdf.r_margin - 10
-    bottom = y0 + height
-    pdf.set_draw_color(120, 120, 120)
-    pdf.line(x0, y0, x0, bottom)
-    pdf.line(x0, bottom, x0 + width, bottom)
-    pdf.use(6)
-    for tick in (0, 50, 100):
-        pdf.text(pdf.l_margin, bottom - height * tick / 100 + 1, str(tick))
+    x0, bottom, width = _axes(pdf, title, height)
     step = width / max(1, len(values))
     points = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = x0 + step * (i + 0.5)
         pdf.text(x - 5, bottom + 3, pdf.clean(label))
         if value is not None:
-            points.append((x, bottom - height * max(0.0, min(100.0, value)) / 100))
+            points.append((x, _level(bottom, height, value)))
     pdf.set_draw_color(67, 147, 195)
     pdf.set_line_width(0.6)
     for (xa, ya), (xb, yb) in zip(points, points[1:], strict=False):
@@ -173,19 +195,17 @@ def monthly_pdf(report: dict[str, Any], *, title: str = "Service-quality report"
     scored = sorted((a for a in report["agents"] if a["average"] is not None), key=lambda a: a["average"])
     lowest = scored[:chart_agents]
     if lowest:
-        _bar_chart(pdf, f"Agents' averages (lowest {len(lowest)})",
-                   [a["agent_name"] or str(a["agent_id"]) for a in lowest], [a["average"] for a in lowest],
-                   threshold=report["threshold"])
+        _bar_chart(pdf, f"Agents' averages (lowest {len(lowest)})", [agent_label(a) for a in lowest],
+                   [a["average"] for a in lowest], threshold=report["threshold"])
     pdf.add_page()
     pdf.write_line("Per agent", size=12, height=8)
-    widths = (70, 22, 22, 22, 22, 22)
+    widths = (70, *([22] * len(AGENT_FIGURES)))
     pdf.use(8)
-    for label, w in zip(("Agent", "Evaluations", "Average", "Lowest", "Highest", "Auto-fails"), widths, strict=True):
+    for label, w in zip(("Agent", *[h for h, _key in AGENT_FIGURES]), widths, strict=True):
         pdf.cell(w, 6, label, border="B")
     pdf.ln(6)
     for agent in report["agents"]:
-        cells = (agent["agent_name"] or str(agent["agent_id"]), agent["evaluations"], _fmt(agent["average"]),
-                 _fmt(agent["min"]), _fmt(agent["max"]), agent["auto_fails"])
+        cells = (agent_label(agent), *[_fmt(agent[key]) for _h, key in AGENT_FIGURES])
         for value, w in zip(cells, widths, strict=True):
             pdf.cell(w, 5, pdf.clean(value)[:40])
         pdf.ln(5)

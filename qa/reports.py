@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, directory, organisation, permissions
 from core.config import get_settings
-from core.errors import PermissionDenied, ValidationFailed
-from core.models import Role, Site, Team, User
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.models import Role, User
+from core.organisation import Team
 from qa import access, stats
 from qa.errors import WrongState
 from qa.models import QualityReport
@@ -23,6 +24,7 @@ from qa.settings import policy
 __all__ = ["describe_quality_report", "monthly_report", "quality_report", "save_quality_report",
            "submit_quality_report"]
 
+MAX_ANALYSIS = 20_000
 BUCKETS = ((0, 60), (60, 70), (70, 80), (80, 90), (90, 100.01))
 
 
@@ -44,7 +46,10 @@ def _scope(session: Session, user: User, team_id: int | None, site_id: int | Non
         team = access.require_team(session, user=user, team_id=team_id, action="read this team's QA report")
         return {"team_id": team.id}, team.site.timezone, f"team:{team.id}"
     if site_id is not None:
-        site = session.get(Site, site_id)
+        try:
+            site = organisation.get_site(session, site_id=site_id)
+        except NotFound:
+            site = None
         if user.role in (Role.center_head.value, Role.admin.value):
             allowed = True
         elif user.role in (Role.supervisor.value, Role.qa_inspector.value):
@@ -76,14 +81,9 @@ def monthly_report(session: Session, *, month: str | date, user: User, team_id: 
     trend = stats.monthly_series(session, months, by_agent=True, **scope)
     overall_trend = stats.monthly_series(session, months, by_agent=False, **scope).get("all", {})
     questions = stats.question_averages(session, start, end, **scope)
-    people = select(User.id, User.display_name, User.team_id).where(User.role == Role.agent.value)
-    if "team_id" in scope:
-        people = people.where(User.team_id == scope["team_id"])
-    elif "site_id" in scope:
-        people = people.where(User.team_id.in_(select(Team.id).where(Team.site_id == scope["site_id"])))
     ids = set(averages)
     agents = []
-    for agent_id, name, agent_team in session.execute(people.order_by(User.display_name, User.id)):
+    for agent_id, name, agent_team in session.execute(_agents_in(scope)):
         ids.discard(agent_id)
         agents.append(_agent_row(agent_id, name, agent_team, averages, by_question, trend, months))
     for agent_id in sorted(ids):  # evaluated in the scope but moved or no longer an agent
@@ -109,6 +109,18 @@ def monthly_report(session: Session, *, month: str | date, user: User, team_id: 
         report["quality_report"] = describe_quality_report(found) if found else {
             "status": "missing", "due_on": _due(session, year, number).isoformat()}
     return report
+
+
+def _agents_in(scope: dict[str, Any]) -> Any:
+    """(user_id, display_name, team_id) of the scope's agents (a site's: those of its teams), by name."""
+    staff = directory.staff().subquery()
+    people = select(staff.c.user_id, staff.c.display_name, staff.c.team_id).where(staff.c.role == Role.agent.value)
+    if "team_id" in scope:
+        people = people.where(staff.c.team_id == scope["team_id"])
+    elif "site_id" in scope:
+        places = directory.team_places().subquery()
+        people = people.where(staff.c.team_id.in_(select(places.c.team_id).where(places.c.site_id == scope["site_id"])))
+    return people.order_by(staff.c.display_name, staff.c.user_id)
 
 
 def _agent_row(agent_id: int, name: str | None, team_id: int | None, averages: dict[int, dict[str, Any]],
@@ -154,6 +166,8 @@ def save_quality_report(session: Session, *, team_id: int, month: str, analysis:
     report = quality_report(session, team_id=team_id, month=month, user=user)
     if report.status != "draft":
         raise WrongState("This report is submitted; it can no longer be edited.")
+    if len(analysis) > MAX_ANALYSIS:
+        raise ValidationFailed(f"Keep the analysis under {MAX_ANALYSIS} characters.", field="analysis")
     report.analysis, report.author_id = analysis, user.id
     session.flush()
     return report

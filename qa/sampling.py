@@ -16,11 +16,12 @@ from sqlalchemy import BigInteger, ColumnElement, Date, String, and_, case, cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, directory
 from core.audit import record as audit
 from core.db import UTCDateTime
 from core.errors import ValidationFailed
-from core.models import Role, Team, User
+from core.models import Role, User
+from core.organisation import Team, list_teams
 from qa import access, sources
 from qa.models import Assignment, Evaluation, SamplingPlan
 from qa.settings import Policy, policy
@@ -139,8 +140,9 @@ def _candidates(batch: _Batch) -> Any:
     parameters, week and seeded hash."""
     # One team: its agents' ids as literals, so the database starts from the calls' agent index;
     # many teams: one pass over the month's calls for all of them.
-    agents: Any = batch.agent_ids if batch.agent_ids is not None else select(User.id).where(
-        User.team_id.in_(batch.team_ids), User.role == Role.agent.value, User.is_active.is_(True))
+    staff = directory.staff().subquery("staff")
+    agents: Any = batch.agent_ids if batch.agent_ids is not None else select(staff.c.user_id).where(
+        staff.c.team_id.in_(batch.team_ids), staff.c.role == Role.agent.value, staff.c.is_active.is_(True))
     base = sources.sampling_candidates(agents=agents, start=batch.edges[0], end=batch.edges[batch.complete],
                                        min_seconds=min(p.min_seconds for p in batch.plans)).subquery("base")
     plans = select(SamplingPlan).where(SamplingPlan.id.in_(batch.ids)).subquery("pl")
@@ -150,7 +152,8 @@ def _candidates(batch: _Batch) -> Any:
                    plans.c.targeted_per_agent, plans.c.short_seconds, plans.c.long_seconds,
                    plans.c.low_satisfaction_max, _week_of(base.c.started_at, batch.edges).label("week"),
                    seeded_hash_sql(base.c.recording_id, plans.c.seed).label("h"))
-            .select_from(base).join(User, User.id == base.c.agent_id).join(plans, plans.c.team_id == User.team_id)
+            .select_from(base).join(staff, staff.c.user_id == base.c.agent_id)
+            .join(plans, plans.c.team_id == staff.c.team_id)
             .where(~evaluated, ~picked, base.c.duration > plans.c.min_seconds).subquery("cand"))
 
 
@@ -169,12 +172,14 @@ def _insert(session: Session, batch: _Batch, picks: Any, *, kind: str, reason: A
                       (func.row_number().over(partition_by=picks.c.plan_id, order_by=[picks.c.agent_id, order])
                        + func.coalesce(existing.c.n, 0)).label("rot"))
                .select_from(picks).outerjoin(existing, existing.c.plan_id == picks.c.plan_id).subquery("rotated"))
-    inspectors = (select(Team.id.label("team_id"), User.id.label("inspector_id"),
-                         (func.row_number().over(partition_by=Team.id, order_by=User.id) - 1).label("idx"),
-                         func.count().over(partition_by=Team.id).label("n"))
-                  .select_from(Team).join(User, and_(User.role == Role.qa_inspector.value, User.is_active.is_(True),
-                                                     or_(User.team_id == Team.id, User.site_id == Team.site_id)))
-                  .where(Team.id.in_(batch.team_ids)).subquery("inspectors"))
+    teams, staff = directory.team_places().subquery("teams"), directory.staff().subquery("staff")
+    inspectors = (select(teams.c.team_id, staff.c.user_id.label("inspector_id"),
+                         (func.row_number().over(partition_by=teams.c.team_id, order_by=staff.c.user_id) - 1)
+                         .label("idx"), func.count().over(partition_by=teams.c.team_id).label("n"))
+                  .select_from(teams)
+                  .join(staff, and_(staff.c.role == Role.qa_inspector.value, staff.c.is_active.is_(True),
+                                    or_(staff.c.team_id == teams.c.team_id, staff.c.site_id == teams.c.site_id)))
+                  .where(teams.c.team_id.in_(batch.team_ids)).subquery("inspectors"))
     rows = (select(rotated.c.plan_id, rotated.c.team_id, rotated.c.agent_id, rotated.c.recording_id,
                    rotated.c.call_id, inspectors.c.inspector_id, rotated.c.week, literal(kind, String),
                    rotated.c.reason_value, rotated.c.rank_value, _due(rotated.c.week, batch.edges, batch.zone,
@@ -251,8 +256,8 @@ def _build(session: Session, plans: list[SamplingPlan], key: str, zone: str,
     if complete:
         for review_days in sorted({p.review_days for p in plans}):
             group = [p for p in plans if p.review_days == review_days]
-            agent_ids = None if len(group) > 1 else list(session.scalars(select(User.id).where(
-                User.team_id == group[0].team_id, User.role == Role.agent.value, User.is_active.is_(True))))
+            agent_ids = None if len(group) > 1 else [
+                u.id for u in directory.list_users(session, team_id=group[0].team_id, role=Role.agent)]
             batch = _Batch(group, edges, complete, zone, now, agent_ids)
             _add_random(session, batch)
             if any(p.targeted_per_agent > 0 for p in batch.plans):
@@ -292,7 +297,7 @@ def build_all(session: Session, *, month: str | date, teams: list[Team] | None =
     year, number = parse_month(month)
     key = f"{year:04d}-{number:02d}"
     rules = policy(session)
-    teams = teams if teams is not None else list(session.scalars(select(Team).order_by(Team.id)))
+    teams = teams if teams is not None else sorted(list_teams(session), key=lambda t: t.id)
     by_zone: dict[str, list[SamplingPlan]] = {}
     for team in teams:
         by_zone.setdefault(team.site.timezone, []).append(_plan(session, team, key, None, by, rules))
@@ -307,7 +312,7 @@ def build_due(session: Session) -> int:
     has been built. Returns the number of recordings picked."""
     now = clock.now()
     due: dict[str, list[Team]] = {}
-    for team in session.scalars(select(Team).order_by(Team.id)):
+    for team in sorted(list_teams(session), key=lambda t: t.id):
         local = now.astimezone(ZoneInfo(team.site.timezone)).date().replace(day=1)
         previous = (local - timedelta(days=1)).replace(day=1)
         for month in (previous, local):

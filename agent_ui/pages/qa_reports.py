@@ -1,55 +1,101 @@
-"""QA pages that read across evaluations: calibration sessions (blind until one's own submission)
-and their report, the team's coverage and trend charts (Chart.js, fed by a JSON endpoint), and
-the monthly report with its CSV and PDF downloads (aggregates only)."""
+"""QA pages that read across evaluations: calibration sessions (created with a form, blind until
+one's own submission) and their report, the team's coverage and trend charts (Chart.js, fed by a
+JSON endpoint), and the monthly report with the team leader's analysis and its CSV and PDF
+downloads (aggregates only). Training plans, coaching and the briefing are in qa_coaching."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from agent_ui import i18n
+from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
-from agent_ui.pages.qa_scoring import names, refusal
+from agent_ui.navigation import role_label
+from agent_ui.pages import qa_coaching
+from agent_ui.pages.qa_scoring import PostedForm, names, refusal
 from agent_ui.templating import render
-from core import clock, permissions
+from core import clock, directory, permissions
 from core.auth import DbSession, QAUser, RequireRole
-from core.errors import DomainError
-from core.models import Role, Team, User
-from core.organisation import list_teams
+from core.errors import DomainError, PermissionDenied, ValidationFailed
+from core.models import Role, User
+from core.organisation import Team, list_teams
 from qa import assignments, calibration, reports
-from qa.models import CalibrationParticipant, CalibrationSession, Evaluation
 
 router = APIRouter()
+router.include_router(qa_coaching.router)
 
 # Team leaders read their team's coverage and report; inspectors and managers any in their scope.
 QAOrLeader = Annotated[User, Depends(RequireRole(*(permissions.QA | permissions.TEAM_LEADERS)))]
 
 
-def calibrations_for(session: Session, *, user: User) -> list[CalibrationSession]:
-    """Sessions `user` scores in or created, newest first (for the queue page)."""
-    mine = select(CalibrationParticipant.calibration_id).where(CalibrationParticipant.user_id == user.id)
-    return list(session.scalars(select(CalibrationSession).where(
-        or_(CalibrationSession.id.in_(mine), CalibrationSession.created_by_id == user.id))
-        .order_by(CalibrationSession.id.desc()).limit(50)))
-
-
 # Calibration ----------------------------------------------------------------------------------
+
+CALIBRATION_MESSAGES = {
+    "recording_id": N_("Type the number of a completed call recording you may hear."),
+    "inspector_ids": N_("Invite at least one QA inspector or supervisor besides the expert."),
+    "expert_id": N_("Choose the expert whose evaluation is the reference."),
+}
+
+
+def _new_calibration(request: Request, session: Session, user: User, *, status_code: int = 200,
+                     errors: dict[str, FormError] | None = None, typed: dict[str, Any] | None = None) -> Response:
+    typed = typed or {"recording_id": request.query_params.get("recording_id", "")[:12], "title": "",
+                      "inspector_ids": [], "expert_id": ""}
+    context = {"candidates": calibration.candidates(session, by=user), "errors": errors or {}, "typed": typed,
+               "role_word": role_label}
+    return render(request, "qa/calibration_new.html", context, status_code=status_code)
+
+
+@router.get("/qa/calibrations/new", include_in_schema=False)
+def new_calibration(request: Request, session: DbSession, user: QAUser) -> Response:
+    """The form: a recording, the inspectors invited, and the expert whose evaluation is the reference."""
+    return _new_calibration(request, session, user)
+
+
+def _calibration_errors(exc: DomainError) -> dict[str, FormError]:
+    found: dict[str, FormError] = {}
+    for error in getattr(exc, "errors", None) or [{"loc": [exc.field] if exc.field else []}]:
+        loc = list(error.get("loc") or [])
+        key = str(loc[0]) if loc else ""
+        if key in CALIBRATION_MESSAGES:
+            found[key] = FormError(key, CALIBRATION_MESSAGES[key])
+    return found or {"": describe(exc)}
+
+
+@router.post("/qa/calibrations", include_in_schema=False)
+def create_calibration(request: Request, session: DbSession, user: QAUser, form: PostedForm) -> Response:
+    typed = {"recording_id": str(form.get("recording_id", "")).strip()[:12], "title": str(form.get("title", ""))[:200],
+             "inspector_ids": [str(i) for i in form.getlist("inspector_ids") if str(i).isdigit()],
+             "expert_id": str(form.get("expert_id", "")).strip()}
+    try:
+        if not typed["recording_id"].isdigit():
+            raise ValidationFailed("Type a recording number.", field="recording_id")
+        created = calibration.create(session, recording_id=int(typed["recording_id"]),
+                                     inspector_ids=[int(i) for i in typed["inspector_ids"]],
+                                     expert_id=int(typed["expert_id"]) if typed["expert_id"].isdigit() else None,
+                                     by=user, title=typed["title"])
+    except DomainError as exc:
+        session.rollback()
+        # QAUser may run sessions, so a refusal here is about the recording (not one they may hear).
+        errors = {"recording_id": FormError("recording_id", CALIBRATION_MESSAGES["recording_id"])} \
+            if isinstance(exc, PermissionDenied) or exc.field == "recording_id" else _calibration_errors(exc)
+        return _new_calibration(request, session, user, status_code=422, errors=errors, typed=typed)
+    return RedirectResponse(f"/qa/calibrations/{created.id}", status_code=303)
+
 
 @router.get("/qa/calibrations/{calibration_id}", include_in_schema=False)
 def calibration_page(request: Request, session: DbSession, user: QAUser, calibration_id: int) -> Response:
     try:
         found = calibration.get(session, calibration_id=calibration_id, user=user)
+        participants = calibration.participants(session, calibration_id=found.id, user=user)
+        own = calibration.own_evaluation(session, calibration_id=found.id, user=user)
     except DomainError as exc:
         return refusal(request, exc)
-    participants = list(session.scalars(select(CalibrationParticipant)
-                                        .where(CalibrationParticipant.calibration_id == found.id)))
-    own = session.scalar(select(Evaluation).where(Evaluation.calibration_id == found.id,
-                                                  Evaluation.inspector_id == user.id))
     context = {"calibration": found, "participants": participants, "own": own,
                "is_participant": any(p.user_id == user.id for p in participants),
                "unblinded": calibration.may_see_others(session, calibration_id=found.id, user=user),
@@ -87,8 +133,9 @@ def _month(request: Request, month: str) -> str:
 
 
 def _teams(session: Session, user: User) -> list[Team]:
+    """The teams whose QA `user` reads: a team leader's own, else their site's (all without a site)."""
     if user.role == Role.team_leader.value:
-        team = session.get(Team, user.team_id) if user.team_id else None
+        team = directory.get_team(session, team_id=user.team_id) if user.team_id else None
         return [team] if team else []
     if user.site_id is not None:
         return list_teams(session, site_id=user.site_id)
@@ -142,11 +189,12 @@ def coverage_data(request: Request, session: DbSession, user: QAOrLeader, team_i
 
 # The monthly report ---------------------------------------------------------------------------
 
-@router.get("/qa/reports/monthly", include_in_schema=False)
-def monthly(request: Request, session: DbSession, user: QAOrLeader, month: str = "", team_id: str = "",
-            scope: str = "") -> Response:
-    """A team's report (a team leader's own team by default), or the site's for inspectors and
-    managers (scope=site)."""
+def _may_write_analysis(user: User) -> bool:
+    return user.role == Role.team_leader.value or permissions.allowed(user.role, permissions.SUPERVISORS)
+
+
+def _monthly_page(request: Request, session: Session, user: User, *, month: str, team_id: str, scope: str,
+                  status_code: int = 200, error: FormError | None = None, typed: str | None = None) -> Response:
     teams, chosen = _team_id(session, user, team_id)
     key = _month(request, month)
     by_site = scope == "site" and user.role != Role.team_leader.value and user.site_id is not None
@@ -154,7 +202,9 @@ def monthly(request: Request, session: DbSession, user: QAOrLeader, month: str =
     query = {"month": key, **{k: v for k, v in args.items() if v is not None}}
     context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "by_site": by_site,
                                "report": None, "month_error": "", "query": query,
-                               "can_site": user.role != Role.team_leader.value and user.site_id is not None}
+                               "can_site": user.role != Role.team_leader.value and user.site_id is not None,
+                               "may_write": _may_write_analysis(user), "error": error, "typed": typed,
+                               "saved": request.query_params.get("saved", "")[:20]}
     if not by_site and chosen is None:
         return render(request, "qa/monthly.html", context)
     try:
@@ -163,4 +213,44 @@ def monthly(request: Request, session: DbSession, user: QAOrLeader, month: str =
         if exc.code == "invalid":
             return _invalid_month(request, "qa/monthly.html", context)
         return refusal(request, exc)
-    return render(request, "qa/monthly.html", context)
+    return render(request, "qa/monthly.html", context, status_code=status_code)
+
+
+@router.get("/qa/reports/monthly", include_in_schema=False)
+def monthly(request: Request, session: DbSession, user: QAOrLeader, month: str = "", team_id: str = "",
+            scope: str = "") -> Response:
+    """A team's report (a team leader's own team by default), or the site's for inspectors and
+    managers (scope=site)."""
+    return _monthly_page(request, session, user, month=month, team_id=team_id, scope=scope)
+
+
+@router.post("/qa/reports/quality", include_in_schema=False)
+def quality_report(request: Request, session: DbSession, user: QAOrLeader, team_id: Annotated[str, Form()] = "",
+                   month: Annotated[str, Form()] = "", analysis: Annotated[str, Form()] = "",
+                   action: Annotated[str, Form()] = "save") -> Response:
+    """The team leader's service-quality analysis, saved as a draft or submitted (due by the 22nd)."""
+    try:
+        if not team_id.isdigit():
+            raise PermissionDenied("No such team.")
+        report = reports.save_quality_report(session, team_id=int(team_id), month=month, analysis=analysis,
+                                             user=user)
+        if action == "submit":
+            reports.submit_quality_report(session, team_id=int(team_id), month=month, user=user)
+    except DomainError as exc:
+        session.rollback()
+        if isinstance(exc, PermissionDenied):
+            return refusal(request, exc)
+        if exc.field == "month":
+            return _monthly_page(request, session, user, month=month, team_id=team_id, scope="", status_code=422)
+        if exc.field == "analysis":
+            error = FormError("analysis", N_("Keep the analysis under %(limit)s characters.") if "characters" in
+                              exc.message else N_("Write the analysis before submitting."),
+                              {"limit": reports.MAX_ANALYSIS} if "characters" in exc.message else {})
+        else:
+            error = FormError("", N_("This report is submitted; it can no longer be edited."))
+        return _monthly_page(request, session, user, month=month, team_id=team_id, scope="",
+                             status_code=422 if exc.code == "invalid" else 409, error=error,
+                             typed=analysis[:reports.MAX_ANALYSIS + 100])
+    saved = "submitted" if action == "submit" else "analysis"
+    return RedirectResponse(f"/qa/reports/monthly?team_id={report.team_id}&month={report.month}&saved={saved}"
+                            "#analysis", status_code=303)

@@ -14,12 +14,13 @@ from starlette.datastructures import FormData
 from agent_ui import i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
+from agent_ui.navigation import role_label
 from agent_ui.templating import is_htmx, render
-from core import clock
-from core.auth import CurrentUser, DbSession, QAUser
+from core import clock, directory, permissions
+from core.auth import CurrentUser, DbSession, QAUser, SupervisorUser
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import User
-from qa import assignments, disputes, evaluations, scorecards
+from qa import assignments, calibration, disputes, evaluations, scorecards
 from qa.errors import CalibrationBlind
 from qa.scoring import Answer, is_full_marks
 
@@ -67,8 +68,9 @@ def refusal(request: Request, exc: DomainError) -> Response:
 
 
 def names(session: DbSession, ids: Any) -> dict[int, str]:
-    return {uid: person.display_name for uid in set(ids) if uid is not None
-            and (person := session.get(User, uid)) is not None}
+    """Colleagues' display names by user id (staff names, not customer data)."""
+    return {uid: staff.display_name for uid, staff in directory.staff_names(
+        session, {uid for uid in ids if uid is not None}).items()}
 
 
 def day(request: Request, value: Any) -> str:
@@ -84,13 +86,11 @@ def day(request: Request, value: Any) -> str:
 @router.get("/qa", include_in_schema=False)
 def queue(request: Request, session: DbSession, user: QAUser, error: FormError | None = None,
           status_code: int = 200) -> Response:
-    from agent_ui.pages.qa_reports import calibrations_for
-
     rows = assignments.queue(session, user=user)
     people = names(session, [r["agent_id"] for r in rows])
     context = {"rows": rows, "people": people, "reasons": REASONS, "error": error, "day": lambda d: day(request, d),
                "open_disputes": len(disputes.open_disputes(session, user=user)),
-               "calibrations": calibrations_for(session, user=user)}
+               "calibrations": calibration.sessions_for(session, user=user)}
     return render(request, QUEUE_PAGE, context, status_code=status_code)
 
 
@@ -140,15 +140,13 @@ def _player(request: Request, session: DbSession, user: User, evaluation_id: int
     card = scorecards.get(session, scorecard_id=ev["scorecard_id"])
     answers = {a["question_id"]: a for a in ev["answers"]}
     disputed = next((e for e in reversed(events) if e.kind == "disputed"), None)
-    from qa.models import Evaluation
-
-    record = session.get(Evaluation, evaluation_id)
+    record = evaluations.get(session, evaluation_id=evaluation_id, user=user)
     context = {
         **data, "ev": ev, "answers": answers, "events": events, "event_words": EVENTS, "statuses": STATUSES,
         "people": names(session, [ev["agent_id"], ev["inspector_id"], *(e.actor_id for e in events)]),
         "errors": errors or {}, "typed": typed or {}, "saved": saved, "disputed": disputed,
-        "dispute_until": record.dispute_until if record else None, "submitted_at": record.submitted_at if record else None,
-        "call_started_at": record.call_started_at if record else None, "saved_at": clock.now(),
+        "dispute_until": record.dispute_until, "submitted_at": record.submitted_at,
+        "call_started_at": record.call_started_at, "saved_at": clock.now(),
         "questions": {q["id"]: q for s in data["scorecard"]["sections"] for q in s["questions"]},
         **_dispute_view(session, user, data, card),
     }
@@ -319,18 +317,17 @@ def dispute(request: Request, session: DbSession, user: CurrentUser, evaluation_
         if isinstance(exc, NotFound):
             return refusal(request, exc)
         return _player(request, session, user, evaluation_id, status_code=422,
-                       errors={"dispute": _dispute_error(request, session, exc, evaluation_id)},
+                       errors={"dispute": _dispute_error(request, session, user, exc, evaluation_id)},
                        typed={"dispute": typed})
     return RedirectResponse(f"/qa/evaluations/{evaluation_id}?saved=disputed", status_code=303)
 
 
-def _dispute_error(request: Request, session: DbSession, exc: DomainError, evaluation_id: int) -> FormError:
-    from qa.models import Evaluation
-
+def _dispute_error(request: Request, session: DbSession, user: User, exc: DomainError,
+                   evaluation_id: int) -> FormError:
     if exc.field == "evaluation_id":
-        record = session.get(Evaluation, evaluation_id)
+        record = evaluations.get(session, evaluation_id=evaluation_id, user=user)
         viewer = getattr(request.state, "viewer", None)
-        until = i18n.format_moment(record.dispute_until if record else None, i18n.locale_for(request),
+        until = i18n.format_moment(record.dispute_until, i18n.locale_for(request),
                                    i18n.zone_for(viewer), "short")
         return FormError("", N_("The dispute window closed on %(date)s; talk to your team leader instead."),
                          {"date": until})
@@ -344,10 +341,47 @@ def _dispute_error(request: Request, session: DbSession, exc: DomainError, evalu
 
 # Arbitration ----------------------------------------------------------------------------------
 
+def _disputes_page(request: Request, session: DbSession, user: User, *, status_code: int = 200,
+                   errors: dict[int, FormError] | None = None, typed: dict[int, str] | None = None,
+                   saved: str = "", page_error: FormError | None = None) -> Response:
+    """The disputes `user` may decide; a supervisor also names each one's arbitrator."""
+    found = disputes.open_disputes(session, user=user)
+    names_arbitrators = permissions.allowed(user.role, permissions.SUPERVISORS)
+    candidates = {d.id: disputes.arbitrator_candidates(session, dispute_id=d.id, by=user)
+                  for d in found} if names_arbitrators else {}
+    people = names(session, [*(d.agent_id for d in found), *(d.arbitrator_id for d in found)])
+    return render(request, DISPUTES_PAGE, {"found": found, "people": people, "candidates": candidates,
+                                           "names_arbitrators": names_arbitrators, "errors": errors or {},
+                                           "typed": typed or {}, "saved": saved, "role_word": role_label,
+                                           "page_error": page_error},
+                  status_code=status_code)
+
+
 @router.get("/qa/disputes", include_in_schema=False)
 def open_disputes(request: Request, session: DbSession, user: QAUser) -> Response:
-    found = disputes.open_disputes(session, user=user)
-    return render(request, DISPUTES_PAGE, {"found": found, "people": names(session, [d.agent_id for d in found])})
+    return _disputes_page(request, session, user, saved=request.query_params.get("saved", "")[:20])
+
+
+@router.post("/qa/disputes/{dispute_id}/arbitrator", include_in_schema=False)
+def assign_arbitrator(request: Request, session: DbSession, user: SupervisorUser, dispute_id: int,
+                      arbitrator_id: Annotated[str, Form()] = "") -> Response:
+    """A supervisor names the dispute's arbitrator: another inspector or a supervisor."""
+    try:
+        if not arbitrator_id.strip().isdigit():
+            raise ValidationFailed("Choose the arbitrator.", field="arbitrator_id")
+        disputes.assign_arbitrator(session, dispute_id=dispute_id, arbitrator_id=int(arbitrator_id), by=user)
+    except DomainError as exc:
+        session.rollback()
+        if isinstance(exc, (NotFound, PermissionDenied)):
+            return refusal(request, exc)
+        if exc.code != "invalid":  # decided meanwhile: it is no longer listed
+            return _disputes_page(request, session, user, status_code=409,
+                                  page_error=FormError("", N_("This dispute is already decided.")))
+        error = FormError("arbitrator_id", N_("Choose another QA inspector or a supervisor from the list: not the "
+                                              "evaluation's author."))
+        return _disputes_page(request, session, user, status_code=422, errors={dispute_id: error},
+                              typed={dispute_id: arbitrator_id[:12]})
+    return RedirectResponse("/qa/disputes?saved=assigned", status_code=303)
 
 
 @router.post("/qa/disputes/{dispute_id}/arbitrate", include_in_schema=False)

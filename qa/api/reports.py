@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from core.audit import record as audit
 from core.auth import CurrentUser, DbSession, QAUser, TeamLeaderUser
-from qa import access, coaching, export, reports
+from qa import coaching, export, reports
 from qa.schemas import CoachingDoneIn, QualityReportIn, TrainingPlanEdit, TrainingPlanIn
 
 router = APIRouter()
@@ -42,9 +42,7 @@ def publish_training_plan(plan_id: int, session: DbSession, user: QAUser) -> dic
 
 @router.get("/briefing")
 def briefing(team_id: int, on_date: date, session: DbSession, user: CurrentUser) -> dict[str, Any]:
-    if user.team_id != team_id:
-        access.require_team(session, user=user, team_id=team_id, action="read this team's briefing")
-    found = coaching.briefing_items(session, team_id=team_id, on_date=on_date)
+    found = coaching.briefing_items(session, team_id=team_id, on_date=on_date, user=user)
     return {"data": found, "count": len(found)}
 
 

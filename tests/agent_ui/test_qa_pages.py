@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.models import User
 from qa import calibration, evaluations, sampling, scorecards
-from qa.models import Dispute, Evaluation
+from qa.models import CalibrationSession, Dispute, Evaluation
 from tests.factories import cheap_password_hashing, fresh, signed_in_client
 from tests.qa.conftest import World, default_answers, evaluate, record_call, world
 
@@ -356,3 +356,238 @@ def test_player_and_report_in_chinese(client: TestClient, session: Session, worl
     assert "待质检录音" in queue.text
     report = client.get("/qa/reports/monthly", params={"month": "2026-01", "scope": "site"})
     assert "服务质量分析报告" in report.text and "下载 CSV" in report.text
+
+
+# Creating a calibration session ---------------------------------------------------------------------
+
+def test_calibration_session_is_created_with_a_form(client: TestClient, session: Session, world: World,
+                                                    clock: Any) -> None:
+    clock.set(NOW)
+    recording = record_call(session, agent=world.agents[0], started_at=NOW - timedelta(hours=2))
+    far = record_call(session, agent=world.far_agent, started_at=NOW - timedelta(hours=2))
+    signed_in_client(client, world.agents[0])
+    assert client.get("/qa/calibrations/new").status_code == 403
+    assert client.post("/qa/calibrations", data={"recording_id": str(recording.id)}).status_code == 403
+    signed_in_client(client, world.inspector)
+    assert 'href="/qa/calibrations/new"' in client.get("/qa").text
+    form = client.get("/qa/calibrations/new")
+    assert form.status_code == 200 and 'id="calibration-form"' in form.text
+    assert f'name="inspector_ids" value="{world.team_inspector.id}"' in form.text
+    assert f'value="{world.far_inspector.id}"' not in form.text and f'value="{world.agents[1].id}"' not in form.text
+    _no_inline_code(form.text)
+
+    typo = client.post("/qa/calibrations", data={"recording_id": "abc", "title": "Jan"})
+    assert typo.status_code == 422 and 'id="calibration-recording-error"' in typo.text and 'value="Jan"' in typo.text
+    other_site = client.post("/qa/calibrations", data={"recording_id": str(far.id), "expert_id": str(
+        world.supervisor.id), "inspector_ids": [str(world.team_inspector.id)]})
+    assert other_site.status_code == 422 and 'id="calibration-recording-error"' in other_site.text
+    nobody = client.post("/qa/calibrations", data={"recording_id": str(recording.id)})
+    assert nobody.status_code == 422
+    assert 'id="calibration-inspectors-error"' in nobody.text and 'id="calibration-expert-error"' in nobody.text
+    assert f'value="{recording.id}"' in nobody.text  # what was typed stays
+    alone = client.post("/qa/calibrations", data={"recording_id": str(recording.id), "expert_id": str(
+        world.supervisor.id), "inspector_ids": [str(world.supervisor.id)]})
+    assert alone.status_code == 422 and 'id="calibration-inspectors-error"' in alone.text
+    assert 'id="calibration-expert-error"' not in alone.text
+    assert fresh(session).query(CalibrationSession).count() == 0
+
+    created = client.post("/qa/calibrations", data={
+        "recording_id": str(recording.id), "title": "January calibration", "expert_id": str(world.supervisor.id),
+        "inspector_ids": [str(world.inspector.id), str(world.team_inspector.id)]}, follow_redirects=False)
+    assert created.status_code == 303 and created.headers["location"].startswith("/qa/calibrations/")
+    page = client.get(created.headers["location"])
+    assert "January calibration" in page.text and world.team_inspector.display_name in page.text
+    assert 'id="score-calibration"' in page.text and "Expert (reference)" in page.text
+
+
+# Naming the arbitrator ------------------------------------------------------------------------------
+
+def test_supervisor_names_the_arbitrator(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    from qa import disputes
+
+    evaluation = _submitted(session, world, clock, courtesy=2)
+    item = disputes.dispute(session, evaluation_id=evaluation.id, by=world.agents[0],
+                            question_ids=[_question(session, "courtesy").id], reason="disagree")
+    session.commit()
+    signed_in_client(client, world.team_inspector)
+    page = client.get("/qa/disputes")
+    assert f'id="dispute-{item.id}"' in page.text and 'id="arbitrator-form-' not in page.text
+    assert client.post(f"/qa/disputes/{item.id}/arbitrator",
+                       data={"arbitrator_id": str(world.team_inspector.id)}).status_code == 403
+    signed_in_client(client, world.supervisor)
+    page = client.get("/qa/disputes")
+    assert f'id="arbitrator-form-{item.id}"' in page.text and "No arbitrator named yet" in page.text
+    assert f'<option value="{world.team_inspector.id}"' in page.text
+    assert f'<option value="{world.inspector.id}"' not in page.text  # the author
+    _no_inline_code(page.text)
+    blank = client.post(f"/qa/disputes/{item.id}/arbitrator", data={"arbitrator_id": ""})
+    assert blank.status_code == 422 and f'id="arbitrator-error-{item.id}"' in blank.text
+    author = client.post(f"/qa/disputes/{item.id}/arbitrator", data={"arbitrator_id": str(world.inspector.id)})
+    assert author.status_code == 422 and f'id="arbitrator-error-{item.id}"' in author.text
+    named = client.post(f"/qa/disputes/{item.id}/arbitrator", data={"arbitrator_id": str(world.team_inspector.id)},
+                        follow_redirects=False)
+    assert named.status_code == 303 and named.headers["location"] == "/qa/disputes?saved=assigned"
+    assert f"Arbitrator: {world.team_inspector.display_name}" in client.get(named.headers["location"]).text
+    assert fresh(session).get(Dispute, item.id).arbitrator_id == world.team_inspector.id
+    signed_in_client(client, world.loose_inspector)
+    assert f'id="dispute-{item.id}"' not in client.get("/qa/disputes").text
+    signed_in_client(client, world.team_inspector)
+    assert client.post(f"/qa/disputes/{item.id}/arbitrate", data={"decision": "uphold", "reason": "Fair."},
+                       follow_redirects=False).status_code == 303
+    signed_in_client(client, world.supervisor)
+    decided = client.post(f"/qa/disputes/{item.id}/arbitrator", data={"arbitrator_id": str(world.supervisor.id)})
+    assert decided.status_code == 409 and 'id="disputes-error"' in decided.text  # decided: nothing to name
+
+
+# Navigation -------------------------------------------------------------------------------------------
+
+def test_every_qa_page_is_reachable_from_the_navigation(client: TestClient, world: World) -> None:
+    signed_in_client(client, world.leader)
+    home = client.get("/").text
+    assert 'href="/qa/coverage"' in home and 'href="/qa"' not in home
+    coverage = client.get("/qa/coverage").text
+    for path in ("/qa/reports/monthly", "/qa/coaching", "/qa/training"):
+        assert f'href="{path}"' in coverage, path
+    monthly = client.get("/qa/reports/monthly").text  # the one entry stays current on its pages
+    assert 'href="/qa/coverage" aria-current="page"' in monthly
+    signed_in_client(client, world.inspector)
+    assert 'href="/qa"' in client.get("/").text
+    queue = client.get("/qa").text
+    for path in ("/qa/disputes", "/qa/coverage", "/qa/reports/monthly", "/qa/training", "/qa/coaching",
+                 "/qa/calibrations/new"):
+        assert f'href="{path}"' in queue, path
+    signed_in_client(client, world.supervisor)
+    assert 'href="/qa"' in client.get("/").text
+    signed_in_client(client, world.agents[0])
+    home = client.get("/").text
+    assert 'href="/qa/mine"' in home and 'href="/qa/coaching"' not in home
+
+
+# The weekly training plan and the briefing --------------------------------------------------------------
+
+MONDAY = "2026-01-12"
+
+
+def test_training_plan_is_drafted_edited_published_and_briefed(client: TestClient, session: Session, world: World,
+                                                               clock: Any) -> None:
+    clock.set(datetime(2026, 1, 20, 2, tzinfo=UTC))
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=datetime(2026, 1, 13, 2, tzinfo=UTC),
+             tone_pace=2)
+    signed_in_client(client, world.inspector)
+    page = client.get("/qa/training", params={"team_id": world.team.id})  # last week by default
+    assert page.status_code == 200 and 'id="week-evaluations">1<' in page.text and 'id="draft-plan"' in page.text
+    _no_inline_code(page.text)
+    for bad in ("2026-01-13", "soon"):
+        refused = client.get("/qa/training", params={"team_id": world.team.id, "week": bad})
+        assert refused.status_code == 422 and 'id="week-error"' in refused.text, bad
+    assert client.get("/qa/training", params={"team_id": world.team.id, "week": "2026-W03"}).status_code == 200
+    drafted = client.post("/qa/training", data={"team_id": str(world.team.id), "week": MONDAY},
+                          follow_redirects=False)
+    assert drafted.status_code == 303
+    page = client.get(drafted.headers["location"])
+    assert 'id="plan-form"' in page.text and 'name="problem-0-note"' in page.text
+    plan_id = int(re.search(r'action="/qa/training/(\d+)"', page.text).group(1))
+    too_long = client.post(f"/qa/training/{plan_id}", data={"body": "x" * 10_001, "problem-0-keep": "1",
+                                                            "problem-0-note": "n" * 501, "action": "publish"})
+    assert too_long.status_code == 422
+    assert 'id="plan-body-error"' in too_long.text and 'id="problem-0-error"' in too_long.text
+    published = client.post(f"/qa/training/{plan_id}", data={
+        "body": "Tone drill on Wednesday.", "problem-0-keep": "1", "problem-0-note": "Smile while speaking.",
+        "new_problem": "Close with the standard phrase", "action": "publish"}, follow_redirects=False)
+    assert published.status_code == 303 and "saved=published" in published.headers["location"]
+    page = client.get(published.headers["location"])
+    assert 'id="plan-form"' not in page.text and "Tone drill on Wednesday." in page.text
+    again = client.post(f"/qa/training/{plan_id}", data={"body": "changed"})
+    assert again.status_code == 409 and 'id="plan-error"' in again.text
+
+    signed_in_client(client, world.leader)
+    assert client.post("/qa/training", data={"team_id": str(world.team.id), "week": MONDAY}).status_code == 403
+    read = client.get("/qa/training", params={"week": MONDAY})
+    assert read.status_code == 200 and "Smile while speaking." in read.text and 'id="plan-form"' not in read.text
+    briefing = client.get("/qa/coaching")
+    assert briefing.status_code == 200 and 'id="briefing-items"' in briefing.text
+    assert "Smile while speaking." in briefing.text and "Close with the standard phrase" in briefing.text
+    signed_in_client(client, world.other_leader)
+    assert 'id="briefing-empty"' in client.get("/qa/coaching").text
+    assert client.get("/qa/coaching", params={"team_id": world.team.id}).status_code == 403
+
+
+def test_coaching_tasks_are_done_from_the_page(client: TestClient, session: Session, world: World,
+                                               clock: Any) -> None:
+    clock.set(NOW)
+    low = evaluate(session, by=world.inspector, agent=world.agents[1], started_at=NOW - timedelta(hours=3),
+                   courtesy=1, tone_pace=1, summarise_need=1)
+    from qa import coaching
+
+    task = coaching.tasks_for(session, user=world.leader)[0]
+    assert task.evaluation_id == low.id
+    signed_in_client(client, world.leader)
+    page = client.get("/qa/coaching")
+    assert f'id="task-{task.id}"' in page.text and world.agents[1].display_name in page.text
+    assert f'href="/qa/evaluations/{low.id}"' in page.text
+    _no_inline_code(page.text)
+    assert client.get(f"/qa/evaluations/{low.id}").status_code == 200  # the leader reads it
+    long_note = client.post(f"/qa/coaching/{task.id}/done", data={"note": "n" * 2001})
+    assert long_note.status_code == 422 and f'id="task-note-error-{task.id}"' in long_note.text
+    signed_in_client(client, world.other_leader)
+    assert client.post(f"/qa/coaching/{task.id}/done", data={"note": "x"}).status_code == 404
+    signed_in_client(client, world.leader)
+    done = client.post(f"/qa/coaching/{task.id}/done", data={"note": "Role-played greetings."},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    after = client.get(done.headers["location"])
+    assert 'id="no-tasks"' in after.text and "Role-played greetings." in after.text
+    twice = client.post(f"/qa/coaching/{task.id}/done", data={"note": "again"})
+    assert twice.status_code == 409 and 'id="coaching-error"' in twice.text
+
+
+# The team leader's analysis ---------------------------------------------------------------------------
+
+def test_team_leader_writes_and_submits_the_analysis(client: TestClient, session: Session, world: World,
+                                                     clock: Any) -> None:
+    clock.set(NOW)
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC))
+    signed_in_client(client, world.inspector)
+    read = client.get("/qa/reports/monthly", params={"month": "2026-01", "team_id": world.team.id})
+    assert 'id="analysis-form"' not in read.text and "Not submitted yet" in read.text
+    signed_in_client(client, world.leader)
+    page = client.get("/qa/reports/monthly", params={"month": "2026-01"})
+    assert 'id="analysis-form"' in page.text and "2026-02-22" in page.text
+    empty = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
+                                                     "analysis": " ", "action": "submit"})
+    assert empty.status_code == 422 and 'id="analysis-input-error"' in empty.text
+    too_long = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
+                                                        "analysis": "x" * 20_001})
+    assert too_long.status_code == 422 and "under 20000 characters" in too_long.text
+    saved = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
+                                                     "analysis": "Greetings slipped.", "action": "save"},
+                        follow_redirects=False)
+    assert saved.status_code == 303 and "saved=analysis" in saved.headers["location"]
+    assert "Greetings slipped." in client.get(saved.headers["location"]).text
+    other = client.post("/qa/reports/quality", data={"team_id": str(world.other_team.id), "month": "2026-01",
+                                                     "analysis": "x", "action": "save"})
+    assert other.status_code == 403
+    submitted = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
+                                                         "analysis": "Greetings slipped; drill booked.",
+                                                         "action": "submit"}, follow_redirects=False)
+    assert submitted.status_code == 303
+    shown = client.get(submitted.headers["location"])
+    assert 'id="analysis-text"' in shown.text and "drill booked" in shown.text
+    assert 'id="analysis-form"' not in shown.text
+    late_edit = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
+                                                         "analysis": "changed"})
+    assert late_edit.status_code == 409 and 'id="analysis-error-form"' in late_edit.text
+
+
+def test_new_qa_pages_in_chinese(client: TestClient, session: Session, world: World, clock: Any) -> None:
+    clock.set(NOW)
+    for person in (world.inspector, world.leader):
+        session.get(User, person.id).locale = "zh_Hans"
+    session.commit()
+    signed_in_client(client, world.inspector)
+    assert "新建校准会" in client.get("/qa/calibrations/new").text
+    assert "每周培训计划" in client.get("/qa/training", params={"team_id": world.team.id}).text
+    signed_in_client(client, world.leader)
+    coaching_page = client.get("/qa/coaching").text
+    assert "辅导与班前点评" in coaching_page and "下次点名点评讲评内容" in coaching_page
+    assert "月度报告" in client.get("/qa/coverage").text and ">质检</a>" in client.get("/").text

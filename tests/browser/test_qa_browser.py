@@ -1,6 +1,7 @@
 """An inspector scores a recording in Chromium: the player finds the silent stretch, a note pinned
 to a moment seeks the audio, the scorecard is saved as a draft by htmx while answering and then
-submitted; the agent then disputes an answer and the page shows the dispute."""
+submitted; the agent then disputes an answer and the page shows the dispute; a supervisor names the
+arbitrator, and the inspector starts a calibration session with its form."""
 
 from __future__ import annotations
 
@@ -95,3 +96,21 @@ def test_an_inspector_scores_a_recording_and_the_agent_disputes_it(browsing: Bro
     expect(desk.locator("#evaluation-status")).to_have_text("Disputed")
     expect(desk.locator("#dispute-shown")).to_contain_text("The caller shouted; I stayed polite.")
     expect(desk.locator("#dispute-shown")).to_contain_text("Waiting for arbitration")
+
+    # A supervisor names the arbitrator from the disputes page (a plain form, post-redirect-get).
+    lead = browsing.signed_in(world.supervisor.username, path="/qa/disputes")
+    lead.get_by_label("Arbitrator").select_option(str(world.team_inspector.id))
+    lead.get_by_role("button", name="Name the arbitrator").click()
+    expect(lead.locator("#saved-notice")).to_be_visible()
+    expect(lead.locator("#open-disputes")).to_contain_text(f"Arbitrator: {world.team_inspector.display_name}")
+
+    # The inspector starts a calibration session on the same recording with the form.
+    inspector.goto("/qa")
+    inspector.get_by_role("link", name="New calibration session").click()
+    inspector.get_by_label("Recording number").fill(str(recording.id))
+    inspector.locator(f'input[name="inspector_ids"][value="{world.team_inspector.id}"]').check()
+    inspector.get_by_label("Expert (reference)").select_option(str(world.supervisor.id))
+    inspector.get_by_role("button", name="Start the session").click()
+    inspector.wait_for_url("**/qa/calibrations/*")
+    expect(inspector.locator("main")).to_contain_text(world.team_inspector.display_name)
+    expect(inspector.locator("main")).to_contain_text("Expert (reference)")

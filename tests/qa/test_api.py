@@ -205,3 +205,19 @@ def test_settings(client, session, world) -> None:  # type: ignore[no-untyped-de
     assert client.put("/api/qa/settings/evaluations_per_agent?value=6", headers=admin).status_code == 422
     changed = client.put("/api/qa/settings/evaluations_per_agent?value=4", headers=admin)
     assert changed.status_code == 200 and changed.json()["evaluations_per_agent"] == 4
+
+
+def test_the_player_fetches_ranges_and_one_listen_is_audited(client, session, world, clock,  # type: ignore[no-untyped-def]
+                                                             tmp_path) -> None:
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now(), media_dir=tmp_path)
+    inspector = _auth(session, world.inspector)
+    url = f"/api/qa/recordings/{recording.id}/audio"
+    whole = client.get(url, headers=inspector)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={**inspector, "Range": "bytes=100-199"})
+    assert part.status_code == 206 and len(part.content) == 100 and part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    fresh(session)
+    listened = entries_for(session, object_type="recording", object_id=recording.id, action_prefix="recording.listened")
+    assert [e.actor_id for e in listened] == [world.inspector.id]  # the later range is part of the same listen
+    session.rollback()

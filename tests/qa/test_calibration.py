@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from qa import assignments, calibration, disputes, evaluations, scorecards, stats
 from qa.errors import CalibrationBlind, EvaluationNotFound
 from qa.models import CoachingTask
@@ -100,3 +100,41 @@ def test_calibration_does_not_count_for_the_agent(session, world, clock, setup) 
     # And a regular evaluation of the same recording is still possible.
     regular = evaluations.create_draft(session, recording_id=created.recording_id, by=world.team_inspector)
     assert regular.counts
+
+
+def test_creating_a_session_locates_each_refusal(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    scorecards.seed_default(session)
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now() - timedelta(hours=2))
+    with pytest.raises(ValidationFailed) as refused:  # no expert, and nobody else invited
+        calibration.create(session, recording_id=recording.id, inspector_ids=[], expert_id=None, by=world.inspector)
+    assert sorted(e["loc"][0] for e in refused.value.errors) == ["expert_id", "inspector_ids"]
+    with pytest.raises(ValidationFailed) as refused:  # an agent can be neither expert nor inspector
+        calibration.create(session, recording_id=recording.id, inspector_ids=[world.agents[1].id],
+                           expert_id=world.agents[2].id, by=world.inspector)
+    assert sorted(e["loc"][0] for e in refused.value.errors) == ["expert_id", "inspector_ids"]
+    with pytest.raises(ValidationFailed) as refused:  # the expert alone is not a session
+        calibration.create(session, recording_id=recording.id, inspector_ids=[world.inspector.id],
+                           expert_id=world.inspector.id, by=world.inspector)
+    assert [e["loc"][0] for e in refused.value.errors] == ["inspector_ids"]
+    with pytest.raises(PermissionDenied):  # a recording of another site
+        far = record_call(session, agent=world.far_agent, started_at=clock.now() - timedelta(hours=2))
+        calibration.create(session, recording_id=far.id, inspector_ids=[world.team_inspector.id],
+                           expert_id=world.supervisor.id, by=world.inspector)
+
+
+def test_listing_sessions_participants_and_invitees(session, world, setup) -> None:  # type: ignore[no-untyped-def]
+    _card, created = setup
+    assert [c.id for c in calibration.sessions_for(session, user=world.team_inspector)] == [created.id]
+    assert [c.id for c in calibration.sessions_for(session, user=world.supervisor)] == [created.id]  # its creator
+    assert calibration.sessions_for(session, user=world.far_inspector) == []
+    people = calibration.participants(session, calibration_id=created.id, user=world.team_inspector)
+    assert [(p.user_id, p.is_expert) for p in people] == [
+        (world.team_inspector.id, False), (world.loose_inspector.id, False), (world.inspector.id, True)]
+    assert calibration.own_evaluation(session, calibration_id=created.id, user=world.team_inspector) is None
+    mine = calibration.my_evaluation(session, calibration_id=created.id, by=world.team_inspector)
+    assert calibration.own_evaluation(session, calibration_id=created.id, user=world.team_inspector).id == mine.id
+    with pytest.raises(NotFound):
+        calibration.participants(session, calibration_id=created.id, user=world.far_inspector)
+    invitees = {u.id for u in calibration.candidates(session, by=world.inspector)}
+    assert {world.inspector.id, world.team_inspector.id, world.loose_inspector.id, world.supervisor.id} <= invitees
+    assert world.far_inspector.id not in invitees and world.agents[0].id not in invitees

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from core.errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from qa import coaching, scorecards, settings
 from qa.errors import WrongState
 from qa.models import CoachingTask
@@ -91,3 +91,44 @@ def test_training_plan_is_edited_published_and_briefed(session, world) -> None: 
     assert coaching.briefing_items(session, team_id=world.other_team.id, on_date=MONDAY + timedelta(days=7)) == []
     assert coaching.briefing_items(session, team_id=world.team.id, on_date=MONDAY + timedelta(days=15)) == []
     assert coaching.briefing_items(session, team_id=world.team.id, on_date=MONDAY - timedelta(days=1)) == []
+
+
+def test_training_plan_edits_are_checked_and_read(session, world) -> None:  # type: ignore[no-untyped-def]
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=WEEK, tone_pace=2)
+    assert coaching.plan_for(session, team_id=world.team.id, week_start=MONDAY, user=world.leader) is None
+    with pytest.raises(ValidationFailed):
+        coaching.plan_for(session, team_id=world.team.id, week_start=MONDAY + timedelta(days=1), user=world.leader)
+    plan = coaching.draft_training_plan(session, team_id=world.team.id, week_start=MONDAY, by=world.inspector)
+    assert coaching.plan_for(session, team_id=world.team.id, week_start=MONDAY, user=world.leader).id == plan.id
+    assert coaching.get_plan(session, plan_id=plan.id, user=world.leader).id == plan.id
+    with pytest.raises(PermissionDenied):
+        coaching.get_plan(session, plan_id=plan.id, user=world.other_leader)
+    with pytest.raises(NotFound):
+        coaching.get_plan(session, plan_id=999_999, user=world.leader)
+    with pytest.raises(ValidationFailed) as refused:
+        coaching.update_training_plan(session, plan_id=plan.id, by=world.inspector, body="x" * 10_001,
+                                      common_problems=[{"text_en": "", "note": ""}, {"text_en": "y" * 501}],
+                                      individuals=[{"agent_id": world.agents[0].id, "note": "z" * 501}])
+    assert [e["loc"] for e in refused.value.errors] == [["body"], ["common_problems", 0], ["common_problems", 1],
+                                                         ["individuals", 0]]
+    assert coaching.get_plan(session, plan_id=plan.id, user=world.inspector).body == ""  # nothing half-saved
+
+
+def test_briefing_is_read_by_the_team_and_its_managers(session, world) -> None:  # type: ignore[no-untyped-def]
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=WEEK, tone_pace=2)
+    plan = coaching.draft_training_plan(session, team_id=world.team.id, week_start=MONDAY, by=world.inspector)
+    coaching.publish_training_plan(session, plan_id=plan.id, by=world.inspector)
+    later = MONDAY + timedelta(days=7)
+    for reader in (world.leader, world.agents[0], world.inspector, world.supervisor):
+        assert len(coaching.briefing_items(session, team_id=world.team.id, on_date=later, user=reader)) == 1
+    for outsider in (world.other_leader, world.far_inspector):
+        with pytest.raises(PermissionDenied):
+            coaching.briefing_items(session, team_id=world.team.id, on_date=later, user=outsider)
+
+
+def test_a_coaching_note_has_a_limit(session, world) -> None:  # type: ignore[no-untyped-def]
+    evaluate(session, by=world.inspector, agent=world.agents[0], started_at=WEEK, courtesy=1, tone_pace=1)
+    task = coaching.tasks_for(session, user=world.leader)[0]
+    with pytest.raises(ValidationFailed):
+        coaching.complete_task(session, task_id=task.id, by=world.leader, note="n" * 2001)
+    assert coaching.complete_task(session, task_id=task.id, by=world.leader, note="Talked it through.").status == "done"

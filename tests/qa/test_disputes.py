@@ -110,3 +110,29 @@ def test_a_supervisor_upholds_and_names_arbitrators(session, world, scored) -> N
                                 reason="The tone was curt at 1:10.")
     assert upheld.status == "resolved" and upheld.score == item.score_before == item.score_after
     assert item.status == "upheld" and item.decided_by_id == world.supervisor.id
+
+
+def test_naming_the_arbitrator(session, world, scored) -> None:  # type: ignore[no-untyped-def]
+    evaluation, questions = scored
+    item = disputes.dispute(session, evaluation_id=evaluation.id, by=world.agents[0],
+                            question_ids=[questions["courtesy"]], reason="disagree")
+    names = {u.id for u in disputes.arbitrator_candidates(session, dispute_id=item.id, by=world.supervisor)}
+    assert world.team_inspector.id in names and world.supervisor.id in names
+    assert world.inspector.id not in names and world.far_inspector.id not in names  # the author; another site
+    with pytest.raises(PermissionDenied):  # inspectors do not name arbitrators
+        disputes.arbitrator_candidates(session, dispute_id=item.id, by=world.team_inspector)
+    with pytest.raises(PermissionDenied):
+        disputes.assign_arbitrator(session, dispute_id=item.id, arbitrator_id=world.team_inspector.id,
+                                   by=world.team_inspector)
+    with pytest.raises(ValidationFailed):  # an agent is no arbitrator
+        disputes.assign_arbitrator(session, dispute_id=item.id, arbitrator_id=world.agents[1].id, by=world.supervisor)
+    with pytest.raises(ValidationFailed):  # nor is an unknown person
+        disputes.assign_arbitrator(session, dispute_id=item.id, arbitrator_id=999_999, by=world.supervisor)
+    disputes.assign_arbitrator(session, dispute_id=item.id, arbitrator_id=world.team_inspector.id, by=world.supervisor)
+    assert [d.id for d in disputes.open_disputes(session, user=world.team_inspector)] == [item.id]
+    with pytest.raises(PermissionDenied):  # assigned to another: a fellow inspector may not decide it
+        disputes.arbitrate(session, dispute_id=item.id, by=world.loose_inspector, decision="uphold", reason="x")
+    disputes.arbitrate(session, dispute_id=item.id, by=world.team_inspector, decision="uphold", reason="Fair.")
+    with pytest.raises(WrongState):  # decided: nobody is named any more
+        disputes.assign_arbitrator(session, dispute_id=item.id, arbitrator_id=world.supervisor.id,
+                                   by=world.supervisor)

@@ -106,3 +106,20 @@ def test_the_team_leaders_analysis_report(session, month, clock) -> None:  # typ
     assert report["quality_report"]["status"] == "submitted"
     late = reports.quality_report(session, team_id=world.team.id, month="2025-12", user=world.leader)
     assert late.due_on == date(2026, 1, 22) and reports.describe_quality_report(late)["late"] is True
+
+
+def test_an_overlong_analysis_is_refused(session, month) -> None:  # type: ignore[no-untyped-def]
+    world = month
+    with pytest.raises(ValidationFailed) as refused:
+        reports.save_quality_report(session, team_id=world.team.id, month="2026-01", user=world.leader,
+                                    analysis="x" * (reports.MAX_ANALYSIS + 1))
+    assert refused.value.field == "analysis"
+
+
+def test_a_site_report_counts_the_agents_of_its_teams(session, month) -> None:  # type: ignore[no-untyped-def]
+    world = month
+    report = reports.monthly_report(session, month="2026-01", user=world.supervisor, site_id=world.site.id)
+    listed = {a["agent_id"] for a in report["agents"]}
+    assert {a.id for a in world.agents} | {world.other_agent.id} == listed  # both teams; not the far site's
+    with pytest.raises(PermissionDenied):  # an unknown site reads as one you may not read
+        reports.monthly_report(session, month="2026-01", user=world.supervisor, site_id=999_999)
