@@ -15,6 +15,7 @@ import numpy as np
 
 from core.errors import ValidationFailed
 from scheduling import erlang
+from scheduling.erlang_a_many import required_agents_a_many
 
 __all__ = [
     "CallRecord", "HistoryProfile", "IntervalStaffing", "Targets", "estimate_patience", "forecast",
@@ -118,7 +119,7 @@ def _erlang_a_cached(traffic: float, aht: float, patience: float, level: float, 
 def staff_many(calls: Sequence[float] | np.ndarray, aht_seconds: Sequence[float] | np.ndarray | float, *,
                interval_minutes: int, targets: Targets) -> dict[str, np.ndarray]:
     """Staffing for many intervals as arrays (agents, scheduled_agents, service_level, asa_seconds,
-    occupancy, wait_probability); vectorised for Erlang C, memoised per distinct input for Erlang A."""
+    occupancy, wait_probability, and abandon_probability for Erlang A), vectorised for both models."""
     calls_arr = np.asarray(calls, dtype=float)
     aht_arr = np.broadcast_to(np.asarray(aht_seconds, dtype=float), calls_arr.shape)
     traffic = calls_arr * aht_arr / (interval_minutes * 60)
@@ -126,11 +127,9 @@ def staff_many(calls: Sequence[float] | np.ndarray, aht_seconds: Sequence[float]
         out = erlang.required_agents_c_many(traffic, aht_arr, target_level=targets.level,
                                             target_seconds=targets.seconds, max_occupancy=targets.max_occupancy)
     else:
-        rows = [staff_interval(float(n), interval_minutes=interval_minutes, aht_seconds=float(h), targets=targets)
-                for n, h in zip(calls_arr.ravel(), aht_arr.ravel(), strict=True)]
-        out = {key: np.array([getattr(r, key) for r in rows]).reshape(calls_arr.shape)
-               for key in ("agents", "service_level", "asa_seconds", "occupancy", "wait_probability",
-                           "abandon_probability")}
+        out = required_agents_a_many(traffic, aht_arr, patience_seconds=targets.patience_seconds,
+                                     target_level=targets.level, target_seconds=targets.seconds,
+                                     max_occupancy=targets.max_occupancy)
     out["scheduled_agents"] = np.ceil(out["agents"] / (1.0 - targets.shrinkage) - 1e-9).astype(np.int64)
     out["traffic"] = traffic
     return out

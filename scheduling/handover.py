@@ -25,6 +25,20 @@ def get(session: Session, *, handover_id: int) -> Handover:
     return handover
 
 
+def for_duty_log(session: Session, *, duty_log_id: int) -> Handover | None:
+    """The handover of a duty log's shift, if one was started."""
+    return session.scalar(select(Handover).where(Handover.duty_log_id == duty_log_id))
+
+
+def waiting_for(session: Session, *, viewer: User) -> list[Handover]:
+    """Submitted handovers at the viewer's site that the viewer, as an incoming lead, may answer
+    (everyone's but their own), oldest first."""
+    return list(session.scalars(select(Handover).where(Handover.site_id == viewer.site_id,
+                                                       Handover.status == "submitted",
+                                                       Handover.outgoing_leader_id != viewer.id)
+                                .order_by(Handover.submitted_at)))
+
+
 def additions(session: Session, *, handover_id: int) -> list[HandoverAddition]:
     return list(session.scalars(select(HandoverAddition).where(HandoverAddition.handover_id == handover_id)
                                 .order_by(HandoverAddition.at, HandoverAddition.id)))

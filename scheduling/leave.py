@@ -3,13 +3,14 @@ level, refusal (a late request refused counts as absence), and sick-leave certif
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, clock, permissions
+from core import audit, clock, directory, permissions
 from core.events import publish
+from core.errors import ValidationFailed
 from core.models import Role, User
 from core.users import get as get_user
 from scheduling import access, holidays
@@ -63,8 +64,6 @@ def request(session: Session, *, user_id: int, kind: str, start: datetime, end: 
         access.require_role(by, Role.team_leader, "report leave for someone else")
         access.require_site(by, user.site_id, "report leave")
     if start.tzinfo is None or end.tzinfo is None:
-        from core.errors import ValidationFailed
-
         raise ValidationFailed("Times need a time zone (an offset such as +08:00 or Z).", field="start")
     facts = facts_for(session, user=user, kind=kind, start=start, end=end, by=by, shift_id=shift_id,
                       holiday_special_case=holiday_special_case)
@@ -144,33 +143,65 @@ def cancel(session: Session, *, leave_id: int, by: User) -> LeaveRequest:
 
 
 def record_certificate(session: Session, *, leave_id: int, by: User) -> LeaveRequest:
+    """A leader of the person's site marks the medical certificate as handed in (audited)."""
     leave = get(session, leave_id=leave_id, lock=True)
     access.require_role(by, Role.team_leader, "record medical certificates")
     access.require_site(by, get_user(session, user_id=leave.user_id).site_id, "record medical certificates")
+    if leave.certificate_due_on is None or leave.status in ("cancelled", "refused"):
+        raise ValidationFailed("This leave needs no medical certificate.", field="leave_id")
+    if leave.certificate_received_at is not None:
+        raise AlreadyDecided("The medical certificate is already recorded as received.")
     leave.certificate_received_at = clock.now()
     session.flush()
+    audit.record(session, action="leave.certificate_received", actor_id=by.id, object_type="leave",
+                 object_id=leave.id, details={"user_id": leave.user_id,
+                                              "due_on": leave.certificate_due_on.isoformat()})
+    publish(session, "leave.changed", {"leave_id": leave.id, "status": leave.status}, user_id=leave.user_id)
     return leave
+
+
+def certificates_due(session: Session, *, viewer: User) -> list[LeaveRequest]:
+    """Sick leave whose medical certificate has not been handed in, for the leaders who collect
+    them (their site's; every site's for a center head), the longest overdue first."""
+    access.require_role(viewer, Role.team_leader, "see medical certificates")
+    places = directory.user_places().subquery()
+    query = (select(LeaveRequest).join(places, places.c.user_id == LeaveRequest.user_id)
+             .where(LeaveRequest.kind == "sick", LeaveRequest.status.in_(LIVE),
+                    LeaveRequest.certificate_due_on.is_not(None), LeaveRequest.certificate_received_at.is_(None))
+             .order_by(LeaveRequest.certificate_due_on, LeaveRequest.id))
+    if not access.at_least(viewer, Role.center_head):
+        query = query.where(places.c.site_id == viewer.site_id)
+    return list(session.scalars(query.limit(500)))
+
+
+def certificate_overdue(leave: LeaveRequest, *, today: date) -> bool:
+    """Past the first day back (the due day, in the site's calendar) with no certificate."""
+    return (leave.certificate_due_on is not None and leave.certificate_received_at is None
+            and leave.certificate_due_on < today)
 
 
 def certificates_overdue(session: Session, *, site_id: int | None = None) -> list[LeaveRequest]:
     today = clock.now().date()
-    query = select(LeaveRequest).where(LeaveRequest.kind == "sick", LeaveRequest.status != "cancelled",
+    query = select(LeaveRequest).where(LeaveRequest.kind == "sick", LeaveRequest.status.in_(LIVE),
                                        LeaveRequest.certificate_due_on.is_not(None),
                                        LeaveRequest.certificate_due_on < today,
                                        LeaveRequest.certificate_received_at.is_(None))
     if site_id is not None:
-        query = query.join(User, User.id == LeaveRequest.user_id).where(User.site_id == site_id)
+        places = directory.user_places().subquery()
+        query = query.join(places, places.c.user_id == LeaveRequest.user_id).where(places.c.site_id == site_id)
     return list(session.scalars(query))
 
 
 def list_requests(session: Session, *, viewer: User, user_id: int | None = None, status: str | None = None,
                   limit: int = 200) -> list[LeaveRequest]:
     """Agents see their own requests; leaders see their site's (center heads every site's)."""
-    query = select(LeaveRequest).join(User, User.id == LeaveRequest.user_id).order_by(LeaveRequest.start_at.desc())
+    places = directory.user_places().subquery()
+    query = (select(LeaveRequest).join(places, places.c.user_id == LeaveRequest.user_id)
+             .order_by(LeaveRequest.start_at.desc()))
     if not access.at_least(viewer, Role.team_leader):
         query = query.where(LeaveRequest.user_id == viewer.id)
     elif not access.at_least(viewer, Role.center_head):
-        query = query.where(User.site_id == viewer.site_id)
+        query = query.where(places.c.site_id == viewer.site_id)
     if user_id is not None:
         query = query.where(LeaveRequest.user_id == user_id)
     if status is not None:

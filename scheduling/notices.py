@@ -7,9 +7,10 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import publish
 from core.models import Role, User
+from core.directory import list_users
 from core.users import get as get_user
 from scheduling import access
 from scheduling.models import Notice, NoticeAck
@@ -71,13 +72,38 @@ def acknowledge(session: Session, *, notice_id: int, by: User) -> NoticeAck:
     return ack
 
 
-def withdraw(session: Session, *, notice_id: int, by: User) -> Notice:
+def withdraw(session: Session, *, notice_id: int, by: User, reason: str = "") -> Notice:
+    """A leader takes a notice back: nobody has to acknowledge it any more (it stops blocking
+    going available), leaders still see it marked as withdrawn, and the audit trail says who and
+    why. Withdrawing twice keeps the first withdrawal."""
     notice = get(session, notice_id=notice_id)
     access.require_role(by, Role.team_leader, "withdraw notices")
     access.require_site(by, notice.site_id, "withdraw notices")
+    if notice.withdrawn_at is not None:
+        raise Conflict("The notice is already withdrawn.")
     notice.withdrawn_at = clock.now()
-    audit.record(session, action="notice.withdrawn", actor_id=by.id, object_type="notice", object_id=notice.id)
+    session.flush()
+    audit.record(session, action="notice.withdrawn", actor_id=by.id, object_type="notice", object_id=notice.id,
+                 details={"reason": reason.strip()[:200]} if reason.strip() else None)
+    publish(session, "notice.withdrawn", {"notice_id": notice.id}, site_id=notice.site_id, team_id=notice.team_id)
     return notice
+
+
+def withdrawn_by(session: Session, *, notice_id: int) -> int | None:
+    """Who withdrew the notice, from the audit trail (the one place that records it)."""
+    entries = audit.entries_for(session, object_type="notice", object_id=notice_id, action_prefix="notice.withdrawn",
+                                limit=1)
+    return entries[0].actor_id if entries else None
+
+
+def published_for(session: Session, *, viewer: User, limit: int = 50) -> list[Notice]:
+    """What a leader manages: the latest notices of their site (every site's for a center head),
+    withdrawn ones included so that the withdrawal stays visible."""
+    access.require_role(viewer, Role.team_leader, "manage notices")
+    query = select(Notice).where(Notice.published_at <= clock.now()).order_by(Notice.published_at.desc())
+    if not access.at_least(viewer, Role.center_head):
+        query = query.where(or_(Notice.site_id.is_(None), Notice.site_id == viewer.site_id))
+    return list(session.scalars(query.limit(min(limit, 500))))
 
 
 def read_receipts(session: Session, *, notice_id: int, by: User) -> dict[str, list[dict[str, object]]]:
@@ -85,14 +111,11 @@ def read_receipts(session: Session, *, notice_id: int, by: User) -> dict[str, li
     notice = get(session, notice_id=notice_id)
     access.require_role(by, Role.team_leader, "see read receipts")
     access.require_site(by, notice.site_id, "see read receipts")
-    query = select(User).where(User.is_active.is_(True), User.role.in_((Role.agent.value, Role.team_leader.value)))
-    if notice.site_id is not None:
-        query = query.where(User.site_id == notice.site_id)
-    if notice.team_id is not None:
-        query = query.where(User.team_id == notice.team_id)
+    audience = [u for u in list_users(session, site_id=notice.site_id, team_id=notice.team_id)
+                if u.role in (Role.agent.value, Role.team_leader.value)]
     acks = {a.user_id: a.at for a in session.scalars(select(NoticeAck).where(NoticeAck.notice_id == notice.id))}
     read, unread = [], []
-    for user in session.scalars(query.order_by(User.display_name)):
+    for user in audience:
         entry = {"user_id": user.id, "display_name": user.display_name}
         if user.id in acks:
             read.append({**entry, "at": acks[user.id].isoformat()})

@@ -16,10 +16,11 @@ from core import audit, clock
 from core.db import session_scope
 from core.errors import ValidationFailed
 from core.events import Event, publish, publish_now
-from core.models import Role, Skill, User
-from scheduling import access, shifts as shift_service
+from core.directory import list_users
+from core.models import Role, User
+from scheduling import access, days_off as days_off_service, shifts as shift_service
 from scheduling.errors import RosterNotFound
-from scheduling.models import DayOffRequest, LeaveRequest, Roster, RosterJob, Shift
+from scheduling.models import LeaveRequest, Roster, RosterJob, Shift
 from scheduling.rules.shifts import week_of
 from scheduling.settings import policy
 from scheduling.solver import Agent, Candidate, Progress, RosterProblem, solve
@@ -50,6 +51,20 @@ def get(session: Session, *, roster_id: int) -> Roster:
     return roster
 
 
+def list_rosters(session: Session, *, viewer: User, limit: int = 50) -> list[Roster]:
+    """The latest rosters the viewer plans: their own site's, every site's for a center head."""
+    query = select(Roster).order_by(Roster.first_day.desc(), Roster.id.desc()).limit(min(limit, 500))
+    if not access.at_least(viewer, Role.center_head):
+        query = query.where(Roster.site_id == viewer.site_id)
+    return list(session.scalars(query))
+
+
+def latest_job(session: Session, *, roster_id: int) -> RosterJob | None:
+    """The roster's most recent solver run (the one its page shows), if any."""
+    return session.scalar(select(RosterJob).where(RosterJob.roster_id == roster_id)
+                          .order_by(RosterJob.id.desc()).limit(1))
+
+
 def shifts_of_roster(session: Session, *, roster_id: int) -> list[Shift]:
     return list(session.scalars(select(Shift).where(Shift.roster_id == roster_id)
                                 .order_by(Shift.start_at, Shift.user_id)))
@@ -71,8 +86,7 @@ def start_generation(session: Session, *, roster_id: int, demand: Mapping[str, S
     if not 1 <= time_limit_seconds <= 600:
         raise ValidationFailed("The time limit is 1 to 600 seconds.", field="time_limit_seconds")
     codes = [code for code in demand if code]
-    known = {s.code: s.id for s in session.scalars(select(Skill).where(Skill.code.in_(codes)))} if codes else {}
-    unknown = sorted(set(codes) - set(known))
+    unknown = sorted(set(codes) - set(shift_service.skill_ids(session)))
     if unknown:
         raise ValidationFailed(f"Unknown skills in the demand: {', '.join(unknown)}.", field="demand")
     if any(n < 0 for needs in demand.values() for n in needs):
@@ -100,12 +114,9 @@ def get_job(session: Session, *, job_id: int) -> RosterJob:
 # Building the problem --------------------------------------------------------------------------
 
 def _agents(session: Session, roster: Roster, user_ids: Sequence[int] | None) -> list[User]:
-    query = select(User).where(User.site_id == roster.site_id, User.is_active.is_(True), User.role == Role.agent.value)
-    if roster.team_id is not None:
-        query = query.where(User.team_id == roster.team_id)
-    if user_ids is not None:
-        query = query.where(User.id.in_(list(user_ids)))
-    return list(session.scalars(query.order_by(User.id)))
+    people = list_users(session, site_id=roster.site_id, team_id=roster.team_id, role=Role.agent)
+    wanted = set(user_ids) if user_ids is not None else None
+    return sorted((u for u in people if wanted is None or u.id in wanted), key=lambda u: u.id)
 
 
 def build_problem(session: Session, roster: Roster, params: Mapping[str, object]) -> tuple[RosterProblem, list]:
@@ -142,9 +153,8 @@ def build_problem(session: Session, roster: Roster, params: Mapping[str, object]
                                         minutes(shift.end_at), week_of(shift.day), None, None, user.job_type))
             meaning.append((shift, shift.day))
             fixed.add(len(candidates) - 1)
-        days_off = {(row.day - roster.first_day).days for row in session.scalars(
-            select(DayOffRequest).where(DayOffRequest.user_id == user.id, DayOffRequest.day >= roster.first_day,
-                                        DayOffRequest.day <= roster.last_day))}
+        days_off = {(row.day - roster.first_day).days for row in days_off_service.days_off_of(
+            session, user_id=user.id, first=roster.first_day, last=roster.last_day)}
         for leave in session.scalars(select(LeaveRequest).where(
                 LeaveRequest.user_id == user.id, LeaveRequest.status == "approved",
                 LeaveRequest.start_at < window_end, LeaveRequest.end_at > window_start)):
@@ -154,7 +164,7 @@ def build_problem(session: Session, roster: Roster, params: Mapping[str, object]
                 day += timedelta(days=1)
         agents.append(Agent(user.id, frozenset(shift_service.skill_levels(session, user_id=user.id)), user.job_type,
                             frozenset(days_off), frozenset(fixed)))
-    skills = {s.code: s.id for s in session.scalars(select(Skill))}
+    skills = shift_service.skill_ids(session)
     demand = {(skills[code] if code else None): list(needs)
               for code, needs in dict(params["demand"]).items()}  # type: ignore[call-overload]
     rules = policy(session)

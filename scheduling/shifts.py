@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -12,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.errors import ValidationFailed
-from core.models import Role, Site, Skill, User, UserSkill
+from core import directory
+from core.models import Role, User
+from core.organisation import get_site, list_skills
 from core.users import get as get_user
-from core.organisation import get_site
 from scheduling import access
 from scheduling.errors import ShiftNotFound, ShiftRuleViolated
 from scheduling.models import LeaveRequest, Shift, ShiftTemplate
@@ -64,10 +66,9 @@ def create_template(session: Session, *, site_id: int, name: str, start: str, le
         raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
     skill_id = None
     if skill_code:
-        skill = session.scalar(select(Skill).where(Skill.code == skill_code))
-        if skill is None:
+        skill_id = skill_ids(session).get(skill_code)
+        if skill_id is None:
             raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
-        skill_id = skill.id
     template = ShiftTemplate(site_id=site_id, name=name.strip()[:100] or kind.title(), kind=kind,
                              start_minute=parse_hhmm(start), length_minutes=length_minutes, skill_id=skill_id,
                              job_type=job_type)
@@ -124,7 +125,16 @@ def neighbours(session: Session, *, user_id: int, start: datetime, end: datetime
 
 
 def skill_levels(session: Session, *, user_id: int) -> dict[int, int]:
-    return {row.skill_id: row.level for row in session.scalars(select(UserSkill).where(UserSkill.user_id == user_id))}
+    return directory.skill_levels(session, user_id=user_id)
+
+
+def skill_ids(session: Session) -> dict[str, int]:
+    """Every skill's id by its code (core.organisation's list)."""
+    return {skill.code: skill.id for skill in list_skills(session)}
+
+
+def skill_code(session: Session, skill_id: int | None) -> str | None:
+    return next((code for code, known in skill_ids(session).items() if known == skill_id), None)
 
 
 def has_approved_leave(session: Session, *, user_id: int, start: datetime, end: datetime) -> bool:
@@ -144,8 +154,7 @@ def assignment_problems(session: Session, *, user: User, start: datetime, end: d
     candidate = ShiftFacts(shift_id, user.id, start, end, day)
     found += assignment_violations(neighbours(session, user_id=user.id, start=start, end=end), candidate, rules)
     if skill_id is not None and skill_id not in skill_levels(session, user_id=user.id):
-        skill = session.get(Skill, skill_id)
-        found.append(violation("shift.skill", skill=skill.code if skill else skill_id))
+        found.append(violation("shift.skill", skill=skill_code(session, skill_id) or skill_id))
     if job_type and user.job_type != job_type:
         found.append(violation("shift.job_type", shift_job_type=job_type, person_job_type=user.job_type))
     if has_approved_leave(session, user_id=user.id, start=start, end=end):
@@ -187,5 +196,6 @@ def unassign(session: Session, *, shift_id: int, by: User) -> None:
     session.flush()
 
 
-def site_of(session: Session, site_id: int) -> Site:
+def site_of(session: Session, site_id: int) -> Any:
+    """The site (core.organisation's): its time zone places shifts on the wall clock."""
     return get_site(session, site_id=site_id)

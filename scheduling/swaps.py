@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.events import publish
-from core.models import Role, Skill, User
+from core import directory
+from core.models import Role, User
 from core.users import get as get_user
 from scheduling import access, holidays
 from scheduling import shifts as shift_service
@@ -47,7 +48,6 @@ def facts_for(session: Session, *, shift: Shift, requester: User, partner: User,
               exclude_id: int | None = None) -> rules.SwapFacts:
     zone = shift_service.site_of(session, shift.site_id).timezone
     month = _month(shift, zone)
-    skill = session.get(Skill, shift.skill_id) if shift.skill_id else None
     payback = None
     if pays_back_id is not None:
         original = get(session, swap_id=pays_back_id)
@@ -57,7 +57,7 @@ def facts_for(session: Session, *, shift: Shift, requester: User, partner: User,
         requester=_party(session, requester, shift, month, exclude_id),
         partner=_party(session, partner, shift, month, exclude_id),
         shift=rules.SwapShift(shift.id, shift.user_id, shift.start_at, shift.end_at, shift.day, month, shift.skill_id,
-                              skill.code if skill else None),
+                              shift_service.skill_code(session, shift.skill_id)),
         now=clock.now(),
         holidays=holidays.public_holidays(session, site_id=shift.site_id, first=shift.day, last=shift.day),
         pays_back=payback,
@@ -174,7 +174,9 @@ def list_swaps(session: Session, *, viewer: User, status: str | None = None, lim
     if not access.at_least(viewer, Role.team_leader):
         query = query.where(or_(SwapRequest.requester_id == viewer.id, SwapRequest.partner_id == viewer.id))
     elif not access.at_least(viewer, Role.center_head):
-        query = query.join(User, User.id == SwapRequest.requester_id).where(User.site_id == viewer.site_id)
+        places = directory.user_places().subquery()
+        query = query.join(places, places.c.user_id == SwapRequest.requester_id).where(
+            places.c.site_id == viewer.site_id)
     if status:
         query = query.where(SwapRequest.status == status)
     return list(session.scalars(query.limit(min(limit, 1000))))

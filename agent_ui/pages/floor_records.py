@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from agent_ui import flash
 from agent_ui.i18n import N_
@@ -22,7 +21,6 @@ from core.models import Role, User
 from core.organisation import list_teams
 from core.directory import list_users
 from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
-from scheduling.models import Handover
 
 router = APIRouter()
 
@@ -35,12 +33,8 @@ def _names(session: DbSession, user: User) -> dict[int, str]:
     return {u.id: u.display_name for u in list_users(session, site_id=user.site_id, active_only=False)}
 
 
-def _waiting_handovers(session: DbSession, user: User) -> list[Handover]:
-    # scheduling.handover has no listing yet; this read-only query is the page's until it does.
-    return list(session.scalars(select(Handover).where(Handover.site_id == user.site_id,
-                                                       Handover.status == "submitted",
-                                                       Handover.outgoing_leader_id != user.id)
-                                .order_by(Handover.submitted_at)))
+def _waiting_handovers(session: DbSession, user: User) -> list[Any]:
+    return handover_service.waiting_for(session, viewer=user)
 
 
 def _duty_context(request: Request, session: DbSession, user: User) -> dict[str, Any]:
@@ -51,7 +45,7 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
     start, _end = common.day_bounds(day, zone)
     entries = rollcall.roll_call(session, site_id=user.site_id, start=start, by=user, window_minutes=24 * 60)
     log = dutylog.open_log(session, site_id=user.site_id, day=day, shift_kind=kind, by=user)
-    handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
+    handover = handover_service.for_duty_log(session, duty_log_id=log.id)
     session.commit()  # the roll call and the prefilled log are kept, whatever the page does next
     return {
         "day": day, "kind": kind, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
@@ -217,10 +211,14 @@ def weekly(request: Request, session: DbSession, user: TeamLeaderUser) -> Respon
 def _notices(request: Request, session: DbSession, user: User, *, status_code: int = 200,
              errors: dict[str, Any] | None = None, **extra: Any) -> Response:
     leader = access.at_least(user, Role.team_leader)
-    shown = notice_service.notices_for(session, user=user)
+    # Leaders see withdrawn notices too (marked, with who withdrew them); agents only live ones.
+    shown = notice_service.published_for(session, viewer=user) if leader else notice_service.notices_for(
+        session, user=user)
     unread = {n.id for n in notice_service.unacknowledged(session, user=user)}
     receipts = {n.id: notice_service.read_receipts(session, notice_id=n.id, by=user) for n in shown} if leader else {}
-    context = {"notices": shown, "unread": unread, "receipts": receipts, "leader": leader,
+    withdrawn = {n.id: notice_service.withdrawn_by(session, notice_id=n.id) for n in shown if n.withdrawn_at}
+    context = {"notices": shown, "unread": unread, "receipts": receipts, "leader": leader, "withdrawn": withdrawn,
+               "names": _names(session, user) if leader else {},
                "teams": list_teams(session, site_id=user.site_id) if leader and user.site_id else [],
                "now": clock.now()}
     return _render(request, NOTICES, "notices_main", context, status_code=status_code, errors=errors, **extra)
@@ -245,6 +243,20 @@ def publish_notice(request: Request, session: DbSession, user: TeamLeaderUser, t
     if is_htmx(request):
         return _notices(request, session, user, note_now=common.DONE["notice"])
     return common.done(request, "/notices", "notice")
+
+
+@router.post("/notices/{notice_id}/withdraw", include_in_schema=False)
+def withdraw_notice(request: Request, session: DbSession, user: TeamLeaderUser, notice_id: int,
+                    reason: Annotated[str, Form()] = "") -> Response:
+    try:
+        notice_service.withdraw(session, notice_id=notice_id, by=user, reason=reason[:200])
+    except DomainError as exc:
+        session.rollback()
+        return _notices(request, session, user, status_code=common.status_for(exc),
+                        errors={"notices": common.refusal(request, exc)})
+    if is_htmx(request):
+        return _notices(request, session, user, note_now=common.DONE["notice_withdrawn"])
+    return common.done(request, "/notices", "notice_withdrawn")
 
 
 @router.post("/notices/{notice_id}/acknowledge", include_in_schema=False)

@@ -4,7 +4,7 @@ without JavaScript; with htmx the same endpoints answer with the page's main blo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -17,7 +17,7 @@ from core.auth import AgentUser, DbSession
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
 from core.directory import list_users
-from scheduling import access, leave as leave_service
+from scheduling import access, days_off as days_off_service, leave as leave_service
 from scheduling import shifts as shift_service
 from scheduling import swaps as swap_service
 
@@ -51,10 +51,25 @@ def _context(session: DbSession, user: User, zone: str) -> dict[str, Any]:
         if access.at_least(user, Role.team_leader) else [],
         "paybacks": [s for s in swaps if s.partner_id == user.id and s.status == "registered"
                      and s.pays_back_id is None and s.paid_back_at is None],
+        "certificates": _certificates(session, user, common.today(zone)),
+        "days_off": _days_off(session, user, common.today(zone)),
         "leader": access.at_least(user, Role.team_leader), "status_words": common.STATUS,
         "leave_kinds": common.LEAVE_KINDS, "step_words": common.STEPS, "shift_kinds": common.SHIFT_KINDS,
-        "now": now, "today": common.today(zone),
+        "now": now, "today": common.today(zone), "timedelta_day": timedelta(days=1),
     }
+
+
+def _certificates(session: DbSession, user: User, today: date) -> list[tuple[Any, bool]]:
+    """Medical certificates still to hand in, each with whether it is overdue (leaders only)."""
+    if not access.at_least(user, Role.team_leader):
+        return []
+    return [(r, leave_service.certificate_overdue(r, today=today))
+            for r in leave_service.certificates_due(session, viewer=user)]
+
+
+def _days_off(session: DbSession, user: User, today: date) -> list[Any]:
+    return days_off_service.days_off_of(session, user_id=user.id, first=today,
+                                        last=today + timedelta(days=days_off_service.MAX_DAYS_AHEAD))
 
 
 def _page(request: Request, session: DbSession, user: User, *, status_code: int = 200,
@@ -115,11 +130,39 @@ def decide_leave(request: Request, session: DbSession, user: AgentUser, leave_id
             leave_service.refuse(session, leave_id=leave_id, by=user, note=note[:500])
         elif action == "cancel":
             leave_service.cancel(session, leave_id=leave_id, by=user)
+        elif action == "certificate":
+            leave_service.record_certificate(session, leave_id=leave_id, by=user)
         else:
             raise ValidationFailed("Unknown action.", field="action")
     except DomainError as exc:
-        return _refused(request, session, user, "decide", exc)
-    return _done(request, session, user, "leave_cancelled" if action == "cancel" else "leave_decided")
+        return _refused(request, session, user, "certificates" if action == "certificate" else "decide", exc)
+    keys = {"cancel": "leave_cancelled", "certificate": "certificate"}
+    return _done(request, session, user, keys.get(action, "leave_decided"))
+
+
+@router.post("/shifts/days-off", include_in_schema=False)
+def request_day_off(request: Request, session: DbSession, user: AgentUser, day: Annotated[str, Form()] = "",
+                    reason: Annotated[str, Form()] = "") -> Response:
+    """A day the solver should keep free for me (a wish, not leave)."""
+    typed = {"day": day, "reason": reason[:200]}
+    try:
+        try:
+            on = date.fromisoformat(day.strip())
+        except ValueError:
+            raise ValidationFailed("Give the day.", field="day") from None
+        days_off_service.request(session, user_id=user.id, day=on, by=user, reason=reason[:200])
+    except DomainError as exc:
+        return _refused(request, session, user, "days_off", exc, day_off_form=typed)
+    return _done(request, session, user, "day_off")
+
+
+@router.post("/shifts/days-off/{day_off_id}/withdraw", include_in_schema=False)
+def withdraw_day_off(request: Request, session: DbSession, user: AgentUser, day_off_id: int) -> Response:
+    try:
+        days_off_service.withdraw(session, day_off_id=day_off_id, by=user)
+    except DomainError as exc:
+        return _refused(request, session, user, "days_off", exc)
+    return _done(request, session, user, "day_off_withdrawn")
 
 
 @router.post("/shifts/swaps", include_in_schema=False)

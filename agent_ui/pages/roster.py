@@ -5,14 +5,13 @@ forecast against the roster (agents needed and scheduled per hour, drawn by rost
 from __future__ import annotations
 
 import calendar
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
-
 from agent_ui.pages import scheduling as common
 from agent_ui.templating import is_htmx, render
 from core.auth import DbSession, TeamLeaderUser
@@ -22,36 +21,35 @@ from core.organisation import list_teams
 from core.directory import list_users
 from scheduling import access, roster as roster_service
 from scheduling import shifts as shift_service
-from scheduling.forecast import Targets, interval_starts, staff_interval
-from scheduling.models import Roster, RosterJob
+from scheduling import history_source
+from scheduling.forecast import Targets, forecast, interval_starts, staff_interval
 
 router = APIRouter()
 
 LIST, CALENDAR, PROGRESS = "scheduling/rosters.html", "scheduling/roster.html", "scheduling/_progress.html"
 # A weekday's calls per hour, from 00:00, for the generation form's first value.
 TYPICAL_CALLS = "0,0,0,0,0,0,0,10,30,40,40,35,30,35,40,35,30,25,15,10,5,0,0,0"
+# The forecast from call history works on half-hours (the solver's slots then are half-hours too).
+HISTORY_SLOT = 30
+# What the chart forecasts with before any generation: 80 % in 20 s, 30 % shrinkage.
+DEFAULT_TARGETS = Targets(level=0.8, seconds=20, shrinkage=0.3)
 
 
-def _rosters(session: DbSession, user: User) -> list[Roster]:
-    # scheduling.roster has no listing yet: a read-only query of this site's rosters.
-    query = select(Roster).order_by(Roster.first_day.desc(), Roster.id.desc()).limit(50)
-    if not access.at_least(user, Role.center_head):
-        query = query.where(Roster.site_id == user.site_id)
-    return list(session.scalars(query))
+def _rosters(session: DbSession, user: User) -> list[Any]:
+    return roster_service.list_rosters(session, viewer=user)
 
 
-def _latest_job(session: DbSession, roster_id: int) -> RosterJob | None:
-    return session.scalar(select(RosterJob).where(RosterJob.roster_id == roster_id)
-                          .order_by(RosterJob.id.desc()).limit(1))
+def _latest_job(session: DbSession, roster_id: int) -> Any:
+    return roster_service.latest_job(session, roster_id=roster_id)
 
 
-def _roster(session: DbSession, user: User, roster_id: int) -> Roster:
+def _roster(session: DbSession, user: User, roster_id: int) -> Any:
     roster = roster_service.get(session, roster_id=roster_id)
     access.require_site(user, roster.site_id, "see rosters")
     return roster
 
 
-def _period(request: Request, roster: Roster) -> tuple[str, date, list[date]]:
+def _period(request: Request, roster: Any) -> tuple[str, date, list[date]]:
     view = "month" if request.query_params.get("view") == "month" else "week"
     start = common.parse_day(request.query_params.get("start"), roster.first_day)
     if view == "month":
@@ -63,7 +61,7 @@ def _period(request: Request, roster: Roster) -> tuple[str, date, list[date]]:
     return view, first, days
 
 
-def _calendar(request: Request, session: DbSession, user: User, roster: Roster) -> dict[str, Any]:
+def _calendar(request: Request, session: DbSession, user: User, roster: Any) -> dict[str, Any]:
     view, first, days = _period(request, roster)
     team_param = request.query_params.get("team", "")
     team_id = roster.team_id or (int(team_param) if team_param.isdigit() else None)
@@ -80,7 +78,11 @@ def _calendar(request: Request, session: DbSession, user: User, roster: Roster) 
     else:
         following, previous = first + timedelta(days=7), first - timedelta(days=7)
     job = _latest_job(session, roster.id)
-    return {"roster": roster, "view": view, "first": first, "days": days, "people": people, "cells": cells,
+    zone = shift_service.site_of(session, roster.site_id).timezone
+    basis = history_source.profile_for_site(session, site_id=roster.site_id, today=common.today(zone),
+                                            interval_minutes=HISTORY_SLOT)
+    return {"roster": roster, "basis": basis, "view": view, "first": first, "days": days, "people": people,
+            "cells": cells,
             "templates": {t.id: t for t in templates}, "teams": list_teams(session, site_id=roster.site_id),
             "team_id": team_id, "previous": previous, "following": following, "job": job,
             "status_words": common.STATUS, "typical_calls": TYPICAL_CALLS,
@@ -185,7 +187,7 @@ def publish(request: Request, session: DbSession, user: TeamLeaderUser, roster_i
     return _done(request, session, user, roster_id, "published", request.url.query)
 
 
-def _demand(roster: Roster, zone: str, calls: list[float], aht: float, targets: Targets) -> list[int]:
+def _demand(roster: Any, zone: str, calls: list[float], aht: float, targets: Targets) -> list[int]:
     """Agents to schedule per hour from the roster's first local midnight, each local hour getting
     the staffing of its hour of the typical day (a DST day has 23 or 25 hours)."""
     per_hour = [staff_interval(n, interval_minutes=60, aht_seconds=aht, targets=targets).scheduled_agents
@@ -199,30 +201,67 @@ def _demand(roster: Roster, zone: str, calls: list[float], aht: float, targets: 
     return needs
 
 
+def _number(value: str, field: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValidationFailed("Use numbers only.", field=field) from None
+
+
+def _history_demand(session: DbSession, roster: Any, weeks: int, targets: Targets,
+                    with_abandons: bool) -> tuple[int, list[int]]:
+    """(slot minutes, agents to schedule per slot from the roster's first local midnight) from
+    the site's call history: the weekday × half-hour profile of the last `weeks` weeks."""
+    zone = shift_service.site_of(session, roster.site_id).timezone
+    basis = history_source.profile_for_site(session, site_id=roster.site_id, today=common.today(zone), weeks=weeks,
+                                            interval_minutes=HISTORY_SLOT)
+    if basis.offered == 0:
+        raise ValidationFailed("There are no calls in that history to forecast from; type the calls per hour "
+                               "instead.", field="weeks")
+    if with_abandons and basis.patience_seconds is not None:
+        targets = replace(targets, patience_seconds=basis.patience_seconds)
+    days = (roster.last_day - roster.first_day).days + 1
+    rows = forecast(basis.profile, start=roster.first_day, days=days, targets=targets)
+    return HISTORY_SLOT, [row.scheduled_agents for row in rows]
+
+
 @router.post("/shifts/rosters/{roster_id}/generate", include_in_schema=False)
 def generate(request: Request, session: DbSession, user: TeamLeaderUser, roster_id: int,
+             source: Annotated[str, Form()] = "", weeks: Annotated[str, Form()] = "8",
+             with_abandons: Annotated[str, Form()] = "",
              calls: Annotated[str, Form()] = "", aht_seconds: Annotated[str, Form()] = "240",
              target_percent: Annotated[str, Form()] = "80", target_seconds: Annotated[str, Form()] = "20",
              shrinkage_percent: Annotated[str, Form()] = "30", time_limit: Annotated[str, Form()] = "10") -> Response:
-    typed = {"calls": calls, "aht_seconds": aht_seconds, "target_percent": target_percent,
-             "target_seconds": target_seconds, "shrinkage_percent": shrinkage_percent, "time_limit": time_limit}
+    """Demand from the site's call history (the default), or from 24 typed hourly call counts."""
+    source = source or ("typed" if calls.strip() else "history")
+    typed = {"source": source, "weeks": weeks, "with_abandons": bool(with_abandons), "calls": calls,
+             "aht_seconds": aht_seconds, "target_percent": target_percent, "target_seconds": target_seconds,
+             "shrinkage_percent": shrinkage_percent, "time_limit": time_limit}
     try:
         roster = _roster(session, user, roster_id)
-        try:
-            hourly = [float(x) for x in calls.replace(";", ",").split(",") if x.strip()]
-            numbers = [float(aht_seconds), float(target_percent), float(target_seconds), float(shrinkage_percent),
-                       float(time_limit)]
-        except ValueError:
-            raise ValidationFailed("Use numbers only.", field="calls") from None
-        if len(hourly) != 24 or any(n < 0 for n in hourly):
-            raise ValidationFailed("Give 24 numbers of calls, one per hour from 00:00.", field="calls")
-        if numbers[0] <= 0:
-            raise ValidationFailed("Handle time must be positive.", field="aht_seconds")
-        targets = Targets(level=numbers[1] / 100, seconds=numbers[2], shrinkage=numbers[3] / 100)
-        zone = shift_service.site_of(session, roster.site_id).timezone
-        roster_service.start_generation(session, roster_id=roster.id, by=user, slot_minutes=60,
-                                        demand={"": _demand(roster, zone, hourly, numbers[0], targets)},
-                                        time_limit_seconds=numbers[4])
+        if source not in ("history", "typed"):
+            raise ValidationFailed("Choose where the demand comes from.", field="source")
+        level, seconds = _number(target_percent, "target_percent"), _number(target_seconds, "target_seconds")
+        shrinkage, limit = _number(shrinkage_percent, "shrinkage_percent"), _number(time_limit, "time_limit")
+        targets = Targets(level=level / 100, seconds=seconds, shrinkage=shrinkage / 100)
+        if source == "history":
+            if not weeks.strip().isdigit():
+                raise ValidationFailed("Give 1 to 26 weeks of history.", field="weeks")
+            slot, demand = _history_demand(session, roster, int(weeks), targets, bool(with_abandons))
+        else:
+            try:
+                hourly = [float(x) for x in calls.replace(";", ",").split(",") if x.strip()]
+            except ValueError:
+                raise ValidationFailed("Use numbers only.", field="calls") from None
+            if len(hourly) != 24 or any(n < 0 for n in hourly):
+                raise ValidationFailed("Give 24 numbers of calls, one per hour from 00:00.", field="calls")
+            aht = _number(aht_seconds, "aht_seconds")
+            if aht <= 0:
+                raise ValidationFailed("Handle time must be positive.", field="aht_seconds")
+            zone = shift_service.site_of(session, roster.site_id).timezone
+            slot, demand = 60, _demand(roster, zone, hourly, aht, targets)
+        roster_service.start_generation(session, roster_id=roster.id, by=user, slot_minutes=slot,
+                                        demand={"": demand}, time_limit_seconds=limit)
     except DomainError as exc:
         return _refused(request, session, user, roster_id, "generate", exc, generate_form=typed)
     session.commit()  # the job is sent to the worker once committed; its progress is polled
@@ -243,23 +282,34 @@ def progress(request: Request, session: DbSession, user: TeamLeaderUser, roster_
 
 @router.get("/shifts/rosters/{roster_id}/coverage.json", include_in_schema=False)
 def coverage(request: Request, session: DbSession, user: TeamLeaderUser, roster_id: int) -> JSONResponse:
-    """Agents needed (the latest generation's demand) and scheduled (this roster's shifts) per
-    slot of the shown days, labelled in the site's time."""
+    """Agents needed and scheduled (this roster's shifts) per slot of the shown days, labelled in
+    the site's time. Needed is the latest generation's demand; before any generation, the
+    forecast from the last eight weeks of the site's calls at the default targets."""
     roster = _roster(session, user, roster_id)
     _view, _first, days = _period(request, roster)
     zone = shift_service.site_of(session, roster.site_id).timezone
+    tz = ZoneInfo(zone)
     job = _latest_job(session, roster.id)
-    slot = int((job.params or {}).get("slot_minutes", 60)) if job else 60
-    demand = list(((job.params or {}).get("demand") or {}).get("", [])) if job else []
-    origin = roster_service.horizon_start(roster, ZoneInfo(zone))
     shifts = roster_service.shifts_of_roster(session, roster_id=roster.id)
     labels, needed, scheduled = [], [], []
-    tz = ZoneInfo(zone)
-    for day in days:
-        for moment in interval_starts(day, interval_minutes=slot, zone=zone):
+    if job is not None:
+        source, slot = "generation", int((job.params or {}).get("slot_minutes", 60))
+        demand = list(((job.params or {}).get("demand") or {}).get("", []))
+        origin = roster_service.horizon_start(roster, tz)
+        moments = [m for day in days for m in interval_starts(day, interval_minutes=slot, zone=zone)]
+        for moment in moments:
             index = int((moment - origin).total_seconds() // (slot * 60))
-            labels.append(moment.astimezone(tz).strftime("%m-%d %H:%M"))
             needed.append(demand[index] if 0 <= index < len(demand) else None)
-            scheduled.append(sum(1 for s in shifts if s.start_at <= moment < s.end_at))
-    return JSONResponse({"labels": labels, "needed": needed, "scheduled": scheduled},
-                        headers={"Cache-Control": "no-store"})
+    else:
+        slot = HISTORY_SLOT
+        basis = history_source.profile_for_site(session, site_id=roster.site_id, today=common.today(zone),
+                                                interval_minutes=slot)
+        rows = forecast(basis.profile, start=days[0], days=len(days), targets=DEFAULT_TARGETS) if basis.offered else []
+        source = "history" if rows else None
+        moments = [m for day in days for m in interval_starts(day, interval_minutes=slot, zone=zone)]
+        needed = [row.scheduled_agents for row in rows] if rows else [None] * len(moments)
+    for moment in moments:
+        labels.append(moment.astimezone(tz).strftime("%m-%d %H:%M"))
+        scheduled.append(sum(1 for s in shifts if s.start_at <= moment < s.end_at))
+    return JSONResponse({"labels": labels, "needed": needed, "scheduled": scheduled, "source": source,
+                         "slot_minutes": slot}, headers={"Cache-Control": "no-store"})

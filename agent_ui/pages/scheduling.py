@@ -129,6 +129,12 @@ _MESSAGES = {m: m for m in (
     N_("Use numbers only."), N_("Give 24 numbers of calls, one per hour from 00:00."),
     N_("Handle time must be positive."), N_("Only team leaders approve swaps."),
     N_("An accepted handover is locked; append an addition instead."),
+    N_("This leave needs no medical certificate."),
+    N_("A day off is asked for a day after today."), N_("A day off is asked at most 124 days ahead."),
+    N_("That day is already asked off."),
+    N_("The medical certificate is already recorded as received."), N_("The notice is already withdrawn."),
+    N_("Choose where the demand comes from."), N_("Give 1 to 26 weeks of history."),
+    N_("There are no calls in that history to forecast from; type the calls per hour instead."),
 )}
 
 
@@ -175,4 +181,8 @@ DONE = {
     "handover_returned": N_("The handover went back to the outgoing lead with your questions."),
     "addition": N_("Your addition was appended."), "rollcall": N_("Roll call was taken."),
     "excused": N_("The entry is marked as excused."),
+    "certificate": N_("The medical certificate is recorded as received."),
+    "day_off": N_("The day is asked off: the next roster keeps it free if it can."),
+    "day_off_withdrawn": N_("The day off was withdrawn."),
+    "notice_withdrawn": N_("The notice was withdrawn: nobody needs to acknowledge it any more."),
 }

@@ -71,6 +71,16 @@ def acknowledge(notice_id: int, session: DbSession, user: AgentUser) -> dict[str
     return {"notice_id": notice_id, "user_id": user.id, "at": ack.at.isoformat()}
 
 
+class WithdrawIn(BaseModel):
+    reason: str = ""
+
+
+@router.post("/notices/{notice_id}/withdraw")
+def withdraw_notice(notice_id: int, body: WithdrawIn, session: DbSession, user: TeamLeaderUser) -> dict[str, Any]:
+    notice = notices.withdraw(session, notice_id=notice_id, by=user, reason=body.reason)
+    return {**_notice(notice), "withdrawn_at": notice.withdrawn_at.isoformat() if notice.withdrawn_at else None}
+
+
 @router.get("/notices/{notice_id}/receipts")
 def receipts(notice_id: int, session: DbSession, user: TeamLeaderUser) -> dict[str, Any]:
     return notices.read_receipts(session, notice_id=notice_id, by=user)

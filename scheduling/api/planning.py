@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from core import clock
 from core.auth import AgentUser, DbSession, TeamLeaderUser
 from scheduling import adherence, roster, shifts
 from scheduling.forecast import Targets, staff_interval
@@ -36,6 +38,34 @@ def forecast(body: ForecastIn, _user: AgentUser) -> dict[str, Any]:
     for row in rows:
         row.pop("start")
     return {"data": rows, "count": len(rows), "model": "erlang_a" if body.patience_seconds else "erlang_c"}
+
+
+@router.get("/forecast/history")
+def forecast_from_history(session: DbSession, user: TeamLeaderUser, site_id: int, start: date, days: int = 7,
+                          weeks: int = 8, interval_minutes: int = 30, target_percent: float = 80.0,
+                          target_seconds: float = 20.0, shrinkage_percent: float = 0.0,
+                          max_occupancy_percent: float = 100.0, with_abandons: bool = False) -> dict[str, Any]:
+    """Staffing per interval of `days` local days from `start`, from the site's last `weeks` weeks
+    of calls; Erlang A with the measured patience when `with_abandons` (and anyone abandoned)."""
+    from core.errors import ValidationFailed
+    from core.organisation import site_timezone
+    from scheduling import access
+    from scheduling.forecast import forecast as run_forecast
+    from scheduling.history_source import profile_for_site
+
+    access.require_site(user, site_id, "forecast")
+    if not 1 <= days <= 62:
+        raise ValidationFailed("A forecast covers 1 to 62 days.", field="days")
+    today = clock.now().astimezone(ZoneInfo(site_timezone(session, site_id))).date()
+    basis = profile_for_site(session, site_id=site_id, today=today, weeks=weeks, interval_minutes=interval_minutes)
+    patience = basis.patience_seconds if with_abandons else None
+    targets = Targets(level=target_percent / 100, seconds=target_seconds, shrinkage=shrinkage_percent / 100,
+                      max_occupancy=max_occupancy_percent / 100, patience_seconds=patience)
+    rows = [r.as_dict() for r in run_forecast(basis.profile, start=start, days=days, targets=targets)]
+    return {"data": rows, "count": len(rows), "model": "erlang_a" if patience else "erlang_c",
+            "history": {"first_day": basis.first_day.isoformat(), "last_day": basis.last_day.isoformat(),
+                        "offered": basis.offered, "answered": basis.answered, "abandoned": basis.abandoned,
+                        "mean_handle_seconds": basis.mean_handle_seconds, "patience_seconds": basis.patience_seconds}}
 
 
 class TemplateIn(BaseModel):

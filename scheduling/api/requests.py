@@ -3,14 +3,15 @@ A refusal by the rules answers 422 with every broken rule in `errors` (rule, msg
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from core.auth import AgentUser, DbSession, SupervisorUser, TeamLeaderUser
-from scheduling import leave, swaps
+from core import clock
+from scheduling import days_off, leave, swaps
 
 router = APIRouter()
 
@@ -63,6 +64,36 @@ def refuse_leave(leave_id: int, body: NoteIn, session: DbSession, user: Supervis
 @router.post("/leave/{leave_id}/cancel")
 def cancel_leave(leave_id: int, session: DbSession, user: AgentUser) -> dict[str, Any]:
     return _leave(leave.cancel(session, leave_id=leave_id, by=user))
+
+
+@router.get("/leave/certificates")
+def certificates_due(session: DbSession, user: TeamLeaderUser) -> dict[str, Any]:
+    """Sick leave whose medical certificate is still to come, with `overdue` (UTC day)."""
+    today = clock.now().date()
+    data = [{**_leave(r), "overdue": leave.certificate_overdue(r, today=today)}
+            for r in leave.certificates_due(session, viewer=user)]
+    return {"data": data, "count": len(data)}
+
+
+class DayOffIn(BaseModel):
+    day: date
+    user_id: int | None = None
+    reason: str = ""
+
+
+def _day_off(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "user_id": d.user_id, "day": d.day.isoformat(), "reason": d.reason}
+
+
+@router.post("/days-off", status_code=201)
+def request_day_off(body: DayOffIn, session: DbSession, user: AgentUser) -> dict[str, Any]:
+    return _day_off(days_off.request(session, user_id=body.user_id or user.id, day=body.day, by=user,
+                                     reason=body.reason))
+
+
+@router.delete("/days-off/{day_off_id}", status_code=204)
+def withdraw_day_off(day_off_id: int, session: DbSession, user: AgentUser) -> None:
+    days_off.withdraw(session, day_off_id=day_off_id, by=user)
 
 
 @router.post("/leave/{leave_id}/certificate")

@@ -265,3 +265,156 @@ def test_notices_published_acknowledged_with_read_receipts(client: TestClient, s
     assert world.agents[0].display_name not in unread and world.agents[1].display_name in unread
     _zh(client)
     assert "发布通告" in client.get("/notices").text
+
+
+def test_every_rule_refusal_reads_in_chinese() -> None:
+    """Each broken rule a page can show has its Chinese text, with the same named values."""
+    import string
+
+    from babel.messages.pofile import read_po
+
+    from scheduling.rules import MESSAGES
+
+    with open("agent_ui/translations/zh_Hans/LC_MESSAGES/messages.po", "rb") as handle:
+        catalogue = read_po(handle, locale="zh_Hans")
+    names = string.Formatter()
+    for code, english in MESSAGES.items():
+        message = catalogue.get(code)
+        assert message is not None and message.string, code
+        assert {f[1] for f in names.parse(english) if f[1]} == {f[1] for f in names.parse(message.string) if f[1]}, code
+
+
+def test_a_medical_certificate_overdue_then_received(client: TestClient, session: Session, world: World,
+                                                     clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    assign(session, world, me, date(2026, 1, 9))
+    sick = leave_service.request(session, user_id=me.id, kind="sick", start=shift.start_at, end=shift.end_at,
+                                 by=world.leader)
+    session.commit()
+    clock.set(datetime(2026, 1, 10, 9, tzinfo=UTC))  # the day after the first day back
+    signed_in_client(client, me)
+    own = client.get("/shifts").text
+    assert "Hand in a medical certificate by 2026-01-09." in own and "Overdue" in own
+    assert client.post(f"/shifts/leave/{sick.id}/certificate").status_code == 409  # agents do not record it
+    signed_in_client(client, world.supervisor)  # the approver sees what is overdue
+    page = client.get("/shifts").text
+    row = page.split(f'id="certificate-{sick.id}"')[1].split("</tr>")[0]
+    assert "overdue" in page.split(f'id="certificate-{sick.id}"')[0][-40:] and "Overdue" in row
+    _zh(client)
+    assert "待交的病假证明" in client.get("/shifts").text
+    client.cookies.delete("hotline_locale")
+    done = client.post(f"/shifts/leave/{sick.id}/certificate", follow_redirects=False)
+    assert done.status_code == 303
+    assert fresh(session).get(LeaveRequest, sick.id).certificate_received_at is not None
+    page = client.get("/shifts").text
+    assert "The medical certificate is recorded as received." in page and f'id="certificate-{sick.id}"' not in page
+    again = client.post(f"/shifts/leave/{sick.id}/certificate", headers=HX)
+    assert again.status_code == 409 and "already recorded as received" in again.text
+
+
+def test_a_leader_withdraws_a_notice(client: TestClient, session: Session, world: World) -> None:
+    from scheduling import notices as notice_service
+
+    notice = notice_service.publish_notice(session, title="Old prices", body="Prices from list A.", by=world.leader)
+    session.commit()
+    signed_in_client(client, world.agents[0])
+    assert client.post(f"/notices/{notice.id}/withdraw").status_code == 403
+    signed_in_client(client, world.leader)
+    withdrawn = client.post(f"/notices/{notice.id}/withdraw", data={"reason": "Wrong list"}, follow_redirects=False)
+    assert withdrawn.status_code == 303
+    page = client.get("/notices").text
+    article = page.split(f'id="notice-{notice.id}"')[1].split("</article>")[0]
+    assert "Withdrawn" in article and world.leader.display_name in article and "Withdraw the notice" not in article
+    again = client.post(f"/notices/{notice.id}/withdraw", headers=HX)
+    assert again.status_code == 409 and "already withdrawn" in again.text
+    signed_in_client(client, world.agents[0])
+    assert "Old prices" not in client.get("/notices").text  # agents no longer see it or need to read it
+
+
+def _calls_last_week(session: Session, world: World, clock) -> None:  # type: ignore[no-untyped-def]
+    """Ten answered calls on Monday 2026-01-05 at 09:00 Berlin, made through telephony's services."""
+    from telephony import calls, offers, routing
+    from telephony.presence import get_presence, set_presence
+    from tests.telephony.hub import voice_params
+
+    agent = world.agents[0]
+    clock.set(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    set_presence(session, user_id=agent.id, state="available")
+    session.commit()
+    for _ in range(10):
+        call, _ = calls.open_inbound(session, params=voice_params(), site_id=world.site.id)
+        routing.enqueue(session, call_id=call.id, skill_code="hotline", category="inquiry", tier="normal")
+        clock.advance(seconds=5)
+        offers.answer(session, offer_id=get_presence(session, user_id=agent.id).current_offer_id)
+        clock.advance(seconds=120)
+        routing.call_ended(session, call_id=call.id)
+        clock.advance(seconds=30)
+        routing.finish_wrap_ups(session)
+        session.commit()
+    clock.set(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
+
+
+def test_the_forecast_from_call_history_against_the_roster(client: TestClient, session: Session, world: World,
+                                                           clock, eager_tasks: None) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    _calls_last_week(session, world, clock)
+    signed_in_client(client, world.leader)
+    created = client.post("/shifts/rosters", data={"first_day": "2026-01-12", "last_day": "2026-01-18",
+                                                   "team_id": world.team.id}, follow_redirects=False)
+    roster_id = int(created.headers["location"].rsplit("/", 1)[1])
+    page = client.get(f"/shifts/rosters/{roster_id}").text
+    basis = page.split('id="forecast-basis"')[1].split("</dl>")[0]
+    assert "<dd>10</dd>" in basis and "<dd>150</dd>" in basis  # calls offered; 120 s talk + 30 s wrap-up
+    before = client.get(f"/shifts/rosters/{roster_id}/coverage.json?start=2026-01-12").json()
+    assert before["source"] == "history" and before["slot_minutes"] == 30 and len(before["labels"]) == 7 * 48
+    monday_nine = before["labels"].index("01-12 09:00")
+    assert before["needed"][monday_nine] > 0 and before["needed"][monday_nine + 2] == 0
+    assert before["needed"][before["labels"].index("01-13 09:00")] == 0  # only Mondays had calls
+    response = client.post(f"/shifts/rosters/{roster_id}/generate",
+                           data={"source": "history", "weeks": "8", "time_limit": "5"}, follow_redirects=False)
+    assert response.status_code == 303
+    job = fresh(session).scalar(select(RosterJob).where(RosterJob.roster_id == roster_id))
+    assert job.status == "done" and job.params["slot_minutes"] == 30
+    after = client.get(f"/shifts/rosters/{roster_id}/coverage.json?start=2026-01-12").json()
+    assert after["source"] == "generation" and after["needed"] == before["needed"]
+    # The team's two agents cover what they can of Monday morning; the rest shows as uncovered.
+    assert 0 < after["scheduled"][monday_nine] <= 2
+    assert job.uncovered == sum(max(0, n - s) for n, s in zip(after["needed"], after["scheduled"], strict=True))
+
+
+def test_generation_from_an_empty_history_is_refused(client: TestClient, world: World) -> None:
+    roster_id = _roster(client, world)
+    empty = client.post(f"/shifts/rosters/{roster_id}/generate", data={"source": "history", "weeks": "8"})
+    assert empty.status_code == 422 and "no calls in that history" in empty.text
+    assert client.post(f"/shifts/rosters/{roster_id}/generate",
+                       data={"source": "history", "weeks": "40"}).status_code == 422
+    bad = client.post(f"/shifts/rosters/{roster_id}/generate", data={"source": "guess"})
+    assert bad.status_code == 422 and "Choose where the demand comes from." in bad.text
+    _zh(client)
+    assert "历史来电" in client.post(f"/shifts/rosters/{roster_id}/generate",
+                                     data={"source": "history", "weeks": "8"}).text
+
+
+def test_a_day_off_asked_and_withdrawn(client: TestClient, session: Session, world: World) -> None:
+    from scheduling.models import DayOffRequest
+
+    signed_in_client(client, world.agents[0])
+    past = client.post("/shifts/days-off", data={"day": "2026-01-04"})
+    assert past.status_code == 422 and "A day off is asked for a day after today." in past.text
+    assert client.post("/shifts/days-off", data={"day": "soon"}).status_code == 422
+    asked = client.post("/shifts/days-off", data={"day": "2026-01-14", "reason": "Exam"}, follow_redirects=False)
+    assert asked.status_code == 303
+    page = client.get("/shifts").text
+    assert "The day is asked off" in page and "2026-01-14" in page.split('id="my-days-off"')[1]
+    again = client.post("/shifts/days-off", data={"day": "2026-01-14"}, headers=HX)
+    assert again.status_code == 409 and "already asked off" in again.text and "<html" not in again.text
+    _zh(client)
+    assert "我不想上班的日子" in client.get("/shifts").text
+    wish_id = fresh(session).scalar(select(DayOffRequest.id))
+    signed_in_client(client, world.agents[1])
+    assert client.post(f"/shifts/days-off/{wish_id}/withdraw").status_code == 409  # not theirs
+    signed_in_client(client, world.agents[0])
+    assert client.post(f"/shifts/days-off/{wish_id}/withdraw", follow_redirects=False).status_code == 303
+    assert fresh(session).scalar(select(DayOffRequest.id)) is None

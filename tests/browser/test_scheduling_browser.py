@@ -82,3 +82,26 @@ def test_the_roster_chart_draws(browsing: Browsing, world: World) -> None:
     expect(page.locator("#roster-main .alert.success")).to_contain_text("The shift was assigned.")
     expect(page.locator(".roster-shift")).to_have_count(1)
     expect(page.locator("[data-coverage-url]")).to_have_attribute("data-loaded", "true")
+
+
+def test_a_notice_withdrawn_and_a_certificate_recorded(browsing: Browsing, session: Session, world: World) -> None:
+    from scheduling import leave, notices
+
+    notices.publish_notice(session, title="Old price list", body="Use list A.", by=world.leader)
+    shift = assign(session, world, world.agents[0], WEDNESDAY)
+    assign(session, world, world.agents[0], date(2026, 1, 9))
+    leave.request(session, user_id=world.agents[0].id, kind="sick", start=shift.start_at, end=shift.end_at,
+                  by=world.leader)
+    session.commit()
+    page = browsing.signed_in(world.leader.username, path="/notices")
+    page.locator(".withdraw-form input[name=reason]").fill("List A is out of date")
+    page.get_by_role("button", name="Withdraw the notice").click()
+    expect(page.locator("#notices-main .alert.success")).to_contain_text("The notice was withdrawn")
+    expect(page.locator(".notice.withdrawn .withdrawn-note")).to_contain_text(world.leader.display_name)
+    expect(page.get_by_role("button", name="Withdraw the notice")).to_have_count(0)
+
+    page.goto(page.url.replace("/notices", "/shifts"))
+    expect(page.locator("#certificates .certificate")).to_have_count(1)
+    page.get_by_role("button", name="Certificate received").click()
+    expect(page.locator("#shifts-main .alert.success")).to_contain_text("recorded as received")
+    expect(page.locator("#certificates")).to_have_count(0)

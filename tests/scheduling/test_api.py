@@ -68,3 +68,33 @@ def test_notice_and_roster_endpoints(client, session, world) -> None:  # type: i
     assert job.status_code == 202 and job.json()["status"] == "queued"
     progress = client.get(f"/api/scheduling/roster-jobs/{job.json()['id']}", headers=leader)
     assert progress.status_code == 200 and progress.json()["roster_id"] == plan["id"]
+
+
+def test_history_forecast_withdrawal_days_off_and_certificates(client, session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from scheduling import notices
+    from tests.scheduling.test_history import _monday_morning
+
+    _monday_morning(session, clock, world, datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 1, 12, 6, 0, tzinfo=UTC))
+    leader, agent = _auth(session, world.leader), _auth(session, world.agents[0])
+    url = f"/api/scheduling/forecast/history?site_id={world.site.id}&start=2026-01-12&days=1&weeks=1"
+    body = client.get(url + "&with_abandons=true", headers=leader).json()
+    assert body["model"] == "erlang_a" and body["count"] == 48 and body["history"]["offered"] == 2
+    assert body["history"]["patience_seconds"] == 60 and sum(r["calls"] for r in body["data"]) == 2
+    assert client.get(url, headers=agent).status_code == 403
+    assert client.get(url.replace("days=1", "days=90"), headers=leader).status_code == 422
+
+    notice = notices.publish_notice(session, title="T", body="B", by=world.leader)
+    session.commit()
+    withdrawn = client.post(f"/api/scheduling/notices/{notice.id}/withdraw", headers=leader, json={"reason": "x"})
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"]
+    assert client.post(f"/api/scheduling/notices/{notice.id}/withdraw", headers=leader, json={}).status_code == 409
+
+    asked = client.post("/api/scheduling/days-off", headers=agent, json={"day": "2026-01-20"})
+    assert asked.status_code == 201 and asked.json()["day"] == "2026-01-20"
+    assert client.post("/api/scheduling/days-off", headers=agent, json={"day": "2026-01-01"}).status_code == 422
+    assert client.delete(f"/api/scheduling/days-off/{asked.json()['id']}", headers=agent).status_code == 204
+    assert client.get("/api/scheduling/leave/certificates", headers=leader).json() == {"data": [], "count": 0}
+    assert client.get("/api/scheduling/leave/certificates", headers=agent).status_code == 403

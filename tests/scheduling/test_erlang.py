@@ -122,3 +122,29 @@ def test_forecast_command_json_and_erlang_a() -> None:
 def test_forecast_command_refuses_bad_targets() -> None:
     result = CliRunner().invoke(forecast, ["--calls", "10", "--aht-seconds", "180", "--target-percent", "120"])
     assert result.exit_code != 0 and "service level target" in result.output
+
+
+def test_vectorised_erlang_a_matches_the_scalar_search() -> None:
+    from scheduling.erlang_a_many import required_agents_a_many
+
+    traffic = np.array([0.0, 0.05, 0.4, 3.3, 10.0, 57.5, 10.0, 4000.0])
+    aht = np.array([240.0, 240.0, 180.0, 300.0, 180.0, 240.0, 180.0, 180.0])
+    for patience, occupancy in ((120.0, 1.0), (30.0, 0.85), (600.0, 0.95)):
+        out = required_agents_a_many(traffic, aht, patience_seconds=patience, target_level=0.8, target_seconds=20,
+                                     max_occupancy=occupancy)
+        for i, a in enumerate(traffic):
+            one = erlang.required_agents_a(float(a), aht_seconds=float(aht[i]), patience_seconds=patience,
+                                           target_level=0.8, target_seconds=20, max_occupancy=occupancy)
+            assert out["agents"][i] == one.agents, (patience, a)
+            for key in ("service_level", "asa_seconds", "occupancy", "wait_probability", "abandon_probability"):
+                assert out[key][i] == pytest.approx(getattr(one, key), rel=1e-9, abs=1e-12), (patience, a, key)
+
+
+def test_forecast_for_many_intervals_uses_erlang_a_with_patience() -> None:
+    from scheduling.forecast import Targets, staff_many
+
+    out = staff_many([100.0, 0.0, 100.0], 180.0, interval_minutes=30,
+                     targets=Targets(0.8, 20, shrinkage=0.3, patience_seconds=120))
+    assert list(out["agents"]) == [12, 0, 12]  # the worked example of docs/forecast.md
+    assert out["abandon_probability"][0] == pytest.approx(0.0616, abs=1e-4)
+    assert list(out["scheduled_agents"]) == [18, 0, 18]

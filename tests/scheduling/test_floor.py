@@ -87,3 +87,73 @@ def test_duty_log_and_handover(session, world) -> None:  # type: ignore[no-untyp
     week = dutylog.weekly(session, site_id=world.site.id, week_start=date(2026, 1, 5), by=world.leader)
     assert week["totals"]["lookup_count"] == 7 and week["system_problems"][0]["text"] == "CRM slow"
     assert datetime(2026, 1, 5, tzinfo=UTC) <= draft.next_start
+
+
+def test_a_withdrawn_notice_no_longer_blocks_and_stays_visible(session, world) -> None:  # type: ignore[no-untyped-def]
+    from core import audit
+    from core.errors import Conflict, PermissionDenied
+    from telephony import presence
+
+    agent = world.agents[0]
+    notice = notices.publish_notice(session, title="Wrong price list", body="Use list B.", by=world.leader)
+    session.commit()
+    with pytest.raises(presence.NotReadyForCalls):
+        presence.set_presence(session, user_id=agent.id, state="available")
+    session.rollback()
+    with pytest.raises(PermissionDenied):
+        notices.withdraw(session, notice_id=notice.id, by=agent)
+    notices.withdraw(session, notice_id=notice.id, by=world.leader, reason="List B was wrong too")
+    session.commit()
+    assert notice.withdrawn_at is not None
+    assert notices.unacknowledged(session, user=agent) == [] and notices.notices_for(session, user=agent) == []
+    presence.set_presence(session, user_id=agent.id, state="available")  # no longer blocked
+    session.commit()
+    assert [n.id for n in notices.published_for(session, viewer=world.leader)] == [notice.id]  # still shown
+    assert notices.withdrawn_by(session, notice_id=notice.id) == world.leader.id
+    entry = audit.entries_for(session, object_type="notice", object_id=notice.id)[0]
+    assert entry.action == "notice.withdrawn" and entry.details and "List B was wrong too" in entry.details
+    with pytest.raises(Conflict):
+        notices.withdraw(session, notice_id=notice.id, by=world.leader)
+    with pytest.raises(PermissionDenied):
+        notices.published_for(session, viewer=agent)
+
+
+def test_handover_listings_for_the_pages(session, world) -> None:  # type: ignore[no-untyped-def]
+    log = dutylog.open_log(session, site_id=world.site.id, day=date(2026, 1, 5), shift_kind="day", by=world.leader)
+    assert handover.for_duty_log(session, duty_log_id=log.id) is None
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="All fine")
+    assert handover.for_duty_log(session, duty_log_id=log.id) is draft
+    assert handover.waiting_for(session, viewer=world.other_leader) == []  # a draft waits for nobody
+    handover.submit(session, handover_id=draft.id, by=world.leader)
+    assert handover.waiting_for(session, viewer=world.other_leader) == [draft]
+    assert handover.waiting_for(session, viewer=world.leader) == []  # not one's own
+
+
+@pytest.mark.parametrize(("arrival", "away", "expected"), [
+    (-10, 0, ("on_time", 0, [])),  # 10 minutes before the shift: on time
+    (-9, 0, ("late", 0, [])),  # after the 10 minutes' lead, not yet a violation
+    (19, 0, ("late", 19, [])),
+    (20, 0, ("late", 20, ["rollcall.late"])),  # 20 minutes or more without leave
+    (-15, 19, ("on_time", 0, [])),
+    (-15, 20, ("on_time", 0, ["rollcall.left_post"])),  # away from the post for 20 minutes or more
+])
+def test_roll_call_thresholds(arrival: int, away: int, expected: tuple) -> None:  # type: ignore[type-arg]
+    from scheduling.presence_source import Spell
+    from scheduling.settings import DEFAULTS
+
+    start = datetime(2026, 1, 6, 7, tzinfo=UTC)
+    end = start + timedelta(hours=8)
+    came = start + timedelta(minutes=arrival)
+    spells = [Spell("offline", start - timedelta(hours=3), came)]
+    if away:
+        spells += [Spell("available", came, start + timedelta(hours=2)),
+                   Spell("away", start + timedelta(hours=2), start + timedelta(hours=2, minutes=away)),
+                   Spell("available", start + timedelta(hours=2, minutes=away), end)]
+    else:
+        spells.append(Spell("available", came, end))
+    status, _arrived, late, _longest, found = rollcall.assess(start, end, spells, now=end, on_leave=False,
+                                                              rules=DEFAULTS)
+    assert (status, late, [v.rule for v in found]) == expected
+    assert rollcall.assess(start, end, [], now=end, on_leave=True, rules=DEFAULTS)[0] == "on_leave"
+    assert rollcall.assess(start, end, [], now=start + timedelta(minutes=19), on_leave=False,
+                           rules=DEFAULTS)[0] == "expected"

@@ -129,3 +129,93 @@ def test_no_swap_on_a_public_holiday(session, world) -> None:  # type: ignore[no
         swaps.request(session, shift_id=shift.id, partner_id=world.agents[1].id, by=a)
     assert [v.rule for v in caught.value.violations] == ["swap.public_holiday"]
     assert timedelta(0) == timedelta(0)
+
+
+def test_medical_certificate_due_overdue_and_received(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    from core import audit
+    from core.errors import PermissionDenied, ValidationFailed
+    from scheduling.errors import AlreadyDecided
+
+    me = world.agents[0]
+    shift = assign(session, world, me, date(2026, 1, 6))
+    back = assign(session, world, me, date(2026, 1, 8))
+    sick = leave.request(session, user_id=me.id, kind="sick", start=shift.start_at, end=shift.end_at,
+                         by=world.leader)
+    personal = leave.request(session, user_id=me.id, kind="personal", start=datetime(2026, 1, 20, tzinfo=UTC),
+                             end=datetime(2026, 1, 21, tzinfo=UTC), by=me)
+    session.commit()
+    assert [r.id for r in leave.certificates_due(session, viewer=world.supervisor)] == [sick.id]
+    assert not leave.certificate_overdue(sick, today=back.day)  # due on the first day back
+    clock.set(datetime(2026, 1, 9, 9, tzinfo=UTC))
+    assert leave.certificate_overdue(sick, today=date(2026, 1, 9))
+    assert [r.id for r in leave.certificates_overdue(session, site_id=world.site.id)] == [sick.id]
+    with pytest.raises(PermissionDenied):
+        leave.record_certificate(session, leave_id=sick.id, by=me)  # a leader records it
+    with pytest.raises(PermissionDenied):
+        leave.certificates_due(session, viewer=me)
+    with pytest.raises(ValidationFailed, match="needs no medical certificate"):
+        leave.record_certificate(session, leave_id=personal.id, by=world.leader)
+    leave.record_certificate(session, leave_id=sick.id, by=world.leader)
+    session.commit()
+    assert sick.certificate_received_at == datetime(2026, 1, 9, 9, tzinfo=UTC)
+    assert not leave.certificate_overdue(sick, today=date(2026, 1, 9))
+    assert leave.certificates_due(session, viewer=world.supervisor) == []
+    with pytest.raises(AlreadyDecided):
+        leave.record_certificate(session, leave_id=sick.id, by=world.leader)
+    entry = audit.entries_for(session, object_type="leave", object_id=sick.id,
+                              action_prefix="leave.certificate_received")[0]
+    assert entry.actor_id == world.leader.id
+
+
+def test_leave_and_swaps_listed_by_site(session, world) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_site, make_user
+
+    me = world.agents[0]
+    mine = leave.request(session, user_id=me.id, kind="personal", start=datetime(2026, 1, 20, tzinfo=UTC),
+                         end=datetime(2026, 1, 21, tzinfo=UTC), by=me)
+    elsewhere = make_site(session)
+    stranger_leader = make_user(session, role="team_leader", site=elsewhere)
+    session.commit()
+    assert [r.id for r in leave.list_requests(session, viewer=world.leader)] == [mine.id]
+    assert leave.list_requests(session, viewer=stranger_leader) == []
+    assert [r.id for r in leave.list_requests(session, viewer=me)] == [mine.id]
+    assert leave.list_requests(session, viewer=world.agents[1]) == []
+    swap = swaps.request(session, shift_id=assign(session, world, me, date(2026, 1, 12)).id,
+                         partner_id=world.agents[1].id, by=me)
+    session.commit()
+    assert [s.id for s in swaps.list_swaps(session, viewer=world.leader)] == [swap.id]
+    assert swaps.list_swaps(session, viewer=stranger_leader) == []
+    assert [s.id for s in swaps.list_swaps(session, viewer=world.agents[1])] == [swap.id]
+
+
+def test_days_off_are_asked_for_coming_days_and_kept_by_the_solver_input(session, world) -> None:  # type: ignore[no-untyped-def]
+    from core.errors import Conflict, PermissionDenied, ValidationFailed
+    from scheduling import days_off, roster
+    from tests.factories import make_site, make_user
+
+    me = world.agents[0]
+    wish = days_off.request(session, user_id=me.id, day=date(2026, 1, 13), by=me, reason="Wedding")
+    for bad in (date(2026, 1, 5), date(2026, 1, 4), date(2026, 6, 1)):  # today (Berlin), the past, too far
+        with pytest.raises(ValidationFailed):
+            days_off.request(session, user_id=me.id, day=bad, by=me)
+    with pytest.raises(Conflict):
+        days_off.request(session, user_id=me.id, day=date(2026, 1, 13), by=me)
+    with pytest.raises(PermissionDenied):
+        days_off.request(session, user_id=me.id, day=date(2026, 1, 14), by=world.agents[1])
+    stranger = make_user(session, role="team_leader", site=make_site(session))
+    with pytest.raises(PermissionDenied):
+        days_off.request(session, user_id=me.id, day=date(2026, 1, 14), by=stranger)
+    days_off.request(session, user_id=me.id, day=date(2026, 1, 14), by=world.leader)  # a leader of the site may
+    session.commit()
+    assert [w.day for w in days_off.days_off_of(session, user_id=me.id, first=date(2026, 1, 12),
+                                                last=date(2026, 1, 18))] == [date(2026, 1, 13), date(2026, 1, 14)]
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 14),
+                         by=world.leader)
+    problem, _ = roster.build_problem(session, plan, {"slot_minutes": 60, "demand": {"": [1] * 72}})
+    assert next(a for a in problem.agents if a.id == me.id).days_off == frozenset({1, 2})
+    with pytest.raises(PermissionDenied):
+        days_off.withdraw(session, day_off_id=wish.id, by=world.agents[1])
+    days_off.withdraw(session, day_off_id=wish.id, by=me)
+    session.commit()
+    assert [w.day for w in days_off.days_off_of(session, user_id=me.id, first=date(2026, 1, 12),
+                                                last=date(2026, 1, 18))] == [date(2026, 1, 14)]

@@ -68,3 +68,47 @@ def test_generation_input_is_checked(session, world) -> None:  # type: ignore[no
         roster.start_generation(session, roster_id=plan.id, demand={"nope": [1]}, slot_minutes=30, by=world.leader)
     with pytest.raises(PermissionDenied):
         roster.start_generation(session, roster_id=plan.id, demand={"": [1]}, slot_minutes=30, by=world.agents[0])
+
+
+def test_rosters_listed_by_site_with_their_latest_job(session, world) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_site, make_user
+
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 18),
+                         by=world.leader)
+    stranger = make_user(session, role="team_leader", site=make_site(session))
+    session.commit()
+    assert roster.list_rosters(session, viewer=world.leader) == [plan]
+    assert roster.list_rosters(session, viewer=stranger) == []
+    assert plan in roster.list_rosters(session, viewer=world.center_head)
+    assert roster.latest_job(session, roster_id=plan.id) is None
+    first = roster.start_generation(session, roster_id=plan.id, demand={"": [1]}, slot_minutes=60, by=world.leader)
+    second = roster.start_generation(session, roster_id=plan.id, demand={"": [2]}, slot_minutes=60, by=world.leader)
+    assert first.id < second.id and roster.latest_job(session, roster_id=plan.id) == second
+
+
+def test_a_roster_across_the_spring_change_keeps_local_times(session, world) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from scheduling.forecast import interval_starts
+
+    berlin = ZoneInfo("Europe/Berlin")
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 3, 28), last_day=date(2026, 3, 30),
+                         by=world.leader)
+    # One agent from 08:00 to 16:00 local each day; 29 March has 23 hourly slots.
+    demand = []
+    for offset in range(3):
+        hours = interval_starts(date(2026, 3, 28 + offset), interval_minutes=60, zone="Europe/Berlin")
+        demand += [1 if 8 <= moment.astimezone(berlin).hour < 16 else 0 for moment in hours]
+    assert len(demand) == 24 + 23 + 24
+    job = roster.start_generation(session, roster_id=plan.id, demand={"hotline": demand}, slot_minutes=60,
+                                  by=world.leader, time_limit_seconds=10)
+    session.commit()
+    assert roster.run_job(job.id) == "done"
+    session.expire_all()
+    made = sorted(roster.shifts_of_roster(session, roster_id=plan.id), key=lambda s: s.start_at)
+    assert session.get(RosterJob, job.id).uncovered == 0 and len(made) == 3
+    assert [s.start_at for s in made] == [datetime(2026, 3, 28, 7, tzinfo=UTC), datetime(2026, 3, 29, 6, tzinfo=UTC),
+                                          datetime(2026, 3, 30, 6, tzinfo=UTC)]  # 08:00 CET, then CEST
+    assert {s.start_at.astimezone(berlin).hour for s in made} == {8}
+    assert all((s.end_at - s.start_at).total_seconds() == 8 * 3600 for s in made)
