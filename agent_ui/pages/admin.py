@@ -1,0 +1,33 @@
+"""Administration (`/admin`, administrators only): the overview, and the routers of its sections:
+IVR settings, sites with their calendars and teams, and people."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from agent_ui.pages import admin_common as common
+from agent_ui.pages import admin_ivr, admin_people, admin_sites
+from core import clock
+from core.auth import AdminUser, DbSession
+from core.directory import find_users
+from core.organisation import list_sites, list_skills, list_teams
+
+router = APIRouter()
+
+
+@router.get("/admin", include_in_schema=False)
+def overview(request: Request, session: DbSession, user: AdminUser) -> Response:
+    now = clock.now()
+    people = find_users(session, active=None, limit=100_000)
+    context = {
+        "sites": len(list_sites(session)), "teams": len(list_teams(session)), "skills": len(list_skills(session)),
+        "active": sum(1 for p in people if p.is_active), "inactive": sum(1 for p in people if not p.is_active),
+        "locked": [p for p in people if p.is_locked(now)],
+    }
+    return common.page(request, "admin/index.html", context)
+
+
+router.include_router(admin_ivr.router)
+router.include_router(admin_sites.router)
+router.include_router(admin_people.router)

@@ -1,0 +1,121 @@
+"""What the administration pages share: the one-time note a post-redirect-get leaves, the
+refusal status codes, and turning a service's refusal into messages beside the right fields in
+the reader's language. Forms are boosted by htmx (`hx-boost`) and work without JavaScript."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import RedirectResponse, Response
+from starlette.requests import Request
+
+from agent_ui import flash
+from agent_ui.form_errors import FormError, describe
+from agent_ui.i18n import N_
+from agent_ui.templating import is_htmx, render
+from core.errors import DomainError
+
+# What a finished change says on the next page (English msgids, translated there).
+DONE = {
+    "ivr_saved": N_("The IVR settings were saved."),
+    "ivr_reset": N_("The text is back to its default."),
+    "site_created": N_("The site was created."),
+    "hours_saved": N_("The opening hours were saved."),
+    "holiday_added": N_("The holiday was added."),
+    "holiday_removed": N_("The holiday was removed."),
+    "team_created": N_("The team was created."),
+    "user_created": N_("The account was created. Give the person their password in person; it is not shown again."),
+    "role_changed": N_("The role was changed."),
+    "moved": N_("The site and team were saved."),
+    "skill_set": N_("The skill was saved."),
+    "skill_removed": N_("The skill was removed."),
+    "unlocked": N_("The account was unlocked."),
+    "deactivated": N_("The account was deactivated: its sessions and API tokens stop working."),
+    "activated": N_("The account was reactivated."),
+    "password_set": N_("The new password was set."),
+    "nothing": N_("Nothing was changed."),
+}
+
+Errors = dict[str, FormError]
+# (service field, exception code or None for any) -> (page field, msgid); see `explain`.
+Messages = dict[tuple[str, str | None], tuple[str, str]]
+
+
+def note(request: Request) -> str | None:
+    """The note the previous redirect left, shown once."""
+    return DONE.get(str(flash.read_flash(request).get("done")))
+
+
+def page(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200,
+         push_url: str | None = None) -> Response:
+    """A whole administration page (htmx takes the body it needs from it). A refused form is
+    answered at the form's own address; `push_url` tells htmx the page's real address."""
+    response = render(request, template, {"note": note(request), "errors": {}, "typed": {}, **context},
+                      status_code=status_code)
+    flash.clear_flash(request, response)
+    if push_url is not None and is_htmx(request):
+        response.headers["HX-Push-Url"] = push_url
+    return response
+
+
+def done(location: str, key: str) -> Response:
+    """Post-redirect-get with a one-time note; htmx follows the redirect and shows the page."""
+    response = RedirectResponse(location, status_code=303)
+    flash.set_flash(response, {"done": key})
+    return response
+
+
+def status_for(exc: DomainError | None = None) -> int:
+    """422 for bad input (the page's own checks too), 409 for a refusal of the current state."""
+    if exc is not None and exc.code not in ("invalid", "weak_password"):
+        return 409
+    return 422
+
+
+def _service_fields(exc: DomainError) -> list[tuple[str, ...]]:
+    locations = [tuple(str(p) for p in (e.get("loc") or [])) for e in getattr(exc, "errors", None) or []]
+    return locations or [((exc.field,) if exc.field else ())]
+
+
+def explain(exc: DomainError, messages: Messages, *, fallback_field: str = "") -> Errors:
+    """Every refused field of `exc` with its message. `messages` maps the service's field (its
+    whole ValidationFailed `loc` joined by dots, or just the last part) and error code to the
+    page's field and a msgid; a refusal it does not know is shown above the form in general words."""
+    found: Errors = {}
+    for location in _service_fields(exc):
+        names = (".".join(location), location[-1]) if location else ("",)
+        for key in [(name, code) for name in names for code in (exc.code, None)]:
+            if key in messages:
+                field, message = messages[key]
+                found[field] = FormError(field, message)
+                break
+    if not found:
+        general = describe(exc)
+        found[fallback_field] = FormError(fallback_field, general.message, general.params, general.translate_params)
+    return found
+
+
+def refuse(field: str, message: str, **params: Any) -> Errors:
+    """One page-level refusal (bad input the page itself catches before calling a service)."""
+    return {field: FormError(field, message, params)}
+
+
+class Refused(Exception):
+    """Bad input found by the page before any service is called; carries the field errors."""
+
+    def __init__(self, errors: Errors) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def optional_id(value: str) -> int | None:
+    """A select's value: an id, or None for the empty choice (anything else is treated as empty)."""
+    text = value.strip()
+    return int(text) if text.isdigit() else None
+
+
+
+async def whole_form(request: Request) -> dict[str, str]:
+    """Every text field of a posted form, for forms whose fields are named by data (the IVR
+    texts by language and key, the opening hours by weekday). A dependency: the route stays `def`."""
+    return {name: value for name, value in (await request.form()).items() if isinstance(value, str)}

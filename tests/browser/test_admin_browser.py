@@ -1,0 +1,68 @@
+"""The administration pages in Chromium: an administrator edits the IVR greeting (htmx boosts the
+form, and the page's own errors appear beside the field without a reload), and the next caller
+the carrier simulator puts through hears the new words in the TwiML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy.orm import Session
+
+from core.models import Role
+from telephony import cache, ivr
+from telephony.ivr_texts import DEFAULT_TEXTS
+from tests.browser.conftest import Browsing, LiveServer
+from tests.factories import cheap_password_hashing, fresh, make_user
+
+__all__ = ["cheap_password_hashing"]
+
+CALLER = "+8613800138000"
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_settings() -> Iterator[None]:
+    """The IVR settings are remembered per database URL, which PostgreSQL's test databases share."""
+    cache.forget()
+    yield
+    cache.forget()
+
+
+def test_an_edited_greeting_is_heard_by_the_next_caller(browsing: Browsing, live_server: LiveServer,
+                                                         session: Session) -> None:
+    make_user(session, role=Role.admin, username="root")
+    page = browsing.signed_in("root", path="/admin")
+    page.get_by_role("link", name="IVR settings").first.click()
+    page.wait_for_url("**/admin/ivr")
+
+    # A bad wait limit first: refused beside its field, the typed greeting kept.
+    greeting = page.locator("#text-zh-CN-greeting")
+    greeting.fill("您好，这里是测试门店热线。")
+    page.get_by_label("Wait limit (seconds)").fill("0")
+    page.get_by_role("button", name="Save the IVR settings").click()
+    expect(page.locator("#wait_limit_seconds-error")).to_contain_text("Give a whole number of seconds")
+    expect(page.locator("#wait_limit_seconds")).to_have_attribute("aria-invalid", "true")
+    expect(greeting).to_have_value("您好，这里是测试门店热线。")
+    browsing.errors[:] = [e for e in browsing.errors if "status of 422" not in e]  # the refusal is the point
+
+    page.get_by_label("Wait limit (seconds)").fill("200")
+    page.get_by_role("button", name="Save the IVR settings").click()
+    expect(page.locator(".alert.success")).to_contain_text("The IVR settings were saved.")
+    expect(page.locator('label[for="text-zh-CN-greeting"] .badge')).to_have_text("Edited")
+    assert page.url.endswith("/admin/ivr")
+    config = ivr.get_config(fresh(session))
+    assert config.wait_limit_seconds == 200 and config.text("zh-CN", "greeting") == "您好，这里是测试门店热线。"
+
+    with live_server.carrier() as sim:
+        sid = sim.place_call(CALLER)
+        sim.pump()
+        assert "您好，这里是测试门店热线。" in sim.heard(sid)
+        sim.hangup(sid)
+        sim.pump()
+
+    # And back to the default wording.
+    page.get_by_role("button", name="Back to the default Greeting").first.click()
+    expect(page.locator(".alert.success")).to_contain_text("The text is back to its default.")
+    expect(page.locator("#text-zh-CN-greeting")).to_have_value(DEFAULT_TEXTS["zh-CN"]["greeting"])
+    assert ivr.get_config(fresh(session)).text("zh-CN", "greeting") == DEFAULT_TEXTS["zh-CN"]["greeting"]
