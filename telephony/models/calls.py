@@ -29,7 +29,8 @@ class Call(TimestampMixin, Base):
     """One leg: the caller's inbound call, or an agent's leg the hub dialled for an offer."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),)
+    __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),
+                      Index("ix_calls_started_at", "started_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
