@@ -17,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from agent_ui import desktop_view, floor_view, i18n
 from agent_ui.live_boards import BoardKey, get_hub
 from agent_ui.templating import render_partial
-from core import credentials, permissions
+from core import credentials, directory, permissions
 from core.auth import SESSION_COOKIE, Viewer, client_ip, read_session_cookie, resolve_user
 from core.config import get_settings
 from core.db import session_scope
 from core.events import RESYNC_TOPIC, Event, get_bus
-from core.models import Role, User
+from core.models import Role
 
 log = logging.getLogger("hotline.live")
 router = APIRouter()
@@ -31,9 +31,10 @@ router = APIRouter()
 POLICY, SIGNED_OUT, SERVICE_RESTART = 1008, 4401, 1012
 RECHECK_SECONDS = 60.0
 PERSONAL_TOPICS = frozenset({"presence.changed", "call.offered", "call.offer_ended", "call.answered",
-                             "grant.changed", "grant.expired", "callback.changed"})
+                             "call.control", "call.monitored", "grant.changed", "grant.expired", "callback.changed"})
 DESKTOP = {"presence.changed": {"presence", "offer", "call", "ticket"}, "call.offered": {"offer", "presence"},
            "call.offer_ended": {"offer", "presence"}, "call.answered": {"call", "ticket", "offer"},
+           "call.control": {"call"}, "call.monitored": {"call"},
            "grant.changed": {"callbacks"}, "grant.expired": {"callbacks"}, "callback.changed": {"callbacks"},
            "notice.published": {"notices"}}
 FLOOR = {"grant.changed": {"grants"}, "grant.expired": {"grants"}, "notification.created": {"escalations"}}
@@ -135,7 +136,7 @@ def render_panels(watcher: Watcher, page: str, panels: set[str]) -> dict[str, st
     with session_scope() as session:
         if page == "desktop":
             desktop_view.prepare_for_audit(session, ordered)
-        user = session.get(User, watcher.user_id)
+        user = directory.find_user(session, watcher.user_id)
         if user is None or not user.is_active or not permissions.allowed(user.role, PAGES[page][0]):
             return None
         if page == "desktop":

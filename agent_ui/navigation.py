@@ -19,6 +19,7 @@ class NavItem:
     label: str  # English msgid, translated in the template
     path: str
     roles: frozenset[Role]
+    also: tuple[str, ...] = ()  # other paths this entry stands for (it is shown current on them)
 
 
 NAV: tuple[NavItem, ...] = (
@@ -26,13 +27,18 @@ NAV: tuple[NavItem, ...] = (
     NavItem("desktop", N_("Desktop"), "/desktop", frozenset({Role.agent, Role.team_leader})),
     NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS),
     NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS),
+    NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS),
     NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE),
     NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS),
+    NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS),
     NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS),
     NavItem("floor", N_("Floor"), "/floor", permissions.TEAM_LEADERS),
     NavItem("qa", N_("Quality"), "/qa", permissions.QA),
     NavItem("my_evaluations", N_("My evaluations"), "/qa/mine", frozenset({Role.agent})),
-    NavItem("qa_coverage", N_("Coverage and trend"), "/qa/coverage", frozenset({Role.team_leader})),
+    # A team leader's quality pages: coverage and trend first, which links to the monthly report,
+    # coaching and the training plan; one entry keeps the bar short.
+    NavItem("qa_coverage", N_("Quality"), "/qa/coverage", frozenset({Role.team_leader}),
+            also=("/qa/reports", "/qa/coaching", "/qa/training")),
     NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS),
     NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS),
     NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS),
@@ -105,12 +111,17 @@ def page_exists(request: Request, path: str) -> bool:
 def items_for(request: Request, role: str) -> list[ShownItem]:
     """The bar for a role: the pages it may open that exist already."""
     here = request.url.path
-    shown = []
-    for item in NAV:
-        if permissions.allowed(role, item.roles) and page_exists(request, item.path):
-            current = here == item.path or (item.path != "/" and here.startswith(item.path + "/"))
-            shown.append(ShownItem(item.key, item.label, item.path, current))
-    return shown
+    visible = [item for item in NAV if permissions.allowed(role, item.roles) and page_exists(request, item.path)]
+    # The entry whose path is the longest prefix of this page is the current one (so /shifts/rosters
+    # marks "Rosters", not "Shifts and leave" too).
+    matches = {item.key: max((len(p) for p in (item.path, *item.also) if _under(here, p)), default=-1)
+               for item in visible}
+    best = max(matches.values(), default=-1)
+    return [ShownItem(item.key, item.label, item.path, best >= 0 and matches[item.key] == best) for item in visible]
+
+
+def _under(here: str, path: str) -> bool:
+    return here == path or (path != "/" and here.startswith(path + "/"))
 
 
 def role_label(role: str) -> str:

@@ -9,6 +9,8 @@ from agent_ui.pages import account, desktop, floor, home, signin
 from agent_ui.pages import customers, grants, tickets
 from agent_ui.pages import floor_records, requests, roster
 from agent_ui.pages import qa_reports, qa_scoring
+from agent_ui.pages import calls, reports
+from agent_ui.pages import admin
 
 router = APIRouter()
 router.include_router(signin.router)
@@ -25,3 +27,6 @@ router.include_router(requests.router)
 router.include_router(floor_records.router)
 router.include_router(qa_scoring.router)
 router.include_router(qa_reports.router)
+router.include_router(calls.router)
+router.include_router(reports.router)
+router.include_router(admin.router)

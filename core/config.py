@@ -54,10 +54,14 @@ class Settings(BaseSettings):
     grant_max_seconds: int = 24 * 3600
     callback_max_attempts: int = 3
     callback_retry_minutes: int = 30
+    # A warm transfer to a queue: after this long without an agent taking it, the agent is told.
+    warm_transfer_wait_seconds: int = 60
     webhook_concurrency: int = 4
     log_level: str = "INFO"
     log_json: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The registered workstations (addresses or networks) personal data may be viewed from; empty: no check.
+    workstation_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("data_keys", mode="before")
     @classmethod
@@ -68,6 +72,19 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_proxies(cls, value: object) -> list[str]:
         return _split_keys(value)
+
+    @field_validator("workstation_networks", mode="before")
+    @classmethod
+    def _parse_workstations(cls, value: object) -> list[str]:
+        import ipaddress
+
+        entries = _split_keys(value)
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an address or network such as 10.20.0.0/16") from exc
+        return entries
 
     @field_validator("public_url")
     @classmethod

@@ -310,3 +310,36 @@ def _active_admins(session: Session) -> int:
     return session.scalar(
         select(func.count()).select_from(User).where(User.role == Role.admin.value, User.is_active.is_(True))
     ) or 0
+
+
+# Where a person works -----------------------------------------------------------------------
+
+def move(session: Session, *, user_id: int, site_id: int | None, team_id: int | None, by: User | None,
+         source_ip: str | None = None) -> User:
+    """Put a user in a team (and so at its site), at a site without a team, or nowhere. A team
+    belongs to one site: a team of another site than `site_id` is refused, and a team given
+    without a site brings its own. Only an administrator may (or the command line, `by=None`)."""
+    from core.models import Site, Team  # the people tables' own models; kept local to this late addition
+
+    _require_admin(by)
+    user = get(session, user_id=user_id)
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is None:
+            raise ValidationFailed("No such team; choose one from the list.", field="team_id")
+        if site_id is not None and team.site_id != site_id:
+            raise ValidationFailed("That team works at another site; choose one of the site's teams or no team.",
+                                   field="team_id")
+        site_id = team.site_id
+    elif site_id is not None and session.get(Site, site_id) is None:
+        raise ValidationFailed("No such site; choose one from the list.", field="site_id")
+    before = (user.site_id, user.team_id)
+    if before == (site_id, team_id):
+        return user
+    user.site_id, user.team_id = site_id, team_id
+    session.flush()
+    session.expire(user, ["site", "team"])  # the joined relationships still hold the old place
+    audit(session, action="user.moved", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
+          details={"username": user.username, "from_site_id": before[0], "from_team_id": before[1],
+                   "site_id": site_id, "team_id": team_id})
+    return user

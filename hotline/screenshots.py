@@ -241,6 +241,19 @@ def take(out: Path, chromium: str) -> list[Path]:
                     floor.wait_for_selector(".charts[data-loaded='true']")
                     _shoot(floor, out / f"floor-{lang}.png")
                     shots.append(out / f"floor-{lang}.png")
+                # The supervisor's call log and reports (the day's calls, the charts drawn); these
+                # pages have no live websocket, so they are ready when their table or charts are.
+                for name, path, ready in (("calls", "/calls", "#call-table"),
+                                          ("reports", "/reports", ".report-charts[data-loaded='true']")):
+                    for lang in LANGUAGES:
+                        shown = browser.new_context(base_url=url, locale=LANGUAGES[lang], viewport=VIEWPORT).new_page()
+                        shown.goto("/signin?next=" + path)
+                        shown.locator("#username").fill("boss")
+                        shown.locator("#password").fill(demo.DEMO_PASSWORD)
+                        shown.locator('main form[action="/signin"] button[type="submit"]').click()
+                        shown.wait_for_selector(ready)
+                        _shoot(shown, out / f"{name}-{lang}.png")
+                        shots.append(out / f"{name}-{lang}.png")
                 browser.close()
     finally:
         clock_module.install(previous)

@@ -3,6 +3,8 @@ the caller hears from greeting to queue, built with twilio's `VoiceResponse`."""
 
 from __future__ import annotations
 
+import string
+
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -69,6 +71,20 @@ def _load_config(session: Session) -> IvrConfig:
                      callback_due_minutes=row.callback_due_minutes, texts=dict(row.texts or {}))
 
 
+def _placeholder_problem(text: str, default: str) -> str | None:
+    """Texts are filled in with `str.format` during a call: a placeholder the default does not
+    have, or a stray brace, would fail then, so it is refused now."""
+    allowed = {name for _, name, _, _ in string.Formatter().parse(default) if name}
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return "a stray brace: write placeholders as {name}"
+    if used - allowed:
+        names = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
+        return f"unknown placeholder; this text may use: {names}"
+    return None
+
+
 def update_settings(session: Session, *, by_id: int | None = None, texts: dict[str, dict[str, str]] | None = None,
                     **changes: Any) -> IvrConfig:
     """Change the IVR settings (an administrator's edit); every change is audited by name."""
@@ -92,6 +108,8 @@ def update_settings(session: Session, *, by_id: int | None = None, texts: dict[s
                 errors.append({"loc": ["texts", language, key], "msg": "not an IVR text"})
             elif not isinstance(value, str) or len(value) > 1000:
                 errors.append({"loc": ["texts", language, key], "msg": "a text of at most 1000 characters"})
+            elif (wrong := _placeholder_problem(value, DEFAULT_TEXTS[language][key])) is not None:
+                errors.append({"loc": ["texts", language, key], "msg": wrong})
     if errors:
         raise ValidationFailed(errors)
     row = session.get(IvrSettings, 1)
@@ -148,10 +166,29 @@ def _xml(response: VoiceResponse) -> str:
     return str(response)
 
 
+# Every new call hears the same menu: its XML is kept per settings object (a fresh IvrConfig
+# comes with every read of the settings, so an edit is heard at once), public URL, language
+# and step. Building it with VoiceResponse is a fair share of an incoming call's CPU.
+_MENUS: dict[tuple[int, str, str, bool, int], tuple[IvrConfig, str]] = {}
+_MENUS_MAX = 64
+
+
 def menu_twiml(config: IvrConfig, language: str, *, greet: bool = True, retry: int = 0) -> str:
     """Greeting and menu in one `<Gather>`, keys or speech; no answer asks once more, then the
     caller goes to an operator rather than being dropped."""
     language = config.language(language)
+    key = (id(config), get_settings().public_url, language, greet, retry)
+    kept = _MENUS.get(key)
+    if kept is not None and kept[0] is config:  # the same object: its id was not reused
+        return kept[1]
+    xml = _menu_xml(config, language, greet=greet, retry=retry)
+    if len(_MENUS) >= _MENUS_MAX:
+        _MENUS.clear()
+    _MENUS[key] = (config, xml)
+    return xml
+
+
+def _menu_xml(config: IvrConfig, language: str, *, greet: bool, retry: int) -> str:
     response = VoiceResponse()
     gather = Gather(input="dtmf speech", num_digits=1, timeout=6, speech_timeout="auto", language=language,
                     action=webhook_url("/twilio/menu", lang=language), method="POST",

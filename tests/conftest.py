@@ -130,6 +130,17 @@ def db_template(base_dir: Path) -> Iterator[_Template]:
 
 
 @pytest.fixture(autouse=True)
+def _nothing_remembered() -> Iterator[None]:
+    """telephony.cache keeps IVR settings and sites a few seconds per database URL; on PostgreSQL
+    every test reuses one database (emptied between tests), so nothing from another test applies."""
+    from telephony import cache
+
+    cache.forget()
+    yield
+    cache.forget()
+
+
+@pytest.fixture(autouse=True)
 def clock() -> Iterator[FrozenClock]:
     """Every test runs on a frozen clock; move it with `clock.advance(minutes=5)`."""
     frozen = FrozenClock()

@@ -21,6 +21,17 @@ def test_menu_gathers_keys_and_speech_in_the_callers_language() -> None:
         assert redirect.name == "Redirect" and "retry=1" in redirect.text
 
 
+def test_menu_is_built_once_per_settings_and_follows_an_edit() -> None:
+    config = ivr.IvrConfig()
+    first = ivr.menu_twiml(config, "en-US")
+    assert ivr.menu_twiml(config, "en-US") is first  # kept: every new call hears the same menu
+    assert ivr.menu_twiml(config, "zh-CN") != first
+    assert "retry=1" not in ivr.menu_twiml(config, "en-US", greet=False, retry=1)
+    edited = ivr.IvrConfig(texts={"en-US": {"greeting": "Welcome to the edited hotline."}})
+    assert "Welcome to the edited hotline." in ivr.menu_twiml(edited, "en-US")
+    assert "Welcome to the edited hotline." not in ivr.menu_twiml(config, "en-US")
+
+
 def test_second_silence_goes_to_an_operator_not_a_hang_up() -> None:
     verbs = parse(ivr.menu_twiml(ivr.IvrConfig(), "en-US", greet=False, retry=1))
     assert verbs[-1].name == "Redirect" and "default=operator" in verbs[-1].text
@@ -94,3 +105,12 @@ def test_wait_offers_voicemail_and_callback_after_the_limit(client, hub, session
 def test_hold_music_is_served(client) -> None:
     response = client.get("/twilio/hold-music.wav")
     assert response.status_code == 200 and response.content[:4] == b"RIFF"
+
+
+def test_a_text_with_a_placeholder_the_call_cannot_fill_is_refused(session) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        ivr.update_settings(session, texts={"en-US": {"greeting": "Welcome to {place}."}})
+    assert refused.value.errors[0]["loc"] == ["texts", "en-US", "greeting"]
+    with pytest.raises(ValidationFailed):
+        ivr.update_settings(session, texts={"zh-CN": {"greeting": "您好 {"}})
+    assert ivr.get_config(session).texts == {}
