@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import audit, clock, directory
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import Role, User
 from scheduling import access, handover_sources
 from scheduling import shifts as shift_service
 from scheduling.models import DutyLog, Handover, Shift
+from telephony import history as call_history
 
 TEXT_FIELDS = ("system_problems", "difficult_issues", "notes")
 COUNT_FIELDS = ("inquiry_count", "lookup_count", "proactive_count")
@@ -52,13 +53,19 @@ def open_log(session: Session, *, site_id: int, day: date, shift_kind: str, by: 
 
 
 def prefill(session: Session, *, log: DutyLog, by: User) -> DutyLog:
-    """Inquiries come from the tickets opened during the shift; lookups and proactive service are
-    not recorded by the hub yet, so they stay as the leader types them."""
+    """The shift's workload from the hub's own records, which the leader may then correct:
+    inquiries are the inquiry tickets opened during the shift; lookups the customer cards the
+    site's (or team's) staff opened in full, from the audit trail; proactive service the
+    callbacks the hub dialled to the site's customers."""
     start, end = window(session, log)
     counts = handover_sources.ticket_counts(session, site_id=log.site_id, viewer=by, start=start, end=end)
+    staff = [u.id for u in (directory.list_users(session, team_id=log.team_id) if log.team_id is not None
+                            else directory.list_users(session, site_id=log.site_id))]
     log.inquiry_count = counts.get("inquiry", 0)
+    log.lookup_count = audit.count_actions(session, action="customer.viewed", actor_ids=staff, start=start, end=end)
+    log.proactive_count = call_history.callbacks_dialled(session, site_id=log.site_id, start=start, end=end)
     log.figures_source = {"inquiry_count": "tickets", "tickets_by_category": counts,
-                          "lookup_count": "manual", "proactive_count": "manual"}
+                          "lookup_count": "audit", "proactive_count": "callbacks"}
     session.flush()
     return log
 

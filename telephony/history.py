@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -17,7 +17,7 @@ from core.errors import ValidationFailed
 from telephony.models import Call, Offer, QueueEntry
 from telephony.priority import routing_settings
 
-__all__ = ["INTERVALS", "CallHistory", "HistoryCell", "call_history"]
+__all__ = ["INTERVALS", "CallHistory", "HistoryCell", "call_history", "callbacks_dialled"]
 
 INTERVALS = (15, 30, 60)
 MAX_DAYS = 366
@@ -131,3 +131,10 @@ def call_history(session: Session, *, zone: str, first_day: date, last_day: date
         abandoned=int(totals["abandoned"]), waited_seconds=totals["waited"], handle_seconds=totals["handle"],
         wrap_up_seconds=wrap_up,
     )
+
+
+def callbacks_dialled(session: Session, *, site_id: int, start: datetime, end: datetime) -> int:
+    """Server-dialled callbacks to customers of the site started in [start, end): the proactive
+    service a shift did (a count; every attempt counts, answered or not)."""
+    return session.scalar(select(func.count()).select_from(Call).where(
+        Call.leg == "customer", Call.site_id == site_id, Call.started_at >= start, Call.started_at < end)) or 0

@@ -20,6 +20,7 @@ from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
 from core.organisation import list_teams
 from core.directory import list_users
+from qa import coaching as qa_coaching
 from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
 
 router = APIRouter()
@@ -53,6 +54,9 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
         "log": log, "handover": handover, "waiting": _waiting_handovers(session, user), "names": _names(session, user),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
+        # QA's common problems for this team's roll-call briefing (a team leader's own team).
+        "briefing": qa_coaching.briefing_items(session, team_id=user.team_id, on_date=day, user=user)
+        if user.team_id is not None else None,
     }
 
 
@@ -64,7 +68,8 @@ FIELD_WORDS = {
     "proactive_count": N_("Proactive service"),
 }
 SOURCES = {"tickets": N_("from tickets"), "manual": N_("typed by the leader"),
-           "edited": N_("edited by the leader")}
+           "edited": N_("edited by the leader"), "audit": N_("from customer cards opened in full"),
+           "callbacks": N_("from callbacks the hub dialled")}
 
 
 def _render(request: Request, template: str, block: str, context: dict[str, Any], *, status_code: int = 200,

@@ -418,3 +418,25 @@ def test_a_day_off_asked_and_withdrawn(client: TestClient, session: Session, wor
     signed_in_client(client, world.agents[0])
     assert client.post(f"/shifts/days-off/{wish_id}/withdraw", follow_redirects=False).status_code == 303
     assert fresh(session).scalar(select(DayOffRequest.id)) is None
+
+
+def test_roll_call_page_lists_qas_common_problems_for_the_briefing(client: TestClient, session: Session,
+                                                                    world: World) -> None:
+    from datetime import date
+
+    from core.models import Role
+    from qa import coaching
+    from tests.factories import make_user
+
+    inspector = make_user(session, role=Role.qa_inspector, site=world.site)
+    monday = date(2026, 1, 5)
+    plan = coaching.draft_training_plan(session, team_id=world.team.id, week_start=monday, by=inspector)
+    coaching.update_training_plan(session, plan_id=plan.id, by=inspector, common_problems=[
+        {"text_en": "Confirm the caller's need before answering", "note": "Repeat it back"}])
+    coaching.publish_training_plan(session, plan_id=plan.id, by=inspector)
+    session.commit()
+    signed_in_client(client, world.leader)
+    page = client.get("/duty?day=2026-01-07").text
+    assert 'id="briefing-items"' in page and "Confirm the caller&#39;s need before answering" in page
+    assert "Repeat it back" in page
+    assert 'id="briefing-empty"' in client.get("/duty?day=2026-02-20").text  # no plan in the two weeks before

@@ -157,3 +157,26 @@ def test_roll_call_thresholds(arrival: int, away: int, expected: tuple) -> None:
     assert rollcall.assess(start, end, [], now=end, on_leave=True, rules=DEFAULTS)[0] == "on_leave"
     assert rollcall.assess(start, end, [], now=start + timedelta(minutes=19), on_leave=False,
                            rules=DEFAULTS)[0] == "expected"
+
+
+def test_duty_log_counts_lookups_and_callbacks_from_the_hubs_records(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    from core import audit
+    from telephony.models import Call
+
+    clock.set(datetime(2026, 1, 5, 4, tzinfo=UTC))  # noon at the site (Asia/Shanghai)
+    agent = world.agents[0]
+    for _ in range(3):
+        audit.record(session, action="customer.viewed", actor_id=agent.id, object_type="customer", object_id=1)
+    audit.record(session, action="customer.view_refused", actor_id=agent.id, object_type="customer", object_id=1)
+    audit.record(session, action="customer.viewed", actor_id=None, actor_name="cli", object_type="customer",
+                 object_id=1)
+    session.add_all([Call(call_sid=f"CA{n:032d}", leg="customer", direction="outbound-api", site_id=world.site.id,
+                          started_at=datetime(2026, 1, 5, 3 + n, tzinfo=UTC)) for n in range(2)])
+    session.add(Call(call_sid="CA" + "9" * 32, leg="customer", direction="outbound-api", site_id=world.site.id,
+                     started_at=datetime(2026, 1, 6, 3, tzinfo=UTC)))  # the next day: another log's
+    session.commit()
+    log = dutylog.open_log(session, site_id=world.site.id, day=date(2026, 1, 5), shift_kind="day", by=world.leader)
+    assert (log.lookup_count, log.proactive_count) == (3, 2)
+    assert log.figures_source["lookup_count"] == "audit" and log.figures_source["proactive_count"] == "callbacks"
+    dutylog.update(session, log_id=log.id, by=world.leader, changes={"lookup_count": 5})
+    assert session.get(type(log), log.id).lookup_count == 5  # the leader may still correct it
