@@ -2,9 +2,9 @@
 (`period_report`) among 100,000 calls over 90 days with their queue entries, offers, holds and
 recordings, on PostgreSQL in a throw-away database beside HOTLINE_BENCH_DATABASE_URL, for each
 role's scope. Prints p50/p99 in ms and the plans of the log's two statements (EXPLAIN ANALYZE);
-with --index-started-at it also measures again with an index on calls.started_at (not in the
-models) to show what one would buy. No assertions.
-Run: python -m benchmarks.bench_call_log [--calls N] [--rounds N] [--index-started-at]."""
+with --compare-index it first measures without the index on calls.started_at (migration 0002),
+to show what that index buys. No assertions.
+Run: python -m benchmarks.bench_call_log [--calls N] [--rounds N] [--compare-index]."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
+from benchmarks.common import percentile
 from core import clock, config, db
 from hotline.models import load_all
 
@@ -140,11 +141,6 @@ def seed(engine: Engine, *, calls: int) -> None:
           f"analysed in {time.perf_counter() - started - loaded:.1f} s")
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def _time(name: str, rounds: int, run: Callable[[Any, random.Random], Any]) -> None:
     rng = random.Random(7)
     timings: list[float] = []
@@ -157,7 +153,7 @@ def _time(name: str, rounds: int, run: Callable[[Any, random.Random], Any]) -> N
             session.rollback()
             if round_ >= warm:
                 timings.append(elapsed)
-    print(f"{name:46s} p50 {statistics.median(timings):7.2f} ms  p99 {_percentile(timings, 0.99):7.2f} ms")
+    print(f"{name:46s} p50 {statistics.median(timings):7.2f} ms  p99 {percentile(timings, 0.99):7.2f} ms")
 
 
 def _explain(engine: Engine, title: str, run: Callable[[Any], Any]) -> None:
@@ -235,8 +231,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--index-started-at", action="store_true",
-                        help="measure again with an index on calls.started_at (not in the models)")
+    parser.add_argument("--compare-index", action="store_true",
+                        help="measure first without the index on calls.started_at, then with it")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     args = parser.parse_args()
     base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
@@ -252,12 +248,15 @@ def main() -> None:
     try:
         load_all().metadata.create_all(engine)
         seed(engine, calls=args.calls)
-        measure(engine, rounds=args.rounds)
-        if args.index_started_at:
+        if args.compare_index:
             with engine.begin() as conn:
-                conn.exec_driver_sql("CREATE INDEX ix_bench_calls_started_at ON calls (started_at)")
+                conn.exec_driver_sql("DROP INDEX ix_calls_started_at")
                 conn.exec_driver_sql("ANALYZE calls")
-            measure(engine, rounds=args.rounds, label=" with an index on calls.started_at")
+            measure(engine, rounds=args.rounds, label=" without the index on calls.started_at")
+            with engine.begin() as conn:
+                conn.exec_driver_sql("CREATE INDEX ix_calls_started_at ON calls (started_at)")
+                conn.exec_driver_sql("ANALYZE calls")
+        measure(engine, rounds=args.rounds)
     finally:
         db.configure_engine(None)
         engine.dispose()

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import Text, column, insert, table, text
 from sqlalchemy.engine import Engine, make_url
 
+from benchmarks.common import percentile
 from core import config, db
 from core.crypto import blind_index
 from core.models import Site
@@ -64,11 +65,6 @@ def seed(engine: Engine, *, customers: int, key: str) -> None:
     print(f"seeded {customers:,} customers and phones in {time.perf_counter() - started:.1f} s")
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def measure(engine: Engine, *, customers: int, lookups: int) -> None:
     from tickets.customers import find_by_phone, identify_caller
 
@@ -93,7 +89,7 @@ def measure(engine: Engine, *, customers: int, lookups: int) -> None:
                     timings.append(elapsed)
                     found += result is not None
         print(f"{name:16s} {len(timings):,} lookups ({found:,} found): p50 {statistics.median(timings):.2f} ms, "
-              f"p95 {_percentile(timings, 0.95):.2f} ms, p99 {_percentile(timings, 0.99):.2f} ms, "
+              f"p95 {percentile(timings, 0.95):.2f} ms, p99 {percentile(timings, 0.99):.2f} ms, "
               f"max {max(timings):.2f} ms")
     with engine.connect() as conn:
         plan = conn.exec_driver_sql(

@@ -21,6 +21,7 @@ if __package__ in (None, ""):
 from sqlalchemy import event, insert, text
 from sqlalchemy.engine import Engine, make_url
 
+from benchmarks.common import cpu_seconds
 from core import clock, config, db
 from core.clock import FrozenClock
 from core.models import Skill, User, UserSkill
@@ -92,7 +93,7 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
                 if n == 20:
                     backends.clear()
                 pid = session.connection().connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-                backends.setdefault(pid, _cpu_seconds(pid))
+                backends.setdefault(pid, cpu_seconds(pid))
                 c0, t0 = time.process_time(), time.perf_counter()  # not the connection's checkout
             made = routing.route(session, limit=1)
             t_decided = time.perf_counter()
@@ -122,7 +123,7 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
     print(f"    its commit               {_summary(committed)}")
     print(f"  client CPU of a decision   {_summary(cpu)}")
     print(f"  floor: 1-row write, commit {_summary(floor)}")
-    used = [_cpu_seconds(pid) - start for pid, start in backends.items()]
+    used = [cpu_seconds(pid) - start for pid, start in backends.items()]
     if used and all(value >= 0 for value in used):
         # On a busy machine the times above include waiting for a core; the server's own CPU
         # (from /proc, database on this host; the floor's writes included) does not.
@@ -131,15 +132,6 @@ def measure(url: str, *, calls: int, agents: int, decisions: int, explain: bool,
         explain_plans(engine)
     engine.dispose()
     db.configure_engine(None)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a local process, from /proc (-1 when it cannot be read)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return -1.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _summary(values: list[float]) -> str:

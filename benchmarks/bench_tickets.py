@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine, make_url
 
+from benchmarks.common import cpu_seconds, percentile
 from core import clock, config, db
 from core.crypto import blind_index
 from core.models import User
@@ -133,11 +134,6 @@ def seed(engine: Engine, *, tickets: int, customers: int, key: str) -> None:
           f"{time.perf_counter() - started - loaded:.1f} s")
 
 
-def _percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def _time(name: str, rounds: int, run: Callable[[Any, random.Random], Any]) -> None:
     rng = random.Random(11)
     timings: list[float] = []
@@ -152,7 +148,7 @@ def _time(name: str, rounds: int, run: Callable[[Any, random.Random], Any]) -> N
             session.rollback()
             if round_ >= 50:  # the first 50 warm the caches and the pool
                 timings.append(elapsed)
-    print(f"{name:34s} p50 {statistics.median(timings):6.2f} ms  p99 {_percentile(timings, 0.99):6.2f} ms  "
+    print(f"{name:34s} p50 {statistics.median(timings):6.2f} ms  p99 {percentile(timings, 0.99):6.2f} ms  "
           f"max {max(timings):7.2f} ms  ({rows / (rounds + 50):.1f} rows/page)")
 
 
@@ -220,7 +216,7 @@ def open_from_call(engine: Engine, *, customers: int, rounds: int) -> None:
             if n == 50:
                 backends.clear()
             pid = session.connection().connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            backends.setdefault(pid, _cpu_seconds(pid))
+            backends.setdefault(pid, cpu_seconds(pid))
             clock_.reset()
             started = time.perf_counter()
             customer = n % customers + 1
@@ -233,25 +229,16 @@ def open_from_call(engine: Engine, *, customers: int, rounds: int) -> None:
                 database.append(clock_.total * 1000)
                 trips.append(clock_.count)
     print(f"{'open_from_call + commit':34s} p50 {statistics.median(timings):6.2f} ms  "
-          f"p99 {_percentile(timings, 0.99):6.2f} ms  max {max(timings):7.2f} ms")
+          f"p99 {percentile(timings, 0.99):6.2f} ms  max {max(timings):7.2f} ms")
     print(f"{'  of which database time':34s} p50 {statistics.median(database):6.2f} ms  "
-          f"p99 {_percentile(database, 0.99):6.2f} ms  max {max(database):7.2f} ms  "
+          f"p99 {percentile(database, 0.99):6.2f} ms  max {max(database):7.2f} ms  "
           f"({statistics.median(trips):.0f} round trips, BEGIN and COMMIT included)")
-    used = [_cpu_seconds(pid) - start for pid, start in backends.items()]
+    used = [cpu_seconds(pid) - start for pid, start in backends.items()]
     if all(value >= 0 for value in used):
         # On a shared, busy machine the times above include waiting for a core; the server's own
         # CPU (from /proc, database on this host) does not.
         print(f"{'  database server CPU, mean':34s} {sum(used) * 1000 / rounds:6.2f} ms per ticket "
               f"(PostgreSQL backend{'s' if len(used) > 1 else ''} {', '.join(map(str, backends))}, /proc)")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a local process, from /proc (-1 when it cannot be read)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return -1.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _StatementClock:
