@@ -160,6 +160,21 @@ def _scene(people: dict[str, int], site_id: int) -> None:
     _presence(people["agent2"], "break")
 
 
+# (file name, demo user, path, selector that shows the page is ready)
+STILL_PAGES = (
+    ("tickets", "lead", "/tickets", "main h1"),
+    ("customers", "boss", "/customers", "main h1"),
+    ("calls", "boss", "/calls", "#call-table"),
+    ("reports", "boss", "/reports", ".report-charts[data-loaded='true']"),
+    ("qa-queue", "qa", "/qa", "main h1"),
+    ("qa-coverage", "lead", "/qa/coverage", "main h1"),
+    ("shifts", "agent2", "/shifts", "main h1"),
+    ("rosters", "lead", "/shifts/rosters", "main h1"),
+    ("duty", "lead", "/duty", "main h1"),
+    ("admin-people", "admin", "/admin/people", "main h1"),
+)
+
+
 def _signed_in(browser: Any, url: str, username: str, lang: str, path: str) -> Any:
     from hotline import demo
 
@@ -241,19 +256,20 @@ def take(out: Path, chromium: str) -> list[Path]:
                     floor.wait_for_selector(".charts[data-loaded='true']")
                     _shoot(floor, out / f"floor-{lang}.png")
                     shots.append(out / f"floor-{lang}.png")
-                # The supervisor's call log and reports (the day's calls, the charts drawn); these
-                # pages have no live websocket, so they are ready when their table or charts are.
-                for name, path, ready in (("calls", "/calls", "#call-table"),
-                                          ("reports", "/reports", ".report-charts[data-loaded='true']")):
+                # The pages without a live websocket, as the person who uses each one sees it;
+                # each is ready when its selector shows.
+                for name, username, path, ready in STILL_PAGES:
                     for lang in LANGUAGES:
                         shown = browser.new_context(base_url=url, locale=LANGUAGES[lang], viewport=VIEWPORT).new_page()
                         shown.goto("/signin?next=" + path)
-                        shown.locator("#username").fill("boss")
+                        shown.locator("#username").fill(username)
                         shown.locator("#password").fill(demo.DEMO_PASSWORD)
                         shown.locator('main form[action="/signin"] button[type="submit"]').click()
+                        shown.wait_for_url("**" + path)
                         shown.wait_for_selector(ready)
                         _shoot(shown, out / f"{name}-{lang}.png")
                         shots.append(out / f"{name}-{lang}.png")
+                        shown.context.close()
                 browser.close()
     finally:
         clock_module.install(previous)
@@ -266,7 +282,8 @@ def take(out: Path, chromium: str) -> list[Path]:
 @click.option("--chromium", default="/usr/bin/chromium", show_default=True, help="The Chromium to drive.")
 def screenshots(out: Path, chromium: str) -> None:
     """Refresh the README's screenshots: sign-in, the agent desktop (an incoming call, then the
-    call with its ticket) and the floor, in English and Simplified Chinese."""
+    call with its ticket), the floor and every other page people work in, in English and
+    Simplified Chinese."""
     shots = take(out, chromium)
     click.echo(f"{len(shots)} screenshots in {out}")
 
