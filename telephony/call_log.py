@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock, directory, organisation, permissions
+from core import directory, organisation, permissions
 from core.errors import PermissionDenied, ValidationFailed
 from core.models import Role, User
+from telephony import controls
 from telephony.figures import SERVICE_LEVEL_SECONDS
-from telephony.models import TERMINAL_STATUSES, Call, CallControlEvent, Offer, QueueEntry, Recording
+from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry, Recording
 from telephony.recordings import LISTENERS
 from tickets import service as ticket_service
 
@@ -202,12 +203,7 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
         select(Offer.entry_id, func.min(Offer.resolved_at))
         .where(Offer.entry_id.in_([e.id for e in entries.values()]), Offer.state == "accepted")
         .group_by(Offer.entry_id)).all()) if entries else {}
-    now = clock.now()
-    holds: dict[int, int] = {}
-    for call_id, started, ended in session.execute(
-            select(CallControlEvent.call_id, CallControlEvent.started_at, CallControlEvent.ended_at)
-            .where(CallControlEvent.call_id.in_(ids), CallControlEvent.kind == "hold")):
-        holds[call_id] = holds.get(call_id, 0) + max(0, int(((ended or now) - started).total_seconds()))
+    holds = controls.hold_totals(session, call_ids=ids)
     recordings: dict[int, tuple[str, int, bool]] = {}
     for rec_id, call_id, kind, stored in session.execute(
             select(Recording.id, Recording.call_id, Recording.kind, Recording.local_path.is_not(None))

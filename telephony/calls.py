@@ -112,7 +112,8 @@ def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str,
     now = clock.now()
     row: dict[str, Any] = {column.key: None for column in Call.__table__.columns if column.key != "id"}
     row.update(call_sid=params["CallSid"], leg="caller", direction=params.get("Direction") or "inbound",
-               from_index=caller_index(number), from_number=number or None, to_number=params.get("To"),
+               from_index=values["from_index"] if "from_index" in values else caller_index(number),
+               from_number=number or None, to_number=params.get("To"),
                status="ringing", started_at=now, created_at=now, updated_at=now, language="zh-CN",
                degraded=degraded)
     row.update(values)

@@ -40,8 +40,9 @@ def site_for(session: Session, config: IvrConfig, preferred: int | None) -> int 
 
 def _caller_values(session: Session, params: Mapping[str, str], config: IvrConfig) -> dict[str, object]:
     """Who is calling (by caller ID) and for which site, before the call row is written."""
-    match = customer_service.identify_caller(session, caller_id=params.get("From"))
-    values: dict[str, object] = {"language": config.default_language}
+    index = calls.caller_index(params.get("From") or params.get("Caller"))
+    match = customer_service.identify_by_index(session, index=index)
+    values: dict[str, object] = {"language": config.default_language, "from_index": index}
     if match is not None:
         values.update(customer_id=match.customer_id, tier=match.tier, owning_agent_id=match.owning_agent_id)
     values["site_id"] = match.site_id if match is not None else _default_site(session, config)

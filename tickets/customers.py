@@ -251,6 +251,14 @@ def identify_caller(session: Session, *, caller_id: str | None) -> CallerMatch |
         index = phone_index(caller_id, default_region=None if caller_id.startswith("+") else "CN")
     except (InvalidPhoneNumber, ValueError):
         return None
+    return identify_by_index(session, index=index)
+
+
+def identify_by_index(session: Session, *, index: str | None) -> CallerMatch | None:
+    """Caller ID from a number's blind index already computed (the webhook stores it on the call
+    too, so it is derived once per call)."""
+    if index is None:
+        return None
     row = session.execute(
         select(Customer.id, Customer.tier, Customer.site_id, Customer.owning_agent_id)
         .join(CustomerPhone).where(CustomerPhone.number_index == index)).first()
