@@ -200,23 +200,34 @@ def _card_of(session: DbSession, user: User, evaluation_id: int) -> Any:
     return scorecards.get(session, scorecard_id=evaluation.scorecard_id)
 
 
-@router.post("/qa/evaluations/{evaluation_id}/answers", include_in_schema=False)
-def save(request: Request, session: DbSession, user: QAUser, evaluation_id: int, form: PostedForm) -> Response:
-    """The draft, saved as the inspector answers (htmx, on every change) or with the button."""
+def _save_draft(request: Request, session: DbSession, user: QAUser, evaluation_id: int, form: PostedForm, *,
+                htmx: bool = True) -> tuple[Any, dict[str, Any], Response | None]:
+    """Save the form's answers as the draft: (scorecard, answers as typed, None), or the page
+    that refuses them (errors beside their questions; by htmx, the form alone when `htmx`)."""
     try:
         card = _card_of(session, user, evaluation_id)
     except DomainError as exc:
-        return refusal(request, exc)
+        return None, {}, refusal(request, exc)
     parsed, typed = _answers_from(form, [q.id for q in card.questions])
     try:
         evaluations.save(session, evaluation_id=evaluation_id, by=user, answers=parsed)
     except DomainError as exc:
         session.rollback()
         errors = answer_errors(exc, card) if exc.code == "invalid" else {"": describe(exc)}
-        retarget = {"HX-Retarget": "#scorecard-form", "HX-Reswap": "outerHTML"} if is_htmx(request) else None
-        return _player(request, session, user, evaluation_id, status_code=422 if exc.code == "invalid" else 409,
-                       errors=errors, typed=typed, block="scorecard_form" if is_htmx(request) else None,
-                       headers=retarget)
+        partial = htmx and is_htmx(request)
+        retarget = {"HX-Retarget": "#scorecard-form", "HX-Reswap": "outerHTML"} if partial else None
+        return card, typed, _player(request, session, user, evaluation_id,
+                                    status_code=422 if exc.code == "invalid" else 409, errors=errors, typed=typed,
+                                    block="scorecard_form" if partial else None, headers=retarget)
+    return card, typed, None
+
+
+@router.post("/qa/evaluations/{evaluation_id}/answers", include_in_schema=False)
+def save(request: Request, session: DbSession, user: QAUser, evaluation_id: int, form: PostedForm) -> Response:
+    """The draft, saved as the inspector answers (htmx, on every change) or with the button."""
+    card, typed, refused = _save_draft(request, session, user, evaluation_id, form)
+    if refused is not None:
+        return refused
     if is_htmx(request):
         return _player(request, session, user, evaluation_id, saved="draft", block="score_panel")
     return RedirectResponse(f"/qa/evaluations/{evaluation_id}?saved=draft", status_code=303)
@@ -226,17 +237,9 @@ def save(request: Request, session: DbSession, user: QAUser, evaluation_id: int,
 def submit(request: Request, session: DbSession, user: QAUser, evaluation_id: int, form: PostedForm) -> Response:
     """Save what the form holds, then submit; what is missing is shown beside its question (the
     answers given are kept in the draft)."""
-    try:
-        card = _card_of(session, user, evaluation_id)
-    except DomainError as exc:
-        return refusal(request, exc)
-    parsed, typed = _answers_from(form, [q.id for q in card.questions])
-    try:
-        evaluations.save(session, evaluation_id=evaluation_id, by=user, answers=parsed)
-    except DomainError as exc:
-        session.rollback()
-        return _player(request, session, user, evaluation_id, status_code=422 if exc.code == "invalid" else 409,
-                       errors=answer_errors(exc, card) if exc.code == "invalid" else {"": describe(exc)}, typed=typed)
+    card, typed, refused = _save_draft(request, session, user, evaluation_id, form, htmx=False)
+    if refused is not None:
+        return refused
     try:
         evaluations.submit(session, evaluation_id=evaluation_id, by=user)
     except DomainError as exc:  # nothing changed by the refusal: the saved answers stay
