@@ -22,7 +22,8 @@ def _routers() -> list[APIRouter]:
     from tickets.api import router as tickets_api
     from tickets.api_customers import router as customers_api
 
-    return [tickets_api, customers_api, twilio_webhooks, telephony_api, call_controls_api, scheduling_api, qa_api]
+    # Twilio's webhooks first: routes are matched in order, and every incoming call is one of them.
+    return [twilio_webhooks, tickets_api, customers_api, telephony_api, call_controls_api, scheduling_api, qa_api]
 
 
 def create_app(settings: Settings | None = None, *, start_background: bool = True) -> FastAPI:
@@ -62,11 +63,13 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     from hotline.health import router as health_router
 
     install_error_handlers(app)
+    routers = _routers()
+    app.include_router(routers[0])
     app.include_router(health_router)
-    for router in _routers():
+    for router in routers[1:]:
         app.include_router(router)
-    from core.csrf import CSRFMiddleware
     from agent_ui import mount_ui
+    from core.csrf import CSRFMiddleware
     mount_ui(app)
     app.add_middleware(CSRFMiddleware)
     return app

@@ -18,7 +18,9 @@ _lock = threading.Lock()
 
 
 def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
-    full = (str(session.get_bind().url), key)
+    # Keyed by the engine itself (held here, so never confused with a later one): hashing its
+    # URL would render the URL on every call.
+    full = (session.get_bind(), key)
     now = time.monotonic()
     with _lock:
         hit = _entries.get(full)

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from core import clock
 from core.crypto import InvalidPhoneNumber, phone_index
 from telephony.models import CALL_STATUS_RANK, Call, CallEvent
+from tickets.customers import caller_match, identify_by_index
 
-__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "get", "get_by_sid", "log_event",
+__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid", "log_event",
            "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
@@ -93,18 +94,32 @@ def _call_insert(session: Session) -> Any:
 
 
 def open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False, log_as: str | None = None,
-                 **values: Any) -> tuple[Call, bool]:
+                 identify: bool = False, **values: Any) -> tuple[Call, bool]:
     """The caller's call for this CallSid, created on first sight (with `values`); a retried
     webhook, or two racing, find the same row. The common case is one round trip: INSERT ...
     ON CONFLICT DO NOTHING RETURNING id, the row built from what was inserted. With `log_as`
     the webhook is also logged (log_event), on PostgreSQL in that same statement for a new
-    call. Returns (call, created)."""
+    call. With `identify` a new call is identified by caller ID (`from_index`; see
+    `caller_values`), on PostgreSQL in that statement too. Returns (call, created)."""
     if log_as is not None and session.get_bind().dialect.name == "postgresql":
-        return _open_inbound_logged(session, params=params, degraded=degraded, kind=log_as, **values)
+        return _open_inbound_logged(session, params=params, degraded=degraded, kind=log_as, identify=identify,
+                                    **values)
+    if identify:
+        values.update(caller_values(session, index=values.get("from_index")))
     call, created = _open_inbound(session, params=params, degraded=degraded, **values)
     if log_as is not None:
         log_event(session, kind=log_as, params=params, call=call)
     return call, created
+
+
+def caller_values(session: Session, *, index: str | None) -> dict[str, Any]:
+    """What a known caller sets on their call (customer, tier, site, own agent); empty for an
+    unknown, withheld or malformed number."""
+    match = identify_by_index(session, index=index)
+    if match is None:
+        return {}
+    return {"customer_id": match.customer_id, "tier": match.tier, "site_id": match.site_id,
+            "owning_agent_id": match.owning_agent_id}
 
 
 def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,42 +135,56 @@ def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str,
     return row
 
 
-_LOGGED_INSERT: list[Any] = []
+_LOGGED_INSERT: dict[bool, Any] = {}
+# Filled in from the caller's customer record when the statement identifies the caller.
+_IDENTIFIED = ("customer_id", "tier", "site_id", "owning_agent_id")
 
 
-def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degraded: bool, kind: str,
-                         **values: Any) -> tuple[Call, bool]:
-    # The call row and its first log line in one statement: the log's INSERT reads the new id
-    # from the call's INSERT ... ON CONFLICT DO NOTHING RETURNING id, so a known call writes
-    # nothing here and takes the two-step path.
-    if not _LOGGED_INSERT:
-        from sqlalchemy import bindparam, select
+def _logged_insert(identify: bool) -> Any:
+    """INSERT the call ... ON CONFLICT DO NOTHING RETURNING, and its first log line from the new
+    id, in one statement; with `identify`, the caller-ID lookup too (tickets.customers.caller_match
+    as a CTE: the customer's columns where the number is known, the given values otherwise).
+    Built once per shape, so SQLAlchemy compiles each once."""
+    if identify not in _LOGGED_INSERT:
+        from sqlalchemy import bindparam, func, select
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         calls_table, events_table = Call.__table__, CallEvent.__table__
-        opened = (pg_insert(calls_table)
-                  .values({c.key: bindparam(f"call_{c.key}", type_=c.type) for c in calls_table.columns if c.key != "id"})
-                  .on_conflict_do_nothing(index_elements=["call_sid"]).returning(calls_table.c.id).cte("opened"))
+        values: dict[str, Any] = {c.key: bindparam(f"call_{c.key}", type_=c.type)
+                                  for c in calls_table.columns if c.key != "id"}
+        if identify:
+            match = caller_match(bindparam("call_from_index", type_=calls_table.c.from_index.type)).cte("caller")
+            for key in _IDENTIFIED:
+                values[key] = func.coalesce(select(match.c[key]).scalar_subquery(), values[key])
+        opened = (pg_insert(calls_table).values(values).on_conflict_do_nothing(index_elements=["call_sid"])
+                  .returning(calls_table.c.id, *(calls_table.c[key] for key in _IDENTIFIED)).cte("opened"))
         names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
         logged = (insert(events_table)
                   .from_select(["call_id", *names], select(opened.c.id, *[bindparam(f"event_{name}",
                                                                                     type_=events_table.c[name].type)
                                                                           for name in names]))
-                  .returning(events_table.c.call_id))
-        _LOGGED_INSERT.append(logged)
+                  .cte("logged"))
+        _LOGGED_INSERT[identify] = select(opened.c.id, *(opened.c[key] for key in _IDENTIFIED)).add_cte(logged)
+    return _LOGGED_INSERT[identify]
+
+
+def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degraded: bool, kind: str,
+                         identify: bool = False, **values: Any) -> tuple[Call, bool]:
+    # The call row and its first log line in one statement: the log's INSERT reads the new id
+    # from the call's INSERT ... ON CONFLICT DO NOTHING RETURNING id, so a known call writes
+    # nothing here and takes the two-step path.
     row = _inbound_row(params, degraded, values)
     event = _event_values(kind, params, None)
-    new_id = session.execute(_LOGGED_INSERT[0], {**{f"call_{k}": v for k, v in row.items()},
-                                                 **{f"event_{k}": v for k, v in event.items() if k != "call_id"}}
-                             ).scalar()
-    if new_id is None:
+    # A Core statement on the session's connection: nothing in it reads the ORM's pending state.
+    inserted = session.connection().execute(_logged_insert(identify and row["from_index"] is not None),
+                                            {**{f"call_{k}": v for k, v in row.items()},
+                                             **{f"event_{k}": v for k, v in event.items() if k != "call_id"}}).first()
+    if inserted is None:
         call, created = _open_inbound(session, params=params, degraded=degraded, **values)
         log_event(session, kind=kind, params=params, call=call)
         return call, created
-    call = Call(id=new_id, **row)
-    make_transient_to_detached(call)  # what was inserted is its loaded state: no SELECT back
-    session.add(call)
-    return call, True
+    row.update(inserted._mapping)
+    return _as_loaded(session, row), True
 
 
 def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False,
@@ -167,10 +196,18 @@ def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool
         existing = get_by_sid(session, call_sid=sid)
         assert existing is not None
         return existing, False
-    call = Call(id=new_id, **row)
-    make_transient_to_detached(call)  # what was inserted is its loaded state: no SELECT back
+    return _as_loaded(session, {"id": new_id, **row}), True
+
+
+def _as_loaded(session: Session, row: dict[str, Any]) -> Call:
+    """The Call just inserted, in the session as if loaded from `row` (every column): no SELECT
+    back, and no change history to flush. The values go straight into the instance's dict, as
+    the ORM does when it loads a row, rather than through each attribute's change tracking."""
+    call = Call.__mapper__.class_manager.new_instance()
+    call.__dict__.update(row)
+    make_transient_to_detached(call)
     session.add(call)
-    return call, True
+    return call
 
 
 def advance_status(call: Call, status: str | None, *, duration: str | None = None) -> bool:

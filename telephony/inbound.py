@@ -11,19 +11,17 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from core import clock
+from core import clock, organisation
 from core.errors import NotFound
 from core.events import publish
-from core import organisation
 from telephony import calls, ivr, routing
 from telephony.cache import remembered
 from telephony.ivr import CHOICES, LANGUAGES, IvrConfig
 from telephony.models import Call
 from tickets import calendar
-from tickets import customers as customer_service
 from tickets import service as ticket_service
 
-__all__ = ["incoming", "menu", "wait", "queue_result", "voicemail", "site_for"]
+__all__ = ["incoming", "menu", "queue_result", "site_for", "voicemail", "wait"]
 
 EMPTY = str(VoiceResponse())
 log = logging.getLogger("hotline.telephony.inbound")
@@ -38,15 +36,11 @@ def site_for(session: Session, config: IvrConfig, preferred: int | None) -> int 
     return min((site.id for site in organisation.list_sites(session)), default=None)
 
 
-def _caller_values(session: Session, params: Mapping[str, str], config: IvrConfig) -> dict[str, object]:
-    """Who is calling (by caller ID) and for which site, before the call row is written."""
+def _caller_defaults(session: Session, params: Mapping[str, str], config: IvrConfig) -> dict[str, object]:
+    """What a new call starts with before caller ID: the blind index of its number, the IVR's
+    language and the default site (a known caller's own site replaces it)."""
     index = calls.caller_index(params.get("From") or params.get("Caller"))
-    match = customer_service.identify_by_index(session, index=index)
-    values: dict[str, object] = {"language": config.default_language, "from_index": index}
-    if match is not None:
-        values.update(customer_id=match.customer_id, tier=match.tier, owning_agent_id=match.owning_agent_id)
-    values["site_id"] = match.site_id if match is not None else _default_site(session, config)
-    return values
+    return {"language": config.default_language, "from_index": index, "site_id": _default_site(session, config)}
 
 
 def _default_site(session: Session, config: IvrConfig) -> int | None:
@@ -54,7 +48,9 @@ def _default_site(session: Session, config: IvrConfig) -> int | None:
 
 
 def _identify(session: Session, call: Call, params: Mapping[str, str], config: IvrConfig) -> None:
-    for key, value in _caller_values(session, params, config).items():
+    values = _caller_defaults(session, params, config)
+    values.update(calls.caller_values(session, index=values["from_index"]))  # type: ignore[arg-type]
+    for key, value in values.items():
         setattr(call, key, value)
 
 
@@ -74,9 +70,10 @@ def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lan
         call, created = existing, False
         calls.log_event(session, kind="voice", params=params, call=call)
     else:
-        # The call row and this webhook's log line travel together (one statement on PostgreSQL).
-        call, created = calls.open_inbound(session, params=params, degraded=degraded, log_as="voice",
-                                           **_caller_values(session, params, config))
+        # The call row, caller ID and this webhook's log line travel together (one statement
+        # on PostgreSQL).
+        call, created = calls.open_inbound(session, params=params, degraded=degraded, log_as="voice", identify=True,
+                                           **_caller_defaults(session, params, config))
     calls.advance_status(call, params.get("CallStatus"))
     if created:
         publish(session, "call.incoming", {"call_id": call.id, "customer_id": call.customer_id},

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,8 +28,8 @@ from tickets.visibility import CustomerNotFound, details_access, get_customer, w
 
 __all__ = [
     "CallerMatch", "CustomerAggregates", "CustomerErased", "CustomerNotFound", "PhoneTaken", "aggregates",
-    "change_history", "create_customer", "erase_customer", "find_by_phone", "get_customer", "history",
-    "identify_caller", "list_customers", "update_customer",
+    "caller_match", "change_history", "create_customer", "erase_customer", "find_by_phone", "get_customer",
+    "history", "identify_by_index", "identify_caller", "list_customers", "update_customer",
 ]
 
 
@@ -254,15 +254,25 @@ def identify_caller(session: Session, *, caller_id: str | None) -> CallerMatch |
     return identify_by_index(session, index=index)
 
 
+def caller_match(index: ColumnElement[Any]) -> Select[Any]:
+    """The caller-ID lookup as a statement (customer_id, tier, site_id, owning_agent_id; at most
+    one row, a number belonging to one customer), for a caller that embeds it in its own
+    statement: the webhook identifies the caller in the INSERT that opens the call."""
+    return (select(Customer.id.label("customer_id"), Customer.tier, Customer.site_id, Customer.owning_agent_id)
+            .join(CustomerPhone).where(CustomerPhone.number_index == index))
+
+
+# Built once: every incoming call runs it, and a statement object keeps its compiled form.
+_IDENTIFY = caller_match(bindparam("index"))
+
+
 def identify_by_index(session: Session, *, index: str | None) -> CallerMatch | None:
     """Caller ID from a number's blind index already computed (the webhook stores it on the call
     too, so it is derived once per call)."""
     if index is None:
         return None
-    row = session.execute(
-        select(Customer.id, Customer.tier, Customer.site_id, Customer.owning_agent_id)
-        .join(CustomerPhone).where(CustomerPhone.number_index == index)).first()
-    return CallerMatch(row.id, row.tier, row.site_id, row.owning_agent_id) if row else None
+    row = session.execute(_IDENTIFY, {"index": index}).first()
+    return CallerMatch(row.customer_id, row.tier, row.site_id, row.owning_agent_id) if row else None
 
 
 def list_customers(session: Session, *, site_id: int | None = None, tier: str | None = None,
