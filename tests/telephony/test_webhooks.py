@@ -293,3 +293,40 @@ def test_connection_dropped_by_the_server_is_retried_not_sent_to_voicemail(clien
     finally:
         db.configure_engine(working)
         single.dispose()
+
+
+def test_a_known_caller_is_identified_on_the_incoming_call_and_an_unknown_one_gets_the_default_site(
+        client, hub: Hub, session: Session) -> None:
+    from tests.factories import make_site
+    from tests.tickets.factories_customers import make_customer
+
+    other_site = make_site(session)
+    customer = make_customer(session, site=other_site, owner=hub.agent, tier="diamond")
+    number = customer.primary_phone.number
+    known, unknown, withheld = (voice_params(from_=number), voice_params(from_="+8613912345678"),
+                                voice_params(from_="anonymous"))
+    for params in (known, unknown, withheld):
+        assert post_webhook(client, "/twilio/voice", params).status_code == 200
+    call = _call(session, known["CallSid"])
+    assert (call.customer_id, call.tier, call.site_id, call.owning_agent_id) == (
+        customer.id, "diamond", other_site.id, hub.agent.id)
+    assert call.from_index is not None
+    for params in (unknown, withheld):
+        call = _call(session, params["CallSid"])
+        assert (call.customer_id, call.tier, call.owning_agent_id) == (None, None, None)
+        assert call.site_id == hub.site.id  # the first site set up
+    assert _call(session, withheld["CallSid"]).from_index is None
+    # Each call's first webhook was logged with it, without the number.
+    fresh(session)
+    logged = session.scalars(select(CallEvent).where(CallEvent.call_sid == known["CallSid"])).all()
+    assert [event.kind for event in logged] == ["voice"] and "From" not in logged[0].params
+
+
+def test_a_call_whose_voice_webhook_was_lost_is_identified_on_its_next_one(client, hub: Hub, session: Session) -> None:
+    from tests.tickets.factories_customers import make_customer
+
+    customer = make_customer(session, site=hub.site, tier="diamond")
+    params = voice_params(from_=customer.primary_phone.number, Digits="1")
+    assert post_webhook(client, "/twilio/menu", params).status_code == 200
+    call = _call(session, params["CallSid"])
+    assert (call.customer_id, call.tier, call.site_id) == (customer.id, "diamond", hub.site.id)
