@@ -70,10 +70,11 @@ def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lan
         call, created = existing, False
         calls.log_event(session, kind="voice", params=params, call=call)
     else:
-        # The call row, caller ID and this webhook's log line travel together (one statement
-        # on PostgreSQL).
+        # The call row, caller ID and this webhook's log line travel together: on PostgreSQL
+        # one statement, committing on its own. What follows writes only for a closed site
+        # (the call's menu choice, idempotent when Twilio retries this webhook).
         call, created = calls.open_inbound(session, params=params, degraded=degraded, log_as="voice", identify=True,
-                                           **_caller_defaults(session, params, config))
+                                           autocommit=True, **_caller_defaults(session, params, config))
     calls.advance_status(call, params.get("CallStatus"))
     if created:
         publish(session, "call.incoming", {"call_id": call.id, "customer_id": call.customer_id},

@@ -17,6 +17,7 @@ from telephony.models.routing import AgentPresence
 from telephony.simulator.twiml import parse
 from telephony.webhooks import REPLAY
 from tests.conftest import pg_only
+from tests.tickets.factories_customers import published  # noqa: F401 (fixture)
 from tests.factories import fresh, make_api_token
 from tests.telephony.hub import CALLER, Hub, available, post_webhook, voice_params
 from tickets.models.tickets import Ticket, TicketRecording
@@ -223,8 +224,14 @@ def test_closed_site_goes_straight_to_voicemail(client, hub: Hub, session, clock
     for weekday in range(7):
         calendar.set_opening_hours(session, site_id=hub.site.id, weekday=weekday, ranges=[("09:00", "10:00")])
     session.commit()
-    response = post_webhook(client, "/twilio/voice", voice_params())
+    params = voice_params()
+    response = post_webhook(client, "/twilio/voice", params)
     assert [v.name for v in parse(response.text)] == ["Say", "Record", "Say", "Hangup"]
+    call = _call(session, params["CallSid"])
+    assert (call.menu_choice, call.after_queue) == ("closed", "voicemail")
+    # Twilio retrying the webhook finds the same call, still closed.
+    assert [v.name for v in parse(post_webhook(client, "/twilio/voice", params).text)][:2] == ["Say", "Record"]
+    assert _count(session, Call) == 1
 
 
 # The database down --------------------------------------------------------------------------------
@@ -268,6 +275,32 @@ def test_database_down_caller_leaves_a_voicemail_that_is_kept(client, hub, sessi
     assert recording is not None and recording.kind == "voicemail" and recording.status == "completed"
     attached = session.scalar(select(TicketRecording).where(TicketRecording.recording_ref == recording_sid))
     assert attached is not None and attached.kind == "voicemail"
+
+
+@pg_only()
+def test_a_new_call_is_one_statement_committing_on_its_own(client, hub: Hub, session: Session, published) -> None:
+    """On PostgreSQL the incoming call's INSERT (caller ID and log line included) runs in
+    autocommit: no BEGIN or COMMIT round trips. The call's event is still published."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, bool]] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append((statement.split()[0], conn.connection.dbapi_connection.autocommit))
+
+    # A first call reads the IVR settings and the site's calendar, which are then remembered.
+    assert post_webhook(client, "/twilio/voice", voice_params()).status_code == 200
+    engine = db.get_engine()
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        params = voice_params()
+        assert post_webhook(client, "/twilio/voice", params).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    assert seen == [("WITH", True)]
+    call = _call(session, params["CallSid"])
+    assert call.status == "ringing"
+    assert [event.payload["call_id"] for event in published.of("call.incoming")][-1] == call.id
 
 
 @pg_only()
