@@ -137,27 +137,29 @@ def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str,
     return row
 
 
-_LOGGED_INSERT: dict[bool, Any] = {}
+_LOGGED_INSERT: dict[tuple[bool, frozenset[str]], Any] = {}
 # Filled in from the caller's customer record when the statement identifies the caller.
 _IDENTIFIED = ("customer_id", "tier", "site_id", "owning_agent_id")
 
 
-def _logged_insert(identify: bool) -> Any:
+def _logged_insert(identify: bool, given: frozenset[str]) -> Any:
     """INSERT the call ... ON CONFLICT DO NOTHING RETURNING, and its first log line from the new
     id, in one statement; with `identify`, the caller-ID lookup too (tickets.customers.caller_match
     as a CTE: the customer's columns where the number is known, the given values otherwise).
-    Built once per shape, so SQLAlchemy compiles each once."""
-    if identify not in _LOGGED_INSERT:
-        from sqlalchemy import bindparam, func, select
+    Only the `given` columns are bound (the others are NULL): a new call sets about half of
+    them. Built once per shape (a handful occur), so SQLAlchemy compiles each once."""
+    shape = (identify, given)
+    if shape not in _LOGGED_INSERT:
+        from sqlalchemy import bindparam, func, null, select
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         calls_table, events_table = Call.__table__, CallEvent.__table__
         values: dict[str, Any] = {c.key: bindparam(f"call_{c.key}", type_=c.type)
-                                  for c in calls_table.columns if c.key != "id"}
+                                  for c in calls_table.columns if c.key in given}
         if identify:
             match = caller_match(bindparam("call_from_index", type_=calls_table.c.from_index.type)).cte("caller")
             for key in _IDENTIFIED:
-                values[key] = func.coalesce(select(match.c[key]).scalar_subquery(), values[key])
+                values[key] = func.coalesce(select(match.c[key]).scalar_subquery(), values.get(key, null()))
         opened = (pg_insert(calls_table).values(values).on_conflict_do_nothing(index_elements=["call_sid"])
                   .returning(calls_table.c.id, *(calls_table.c[key] for key in _IDENTIFIED)).cte("opened"))
         names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
@@ -166,8 +168,8 @@ def _logged_insert(identify: bool) -> Any:
                                                                                     type_=events_table.c[name].type)
                                                                           for name in names]))
                   .cte("logged"))
-        _LOGGED_INSERT[identify] = select(opened.c.id, *(opened.c[key] for key in _IDENTIFIED)).add_cte(logged)
-    return _LOGGED_INSERT[identify]
+        _LOGGED_INSERT[shape] = select(opened.c.id, *(opened.c[key] for key in _IDENTIFIED)).add_cte(logged)
+    return _LOGGED_INSERT[shape]
 
 
 def _autocommitting(session: Session) -> Any:
@@ -190,9 +192,11 @@ def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degrade
     event = _event_values(kind, params, None)
     # A Core statement on the session's connection: nothing in it reads the ORM's pending state.
     connection = _autocommitting(session) if autocommit else session.connection()
-    inserted = connection.execute(_logged_insert(identify and row["from_index"] is not None),
-                                            {**{f"call_{k}": v for k, v in row.items()},
-                                             **{f"event_{k}": v for k, v in event.items() if k != "call_id"}}).first()
+    given = {f"call_{k}": v for k, v in row.items() if v is not None}
+    given.update((f"event_{k}", v) for k, v in event.items() if k != "call_id")
+    statement = _logged_insert(identify and row["from_index"] is not None,
+                               frozenset(k for k, v in row.items() if v is not None))
+    inserted = connection.execute(statement, given).first()
     if inserted is None:
         call, created = _open_inbound(session, params=params, degraded=degraded, **values)
         log_event(session, kind=kind, params=params, call=call)
