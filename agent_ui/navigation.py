@@ -1,9 +1,14 @@
 """The navigation bar per role and the words for roles and duties. A page appears in the bar
-as soon as its route exists, so later pages only need to be registered here once."""
+as soon as its route exists, so later pages only need to be registered here once.
+
+The bar keeps the daily pages at the top level and gathers the rest into a few groups (a
+disclosure menu each), so a manager's bar fits on one line; a group a role would see with a
+single page in it is not a group for that role: the page stands at the top level instead."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.routing import Match
@@ -14,35 +19,53 @@ from core.models import Role
 
 
 @dataclass(frozen=True)
+class NavGroup:
+    key: str
+    label: str  # English msgid, translated in the template
+
+
+# A group takes the place of its first page in NAV, after the daily pages at the top level.
+CALLS_AND_CUSTOMERS = NavGroup("calls_and_customers", N_("Calls and customers"))
+SHIFTS_AND_DUTY = NavGroup("shifts_and_duty", N_("Shifts and duty"))
+QUALITY_AND_REPORTS = NavGroup("quality_and_reports", N_("Quality and reports"))
+SETTINGS = NavGroup("settings", N_("Settings"))
+GROUPS: tuple[NavGroup, ...] = (CALLS_AND_CUSTOMERS, SHIFTS_AND_DUTY, QUALITY_AND_REPORTS, SETTINGS)
+
+
+@dataclass(frozen=True)
 class NavItem:
     key: str
     label: str  # English msgid, translated in the template
     path: str
     roles: frozenset[Role]
     also: tuple[str, ...] = ()  # other paths this entry stands for (it is shown current on them)
+    group: NavGroup | None = None  # None: always at the top level
 
 
+# The bar's order: a group stands where its first page would.
 NAV: tuple[NavItem, ...] = (
     NavItem("home", N_("Home"), "/", permissions.EVERYONE),
     NavItem("desktop", N_("Desktop"), "/desktop", frozenset({Role.agent, Role.team_leader})),
-    NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS),
-    NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS),
-    NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS),
-    NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE),
-    NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS),
-    NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS),
-    NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS),
     NavItem("floor", N_("Floor"), "/floor", permissions.TEAM_LEADERS),
-    NavItem("qa", N_("Quality"), "/qa", permissions.QA),
-    NavItem("my_evaluations", N_("My evaluations"), "/qa/mine", frozenset({Role.agent})),
+    NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
+    NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
+    NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
+    NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS,
+            group=CALLS_AND_CUSTOMERS),
+    NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS, group=SHIFTS_AND_DUTY),
+    NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS, group=SHIFTS_AND_DUTY),
+    NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS, group=SHIFTS_AND_DUTY),
+    NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE, group=SHIFTS_AND_DUTY),
+    NavItem("qa", N_("Quality"), "/qa", permissions.QA, group=QUALITY_AND_REPORTS),
+    NavItem("my_evaluations", N_("My evaluations"), "/qa/mine", frozenset({Role.agent}), group=QUALITY_AND_REPORTS),
     # A team leader's quality pages: coverage and trend first, which links to the monthly report,
     # coaching and the training plan; one entry keeps the bar short.
     NavItem("qa_coverage", N_("Quality"), "/qa/coverage", frozenset({Role.team_leader}),
-            also=("/qa/reports", "/qa/coaching", "/qa/training")),
-    NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS),
-    NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS),
-    NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS),
-    NavItem("tokens", N_("API tokens"), "/account/tokens", permissions.EVERYONE),
+            also=("/qa/reports", "/qa/coaching", "/qa/training"), group=QUALITY_AND_REPORTS),
+    NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS,
+            group=QUALITY_AND_REPORTS),
+    NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS, group=SETTINGS),
+    NavItem("tokens", N_("API tokens"), "/account/tokens", permissions.EVERYONE, group=SETTINGS),
 )
 
 ROLE_LABELS: dict[Role, str] = {
@@ -99,6 +122,20 @@ class ShownItem:
     label: str
     path: str
     current: bool
+    is_group: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class ShownGroup:
+    key: str
+    label: str
+    items: tuple[ShownItem, ...]
+    is_group: ClassVar[bool] = True
+
+    @property
+    def current(self) -> bool:
+        """The group holding this page is marked, so the reader sees where they are while it is closed."""
+        return any(item.current for item in self.items)
 
 
 def page_exists(request: Request, path: str) -> bool:
@@ -118,6 +155,32 @@ def items_for(request: Request, role: str) -> list[ShownItem]:
                for item in visible}
     best = max(matches.values(), default=-1)
     return [ShownItem(item.key, item.label, item.path, best >= 0 and matches[item.key] == best) for item in visible]
+
+
+def bar_for(request: Request, role: str) -> list[ShownItem | ShownGroup]:
+    """The bar as shown: `items_for` in order, with each group's pages gathered where the group's
+    first page stands; a group of one page leaves it at the top level."""
+    group_of = {item.key: item.group for item in NAV}
+    gathered: dict[str, list[ShownItem]] = {}
+    slots: list[ShownItem | NavGroup] = []
+    for shown in items_for(request, role):
+        group = group_of[shown.key]
+        if group is None:
+            slots.append(shown)
+            continue
+        if group.key not in gathered:
+            gathered[group.key] = []
+            slots.append(group)
+        gathered[group.key].append(shown)
+    bar: list[ShownItem | ShownGroup] = []
+    for slot in slots:
+        if isinstance(slot, ShownItem):
+            bar.append(slot)
+        elif len(gathered[slot.key]) == 1:
+            bar.append(gathered[slot.key][0])
+        else:
+            bar.append(ShownGroup(slot.key, slot.label, tuple(gathered[slot.key])))
+    return bar
 
 
 def _under(here: str, path: str) -> bool:

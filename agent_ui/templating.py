@@ -109,7 +109,7 @@ def page_context(request: Request, viewer: Viewer | None) -> dict[str, Any]:
         "html_lang": i18n.HTML_LANG.get(locale, "en"),
         "languages": i18n.LANGUAGE_NAMES,
         "csrf_token": csrf_token_for(request),
-        "nav": navigation.items_for(request, viewer.role) if viewer is not None else [],
+        "nav": navigation.bar_for(request, viewer.role) if viewer is not None else [],
         "role_label": navigation.role_label(viewer.role) if viewer is not None else "",
         "current_path": request.url.path,
         "can": lambda roles: viewer is not None and permissions.allowed(viewer.role, roles),
