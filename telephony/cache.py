@@ -18,9 +18,10 @@ _lock = threading.Lock()
 
 
 def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
-    # Keyed by the engine itself (held here, so never confused with a later one): hashing its
-    # URL would render the URL on every call.
-    full = (session.get_bind(), key)
+    # Keyed by the engine's connection pool (held here, so never confused with a later one). Not
+    # by the bind itself: `db.write_locked` gives each SQLite webhook a fresh option-engine over
+    # the same pool. Not by the URL, which would be rendered on every call to hash it.
+    full = (session.get_bind().pool, key)
     now = time.monotonic()
     with _lock:
         hit = _entries.get(full)

@@ -131,7 +131,7 @@ def db_template(base_dir: Path) -> Iterator[_Template]:
 
 @pytest.fixture(autouse=True)
 def _nothing_remembered() -> Iterator[None]:
-    """telephony.cache keeps IVR settings and sites a few seconds per database URL; on PostgreSQL
+    """telephony.cache keeps IVR settings and sites a few seconds per database (engine pool); on PostgreSQL
     every test reuses one database (emptied between tests), so nothing from another test applies."""
     from telephony import cache
 
