@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # A warm transfer to a queue: after this long without an agent taking it, the agent is told.
     warm_transfer_wait_seconds: int = 60
     webhook_concurrency: int = 4
+    # True: a new call's one-statement insert waits for the WAL flush too (telephony.calls._relaxes_commit).
+    new_call_synchronous_commit: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -8,14 +8,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core import clock
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -195,6 +197,18 @@ def _run_after_commit(session: Session) -> None:
 def _drop_after_rollback(session: Session, _previous: Any) -> None:
     if not session.in_transaction():
         session.info.pop(_PENDING, None)
+
+
+def add_as_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T:
+    """A row just written by a Core statement, put in the session as if loaded from `values`
+    (give every column): no SELECT back and no change history to flush. The values go straight
+    into the instance's dict, as the ORM does when it loads a row, rather than through each
+    attribute's change tracking."""
+    instance = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance  # type: ignore[no-any-return]
 
 
 def utcnow() -> datetime:

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from core import clock
 from core.crypto import InvalidPhoneNumber, phone_index
+from core.db import add_as_loaded
 from telephony.models import CALL_STATUS_RANK, Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
@@ -137,20 +138,22 @@ def _inbound_row(params: Mapping[str, str], degraded: bool, values: Mapping[str,
     return row
 
 
-_LOGGED_INSERT: dict[tuple[bool, frozenset[str]], Any] = {}
+_LOGGED_INSERT: dict[tuple[bool, frozenset[str], bool], Any] = {}
 # Filled in from the caller's customer record when the statement identifies the caller.
 _IDENTIFIED = ("customer_id", "tier", "site_id", "owning_agent_id")
 
 
-def _logged_insert(identify: bool, given: frozenset[str]) -> Any:
+def _logged_insert(identify: bool, given: frozenset[str], relaxed: bool = False) -> Any:
     """INSERT the call ... ON CONFLICT DO NOTHING RETURNING, and its first log line from the new
     id, in one statement; with `identify`, the caller-ID lookup too (tickets.customers.caller_match
     as a CTE: the customer's columns where the number is known, the given values otherwise).
     Only the `given` columns are bound (the others are NULL): a new call sets about half of
-    them. Built once per shape (a handful occur), so SQLAlchemy compiles each once."""
-    shape = (identify, given)
+    them. With `relaxed`, the statement's own transaction commits without waiting for the WAL
+    to reach the disk (see `_relaxes_commit`). Built once per shape (a handful occur), so
+    SQLAlchemy compiles each once."""
+    shape = (identify, given, relaxed)
     if shape not in _LOGGED_INSERT:
-        from sqlalchemy import bindparam, func, null, select
+        from sqlalchemy import bindparam, func, literal_column, null, select
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         calls_table, events_table = Call.__table__, CallEvent.__table__
@@ -168,19 +171,44 @@ def _logged_insert(identify: bool, given: frozenset[str]) -> Any:
                                                                                     type_=events_table.c[name].type)
                                                                           for name in names]))
                   .cte("logged"))
-        _LOGGED_INSERT[shape] = select(opened.c.id, *(opened.c[key] for key in _IDENTIFIED)).add_cte(logged)
+        statement = select(opened.c.id, *(opened.c[key] for key in _IDENTIFIED)).add_cte(logged)
+        if relaxed:
+            # set_config(..., is_local => true) lasts until this statement's transaction ends,
+            # after its commit record is written; an uncorrelated subquery runs once.
+            relax = literal_column("set_config('synchronous_commit', 'off', true)")
+            statement = statement.where(select(relax).scalar_subquery().is_not(None))
+        _LOGGED_INSERT[shape] = statement
     return _LOGGED_INSERT[shape]
 
 
-def _autocommitting(session: Session) -> Any:
+def _relaxes_commit() -> bool:
+    """Whether a new call's one-statement commit may skip waiting for the WAL flush
+    (`HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT`, default false).
+
+    A flush is a disk sync, and under load a sync on shared or network storage now and then
+    takes 50-500 ms; every call committing meanwhile waits for it, which is the whole tail of
+    the incoming-call webhook (benchmarks/bench_webhook.py). What the wait buys is small: only
+    a crash of the database server itself (not of the hub) within about 0.6 s
+    (3 x wal_writer_delay) can lose such a commit, and what it loses is a ringing call that
+    Twilio still holds. Its next webhook (a menu choice, the wait URL) opens it again, identified
+    (`open_inbound` on an unknown CallSid); only a caller who hangs up during the greeting would
+    then be missing from the call log. Only this statement is relaxed: voicemails, callbacks,
+    tickets and everything else a caller leaves commit durably."""
+    from core.config import get_settings
+
+    return not get_settings().new_call_synchronous_commit
+
+
+def _autocommitting(session: Session) -> tuple[Any, bool]:
     """The session's connection in autocommit, when nothing has been read or written in it yet:
     a single statement is atomic by itself (its CTEs included), so a new call needs no BEGIN
     and COMMIT round trips, one round trip in all instead of three. The caller accepts that
     anything the unit of work writes afterwards commits statement by statement; the session's
-    commit still runs its after-commit work (events). Otherwise the session's transaction."""
+    commit still runs its after-commit work (events). Otherwise the session's transaction.
+    Returns the connection and whether it autocommits."""
     if session.in_transaction():
-        return session.connection()
-    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return session.connection(), False
+    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"}), True
 
 
 def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degraded: bool, kind: str,
@@ -191,18 +219,19 @@ def _open_inbound_logged(session: Session, *, params: Mapping[str, str], degrade
     row = _inbound_row(params, degraded, values)
     event = _event_values(kind, params, None)
     # A Core statement on the session's connection: nothing in it reads the ORM's pending state.
-    connection = _autocommitting(session) if autocommit else session.connection()
+    connection, alone = _autocommitting(session) if autocommit else (session.connection(), False)
     given = {f"call_{k}": v for k, v in row.items() if v is not None}
     given.update((f"event_{k}", v) for k, v in event.items() if k != "call_id")
     statement = _logged_insert(identify and row["from_index"] is not None,
-                               frozenset(k for k, v in row.items() if v is not None))
+                               frozenset(k for k, v in row.items() if v is not None),
+                               relaxed=alone and _relaxes_commit())
     inserted = connection.execute(statement, given).first()
     if inserted is None:
         call, created = _open_inbound(session, params=params, degraded=degraded, **values)
         log_event(session, kind=kind, params=params, call=call)
         return call, created
     row.update(inserted._mapping)
-    return _as_loaded(session, row), True
+    return add_as_loaded(session, Call, row), True
 
 
 def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool = False,
@@ -214,18 +243,7 @@ def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool
         existing = get_by_sid(session, call_sid=sid)
         assert existing is not None
         return existing, False
-    return _as_loaded(session, {"id": new_id, **row}), True
-
-
-def _as_loaded(session: Session, row: dict[str, Any]) -> Call:
-    """The Call just inserted, in the session as if loaded from `row` (every column): no SELECT
-    back, and no change history to flush. The values go straight into the instance's dict, as
-    the ORM does when it loads a row, rather than through each attribute's change tracking."""
-    call = Call.__mapper__.class_manager.new_instance()
-    call.__dict__.update(row)
-    make_transient_to_detached(call)
-    session.add(call)
-    return call
+    return add_as_loaded(session, Call, {"id": new_id, **row}), True
 
 
 def advance_status(call: Call, status: str | None, *, duration: str | None = None) -> bool:

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Row, String, and_, bindparam, cast, exists, false, func, insert, literal_column, not_, \
     null, select, true, union_all, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from core import clock, directory
 from core.config import get_settings
-from core.db import UTCDateTime
+from core.db import UTCDateTime, add_as_loaded
 from telephony import offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, PresenceLog, QueueEntry, RoutingSetting
@@ -66,7 +66,8 @@ def decide(session: Session, *, blocked: list[tuple[str, int]], tried: list[int]
         params[f"skill_{n}"], params[f"level_{n}"] = skill, level
     if tried:
         params["tried"] = tried
-    row = session.execute(_statement(len(blocked), bool(tried), check_due), params).one()
+    # Core execution on the session's connection: the statement names no ORM entity to load.
+    row = session.connection().execute(_statement(len(blocked), bool(tried), check_due), params).one()
     offer = _offered(session, row, now) if row.offer_id is not None else None
     return Pick(due_offers=bool(row.offers_due), due_wrap_ups=bool(row.wrap_ups_due), anyone_free=bool(row.anyone_free),
                 entry_id=row.entry_id, skill_code=row.skill_code, min_level=row.min_level, offer=offer)
@@ -82,11 +83,10 @@ def _configured(name: str) -> int:
 def _offered(session: Session, row: Row[Any], now: datetime) -> Offer:
     """The ORM side of an offer the statement made: the Offer as inserted (no SELECT back), stale
     copies of the entry and the presence row expired, and the events, ring task and hooks."""
-    offer = Offer(id=row.offer_id, entry_id=row.entry_id, call_id=row.call_id, user_id=row.user_id,
-                  skill_code=row.skill_code, state="pending", offered_at=now, expires_at=row.expires_at,
-                  resolved_at=None, ended_at=None, reason=None)
-    make_transient_to_detached(offer)
-    session.add(offer)
+    offer = add_as_loaded(session, Offer, {
+        "id": row.offer_id, "entry_id": row.entry_id, "call_id": row.call_id, "user_id": row.user_id,
+        "skill_code": row.skill_code, "state": "pending", "offered_at": now, "expires_at": row.expires_at,
+        "resolved_at": None, "ended_at": None, "reason": None})
     for key in (identity_key(AgentPresence, row.user_id), identity_key(QueueEntry, row.entry_id)):
         stale = session.identity_map.get(key)
         if stale is not None:
