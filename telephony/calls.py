@@ -182,8 +182,8 @@ def _logged_insert(identify: bool, given: frozenset[str], relaxed: bool = False)
 
 
 def _relaxes_commit() -> bool:
-    """Whether a new call's one-statement commit may skip waiting for the WAL flush
-    (`HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT`, default false).
+    """Whether a new call's one-statement commit may skip waiting for the WAL flush: yes unless
+    `HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT` is true (it defaults to false).
 
     A flush is a disk sync, and under load a sync on shared or network storage now and then
     takes 50-500 ms; every call committing meanwhile waits for it, which is the whole tail of

@@ -74,6 +74,16 @@ def test_data_keys_parse_comma_separated_newest_first(monkeypatch: pytest.Monkey
     assert Settings().data_key_values() == [new, old]
 
 
+def test_new_call_commit_setting_reads_true_and_false_and_refuses_anything_else(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().new_call_synchronous_commit is False  # the documented default
+    monkeypatch.setenv("HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT", "true")
+    assert Settings().new_call_synchronous_commit is True
+    monkeypatch.setenv("HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT", "sometimes")
+    with pytest.raises(ValidationError, match="new_call_synchronous_commit"):
+        Settings()
+
+
 def test_unknown_timezone_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown time zone"):
         Settings(timezone="Mars/Olympus")
