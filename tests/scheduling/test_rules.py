@@ -91,8 +91,14 @@ def test_sick_leave_by_someone_else_late_notice_and_certificate() -> None:
     special = leave_rules.evaluate(leave_facts(kind="special", start=datetime(2026, 1, 8, 8, tzinfo=UTC),
                                                requested_at=datetime(2026, 1, 8, 7, 30, tzinfo=UTC)), DEFAULTS)
     assert special.late  # 30 minutes before the shift: less than the hour's notice
-    long = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC)), DEFAULTS)
+    day = datetime(2026, 1, 8, 8, tzinfo=UTC)
+    three_shifts = [leave_rules.LeaveShift(day + timedelta(days=n), day + timedelta(days=n, hours=8),
+                                           (day + timedelta(days=n)).date(), "day") for n in range(3)]
+    long = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC), shifts=three_shifts), DEFAULTS)
     assert long.steps == ["supervisor", "center_head"]
+    # Days are counted by shift: three calendar days with one shift in them are one day of leave.
+    one_shift = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC)), DEFAULTS)
+    assert one_shift.steps == ["supervisor"]
 
 
 # Swaps ------------------------------------------------------------------------------------------
