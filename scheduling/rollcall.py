@@ -59,13 +59,17 @@ def assess(shift_start: datetime, shift_end: datetime, presence: list[Spell], *,
 def check_shift(session: Session, *, shift: Shift, by: User | None = None) -> RollCallEntry:
     """Assess one shift now and keep the result (an entry marked excused by a leader stays so)."""
     now = clock.now()
-    leave = session.scalar(select(LeaveRequest.id).where(
+    leave = session.scalar(select(LeaveRequest).where(
         LeaveRequest.user_id == shift.user_id, LeaveRequest.status == "approved",
         LeaveRequest.start_at <= shift.start_at, LeaveRequest.end_at > shift.start_at).limit(1))
     presence = spells(session, user_id=shift.user_id, start=shift.start_at - ARRIVAL_WINDOW,
                       end=max(min(now, shift.end_at), shift.start_at - ARRIVAL_WINDOW + timedelta(seconds=1)))
     status, arrived, late, away, found = assess(shift.start_at, shift.end_at, presence, now=now,
                                                 on_leave=leave is not None, rules=policy(session))
+    if leave is not None and leave.counts_as_absence and leave.absence_rule:
+        # Leave that counts as absence (a medical certificate overdue): absent, and why.
+        due = leave.certificate_due_on.isoformat() if leave.certificate_due_on else ""
+        status, found = "absent", [violation(leave.absence_rule, day=due)]
     entry = session.scalar(select(RollCallEntry).where(RollCallEntry.shift_id == shift.id))
     if entry is None:
         entry = RollCallEntry(shift_id=shift.id, user_id=shift.user_id, status=status)

@@ -440,3 +440,52 @@ def test_roll_call_page_lists_qas_common_problems_for_the_briefing(client: TestC
     assert 'id="briefing-items"' in page and "Confirm the caller&#39;s need before answering" in page
     assert "Repeat it back" in page
     assert 'id="briefing-empty"' in client.get("/duty?day=2026-02-20").text  # no plan in the two weeks before
+
+
+def _visible(html: str) -> str:
+    """The page's text as read on screen: tags and their attributes removed."""
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_requester_reads_why_their_leave_was_refused(client: TestClient, session: Session, world: World) -> None:
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    request = leave_service.request(session, user_id=me.id, kind="personal", start=shift.start_at, end=shift.end_at,
+                                    by=me)
+    session.commit()
+    signed_in_client(client, world.supervisor)
+    page = client.get("/shifts").text
+    assert f'action="/shifts/leave/{request.id}/refuse"' in page and 'name="reason"' in page
+    missing = client.post(f"/shifts/leave/{request.id}/refuse", data={"reason": "other", "note": ""}, headers=HX)
+    assert missing.status_code == 422 and "Say why the leave is refused." in missing.text
+    bad = client.post(f"/shifts/leave/{request.id}/refuse", data={"reason": "mood", "note": "x"})
+    assert bad.status_code == 422 and "Choose why the leave is refused." in bad.text
+    assert fresh(session).get(LeaveRequest, request.id).status == "pending"
+    refused = client.post(f"/shifts/leave/{request.id}/refuse",
+                          data={"reason": "staffing", "note": "Two colleagues are on a course"}, follow_redirects=False)
+    assert refused.status_code == 303
+    signed_in_client(client, me)
+    row = client.get("/shifts").text.split('id="my-leave"')[1].split("</table>")[0]
+    assert "Refused" in row and "Not enough people would be left on duty." in row
+    assert "Two colleagues are on a course" in row and "Supervisor" in row
+    assert "leave.refused" not in _visible(row)  # the rule's code is never shown raw
+    _zh(client)
+    row = client.get("/shifts").text.split('id="my-leave"')[1].split("</table>")[0]
+    assert "已拒绝" in row and "值班人手不足" in row and "leave.refused" not in _visible(row)
+
+
+def test_an_admin_gets_no_leave_to_decide(client: TestClient, session: Session, world: World) -> None:
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    request = leave_service.request(session, user_id=me.id, kind="personal", start=shift.start_at, end=shift.end_at,
+                                    by=me)
+    session.commit()
+    signed_in_client(client, make_user(session, role=Role.admin, site=world.site))
+    assert 'id="leave-to-decide"' not in client.get("/shifts").text
+    refused = client.post(f"/shifts/leave/{request.id}/approve", headers=HX)
+    assert refused.status_code == 409 and "does not approve leave" in refused.text
+    assert fresh(session).get(LeaveRequest, request.id).status == "pending"

@@ -1,0 +1,38 @@
+"""The department's rules as seed 003 writes them: why leave counts as absence and why it was
+refused; reminders from any package as notifications (a key for once-only, values for the text).
+
+Revision ID: 0007
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("scheduling_leave_requests", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("absence_rule", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("scheduling_leave_approvals", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reason", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("key", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_notifications_key"), ["key"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_notifications_key"), type_="unique")
+        batch_op.drop_column("params")
+        batch_op.drop_column("key")
+    with op.batch_alter_table("scheduling_leave_approvals", schema=None) as batch_op:
+        batch_op.drop_column("reason")
+    with op.batch_alter_table("scheduling_leave_requests", schema=None) as batch_op:
+        batch_op.drop_column("absence_rule")
