@@ -126,9 +126,11 @@ def duty(request: Request, session: DbSession, user: TeamLeaderUser) -> Response
 
 @router.post("/duty/rollcall/{shift_id}/excuse", include_in_schema=False)
 def excuse(request: Request, session: DbSession, user: TeamLeaderUser, shift_id: int,
-           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "",
+           user_id: Annotated[str, Form()] = "") -> Response:
     try:
-        rollcall.excuse(session, shift_id=shift_id, by=user, note=note)
+        rollcall.excuse(session, shift_id=shift_id, by=user, note=note,
+                        user_id=int(user_id) if user_id.isdigit() else None)
     except DomainError as exc:
         return _refused(request, session, user, "rollcall", exc)
     return _back(request, session, user, "excused", _here(back))

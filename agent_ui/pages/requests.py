@@ -64,6 +64,7 @@ def _context(session: DbSession, user: User, zone: str, locale: str = "en") -> d
                                              end=now + timedelta(days=42)),
         "my_leave": mine, "why": _why(session, mine, locale, zone), "to_decide": to_decide,
         "refusal_reasons": common.REFUSAL_REASONS, "swaps": swaps, "swap_shifts": shifts, "people": people,
+        "approvable": swap_service.approvable(session, swaps=swaps, by=user),
         "partners": [u for u in people.values() if u.role == Role.agent.value and u.id != user.id],
         "reportable": [u for u in people.values() if u.role == Role.agent.value]
         if access.at_least(user, Role.team_leader) else [],

@@ -132,7 +132,7 @@ _MESSAGES = {m: m for m in (
     N_("Give the first and the last day."), N_("Choose a person and a shift."), N_("Give the day."),
     N_("Use numbers only."), N_("Give 24 numbers of calls, one per hour from 00:00."),
     N_("Handle time must be positive."), N_("Only team leaders approve swaps."),
-    N_("Say why the leave is refused."),
+    N_("Say why the leave is refused."), N_("That person has nothing to excuse on this shift."),
     N_("An accepted handover is locked; append an addition instead."),
     N_("This leave needs no medical certificate."),
     N_("A day off is asked for a day after today."), N_("A day off is asked at most 124 days ahead."),

@@ -34,11 +34,12 @@ def take_roll_call(body: RollCallIn, session: DbSession, user: TeamLeaderUser) -
 
 class ExcuseIn(BaseModel):
     note: str
+    user_id: int | None = None  # the shift's owner by default; the other party of a swap that left it empty
 
 
 @router.post("/roll-call/{shift_id}/excuse")
 def excuse(shift_id: int, body: ExcuseIn, session: DbSession, user: TeamLeaderUser) -> dict[str, Any]:
-    entry = rollcall.excuse(session, shift_id=shift_id, by=user, note=body.note)
+    entry = rollcall.excuse(session, shift_id=shift_id, by=user, note=body.note, user_id=body.user_id)
     return _entry(type("S", (), {"id": shift_id})(), entry)
 
 

@@ -64,6 +64,8 @@ MESSAGES: dict[str, str] = {
     "swap.payback_mismatch": "A payback must be between the same two people as the swap it settles, the other "
                              "way round.",
     "swap.already_paid": "That swap is already paid back.",
+    "swap.no_team_leader": "{person} has no team leader to approve their side of the swap; ask an administrator "
+                           "to place them in a team that has one.",
     "swap.max_weekly_hours": "{person} would work {hours} hours in the week of {week}; at most {max_hours}.",
 }
 
@@ -72,6 +74,8 @@ MESSAGES.update({
     "rollcall.late": "Arrived {minutes} minutes after the shift began, without leave ({limit} minutes or more is "
                      "a violation).",
     "rollcall.absent": "Did not arrive for the shift, and has no leave for it.",
+    "rollcall.swap_left_empty": "Nobody worked this swapped shift: both people of the swap count as absent until "
+                                "the team leader excuses whoever was not responsible.",
     "rollcall.left_post": "Away from the post for {minutes} minutes from {start} ({limit} minutes or more is a "
                           "violation).",
 })

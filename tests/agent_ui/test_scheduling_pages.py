@@ -5,7 +5,7 @@ duty log, handovers and notices; sign-in and roles; plain posts redirect, htmx g
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -489,3 +489,33 @@ def test_an_admin_gets_no_leave_to_decide(client: TestClient, session: Session, 
     refused = client.post(f"/shifts/leave/{request.id}/approve", headers=HX)
     assert refused.status_code == 409 and "does not approve leave" in refused.text
     assert fresh(session).get(LeaveRequest, request.id).status == "pending"
+
+
+def test_a_swapped_shift_left_empty_lists_both_parties_on_the_roll_call(client: TestClient, session: Session,
+                                                                        world: World, clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import swaps
+
+    a, b = world.agents[0], world.agents[1]
+    shift = assign(session, world, a, WEDNESDAY)
+    swap = swaps.request(session, shift_id=shift.id, partner_id=b.id, by=a)
+    swaps.confirm(session, swap_id=swap.id, by=b)
+    session.commit()
+    signed_in_client(client, world.supervisor)  # a supervisor does not approve swaps: the team leaders do
+    assert f'action="/shifts/swaps/{swap.id}/approve"' not in client.get("/shifts").text
+    assert client.post(f"/shifts/swaps/{swap.id}/approve").status_code == 409
+    for leader in (world.leader, world.other_leader):
+        signed_in_client(client, leader)
+        assert client.post(f"/shifts/swaps/{swap.id}/approve", follow_redirects=False).status_code == 303
+    clock.set(shift.start_at + timedelta(hours=1))
+    signed_in_client(client, world.leader)  # a day later: a new sign-in
+    page = client.get("/duty?day=2026-01-07").text
+    mine, theirs = (page.split(f'id="rollcall-{shift.id}-{who.id}"')[1].split("</tr>")[0] for who in (a, b))
+    assert "Absent" in mine and "swapped this shift away" in mine and "both people of the swap" in mine
+    assert "Absent" in theirs
+    excused = client.post(f"/duty/rollcall/{shift.id}/excuse", data={"note": "B agreed in writing", "user_id": a.id,
+                                                                    "back": "/duty?day=2026-01-07"},
+                          follow_redirects=False)
+    assert excused.status_code == 303
+    page = client.get("/duty?day=2026-01-07").text
+    assert "Excused" in page.split(f'id="rollcall-{shift.id}-{a.id}"')[1].split("</tr>")[0]
+    assert "Absent" in page.split(f'id="rollcall-{shift.id}-{b.id}"')[1].split("</tr>")[0]

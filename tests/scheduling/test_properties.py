@@ -66,8 +66,8 @@ def test_an_accepted_swap_never_leaves_back_to_back_shifts(mine: list, theirs: l
     requester_shifts = [target] + [_shift(100 + i, 1, o, h) for i, (o, h) in enumerate(mine)]
     partner_shifts = [_shift(200 + i, 2, o, h) for i, (o, h) in enumerate(theirs)]
     facts = swap_rules.SwapFacts(
-        requester=swap_rules.Party(1, "A", "hotline_agent", shifts=requester_shifts),
-        partner=swap_rules.Party(2, "B", "hotline_agent", shifts=partner_shifts),
+        requester=swap_rules.Party(1, "A", "hotline_agent", shifts=requester_shifts, team_leaders=(9,)),
+        partner=swap_rules.Party(2, "B", "hotline_agent", shifts=partner_shifts, team_leaders=(9,)),
         shift=swap_rules.SwapShift(1, 1, target.start, target.end, target.day, "2026-01"), now=NOW)
     if swap_rules.evaluate(facts, DEFAULTS):
         return

@@ -107,7 +107,8 @@ SHIFT_START = datetime(2026, 1, 14, 8, tzinfo=UTC)
 
 
 def party(pid: int, **overrides: object) -> swap_rules.Party:
-    values: dict[str, object] = dict(id=pid, name=f"P{pid}", job_type="hotline_agent", skill_levels={5: 3})
+    values: dict[str, object] = dict(id=pid, name=f"P{pid}", job_type="hotline_agent", skill_levels={5: 3},
+                                     team_leaders=(90 + pid,))
     values.update(overrides)
     return swap_rules.Party(**values)  # type: ignore[arg-type]
 
@@ -139,6 +140,12 @@ def swap_facts(requester: swap_rules.Party | None = None, partner: swap_rules.Pa
     (swap_facts(holidays=frozenset({SHIFT_START.date()})), ["swap.public_holiday"]),
     (swap_facts(pays_back=swap_rules.Payback(4, 1, 2)), ["swap.payback_mismatch"]),
     (swap_facts(pays_back=swap_rules.Payback(4, 2, 1, paid=True)), ["swap.already_paid"]),
+    (swap_facts(partner=party(2, team_leaders=())), ["swap.no_team_leader"]),
+    # A shift naming no skill: the requester's own skills are compared.
+    (swap_facts(shift=swap_rules.SwapShift(10, 1, SHIFT_START, SHIFT_START + 8 * H, SHIFT_START.date(), "2026-01"),
+                partner=party(2, skill_levels={5: 1})), ["swap.skill_level"]),
+    (swap_facts(shift=swap_rules.SwapShift(10, 1, SHIFT_START, SHIFT_START + 8 * H, SHIFT_START.date(), "2026-01"),
+                partner=party(2, skill_levels={5: 2, 6: 5})), []),
 ])
 def test_each_swap_rule(facts: swap_rules.SwapFacts, expected: list[str]) -> None:
     assert codes(swap_rules.evaluate(facts, DEFAULTS)) == expected

@@ -1,5 +1,6 @@
 """The department's rules as seed 003 writes them: why leave counts as absence and why it was
-refused; reminders from any package as notifications (a key for once-only, values for the text).
+refused; both parties of a swap assessed on one shift's roll call; reminders from any package as
+notifications (a key for once-only, values for the text).
 
 Revision ID: 0007
 Revises: 0002
@@ -21,6 +22,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("absence_rule", sa.String(length=40), nullable=True))
     with op.batch_alter_table("scheduling_leave_approvals", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reason", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("scheduling_roll_calls", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_scheduling_roll_calls_shift_id", type_="unique")
+        batch_op.create_unique_constraint(batch_op.f("uq_scheduling_roll_calls_shift_id_user_id"),
+                                          ["shift_id", "user_id"])
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("key", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
@@ -32,6 +37,12 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_notifications_key"), type_="unique")
         batch_op.drop_column("params")
         batch_op.drop_column("key")
+    # Both parties of a swap assessed for one shift cannot go back to one entry per shift.
+    op.execute("DELETE FROM scheduling_roll_calls WHERE user_id NOT IN "
+               "(SELECT user_id FROM scheduling_shifts WHERE scheduling_shifts.id = scheduling_roll_calls.shift_id)")
+    with op.batch_alter_table("scheduling_roll_calls", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_scheduling_roll_calls_shift_id_user_id", type_="unique")
+        batch_op.create_unique_constraint(batch_op.f("uq_scheduling_roll_calls_shift_id"), ["shift_id"])
     with op.batch_alter_table("scheduling_leave_approvals", schema=None) as batch_op:
         batch_op.drop_column("reason")
     with op.batch_alter_table("scheduling_leave_requests", schema=None) as batch_op:
