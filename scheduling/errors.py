@@ -37,6 +37,11 @@ class ShiftRuleViolated(RuleViolated):
     subject = "The shift assignment"
 
 
+class HandoverIncomplete(RuleViolated):
+    code = "handover_incomplete"
+    subject = "The handover"
+
+
 class ShiftNotFound(NotFound):
     """No such shift."""
 

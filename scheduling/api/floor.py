@@ -121,6 +121,7 @@ def _handover(session: Any, h: Any) -> dict[str, Any]:
             "outgoing_leader_id": h.outgoing_leader_id, "incoming_leader_id": h.incoming_leader_id,
             "next_start": h.next_start.isoformat(), "next_end": h.next_end.isoformat(), "listed": h.listed,
             "questions": h.questions, **{f: getattr(h, f) for f in handover.FIELDS},
+            "nothing_to_report": h.nothing_to_report or [],
             "additions": [{"id": a.id, "author_id": a.author_id, "at": a.at.isoformat(), "text": a.text,
                            "added_after_acceptance": True}
                           for a in handover.additions(session, handover_id=h.id)]}
@@ -132,6 +133,9 @@ class HandoverIn(BaseModel):
     unresolved_issues: str | None = None
     staffing_changes: str | None = None
     notices: str | None = None
+    superiors_instructions: str | None = None
+    customer_feedback: str | None = None  # customers' suggestions and complaints
+    nothing_to_report: list[str] | None = None  # the parts left empty on purpose
 
 
 @router.put("/duty-logs/{log_id}/handover")

@@ -100,7 +100,11 @@ class Handover(TimestampMixin, Base):
     unresolved_issues: Mapped[str] = mapped_column(Text, default="")
     staffing_changes: Mapped[str] = mapped_column(Text, default="")
     notices: Mapped[str] = mapped_column(Text, default="")
-    # The automatic lists (open escalations, complaints and tickets due) as of the last submit.
+    superiors_instructions: Mapped[str] = mapped_column(Text, default="")
+    customer_feedback: Mapped[str] = mapped_column(Text, default="")  # customers' suggestions and complaints
+    # The parts the outgoing lead chose to leave empty: "nothing to report" is a choice, not a blank.
+    nothing_to_report: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The automatic lists (open escalations, complaints and tickets due, staffing) as of the last submit.
     listed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | submitted | returned | accepted
     questions: Mapped[str | None] = mapped_column(Text)

@@ -70,6 +70,17 @@ MESSAGES: dict[str, str] = {
 }
 
 MESSAGES.update({
+    # Handover: every part written, or "nothing to report" chosen
+    "handover.missing.equipment_status": "Equipment status is empty: write it, or tick “nothing to report”.",
+    "handover.missing.difficult_issues": "Difficult issues is empty: write it, or tick “nothing to report”.",
+    "handover.missing.unresolved_issues": "Unresolved issues is empty: write it, or tick “nothing to report”.",
+    "handover.missing.staffing_changes": "Staffing changes is empty and the hub found none: write it, or tick "
+                                         "“nothing to report”.",
+    "handover.missing.notices": "Notices is empty: write it, or tick “nothing to report”.",
+    "handover.missing.superiors_instructions": "Superiors' instructions is empty: write it, or tick “nothing to "
+                                               "report”.",
+    "handover.missing.customer_feedback": "Customers' suggestions and complaints is empty: write it, or tick "
+                                          "“nothing to report”.",
     # Roll call
     "rollcall.late": "Arrived {minutes} minutes after the shift began, without leave ({limit} minutes or more is "
                      "a violation).",

@@ -4,6 +4,7 @@ duty log, handovers and notices; sign-in and roles; plain posts redirect, htmx g
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -221,8 +222,17 @@ def test_duty_log_handover_accept_and_additions(client: TestClient, session: Ses
     assert bad.status_code == 422 and "Counts are whole numbers" in bad.text
     weekly = client.get("/duty/weekly").text
     assert "Headset 4 broken" in weekly and ">12<" in weekly
+    blank = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
+                                                               "action": "submit"}, headers=HX)
+    assert blank.status_code == 422 and 'id="missing-notices"' in blank.text  # blank parts are not a report
+    assert "Notices is empty: write it, or tick “nothing to report”." in blank.text
+    assert 'id="missing-equipment_status"' not in blank.text and "Headset 4 broken" in blank.text
+    assert fresh(session).scalar(select(Handover)) is None  # nothing half-written
+    nothing = [n for n in ("difficult_issues", "unresolved_issues", "staffing_changes", "notices",
+                           "superiors_instructions", "customer_feedback")]
     sent = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
-                                                              "action": "submit"}, follow_redirects=False)
+                                                              "nothing": nothing, "action": "submit"},
+                       follow_redirects=False)
     assert sent.status_code == 303
     handover = fresh(session).scalar(select(Handover))
     assert handover.status == "submitted"
@@ -519,3 +529,26 @@ def test_a_swapped_shift_left_empty_lists_both_parties_on_the_roll_call(client: 
     page = client.get("/duty?day=2026-01-07").text
     assert "Excused" in page.split(f'id="rollcall-{shift.id}-{a.id}"')[1].split("</tr>")[0]
     assert "Absent" in page.split(f'id="rollcall-{shift.id}-{b.id}"')[1].split("</tr>")[0]
+
+
+def test_the_handover_form_fills_in_staffing_and_has_every_part(client: TestClient, session: Session, world: World,
+                                                                 clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    clock.set(datetime(2026, 1, 4, 9, tzinfo=UTC))
+    tomorrow = assign(session, world, me, date(2026, 1, 6))
+    off = leave_service.request(session, user_id=me.id, kind="personal", start=tomorrow.start_at,
+                                end=tomorrow.end_at, by=me)
+    leave_service.approve(session, leave_id=off.id, by=world.supervisor)
+    session.commit()
+    clock.set(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    signed_in_client(client, world.leader)
+    page = client.get("/duty?day=2026-01-05").text
+    preview = page.split('id="staffing-preview"')[1].split("</ul>")[0]
+    assert me.display_name in preview and "Personal leave" in preview
+    for part in ("Superiors' instructions", "Customers' suggestions and complaints", "Nothing to report"):
+        assert part in html.unescape(page), part
+    _zh(client)
+    page = client.get("/duty?day=2026-01-05").text
+    assert "上级指示" in page and "客户建议与投诉" in page and "无事项" in page

@@ -1,6 +1,7 @@
 """The department's rules as seed 003 writes them: why leave counts as absence and why it was
-refused; both parties of a swap assessed on one shift's roll call; reminders from any package as
-notifications (a key for once-only, values for the text).
+refused; both parties of a swap assessed on one shift's roll call; the handover's parts for
+superiors' instructions and customers' suggestions and complaints, and which parts were "nothing to
+report"; reminders from any package as notifications (a key for once-only, values for the text).
 
 Revision ID: 0007
 Revises: 0002
@@ -26,6 +27,15 @@ def upgrade() -> None:
         batch_op.drop_constraint("uq_scheduling_roll_calls_shift_id", type_="unique")
         batch_op.create_unique_constraint(batch_op.f("uq_scheduling_roll_calls_shift_id_user_id"),
                                           ["shift_id", "user_id"])
+    # Existing handovers get empty parts (the server default fills them, then goes).
+    new_parts = (("superiors_instructions", sa.Text(), "''"), ("customer_feedback", sa.Text(), "''"),
+                 ("nothing_to_report", sa.JSON(), "'[]'"))
+    with op.batch_alter_table("scheduling_handovers", schema=None) as batch_op:
+        for name, kind, empty in new_parts:
+            batch_op.add_column(sa.Column(name, kind, nullable=False, server_default=sa.text(empty)))
+    with op.batch_alter_table("scheduling_handovers", schema=None) as batch_op:
+        for name, kind, _empty in new_parts:
+            batch_op.alter_column(name, existing_type=kind, server_default=None)
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("key", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
@@ -37,6 +47,9 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_notifications_key"), type_="unique")
         batch_op.drop_column("params")
         batch_op.drop_column("key")
+    with op.batch_alter_table("scheduling_handovers", schema=None) as batch_op:
+        for name in ("nothing_to_report", "customer_feedback", "superiors_instructions"):
+            batch_op.drop_column(name)
     # Both parties of a swap assessed for one shift cannot go back to one entry per shift.
     op.execute("DELETE FROM scheduling_roll_calls WHERE user_id NOT IN "
                "(SELECT user_id FROM scheduling_shifts WHERE scheduling_shifts.id = scheduling_roll_calls.shift_id)")
