@@ -24,7 +24,7 @@ from core.auth import DbSession, QAUser, RequireRole
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from core.organisation import Team, list_teams
-from qa import assignments, calibration, reports
+from qa import assignments, calibration, reports, settings
 
 router = APIRouter()
 router.include_router(qa_coaching.router)
@@ -154,12 +154,14 @@ def _invalid_month(request: Request, template: str, context: dict[str, Any]) -> 
                                                                    "2025-03.")}, status_code=422)
 
 
-@router.get("/qa/coverage", include_in_schema=False)
-def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_id: str = "",
-                  month: str = "") -> Response:
+def _coverage_page(request: Request, session: Session, user: User, *, team_id: str, month: str,
+                   status_code: int = 200, minimum_error: str = "") -> Response:
     teams, chosen = _team_id(session, user, team_id)
     key = _month(request, month)
-    context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "figures": None, "month_error": ""}
+    context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "figures": None, "month_error": "",
+                               "may_set_minimum": settings.may_set_minimum(user), "minimum_error": minimum_error,
+                               "minimum_range": settings.MINIMUM_RANGE,
+                               "saved": request.query_params.get("saved", "")[:20]}
     if chosen is None:
         return render(request, "qa/coverage.html", context)
     try:
@@ -168,7 +170,33 @@ def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_i
         if exc.code == "invalid":
             return _invalid_month(request, "qa/coverage.html", context)
         return refusal(request, exc)
-    return render(request, "qa/coverage.html", context)
+    return render(request, "qa/coverage.html", context, status_code=status_code)
+
+
+@router.get("/qa/coverage", include_in_schema=False)
+def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_id: str = "",
+                  month: str = "") -> Response:
+    """Planned against evaluated per agent; from the 20th, agents still below the team's
+    minimum are flagged. Supervisors set the team's minimum here."""
+    return _coverage_page(request, session, user, team_id=team_id, month=month)
+
+
+@router.post("/qa/coverage/minimum", include_in_schema=False)
+def set_minimum(request: Request, session: DbSession, user: QAOrLeader, team_id: Annotated[str, Form()] = "",
+                month: Annotated[str, Form()] = "", per_agent: Annotated[str, Form()] = "") -> Response:
+    try:
+        if not team_id.isdigit():
+            raise PermissionDenied("No such team.")
+        value = int(per_agent) if per_agent.strip().isdigit() else 0
+        settings.set_team_minimum(session, team_id=int(team_id), value=value, by=user)
+    except DomainError as exc:
+        session.rollback()
+        if isinstance(exc, PermissionDenied):
+            return refusal(request, exc)
+        return _coverage_page(request, session, user, team_id=team_id, month=month, status_code=422,
+                              minimum_error=N_("Choose 1 to 5 evaluations per agent a month."))
+    return RedirectResponse(f"/qa/coverage?team_id={team_id}&month={_month(request, month)}&saved=minimum",
+                            status_code=303)
 
 
 @router.get("/qa/coverage/data.json", include_in_schema=False)

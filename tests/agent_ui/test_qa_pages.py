@@ -591,3 +591,28 @@ def test_new_qa_pages_in_chinese(client: TestClient, session: Session, world: Wo
     coaching_page = client.get("/qa/coaching").text
     assert "辅导与班前点评" in coaching_page and "下次点名点评讲评内容" in coaching_page
     assert "月度报告" in client.get("/qa/coverage").text and ">质检</a>" in client.get("/").text
+
+
+def test_coverage_flags_agents_below_the_team_minimum_from_the_20th(client: TestClient, session: Session,
+                                                                    world: World, clock: Any) -> None:
+    clock.set(datetime(2026, 1, 19, 12, tzinfo=UTC))  # the 19th in Shanghai
+    evaluate(session, by=world.inspector, agent=world.agents[1], started_at=datetime(2026, 1, 5, 3, tzinfo=UTC))
+    signed_in_client(client, world.supervisor)
+    page = client.get("/qa/coverage", params={"team_id": world.team.id, "month": "2026-01"}).text
+    assert 'id="coverage-minimum">3<' in page and "Below the minimum" not in page
+    refused = client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "month": "2026-01",
+                                                          "per_agent": "6"})
+    assert refused.status_code == 422 and "Choose 1 to 5 evaluations per agent a month." in refused.text
+    saved = client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "month": "2026-01", "per_agent": "1"},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    clock.set(datetime(2026, 1, 19, 16, 30, tzinfo=UTC))  # 00:30 on the 20th in Shanghai
+    signed_in_client(client, world.leader)  # a team leader reads it, and cannot change it
+    page = client.get("/qa/coverage", params={"month": "2026-01"}).text
+    assert 'id="coverage-minimum">1<' in page and 'id="minimum-form"' not in page
+    for agent, flagged in ((world.agents[0], True), (world.agents[1], False), (world.agents[2], True)):
+        row = page.split(f'id="coverage-agent-{agent.id}"')[1].split("</tr>")[0]
+        assert ("Below the minimum" in row) is flagged, agent.display_name
+    assert client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "per_agent": "4"}).status_code == 403
+    client.cookies.set("hotline_locale", "zh_Hans")
+    assert "低于最低次数" in client.get("/qa/coverage", params={"month": "2026-01"}).text
