@@ -5,20 +5,22 @@ incoming lead, and locked once accepted: later notes are appended and marked, ne
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, directory
 from core.errors import NotFound, ValidationFailed
 from core.events import publish
 from core.models import Role, User
 from scheduling import access, dutylog, handover_sources, rollcall
 from scheduling import staffing as staffing_source
 from scheduling.errors import HandoverIncomplete, HandoverLocked, NotYourTurn
-from scheduling.models import Handover, HandoverAddition, Shift
+from scheduling.models import DutyLog, Handover, HandoverAddition, Shift
 from scheduling.rules import violation
+from scheduling.settings import policy
+from tickets import escalation
 
 # The parts the handover meeting covers; each is written or explicitly "nothing to report".
 FIELDS = ("equipment_status", "difficult_issues", "unresolved_issues", "staffing_changes", "notices",
@@ -134,6 +136,34 @@ def submit(session: Session, *, handover_id: int, by: User) -> Handover:
     return handover
 
 
+def remind_unaccepted(session: Session) -> int:
+    """The sweep's work: the handover of a shift that changed `handover_accept_minutes` ago (or
+    up to a day before) and is still not accepted (or not even written) is reminded to the
+    outgoing lead, the site's other team leaders (the incoming lead among them) and its
+    supervisors, once. Returns how many shifts were reminded for the first time."""
+    now = clock.now()
+    minutes = policy(session).handover_accept_minutes
+    reminded = 0
+    for log in session.scalars(select(DutyLog).where(DutyLog.closed_at.is_(None),
+                                                     DutyLog.day >= (now - timedelta(days=2)).date())
+                               .order_by(DutyLog.id)):
+        _start, change = dutylog.window(session, log)
+        if not change + timedelta(minutes=minutes) <= now < change + timedelta(days=1):
+            continue
+        found = for_duty_log(session, duty_log_id=log.id)
+        if found is not None and found.status == "accepted":
+            continue
+        leaders = directory.list_users(session, site_id=log.site_id, role=Role.team_leader)
+        supervisors = directory.list_users(session, site_id=log.site_id, role=Role.supervisor)
+        made = escalation.remind(session, user_ids=[log.leader_id, *(u.id for u in leaders + supervisors)],
+                                 kind="handover.not_accepted", key=f"handover.not_accepted:{log.id}",
+                                 params={"duty_log_id": log.id, "handover_id": found.id if found else None,
+                                         "day": log.day.isoformat(), "shift_kind": log.shift_kind, "minutes": minutes,
+                                         "changed_at": change.isoformat()})
+        reminded += 1 if made else 0
+    return reminded
+
+
 def _incoming(session: Session, handover: Handover, by: User) -> None:
     access.require_role(by, Role.team_leader, "take over a shift")
     access.require_site(by, handover.site_id, "take over a shift")
@@ -151,6 +181,7 @@ def accept(session: Session, *, handover_id: int, by: User) -> Handover:
     handover.status, handover.accepted_at, handover.incoming_leader_id = "accepted", now, by.id
     session.flush()
     dutylog.close(session, log_id=handover.duty_log_id, by=by)
+    escalation.settle(session, key_prefix=f"handover.not_accepted:{handover.duty_log_id}:")
     audit.record(session, action="handover.accepted", actor_id=by.id, object_type="handover", object_id=handover.id,
                  details={"outgoing_leader_id": handover.outgoing_leader_id})
     publish(session, "handover.accepted", {"handover_id": handover.id}, site_id=handover.site_id)

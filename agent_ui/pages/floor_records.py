@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from agent_ui import flash
 from agent_ui.i18n import N_
+from agent_ui.pages import reminders
 from agent_ui.pages import scheduling as common
 from agent_ui.pages.qa_scoring import PostedForm
 from agent_ui.templating import is_htmx, render
@@ -56,6 +57,7 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
         "roll_call": [(shift, entry, common.explain(entry.violations, request)) for shift, entry in entries],
         "log": log, "handover": handover, "waiting": _waiting_handovers(session, user), "names": _names(session, user),
         "staffing": staffing_lines(staffing), "leave_kinds": common.LEAVE_KINDS,
+        "reminders": reminders.for_viewer(session, user, locale=common.locale_of(request)),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
         # QA's common problems for this team's roll-call briefing (a team leader's own team).

@@ -16,7 +16,7 @@ from agent_ui import i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.navigation import role_label
-from agent_ui.pages import qa_coaching
+from agent_ui.pages import qa_coaching, reminders
 from agent_ui.pages.qa_scoring import PostedForm, names, refusal
 from agent_ui.templating import render
 from core import clock, directory, permissions
@@ -161,6 +161,7 @@ def _coverage_page(request: Request, session: Session, user: User, *, team_id: s
     context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "figures": None, "month_error": "",
                                "may_set_minimum": settings.may_set_minimum(user), "minimum_error": minimum_error,
                                "minimum_range": settings.MINIMUM_RANGE,
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request)),
                                "saved": request.query_params.get("saved", "")[:20]}
     if chosen is None:
         return render(request, "qa/coverage.html", context)
@@ -232,7 +233,8 @@ def _monthly_page(request: Request, session: Session, user: User, *, month: str,
                                "report": None, "month_error": "", "query": query,
                                "can_site": user.role != Role.team_leader.value and user.site_id is not None,
                                "may_write": _may_write_analysis(user), "error": error, "typed": typed,
-                               "saved": request.query_params.get("saved", "")[:20]}
+                               "saved": request.query_params.get("saved", "")[:20],
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}
     if not by_site and chosen is None:
         return render(request, "qa/monthly.html", context)
     try:

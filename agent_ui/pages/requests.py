@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from agent_ui.pages import reminders
 from agent_ui.pages import scheduling as common
 from agent_ui.templating import is_htmx, render
 from core import clock
@@ -94,6 +95,7 @@ def _days_off(session: DbSession, user: User, today: date) -> list[Any]:
 def _page(request: Request, session: DbSession, user: User, *, status_code: int = 200,
           errors: dict[str, Any] | None = None, **extra: Any) -> Response:
     context = _context(session, user, common.zone_of(request), common.locale_of(request))
+    context["reminders"] = reminders.for_viewer(session, user, locale=common.locale_of(request))
     context.update(errors=errors or {}, note=common.take_flash(request), **extra)
     response = render(request, PAGE, context, status_code=status_code,
                       block="shifts_main" if is_htmx(request) else None)

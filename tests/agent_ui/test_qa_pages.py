@@ -616,3 +616,19 @@ def test_coverage_flags_agents_below_the_team_minimum_from_the_20th(client: Test
     assert client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "per_agent": "4"}).status_code == 403
     client.cookies.set("hotline_locale", "zh_Hans")
     assert "低于最低次数" in client.get("/qa/coverage", params={"month": "2026-01"}).text
+
+
+def test_the_quality_report_reminder_is_on_the_leaders_pages(client: TestClient, session: Session, world: World,
+                                                             clock: Any) -> None:
+    from qa import tasks
+
+    clock.set(datetime(2026, 2, 19, 1, tzinfo=UTC))  # the 19th in Shanghai: three days before the 22nd
+    tasks.remind_reports()
+    signed_in_client(client, world.leader)
+    for path in ("/", "/qa/reports/monthly", "/qa/coverage"):
+        panel = client.get(path).text.split('id="reminders"')[1].split("</section>")[0]
+        assert f"The service-quality analysis report of 2026-01 for {world.team.name} is due on Feb 22, 2026." in panel
+        assert f'href="/qa/reports/monthly?team_id={world.team.id}&amp;month=2026-01#analysis"' in panel
+    client.post("/qa/reports/quality", data={"team_id": world.team.id, "month": "2026-01", "analysis": "Fine.",
+                                             "action": "submit"})
+    assert 'id="reminders"' not in client.get("/qa/reports/monthly").text  # submitted: settled

@@ -552,3 +552,38 @@ def test_the_handover_form_fills_in_staffing_and_has_every_part(client: TestClie
     _zh(client)
     page = client.get("/duty?day=2026-01-05").text
     assert "上级指示" in page and "客户建议与投诉" in page and "无事项" in page
+
+
+def test_reminders_are_shown_where_people_work_and_dismissed(client: TestClient, session: Session, world: World,
+                                                             clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import leave as leave_service
+    from scheduling import tasks
+
+    me = world.agents[0]
+    sick = assign(session, world, me, WEDNESDAY)
+    assign(session, world, me, date(2026, 1, 9))
+    leave_service.request(session, user_id=me.id, kind="sick", start=sick.start_at, end=sick.end_at, by=world.leader)
+    session.commit()
+    clock.set(datetime(2026, 1, 10, 8, tzinfo=UTC))  # the day after the first day back
+    tasks.sweep_certificates()
+    signed_in_client(client, me)
+    for path in ("/", "/shifts"):
+        panel = client.get(path).text.split('id="reminders"')[1].split("</section>")[0]
+        assert "Your medical certificate was due on Jan 9, 2026" in panel and 'href="/shifts#my-leave"' in panel
+    _zh(client)
+    assert "您的病假证明应于 2026年1月9日 交回" in client.get("/shifts").text
+    client.cookies.delete("hotline_locale")
+    signed_in_client(client, world.leader)
+    panel = client.get("/duty?day=2026-01-10").text.split('id="reminders"')[1].split("</section>")[0]
+    assert f"{me.display_name}&#39;s medical certificate was due on Jan 9, 2026" in panel
+    assert 'href="/shifts#certificates"' in panel
+    reminder_id = int(re.search(r'action="/reminders/(\d+)/dismiss"', panel).group(1))
+    signed_in_client(client, me)
+    assert client.post(f"/reminders/{reminder_id}/dismiss", data={"back": "/shifts"},
+                       follow_redirects=False).status_code == 303  # not theirs: nothing happens
+    signed_in_client(client, world.leader)
+    gone = client.post(f"/reminders/{reminder_id}/dismiss", data={"back": "/duty"}, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/duty"
+    assert 'id="reminders"' not in client.get("/duty?day=2026-01-10").text
+    signed_in_client(client, me)
+    assert 'id="reminders"' in client.get("/shifts").text  # the agent's own stays until they dismiss it
