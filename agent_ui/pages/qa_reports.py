@@ -1,10 +1,12 @@
 """QA pages that read across evaluations: calibration sessions (created with a form, blind until
 one's own submission) and their report, the team's coverage and trend charts (Chart.js, fed by a
 JSON endpoint), and the monthly report with the team leader's analysis and its CSV and PDF
-downloads (aggregates only). Training plans, coaching and the briefing are in qa_coaching."""
+downloads (aggregates only), and the results per agent for the all-staff meeting. Training plans,
+coaching and the briefing are in qa_coaching."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -20,11 +22,11 @@ from agent_ui.pages import qa_coaching, reminders
 from agent_ui.pages.qa_scoring import PostedForm, names, refusal
 from agent_ui.templating import render
 from core import clock, directory, permissions
-from core.auth import DbSession, QAUser, RequireRole
+from core.auth import DbSession, QAUser, RequireRole, SupervisorUser
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from core.organisation import Team, list_teams
-from qa import assignments, calibration, reports, settings
+from qa import assignments, calibration, meeting, reports, settings
 
 router = APIRouter()
 router.include_router(qa_coaching.router)
@@ -233,6 +235,7 @@ def _monthly_page(request: Request, session: Session, user: User, *, month: str,
                                "report": None, "month_error": "", "query": query,
                                "can_site": user.role != Role.team_leader.value and user.site_id is not None,
                                "may_write": _may_write_analysis(user), "error": error, "typed": typed,
+                               "may_see_meeting": permissions.allowed(user.role, permissions.SUPERVISORS),
                                "saved": request.query_params.get("saved", "")[:20],
                                "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}
     if not by_site and chosen is None:
@@ -284,3 +287,28 @@ def quality_report(request: Request, session: DbSession, user: QAOrLeader, team_
     saved = "submitted" if action == "submit" else "analysis"
     return RedirectResponse(f"/qa/reports/monthly?team_id={report.team_id}&month={report.month}&saved={saved}"
                             "#analysis", status_code=303)
+
+
+# The all-staff meeting ------------------------------------------------------------------------
+
+def _last_month(request: Request) -> str:
+    zone = i18n.zone_for(getattr(request.state, "viewer", None))
+    first = clock.now().astimezone(ZoneInfo(zone)).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+@router.get("/qa/reports/meeting", include_in_schema=False)
+def meeting_page(request: Request, session: DbSession, user: SupervisorUser, month: str = "") -> Response:
+    """Last month's QA results per agent for the all-staff meeting (before the 25th), with a CSV."""
+    key = month[:7] if month else _last_month(request)
+    context: dict[str, Any] = {"month": key, "results": None, "month_error": "",
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}
+    try:
+        context["results"] = meeting.results(session, month=key, user=user)
+        context["meeting_day"] = i18n.format_day(context["results"]["meeting_before"], i18n.locale_for(request))
+    except DomainError as exc:
+        if exc.code == "invalid":
+            return render(request, "qa/meeting.html", {**context, "month_error": N_(
+                "Type the month as YYYY-MM, for example 2025-03.")}, status_code=422)
+        return refusal(request, exc)
+    return render(request, "qa/meeting.html", context)

@@ -5,10 +5,8 @@ it read; the service settles it by itself once the work is done."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
-from babel.dates import format_date
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -45,13 +43,6 @@ TEXTS: dict[str, tuple[str, str]] = {
 SHIFT_WORDS = {"day": N_("day shift"), "night": N_("night shift"), "custom": N_("other shift")}
 
 
-def _day(value: Any, locale: str) -> str:
-    try:
-        return format_date(date.fromisoformat(str(value)), format="medium", locale=i18n.babel_locale(locale))
-    except ValueError:
-        return str(value or "")
-
-
 def _href(kind: str, params: dict[str, Any], own: bool) -> str:
     if kind.startswith("leave."):
         return "/shifts#my-leave" if own else "/shifts#certificates"
@@ -73,7 +64,7 @@ def for_viewer(session: Session, user: User, *, locale: str) -> list[dict[str, A
         params = note.params or {}
         own = params.get("user_id") in (None, user.id)
         team = directory.get_team(session, team_id=int(params["team_id"])) if params.get("team_id") else None
-        values = {"day": _day(params.get("day"), locale), "due": _day(params.get("due_on"), locale),
+        values = {"day": i18n.format_day(params.get("day"), locale), "due": i18n.format_day(params.get("due_on"), locale),
                   "month": params.get("month", ""), "minutes": params.get("minutes", ""),
                   "shift": gettext(SHIFT_WORDS.get(str(params.get("shift_kind")), SHIFT_WORDS["custom"])),
                   "team": team.name if team else "",

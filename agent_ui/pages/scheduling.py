@@ -85,9 +85,7 @@ def _param(value: Any, locale: str, zone: str) -> Any:
         except ValueError:
             return value
     if isinstance(value, str) and _ISO_DAY.match(value):
-        from babel.dates import format_date
-
-        return format_date(date.fromisoformat(value), format="medium", locale=i18n.babel_locale(locale))
+        return i18n.format_day(value, locale)
     return value
 
 

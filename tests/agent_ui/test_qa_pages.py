@@ -632,3 +632,32 @@ def test_the_quality_report_reminder_is_on_the_leaders_pages(client: TestClient,
     client.post("/qa/reports/quality", data={"team_id": world.team.id, "month": "2026-01", "analysis": "Fine.",
                                              "action": "submit"})
     assert 'id="reminders"' not in client.get("/qa/reports/monthly").text  # submitted: settled
+
+
+def test_supervisors_prepare_the_all_staff_meetings_results(client: TestClient, session: Session, world: World,
+                                                            clock: Any) -> None:
+    clock.set(datetime(2026, 1, 20, tzinfo=UTC))
+    for _ in range(3):
+        evaluate(session, by=world.inspector, agent=world.agents[0], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC))
+    evaluate(session, by=world.inspector, agent=world.agents[1], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC),
+             courtesy=1)
+    clock.set(NOW)  # 2 February: the meeting looks at January
+    signed_in_client(client, world.leader)
+    assert client.get("/qa/reports/meeting").status_code == 403
+    assert 'href="/qa/reports/meeting"' not in client.get("/qa/reports/monthly").text
+    signed_in_client(client, world.supervisor)
+    assert 'href="/qa/reports/meeting"' in client.get("/qa/reports/monthly").text
+    page = client.get("/qa/reports/meeting")
+    assert page.status_code == 200 and "QA results of 2026-01 per agent" in page.text and "before Feb 25, 2026" in page.text
+    _no_inline_code(page.text)
+    first = page.text.split(f'id="meeting-agent-{world.agents[0].id}"')[1].split("</tr>")[0]
+    second = page.text.split(f'id="meeting-agent-{world.agents[1].id}"')[1].split("</tr>")[0]
+    assert "<td>1</td>" in first and "3 / 3" in first and "Below the minimum" not in first
+    assert "1 / 3" in second and "Below the minimum" in second
+    link = re.search(r'id="download-meeting-csv" href="([^"]+)"', page.text).group(1)
+    csv = client.get(link)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert world.agents[0].display_name in csv.text and "meeting_before" in csv.text
+    assert client.get("/qa/reports/meeting", params={"month": "soon"}).status_code == 422
+    client.cookies.set("hotline_locale", "zh_Hans")
+    assert "全员大会" in client.get("/qa/reports/meeting").text
