@@ -289,18 +289,6 @@ def certificate_overdue(leave: LeaveRequest, *, today: date) -> bool:
             and leave.certificate_due_on < today)
 
 
-def certificates_overdue(session: Session, *, site_id: int | None = None) -> list[LeaveRequest]:
-    today = clock.now().date()
-    query = select(LeaveRequest).where(LeaveRequest.kind == "sick", LeaveRequest.status.in_(LIVE),
-                                       LeaveRequest.certificate_due_on.is_not(None),
-                                       LeaveRequest.certificate_due_on < today,
-                                       LeaveRequest.certificate_received_at.is_(None))
-    if site_id is not None:
-        places = directory.user_places().subquery()
-        query = query.join(places, places.c.user_id == LeaveRequest.user_id).where(places.c.site_id == site_id)
-    return list(session.scalars(query))
-
-
 def list_requests(session: Session, *, viewer: User, user_id: int | None = None, status: str | None = None,
                   limit: int = 200) -> list[LeaveRequest]:
     """Agents see their own requests; leaders see their site's (center heads every site's)."""

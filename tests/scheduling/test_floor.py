@@ -29,7 +29,7 @@ def test_notices_must_be_acknowledged_before_going_available(session, world) -> 
     notice = notices.publish_notice(session, title="New greeting", body="Use the new greeting from today.",
                                     by=world.leader)
     session.commit()
-    assert notices.has_unacknowledged_notices(session, user_id=agent.id)
+    assert notices.unacknowledged(session, user=agent) == [notice]
     with pytest.raises(presence.NotReadyForCalls) as caught:
         presence.set_presence(session, user_id=agent.id, state="available")
     assert "New greeting" in caught.value.message
@@ -37,7 +37,7 @@ def test_notices_must_be_acknowledged_before_going_available(session, world) -> 
     notices.acknowledge(session, notice_id=notice.id, by=agent)
     notices.acknowledge(session, notice_id=notice.id, by=agent)  # twice is fine
     session.commit()
-    assert not notices.has_unacknowledged_notices(session, user_id=agent.id)
+    assert notices.unacknowledged(session, user=agent) == []
     receipts = notices.read_receipts(session, notice_id=notice.id, by=world.leader)
     assert [r["user_id"] for r in receipts["read"]] == [agent.id]
     assert agent.id not in {r["user_id"] for r in receipts["unread"]} and len(receipts["unread"]) >= 3
