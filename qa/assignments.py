@@ -5,8 +5,8 @@ with the agents still below the team's minimum flagged late in the month)."""
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session

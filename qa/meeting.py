@@ -25,7 +25,8 @@ __all__ = ["results"]
 
 def _open_disputes(session: Session, start: Any, end: Any) -> dict[int, int]:
     """Per agent: disputes not yet decided on evaluations of calls in [start, end)."""
-    rows = session.execute(select(Evaluation.agent_id, func.count()).join(Dispute, Dispute.evaluation_id == Evaluation.id)
+    rows = session.execute(select(Evaluation.agent_id, func.count())
+                           .join(Dispute, Dispute.evaluation_id == Evaluation.id)
                            .where(Dispute.status == "open", Evaluation.calibration_id.is_(None),
                                   Evaluation.call_started_at >= start, Evaluation.call_started_at < end)
                            .group_by(Evaluation.agent_id))
@@ -75,5 +76,6 @@ def results(session: Session, *, month: str | date, user: User, site_id: int | N
     return {"month": report["month"], "scope": report["scope"], "time_zone": report["time_zone"],
             "meeting_before": date(*following, rules.meeting_day).isoformat(), "threshold": rules.coaching_threshold,
             "average": report["average"], "evaluations": report["evaluations"], "agents": rows,
-            "met_minimum": sum(1 for r in rows if r["met_minimum"]), "open_disputes": sum(disputed.values()),
+            "met_minimum": sum(1 for r in rows if r["met_minimum"]),
+            "open_disputes": sum(r["open_disputes"] for r in rows),
             "final": not any(r["open_disputes"] for r in rows)}

@@ -123,7 +123,8 @@ def _check_approver(session: Session, leave: LeaveRequest, by: User) -> str:
 def waiting_for(session: Session, *, viewer: User, limit: int = 100) -> list[LeaveRequest]:
     """Pending requests of the viewer's site (every site's for a center head) whose current step
     the viewer may decide, the soonest first."""
-    pending = [r for r in list_requests(session, viewer=viewer, status="pending", limit=limit) if r.user_id != viewer.id]
+    pending = [r for r in list_requests(session, viewer=viewer, status="pending", limit=limit)
+               if r.user_id != viewer.id]
     earlier = _deciders(session, [r.id for r in pending])
     return sorted((r for r in pending if not _step_problems(r, viewer, earlier[r.id])), key=lambda r: r.start_at)
 
@@ -244,7 +245,8 @@ def enforce_certificates(session: Session) -> int:
     now = clock.now()
     found = session.scalars(select(LeaveRequest).where(
         LeaveRequest.kind == "sick", LeaveRequest.status.in_(LIVE), LeaveRequest.certificate_due_on.is_not(None),
-        LeaveRequest.certificate_received_at.is_(None), LeaveRequest.certificate_due_on <= (now + timedelta(days=1)).date(),
+        LeaveRequest.certificate_received_at.is_(None),
+        LeaveRequest.certificate_due_on <= (now + timedelta(days=1)).date(),
         or_(LeaveRequest.absence_rule.is_(None), LeaveRequest.absence_rule != CERTIFICATE_OVERDUE))
         .order_by(LeaveRequest.id).with_for_update()).all()
     changed = 0

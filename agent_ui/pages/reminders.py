@@ -21,8 +21,8 @@ from tickets import escalation
 
 router = APIRouter()
 
-# kind: (the person's own text, a leader's text about someone else)
-TEXTS: dict[str, tuple[str, str]] = {
+# kind: (the person's own text, a leader's text about someone else, when it differs)
+TEXTS: dict[str, tuple[str, str | None]] = {
     "leave.certificate_due": (
         N_("Hand in your medical certificate today (%(day)s)."),
         N_("%(name)s's medical certificate is due today (%(day)s).")),
@@ -34,11 +34,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         N_("Your medical certificate was received: your sick leave no longer counts as absence."),
         N_("%(name)s's medical certificate was received: the sick leave no longer counts as absence.")),
     "handover.not_accepted": (
-        N_("The handover of %(day)s (%(shift)s) is not accepted %(minutes)s minutes after the shift change."),
-        N_("The handover of %(day)s (%(shift)s) is not accepted %(minutes)s minutes after the shift change.")),
-    "qa.report_due": (
-        N_("The service-quality analysis report of %(month)s for %(team)s is due on %(due)s."),
-        N_("The service-quality analysis report of %(month)s for %(team)s is due on %(due)s.")),
+        N_("The handover of %(day)s (%(shift)s) is not accepted %(minutes)s minutes after the shift change."), None),
+    "qa.report_due": (N_("The service-quality analysis report of %(month)s for %(team)s is due on %(due)s."), None),
 }
 SHIFT_WORDS = {"day": N_("day shift"), "night": N_("night shift"), "custom": N_("other shift")}
 
@@ -64,13 +61,15 @@ def for_viewer(session: Session, user: User, *, locale: str) -> list[dict[str, A
         params = note.params or {}
         own = params.get("user_id") in (None, user.id)
         team = directory.get_team(session, team_id=int(params["team_id"])) if params.get("team_id") else None
-        values = {"day": i18n.format_day(params.get("day"), locale), "due": i18n.format_day(params.get("due_on"), locale),
+        values = {"day": i18n.format_day(params.get("day"), locale),
+                  "due": i18n.format_day(params.get("due_on"), locale),
                   "month": params.get("month", ""), "minutes": params.get("minutes", ""),
                   "shift": gettext(SHIFT_WORDS.get(str(params.get("shift_kind")), SHIFT_WORDS["custom"])),
                   "team": team.name if team else "",
                   "name": names[int(params["user_id"])].display_name if params.get("user_id") in names else ""}
+        own_text, about_text = TEXTS[note.kind]
         items.append({"id": note.id, "kind": note.kind, "href": _href(note.kind, params, own),
-                      "text": gettext(TEXTS[note.kind][0 if own else 1]) % values})
+                      "text": gettext(own_text if own or about_text is None else about_text) % values})
     return items
 
 

@@ -501,8 +501,8 @@ def test_an_admin_gets_no_leave_to_decide(client: TestClient, session: Session, 
     assert fresh(session).get(LeaveRequest, request.id).status == "pending"
 
 
-def test_a_swapped_shift_left_empty_lists_both_parties_on_the_roll_call(client: TestClient, session: Session,
-                                                                        world: World, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_swapped_shift_left_empty_lists_both_parties_on_the_roll_call(  # type: ignore[no-untyped-def]
+        client: TestClient, session: Session, world: World, clock) -> None:
     from scheduling import swaps
 
     a, b = world.agents[0], world.agents[1]

@@ -80,3 +80,25 @@ def test_a_handover_has_parts_for_superiors_instructions_and_customer_suggestion
                            customer_feedback="Two callers asked for longer opening hours")
     assert draft.superiors_instructions == "The center head: new price list from Friday"
     assert draft.customer_feedback == "Two callers asked for longer opening hours"
+
+
+def test_open_escalations_and_what_falls_due_in_the_next_shift_are_listed_automatically(session, world,
+                                                                                        clock) -> None:  # type: ignore[no-untyped-def]
+    from tickets import service as ticket_service
+
+    log = _log(session, world)
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, nothing_to_report=list(handover.FIELDS))
+    within, after = draft.next_start + timedelta(hours=2), draft.next_end + timedelta(hours=2)
+    escalated = ticket_service.open_ticket(session, category="inquiry", site_id=world.site.id)
+    due_soon = ticket_service.open_ticket(session, category="inquiry", site_id=world.site.id)
+    due_later = ticket_service.open_ticket(session, category="inquiry", site_id=world.site.id)
+    complaint = ticket_service.open_ticket(session, category="complaint", site_id=world.site.id)
+    escalated.status, escalated.sla_due_at = "escalated", after
+    due_soon.sla_due_at, due_later.sla_due_at = within, after
+    complaint.sla_due_at, complaint.reply_due_at = after, within
+    session.commit()
+    handover.submit(session, handover_id=draft.id, by=world.leader)
+    listed = {key: [item["ticket_id"] for item in items] for key, items in draft.listed.items() if key != "staffing"}
+    assert listed["open_escalations"] == [escalated.id]
+    assert due_soon.id in listed["tickets_due"] and due_later.id not in listed["tickets_due"]
+    assert listed["complaints_due"] == [complaint.id]
