@@ -3,14 +3,14 @@ browser's Accept-Language), the Babel message catalogues, and dates in a site's 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
@@ -87,6 +87,15 @@ def zone_for(viewer: Viewer | None) -> str:
     if viewer is not None and viewer.site_timezone:
         return viewer.site_timezone
     return get_settings().timezone
+
+
+def format_day(day: date | str | None, locale: str) -> str:
+    """A calendar day (or its ISO text) the way the reader's language writes it ("Feb 25, 2026")."""
+    try:
+        value = date.fromisoformat(day) if isinstance(day, str) else day
+    except ValueError:
+        return str(day)
+    return format_date(value, format="medium", locale=babel_locale(locale)) if value else ""
 
 
 def format_moment(moment: datetime | None, locale: str, zone: str, fmt: str = "medium") -> str:

@@ -2,7 +2,8 @@
 sampling (`qa.sampling.build_all`, and `build_month` team by team) for 2,000 agents over 1,000,000 recorded calls,
 and the monthly report (`qa.reports.monthly_report`, plus its CSV and PDF) for 2,000 agents over
 six months of evaluations. Prints timings and counts; no assertions.
-Run: python -m benchmarks.bench_qa [--calls N] [--teams N] [--agents-per-team N] [--keep]."""
+Run: python -m benchmarks.bench_qa [--calls N] [--teams N] [--agents-per-team N] [--inspector-capacity N]
+[--keep]."""
 
 from __future__ import annotations
 
@@ -152,12 +153,19 @@ def seed(engine: Engine, *, calls: int, teams: int, per_team: int) -> None:
           f"{time.perf_counter() - started:.1f} s (analysed)")
 
 
-def measure() -> None:
+def measure(inspector_capacity: int | None = None) -> None:
     from core.models import User
-    from qa import export, reports, sampling
+    from core.organisation import list_teams
+    from qa import export, reports, sampling, settings
     from qa.models import Assignment
 
     clock.install(FrozenClock(datetime(2026, 2, 2, 4, tzinfo=UTC)))  # January is complete in Shanghai
+    with db.new_session() as session:
+        if inspector_capacity is not None:
+            settings.set_value(session, key="inspector_monthly_capacity", value=inspector_capacity)
+            session.commit()
+        capacity = sum(sampling.capacity(session, team_ids=[t.id for t in list_teams(session)]).values())
+    print(f"inspectors' monthly capacity: {capacity:,} evaluations (targeted picks stop there)")
     with db.new_session() as session:
         started = time.perf_counter()
         results = sampling.build_all(session, month="2026-01")  # what the monthly sweep runs
@@ -211,6 +219,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--teams", type=int, default=100)
     parser.add_argument("--agents-per-team", type=int, default=20)
+    parser.add_argument("--inspector-capacity", type=int, default=None,
+                        help="evaluations an inspector does a month (the setting's default otherwise)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed) to explore plans")
     args = parser.parse_args()
     base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
@@ -227,7 +237,7 @@ def main() -> None:
     try:
         load_all().metadata.create_all(engine)
         seed(engine, calls=args.calls, teams=args.teams, per_team=args.agents_per_team)
-        measure()
+        measure(args.inspector_capacity)
     finally:
         db.configure_engine(None)
         engine.dispose()

@@ -114,9 +114,11 @@ def places_of(session: Session, user_ids: set[int] | list[int]) -> dict[int, Pla
 
 
 def staff() -> Select[Any]:
-    """(user_id, display_name, role, site_id, team_id, is_active) of every user, as stored."""
+    """(user_id, display_name, role, site_id, team_id, is_active, joined_at) of every user, as
+    stored; `joined_at` is when the account was made (QA samples new agents more)."""
     return select(User.id.label("user_id"), User.display_name.label("display_name"), User.role.label("role"),
-                  User.site_id.label("site_id"), User.team_id.label("team_id"), User.is_active.label("is_active"))
+                  User.site_id.label("site_id"), User.team_id.label("team_id"), User.is_active.label("is_active"),
+                  User.created_at.label("joined_at"))
 
 
 def team_places() -> Select[Any]:

@@ -1,10 +1,12 @@
 """What sampling produced, for people: the inspector's queue with due dates, a plan's picks for
-audit (random or targeted, and why), and the supervisor's coverage (evaluated / planned per agent)."""
+audit (random or targeted, and why), and the supervisor's coverage (evaluated / planned per agent,
+with the agents still below the team's minimum flagged late in the month)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +17,7 @@ from core.models import Role, User
 from qa import access
 from qa.models import Assignment, Evaluation, SamplingPlan
 from qa.sampling import month_bounds, parse_month
-from qa.settings import policy
+from qa.settings import policy, team_minimum
 
 __all__ = ["assignments", "coverage", "describe_assignment", "queue"]
 
@@ -45,20 +47,34 @@ def coverage(session: Session, *, team_id: int, month: str | date, user: User) -
                                                         Evaluation.call_started_at < end)
         .group_by(Evaluation.agent_id)).all())
     agents = directory.list_users(session, team_id=team.id, role=Role.agent, active_only=False)
+    minimum = plan.per_agent if plan else team_minimum(session, team_id=team.id)
+    flagging = _flagging(session, year, number, team.site.timezone)
     rows = []
     for agent in agents:
         p = planned.get(agent.id, {"random": 0, "targeted": 0, "done": 0})
         total = p["random"] + p["targeted"]
+        done = evaluated.get(agent.id, 0)
         rows.append({"agent_id": agent.id, "agent_name": agent.display_name, "planned": total,
                      "random": p["random"], "targeted": p["targeted"], "assignments_done": p["done"],
-                     "evaluated": evaluated.get(agent.id, 0),
-                     "coverage": round(evaluated.get(agent.id, 0) / total, 4) if total else None})
+                     "evaluated": done, "coverage": round(done / total, 4) if total else None,
+                     "below_minimum": flagging and agent.is_active and done < minimum})
     planned_total = sum(r["planned"] for r in rows)
     evaluated_total = sum(r["evaluated"] for r in rows)
     return {"team_id": team.id, "month": key, "plan_id": plan.id if plan else None, "seed": plan.seed if plan else None,
-            "target_per_agent": plan.per_agent if plan else policy(session).evaluations_per_agent,
+            "target_per_agent": minimum, "minimum": minimum, "flagging": flagging,
+            "flag_from_day": policy(session).flag_below_minimum_from_day,
             "agents": rows, "planned": planned_total, "evaluated": evaluated_total,
+            "below_minimum": sum(1 for r in rows if r["below_minimum"]),
             "coverage": round(evaluated_total / planned_total, 4) if planned_total else None}
+
+
+def _flagging(session: Session, year: int, number: int, zone: str) -> bool:
+    """Agents below the minimum are flagged late in the month (from `flag_below_minimum_from_day`,
+    the site's calendar) and for every month gone by."""
+    today = clock.now().astimezone(ZoneInfo(zone)).date()
+    if (today.year, today.month) != (year, number):
+        return (today.year, today.month) > (year, number)
+    return today.day >= policy(session).flag_below_minimum_from_day
 
 
 def queue(session: Session, *, user: User, include_unassigned: bool = True, limit: int = 200) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""The monthly report as CSV and as PDF (fpdf2, with simple bar and line charts drawn as shapes).
-Both hold aggregates only: agents' figures, never a customer, a call or a ticket."""
+"""The monthly report as CSV and as PDF (fpdf2, with simple bar and line charts drawn as shapes),
+and the all-staff meeting's results as CSV. All hold aggregates only: agents' figures, never a
+customer, a call or a ticket."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-__all__ = ["AGENT_FIGURES", "FONT_CANDIDATES", "agent_label", "monthly_csv", "monthly_pdf"]
+__all__ = ["AGENT_FIGURES", "FONT_CANDIDATES", "MEETING_COLUMNS", "agent_label", "meeting_csv", "monthly_csv",
+           "monthly_pdf"]
 
 # Unicode fonts tried in order; a CJK one (fonts-noto-cjk, fonts-wqy-microhei, fonts-droid-fallback)
 # is needed for Chinese names, DejaVu covers Latin. Without any, text is reduced to Latin-1.
@@ -210,3 +212,19 @@ def monthly_pdf(report: dict[str, Any], *, title: str = "Service-quality report"
             pdf.cell(w, 5, pdf.clean(value)[:40])
         pdf.ln(5)
     return bytes(pdf.output())
+
+
+MEETING_COLUMNS = ("standing", "agent_id", "agent_name", "team_name", "evaluations", "minimum", "met_minimum",
+                   "average", "lowest", "auto_fails", "previous", "change", "below_threshold", "open_disputes")
+
+
+def meeting_csv(results: dict[str, Any]) -> str:
+    """The all-staff meeting's results, one row per agent in standing order (yes/no for flags)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["month", "scope", "meeting_before", *MEETING_COLUMNS])
+    for row in results["agents"]:
+        values = [("yes" if row[key] else "no") if isinstance(row[key], bool) else row[key] for key in MEETING_COLUMNS]
+        writer.writerow([_cell(v) for v in [results["month"], results["scope"], results["meeting_before"], *values]])
+    return out.getvalue()

@@ -4,8 +4,9 @@ of the following month. Aggregates only: no customer or call detail."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,14 +15,15 @@ from core import clock, directory, organisation, permissions
 from core.config import get_settings
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core.organisation import Team
+from core.organisation import Team, list_teams
 from qa import access, stats
 from qa.errors import WrongState
 from qa.models import QualityReport
 from qa.sampling import month_bounds, parse_month
 from qa.settings import policy
+from tickets import escalation
 
-__all__ = ["describe_quality_report", "monthly_report", "quality_report", "save_quality_report",
+__all__ = ["describe_quality_report", "monthly_report", "quality_report", "remind_due", "save_quality_report",
            "submit_quality_report"]
 
 MAX_ANALYSIS = 20_000
@@ -181,7 +183,34 @@ def submit_quality_report(session: Session, *, team_id: int, month: str, user: U
         raise ValidationFailed("Write the analysis before submitting.", field="analysis")
     report.status, report.submitted_at = "submitted", clock.now()
     session.flush()
+    escalation.settle(session, key_prefix=f"qa.report_due:{report.team_id}:{report.month}:")
     return report
+
+
+def remind_due(session: Session) -> int:
+    """The sweep's work: from `report_reminder_days` before the report day (the 22nd) until it,
+    the team leaders of every team whose report on last month is not submitted are reminded,
+    once (each team's site calendar). Returns how many teams were reminded for the first time."""
+    rules = policy(session)
+    now = clock.now()
+    reminded = 0
+    for team in list_teams(session):
+        today = now.astimezone(ZoneInfo(team.site.timezone)).date()
+        due = today.replace(day=rules.report_due_day)
+        if not 0 <= (due - today).days <= rules.report_reminder_days:
+            continue
+        last = (today.replace(day=1) - timedelta(days=1))
+        key = _key(last.year, last.month)
+        found = session.scalar(select(QualityReport.status).where(QualityReport.team_id == team.id,
+                                                                  QualityReport.month == key))
+        if found == "submitted":
+            continue
+        leaders = directory.list_users(session, team_id=team.id, role=Role.team_leader)
+        made = escalation.remind(session, user_ids=[u.id for u in leaders], kind="qa.report_due",
+                                 key=f"qa.report_due:{team.id}:{key}",
+                                 params={"team_id": team.id, "month": key, "due_on": due.isoformat()})
+        reminded += 1 if made else 0
+    return reminded
 
 
 def describe_quality_report(report: QualityReport) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""Monthly sampling per team, as set-based SQL: each agent's random picks are ranked by a seeded
-hash of the recording id and dealt round-robin over the month's weeks (window functions), then
-targeted extras (complaints, escalations, low satisfaction, very long or short calls) are added.
+"""Monthly sampling per team, as set-based SQL: each agent's random picks, the team's monthly
+minimum, are ranked by a seeded hash of the recording id and dealt round-robin over the month's
+weeks (window functions), then targeted extras (complaints, escalations, low satisfaction, new
+agents, very long or short calls) are added on top, as far as the inspectors' capacity allows.
 Building again tops the plan up as weeks complete; the stored seed makes it reproducible."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,17 +25,17 @@ from core.models import Role, User
 from core.organisation import Team, list_teams
 from qa import access, sources
 from qa.models import Assignment, Evaluation, SamplingPlan
-from qa.settings import Policy, policy
+from qa.settings import Policy, policy, team_minimum, team_minimums
 
-__all__ = ["REASONS", "BuildResult", "build_all", "build_due", "build_month", "month_bounds", "parse_month",
-           "seeded_hash", "seeded_hash_sql", "week_edges"]
+__all__ = ["REASONS", "BuildResult", "build_all", "build_due", "build_month", "capacity", "month_bounds",
+           "parse_month", "seeded_hash", "seeded_hash_sql", "week_edges"]
 
 # A multiplicative hash with a squaring step, in integer arithmetic that PostgreSQL and SQLite
 # compute alike without overflowing 64 bits: every operand stays below 2**31 before a product.
 PRIME = 2147483629
 MUL_1, MUL_2 = 48271, 69621
 WEEKS = 4  # days 1-7, 8-14, 15-21, 22 to the end: every month has the same four buckets
-REASONS = ("complaint", "escalation", "low_satisfaction", "long_call", "short_call")
+REASONS = ("complaint", "escalation", "low_satisfaction", "new_agent", "long_call", "short_call")
 
 
 def seeded_hash(number: int, seed: int) -> int:
@@ -85,16 +86,19 @@ class BuildResult:
     weeks_complete: int
 
 
-def _plan(session: Session, team: Team, key: str, seed: int | None, by: User | None, rules: Policy) -> SamplingPlan:
+def _plan(session: Session, team: Team, key: str, seed: int | None, by: User | None, rules: Policy,
+          minimum: int) -> SamplingPlan:
+    """The team's plan for the month, made on first use with the team's minimum and the settings
+    in force (targeted picks come on top of the minimum: it is a floor, not a ceiling)."""
     plan = session.scalar(select(SamplingPlan).where(SamplingPlan.team_id == team.id, SamplingPlan.month == key))
     if plan is not None:
         return plan
-    targeted = max(0, min(rules.targeted_per_agent, rules.max_per_agent - rules.evaluations_per_agent))
     plan = SamplingPlan(team_id=team.id, month=key, seed=seed or secrets.randbelow(PRIME - 1) + 1,
-                        per_agent=min(rules.evaluations_per_agent, rules.max_per_agent), targeted_per_agent=targeted,
+                        per_agent=minimum, targeted_per_agent=rules.targeted_per_agent,
                         min_seconds=rules.min_call_seconds, short_seconds=rules.short_call_seconds,
                         long_seconds=rules.long_call_seconds, low_satisfaction_max=rules.low_satisfaction_max,
-                        review_days=rules.review_days, created_by_id=by.id if by else None, weeks_built=0)
+                        new_agent_days=rules.new_agent_days, review_days=rules.review_days,
+                        created_by_id=by.id if by else None, weeks_built=0)
     try:
         with session.begin_nested():
             session.add(plan)
@@ -125,6 +129,7 @@ class _Batch:
     zone: str
     now: datetime
     agent_ids: list[int] | None = None  # given for a single team
+    budgets: dict[int, int] = field(default_factory=dict)  # plan id: targeted picks the inspectors can still take
 
     @property
     def ids(self) -> list[int]:
@@ -148,9 +153,14 @@ def _candidates(batch: _Batch) -> Any:
     plans = select(SamplingPlan).where(SamplingPlan.id.in_(batch.ids)).subquery("pl")
     evaluated = exists().where(Evaluation.recording_id == base.c.recording_id, Evaluation.calibration_id.is_(None))
     picked = exists().where(Assignment.recording_id == base.c.recording_id)
+    # New in the month: joined fewer than the plan's `new_agent_days` before the month's end.
+    joined_since = case(*[(plans.c.id == p.id, literal(batch.edges[-1] - timedelta(days=p.new_agent_days),
+                                                        UTCDateTime())) for p in batch.plans])
+    new_agent = case((staff.c.joined_at >= joined_since, 1), else_=0)
     return (select(base, plans.c.id.label("plan_id"), plans.c.team_id, plans.c.seed, plans.c.per_agent,
                    plans.c.targeted_per_agent, plans.c.short_seconds, plans.c.long_seconds,
-                   plans.c.low_satisfaction_max, _week_of(base.c.started_at, batch.edges).label("week"),
+                   plans.c.low_satisfaction_max, new_agent.label("new_agent"),
+                   _week_of(base.c.started_at, batch.edges).label("week"),
                    seeded_hash_sql(base.c.recording_id, plans.c.seed).label("h"))
             .select_from(base).join(staff, staff.c.user_id == base.c.agent_id)
             .join(plans, plans.c.team_id == staff.c.team_id)
@@ -217,8 +227,8 @@ def _add_random(session: Session, batch: _Batch) -> None:
 def _add_targeted(session: Session, batch: _Batch) -> None:
     cand = _candidates(batch)
     reason_rank = case((cand.c.complaint == 1, 1), (cand.c.escalated == 1, 2),
-                       (cand.c.satisfaction <= cand.c.low_satisfaction_max, 3),
-                       (cand.c.duration >= cand.c.long_seconds, 4), (cand.c.duration <= cand.c.short_seconds, 5),
+                       (cand.c.satisfaction <= cand.c.low_satisfaction_max, 3), (cand.c.new_agent == 1, 4),
+                       (cand.c.duration >= cand.c.long_seconds, 5), (cand.c.duration <= cand.c.short_seconds, 6),
                        else_=None)
     flagged = select(cand, reason_rank.label("rr")).subquery("flagged")
     per_reason, per_agent = _already(batch, "targeted", "agent_id", "reason"), _already(batch, "targeted", "agent_id")
@@ -235,9 +245,47 @@ def _add_targeted(session: Session, batch: _Batch) -> None:
                                                    order_by=[ranked.c.rrank, ranked.c.rr, ranked.c.recording_id])
                     .label("trank"), func.coalesce(per_agent.c.n, 0).label("already"))
              .select_from(ranked).outerjoin(per_agent, per_agent.c.agent_id == ranked.c.agent_id).subquery("dealt"))
-    picks = select(dealt).where(dealt.c.trank <= dealt.c.targeted_per_agent - dealt.c.already).subquery("picks")
+    wanted = select(dealt).where(dealt.c.trank <= dealt.c.targeted_per_agent - dealt.c.already).subquery("wanted")
+    # No ceiling per agent beyond the plan's extras; the team's are bounded by what its inspectors
+    # can still take, dealt one per agent before a second to anyone.
+    budget = case(*[(wanted.c.plan_id == plan_id, left) for plan_id, left in batch.budgets.items()], else_=0)
+    ranked_in_plan = select(wanted, func.row_number().over(
+        partition_by=wanted.c.plan_id, order_by=[wanted.c.trank, wanted.c.rr, wanted.c.h, wanted.c.recording_id])
+        .label("prank"), budget.label("budget")).subquery("in_plan")
+    picks = select(ranked_in_plan).where(ranked_in_plan.c.prank <= ranked_in_plan.c.budget).subquery("picks")
     _insert(session, batch, picks, kind="targeted", reason=picks.c.reason, rank=picks.c.already + picks.c.trank,
             order=picks.c.trank)
+
+
+def capacity(session: Session, *, team_ids: list[int]) -> dict[int, int]:
+    """What the inspectors serving each team can evaluate in a month: `inspector_monthly_capacity`
+    each, an inspector of a site shared evenly among the site's teams (the teams they are
+    assigned picks of)."""
+    per_inspector = policy(session).inspector_monthly_capacity
+    sites = {row.team_id: row.site_id for row in session.execute(directory.team_places())}
+    staff = directory.staff().subquery()
+    shares: dict[int, float] = dict.fromkeys(team_ids, 0.0)
+    for inspector in session.execute(select(staff.c.site_id, staff.c.team_id).where(
+            staff.c.role == Role.qa_inspector.value, staff.c.is_active.is_(True))):
+        served = [team for team, site in sites.items()
+                  if team == inspector.team_id or (inspector.site_id is not None and site == inspector.site_id)]
+        for team in served:
+            if team in shares:
+                shares[team] += per_inspector / len(served)
+    return {team: int(share + 1e-9) for team, share in shares.items()}
+
+
+def _budgets(session: Session, plans: list[SamplingPlan], counts: dict[tuple[int, str], int]) -> dict[int, int]:
+    """Targeted picks each plan may still add: its team's capacity less the whole month's minimum
+    for its agents (always reserved) and the targeted picks already made."""
+    team_ids = [p.team_id for p in plans]
+    staff = directory.staff().subquery()
+    agents = dict(session.execute(select(staff.c.team_id, func.count()).where(
+        staff.c.team_id.in_(team_ids), staff.c.role == Role.agent.value, staff.c.is_active.is_(True))
+        .group_by(staff.c.team_id)).all())
+    capacities = capacity(session, team_ids=team_ids)
+    return {p.id: max(0, capacities[p.team_id] - p.per_agent * agents.get(p.team_id, 0)
+                      - counts.get((p.id, "targeted"), 0)) for p in plans}
 
 
 def _counts(session: Session, ids: list[int]) -> dict[tuple[int, str], int]:
@@ -258,7 +306,7 @@ def _build(session: Session, plans: list[SamplingPlan], key: str, zone: str,
             group = [p for p in plans if p.review_days == review_days]
             agent_ids = None if len(group) > 1 else [
                 u.id for u in directory.list_users(session, team_id=group[0].team_id, role=Role.agent)]
-            batch = _Batch(group, edges, complete, zone, now, agent_ids)
+            batch = _Batch(group, edges, complete, zone, now, agent_ids, _budgets(session, group, before))
             _add_random(session, batch)
             if any(p.targeted_per_agent > 0 for p in batch.plans):
                 _add_targeted(session, batch)
@@ -286,7 +334,7 @@ def build_month(session: Session, *, team_id: int, month: str | date, by: User |
     team = access.require_team(session, user=by, team_id=team_id) if by else access.team_of(session, team_id)
     year, number = parse_month(month)
     key = f"{year:04d}-{number:02d}"
-    plan = _plan(session, team, key, seed, by, policy(session))
+    plan = _plan(session, team, key, seed, by, policy(session), team_minimum(session, team_id=team.id))
     return _build(session, [plan], key, team.site.timezone, by)[team.id]
 
 
@@ -298,9 +346,10 @@ def build_all(session: Session, *, month: str | date, teams: list[Team] | None =
     key = f"{year:04d}-{number:02d}"
     rules = policy(session)
     teams = teams if teams is not None else sorted(list_teams(session), key=lambda t: t.id)
+    minimums = team_minimums(session, team_ids=[t.id for t in teams])
     by_zone: dict[str, list[SamplingPlan]] = {}
     for team in teams:
-        by_zone.setdefault(team.site.timezone, []).append(_plan(session, team, key, None, by, rules))
+        by_zone.setdefault(team.site.timezone, []).append(_plan(session, team, key, None, by, rules, minimums[team.id]))
     results: dict[int, BuildResult] = {}
     for zone, plans in sorted(by_zone.items()):
         results.update(_build(session, plans, key, zone, by))

@@ -1,11 +1,12 @@
-"""QA's sweeps: top up the teams' sampling plans as weeks complete, and ask for coaching where
-last month's average fell below the threshold. Both idempotent; the logic is in the services."""
+"""QA's sweeps: top up the teams' sampling plans as weeks complete, ask for coaching where last
+month's average fell below the threshold, and remind team leaders of their monthly report before
+it is due. All idempotent; the logic is in the services."""
 
 from __future__ import annotations
 
 from core.db import session_scope
 from core.worker import register_sweep
-from qa import coaching, sampling
+from qa import coaching, reports, sampling
 
 
 @register_sweep("qa.build_sampling", every_seconds=6 * 3600)
@@ -18,3 +19,9 @@ def build_sampling() -> int:
 def monthly_coaching() -> int:
     with session_scope() as session:
         return coaching.monthly_due(session)
+
+
+@register_sweep("qa.remind_reports", every_seconds=3600)
+def remind_reports() -> int:
+    with session_scope() as session:
+        return reports.remind_due(session)

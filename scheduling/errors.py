@@ -37,6 +37,11 @@ class ShiftRuleViolated(RuleViolated):
     subject = "The shift assignment"
 
 
+class HandoverIncomplete(RuleViolated):
+    code = "handover_incomplete"
+    subject = "The handover"
+
+
 class ShiftNotFound(NotFound):
     """No such shift."""
 
@@ -51,6 +56,17 @@ class RequestNotFound(NotFound):
 
 class NotYourTurn(PermissionDenied):
     """This step is not yours to take."""
+
+
+class StepRefused(NotYourTurn):
+    """This person may not take this step; `violations` says why, rule by rule."""
+
+    code = "step_refused"
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        self.errors = [v.as_error() for v in self.violations]
+        super().__init__(" ".join(v.detail for v in self.violations))
 
 
 class AlreadyDecided(Conflict):

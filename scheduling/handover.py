@@ -1,21 +1,30 @@
-"""Handovers: written by the outgoing lead (with open escalations and what falls due in the next
-shift listed automatically), accepted or returned with questions by the incoming lead, and locked
-once accepted: later notes are appended and marked, never edited in."""
+"""Handovers: written by the outgoing lead, every part either written or explicitly "nothing to
+report" (open escalations, what falls due in the next shift and the staffing changes from leave,
+swaps and roll call are listed automatically), accepted or returned with questions by the
+incoming lead, and locked once accepted: later notes are appended and marked, never edited in."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, directory
 from core.errors import NotFound, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from scheduling import access, dutylog, handover_sources
-from scheduling.errors import HandoverLocked, NotYourTurn
-from scheduling.models import Handover, HandoverAddition
+from scheduling import access, dutylog, handover_sources, rollcall
+from scheduling import staffing as staffing_source
+from scheduling.errors import HandoverIncomplete, HandoverLocked, NotYourTurn
+from scheduling.models import DutyLog, Handover, HandoverAddition, Shift
+from scheduling.rules import violation
+from scheduling.settings import policy
+from tickets import escalation
 
-FIELDS = ("equipment_status", "difficult_issues", "unresolved_issues", "staffing_changes", "notices")
+# The parts the handover meeting covers; each is written or explicitly "nothing to report".
+FIELDS = ("equipment_status", "difficult_issues", "unresolved_issues", "staffing_changes", "notices",
+          "superiors_instructions", "customer_feedback")
 
 
 def get(session: Session, *, handover_id: int) -> Handover:
@@ -44,14 +53,17 @@ def additions(session: Session, *, handover_id: int) -> list[HandoverAddition]:
                                 .order_by(HandoverAddition.at, HandoverAddition.id)))
 
 
-def write(session: Session, *, duty_log_id: int, by: User, **fields: str) -> Handover:
-    """Create or edit the draft (or a returned handover) of a duty log's shift."""
+def write(session: Session, *, duty_log_id: int, by: User, nothing_to_report: list[str] | None = None,
+          **fields: str) -> Handover:
+    """Create or edit the draft (or a returned handover) of a duty log's shift. `nothing_to_report`
+    names the parts the lead chose to leave empty (given, it replaces the earlier choice)."""
     log = dutylog.get(session, log_id=duty_log_id)
     access.require_role(by, Role.team_leader, "write handovers")
     access.require_site(by, log.site_id, "write handovers")
-    unknown = set(fields) - set(FIELDS)
+    unknown = (set(fields) | set(nothing_to_report or ())) - set(FIELDS)
     if unknown:
-        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.",
+                               field="nothing_to_report" if set(nothing_to_report or ()) & unknown else None)
     handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
     if handover is None:
         start, end = dutylog.window(session, log)
@@ -63,8 +75,38 @@ def write(session: Session, *, duty_log_id: int, by: User, **fields: str) -> Han
                              if handover.status == "accepted" else "; wait for the incoming lead's answer."))
     for name, value in fields.items():
         setattr(handover, name, str(value))
+    if nothing_to_report is not None:
+        handover.nothing_to_report = [name for name in FIELDS if name in nothing_to_report]
     session.flush()
     return handover
+
+
+def _window(session: Session, handover: Handover) -> tuple[datetime, datetime]:
+    """From the start of the outgoing shift to the end of the next one."""
+    start, _end = dutylog.window(session, dutylog.get(session, log_id=handover.duty_log_id))
+    return start, handover.next_end
+
+
+def staffing(session: Session, *, duty_log_id: int) -> list[dict[str, object]]:
+    """The staffing changes of a duty log's shift and the next: approved leave, registered swaps
+    and the roll call of the shifts begun so far (checked again now)."""
+    log = dutylog.get(session, log_id=duty_log_id)
+    start, end = dutylog.window(session, log)
+    next_end = end + (end - start)
+    now = clock.now()
+    for shift in session.scalars(select(Shift).where(Shift.site_id == log.site_id, Shift.start_at >= start,
+                                                     Shift.start_at < min(now, next_end))):
+        rollcall.check_shift(session, shift=shift)
+    return staffing_source.changes(session, site_id=log.site_id, team_id=log.team_id, start=start, end=next_end,
+                                   now=now)
+
+
+def missing(handover: Handover, filled_in: list[dict[str, object]]) -> list[str]:
+    """The parts neither written nor marked "nothing to report" (staffing counts as written when
+    the hub filled some in)."""
+    chosen = set(handover.nothing_to_report or ())
+    return [name for name in FIELDS if not (getattr(handover, name) or "").strip() and name not in chosen
+            and not (name == "staffing_changes" and filled_in)]
 
 
 def listed(session: Session, *, handover: Handover, viewer: User) -> dict[str, list[dict[str, object]]]:
@@ -83,11 +125,43 @@ def submit(session: Session, *, handover_id: int, by: User) -> Handover:
         raise NotYourTurn("Only the outgoing lead submits the handover.")
     if handover.status not in ("draft", "returned"):
         raise HandoverLocked()
-    handover.listed = listed(session, handover=handover, viewer=by)
+    filled_in = staffing(session, duty_log_id=handover.duty_log_id)
+    empty = missing(handover, filled_in)
+    if empty:
+        raise HandoverIncomplete([violation(f"handover.missing.{name}") for name in empty])
+    handover.listed = {**listed(session, handover=handover, viewer=by), "staffing": filled_in}
     handover.status, handover.submitted_at = "submitted", clock.now()
     session.flush()
     publish(session, "handover.submitted", {"handover_id": handover.id}, site_id=handover.site_id)
     return handover
+
+
+def remind_unaccepted(session: Session) -> int:
+    """The sweep's work: the handover of a shift that changed `handover_accept_minutes` ago (or
+    up to a day before) and is still not accepted (or not even written) is reminded to the
+    outgoing lead, the site's other team leaders (the incoming lead among them) and its
+    supervisors, once. Returns how many shifts were reminded for the first time."""
+    now = clock.now()
+    minutes = policy(session).handover_accept_minutes
+    reminded = 0
+    for log in session.scalars(select(DutyLog).where(DutyLog.closed_at.is_(None),
+                                                     DutyLog.day >= (now - timedelta(days=2)).date())
+                               .order_by(DutyLog.id)):
+        _start, change = dutylog.window(session, log)
+        if not change + timedelta(minutes=minutes) <= now < change + timedelta(days=1):
+            continue
+        found = for_duty_log(session, duty_log_id=log.id)
+        if found is not None and found.status == "accepted":
+            continue
+        leaders = directory.list_users(session, site_id=log.site_id, role=Role.team_leader)
+        supervisors = directory.list_users(session, site_id=log.site_id, role=Role.supervisor)
+        made = escalation.remind(session, user_ids=[log.leader_id, *(u.id for u in leaders + supervisors)],
+                                 kind="handover.not_accepted", key=f"handover.not_accepted:{log.id}",
+                                 params={"duty_log_id": log.id, "handover_id": found.id if found else None,
+                                         "day": log.day.isoformat(), "shift_kind": log.shift_kind, "minutes": minutes,
+                                         "changed_at": change.isoformat()})
+        reminded += 1 if made else 0
+    return reminded
 
 
 def _incoming(session: Session, handover: Handover, by: User) -> None:
@@ -107,6 +181,7 @@ def accept(session: Session, *, handover_id: int, by: User) -> Handover:
     handover.status, handover.accepted_at, handover.incoming_leader_id = "accepted", now, by.id
     session.flush()
     dutylog.close(session, log_id=handover.duty_log_id, by=by)
+    escalation.settle(session, key_prefix=f"handover.not_accepted:{handover.duty_log_id}:")
     audit.record(session, action="handover.accepted", actor_id=by.id, object_type="handover", object_id=handover.id,
                  details={"outgoing_leader_id": handover.outgoing_leader_id})
     publish(session, "handover.accepted", {"handover_id": handover.id}, site_id=handover.site_id)

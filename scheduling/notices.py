@@ -48,10 +48,6 @@ def unacknowledged(session: Session, *, user: User) -> list[Notice]:
     return list(session.scalars(select(Notice).where(_for_user(user), ~acked).order_by(Notice.published_at)))
 
 
-def has_unacknowledged_notices(session: Session, *, user_id: int) -> bool:
-    return bool(unacknowledged(session, user=get_user(session, user_id=user_id)))
-
-
 def get(session: Session, *, notice_id: int) -> Notice:
     notice = session.get(Notice, notice_id)
     if notice is None:

@@ -28,6 +28,9 @@ class Policy:
     night_leave_deadline_minute: int = 12 * 60  # local 12:00 on the night shift's day
     holiday_leave_notice_days: int = 2
     supervisor_leave_max_days: int = 1
+    # The outgoing and incoming leads and their supervisors are reminded of a handover not
+    # accepted this long after the shift change.
+    handover_accept_minutes: int = 30
 
 
 DEFAULTS = Policy()

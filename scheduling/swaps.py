@@ -1,5 +1,6 @@
 """Shift swaps: requested with every rule checked, confirmed by the partner, approved by both team
-leaders, then registered (the shift changes hands) after the rules are checked once more."""
+leaders (the one leader when both share a team; nobody stands in for them), then registered (the
+shift changes hands) after the rules are checked once more."""
 
 from __future__ import annotations
 
@@ -41,7 +42,19 @@ def _party(session: Session, user: User, shift: Shift, month: str, exclude_id: i
         involved, others, SwapRequest.status.in_(LIVE), SwapRequest.pays_back_id.is_(None),
         SwapRequest.paid_back_at.is_(None))).all()
     return rules.Party(user.id, user.display_name, user.job_type, shift_service.skill_levels(session, user_id=user.id),
-                       near, [(s, e) for s, e in leave], count, [(i, d) for i, d in unpaid])
+                       near, [(s, e) for s, e in leave], count, [(i, d) for i, d in unpaid],
+                       [leader.id for leader in _team_leaders(session, user)])
+
+
+def _team_leaders(session: Session, person: User) -> list[User]:
+    """The active team leaders of the person's team: who approves their side of a swap."""
+    if person.team_id is None:
+        return []
+    return directory.list_users(session, team_id=person.team_id, role=Role.team_leader)
+
+
+def _leads(leader: User, person: User) -> bool:
+    return leader.role == Role.team_leader.value and leader.team_id is not None and leader.team_id == person.team_id
 
 
 def facts_for(session: Session, *, shift: Shift, requester: User, partner: User, pays_back_id: int | None,
@@ -60,7 +73,7 @@ def facts_for(session: Session, *, shift: Shift, requester: User, partner: User,
                               shift_service.skill_code(session, shift.skill_id)),
         now=clock.now(),
         holidays=holidays.public_holidays(session, site_id=shift.site_id, first=shift.day, last=shift.day),
-        pays_back=payback,
+        pays_back=payback, skill_codes={skill_id: code for code, skill_id in shift_service.skill_ids(session).items()},
     )
 
 
@@ -106,20 +119,20 @@ def confirm(session: Session, *, swap_id: int, by: User) -> SwapRequest:
     return _maybe_register(session, swap, by)
 
 
+def _pending_sides(swap: SwapRequest, by: User, requester: User, partner: User) -> list[str]:
+    """The sides of the swap `by` approves now: those of their own team still waiting."""
+    return [side for side, person in (("requester", requester), ("partner", partner))
+            if getattr(swap, f"{side}_leader_id") is None and _leads(by, person)]
+
+
 def approve(session: Session, *, swap_id: int, by: User) -> SwapRequest:
-    """A team leader approves for their own team's party (one leader of a shared team approves for
-    both); a supervisor or above of the site approves whatever is still pending."""
+    """Both team leaders approve: each side by a team leader of that person's team, so two
+    different leaders when the two work in different teams, and the one leader for both sides
+    when they share a team. Nobody else (a supervisor, the center head) stands in for them."""
     swap = _open(session, swap_id)
     access.require_role(by, Role.team_leader, "approve swaps")
     requester, partner = get_user(session, user_id=swap.requester_id), get_user(session, user_id=swap.partner_id)
-    senior = access.at_least(by, Role.supervisor)
-    sides = []
-    if swap.requester_leader_id is None and (by.team_id == requester.team_id and by.team_id is not None or senior):
-        sides.append("requester")
-    if swap.partner_leader_id is None and (by.team_id == partner.team_id and by.team_id is not None or senior):
-        sides.append("partner")
-    if senior:
-        access.require_site(by, requester.site_id, "approve swaps")
+    sides = _pending_sides(swap, by, requester, partner)
     if not sides:
         raise NotYourTurn("Only the team leaders of the two people approve this swap (or it is already approved).")
     now = clock.now()
@@ -169,6 +182,16 @@ def refuse(session: Session, *, swap_id: int, by: User, note: str = "") -> SwapR
     return swap
 
 
+def approvable(session: Session, *, swaps: list[SwapRequest], by: User) -> set[int]:
+    """Which of these swaps `by` may approve now (a side of their team is waiting)."""
+    live = [s for s in swaps if s.status == "proposed"]
+    if by.role != Role.team_leader.value or not live:
+        return set()
+    people = directory.users_by_id(session, {s.requester_id for s in live} | {s.partner_id for s in live})
+    return {s.id for s in live if s.requester_id in people and s.partner_id in people
+            and _pending_sides(s, by, people[s.requester_id], people[s.partner_id])}
+
+
 def list_swaps(session: Session, *, viewer: User, status: str | None = None, limit: int = 200) -> list[SwapRequest]:
     query = select(SwapRequest).order_by(SwapRequest.created_at.desc())
     if not access.at_least(viewer, Role.team_leader):
@@ -182,4 +205,4 @@ def list_swaps(session: Session, *, viewer: User, status: str | None = None, lim
     return list(session.scalars(query.limit(min(limit, 1000))))
 
 
-__all__ = ["approve", "confirm", "facts_for", "get", "list_swaps", "refuse", "request"]
+__all__ = ["approvable", "approve", "confirm", "facts_for", "get", "list_swaps", "refuse", "request"]

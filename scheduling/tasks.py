@@ -1,5 +1,6 @@
-"""Scheduling's Celery tasks: solving a roster job, and a sweep that re-queues jobs a lost task
-left queued or half-run."""
+"""Scheduling's Celery tasks: solving a roster job, a sweep that re-queues jobs a lost task left
+queued or half-run, and the reminders' sweeps (handovers not accepted, medical certificates due
+and overdue). Every one is idempotent; the logic is in the services."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import or_, select
 from core import clock
 from core.db import session_scope
 from core.worker import idempotent_task, register_sweep
+from scheduling import handover, leave
 
 STALE_AFTER = timedelta(minutes=15)
 
@@ -36,3 +38,17 @@ def sweep_roster_jobs() -> int:
     for job_id in ids:
         solve_roster.delay(job_id)
     return len(ids)
+
+
+@register_sweep("scheduling.sweep_handovers", every_seconds=300)
+def sweep_handovers() -> int:
+    """Handovers not accepted `handover_accept_minutes` after the shift change are reminded."""
+    with session_scope() as session:
+        return handover.remind_unaccepted(session)
+
+
+@register_sweep("scheduling.sweep_certificates", every_seconds=3600)
+def sweep_certificates() -> int:
+    """Medical certificates: reminded on the due day, the leave counted as absence after it."""
+    with session_scope() as session:
+        return leave.enforce_certificates(session)

@@ -4,8 +4,10 @@ urgent, handing troublesome callers to the team leader, and the notifications pe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -20,7 +22,7 @@ from tickets.workflow import DONE, LEVEL_ROLE, InvalidTransition, Level, Status
 
 __all__ = [
     "ABUSIVE_TAG", "EscalationRefused", "escalate", "hand_to_team_leader", "level_users",
-    "mark_read", "notifications_for", "notify",
+    "mark_read", "notifications_for", "notify", "remind", "settle",
 ]
 
 ABUSIVE_TAG = "abusive_caller"
@@ -59,6 +61,36 @@ def notify(session: Session, *, users: Iterable[User], kind: str, ticket: Ticket
                 {"kind": kind, "ticket_id": ticket.id if ticket else None, "number": ticket.number if ticket else None},
                 user_id=user.id)
     return made
+
+
+def remind(session: Session, *, user_ids: Iterable[int], kind: str, key: str,
+           params: dict[str, Any] | None = None) -> list[Notification]:
+    """A reminder from any package (a certificate due, a handover not accepted, a report due):
+    one notification per person, once per `key` and person, so a sweep may run any number of
+    times. `params` carries the ids and values the page needs for its text and link."""
+    made = []
+    for user_id in dict.fromkeys(user_ids):
+        full_key = f"{key}:{user_id}"
+        if session.scalar(select(Notification.id).where(Notification.key == full_key)) is not None:
+            continue
+        note = Notification(user_id=user_id, kind=kind, key=full_key, params=dict(params or {}),
+                            created_at=clock.now())
+        try:
+            with session.begin_nested():  # another worker's sweep may have made it a moment ago
+                session.add(note)
+        except IntegrityError:
+            continue
+        publish(session, "notification.created", {"kind": kind, "ticket_id": None, "number": None}, user_id=user_id)
+        made.append(note)
+    return made
+
+
+def settle(session: Session, *, key_prefix: str) -> int:
+    """Mark as read the reminders whose key starts with `key_prefix`: what they asked for is done."""
+    result = session.execute(update(Notification).where(Notification.key.startswith(key_prefix, autoescape=True),
+                                                        Notification.read_at.is_(None))
+                             .values(read_at=clock.now()).execution_options(synchronize_session=False))
+    return int(result.rowcount or 0)
 
 
 def notifications_for(session: Session, user_id: int, *, unread_only: bool = False,

@@ -4,7 +4,7 @@ additions) under `/duty`, and notices with read receipts under `/notices`."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -12,7 +12,9 @@ from fastapi.responses import Response
 
 from agent_ui import flash
 from agent_ui.i18n import N_
+from agent_ui.pages import reminders
 from agent_ui.pages import scheduling as common
+from agent_ui.pages.qa_scoring import PostedForm
 from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import AgentUser, DbSession, TeamLeaderUser
@@ -47,11 +49,15 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
     entries = rollcall.roll_call(session, site_id=user.site_id, start=start, by=user, window_minutes=24 * 60)
     log = dutylog.open_log(session, site_id=user.site_id, day=day, shift_kind=kind, by=user)
     handover = handover_service.for_duty_log(session, duty_log_id=log.id)
+    staffing = (handover_service.staffing(session, duty_log_id=log.id)
+                if handover is None or handover.status in ("draft", "returned") else [])
     session.commit()  # the roll call and the prefilled log are kept, whatever the page does next
     return {
         "day": day, "kind": kind, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
         "roll_call": [(shift, entry, common.explain(entry.violations, request)) for shift, entry in entries],
         "log": log, "handover": handover, "waiting": _waiting_handovers(session, user), "names": _names(session, user),
+        "staffing": staffing_lines(staffing), "leave_kinds": common.LEAVE_KINDS,
+        "reminders": reminders.for_viewer(session, user, locale=common.locale_of(request)),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
         # QA's common problems for this team's roll-call briefing (a team leader's own team).
@@ -60,10 +66,23 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
     }
 
 
+def staffing_lines(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hub's staffing changes with their times as moments, for the templates to say."""
+    def moment(value: Any) -> datetime | None:
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    return [{**item, "start": moment(item.get("start")), "end": moment(item.get("end"))} for item in items or []]
+
+
 FIELD_WORDS = {
     "equipment_status": N_("Equipment status"), "difficult_issues": N_("Difficult issues"),
     "unresolved_issues": N_("Unresolved issues"), "staffing_changes": N_("Staffing changes (swaps, absences)"),
-    "notices": N_("Notices"), "system_problems": N_("System problems"), "notes": N_("Notes"),
+    "notices": N_("Notices"), "superiors_instructions": N_("Superiors' instructions"),
+    "customer_feedback": N_("Customers' suggestions and complaints"),
+    "system_problems": N_("System problems"), "notes": N_("Notes"),
     "inquiry_count": N_("Inquiries"), "lookup_count": N_("Lookups"),
     "proactive_count": N_("Proactive service"),
 }
@@ -88,6 +107,8 @@ def _handover_page(request: Request, session: DbSession, user: User, handover_id
     access.require_site(user, handover.site_id, "read handovers")
     context = {"handover": handover, "log": dutylog.get(session, log_id=handover.duty_log_id),
                "additions": handover_service.additions(session, handover_id=handover.id),
+               "staffing": staffing_lines((handover.listed or {}).get("staffing") or []),
+               "leave_kinds": common.LEAVE_KINDS,
                "names": _names(session, user), "fields": handover_service.FIELDS, "field_words": FIELD_WORDS,
                "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS}
     return _render(request, HANDOVER, "handover_main", context, **extra)
@@ -126,9 +147,11 @@ def duty(request: Request, session: DbSession, user: TeamLeaderUser) -> Response
 
 @router.post("/duty/rollcall/{shift_id}/excuse", include_in_schema=False)
 def excuse(request: Request, session: DbSession, user: TeamLeaderUser, shift_id: int,
-           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "") -> Response:
+           note: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "",
+           user_id: Annotated[str, Form()] = "") -> Response:
     try:
-        rollcall.excuse(session, shift_id=shift_id, by=user, note=note)
+        rollcall.excuse(session, shift_id=shift_id, by=user, note=note,
+                        user_id=int(user_id) if user_id.isdigit() else None)
     except DomainError as exc:
         return _refused(request, session, user, "rollcall", exc)
     return _back(request, session, user, "excused", _here(back))
@@ -159,19 +182,17 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
 
 @router.post("/duty/logs/{log_id}/handover", include_in_schema=False)
 def write_handover(request: Request, session: DbSession, user: TeamLeaderUser, log_id: int,
-                   equipment_status: Annotated[str, Form()] = "", difficult_issues: Annotated[str, Form()] = "",
-                   unresolved_issues: Annotated[str, Form()] = "", staffing_changes: Annotated[str, Form()] = "",
-                   notices: Annotated[str, Form()] = "", action: Annotated[str, Form()] = "save",
-                   back: Annotated[str, Form()] = "") -> Response:
-    fields = {"equipment_status": equipment_status, "difficult_issues": difficult_issues,
-              "unresolved_issues": unresolved_issues, "staffing_changes": staffing_changes, "notices": notices}
+                   form: PostedForm) -> Response:
+    """Save the draft or send it: each part written, or "nothing to report" ticked (`nothing`)."""
+    fields = {name: str(form.get(name, ""))[:10_000] for name in handover_service.FIELDS}
+    nothing = [str(n) for n in form.getlist("nothing")]
     try:
-        handover = handover_service.write(session, duty_log_id=log_id, by=user,
-                                          **{k: v[:10_000] for k, v in fields.items()})
-        if action == "submit":
+        handover = handover_service.write(session, duty_log_id=log_id, by=user, nothing_to_report=nothing, **fields)
+        if form.get("action") == "submit":
             handover_service.submit(session, handover_id=handover.id, by=user)
     except DomainError as exc:
-        return _refused(request, session, user, "handover", exc, handover_form=fields)
+        return _refused(request, session, user, "handover", exc, handover_form=fields, handover_nothing=nothing)
+    action, back = str(form.get("action", "save")), str(form.get("back", ""))
     return _back(request, session, user, "handover_submitted" if action == "submit" else "handover_saved",
                  _here(back))
 

@@ -1,10 +1,12 @@
 """QA pages that read across evaluations: calibration sessions (created with a form, blind until
 one's own submission) and their report, the team's coverage and trend charts (Chart.js, fed by a
 JSON endpoint), and the monthly report with the team leader's analysis and its CSV and PDF
-downloads (aggregates only). Training plans, coaching and the briefing are in qa_coaching."""
+downloads (aggregates only), and the results per agent for the all-staff meeting. Training plans,
+coaching and the briefing are in qa_coaching."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -16,15 +18,15 @@ from agent_ui import i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.navigation import role_label
-from agent_ui.pages import qa_coaching
+from agent_ui.pages import qa_coaching, reminders
 from agent_ui.pages.qa_scoring import PostedForm, names, refusal
 from agent_ui.templating import render
 from core import clock, directory, permissions
-from core.auth import DbSession, QAUser, RequireRole
+from core.auth import DbSession, QAUser, RequireRole, SupervisorUser
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from core.organisation import Team, list_teams
-from qa import assignments, calibration, reports
+from qa import assignments, calibration, meeting, reports, settings
 
 router = APIRouter()
 router.include_router(qa_coaching.router)
@@ -154,12 +156,15 @@ def _invalid_month(request: Request, template: str, context: dict[str, Any]) -> 
                                                                    "2025-03.")}, status_code=422)
 
 
-@router.get("/qa/coverage", include_in_schema=False)
-def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_id: str = "",
-                  month: str = "") -> Response:
+def _coverage_page(request: Request, session: Session, user: User, *, team_id: str, month: str,
+                   status_code: int = 200, minimum_error: str = "") -> Response:
     teams, chosen = _team_id(session, user, team_id)
     key = _month(request, month)
-    context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "figures": None, "month_error": ""}
+    context: dict[str, Any] = {"teams": teams, "team_id": chosen, "month": key, "figures": None, "month_error": "",
+                               "may_set_minimum": settings.may_set_minimum(user), "minimum_error": minimum_error,
+                               "minimum_range": settings.MINIMUM_RANGE,
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request)),
+                               "saved": request.query_params.get("saved", "")[:20]}
     if chosen is None:
         return render(request, "qa/coverage.html", context)
     try:
@@ -168,7 +173,33 @@ def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_i
         if exc.code == "invalid":
             return _invalid_month(request, "qa/coverage.html", context)
         return refusal(request, exc)
-    return render(request, "qa/coverage.html", context)
+    return render(request, "qa/coverage.html", context, status_code=status_code)
+
+
+@router.get("/qa/coverage", include_in_schema=False)
+def coverage_page(request: Request, session: DbSession, user: QAOrLeader, team_id: str = "",
+                  month: str = "") -> Response:
+    """Planned against evaluated per agent; from the 20th, agents still below the team's
+    minimum are flagged. Supervisors set the team's minimum here."""
+    return _coverage_page(request, session, user, team_id=team_id, month=month)
+
+
+@router.post("/qa/coverage/minimum", include_in_schema=False)
+def set_minimum(request: Request, session: DbSession, user: QAOrLeader, team_id: Annotated[str, Form()] = "",
+                month: Annotated[str, Form()] = "", per_agent: Annotated[str, Form()] = "") -> Response:
+    try:
+        if not team_id.isdigit():
+            raise PermissionDenied("No such team.")
+        value = int(per_agent) if per_agent.strip().isdigit() else 0
+        settings.set_team_minimum(session, team_id=int(team_id), value=value, by=user)
+    except DomainError as exc:
+        session.rollback()
+        if isinstance(exc, PermissionDenied):
+            return refusal(request, exc)
+        return _coverage_page(request, session, user, team_id=team_id, month=month, status_code=422,
+                              minimum_error=N_("Choose 1 to 5 evaluations per agent a month."))
+    return RedirectResponse(f"/qa/coverage?team_id={team_id}&month={_month(request, month)}&saved=minimum",
+                            status_code=303)
 
 
 @router.get("/qa/coverage/data.json", include_in_schema=False)
@@ -204,7 +235,9 @@ def _monthly_page(request: Request, session: Session, user: User, *, month: str,
                                "report": None, "month_error": "", "query": query,
                                "can_site": user.role != Role.team_leader.value and user.site_id is not None,
                                "may_write": _may_write_analysis(user), "error": error, "typed": typed,
-                               "saved": request.query_params.get("saved", "")[:20]}
+                               "may_see_meeting": permissions.allowed(user.role, permissions.SUPERVISORS),
+                               "saved": request.query_params.get("saved", "")[:20],
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}
     if not by_site and chosen is None:
         return render(request, "qa/monthly.html", context)
     try:
@@ -254,3 +287,28 @@ def quality_report(request: Request, session: DbSession, user: QAOrLeader, team_
     saved = "submitted" if action == "submit" else "analysis"
     return RedirectResponse(f"/qa/reports/monthly?team_id={report.team_id}&month={report.month}&saved={saved}"
                             "#analysis", status_code=303)
+
+
+# The all-staff meeting ------------------------------------------------------------------------
+
+def _last_month(request: Request) -> str:
+    zone = i18n.zone_for(getattr(request.state, "viewer", None))
+    first = clock.now().astimezone(ZoneInfo(zone)).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+@router.get("/qa/reports/meeting", include_in_schema=False)
+def meeting_page(request: Request, session: DbSession, user: SupervisorUser, month: str = "") -> Response:
+    """Last month's QA results per agent for the all-staff meeting (before the 25th), with a CSV."""
+    key = month[:7] if month else _last_month(request)
+    context: dict[str, Any] = {"month": key, "results": None, "month_error": "",
+                               "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}
+    try:
+        context["results"] = meeting.results(session, month=key, user=user)
+        context["meeting_day"] = i18n.format_day(context["results"]["meeting_before"], i18n.locale_for(request))
+    except DomainError as exc:
+        if exc.code == "invalid":
+            return render(request, "qa/meeting.html", {**context, "month_error": N_(
+                "Type the month as YYYY-MM, for example 2025-03.")}, status_code=422)
+        return refusal(request, exc)
+    return render(request, "qa/meeting.html", context)

@@ -32,7 +32,7 @@ MINE_PAGE = "qa/mine.html"
 DISPUTES_PAGE = "qa/disputes.html"
 REASONS = {"random": N_("Random"), "complaint": N_("Complaint"), "escalation": N_("Escalation"),
            "low_satisfaction": N_("Low satisfaction"), "short_call": N_("Short call"), "long_call": N_("Long call"),
-           "repeat_caller": N_("Repeat caller")}
+           "repeat_caller": N_("Repeat caller"), "new_agent": N_("New agent")}
 STATUSES = {"draft": N_("Draft"), "submitted": N_("Submitted"), "acknowledged": N_("Acknowledged"),
             "disputed": N_("Disputed"), "resolved": N_("Resolved")}
 EVENTS = {"created": N_("Draft started"), "submitted": N_("Submitted"), "acknowledged": N_("Acknowledged"),

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from agent_ui.pages import reminders
 from agent_ui.pages import scheduling as common
 from agent_ui.templating import is_htmx, render
-from core import clock, permissions
+from core import clock
 from core.auth import AgentUser, DbSession
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
@@ -27,14 +28,31 @@ PAGE = "scheduling/shifts.html"
 HOME = "/shifts"
 
 
-def _context(session: DbSession, user: User, zone: str) -> dict[str, Any]:
+def _why(session: DbSession, leaves: list[Any], locale: str, zone: str) -> dict[int, dict[str, Any]]:
+    """What the requester reads beside a decided request, in their language: why it was refused
+    (the reason, the approver's note and the step) and why its time counts as absence."""
+    refusals = leave_service.refusals_of(session, [r.id for r in leaves if r.status == "refused"])
+    found: dict[int, dict[str, Any]] = {}
+    for r in leaves:
+        refusal = refusals.get(r.id)
+        due = r.certificate_due_on.isoformat() if r.certificate_due_on else ""
+        found[r.id] = {
+            "refused": common.rule_text({"rule": refusal.reason or "leave.refused.other"}, locale, zone)
+            if refusal else None,
+            "note": refusal.note if refusal else "", "step": refusal.step if refusal else None,
+            "absence": common.rule_text({"rule": r.absence_rule, "params": {"day": due}}, locale, zone)
+            if r.counts_as_absence and r.absence_rule else None,
+        }
+    return found
+
+
+def _context(session: DbSession, user: User, zone: str, locale: str = "en") -> dict[str, Any]:
     now = clock.now()
     people = {u.id: u for u in list_users(session, site_id=user.site_id)} if user.site_id else {user.id: user}
     people.setdefault(user.id, user)
     leaves = leave_service.list_requests(session, viewer=user, limit=100)
     mine = [r for r in leaves if user.id in (r.user_id, r.requested_by_id)]
-    to_decide = [r for r in leaves if r.status == "pending" and r.user_id != user.id
-                 and permissions.rank(user.role) >= permissions.rank(r.steps[r.step_index])]
+    to_decide = leave_service.waiting_for(session, viewer=user)
     swaps = swap_service.list_swaps(session, viewer=user, limit=100)
     shifts = {}
     for swap in swaps:
@@ -45,7 +63,9 @@ def _context(session: DbSession, user: User, zone: str) -> dict[str, Any]:
     return {
         "my_shifts": shift_service.shifts_of(session, user_id=user.id, start=now - timedelta(days=1),
                                              end=now + timedelta(days=42)),
-        "my_leave": mine, "to_decide": to_decide, "swaps": swaps, "swap_shifts": shifts, "people": people,
+        "my_leave": mine, "why": _why(session, mine, locale, zone), "to_decide": to_decide,
+        "refusal_reasons": common.REFUSAL_REASONS, "swaps": swaps, "swap_shifts": shifts, "people": people,
+        "approvable": swap_service.approvable(session, swaps=swaps, by=user),
         "partners": [u for u in people.values() if u.role == Role.agent.value and u.id != user.id],
         "reportable": [u for u in people.values() if u.role == Role.agent.value]
         if access.at_least(user, Role.team_leader) else [],
@@ -74,7 +94,8 @@ def _days_off(session: DbSession, user: User, today: date) -> list[Any]:
 
 def _page(request: Request, session: DbSession, user: User, *, status_code: int = 200,
           errors: dict[str, Any] | None = None, **extra: Any) -> Response:
-    context = _context(session, user, common.zone_of(request))
+    context = _context(session, user, common.zone_of(request), common.locale_of(request))
+    context["reminders"] = reminders.for_viewer(session, user, locale=common.locale_of(request))
     context.update(errors=errors or {}, note=common.take_flash(request), **extra)
     response = render(request, PAGE, context, status_code=status_code,
                       block="shifts_main" if is_htmx(request) else None)
@@ -122,12 +143,12 @@ def request_leave(request: Request, session: DbSession, user: AgentUser, kind: A
 
 @router.post("/shifts/leave/{leave_id}/{action}", include_in_schema=False)
 def decide_leave(request: Request, session: DbSession, user: AgentUser, leave_id: int, action: str,
-                 note: Annotated[str, Form()] = "") -> Response:
+                 note: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
     try:
         if action == "approve":
             leave_service.approve(session, leave_id=leave_id, by=user, note=note[:500])
         elif action == "refuse":
-            leave_service.refuse(session, leave_id=leave_id, by=user, note=note[:500])
+            leave_service.refuse(session, leave_id=leave_id, by=user, reason=reason, note=note[:500])
         elif action == "cancel":
             leave_service.cancel(session, leave_id=leave_id, by=user)
         elif action == "certificate":

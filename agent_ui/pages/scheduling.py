@@ -17,7 +17,7 @@ from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from core import clock
 from core.errors import DomainError
-from scheduling.errors import RuleViolated
+from scheduling.errors import RuleViolated, StepRefused
 from scheduling.rules import MESSAGES
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -33,7 +33,11 @@ STATUS = {
     "queued": N_("Queued"), "running": N_("Solving"), "done": N_("Done"), "failed": N_("Failed"),
     "published": N_("Published"),
 }
-LEAVE_KINDS = {"personal": N_("Personal leave"), "sick": N_("Sick leave"), "special": N_("Special leave")}
+LEAVE_KINDS = {"personal": N_("Personal leave"), "sick": N_("Sick leave"), "special": N_("Special leave"),
+               "business": N_("Business leave"), "study": N_("Study leave")}
+# Why an approver refuses leave; the requester reads the rule's text (scheduling.rules.messages).
+REFUSAL_REASONS = {"staffing": N_("Not enough people on duty"), "notice": N_("Asked too late"),
+                   "documents": N_("Reason or papers not enough"), "other": N_("Another reason (say it in the note)")}
 SHIFT_KINDS = {"day": N_("Day shift"), "night": N_("Night shift"), "custom": N_("Other shift")}
 STEPS = {"supervisor": N_("Supervisor"), "center_head": N_("Center head")}
 
@@ -81,9 +85,7 @@ def _param(value: Any, locale: str, zone: str) -> Any:
         except ValueError:
             return value
     if isinstance(value, str) and _ISO_DAY.match(value):
-        from babel.dates import format_date
-
-        return format_date(date.fromisoformat(value), format="medium", locale=i18n.babel_locale(locale))
+        return i18n.format_day(value, locale)
     return value
 
 
@@ -128,6 +130,7 @@ _MESSAGES = {m: m for m in (
     N_("Give the first and the last day."), N_("Choose a person and a shift."), N_("Give the day."),
     N_("Use numbers only."), N_("Give 24 numbers of calls, one per hour from 00:00."),
     N_("Handle time must be positive."), N_("Only team leaders approve swaps."),
+    N_("Say why the leave is refused."), N_("That person has nothing to excuse on this shift."),
     N_("An accepted handover is locked; append an addition instead."),
     N_("This leave needs no medical certificate."),
     N_("A day off is asked for a day after today."), N_("A day off is asked at most 124 days ahead."),
@@ -138,9 +141,14 @@ _MESSAGES = {m: m for m in (
 )}
 
 
+# Refusals whose English names codes for API clients: the page says it in words.
+_MESSAGES["Say why the leave is refused: one of staffing, notice, documents, other."] = N_(
+    "Choose why the leave is refused.")
+
+
 def refusal(request: Request, exc: DomainError) -> dict[str, Any]:
     """What a refused form shows: every broken rule for a rule refusal, else one sentence."""
-    if isinstance(exc, RuleViolated):
+    if isinstance(exc, (RuleViolated, StepRefused)):
         return {"rules": explain([v.as_error() for v in exc.violations], request), "message": None}
     if exc.message in _MESSAGES:
         return {"rules": [], "message": FormError(exc.field or "", _MESSAGES[exc.message])}

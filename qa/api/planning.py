@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from core.auth import DbSession, QAUser
-from qa import assignments, calibration, evaluations, sampling
+from qa import access, assignments, calibration, evaluations, sampling, settings
 from qa.schemas import CalibrationIn, PlanIn
 
 router = APIRouter()
@@ -27,6 +27,20 @@ def build_plan(body: PlanIn, session: DbSession, user: QAUser) -> dict[str, Any]
 def plan_assignments(plan_id: int, session: DbSession, user: QAUser) -> dict[str, Any]:
     found = assignments.assignments(session, plan_id=plan_id, user=user)
     return {"data": [assignments.describe_assignment(a) for a in found], "count": len(found)}
+
+
+@router.get("/teams/{team_id}/minimum")
+def team_minimum(team_id: int, session: DbSession, user: QAUser) -> dict[str, Any]:
+    """The team's monitoring minimum: evaluations per agent per month."""
+    access.require_team(session, user=user, team_id=team_id, action="read this team's monitoring minimum")
+    return {"team_id": team_id, "per_agent": settings.team_minimum(session, team_id=team_id)}
+
+
+@router.put("/teams/{team_id}/minimum")
+def set_team_minimum(team_id: int, per_agent: int, session: DbSession, user: QAUser) -> dict[str, Any]:
+    """Set it (1 to 5); a supervisor of the team's site or above."""
+    return {"team_id": team_id,
+            "per_agent": settings.set_team_minimum(session, team_id=team_id, value=per_agent, by=user)}
 
 
 @router.get("/sampling/coverage")

@@ -1,5 +1,5 @@
 """Weekly summaries and training plans, the briefing items, the monthly report (JSON, CSV, PDF),
-the team leader's analysis report, and coaching tasks."""
+the all-staff meeting's results (JSON, CSV), the team leader's analysis report, and coaching tasks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from core.audit import record as audit
 from core.auth import CurrentUser, DbSession, QAUser, TeamLeaderUser
-from qa import coaching, export, reports
+from qa import coaching, export, meeting, reports
 from qa.schemas import CoachingDoneIn, QualityReportIn, TrainingPlanEdit, TrainingPlanIn
 
 router = APIRouter()
@@ -78,6 +78,21 @@ def monthly_pdf(month: str, session: DbSession, user: CurrentUser, team_id: int 
     _exported(session, user, report, "pdf")
     name = f"qa-{report['scope'].replace(':', '-')}-{report['month']}.pdf"
     return Response(export.monthly_pdf(report), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/meeting")
+def meeting_results(month: str, session: DbSession, user: CurrentUser, site_id: int | None = None) -> dict[str, Any]:
+    """The month's QA results per agent for the all-staff meeting (supervisors and above)."""
+    return meeting.results(session, month=month, user=user, site_id=site_id)
+
+
+@router.get("/reports/meeting.csv")
+def meeting_csv(month: str, session: DbSession, user: CurrentUser, site_id: int | None = None) -> Response:
+    results = meeting.results(session, month=month, user=user, site_id=site_id)
+    _exported(session, user, results, "meeting_csv")
+    name = f"qa-meeting-{results['scope'].replace(':', '-')}-{results['month']}.csv"
+    return Response(export.meeting_csv(results), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -10,6 +10,7 @@ from qa.models.planning import (
     QaSetting,
     QualityReport,
     SamplingPlan,
+    TeamMinimum,
     TrainingPlan,
 )
 from qa.models.scorecards import Scorecard, ScorecardQuestion, ScorecardSection
@@ -17,5 +18,5 @@ from qa.models.scorecards import Scorecard, ScorecardQuestion, ScorecardSection
 __all__ = [
     "Assignment", "CalibrationParticipant", "CalibrationSession", "CoachingTask", "Dispute", "Evaluation",
     "EvaluationAnswer", "EvaluationEvent", "EvaluationNote", "QaSetting", "QualityReport", "SamplingPlan",
-    "Scorecard", "ScorecardQuestion", "ScorecardSection", "TrainingPlan",
+    "Scorecard", "ScorecardQuestion", "ScorecardSection", "TeamMinimum", "TrainingPlan",
 ]

@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
@@ -34,6 +46,7 @@ class SamplingPlan(Base):
     short_seconds: Mapped[int] = mapped_column(Integer, default=60)
     long_seconds: Mapped[int] = mapped_column(Integer, default=900)
     low_satisfaction_max: Mapped[int] = mapped_column(Integer, default=2)
+    new_agent_days: Mapped[int] = mapped_column(Integer, default=90)
     review_days: Mapped[int] = mapped_column(Integer, default=7)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=_now)
@@ -165,3 +178,16 @@ class QaSetting(Base):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+class TeamMinimum(Base):
+    """A team's own minimum of evaluations per agent per month (seed 003: 1 to 5), in place of
+    the default `evaluations_per_agent`."""
+
+    __tablename__ = "qa_team_minimums"
+    __table_args__ = (CheckConstraint("per_agent BETWEEN 1 AND 5", name="per_agent_range"),)
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    per_agent: Mapped[int] = mapped_column(Integer)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    set_at: Mapped[datetime] = mapped_column(default=_now)

@@ -34,11 +34,12 @@ def take_roll_call(body: RollCallIn, session: DbSession, user: TeamLeaderUser) -
 
 class ExcuseIn(BaseModel):
     note: str
+    user_id: int | None = None  # the shift's owner by default; the other party of a swap that left it empty
 
 
 @router.post("/roll-call/{shift_id}/excuse")
 def excuse(shift_id: int, body: ExcuseIn, session: DbSession, user: TeamLeaderUser) -> dict[str, Any]:
-    entry = rollcall.excuse(session, shift_id=shift_id, by=user, note=body.note)
+    entry = rollcall.excuse(session, shift_id=shift_id, by=user, note=body.note, user_id=body.user_id)
     return _entry(type("S", (), {"id": shift_id})(), entry)
 
 
@@ -120,6 +121,7 @@ def _handover(session: Any, h: Any) -> dict[str, Any]:
             "outgoing_leader_id": h.outgoing_leader_id, "incoming_leader_id": h.incoming_leader_id,
             "next_start": h.next_start.isoformat(), "next_end": h.next_end.isoformat(), "listed": h.listed,
             "questions": h.questions, **{f: getattr(h, f) for f in handover.FIELDS},
+            "nothing_to_report": h.nothing_to_report or [],
             "additions": [{"id": a.id, "author_id": a.author_id, "at": a.at.isoformat(), "text": a.text,
                            "added_after_acceptance": True}
                           for a in handover.additions(session, handover_id=h.id)]}
@@ -131,6 +133,9 @@ class HandoverIn(BaseModel):
     unresolved_issues: str | None = None
     staffing_changes: str | None = None
     notices: str | None = None
+    superiors_instructions: str | None = None
+    customer_feedback: str | None = None  # customers' suggestions and complaints
+    nothing_to_report: list[str] | None = None  # the parts left empty on purpose
 
 
 @router.put("/duty-logs/{log_id}/handover")

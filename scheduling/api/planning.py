@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,8 +11,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from core import clock
-from core.auth import AgentUser, DbSession, TeamLeaderUser
-from scheduling import adherence, roster, shifts
+from core.auth import AdminUser, AgentUser, DbSession, TeamLeaderUser
+from scheduling import adherence, roster, settings, shifts
 from scheduling.forecast import Targets, staff_interval
 
 router = APIRouter()
@@ -66,6 +67,17 @@ def forecast_from_history(session: DbSession, user: TeamLeaderUser, site_id: int
             "history": {"first_day": basis.first_day.isoformat(), "last_day": basis.last_day.isoformat(),
                         "offered": basis.offered, "answered": basis.answered, "abandoned": basis.abandoned,
                         "mean_handle_seconds": basis.mean_handle_seconds, "patience_seconds": basis.patience_seconds}}
+
+
+@router.get("/settings")
+def read_settings(session: DbSession, _user: AgentUser) -> dict[str, Any]:
+    """The scheduling rules' numbers in force (DOMAIN.md's defaults unless an admin changed them)."""
+    return asdict(settings.policy(session))
+
+
+@router.put("/settings/{key}")
+def change_setting(key: str, value: int, session: DbSession, _user: AdminUser) -> dict[str, Any]:
+    return asdict(settings.set_value(session, key=key, value=value))
 
 
 class TemplateIn(BaseModel):

@@ -16,12 +16,14 @@ from scheduling import days_off, leave, swaps
 router = APIRouter()
 
 
-def _leave(r: Any) -> dict[str, Any]:
+def _leave(r: Any, refusal: Any = None) -> dict[str, Any]:
     return {"id": r.id, "user_id": r.user_id, "requested_by_id": r.requested_by_id, "kind": r.kind,
             "start_at": r.start_at.isoformat(), "end_at": r.end_at.isoformat(), "status": r.status,
             "steps": r.steps, "step_index": r.step_index, "late": r.late, "counts_as_absence": r.counts_as_absence,
-            "conditions": r.conditions,
-            "certificate_due_on": r.certificate_due_on.isoformat() if r.certificate_due_on else None}
+            "absence_rule": r.absence_rule, "conditions": r.conditions,
+            "certificate_due_on": r.certificate_due_on.isoformat() if r.certificate_due_on else None,
+            "refusal": {"step": refusal.step, "reason": refusal.reason, "note": refusal.note,
+                        "at": refusal.at.isoformat()} if refusal else None}
 
 
 class LeaveIn(BaseModel):
@@ -44,10 +46,16 @@ def request_leave(body: LeaveIn, session: DbSession, user: AgentUser) -> dict[st
 @router.get("/leave")
 def list_leave(session: DbSession, user: AgentUser, status: str | None = None) -> dict[str, Any]:
     found = leave.list_requests(session, viewer=user, status=status)
-    return {"data": [_leave(r) for r in found], "count": len(found)}
+    refusals = leave.refusals_of(session, [r.id for r in found if r.status == "refused"])
+    return {"data": [_leave(r, refusals.get(r.id)) for r in found], "count": len(found)}
 
 
 class NoteIn(BaseModel):
+    note: str = ""
+
+
+class RefusalIn(BaseModel):
+    reason: str = "other"  # staffing | notice | documents | other (which needs the note)
     note: str = ""
 
 
@@ -57,8 +65,9 @@ def approve_leave(leave_id: int, body: NoteIn, session: DbSession, user: Supervi
 
 
 @router.post("/leave/{leave_id}/refuse")
-def refuse_leave(leave_id: int, body: NoteIn, session: DbSession, user: SupervisorUser) -> dict[str, Any]:
-    return _leave(leave.refuse(session, leave_id=leave_id, by=user, note=body.note))
+def refuse_leave(leave_id: int, body: RefusalIn, session: DbSession, user: SupervisorUser) -> dict[str, Any]:
+    refused = leave.refuse(session, leave_id=leave_id, by=user, reason=body.reason, note=body.note)
+    return _leave(refused, leave.refusal_of(session, leave_id=refused.id))
 
 
 @router.post("/leave/{leave_id}/cancel")

@@ -17,7 +17,8 @@ class RollCallEntry(TimestampMixin, Base):
     __tablename__ = "scheduling_roll_calls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    shift_id: Mapped[int] = mapped_column(ForeignKey("scheduling_shifts.id", ondelete="CASCADE"), unique=True)
+    shift_id: Mapped[int] = mapped_column(ForeignKey("scheduling_shifts.id", ondelete="CASCADE"))
+    # The shift's owner, or the other party of the swap that left it empty (both are assessed).
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     # on_time | late | absent | on_leave | excused
     status: Mapped[str] = mapped_column(String(16))
@@ -27,6 +28,8 @@ class RollCallEntry(TimestampMixin, Base):
     violations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(String(500))
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("shift_id", "user_id"),)
 
 
 class Notice(TimestampMixin, Base):
@@ -97,7 +100,11 @@ class Handover(TimestampMixin, Base):
     unresolved_issues: Mapped[str] = mapped_column(Text, default="")
     staffing_changes: Mapped[str] = mapped_column(Text, default="")
     notices: Mapped[str] = mapped_column(Text, default="")
-    # The automatic lists (open escalations, complaints and tickets due) as of the last submit.
+    superiors_instructions: Mapped[str] = mapped_column(Text, default="")
+    customer_feedback: Mapped[str] = mapped_column(Text, default="")  # customers' suggestions and complaints
+    # The parts the outgoing lead chose to leave empty: "nothing to report" is a choice, not a blank.
+    nothing_to_report: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The automatic lists (open escalations, complaints and tickets due, staffing) as of the last submit.
     listed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | submitted | returned | accepted
     questions: Mapped[str | None] = mapped_column(Text)

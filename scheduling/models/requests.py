@@ -18,7 +18,7 @@ class LeaveRequest(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # personal | sick | special
+    kind: Mapped[str] = mapped_column(String(16))  # personal | sick | special | business | study
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -31,6 +31,8 @@ class LeaveRequest(TimestampMixin, Base):
     # Asked too late: approved, it is leave; refused, the time counts as absence.
     late: Mapped[bool] = mapped_column(default=False)
     counts_as_absence: Mapped[bool] = mapped_column(default=False)
+    # Why the time counts as absence (a rule code: refused though late, certificate overdue).
+    absence_rule: Mapped[str | None] = mapped_column(String(40))
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     certificate_due_on: Mapped[date | None] = mapped_column(Date)
     certificate_received_at: Mapped[datetime | None]
@@ -45,6 +47,8 @@ class LeaveApproval(Base):
     step: Mapped[str] = mapped_column(String(32))
     approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(16))  # approved | refused
+    # A refusal's reason, a rule code shown translated to the requester ("leave.refused.staffing").
+    reason: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=lambda: clock.now())
 

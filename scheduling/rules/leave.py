@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from core.permissions import rank
 from scheduling.rules import Violation, violation
 from scheduling.settings import Policy
 
-KINDS = ("personal", "sick", "special")
+KINDS = ("personal", "sick", "special", "business", "study")
+# Business and study leave are the center head's to approve, whatever their length.
+CENTER_HEAD_KINDS = ("business", "study")
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,9 @@ RULES = (kind_known, valid_range, not_in_past, only_self, own_shift, no_overlap,
 # Conditions: not refusals, but they change how the request is handled ---------------------------
 
 def late_notice(f: LeaveFacts, p: Policy) -> list[Violation]:
-    notice = {"personal": p.personal_leave_notice_minutes, "special": p.special_leave_notice_minutes}.get(f.kind)
+    # Business and study leave are planned like personal leave: a day ahead.
+    notice = {"personal": p.personal_leave_notice_minutes, "business": p.personal_leave_notice_minutes,
+              "study": p.personal_leave_notice_minutes, "special": p.special_leave_notice_minutes}.get(f.kind)
     if notice is None:
         return []
     reference = min([s.start for s in f.shifts if s.end > f.start] or [f.start])
@@ -156,9 +161,22 @@ def certificate_day(f: LeaveFacts) -> date | None:
     return f.next_shift_day or (_local(f.end - timedelta(microseconds=1), f.zone).date() + timedelta(days=1))
 
 
+def leave_days(f: LeaveFacts) -> int:
+    """Days of leave, counted by shift: each of the person's shifts the leave touches is one day,
+    a night shift across midnight (or a month's end) included. With no shift in the period (no
+    roster yet), whole local days of the wall clock, a part of a day counting as one."""
+    if f.shifts:
+        return len({(s.start, s.end) for s in f.shifts})
+    wall = (_local(f.end, f.zone).replace(tzinfo=None) - _local(f.start, f.zone).replace(tzinfo=None))
+    return max(1, -(-wall // timedelta(days=1)))
+
+
 def steps_for(f: LeaveFacts, p: Policy) -> list[str]:
-    """Level by level: the supervisor, then for more than a day also the center head."""
-    return ["supervisor"] if len(_days(f)) <= p.supervisor_leave_max_days else ["supervisor", "center_head"]
+    """Level by level, never skipping: the supervisor, then the center head for more than
+    `supervisor_leave_max_days` days and for business and study leave."""
+    if f.kind in CENTER_HEAD_KINDS or leave_days(f) > p.supervisor_leave_max_days:
+        return ["supervisor", "center_head"]
+    return ["supervisor"]
 
 
 def evaluate(f: LeaveFacts, p: Policy) -> LeaveDecision:
@@ -172,3 +190,27 @@ def evaluate(f: LeaveFacts, p: Policy) -> LeaveDecision:
     if due is not None:
         conditions.append(violation("leave.certificate_due", day=due.isoformat()))
     return LeaveDecision([], conditions, steps_for(f, p), late=bool(late_notice(f, p)), certificate_due_on=due)
+
+
+# Who may decide a step --------------------------------------------------------------------------
+
+# Why a leave is refused: the approver picks one (a note says more; "other" needs the note).
+REFUSAL_REASONS = ("staffing", "notice", "documents", "other")
+
+
+def approver_violations(*, person_id: int, step: str, approver_id: int, approver_role: str,
+                        earlier_approver_ids: Sequence[int] = ()) -> list[Violation]:
+    """What stops this person from deciding this step: level by level, each step is decided by
+    someone else than the person on leave, of at least the step's rank on the management ladder,
+    who has not already approved an earlier step of the same leave. An administrator runs the
+    hub; being one does not make anyone an approver."""
+    if approver_id == person_id:
+        return [violation("leave.approver_self")]
+    if approver_role == "admin":
+        return [violation("leave.approver_admin")]
+    found = []
+    if rank(approver_role) < rank(step):
+        found.append(violation(f"leave.needs_{step}"))
+    if approver_id in earlier_approver_ids:
+        found.append(violation("leave.approver_repeated"))
+    return found

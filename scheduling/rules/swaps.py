@@ -22,6 +22,7 @@ class Party:
     leave: Sequence[tuple[datetime, datetime]] = ()  # pending or approved leave
     swaps_this_month: int = 0  # other live swaps in the shift's month (paybacks not counted)
     unpaid: Sequence[tuple[int, date]] = ()  # (swap id, day) of live swaps not yet paid back
+    team_leaders: Sequence[int] = ()  # the active team leaders of their team: who approves their side
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class SwapFacts:
     now: datetime
     holidays: frozenset[date] = frozenset()
     pays_back: Payback | None = None
+    skill_codes: Mapping[int, str] = field(default_factory=dict)  # every skill's code, for the reasons
 
 
 def not_self(f: SwapFacts, p: Policy) -> list[Violation]:
@@ -100,15 +102,23 @@ def job_type(f: SwapFacts, p: Policy) -> list[Violation]:
 
 
 def skill_level(f: SwapFacts, p: Policy) -> list[Violation]:
-    """Comparable skill: both hold the shift's skill, at levels at most `skill_level_tolerance` apart."""
-    skill = f.shift.skill_id
-    if skill is None:
-        return []
-    mine, theirs = f.requester.skill_levels.get(skill), f.partner.skill_levels.get(skill)
-    if theirs is None or (mine is not None and abs(mine - theirs) > p.skill_level_tolerance):
-        return [violation("swap.skill_level", skill=f.shift.skill_code or skill, requester_level=mine,
-                          partner_level=theirs, tolerance=p.skill_level_tolerance)]
-    return []
+    """Comparable skill: the partner holds the shift's skill at a level at most
+    `skill_level_tolerance` from the requester's. A shift that names no skill is judged on the
+    agents' own levels: each skill the requester holds (the work they were rostered for)."""
+    skills = [f.shift.skill_id] if f.shift.skill_id is not None else sorted(f.requester.skill_levels)
+    found = []
+    for skill in skills:
+        mine, theirs = f.requester.skill_levels.get(skill), f.partner.skill_levels.get(skill)
+        if theirs is None or (mine is not None and abs(mine - theirs) > p.skill_level_tolerance):
+            code = f.shift.skill_code if skill == f.shift.skill_id and f.shift.skill_code else f.skill_codes.get(skill)
+            found.append(violation("swap.skill_level", skill=code or skill, requester_level=mine,
+                                   partner_level=theirs, tolerance=p.skill_level_tolerance))
+    return found
+
+
+def team_leaders(f: SwapFacts, p: Policy) -> list[Violation]:
+    """Both team leaders approve: each party needs a team with a leader to approve their side."""
+    return [violation("swap.no_team_leader", person=party.name) for party in _parties(f) if not party.team_leaders]
 
 
 def no_leave(f: SwapFacts, p: Policy) -> list[Violation]:
@@ -136,7 +146,7 @@ def _parties(f: SwapFacts) -> tuple[Party, ...]:
 
 
 RULES = (not_self, own_shift, not_started, monthly_limit, paid_back_first, rest_and_hours, job_type, skill_level,
-         no_leave, not_holiday, payback_matches)
+         no_leave, not_holiday, payback_matches, team_leaders)
 
 
 def evaluate(f: SwapFacts, p: Policy) -> list[Violation]:

@@ -591,3 +591,74 @@ def test_new_qa_pages_in_chinese(client: TestClient, session: Session, world: Wo
     coaching_page = client.get("/qa/coaching").text
     assert "辅导与班前点评" in coaching_page and "下次点名点评讲评内容" in coaching_page
     assert "月度报告" in client.get("/qa/coverage").text and ">质检</a>" in client.get("/").text
+
+
+def test_coverage_flags_agents_below_the_team_minimum_from_the_20th(client: TestClient, session: Session,
+                                                                    world: World, clock: Any) -> None:
+    clock.set(datetime(2026, 1, 19, 12, tzinfo=UTC))  # the 19th in Shanghai
+    evaluate(session, by=world.inspector, agent=world.agents[1], started_at=datetime(2026, 1, 5, 3, tzinfo=UTC))
+    signed_in_client(client, world.supervisor)
+    page = client.get("/qa/coverage", params={"team_id": world.team.id, "month": "2026-01"}).text
+    assert 'id="coverage-minimum">3<' in page and "Below the minimum" not in page
+    refused = client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "month": "2026-01",
+                                                          "per_agent": "6"})
+    assert refused.status_code == 422 and "Choose 1 to 5 evaluations per agent a month." in refused.text
+    saved = client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "month": "2026-01", "per_agent": "1"},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    clock.set(datetime(2026, 1, 19, 16, 30, tzinfo=UTC))  # 00:30 on the 20th in Shanghai
+    signed_in_client(client, world.leader)  # a team leader reads it, and cannot change it
+    page = client.get("/qa/coverage", params={"month": "2026-01"}).text
+    assert 'id="coverage-minimum">1<' in page and 'id="minimum-form"' not in page
+    for agent, flagged in ((world.agents[0], True), (world.agents[1], False), (world.agents[2], True)):
+        row = page.split(f'id="coverage-agent-{agent.id}"')[1].split("</tr>")[0]
+        assert ("Below the minimum" in row) is flagged, agent.display_name
+    assert client.post("/qa/coverage/minimum", data={"team_id": world.team.id, "per_agent": "4"}).status_code == 403
+    client.cookies.set("hotline_locale", "zh_Hans")
+    assert "低于最低次数" in client.get("/qa/coverage", params={"month": "2026-01"}).text
+
+
+def test_the_quality_report_reminder_is_on_the_leaders_pages(client: TestClient, session: Session, world: World,
+                                                             clock: Any) -> None:
+    from qa import tasks
+
+    clock.set(datetime(2026, 2, 19, 1, tzinfo=UTC))  # the 19th in Shanghai: three days before the 22nd
+    tasks.remind_reports()
+    signed_in_client(client, world.leader)
+    for path in ("/", "/qa/reports/monthly", "/qa/coverage"):
+        panel = client.get(path).text.split('id="reminders"')[1].split("</section>")[0]
+        assert f"The service-quality analysis report of 2026-01 for {world.team.name} is due on Feb 22, 2026." in panel
+        assert f'href="/qa/reports/monthly?team_id={world.team.id}&amp;month=2026-01#analysis"' in panel
+    client.post("/qa/reports/quality", data={"team_id": world.team.id, "month": "2026-01", "analysis": "Fine.",
+                                             "action": "submit"})
+    assert 'id="reminders"' not in client.get("/qa/reports/monthly").text  # submitted: settled
+
+
+def test_supervisors_prepare_the_all_staff_meetings_results(client: TestClient, session: Session, world: World,
+                                                            clock: Any) -> None:
+    clock.set(datetime(2026, 1, 20, tzinfo=UTC))
+    for _ in range(3):
+        evaluate(session, by=world.inspector, agent=world.agents[0], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC))
+    evaluate(session, by=world.inspector, agent=world.agents[1], started_at=datetime(2026, 1, 12, 3, tzinfo=UTC),
+             courtesy=1)
+    clock.set(NOW)  # 2 February: the meeting looks at January
+    signed_in_client(client, world.leader)
+    assert client.get("/qa/reports/meeting").status_code == 403
+    assert 'href="/qa/reports/meeting"' not in client.get("/qa/reports/monthly").text
+    signed_in_client(client, world.supervisor)
+    assert 'href="/qa/reports/meeting"' in client.get("/qa/reports/monthly").text
+    page = client.get("/qa/reports/meeting")
+    assert page.status_code == 200 and "QA results of 2026-01 per agent" in page.text
+    assert "before Feb 25, 2026" in page.text
+    _no_inline_code(page.text)
+    first = page.text.split(f'id="meeting-agent-{world.agents[0].id}"')[1].split("</tr>")[0]
+    second = page.text.split(f'id="meeting-agent-{world.agents[1].id}"')[1].split("</tr>")[0]
+    assert "<td>1</td>" in first and "3 / 3" in first and "Below the minimum" not in first
+    assert "1 / 3" in second and "Below the minimum" in second
+    link = re.search(r'id="download-meeting-csv" href="([^"]+)"', page.text).group(1)
+    csv = client.get(link)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert world.agents[0].display_name in csv.text and "meeting_before" in csv.text
+    assert client.get("/qa/reports/meeting", params={"month": "soon"}).status_code == 422
+    client.cookies.set("hotline_locale", "zh_Hans")
+    assert "全员大会" in client.get("/qa/reports/meeting").text

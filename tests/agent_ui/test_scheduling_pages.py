@@ -4,8 +4,9 @@ duty log, handovers and notices; sign-in and roles; plain posts redirect, htmx g
 
 from __future__ import annotations
 
+import html
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -221,8 +222,17 @@ def test_duty_log_handover_accept_and_additions(client: TestClient, session: Ses
     assert bad.status_code == 422 and "Counts are whole numbers" in bad.text
     weekly = client.get("/duty/weekly").text
     assert "Headset 4 broken" in weekly and ">12<" in weekly
+    blank = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
+                                                               "action": "submit"}, headers=HX)
+    assert blank.status_code == 422 and 'id="missing-notices"' in blank.text  # blank parts are not a report
+    assert "Notices is empty: write it, or tick “nothing to report”." in blank.text
+    assert 'id="missing-equipment_status"' not in blank.text and "Headset 4 broken" in blank.text
+    assert fresh(session).scalar(select(Handover)) is None  # nothing half-written
+    nothing = [n for n in ("difficult_issues", "unresolved_issues", "staffing_changes", "notices",
+                           "superiors_instructions", "customer_feedback")]
     sent = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
-                                                              "action": "submit"}, follow_redirects=False)
+                                                              "nothing": nothing, "action": "submit"},
+                       follow_redirects=False)
     assert sent.status_code == 303
     handover = fresh(session).scalar(select(Handover))
     assert handover.status == "submitted"
@@ -440,3 +450,140 @@ def test_roll_call_page_lists_qas_common_problems_for_the_briefing(client: TestC
     assert 'id="briefing-items"' in page and "Confirm the caller&#39;s need before answering" in page
     assert "Repeat it back" in page
     assert 'id="briefing-empty"' in client.get("/duty?day=2026-02-20").text  # no plan in the two weeks before
+
+
+def _visible(html: str) -> str:
+    """The page's text as read on screen: tags and their attributes removed."""
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_requester_reads_why_their_leave_was_refused(client: TestClient, session: Session, world: World) -> None:
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    request = leave_service.request(session, user_id=me.id, kind="personal", start=shift.start_at, end=shift.end_at,
+                                    by=me)
+    session.commit()
+    signed_in_client(client, world.supervisor)
+    page = client.get("/shifts").text
+    assert f'action="/shifts/leave/{request.id}/refuse"' in page and 'name="reason"' in page
+    missing = client.post(f"/shifts/leave/{request.id}/refuse", data={"reason": "other", "note": ""}, headers=HX)
+    assert missing.status_code == 422 and "Say why the leave is refused." in missing.text
+    bad = client.post(f"/shifts/leave/{request.id}/refuse", data={"reason": "mood", "note": "x"})
+    assert bad.status_code == 422 and "Choose why the leave is refused." in bad.text
+    assert fresh(session).get(LeaveRequest, request.id).status == "pending"
+    refused = client.post(f"/shifts/leave/{request.id}/refuse",
+                          data={"reason": "staffing", "note": "Two colleagues are on a course"}, follow_redirects=False)
+    assert refused.status_code == 303
+    signed_in_client(client, me)
+    row = client.get("/shifts").text.split('id="my-leave"')[1].split("</table>")[0]
+    assert "Refused" in row and "Not enough people would be left on duty." in row
+    assert "Two colleagues are on a course" in row and "Supervisor" in row
+    assert "leave.refused" not in _visible(row)  # the rule's code is never shown raw
+    _zh(client)
+    row = client.get("/shifts").text.split('id="my-leave"')[1].split("</table>")[0]
+    assert "已拒绝" in row and "值班人手不足" in row and "leave.refused" not in _visible(row)
+
+
+def test_an_admin_gets_no_leave_to_decide(client: TestClient, session: Session, world: World) -> None:
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    request = leave_service.request(session, user_id=me.id, kind="personal", start=shift.start_at, end=shift.end_at,
+                                    by=me)
+    session.commit()
+    signed_in_client(client, make_user(session, role=Role.admin, site=world.site))
+    assert 'id="leave-to-decide"' not in client.get("/shifts").text
+    refused = client.post(f"/shifts/leave/{request.id}/approve", headers=HX)
+    assert refused.status_code == 409 and "does not approve leave" in refused.text
+    assert fresh(session).get(LeaveRequest, request.id).status == "pending"
+
+
+def test_a_swapped_shift_left_empty_lists_both_parties_on_the_roll_call(  # type: ignore[no-untyped-def]
+        client: TestClient, session: Session, world: World, clock) -> None:
+    from scheduling import swaps
+
+    a, b = world.agents[0], world.agents[1]
+    shift = assign(session, world, a, WEDNESDAY)
+    swap = swaps.request(session, shift_id=shift.id, partner_id=b.id, by=a)
+    swaps.confirm(session, swap_id=swap.id, by=b)
+    session.commit()
+    signed_in_client(client, world.supervisor)  # a supervisor does not approve swaps: the team leaders do
+    assert f'action="/shifts/swaps/{swap.id}/approve"' not in client.get("/shifts").text
+    assert client.post(f"/shifts/swaps/{swap.id}/approve").status_code == 409
+    for leader in (world.leader, world.other_leader):
+        signed_in_client(client, leader)
+        assert client.post(f"/shifts/swaps/{swap.id}/approve", follow_redirects=False).status_code == 303
+    clock.set(shift.start_at + timedelta(hours=1))
+    signed_in_client(client, world.leader)  # a day later: a new sign-in
+    page = client.get("/duty?day=2026-01-07").text
+    mine, theirs = (page.split(f'id="rollcall-{shift.id}-{who.id}"')[1].split("</tr>")[0] for who in (a, b))
+    assert "Absent" in mine and "swapped this shift away" in mine and "both people of the swap" in mine
+    assert "Absent" in theirs
+    excused = client.post(f"/duty/rollcall/{shift.id}/excuse", data={"note": "B agreed in writing", "user_id": a.id,
+                                                                    "back": "/duty?day=2026-01-07"},
+                          follow_redirects=False)
+    assert excused.status_code == 303
+    page = client.get("/duty?day=2026-01-07").text
+    assert "Excused" in page.split(f'id="rollcall-{shift.id}-{a.id}"')[1].split("</tr>")[0]
+    assert "Absent" in page.split(f'id="rollcall-{shift.id}-{b.id}"')[1].split("</tr>")[0]
+
+
+def test_the_handover_form_fills_in_staffing_and_has_every_part(client: TestClient, session: Session, world: World,
+                                                                 clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import leave as leave_service
+
+    me = world.agents[0]
+    clock.set(datetime(2026, 1, 4, 9, tzinfo=UTC))
+    tomorrow = assign(session, world, me, date(2026, 1, 6))
+    off = leave_service.request(session, user_id=me.id, kind="personal", start=tomorrow.start_at,
+                                end=tomorrow.end_at, by=me)
+    leave_service.approve(session, leave_id=off.id, by=world.supervisor)
+    session.commit()
+    clock.set(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    signed_in_client(client, world.leader)
+    page = client.get("/duty?day=2026-01-05").text
+    preview = page.split('id="staffing-preview"')[1].split("</ul>")[0]
+    assert me.display_name in preview and "Personal leave" in preview
+    for part in ("Superiors' instructions", "Customers' suggestions and complaints", "Nothing to report"):
+        assert part in html.unescape(page), part
+    _zh(client)
+    page = client.get("/duty?day=2026-01-05").text
+    assert "上级指示" in page and "客户建议与投诉" in page and "无事项" in page
+
+
+def test_reminders_are_shown_where_people_work_and_dismissed(client: TestClient, session: Session, world: World,
+                                                             clock) -> None:  # type: ignore[no-untyped-def]
+    from scheduling import leave as leave_service
+    from scheduling import tasks
+
+    me = world.agents[0]
+    sick = assign(session, world, me, WEDNESDAY)
+    assign(session, world, me, date(2026, 1, 9))
+    leave_service.request(session, user_id=me.id, kind="sick", start=sick.start_at, end=sick.end_at, by=world.leader)
+    session.commit()
+    clock.set(datetime(2026, 1, 10, 8, tzinfo=UTC))  # the day after the first day back
+    tasks.sweep_certificates()
+    signed_in_client(client, me)
+    for path in ("/", "/shifts"):
+        panel = client.get(path).text.split('id="reminders"')[1].split("</section>")[0]
+        assert "Your medical certificate was due on Jan 9, 2026" in panel and 'href="/shifts#my-leave"' in panel
+    _zh(client)
+    assert "您的病假证明应于 2026年1月9日 交回" in client.get("/shifts").text
+    client.cookies.delete("hotline_locale")
+    signed_in_client(client, world.leader)
+    panel = client.get("/duty?day=2026-01-10").text.split('id="reminders"')[1].split("</section>")[0]
+    assert f"{me.display_name}&#39;s medical certificate was due on Jan 9, 2026" in panel
+    assert 'href="/shifts#certificates"' in panel
+    reminder_id = int(re.search(r'action="/reminders/(\d+)/dismiss"', panel).group(1))
+    signed_in_client(client, me)
+    assert client.post(f"/reminders/{reminder_id}/dismiss", data={"back": "/shifts"},
+                       follow_redirects=False).status_code == 303  # not theirs: nothing happens
+    signed_in_client(client, world.leader)
+    gone = client.post(f"/reminders/{reminder_id}/dismiss", data={"back": "/duty"}, follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/duty"
+    assert 'id="reminders"' not in client.get("/duty?day=2026-01-10").text
+    signed_in_client(client, me)
+    assert 'id="reminders"' in client.get("/shifts").text  # the agent's own stays until they dismiss it

@@ -1,6 +1,7 @@
 """The scheduling pages in Chromium: a swap refused for its rules (the page lists them, through
-htmx, without a reload), a handover written by the outgoing lead and accepted by the incoming
-one, and the roster's forecast chart drawn from its JSON."""
+htmx, without a reload), a handover refused while a part is blank, then written (or "nothing to
+report") by the outgoing lead and accepted by the incoming one, a leave refusal's reason read by
+the agent in English and Chinese, and the roster's forecast chart drawn from its JSON."""
 
 from __future__ import annotations
 
@@ -53,12 +54,25 @@ def test_a_handover_written_then_accepted(browsing: Browsing, world: World) -> N
     outgoing.locator("#handover-equipment_status").fill("Headset 4 crackles")
     outgoing.locator("#handover-unresolved_issues").fill("Mrs Li waits for a callback")
     outgoing.get_by_role("button", name="Send to the incoming lead").click()
+    # Blank parts are not a report: each is named beside its box, and what was typed stays.
+    expect(outgoing.locator("#handover-refusal")).to_be_visible()
+    expect(outgoing.locator("#missing-notices")).to_contain_text("Notices is empty")
+    expect(outgoing.locator("#handover-notices")).to_have_attribute("aria-invalid", "true")
+    expect(outgoing.locator("#missing-equipment_status")).to_have_count(0)
+    expect(outgoing.locator("#handover-equipment_status")).to_have_value("Headset 4 crackles")
+    _expected_refusal(browsing)
+    outgoing.locator("#handover-superiors_instructions").fill("New price list from Friday")
+    for name in ("difficult_issues", "staffing_changes", "notices", "customer_feedback"):
+        outgoing.locator(f"#nothing-{name}").check()
+    outgoing.get_by_role("button", name="Send to the incoming lead").click()
     expect(outgoing.locator("#duty-main .alert.success")).to_contain_text("sent to the incoming lead")
     expect(outgoing.locator(".handover-status")).to_have_text("Submitted")
 
     incoming = browsing.signed_in(world.other_leader.username, path="/duty")
     incoming.locator("#handovers-waiting a").click()
     expect(incoming.locator(".handover-fields")).to_contain_text("Headset 4 crackles")
+    expect(incoming.locator("#handed-superiors_instructions")).to_contain_text("New price list from Friday")
+    expect(incoming.locator("#handed-notices")).to_have_text("Nothing to report")
     incoming.get_by_role("button", name="Accept the handover").click()
     expect(incoming.locator("#handover-main .handover-status")).to_contain_text("Accepted")
     expect(incoming.locator("#handover-main .handover-status")).to_contain_text("locked")
@@ -69,6 +83,39 @@ def test_a_handover_written_then_accepted(browsing: Browsing, world: World) -> N
     outgoing.reload()
     expect(outgoing.locator(".handover-status")).to_have_text("Accepted")
     expect(outgoing.locator("#handover-panel form")).to_have_count(0)  # locked: nothing to edit
+
+
+def test_a_handover_refused_for_blank_parts_reads_in_chinese(browsing: Browsing, world: World) -> None:
+    page = browsing.signed_in(world.leader.username, path="/duty", locale="zh-CN")
+    page.locator("#handover-equipment_status").fill("耳机正常")
+    page.get_by_role("button", name="发送给接班班长").click()
+    expect(page.locator("#missing-notices")).to_contain_text("通告为空")
+    expect(page.locator("#handover-refusal")).not_to_contain_text("handover.missing")
+    _expected_refusal(browsing)
+
+
+def test_an_agent_reads_why_their_leave_was_refused(browsing: Browsing, session: Session, world: World) -> None:
+    from scheduling import leave
+
+    me = world.agents[0]
+    shift = assign(session, world, me, WEDNESDAY)
+    request = leave.request(session, user_id=me.id, kind="personal", start=shift.start_at, end=shift.end_at, by=me)
+    session.commit()
+    supervisor = browsing.signed_in(world.supervisor.username, path="/shifts")
+    row = supervisor.locator("#leave-to-decide tr", has_text=me.display_name)
+    row.locator(f"#refuse-reason-{request.id}").select_option("staffing")
+    row.locator(f"#refuse-note-{request.id}").fill("Three colleagues are on a course that day")
+    row.get_by_role("button", name="Refuse").click()
+    expect(supervisor.locator("#shifts-main .alert.success")).to_contain_text("The leave request was decided.")
+
+    agent = browsing.signed_in(me.username, path="/shifts")
+    reason = agent.locator("#my-leave .refusal-reason")
+    expect(reason).to_contain_text("Not enough people would be left on duty.")
+    expect(reason).to_contain_text("Three colleagues are on a course that day")
+    expect(agent.locator("#my-leave")).not_to_contain_text("leave.refused")
+    chinese = browsing.signed_in(me.username, path="/shifts", locale="zh-CN")
+    expect(chinese.locator("#my-leave .refusal-reason")).to_contain_text("值班人手不足")
+    expect(chinese.locator("#my-leave .leave-state")).to_contain_text("已拒绝")
 
 
 def test_the_roster_chart_draws(browsing: Browsing, world: World) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import wave
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,17 @@ class World:
 
 
 @pytest.fixture
-def world(session: Session) -> World:
+def world(session: Session, clock: Any) -> World:
+    """Long-serving staff (they joined in 2025, so sampling does not treat them as new agents)."""
+    today = clock.now()
+    clock.set(datetime(2025, 1, 2, tzinfo=UTC))
+    try:
+        return _world(session)
+    finally:
+        clock.set(today)
+
+
+def _world(session: Session) -> World:
     site = make_site(session, timezone="Asia/Shanghai")
     far_site = make_site(session, timezone="Europe/Paris")
     team, other_team, far_team = make_team(session, site=site), make_team(session, site=site), \

@@ -98,3 +98,35 @@ def test_history_forecast_withdrawal_days_off_and_certificates(client, session, 
     assert client.delete(f"/api/scheduling/days-off/{asked.json()['id']}", headers=agent).status_code == 204
     assert client.get("/api/scheduling/leave/certificates", headers=leader).json() == {"data": [], "count": 0}
     assert client.get("/api/scheduling/leave/certificates", headers=agent).status_code == 403
+
+
+def test_scheduling_settings_are_read_by_all_and_changed_by_admins(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    from core.models import Role
+    from tests.factories import make_user
+
+    agent, admin = _auth(session, world.agents[0]), _auth(session, make_user(session, role=Role.admin))
+    supervisor = _auth(session, world.supervisor)
+    settings = client.get("/api/scheduling/settings", headers=agent).json()
+    assert settings["skill_level_tolerance"] == 1 and settings["handover_accept_minutes"] == 30
+    assert client.put("/api/scheduling/settings/skill_level_tolerance?value=2", headers=supervisor).status_code == 403
+    assert client.put("/api/scheduling/settings/skill_gap?value=2", headers=admin).status_code == 422
+    assert client.put("/api/scheduling/settings/skill_level_tolerance?value=-1", headers=admin).status_code == 422
+    changed = client.put("/api/scheduling/settings/skill_level_tolerance?value=2", headers=admin)
+    assert changed.status_code == 200 and changed.json()["skill_level_tolerance"] == 2
+
+
+def test_leave_refusal_through_the_api_carries_its_reason(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    me = world.agents[0]
+    shift = assign(session, world, me, date(2026, 1, 12))
+    agent, supervisor = _auth(session, me), _auth(session, world.supervisor)
+    asked = client.post("/api/scheduling/leave", headers=agent, json={
+        "kind": "personal", "start": shift.start_at.isoformat(), "end": shift.end_at.isoformat()})
+    assert asked.status_code == 201, asked.text
+    leave_id = asked.json()["id"]
+    bad = client.post(f"/api/scheduling/leave/{leave_id}/refuse", headers=supervisor, json={"reason": "mood"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["reason"]
+    refused = client.post(f"/api/scheduling/leave/{leave_id}/refuse", headers=supervisor,
+                          json={"reason": "notice", "note": "Ask a week ahead next time"})
+    assert refused.status_code == 200 and refused.json()["refusal"]["reason"] == "leave.refused.notice"
+    mine = client.get("/api/scheduling/leave", headers=agent).json()["data"][0]
+    assert mine["status"] == "refused" and mine["refusal"]["note"] == "Ask a week ahead next time"

@@ -29,7 +29,7 @@ def test_notices_must_be_acknowledged_before_going_available(session, world) -> 
     notice = notices.publish_notice(session, title="New greeting", body="Use the new greeting from today.",
                                     by=world.leader)
     session.commit()
-    assert notices.has_unacknowledged_notices(session, user_id=agent.id)
+    assert notices.unacknowledged(session, user=agent) == [notice]
     with pytest.raises(presence.NotReadyForCalls) as caught:
         presence.set_presence(session, user_id=agent.id, state="available")
     assert "New greeting" in caught.value.message
@@ -37,7 +37,7 @@ def test_notices_must_be_acknowledged_before_going_available(session, world) -> 
     notices.acknowledge(session, notice_id=notice.id, by=agent)
     notices.acknowledge(session, notice_id=notice.id, by=agent)  # twice is fine
     session.commit()
-    assert not notices.has_unacknowledged_notices(session, user_id=agent.id)
+    assert notices.unacknowledged(session, user=agent) == []
     receipts = notices.read_receipts(session, notice_id=notice.id, by=world.leader)
     assert [r["user_id"] for r in receipts["read"]] == [agent.id]
     assert agent.id not in {r["user_id"] for r in receipts["unread"]} and len(receipts["unread"]) >= 3
@@ -70,9 +70,10 @@ def test_duty_log_and_handover(session, world) -> None:  # type: ignore[no-untyp
     dutylog.update(session, log_id=log.id, by=world.leader, changes={"lookup_count": 7, "system_problems": "CRM slow"})
     with pytest.raises(Conflict):
         dutylog.close(session, log_id=log.id, by=world.leader)  # no accepted handover yet
-    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="Headset 3 broken")
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="Headset 3 broken",
+                           nothing_to_report=[n for n in handover.FIELDS if n != "equipment_status"])
     handover.submit(session, handover_id=draft.id, by=world.leader)
-    assert set(draft.listed) == {"open_escalations", "complaints_due", "tickets_due"}
+    assert set(draft.listed) == {"open_escalations", "complaints_due", "tickets_due", "staffing"}
     with pytest.raises(NotYourTurn):
         handover.accept(session, handover_id=draft.id, by=world.leader)  # not by the outgoing lead
     handover.return_with_questions(session, handover_id=draft.id, by=world.other_leader, questions="Which CRM issue?")
@@ -121,7 +122,8 @@ def test_a_withdrawn_notice_no_longer_blocks_and_stays_visible(session, world) -
 def test_handover_listings_for_the_pages(session, world) -> None:  # type: ignore[no-untyped-def]
     log = dutylog.open_log(session, site_id=world.site.id, day=date(2026, 1, 5), shift_kind="day", by=world.leader)
     assert handover.for_duty_log(session, duty_log_id=log.id) is None
-    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="All fine")
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, equipment_status="All fine",
+                           nothing_to_report=list(handover.FIELDS))
     assert handover.for_duty_log(session, duty_log_id=log.id) is draft
     assert handover.waiting_for(session, viewer=world.other_leader) == []  # a draft waits for nobody
     handover.submit(session, handover_id=draft.id, by=world.leader)

@@ -91,8 +91,14 @@ def test_sick_leave_by_someone_else_late_notice_and_certificate() -> None:
     special = leave_rules.evaluate(leave_facts(kind="special", start=datetime(2026, 1, 8, 8, tzinfo=UTC),
                                                requested_at=datetime(2026, 1, 8, 7, 30, tzinfo=UTC)), DEFAULTS)
     assert special.late  # 30 minutes before the shift: less than the hour's notice
-    long = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC)), DEFAULTS)
+    day = datetime(2026, 1, 8, 8, tzinfo=UTC)
+    three_shifts = [leave_rules.LeaveShift(day + timedelta(days=n), day + timedelta(days=n, hours=8),
+                                           (day + timedelta(days=n)).date(), "day") for n in range(3)]
+    long = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC), shifts=three_shifts), DEFAULTS)
     assert long.steps == ["supervisor", "center_head"]
+    # Days are counted by shift: three calendar days with one shift in them are one day of leave.
+    one_shift = leave_rules.evaluate(leave_facts(end=datetime(2026, 1, 11, tzinfo=UTC)), DEFAULTS)
+    assert one_shift.steps == ["supervisor"]
 
 
 # Swaps ------------------------------------------------------------------------------------------
@@ -101,7 +107,8 @@ SHIFT_START = datetime(2026, 1, 14, 8, tzinfo=UTC)
 
 
 def party(pid: int, **overrides: object) -> swap_rules.Party:
-    values: dict[str, object] = dict(id=pid, name=f"P{pid}", job_type="hotline_agent", skill_levels={5: 3})
+    values: dict[str, object] = dict(id=pid, name=f"P{pid}", job_type="hotline_agent", skill_levels={5: 3},
+                                     team_leaders=(90 + pid,))
     values.update(overrides)
     return swap_rules.Party(**values)  # type: ignore[arg-type]
 
@@ -133,6 +140,12 @@ def swap_facts(requester: swap_rules.Party | None = None, partner: swap_rules.Pa
     (swap_facts(holidays=frozenset({SHIFT_START.date()})), ["swap.public_holiday"]),
     (swap_facts(pays_back=swap_rules.Payback(4, 1, 2)), ["swap.payback_mismatch"]),
     (swap_facts(pays_back=swap_rules.Payback(4, 2, 1, paid=True)), ["swap.already_paid"]),
+    (swap_facts(partner=party(2, team_leaders=())), ["swap.no_team_leader"]),
+    # A shift naming no skill: the requester's own skills are compared.
+    (swap_facts(shift=swap_rules.SwapShift(10, 1, SHIFT_START, SHIFT_START + 8 * H, SHIFT_START.date(), "2026-01"),
+                partner=party(2, skill_levels={5: 1})), ["swap.skill_level"]),
+    (swap_facts(shift=swap_rules.SwapShift(10, 1, SHIFT_START, SHIFT_START + 8 * H, SHIFT_START.date(), "2026-01"),
+                partner=party(2, skill_levels={5: 2, 6: 5})), []),
 ])
 def test_each_swap_rule(facts: swap_rules.SwapFacts, expected: list[str]) -> None:
     assert codes(swap_rules.evaluate(facts, DEFAULTS)) == expected

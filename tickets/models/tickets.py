@@ -4,6 +4,7 @@ number counter, notifications, SLA policies and settings, and the sites' opening
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    JSON,
     Integer,
     String,
     UniqueConstraint,
@@ -201,7 +203,9 @@ class TicketNumberCounter(Base):
 
 
 class Notification(Base):
-    """Something a person should look at: an escalation, a complaint, an abusive caller."""
+    """Something a person should look at: an escalation, a complaint, an abusive caller, or a
+    reminder from another package (`key` makes it once per subject and person, `params` carries
+    the values its text and link need)."""
 
     __tablename__ = "notifications"
 
@@ -209,6 +213,8 @@ class Notification(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=_now)
     read_at: Mapped[datetime | None]
 
