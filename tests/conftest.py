@@ -150,9 +150,17 @@ def clock() -> Iterator[FrozenClock]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_template: _Template, data_keys: list[str]) -> Iterator[config.Settings]:
+def storage_overrides() -> dict[str, object]:
+    """Settings for the storage port; a module overrides this fixture to run its tests on S3 too
+    (see tests/telephony/test_recordings.py)."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_template: _Template, data_keys: list[str],
+             storage_overrides: dict[str, object]) -> Iterator[config.Settings]:
     url, engine = db_template.fresh(tmp_path)
-    current = build_settings(tmp_path / "var", url, data_keys)
+    current = build_settings(tmp_path / "var", url, data_keys, **storage_overrides)
     config.configure(current)
     db.configure_engine(engine)
     yield current

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from core.storage.base import CHUNK, NotStored, Storage, StoredObject, _chunks, check_key, check_prefix
+from core.storage.base import (CHUNK, NotStored, Storage, StorageError, StoredObject, _chunks, check_key,
+                               check_prefix)
 
 TEMPORARY_SUFFIX = ".partial"
 
@@ -27,6 +28,12 @@ class FilesystemStorage(Storage):
 
     def put(self, key: str, data: bytes | BinaryIO) -> StoredObject:
         final = self._path(key)
+        try:
+            return self._put(key, final, data)
+        except OSError as exc:
+            raise StorageError(f"storing {key!r} under {self.root} failed: {exc}") from exc
+
+    def _put(self, key: str, final: Path, data: bytes | BinaryIO) -> StoredObject:
         final.parent.mkdir(parents=True, exist_ok=True)
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}")
         digest, size = hashlib.sha256(), 0
@@ -72,6 +79,8 @@ class FilesystemStorage(Storage):
             handle = open(self._path(key), "rb")  # noqa: SIM115 - closed by the generator below
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotStored(key) from None
+        except OSError as exc:
+            raise StorageError(f"reading {key!r} under {self.root} failed: {exc}") from exc
         return self._read(handle, start, end)
 
     @staticmethod
@@ -88,7 +97,12 @@ class FilesystemStorage(Storage):
                 yield chunk
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except NotADirectoryError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"deleting {key!r} under {self.root} failed: {exc}") from exc
 
     def list(self, prefix: str = "") -> list[str]:
         check_prefix(prefix)

@@ -151,10 +151,18 @@ def test_a_filesystem_writer_that_fails_leaves_nothing_behind(tmp_path: Path) ->
         def read(self, size: int = -1) -> bytes:
             raise OSError("the download broke")
 
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="the download broke"):
         storage.put("recordings/a.wav", Broken())  # type: ignore[arg-type]
     assert not storage.exists("recordings/a.wav")
     assert list((tmp_path / "files" / "recordings").iterdir()) == []
+
+
+def test_an_unusable_folder_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-folder").write_text("a file where the mount should be")
+    storage = open_storage(build_settings(tmp_path, "sqlite://", ["k"], storage_dir=tmp_path / "not-a-folder"))
+    with pytest.raises(StorageError, match="storing 'recordings/a.wav'"):
+        storage.put("recordings/a.wav", b"x")
+    assert storage.size("recordings/a.wav") is None
 
 
 def test_an_unreachable_object_store_is_a_storage_error(tmp_path: Path) -> None:
