@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     s3_prefix: str = ""
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+    # One beat (core.beat_lock): with Redis, a beat that dies is replaced by a standby within this.
+    beat_lock_seconds: float = Field(default=30.0, ge=1.0)
 
     @field_validator("data_keys", mode="before")
     @classmethod
