@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from agent_ui import desktop_view, floor_view, i18n
+from agent_ui import desktop_view, floor_view, i18n, live_catchup
+from agent_ui.live_boards import TOPICS as BOARD_TOPICS
 from agent_ui.live_boards import BoardKey, get_hub
 from agent_ui.templating import render_partial
 from core import credentials, directory, permissions
@@ -173,11 +174,25 @@ class Outbox:
         return "".join(batch.values())
 
 
+def catch_up(watcher: Watcher, page: str, missed: list[Event] | None) -> tuple[set[str], bool]:
+    """On (re)connect: the panels to render, and whether the shared board must be sent. A page
+    that says when it was rendered gets what the events since then touched; one that does not,
+    or whose events this process cannot know, gets everything."""
+    if missed is None:
+        return set(PAGES[page][1]), True
+    panels: set[str] = set()
+    for event in missed:
+        if accepts(watcher, page, event):
+            panels |= panels_for(page, event)
+    return panels, any(event.topic in BOARD_TOPICS for event in missed)
+
+
 class Connection:
-    def __init__(self, websocket: WebSocket, watcher: Watcher, page: str) -> None:
+    def __init__(self, websocket: WebSocket, watcher: Watcher, page: str,
+                 missed: list[Event] | None = None) -> None:
         self.websocket, self.watcher, self.page = websocket, watcher, page
         self.outbox = Outbox()
-        self.dirty: set[str] = set(PAGES[page][1])  # everything, on (re)connect
+        self.dirty, self.board_stale = catch_up(watcher, page, missed)
         self.wake = asyncio.Event()
         self.sent: dict[str, str] = {}
         self.close_code: int | None = None
@@ -193,7 +208,8 @@ class Connection:
         kind = PAGES[self.page][2]
         scope = floor_view.board_scope_of(self.watcher.role, self.watcher.site_id) if kind == "wallboard" else None
         async with bus.stream(maxsize=256, accept=lambda e: accepts(self.watcher, self.page, e)) as events:
-            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put)
+            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put,
+                                        send_current=self.board_stale)
             self.wake.set()
             tasks = [asyncio.create_task(coro) for coro in (
                 self._listen(events), self._render(), self._send(), self._receive(), self._recheck())]
@@ -226,6 +242,8 @@ class Connection:
                 await asyncio.sleep(delay)
             self.wake.clear()
             panels, self.dirty = self.dirty, set()
+            if not panels:
+                continue
             last = loop.time()
             rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
             if rendered is None:
@@ -267,7 +285,8 @@ class Connection:
 
 
 @router.websocket("/ws")
-async def live(websocket: WebSocket, page: str = "desktop") -> None:
+async def live(websocket: WebSocket, page: str = "desktop", since: float | None = None) -> None:
+    """`since`: when the page was rendered (seconds since the epoch, from the page's server time)."""
     if page not in PAGES or not origin_allowed(websocket):
         await websocket.close(code=POLICY)
         return
@@ -280,7 +299,7 @@ async def live(websocket: WebSocket, page: str = "desktop") -> None:
         return
     await websocket.accept()
     log.info("live page opened", extra={"user_id": watcher.user_id, "page": page})
-    connection = Connection(websocket, watcher, page)
+    connection = Connection(websocket, watcher, page, live_catchup.missed(websocket.app.state, since))
     try:
         await connection.run()
     except WebSocketDisconnect:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     # One beat (core.beat_lock): with Redis, a beat that dies is replaced by a standby within this.
     beat_lock_seconds: float = Field(default=30.0, ge=1.0)
+    # Per-message compression of the live pages' websockets (each message compressed for each
+    # browser: the largest cost of fanning a board out to hundreds of screens on a LAN).
+    ws_compression: bool = False
 
     @field_validator("data_keys", mode="before")
     @classmethod
