@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from sqlalchemy.engine import make_url
 from core import clock as clock_module
 from core import config, db
 from core.storage import get_storage
+from deploy.carrier import LoopbackCarrier
 from deploy.loopback import NGINX, TWILIO_SID, TWILIO_TOKEN, Loopback, render_nginx
 from deploy.processes import free_port
 from telephony import presence
@@ -91,60 +91,7 @@ def loopback_database() -> Iterator[str]:
         admin.dispose()
 
 
-class Carrier:
-    """The carrier simulator in this process: its REST API served on a port nginx proxies to,
-    its webhooks posted to nginx (or straight to one web process), its work pumped in a thread."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.lock = threading.Lock()
-        self.sim: Any = None
-        self.target: str | None = None  # a web process's URL: post webhooks there instead of nginx
-        self._stop = threading.Event()
-
-    def start(self, settings: config.Settings) -> None:
-        import uvicorn
-        from fastapi import FastAPI
-
-        from telephony.simulator import build
-        from telephony.simulator.router import router
-
-        app = FastAPI()
-        app.include_router(router)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None))
-        threading.Thread(target=self.server.run, name="carrier-rest", daemon=True).start()
-        self.http = httpx.Client(timeout=15)
-        public = settings.public_url
-
-        def post(url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-            # Signed for the public URL (as the hub checks), delivered wherever the test says.
-            target = url.replace(public, self.target) if self.target else url
-            response = self.http.post(target, data=params, headers=headers)
-            return response.status_code, response.text
-
-        self.sim = build(settings, post, in_process=False, hotline_number="+862160000000")
-        self.pumper = threading.Thread(target=self._pump, name="carrier-pump", daemon=True)
-        self.pumper.start()
-        eventually(lambda: self.server.started, what="the carrier's REST server start")
-
-    def _pump(self) -> None:
-        while not self._stop.wait(0.02):
-            with self.lock:
-                self.sim.pump()
-
-    def stop(self) -> None:
-        from telephony.gateway import install_gateway
-        from telephony.simulator import install_simulator
-
-        self._stop.set()
-        self.pumper.join(5)
-        self.server.should_exit = True
-        self.http.close()
-        install_simulator(None)
-        install_gateway(None)
-
-
-def _play_call(carrier: Carrier, agent_id: int, caller: str) -> str:
+def _play_call(carrier: LoopbackCarrier, agent_id: int, caller: str) -> str:
     """A caller dials, picks the inquiry line, the agent's browser phone answers, they talk, the
     caller hangs up."""
     with carrier.lock:
@@ -173,7 +120,7 @@ def test_two_web_processes_two_workers_one_beat_behind_nginx(loopback_database: 
                                                              tmp_path: Path, data_keys: list[str]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    carrier = Carrier(free_port())
+    carrier = LoopbackCarrier(free_port())
     loopback = Loopback(database_url=loopback_database, broker_url=BROKER_URL or "", workdir=tmp_path / "loopback",
                         s3_endpoint=s3_endpoint, bucket=f"hotline-{uuid.uuid4().hex[:10]}",
                         simulator_port=carrier.port)
