@@ -187,12 +187,49 @@ def catch_up(watcher: Watcher, page: str, missed: list[Event] | None) -> tuple[s
     return panels, any(event.topic in BOARD_TOPICS for event in missed)
 
 
+class SharedRenders:
+    """One person's screens share their renders of a page's panels (the floor opened on a wall
+    display and two desks, or a thousand browsers of one supervisor): a render that started
+    after the latest event a screen must reflect serves that screen too, with the screen's own
+    CSRF token put in. Per person, never across people: what a panel shows depends on its
+    viewer's rights. Desktops are not shared: their reads of customer data are audited per view."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[object, ...], tuple[float, str, asyncio.Future[dict[str, str] | None]]] = {}
+
+    async def render(self, watcher: Watcher, page: str, panels: set[str], since: float) -> dict[str, str] | None:
+        loop = asyncio.get_running_loop()
+        key = (watcher.user_id, page, frozenset(panels), watcher.locale, watcher.zone)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] < since:
+            now = loop.time()
+            for stale in [k for k, (at, _t, f) in self.entries.items() if f.done() and at < now - 5.0]:
+                del self.entries[stale]
+            future = asyncio.ensure_future(run_in_threadpool(render_panels, watcher, page, panels))
+            entry = self.entries[key] = (now, watcher.csrf_token, future)
+        _started, token, future = entry
+        rendered = await asyncio.shield(future)
+        if rendered is None or token == watcher.csrf_token or not token:
+            return rendered
+        return {panel: html.replace(token, watcher.csrf_token) for panel, html in rendered.items()}
+
+
+def _shared_renders(state: object) -> SharedRenders:
+    shared: SharedRenders | None = getattr(state, "live_shared_renders", None)
+    if shared is None:
+        shared = SharedRenders()
+        state.live_shared_renders = shared  # type: ignore[attr-defined]
+    return shared
+
+
 class Connection:
     def __init__(self, websocket: WebSocket, watcher: Watcher, page: str,
                  missed: list[Event] | None = None) -> None:
         self.websocket, self.watcher, self.page = websocket, watcher, page
         self.outbox = Outbox()
         self.dirty, self.board_stale = catch_up(watcher, page, missed)
+        # The loop's time of the latest event this page must reflect (its opening, to begin with).
+        self.marked_at = asyncio.get_running_loop().time()
         self.wake = asyncio.Event()
         self.sent: dict[str, str] = {}
         self.close_code: int | None = None
@@ -200,6 +237,7 @@ class Connection:
     def _on_event(self, event: Event) -> None:
         self.dirty |= panels_for(self.page, event)
         if self.dirty:
+            self.marked_at = asyncio.get_running_loop().time()
             self.wake.set()
 
     async def run(self) -> None:
@@ -245,7 +283,11 @@ class Connection:
             if not panels:
                 continue
             last = loop.time()
-            rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
+            if self.page == "floor":
+                shared = _shared_renders(self.websocket.app.state)
+                rendered = await shared.render(self.watcher, self.page, panels, self.marked_at)
+            else:
+                rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
             if rendered is None:
                 self.close_code = POLICY
                 return

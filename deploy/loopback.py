@@ -102,6 +102,7 @@ class Loopback:
     bucket: str = "hotline-loopback"
     simulator_port: int | None = None
     worker_args: tuple[str, ...] = ("--pool", "solo")
+    worker_concurrency: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=_keys)
     nginx_port: int = 0
@@ -167,7 +168,7 @@ class Loopback:
                                                                        str(port)), env=env, log_dir=self.logs)
         for n in range(1, self.workers + 1):
             self.processes[f"worker{n}"] = spawn(f"worker{n}", self._hotline(
-                "worker", "--concurrency", "1", *self.worker_args, "-n", f"worker{n}@loopback",
+                "worker", "--concurrency", str(self.worker_concurrency), *self.worker_args, "-n", f"worker{n}@loopback",
                 "--without-gossip", "--without-mingle"), env=env, log_dir=self.logs)
         if self.beat:
             self.processes["beat"] = spawn("beat", self._hotline("beat"), env=env, log_dir=self.logs)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from agent_ui.live_catchup import MARGIN_SECONDS, WINDOW_SECONDS, RecentEvents
 from core.events import Event, InProcessBus, get_bus
-from tests.agent_ui.desk import Desk, desk, set_presence
+from tests.agent_ui.desk import Desk, desk, grant_for, set_presence
 from tests.agent_ui.test_live import receive_until
 from tests.factories import cheap_password_hashing, signed_in_client
 
@@ -80,3 +80,36 @@ def test_recent_events_know_only_their_window(clock) -> None:  # type: ignore[no
     recent.close()
     bus.publish(Event(topic="queue.changed"))
     assert len(recent.since(clock.now().timestamp())) == 1
+
+
+def test_one_persons_floors_share_a_render_each_with_its_own_csrf_token(client: TestClient, session, desk: Desk,  # type: ignore[no-untyped-def]
+                                                                        monkeypatch) -> None:
+    from agent_ui import live
+
+    renders: list[set[str]] = []
+    real = live.render_panels
+
+    def counted(watcher, page, panels):  # type: ignore[no-untyped-def]
+        renders.append(set(panels))
+        return real(watcher, page, panels)
+
+    monkeypatch.setattr(live, "render_panels", counted)
+    from core.auth import SESSION_COOKIE
+
+    screens = []
+    for _ in range(2):  # the same person signed in on two screens: two sessions, two CSRF tokens
+        signed_in_client(client, desk.supervisor)
+        screens.append((f"{SESSION_COOKIE}={client.cookies.get(SESSION_COOKIE)}", client.headers["X-CSRF-Token"]))
+        client.cookies.clear()  # a new browser: the first session stays signed in
+    tokens = [token for _cookie, token in screens]
+    assert tokens[0] != tokens[1]
+    with client.websocket_connect("/ws?page=floor", headers={"Cookie": screens[0][0]}) as first, \
+            client.websocket_connect("/ws?page=floor", headers={"Cookie": screens[1][0]}) as second:
+        receive_until(first, "grants-panel")
+        receive_until(second, "grants-panel")
+        renders.clear()
+        grant_for(session, desk)  # a new authorisation: both screens' grants panel changes
+        panels = [receive_until(first, "grants-panel"), receive_until(second, "grants-panel")]
+    for mine, theirs, panel in ((tokens[0], tokens[1], panels[0]), (tokens[1], tokens[0], panels[1])):
+        assert mine in panel and theirs not in panel
+    assert 1 <= len(renders) <= 2 and all("grants" in r for r in renders)
