@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -389,7 +390,9 @@ def run(args: argparse.Namespace, webs: int) -> dict[str, Any]:
                 time.sleep(0.02)
             cpu = meter.stop()
             result.update(steps=steps, cpu=cpu, wall=meter.wall, driver=driver, errors=recorder.error_samples,
-                          stranded=len(driver.callers), load=os.getloadavg())
+                          stranded=len(driver.callers), load=os.getloadavg(),
+                          stranded_states=dict(_count(f"{carrier.sim.calls[c].status}/{carrier.sim.calls[c].waiting}"
+                                                      for c in driver.callers)))
             result["overlaps"] = agent_overlaps()
             result["recordings"] = recordings_copied()
             if child is not None:
@@ -460,7 +463,8 @@ def report(result: dict[str, Any]) -> None:
           f"progress after the drain (stranded); other outcomes: "
           f"{dict(sorted(_count(o for o in driver.finished.values() if o != 'talked').items()))}")
     print(f"invariants: agent legs overlapping (an agent on two calls): {result['overlaps']}; answers asked of an "
-          f"agent already on a call: {driver.two_calls}; callers stranded: {result['stranded']}")
+          f"agent already on a call: {driver.two_calls}; callers stranded: {result['stranded']}"
+          + (f" (status/waiting: {result['stranded_states']})" if result["stranded"] else ""))
     total, copied = result["recordings"]
     print(f"recordings: {copied} of {total} copied into the S3 stand-in by the workers")
     if result.get("errors"):
@@ -504,6 +508,8 @@ def main() -> None:
     parser.add_argument("--broker", default=os.environ.get("HOTLINE_BENCH_BROKER_URL") or DEFAULT_REDIS)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
+    # Stopped with SIGTERM, the run still stops the deployment it started (its `finally`).
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     for webs in (int(w) for w in args.webs.split(",")):
         report(run(args, webs))
 
