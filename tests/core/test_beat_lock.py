@@ -149,6 +149,11 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+# Due when a beat starts, then not for minutes or hours: each is sent once per beat that sends.
+SLOW_SWEEPS = ("qa.monthly_coaching", "qa.build_sampling", "tickets.evaluate_tiers", "telephony.reconcile_calls",
+               "scheduling.sweep_roster_jobs")
+
+
 @broker_only()
 def test_a_second_beat_sends_nothing_until_the_first_dies(settings: Settings, beat_queue: str,
                                                          tmp_path: Path) -> None:
@@ -168,18 +173,17 @@ def test_a_second_beat_sends_nothing_until_the_first_dies(settings: Settings, be
             assert time.monotonic() < deadline
             time.sleep(0.1)
         sent = _sent(beat_queue)
-        assert sent["core.heartbeat"] == 1 and sent["qa.monthly_coaching"] == 1 and sent["qa.build_sampling"] == 1
-        assert sent["telephony.reconcile_calls"] == 1
+        assert {name: sent[name] for name in SLOW_SWEEPS} == dict.fromkeys(SLOW_SWEEPS, 1)
         assert "telephony" not in (tmp_path / "beat-2.log").read_text()  # the standby sent nothing
 
         _stop(first, signal.SIGKILL)  # no goodbye: the lock must expire
         _wait_for_line(second, tmp_path / "beat-2.log", "sending periodic tasks")
         deadline = time.monotonic() + DEADLINE
-        while _sent(beat_queue)["core.heartbeat"] < 2:  # the standby's first round, once
+        while min(_sent(beat_queue)[name] for name in SLOW_SWEEPS) < 2:  # the standby's first round
             assert time.monotonic() < deadline, (tmp_path / "beat-2.log").read_text()
             time.sleep(0.1)
         sent = _sent(beat_queue)
-        assert sent["core.heartbeat"] == 2 and sent["qa.monthly_coaching"] == 2
+        assert {name: sent[name] for name in SLOW_SWEEPS} == dict.fromkeys(SLOW_SWEEPS, 2)  # once each
     finally:
         _stop(first)
         if second is not None:
