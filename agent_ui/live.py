@@ -237,7 +237,10 @@ class Connection:
     def _on_event(self, event: Event) -> None:
         self.dirty |= panels_for(self.page, event)
         if self.dirty:
-            self.marked_at = asyncio.get_running_loop().time()
+            # When the event reached this process, not when this page's task got to it: a render
+            # another screen started since then already reflects it.
+            arrival = live_catchup.arrived(self.websocket.app.state, event)
+            self.marked_at = max(self.marked_at, arrival if arrival is not None else asyncio.get_running_loop().time())
             self.wake.set()
 
     async def run(self) -> None:

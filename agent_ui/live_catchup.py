@@ -7,6 +7,7 @@ opening the floor cost 1,000 page renders, not 2,000."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,8 @@ class RecentEvents:
         self.window = window
         self.horizon = clock.now().timestamp()  # nothing before this is known here
         self._events: deque[tuple[float, Event]] = deque()
+        # When each event reached this process (the event loop's clock, time.monotonic()).
+        self._arrivals: dict[str, float] = {}
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] = bus.subscribe(self._record)
 
@@ -46,9 +49,16 @@ class RecentEvents:
         at = _moment(event)
         with self._lock:
             self._events.append((at, event))
+            self._arrivals[event.id] = time.monotonic()
             cutoff = at - self.window
             while self._events and self._events[0][0] < cutoff:
-                self.horizon = max(self.horizon, self._events.popleft()[0])
+                old_at, old = self._events.popleft()
+                self.horizon = max(self.horizon, old_at)
+                self._arrivals.pop(old.id, None)
+
+    def arrived(self, event_id: str) -> float | None:
+        """When the event reached this process, on the event loop's clock."""
+        return self._arrivals.get(event_id)
 
     def since(self, moment: float) -> list[Event] | None:
         """The events of `moment` (less the margin) onwards; None when this process cannot know
@@ -84,6 +94,11 @@ def stop(state: Any) -> None:
         state.live_recent = None
 
 
+def arrived(state: Any, event: Event) -> float | None:
+    recent: RecentEvents | None = getattr(state, "live_recent", None)
+    return recent.arrived(event.id) if recent is not None else None
+
+
 def missed(state: Any, moment: float | None) -> list[Event] | None:
     """What a page rendered at `moment` missed, or None if that cannot be known here."""
     recent: RecentEvents | None = getattr(state, "live_recent", None)
@@ -92,4 +107,4 @@ def missed(state: Any, moment: float | None) -> list[Event] | None:
     return recent.since(moment)
 
 
-__all__ = ["MARGIN_SECONDS", "RecentEvents", "WINDOW_SECONDS", "missed", "start", "stop"]
+__all__ = ["MARGIN_SECONDS", "RecentEvents", "WINDOW_SECONDS", "arrived", "missed", "start", "stop"]
