@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from agent_ui import desktop_view, floor_view, i18n
+from agent_ui import desktop_view, floor_view, i18n, live_catchup
+from agent_ui.live_boards import TOPICS as BOARD_TOPICS
 from agent_ui.live_boards import BoardKey, get_hub
 from agent_ui.templating import render_partial
 from core import credentials, directory, permissions
@@ -173,11 +174,62 @@ class Outbox:
         return "".join(batch.values())
 
 
+def catch_up(watcher: Watcher, page: str, missed: list[Event] | None) -> tuple[set[str], bool]:
+    """On (re)connect: the panels to render, and whether the shared board must be sent. A page
+    that says when it was rendered gets what the events since then touched; one that does not,
+    or whose events this process cannot know, gets everything."""
+    if missed is None:
+        return set(PAGES[page][1]), True
+    panels: set[str] = set()
+    for event in missed:
+        if accepts(watcher, page, event):
+            panels |= panels_for(page, event)
+    return panels, any(event.topic in BOARD_TOPICS for event in missed)
+
+
+class SharedRenders:
+    """One person's screens share their renders of a page's panels (the floor opened on a wall
+    display and two desks, or a thousand browsers of one supervisor): a render that started
+    after the latest event a screen must reflect serves that screen too, with the screen's own
+    CSRF token put in. Per person, never across people: what a panel shows depends on its
+    viewer's rights. Desktops are not shared: their reads of customer data are audited per view."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[object, ...], tuple[float, str, asyncio.Future[dict[str, str] | None]]] = {}
+
+    async def render(self, watcher: Watcher, page: str, panels: set[str], since: float) -> dict[str, str] | None:
+        loop = asyncio.get_running_loop()
+        key = (watcher.user_id, page, frozenset(panels), watcher.locale, watcher.zone)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] < since:
+            now = loop.time()
+            for stale in [k for k, (at, _t, f) in self.entries.items() if f.done() and at < now - 5.0]:
+                del self.entries[stale]
+            future = asyncio.ensure_future(run_in_threadpool(render_panels, watcher, page, panels))
+            entry = self.entries[key] = (now, watcher.csrf_token, future)
+        _started, token, future = entry
+        rendered = await asyncio.shield(future)
+        if rendered is None or token == watcher.csrf_token or not token:
+            return rendered
+        return {panel: html.replace(token, watcher.csrf_token) for panel, html in rendered.items()}
+
+
+def _shared_renders(state: object) -> SharedRenders:
+    shared: SharedRenders | None = getattr(state, "live_shared_renders", None)
+    if shared is None:
+        shared = SharedRenders()
+        state.live_shared_renders = shared  # type: ignore[attr-defined]
+    return shared
+
+
 class Connection:
-    def __init__(self, websocket: WebSocket, watcher: Watcher, page: str) -> None:
+    def __init__(self, websocket: WebSocket, watcher: Watcher, page: str,
+                 missed: list[Event] | None = None) -> None:
         self.websocket, self.watcher, self.page = websocket, watcher, page
         self.outbox = Outbox()
-        self.dirty: set[str] = set(PAGES[page][1])  # everything, on (re)connect
+        self.dirty, self.board_stale = catch_up(watcher, page, missed)
+        # The loop's time of the latest event this page must reflect (its opening, to begin with).
+        self.marked_at = asyncio.get_running_loop().time()
         self.wake = asyncio.Event()
         self.sent: dict[str, str] = {}
         self.close_code: int | None = None
@@ -185,6 +237,10 @@ class Connection:
     def _on_event(self, event: Event) -> None:
         self.dirty |= panels_for(self.page, event)
         if self.dirty:
+            # When the event reached this process, not when this page's task got to it: a render
+            # another screen started since then already reflects it.
+            arrival = live_catchup.arrived(self.websocket.app.state, event)
+            self.marked_at = max(self.marked_at, arrival if arrival is not None else asyncio.get_running_loop().time())
             self.wake.set()
 
     async def run(self) -> None:
@@ -193,7 +249,8 @@ class Connection:
         kind = PAGES[self.page][2]
         scope = floor_view.board_scope_of(self.watcher.role, self.watcher.site_id) if kind == "wallboard" else None
         async with bus.stream(maxsize=256, accept=lambda e: accepts(self.watcher, self.page, e)) as events:
-            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put)
+            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put,
+                                        send_current=self.board_stale)
             self.wake.set()
             tasks = [asyncio.create_task(coro) for coro in (
                 self._listen(events), self._render(), self._send(), self._receive(), self._recheck())]
@@ -226,8 +283,14 @@ class Connection:
                 await asyncio.sleep(delay)
             self.wake.clear()
             panels, self.dirty = self.dirty, set()
+            if not panels:
+                continue
             last = loop.time()
-            rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
+            if self.page == "floor":
+                shared = _shared_renders(self.websocket.app.state)
+                rendered = await shared.render(self.watcher, self.page, panels, self.marked_at)
+            else:
+                rendered = await run_in_threadpool(render_panels, self.watcher, self.page, panels)
             if rendered is None:
                 self.close_code = POLICY
                 return
@@ -267,7 +330,8 @@ class Connection:
 
 
 @router.websocket("/ws")
-async def live(websocket: WebSocket, page: str = "desktop") -> None:
+async def live(websocket: WebSocket, page: str = "desktop", since: float | None = None) -> None:
+    """`since`: when the page was rendered (seconds since the epoch, from the page's server time)."""
     if page not in PAGES or not origin_allowed(websocket):
         await websocket.close(code=POLICY)
         return
@@ -280,7 +344,7 @@ async def live(websocket: WebSocket, page: str = "desktop") -> None:
         return
     await websocket.accept()
     log.info("live page opened", extra={"user_id": watcher.user_id, "page": page})
-    connection = Connection(websocket, watcher, page)
+    connection = Connection(websocket, watcher, page, live_catchup.missed(websocket.app.state, since))
     try:
         await connection.run()
     except WebSocketDisconnect:

@@ -84,11 +84,13 @@ class BoardHub:
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="live-boards-refresh"))
         await self._ready.wait()
 
-    def subscribe(self, key: BoardKey, deliver: Deliver) -> Callable[[], None]:
+    def subscribe(self, key: BoardKey, deliver: Deliver, *, send_current: bool = True) -> Callable[[], None]:
+        """`send_current=False`: the viewer's page already shows the current board."""
         token = id(deliver)
         self.subscribers.setdefault(key, {})[token] = deliver
         if key in self.latest:
-            deliver(key.kind, self.latest[key])
+            if send_current:
+                deliver(key.kind, self.latest[key])
         else:
             self._dirty.set()  # a board nobody watched yet: render it on the next pass
 

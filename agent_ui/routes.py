@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_ui import live
 from agent_ui.pages import account, desktop, floor, home, signin
 from agent_ui.pages import customers, grants, tickets
 from agent_ui.pages import floor_records, reminders, requests, roster
@@ -18,7 +17,7 @@ router.include_router(home.router)
 router.include_router(account.router)
 router.include_router(desktop.router)
 router.include_router(floor.router)
-router.include_router(live.router)
+# The live pages' websocket (agent_ui.live) is mounted early by create_app.
 router.include_router(tickets.router)
 router.include_router(customers.router)
 router.include_router(grants.router)

@@ -106,10 +106,10 @@ FROM shaped WHERE leg = 'caller' AND fate = 'answered'""", """
 INSERT INTO call_control_events (call_id, kind, actor_id, warm, state, started_at, ended_at)
 SELECT g, 'hold', 1, false, 'done', at + (40 + wait) * interval '1 second', at + (70 + wait) * interval '1 second'
 FROM shaped WHERE leg = 'caller' AND fate = 'answered' AND mod(h, 10) = 3""", """
-INSERT INTO recordings (recording_sid, call_id, kind, status, local_path, duration_seconds, copy_attempts,
+INSERT INTO recordings (recording_sid, call_id, kind, status, media_key, duration_seconds, copy_attempts,
     created_at, updated_at)
 SELECT 'RE' || g, g, CASE WHEN fate = 'voicemail' THEN 'voicemail' ELSE 'call' END, 'completed',
-    '/var/recordings/RE' || g || '.wav', talk, 0, at, at
+    'recordings/RE' || g || '.wav', talk, 0, at, at
 FROM shaped WHERE fate IN ('answered', 'voicemail')""",
         "SELECT setval(pg_get_serial_sequence('calls', 'id'), (SELECT max(id) FROM calls))"]
 

@@ -89,11 +89,13 @@ async def _browsers(url: str, cookie: str, connections: int, ready, go_home, res
             if match and match.group(1):
                 seen[index].append((match.group(1), at))
 
+    began = time.monotonic()
     for start in range(0, connections, 50):  # connect in waves, as a shift signing in would
         batch = await asyncio.gather(*(connect(url, additional_headers={"Cookie": cookie}, origin=origin,
                                                max_size=2**22, open_timeout=30)
                                        for _ in range(start, min(start + 50, connections))))
         sockets.extend(batch)
+    connected_in = time.monotonic() - began
     tasks = [asyncio.create_task(watch(i, ws)) for i, ws in enumerate(sockets)]
     await asyncio.sleep(2)  # every page has had its panels on connect
     ready.set()
@@ -102,7 +104,7 @@ async def _browsers(url: str, cookie: str, connections: int, ready, go_home, res
     for ws in sockets:
         await ws.close()
     await asyncio.gather(*tasks, return_exceptions=True)
-    results.send({"seen": seen, "messages": sum(counts), "open": len(sockets)})
+    results.send({"seen": seen, "messages": sum(counts), "open": len(sockets), "connected_in": connected_in})
 
 
 # The web process (this one) --------------------------------------------------------------------
@@ -138,6 +140,25 @@ def _seed(agents: int) -> tuple[list[int], str]:
     set_session_cookie(response, token)
     cookie = response.headers["set-cookie"].split(";")[0]
     return ids, cookie
+
+
+def agent_ui_live_margin() -> float:
+    from agent_ui.live_catchup import MARGIN_SECONDS
+
+    return MARGIN_SECONDS + 0.5
+
+
+def _page_live_path(url: str, cookie: str) -> str:
+    """The websocket URL the floor page names (with the time it was rendered)."""
+    import html
+
+    import httpx
+
+    page = httpx.get(url, headers={"Cookie": cookie}, timeout=30).text
+    match = re.search(r'ws-connect="([^"]+)"', page)
+    if match is None:
+        raise SystemExit("the floor page names no websocket")
+    return html.unescape(match.group(1))
 
 
 def _publisher(agent_ids: list[int], rate: float, seconds: float, stop: threading.Event) -> None:
@@ -183,6 +204,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--agents", type=int, default=60)
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--stale", action="store_true",
+                        help="connect without the page's time (every panel rendered again per browser)")
     args = parser.parse_args()
     if args.postgres:
         with postgres_database() as url:
@@ -208,7 +231,8 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
 
         load_all().metadata.create_all(db.get_engine())
         agent_ids, cookie = _seed(args.agents)
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", backlog=4096))
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", backlog=4096,
+                                               ws_per_message_deflate=settings.ws_compression))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         while not server.started:
@@ -220,7 +244,13 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
         context = multiprocessing.get_context("spawn")
         ready, go_home = context.Event(), context.Event()
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=browsers, args=(f"ws://127.0.0.1:{port}/ws?page=floor", cookie,
+        # As a browser does: the page says when it was rendered, its websocket asks for what changed
+        # since (--stale: a page the process cannot vouch for, as after a long outage: everything).
+        live_path = "/ws?page=floor"
+        if not args.stale:
+            time.sleep(agent_ui_live_margin())  # the process has listened longer than the catch-up margin
+            live_path = _page_live_path(f"http://127.0.0.1:{port}/floor", cookie)
+        child = context.Process(target=browsers, args=(f"ws://127.0.0.1:{port}{live_path}", cookie,
                                                        args.connections, ready, go_home, send), daemon=True)
         began = time.monotonic()
         child.start()
@@ -256,8 +286,12 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
     print(f"websocket fan-out: {result['open']} browsers on /ws?page=floor, {events} presence events at "
           f"{args.rate:g}/s for {args.seconds:g} s ({args.agents} agents, "
           f"{'Redis' if settings.broker_url else 'in-process'} bus, "
+          f"per-message compression {'on' if settings.ws_compression else 'off'}, "
           f"{'PostgreSQL' if settings.effective_database_url.startswith('postgresql') else 'SQLite'})")
-    print(f"  connected in {connect_seconds:.1f} s; {result['messages']} messages received; "
+    print(f"  connected in {result.get('connected_in', float('nan')):.1f} s, first to last handshake "
+          f"({'stale pages: every panel' if args.stale else 'fresh pages'}; {connect_seconds:.1f} s with the "
+          "browsers' process start and 2 s to settle); "
+          f"{result['messages']} messages received; "
           f"{hub.refreshes if hub else '?'} wallboard renders")
     if delays:
         def pct(p: float) -> float:

@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     twilio_api_key_secret: SecretStr | None = None
     twilio_twiml_app_sid: str | None = None
     twilio_caller_id: str | None = None
-    recordings_dir: Path | None = None
     timezone: str = "UTC"
     session_max_age_seconds: int = 12 * 3600
     lockout_threshold: int = 5
@@ -64,6 +63,22 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The registered workstations (addresses or networks) personal data may be viewed from; empty: no check.
     workstation_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Storage (recordings, voicemails, the webhook spool, backups: core.storage). "filesystem"
+    # keeps them under storage_dir (default the var dir; a mount every host shares in
+    # production); "s3" in a bucket of any S3-compatible object store.
+    storage_backend: Literal["filesystem", "s3"] = "filesystem"
+    storage_dir: Path | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # One beat (core.beat_lock): with Redis, a beat that dies is replaced by a standby within this.
+    beat_lock_seconds: float = Field(default=30.0, ge=1.0)
+    # Per-message compression of the live pages' websockets (each message compressed for each
+    # browser: the largest cost of fanning a board out to hundreds of screens on a LAN).
+    ws_compression: bool = False
 
     @field_validator("data_keys", mode="before")
     @classmethod
@@ -116,8 +131,8 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'hotline.db').as_posix()}"
 
     @property
-    def effective_recordings_dir(self) -> Path:
-        return self.recordings_dir or (self.var_dir / "recordings")
+    def effective_storage_dir(self) -> Path:
+        return self.storage_dir or self.var_dir
 
     @property
     def is_postgres(self) -> bool:
@@ -148,6 +163,11 @@ def validate_for_start(settings: Settings) -> None:
     if not settings.is_production:
         return
     missing = [env for attr, env in PRODUCTION_REQUIRED if not getattr(settings, attr)]
+    if settings.storage_backend == "filesystem" and settings.storage_dir is None:
+        missing.append("HOTLINE_STORAGE_DIR (a folder every web and worker host mounts) "
+                       "or HOTLINE_STORAGE_BACKEND=s3")
+    if settings.storage_backend == "s3" and not settings.s3_bucket:
+        missing.append("HOTLINE_S3_BUCKET")
     if settings.public_url.startswith("http://127.0.0.1") or settings.public_url.startswith("http://localhost"):
         missing.append("HOTLINE_PUBLIC_URL (the public base URL Twilio calls)")
     if missing:

@@ -22,6 +22,7 @@ from sqlalchemy import String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import clock
+from core.beat_lock import BeatLock, beat_lock_for
 from core.config import Settings, get_settings
 from core.db import Base, on_commit
 
@@ -157,7 +158,11 @@ def import_task_modules() -> None:
 class SweepScheduler(Scheduler):
     """Beat's scheduler: the static `beat_schedule` plus every registered sweep, kept in memory.
     Each sweep is due as soon as beat starts, so work lost while beat was down is redone first,
-    and there is no schedule file to keep or lock."""
+    and there is no schedule file to keep. Only the beat holding the beat lock (core.beat_lock)
+    sends anything: a second beat stands by and takes over when the first is gone."""
+
+    lock: BeatLock | None = None
+    state = "starting"  # then "holding" or "standby", logged at each change
 
     def setup_schedule(self) -> None:
         import_task_modules()
@@ -167,6 +172,29 @@ class SweepScheduler(Scheduler):
             self.schedule[name] = self.Entry(
                 **entry, name=name, app=self.app, last_run_at=now - entry["schedule"]
             )
+        self.lock = beat_lock_for(get_settings(), namespace=self.app.conf.task_default_queue or DEFAULT_QUEUE)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        lock = self.lock
+        if lock is None:
+            return super().tick(*args, **kwargs)
+        if not lock.hold():
+            if self.state != "standby":
+                log.warning("beat: another beat holds the %s; standing by", lock.describe())
+                self.state = "standby"
+            return lock.retry_seconds
+        if self.state != "holding":
+            log.warning("beat: holding the %s; sending periodic tasks", lock.describe())
+            self.state = "holding"
+        return min(super().tick(*args, **kwargs), lock.renew_seconds)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+                self.state = "starting"
 
 
 # The embedded worker and beat --------------------------------------------------------------

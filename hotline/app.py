@@ -21,10 +21,14 @@ def _routers() -> list[APIRouter]:
     from telephony.api_controls import router as call_controls_api
     from telephony.webhooks import router as twilio_webhooks
     from tickets.api import router as tickets_api
+    from agent_ui.live import router as live_pages
     from tickets.api_customers import router as customers_api
 
-    # Twilio's webhooks first: routes are matched in order, and every incoming call is one of them.
-    return [twilio_webhooks, tickets_api, customers_api, telephony_api, call_controls_api, scheduling_api, qa_api]
+    # Twilio's webhooks first: routes are matched in order, and every incoming call is one of them;
+    # then the live pages' websocket, which every browser opens (behind some 170 routes, matching
+    # it cost more than a millisecond of each connection).
+    return [twilio_webhooks, live_pages, tickets_api, customers_api, telephony_api, call_controls_api,
+            scheduling_api, qa_api]
 
 
 _heap_settled = False
@@ -73,6 +77,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         from hotline import worker
 
         configure_bus(settings)
+        from agent_ui import live_catchup
+
+        live_catchup.start(app.state)  # what live pages miss between their render and their websocket
         worker.configure(settings)
         embedded = worker.start(settings) if start_background and not settings.broker_url else None
         settle_heap()
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         finally:
             if embedded is not None:
                 embedded.stop()
+            live_catchup.stop(app.state)
             close_bus()
 
     app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
@@ -92,8 +100,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     install_error_handlers(app)
     routers = _routers()
     app.include_router(routers[0])
+    app.include_router(routers[1])
     app.include_router(health_router)
-    for router in routers[1:]:
+    for router in routers[2:]:
         app.include_router(router)
     from agent_ui import mount_ui
     from core.csrf import CSRFMiddleware

@@ -41,11 +41,12 @@ def _serve(host: str, port: int, workers: int) -> None:
         if not settings.broker_url:
             raise click.ClickException("several web workers need HOTLINE_BROKER_URL (Redis) for the event bus")
         uvicorn.run("hotline.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_config=None, proxy_headers=False)
+                    log_config=None, proxy_headers=False, ws_per_message_deflate=settings.ws_compression)
     else:
         from hotline.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False,
+                    ws_per_message_deflate=settings.ws_compression)
 
 
 @main.command()

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from core.storage import NotStored, StorageError
 
 log = logging.getLogger("hotline.errors")
 
@@ -81,6 +82,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> Response:
         errors = getattr(exc, "errors", None)
         return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code)
+
+    @app.exception_handler(StorageError)
+    async def _storage(request: Request, exc: StorageError) -> Response:
+        if isinstance(exc, NotStored):
+            return _respond(request, 404, "That file is not in the hotline's storage.", code="not_found")
+        log.error("storage unavailable: %s", exc, extra={"path": request.url.path})
+        return _respond(request, 503, "The hotline's file storage cannot be reached; try again in a minute.",
+                        code="storage_unavailable", headers={"Retry-After": "30"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -5,12 +5,13 @@ with HTTP Range for seeking, each listen audited."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.auth import AgentUser, ClientIP, CurrentUser, DbSession
 from core.errors import Conflict, NotFound
+from core.storage.serving import stored_response
 from core.worker import enqueue as enqueue_task
 from telephony import bridge, recordings, routing
 from telephony.models import Call
@@ -96,12 +97,12 @@ def hangup(session: DbSession, user: AgentUser) -> PhoneCall:
 
 
 @router.get("/recordings/{recording_id}")
-def listen(recording_id: int, request: Request, session: DbSession, user: CurrentUser, ip: ClientIP) -> FileResponse:
+def listen(recording_id: int, request: Request, session: DbSession, user: CurrentUser, ip: ClientIP) -> Response:
     # A player fetches many ranges per listen; the first request of a listen is the one audited.
     byte_range = request.headers.get("range", "")
     starts_listen = not byte_range or byte_range.replace(" ", "").startswith("bytes=0-")
     recording = recordings.get_for_listening(session, recording_id=recording_id, user=user, source_ip=ip,
                                              audit_listen=starts_listen)
-    return FileResponse(recording.local_path or "", media_type="audio/wav",
-                        filename=f"recording-{recording.id}.wav", content_disposition_type="inline",
-                        headers={"Cache-Control": "private, no-store"})
+    return stored_response(recording.media_key or "", range_header=byte_range or None, media_type="audio/wav",
+                           filename=f"recording-{recording.id}.wav", etag=recording.sha256,
+                           if_range=request.headers.get("if-range"), headers={"Cache-Control": "private, no-store"})

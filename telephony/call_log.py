@@ -206,7 +206,7 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
     holds = controls.hold_totals(session, call_ids=ids)
     recordings: dict[int, tuple[str, int, bool]] = {}
     for rec_id, call_id, kind, stored in session.execute(
-            select(Recording.id, Recording.call_id, Recording.kind, Recording.local_path.is_not(None))
+            select(Recording.id, Recording.call_id, Recording.kind, Recording.media_key.is_not(None))
             .where(Recording.call_id.in_(ids), Recording.status == "completed").order_by(Recording.id)):
         recordings.setdefault(call_id, (kind, rec_id, bool(stored)))
     numbers = ticket_service.numbers_of(session, ticket_ids={r.ticket_id for r in found if r.ticket_id})

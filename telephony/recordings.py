@@ -1,14 +1,14 @@
 """Recordings: callbacks attach each to its call and ticket; a task copies the media into the
-hotline's storage, checks size and sha256, and only then deletes it at Twilio (a sweep retries
-what failed); people with the right listen through the hub, every listen audited."""
+hotline's storage (core.storage: a shared folder or object storage, so every host reads it),
+checks size and sha256, and only then deletes it at Twilio (a sweep retries what failed);
+people with the right listen through the hub, every listen audited."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
+import tempfile
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from core import clock, permissions
 from core.audit import record as audit
-from core.config import get_settings
 from core.errors import NotFound, PermissionDenied
 from core.models import User
+from core.storage import StorageError, get_storage
 from core.worker import enqueue as enqueue_task
 from telephony import calls
 from telephony.gateway import GatewayError, get_gateway
@@ -27,7 +27,7 @@ from telephony.models import RECORDING_STATUS_RANK, Call, Recording
 from tickets import service as ticket_service
 
 __all__ = ["on_callback", "on_voicemail_done", "copy_recording", "pending_copies", "get_for_listening",
-           "get_by_ref", "local_file"]
+           "get_by_ref", "media_key_for"]
 
 log = logging.getLogger("hotline.telephony.recordings")
 RETRY_DELAYS = (60, 300, 900, 3600, 6 * 3600)
@@ -134,16 +134,9 @@ def _copy_task():  # type: ignore[no-untyped-def]
 
 # Copying into the hotline's storage ----------------------------------------------------------
 
-def local_file(recording: Recording) -> Path | None:
-    return Path(recording.local_path) if recording.local_path else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def media_key_for(recording_sid: str, copied_at: datetime) -> str:
+    """The storage key of a recording's media: by month, so a listing stays small."""
+    return f"recordings/{copied_at.strftime('%Y/%m')}/{recording_sid}.wav"
 
 
 def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
@@ -157,25 +150,36 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     sid, copied, deleted = recording.recording_sid, recording.copied_at, recording.deleted_at_twilio_at
     url = (recording.twilio_url or gateway.media_url(sid)).removesuffix(".wav") + ".wav"
     session.commit()
+    storage = get_storage()
     if copied is None:
-        final = get_settings().effective_recordings_dir / clock.now().strftime("%Y/%m") / f"{sid}.wav"
-        partial = final.with_suffix(".part")
-        try:
-            size, digest = gateway.download_media(url, partial)
-            if size <= WAV_HEADER_BYTES or partial.stat().st_size != size or _sha256(partial) != digest:
-                raise GatewayError("the downloaded media is empty or changed while written")
-        except GatewayError as exc:
-            partial.unlink(missing_ok=True)
-            return _failed(session, recording_id, exc.message)
-        os.replace(partial, final)
+        key = media_key_for(sid, clock.now())
+        # The download lands in a private scratch file on this host; only a whole, checked copy
+        # goes into the storage, under its final key in one write.
+        with tempfile.TemporaryDirectory(prefix="hotline-recording-") as scratch:
+            partial = Path(scratch) / f"{sid}.part"
+            try:
+                size, digest = gateway.download_media(url, partial)
+                if size <= WAV_HEADER_BYTES or partial.stat().st_size != size:
+                    raise GatewayError("the downloaded media is empty or changed while written")
+                stored = storage.put_file(key, str(partial))
+            except GatewayError as exc:
+                return _failed(session, recording_id, exc.message)
+            except StorageError as exc:
+                return _failed(session, recording_id, f"the storage refused the copy: {exc}")
+        if (stored.size, stored.sha256) != (size, digest):
+            storage.delete(key)
+            return _failed(session, recording_id, "the stored copy differs from the download; copying again")
         recording = session.get(Recording, recording_id, populate_existing=True)
-        recording.local_path, recording.size_bytes, recording.sha256 = str(final), size, digest
+        recording.media_key, recording.size_bytes, recording.sha256 = key, size, digest
         recording.copied_at, recording.last_error, recording.next_attempt_at = clock.now(), None, None
         session.commit()  # the copy is ours before Twilio's is deleted
     if deleted is None:
         recording = session.get(Recording, recording_id, populate_existing=True)
-        path = local_file(recording)
-        if path is None or not path.exists() or _sha256(path) != recording.sha256:
+        try:  # read back from the storage: the copy any host will serve is the one checked
+            intact = recording.media_key is not None and storage.sha256(recording.media_key) == recording.sha256
+        except StorageError:
+            intact = False
+        if not intact:
             recording.copied_at = None
             return _failed(session, recording_id, "the stored copy is missing or altered; copying again")
         session.commit()
@@ -227,7 +231,7 @@ def get_for_listening(session: Session, *, recording_id: int, user: User, source
         call is not None and call.agent_id is not None and call.agent_id == user.id)
     if not allowed:
         raise PermissionDenied("Only QA, team leaders and above, or the agent who took the call may listen.")
-    if recording.local_path is None or not Path(recording.local_path).exists():
+    if recording.media_key is None or not get_storage().exists(recording.media_key):
         raise NotFound("The recording is not in the hotline's storage yet; try again in a minute.")
     if audit_listen:
         audit(session, action="recording.listened", actor_id=user.id, actor_name=user.username,

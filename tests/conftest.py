@@ -63,7 +63,6 @@ def build_settings(var_dir: Path, database_url: str, keys: list[str], **override
         blind_index_key=SecretStr("test-blind-index-key-" + "y" * 32),
         twilio_account_sid=TEST_TWILIO_SID,
         twilio_auth_token=SecretStr(TEST_TWILIO_TOKEN),
-        recordings_dir=var_dir / "recordings",
         log_json=False,
     )
     values.update(overrides)
@@ -151,9 +150,17 @@ def clock() -> Iterator[FrozenClock]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_template: _Template, data_keys: list[str]) -> Iterator[config.Settings]:
+def storage_overrides() -> dict[str, object]:
+    """Settings for the storage port; a module overrides this fixture to run its tests on S3 too
+    (see tests/telephony/test_recordings.py)."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_template: _Template, data_keys: list[str],
+             storage_overrides: dict[str, object]) -> Iterator[config.Settings]:
     url, engine = db_template.fresh(tmp_path)
-    current = build_settings(tmp_path / "var", url, data_keys)
+    current = build_settings(tmp_path / "var", url, data_keys, **storage_overrides)
     config.configure(current)
     db.configure_engine(engine)
     yield current
@@ -193,6 +200,27 @@ def client(app):  # type: ignore[no-untyped-def]
 
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An S3-compatible server (moto's standalone server) in its own process, for the session;
+    each test makes its own bucket."""
+    from deploy.processes import start_s3_server
+
+    server, url = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield url
+    server.stop()
+
+
+def s3_settings(endpoint_url: str, **overrides: object) -> dict[str, object]:
+    """Settings overrides for a new bucket on the test S3 server."""
+    from deploy.processes import make_bucket
+
+    bucket = f"hotline-{uuid.uuid4().hex[:12]}"
+    make_bucket(endpoint_url, bucket)
+    return dict(storage_backend="s3", s3_bucket=bucket, s3_endpoint_url=endpoint_url, s3_access_key_id="hotline",
+                s3_secret_access_key=SecretStr("hotline-secret"), **overrides)
 
 
 def pg_only() -> pytest.MarkDecorator:

@@ -190,7 +190,7 @@ def _recordings(session: DbSession, ticket_id: int) -> list[tuple[Any, int | Non
     found = []
     for item in ticket_service.recordings_of(session, ticket_id=ticket_id):
         stored = recording_service.get_by_ref(session, recording_sid=item.recording_ref)
-        found.append((item, stored.id if stored is not None and stored.local_path else None))
+        found.append((item, stored.id if stored is not None and stored.media_key else None))
     return found
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from core.auth import AgentUser, ClientIP, CurrentUser, DbSession, QAUser, SupervisorUser
+from core.storage.serving import stored_response
 from qa import access, disputes, evaluations, sources
 from qa.schemas import ArbitrateIn, DisputeIn, DraftIn, NoteIn, SaveIn
 
@@ -101,7 +102,7 @@ def arbitrate(dispute_id: int, body: ArbitrateIn, session: DbSession, user: QAUs
 
 
 @router.get("/recordings/{recording_id}/audio")
-def audio(recording_id: int, request: Request, session: DbSession, user: CurrentUser, ip: ClientIP) -> FileResponse:
+def audio(recording_id: int, request: Request, session: DbSession, user: CurrentUser, ip: ClientIP) -> Response:
     """The player's audio: QA's rule on who may hear first, then telephony's audited serving."""
     access.require_hear(session, user=user, recording_id=recording_id)
     byte_range = request.headers.get("range", "")
@@ -109,5 +110,6 @@ def audio(recording_id: int, request: Request, session: DbSession, user: Current
     starts_listen = not byte_range or byte_range.replace(" ", "").startswith("bytes=0-")
     recording = sources.listen(session, recording_id=recording_id, user=user, source_ip=ip,
                                audit_listen=starts_listen)
-    return FileResponse(recording.local_path or "", media_type="audio/wav", filename=f"recording-{recording.id}.wav",
-                        content_disposition_type="inline", headers={"Cache-Control": "private, no-store"})
+    return stored_response(recording.media_key or "", range_header=byte_range or None, media_type="audio/wav",
+                           filename=f"recording-{recording.id}.wav", etag=recording.sha256,
+                           if_range=request.headers.get("if-range"), headers={"Cache-Control": "private, no-store"})

@@ -112,7 +112,8 @@ class Recording(TimestampMixin, Base):
     channels: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None]
     twilio_url: Mapped[str | None] = mapped_column(String(500))
-    local_path: Mapped[str | None] = mapped_column(String(500))
+    # Where the media is in the storage port (core.storage), once copied from Twilio.
+    media_key: Mapped[str | None] = mapped_column(String(500))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     copied_at: Mapped[datetime | None]

@@ -39,7 +39,7 @@ def test_desktop_page_and_its_htmx_partial(client: TestClient, desk: Desk) -> No
     signed_in_client(client, desk.agent)
     page = client.get("/desktop")
     assert page.status_code == 200 and page.text.startswith("<!doctype html>")
-    assert 'ws-connect="/ws?page=desktop"' in page.text and 'href="/desktop" aria-current="page"' in page.text
+    assert 'ws-connect="/ws?page=desktop&amp;since=' in page.text and 'href="/desktop" aria-current="page"' in page.text
     for panel in ("presence-panel", "offer-panel", "call-panel", "ticket-panel", "callbacks-panel", "tickets-panel",
                   "queue-panel"):
         assert f'id="{panel}"' in page.text

@@ -40,7 +40,7 @@ def test_floor_page_and_its_htmx_partial(client: TestClient, desk: Desk) -> None
     set_presence(desk.other_agent, "available")
     signed_in_client(client, desk.supervisor)
     page = client.get("/floor")
-    assert page.status_code == 200 and 'ws-connect="/ws?page=floor"' in page.text
+    assert page.status_code == 200 and 'ws-connect="/ws?page=floor&amp;since=' in page.text
     for panel in ("wallboard", "escalations-panel", "backlog-panel", "grants-panel", "figures-panel"):
         assert f'id="{panel}"' in page.text
     # The wallboard shows the supervisor's own site: its agent, not the other site's.

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from core import users
+from core.storage import get_storage
 from tests.agent_ui.desk import CALLER, Desk, desk
 from tests.factories import cheap_password_hashing, fresh, signed_in_client
 from tickets import service as ticket_service
@@ -202,11 +203,11 @@ def test_recordings_play_through_the_hub(client: TestClient, session: Session, d
     from telephony.models import Recording
 
     ticket_id = _ticket(session, desk)
-    media = tmp_path / f"rec-{ticket_id}.wav"
-    media.write_bytes(b"RIFF" + b"\0" * 60)
+    media = f"recordings/rec-{ticket_id}.wav"
+    get_storage().put(media, b"RIFF" + b"\0" * 60)
     session.add(TicketRecording(ticket_id=ticket_id, recording_ref=f"RE{ticket_id:032d}", kind="call"))
     stored = Recording(recording_sid=f"RE{ticket_id:032d}", kind="call", status="completed", ticket_id=ticket_id,
-                       local_path=str(media))
+                       media_key=media)
     session.add(stored)
     session.commit()
     signed_in_client(client, desk.team_leader)

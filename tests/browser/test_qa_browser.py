@@ -15,6 +15,7 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from core.storage import get_storage
 from qa import scorecards
 from tests.browser.conftest import Browsing, LiveServer
 from tests.factories import cheap_password_hashing
@@ -45,8 +46,9 @@ def test_an_inspector_scores_a_recording_and_the_agent_disputes_it(browsing: Bro
     agent = world.agents[0]
     recording = record_call(session, agent=agent, started_at=clock.now() - timedelta(hours=2), duration=4,
                             commit=False)
-    recording.local_path = str(tmp_path / "call.wav")
-    _stereo_wav(Path(recording.local_path))
+    _stereo_wav(tmp_path / "call.wav")
+    recording.media_key = "recordings/call.wav"
+    recording.sha256 = get_storage().put_file(recording.media_key, str(tmp_path / "call.wav")).sha256
     card = scorecards.active(session)
     session.commit()
     questions = {q.code: (q.id, q.max_points) for q in card.questions if not q.bonus}

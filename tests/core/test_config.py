@@ -20,7 +20,8 @@ def test_embedded_default_needs_no_settings(tmp_path: Path, monkeypatch: pytest.
     settings = Settings(var_dir=tmp_path / "var")
     validate_for_start(settings)
     assert settings.effective_database_url == f"sqlite:///{(tmp_path / 'var' / 'hotline.db').as_posix()}"
-    assert settings.effective_recordings_dir == tmp_path / "var" / "recordings"
+    assert settings.effective_storage_dir == tmp_path / "var"  # recordings under var/recordings/
+    assert settings.storage_backend == "filesystem"
     assert settings.timezone == "UTC"
 
 
@@ -54,6 +55,7 @@ def _production(**overrides: object) -> Settings:
         mode="production", database_url="postgresql+psycopg://db/hotline", broker_url="redis://r:6379/0",
         public_url="https://hotline.example.org", secret_key="s" * 40, data_keys=config.new_data_key(),
         blind_index_key="b" * 40, twilio_account_sid="AC" + "1" * 32, twilio_auth_token="t" * 32,
+        storage_dir="/srv/hotline-files",
     )
     values.update(overrides)
     return Settings.model_validate(values)

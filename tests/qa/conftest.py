@@ -3,17 +3,18 @@ inspectors scoped by site, by team and by nothing, the management ladder, and re
 
 from __future__ import annotations
 
+import io
 import itertools
 import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
 from core.models import Role, Site, Team, User
+from core.storage import get_storage
 from telephony.models import Call, Recording
 from tests.factories import cheap_password_hashing, make_site, make_team, make_user
 from tickets import service as ticket_service
@@ -87,7 +88,7 @@ def _team_only(session: Session, user: User) -> User:
 
 def record_call(session: Session, *, agent: User | None, started_at: datetime, duration: int = 180,
                 ticket: Ticket | None = None, status: str = "completed", kind: str = "call",
-                media_dir: Path | None = None, commit: bool = True) -> Recording:
+                with_media: bool = False, commit: bool = True) -> Recording:
     """An answered (when `agent` is given) caller leg and its recording, as telephony leaves them."""
     n = next(_sids)
     call = Call(call_sid=f"CA{n:032d}", leg="caller", direction="inbound", status="completed",
@@ -100,14 +101,15 @@ def record_call(session: Session, *, agent: User | None, started_at: datetime, d
     recording = Recording(recording_sid=f"RE{n:032d}", call_id=call.id, kind=kind, status=status,
                           duration_seconds=duration, channels=2, started_at=started_at,
                           ticket_id=ticket.id if ticket else None)
-    if media_dir is not None:
-        path = media_dir / f"{recording.recording_sid}.wav"
-        with wave.open(str(path), "wb") as out:
+    if with_media:
+        media = io.BytesIO()
+        with wave.open(media, "wb") as out:
             out.setnchannels(1)
             out.setsampwidth(2)
             out.setframerate(8000)
             out.writeframes(b"\x00\x00" * 800)
-        recording.local_path = str(path)
+        recording.media_key = f"recordings/{recording.recording_sid}.wav"
+        recording.sha256 = get_storage().put(recording.media_key, media.getvalue()).sha256
     session.add(recording)
     session.flush()
     if commit:

@@ -47,7 +47,7 @@ def test_scorecards(client, session, world) -> None:  # type: ignore[no-untyped-
 
 
 def test_scoring_flow_and_agent_side(client, session, world, clock, card, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    recording = record_call(session, agent=world.agents[0], started_at=clock.now(), media_dir=tmp_path)
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now(), with_media=True)
     # Tokens first: the test's session must not write after it has read what the app wrote (SQLite).
     inspector, agent = _auth(session, world.inspector), _auth(session, world.agents[0])
     teammate, far_inspector = _auth(session, world.agents[1]), _auth(session, world.far_inspector)
@@ -209,7 +209,7 @@ def test_settings(client, session, world) -> None:  # type: ignore[no-untyped-de
 
 def test_the_player_fetches_ranges_and_one_listen_is_audited(client, session, world, clock,  # type: ignore[no-untyped-def]
                                                              tmp_path) -> None:
-    recording = record_call(session, agent=world.agents[0], started_at=clock.now(), media_dir=tmp_path)
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now(), with_media=True)
     inspector = _auth(session, world.inspector)
     url = f"/api/qa/recordings/{recording.id}/audio"
     whole = client.get(url, headers=inspector)

@@ -193,11 +193,11 @@ def test_times_hold_and_recording(session: Session, people: People, clock) -> No
     session.add(CallControlEvent(call_id=call.id, kind="listen", actor_id=p.leader.id,
                                  started_at=T0 + timedelta(seconds=100), ended_at=T0 + timedelta(seconds=200)))
     session.add(Recording(recording_sid=f"RE{uuid.uuid4().hex}", call_id=call.id, kind="call", status="completed",
-                          local_path="/var/recordings/x.wav"))
+                          media_key="recordings/x.wav"))
     lost = inbound(session, at=T0 + timedelta(minutes=1), site=p.site, state="voicemail", after_queue="voicemail",
                    wait=70)
     session.add(Recording(recording_sid=f"RE{uuid.uuid4().hex}", call_id=lost.id, kind="voicemail",
-                          status="completed", local_path="/var/recordings/v.wav"))
+                          status="completed", media_key="recordings/v.wav"))
     pending = inbound(session, at=T0 + timedelta(minutes=2), site=p.site, agent=p.agent)
     session.add(Recording(recording_sid=f"RE{uuid.uuid4().hex}", call_id=pending.id, kind="call", status="completed"))
     session.flush()

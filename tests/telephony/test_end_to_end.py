@@ -4,11 +4,12 @@ routed, answered, recorded on two channels, hung up, and the recording copied th
 from __future__ import annotations
 
 import hashlib
+import io
 import wave
-from pathlib import Path
 
 from sqlalchemy import select
 
+from core.storage import get_storage
 from telephony.models import Call, Recording
 from tests.factories import fresh
 from tests.telephony.hub import CALLER, Hub, available
@@ -40,9 +41,9 @@ def test_call_is_routed_answered_recorded_and_closed(client, sim, hub: Hub, sess
     recording = session.scalar(select(Recording).where(Recording.call_id == call.id))
     assert recording is not None and recording.status == "completed" and recording.channels == 2
     assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
-    data = Path(recording.local_path).read_bytes()
+    data = get_storage().get(recording.media_key)
     assert hashlib.sha256(data).hexdigest() == recording.sha256
-    with wave.open(recording.local_path) as audio:
+    with wave.open(io.BytesIO(data)) as audio:
         assert audio.getnchannels() == 2
     assert sim.recordings[recording.recording_sid].deleted
     refs = [r.recording_ref for r in ticket_service.recordings_of(session, ticket_id=call.ticket_id)]

@@ -5,18 +5,26 @@ only for those allowed, every listen audited."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from core import config
 from core.audit import entries_for
+from core.storage import get_storage
 from telephony import recordings
 from telephony.models import Recording
 from telephony.tasks import recordings_sweep
+from tests.conftest import s3_settings
 from tests.factories import fresh, make_api_token, make_user
 from tests.telephony.hub import CALLER, Hub, available, post_webhook, voice_params
 from tickets.models.tickets import TicketRecording
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def storage_overrides(request: pytest.FixtureRequest) -> dict[str, object]:
+    """Every test here runs on both storage backends."""
+    return s3_settings(request.getfixturevalue("s3_endpoint")) if request.param == "s3" else {}
 
 
 def _recorded_call(sim, hub: Hub, session) -> tuple[str, Recording]:  # type: ignore[no-untyped-def]
@@ -58,10 +66,13 @@ def test_repeated_and_reordered_callbacks_keep_one_recording(client, hub, sessio
     assert session.scalar(select(func.count()).select_from(TicketRecording)) == 1
 
 
-def test_copy_is_verified_before_twilio_deletes(client, sim, hub, session) -> None:
+def test_copy_is_verified_before_twilio_deletes(client, sim, hub, session, clock) -> None:
     _sid, recording = _recorded_call(sim, hub, session)
     assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
-    assert Path(recording.local_path).stat().st_size == recording.size_bytes
+    stored = get_storage()
+    assert stored.size(recording.media_key) == recording.size_bytes
+    assert stored.sha256(recording.media_key) == recording.sha256
+    assert recording.media_key == f"recordings/{clock.now():%Y/%m}/{recording.recording_sid}.wav"
     assert recording.copied_at <= recording.deleted_at_twilio_at
     assert sim.recordings[recording.recording_sid].deleted
 
@@ -79,6 +90,45 @@ def test_failed_download_is_retried_with_backoff_and_nothing_is_deleted(client, 
     recording = session.get(Recording, recording.id)
     assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
     assert sim.recordings[recording.recording_sid].deleted
+
+
+def test_storage_outage_keeps_twilios_copy_and_retries(client, sim, hub, session, clock, settings,
+                                                       tmp_path) -> None:
+    (tmp_path / "unmounted").write_text("")  # a filesystem with nowhere to write, or a bucket that is gone
+    broken = ({"s3_bucket": "hotline-no-such-bucket"} if settings.storage_backend == "s3"
+              else {"storage_dir": tmp_path / "unmounted"})
+    config.configure(settings.model_copy(update=broken))
+    try:
+        _sid, recording = _recorded_call(sim, hub, session)
+    finally:
+        config.configure(settings)
+    assert recording.copied_at is None and "storage" in recording.last_error
+    assert not sim.recordings[recording.recording_sid].deleted
+    clock.advance(timedelta(minutes=2))
+    assert recordings_sweep() == 1
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.deleted_at_twilio_at is not None and get_storage().exists(recording.media_key)
+
+
+def test_a_stored_copy_lost_before_the_delete_is_copied_again(client, sim, hub, session, clock) -> None:
+    sim.fail_next(method="DELETE", path_contains="/Recordings/", status=503, code=20503, times=4)
+    _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is None
+    get_storage().delete(recording.media_key)  # lost from the shared storage before Twilio's is deleted
+    clock.advance(timedelta(minutes=2))
+    recordings_sweep()
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.copied_at is None and "missing or altered" in recording.last_error
+    assert not sim.recordings[recording.recording_sid].deleted
+    clock.advance(timedelta(minutes=10))
+    sim.failures.clear()
+    recordings_sweep()
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.deleted_at_twilio_at is not None
+    assert get_storage().sha256(recording.media_key) == recording.sha256
 
 
 def test_failed_delete_keeps_the_copy_and_retries(client, sim, hub, session, clock) -> None:

@@ -1,0 +1,1 @@
+"""Deployment files (nginx, systemd) and the loopback deployment that runs them on one machine."""
