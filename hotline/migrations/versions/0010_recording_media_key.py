@@ -7,7 +7,7 @@ is the old var folder (the default); a path of another shape is kept as it was, 
 to move.
 
 Revision ID: 0010
-Revises: 0002
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0002"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
