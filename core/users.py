@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import clock, passwords
+from core import assignments, clock, passwords
 from core.config import get_settings
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import LOCALES, Role, Skill, User, UserSkill
@@ -174,6 +174,7 @@ def change_role(session: Session, *, user_id: int, role: Role | str, by: User | 
     session.flush()
     audit(session, action="user.role_changed", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
           details={"username": user.username, "from": old, "to": new.value})
+    assignments.drop_ineligible(session, user=user, by=by, source_ip=source_ip)
     return user
 
 
@@ -342,4 +343,5 @@ def move(session: Session, *, user_id: int, site_id: int | None, team_id: int | 
     audit(session, action="user.moved", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
           details={"username": user.username, "from_site_id": before[0], "from_team_id": before[1],
                    "site_id": site_id, "team_id": team_id})
+    assignments.drop_ineligible(session, user=user, by=by, source_ip=source_ip)
     return user
