@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +29,8 @@ from core.db import Base
 # database and pass it back as `expected_head` to detect that. The HMAC key derives from
 # HOTLINE_SECRET_KEY, so changing that secret makes the existing trail fail verification.
 # In production the hub's database role should hold only INSERT and SELECT on audit_entries.
+
+log = logging.getLogger("hotline.audit")
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key that serialises appends across processes ("AUDIT" in ASCII).
@@ -261,6 +264,50 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+# Refusals that outlive the rollback ---------------------------------------------------------
+
+_REFUSALS = "hotline_audit_refusals"  # written in the open transaction
+_LOST = "hotline_audit_refusals_lost"  # undone by its rollback; `keep_refusals` writes them again
+
+
+def record_refusal(session: Session, **fields: Any) -> AuditEntry:
+    """Audit a refusal (the arguments of `record`). The caller usually raises next, and the unit of
+    work is rolled back with the entry in it; the entry is remembered so that `keep_refusals`,
+    run when the request's unit of work has ended, writes it again in a transaction of its own."""
+    entry = record(session, **fields)
+    session.info.setdefault(_REFUSALS, []).append(fields)
+    return entry
+
+
+@event.listens_for(Session, "after_commit")
+def _refusals_kept(session: Session) -> None:
+    session.info.pop(_REFUSALS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _refusals_lost(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():  # the outermost transaction ended: its entries are gone
+        lost = session.info.pop(_REFUSALS, [])
+        if lost:
+            session.info.setdefault(_LOST, []).extend(lost)
+
+
+def keep_refusals(session: Session) -> int:
+    """Write again, and commit, the refusals a rollback undid (call once the unit of work ended)."""
+    lost = session.info.pop(_LOST, [])
+    if not lost:
+        return 0
+    try:
+        for fields in lost:
+            record(session, **fields)
+        session.commit()
+    except Exception:  # noqa: BLE001 - the response is already decided; say so loudly instead
+        session.rollback()
+        log.exception("refusals could not be written to the audit trail", extra={"count": len(lost)})
+        return 0
+    return len(lost)
 
 
 # Reading ------------------------------------------------------------------------------------

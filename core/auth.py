@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 
 from core import credentials, permissions
 from core.config import get_settings
-from core.db import session_scope, write_locked
+from core.audit import keep_refusals
+from core.db import new_session, write_locked
 from core.models import Role, User
 
 SESSION_COOKIE = "hotline_session"
@@ -29,12 +30,24 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def request_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request, committed when the endpoint returns. Unsafe methods are
-    serialised writers on SQLite (`BEGIN IMMEDIATE`), so a read-then-write never loses a race."""
-    with session_scope() as session:
+    """One unit of work per request, committed when the endpoint returns, rolled back when it
+    raises. Unsafe methods are serialised writers on SQLite (`BEGIN IMMEDIATE`), so a
+    read-then-write never loses a race. Refusals audited during the request stay in the audit
+    trail even when its work is rolled back (`core.audit.keep_refusals`)."""
+    session = new_session()
+    try:
         if request.method in UNSAFE_METHODS:
             write_locked(session)
         yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        try:
+            keep_refusals(session)
+        finally:
+            session.close()
 
 
 # Committed before the response goes out (scope="function"), so a browser that follows a
