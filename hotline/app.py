@@ -58,8 +58,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     config.validate_for_start(settings)
     config.configure(settings)
     from core.logs import setup_logging
+    from hotline import hooks
 
     setup_logging(settings)
+    hooks.wire()
     if start_background and not settings.is_production:
         # The embedded mode keeps its own database current; production runs `hotline db upgrade`.
         from hotline import migrate
