@@ -139,7 +139,8 @@ def bearer_token(request: HTTPConnection) -> str | None:
 
 def is_api_request(request: HTTPConnection) -> bool:
     """Scripts and the JSON API get status codes; people's pages get redirects and HTML."""
-    if request.url.path.startswith(("/api/", "/twilio/")) or bearer_token(request):
+    path = request.url.path
+    if (path.startswith(("/api/", "/twilio/", "/openapi.json")) and path != "/api/docs") or bearer_token(request):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # The registered workstations (addresses or networks) personal data may be viewed from; empty: no check.
     workstation_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Who sees customer data and the edges around it (access): the API's description, audit
+    # checkpoints kept outside the database, and sign-in throttling per client address.
+    # signed_in: /openapi.json and /api/docs for signed-in people only; off: not served at all.
+    api_docs: Literal["signed_in", "off"] = "signed_in"
+
     @field_validator("data_keys", mode="before")
     @classmethod
     def _parse_data_keys(cls, value: object) -> list[str]:

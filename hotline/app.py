@@ -85,8 +85,14 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
                 embedded.stop()
             close_bus()
 
-    app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+    # The API's description is served by our own routes, for signed-in people only (or not at all).
+    app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.settings = settings
+    if settings.api_docs != "off":
+        from hotline.api_docs import router as api_docs_router
+
+        app.include_router(api_docs_router)
 
     from hotline.errors import install_error_handlers
     from hotline.health import router as health_router
