@@ -283,7 +283,8 @@ def record_refusal(session: Session, **fields: Any) -> AuditEntry:
 
 @event.listens_for(Session, "after_commit")
 def _refusals_kept(session: Session) -> None:
-    session.info.pop(_REFUSALS, None)
+    if not session.in_nested_transaction():  # a released SAVEPOINT commits nothing yet
+        session.info.pop(_REFUSALS, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")
