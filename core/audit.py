@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -25,10 +26,11 @@ from core.db import Base
 # What the trail does not do on its own. Callers pass ids and reasons only, never personal data
 # values or secrets: `details` is stored in clear for as long as the trail is kept. Someone with
 # the table owner's rights can drop the triggers or TRUNCATE, and removing the newest entries
-# leaves a valid, shorter chain: note the head `verify` reports (seq and hash) outside the
-# database and pass it back as `expected_head` to detect that. The HMAC key derives from
-# HOTLINE_SECRET_KEY, so changing that secret makes the existing trail fail verification.
-# In production the hub's database role should hold only INSERT and SELECT on audit_entries.
+# leaves a valid, shorter chain: `core.audit_checkpoints` notes the head (seq and hash) outside
+# the database every minute and at shutdown, and `verify` given those checkpoints detects the
+# cut. The HMAC key derives from HOTLINE_SECRET_KEY, so changing that secret makes the existing
+# trail fail verification. In production the hub's database role should hold only INSERT and
+# SELECT on audit_entries.
 
 log = logging.getLogger("hotline.audit")
 
@@ -351,10 +353,18 @@ def verify(
     *,
     batch_size: int = 1000,
     expected_head: tuple[int, str] | None = None,
+    checkpoints: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Walk the whole chain in seq order, `batch_size` rows at a time, and report the first
     entry that was altered, removed or inserted. With `expected_head` (a seq and hash noted
-    from an earlier result) also detect that entries up to that one were removed from the end."""
+    from an earlier result), or `checkpoints` (seq -> hash, noted outside the database; see
+    `core.audit_checkpoints`), also check that each noted entry is still the one noted and detect
+    that entries up to the newest noted one were removed from the end."""
+    noted = dict(checkpoints or {})
+    if expected_head is not None:
+        noted[expected_head[0]] = expected_head[1]
+    if noted:
+        expected_head = max(noted.items())
     key = _chain_key()
     table = AuditEntry.__table__
     columns = [table.c[name] for name in (*_HASHED_FIELDS, "hash")]
@@ -378,15 +388,17 @@ def verify(
         for row in rows:
             fields = row._asdict()
             stored_hash = fields.pop("hash")
-            problem = _problem(key, fields, stored_hash, checked, prev_hash, expected_head)
+            problem = _problem(key, fields, stored_hash, checked, prev_hash, noted)
             if problem:
                 return bad(row.seq if isinstance(row.seq, int) and row.seq <= checked else checked + 1, problem)
             checked, prev_hash = row.seq, stored_hash
     if expected_head and checked < expected_head[0]:
+        first, last = checked + 1, expected_head[0]
+        which = f"entry {first} is" if first == last else f"entries {first} to {last} are"
+        ends = f"ends at entry {checked}" if checked else "is empty"
         return bad(
-            checked + 1,
-            f"the trail ends at entry {checked} but entry {expected_head[0]} was noted earlier: "
-            "the newest entries were removed",
+            first,
+            f"{which} missing: the trail {ends} but entry {last} was noted earlier: the newest entries were removed",
         )
     return VerifyResult(
         True, checked, None, f"the audit trail is intact: {checked} entries checked", checked or None,
@@ -396,7 +408,7 @@ def verify(
 
 def _problem(
     key: bytes, fields: dict[str, Any], stored_hash: str, last_good: int, prev_hash: str,
-    expected_head: tuple[int, str] | None,
+    noted: Mapping[int, str],
 ) -> str | None:
     """Why this entry cannot follow the last good one, or None when it can."""
     seq, first = fields["seq"], last_good + 1
@@ -410,8 +422,8 @@ def _problem(
         return f"entry {seq} was altered after it was written: its contents do not match its hash{hint}"
     if fields["prev_hash"] != prev_hash:
         return f"entry {seq} does not follow entry {seq - 1}: an entry was replaced or inserted"
-    if expected_head and seq == expected_head[0] and not _same(stored_hash, expected_head[1]):
-        return f"entry {seq} is not the one noted earlier as the head: the trail was rewritten"
+    if seq in noted and not _same(stored_hash, noted[seq]):
+        return f"entry {seq} is not the one noted earlier: the trail was rewritten"
     return None
 
 

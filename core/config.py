@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # checkpoints kept outside the database, and sign-in throttling per client address.
     # signed_in: /openapi.json and /api/docs for signed-in people only; off: not served at all.
     api_docs: Literal["signed_in", "off"] = "signed_in"
+    # The audit trail's head, checkpointed every minute and at shutdown (default var/audit-checkpoints.jsonl);
+    # keep it off the database's host. A URL to POST each new checkpoint to, for a copy elsewhere.
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_url: str | None = None
 
     @field_validator("data_keys", mode="before")
     @classmethod

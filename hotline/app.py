@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
             if embedded is not None:
                 embedded.stop()
             close_bus()
+            from core.audit_tasks import checkpoint_now
+
+            checkpoint_now()  # the trail's head noted outside the database as the process stops
 
     # The API's description is served by our own routes, for signed-in people only (or not at all).
     app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

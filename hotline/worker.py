@@ -10,6 +10,7 @@ from core.worker import configure_celery, start_embedded
 from hotline import hooks
 
 TASK_MODULES = (
+    "core.audit_tasks",
     "tickets.tasks",
     "telephony.tasks",
     "telephony.control_tasks",
