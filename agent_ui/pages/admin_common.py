@@ -33,6 +33,7 @@ DONE = {
     "skill_set": N_("The skill was saved."),
     "skill_removed": N_("The skill was removed."),
     "unlocked": N_("The account was unlocked."),
+    "released": N_("The sign-in hold was released."),
     "deactivated": N_("The account was deactivated: its sessions and API tokens stop working."),
     "activated": N_("The account was reactivated."),
     "password_set": N_("The new password was set."),
