@@ -49,6 +49,7 @@ class Access:
 class PhoneView:
     number: str  # E.164 on a full card, `+86 138****0000` on a masked one
     is_primary: bool
+    masked: str = ""  # the masked number, what a printout shows
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class CustomerCard:
     points: int | None = None
     spend_cents: int | None = None
     last_contact_at: datetime | None = None
+    print_name: str = ""  # the masked name, what a printout shows instead of the name
 
 
 # Call access ------------------------------------------------------------------------------
@@ -220,9 +222,9 @@ def masked_card(customer: Customer) -> CustomerCard:
     return CustomerCard(
         id=customer.id, masked=True, access=None,
         display_name="(erased)" if customer.is_erased else initials(customer.name),
-        phones=[PhoneView(mask_phone(p.number), p.is_primary) for p in customer.phones],
+        phones=[PhoneView(mask_phone(p.number), p.is_primary, mask_phone(p.number)) for p in customer.phones],
         tier=customer.tier, site_id=customer.site_id, owning_agent_id=customer.owning_agent_id,
-        erased=customer.is_erased,
+        erased=customer.is_erased, print_name="(erased)" if customer.is_erased else initials(customer.name),
     )
 
 
@@ -236,7 +238,8 @@ def masked_cards(session: Session, *, customer_ids: set[int]) -> dict[int, Custo
 def full_card(customer: Customer, *, access: str) -> CustomerCard:
     return CustomerCard(
         id=customer.id, masked=False, access=access, display_name=customer.name or "",
-        phones=[PhoneView(p.number, p.is_primary) for p in customer.phones],
+        print_name=initials(customer.name),
+        phones=[PhoneView(p.number, p.is_primary, mask_phone(p.number)) for p in customer.phones],
         tier=customer.tier, site_id=customer.site_id, owning_agent_id=customer.owning_agent_id,
         gender=customer.gender, birthday=customer.birthday, age=customer.age, email=customer.email,
         address=customer.address, id_number=customer.id_number, preferences=customer.preferences,
