@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import clock, directory, organisation
-from core.directory import list_users
 from core.models import Role, User
 from telephony import figures as figure_service
 from telephony.queue_status import QueueLine, QueueSnapshot, queue_snapshot
@@ -114,11 +113,8 @@ def backlog_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
 
 
 def grantable_agents(session: Session, user: User) -> list[User]:
-    """The people `user` may authorise: a team leader their own team's agents, others their site's."""
-    if user.role == Role.team_leader.value:
-        return list_users(session, team_id=user.team_id, role=Role.agent) if user.team_id else []
-    return list_users(session, site_id=user.site_id, role=Role.agent) if user.site_id else \
-        list_users(session, role=Role.agent)
+    """The people `user` may authorise (`tickets.grants.grantable_people`)."""
+    return grant_service.grantable_people(session, by=user)
 
 
 def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:

@@ -43,8 +43,12 @@ _BY_CODE: dict[tuple[str, str | None], tuple[str, str]] = {
     ("grant_expired", None): ("", N_("Your callback authorisation for this customer has expired; ask for a new "
                                      "one.")),
     ("grant_revoked", None): ("", N_("Your callback authorisation for this customer was revoked.")),
-    ("GrantingNotAllowed", None): ("agent_id", N_("You can grant, extend or revoke only for agents of your own "
-                                                  "team.")),
+    ("grant_not_grantor", None): ("agent_id", N_("Only the customer's site manager, a supervisor of the customer's "
+                                                 "site or the center head can grant, extend or revoke this "
+                                                 "authorisation.")),
+    ("grant_self", None): ("agent_id", N_("Nobody authorises themselves; ask the site manager or a supervisor of the "
+                                          "customer's site.")),
+    ("grant_other_site", None): ("agent_id", N_("Choose someone who works at the customer's site.")),
     ("TicketNotFound", None): ("ticket_number", N_("There is no ticket with this number that you can see.")),
     ("callback_unavailable", None): ("", N_("The hub cannot dial this callback now; tell your team leader.")),
     ("invalid", "reason"): ("reason", N_("Say why (a short reason, up to 500 characters).")),
@@ -103,6 +107,12 @@ def describe(exc: DomainError) -> FormError:
                                      "presence."))
     if exc.message in _BY_MESSAGE:
         return FormError(*_BY_MESSAGE[exc.message])
+    if "extensions included" in exc.message:
+        from tickets.grants import max_window
+
+        return FormError("duration_minutes", N_("An authorisation lasts at most %(hours)s hours in all, extensions "
+                                                "included; choose a shorter duration or grant a new one later."),
+                         {"hours": f"{max_window().total_seconds() / 3600:g}"})
     if "at most" in exc.message and "hours" in exc.message:
         from tickets.grants import max_window
 

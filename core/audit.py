@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -24,10 +26,13 @@ from core.db import Base
 # What the trail does not do on its own. Callers pass ids and reasons only, never personal data
 # values or secrets: `details` is stored in clear for as long as the trail is kept. Someone with
 # the table owner's rights can drop the triggers or TRUNCATE, and removing the newest entries
-# leaves a valid, shorter chain: note the head `verify` reports (seq and hash) outside the
-# database and pass it back as `expected_head` to detect that. The HMAC key derives from
-# HOTLINE_SECRET_KEY, so changing that secret makes the existing trail fail verification.
-# In production the hub's database role should hold only INSERT and SELECT on audit_entries.
+# leaves a valid, shorter chain: `core.audit_checkpoints` notes the head (seq and hash) outside
+# the database every minute and at shutdown, and `verify` given those checkpoints detects the
+# cut. The HMAC key derives from HOTLINE_SECRET_KEY, so changing that secret makes the existing
+# trail fail verification. In production the hub's database role should hold only INSERT and
+# SELECT on audit_entries.
+
+log = logging.getLogger("hotline.audit")
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key that serialises appends across processes ("AUDIT" in ASCII).
@@ -263,6 +268,51 @@ def record(
     return entry
 
 
+# Refusals that outlive the rollback ---------------------------------------------------------
+
+_REFUSALS = "hotline_audit_refusals"  # written in the open transaction
+_LOST = "hotline_audit_refusals_lost"  # undone by its rollback; `keep_refusals` writes them again
+
+
+def record_refusal(session: Session, **fields: Any) -> AuditEntry:
+    """Audit a refusal (the arguments of `record`). The caller usually raises next, and the unit of
+    work is rolled back with the entry in it; the entry is remembered so that `keep_refusals`,
+    run when the request's unit of work has ended, writes it again in a transaction of its own."""
+    entry = record(session, **fields)
+    session.info.setdefault(_REFUSALS, []).append(fields)
+    return entry
+
+
+@event.listens_for(Session, "after_commit")
+def _refusals_kept(session: Session) -> None:
+    if not session.in_nested_transaction():  # a released SAVEPOINT commits nothing yet
+        session.info.pop(_REFUSALS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _refusals_lost(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():  # the outermost transaction ended: its entries are gone
+        lost = session.info.pop(_REFUSALS, [])
+        if lost:
+            session.info.setdefault(_LOST, []).extend(lost)
+
+
+def keep_refusals(session: Session) -> int:
+    """Write again, and commit, the refusals a rollback undid (call once the unit of work ended)."""
+    lost = session.info.pop(_LOST, [])
+    if not lost:
+        return 0
+    try:
+        for fields in lost:
+            record(session, **fields)
+        session.commit()
+    except Exception:  # noqa: BLE001 - the response is already decided; say so loudly instead
+        session.rollback()
+        log.exception("refusals could not be written to the audit trail", extra={"count": len(lost)})
+        return 0
+    return len(lost)
+
+
 # Reading ------------------------------------------------------------------------------------
 
 
@@ -303,10 +353,18 @@ def verify(
     *,
     batch_size: int = 1000,
     expected_head: tuple[int, str] | None = None,
+    checkpoints: Mapping[int, str] | None = None,
 ) -> VerifyResult:
     """Walk the whole chain in seq order, `batch_size` rows at a time, and report the first
     entry that was altered, removed or inserted. With `expected_head` (a seq and hash noted
-    from an earlier result) also detect that entries up to that one were removed from the end."""
+    from an earlier result), or `checkpoints` (seq -> hash, noted outside the database; see
+    `core.audit_checkpoints`), also check that each noted entry is still the one noted and detect
+    that entries up to the newest noted one were removed from the end."""
+    noted = dict(checkpoints or {})
+    if expected_head is not None:
+        noted[expected_head[0]] = expected_head[1]
+    if noted:
+        expected_head = max(noted.items())
     key = _chain_key()
     table = AuditEntry.__table__
     columns = [table.c[name] for name in (*_HASHED_FIELDS, "hash")]
@@ -330,15 +388,17 @@ def verify(
         for row in rows:
             fields = row._asdict()
             stored_hash = fields.pop("hash")
-            problem = _problem(key, fields, stored_hash, checked, prev_hash, expected_head)
+            problem = _problem(key, fields, stored_hash, checked, prev_hash, noted)
             if problem:
                 return bad(row.seq if isinstance(row.seq, int) and row.seq <= checked else checked + 1, problem)
             checked, prev_hash = row.seq, stored_hash
     if expected_head and checked < expected_head[0]:
+        first, last = checked + 1, expected_head[0]
+        which = f"entry {first} is" if first == last else f"entries {first} to {last} are"
+        ends = f"ends at entry {checked}" if checked else "is empty"
         return bad(
-            checked + 1,
-            f"the trail ends at entry {checked} but entry {expected_head[0]} was noted earlier: "
-            "the newest entries were removed",
+            first,
+            f"{which} missing: the trail {ends} but entry {last} was noted earlier: the newest entries were removed",
         )
     return VerifyResult(
         True, checked, None, f"the audit trail is intact: {checked} entries checked", checked or None,
@@ -348,7 +408,7 @@ def verify(
 
 def _problem(
     key: bytes, fields: dict[str, Any], stored_hash: str, last_good: int, prev_hash: str,
-    expected_head: tuple[int, str] | None,
+    noted: Mapping[int, str],
 ) -> str | None:
     """Why this entry cannot follow the last good one, or None when it can."""
     seq, first = fields["seq"], last_good + 1
@@ -362,8 +422,8 @@ def _problem(
         return f"entry {seq} was altered after it was written: its contents do not match its hash{hint}"
     if fields["prev_hash"] != prev_hash:
         return f"entry {seq} does not follow entry {seq - 1}: an entry was replaced or inserted"
-    if expected_head and seq == expected_head[0] and not _same(stored_hash, expected_head[1]):
-        return f"entry {seq} is not the one noted earlier as the head: the trail was rewritten"
+    if seq in noted and not _same(stored_hash, noted[seq]):
+        return f"entry {seq} is not the one noted earlier: the trail was rewritten"
     return None
 
 

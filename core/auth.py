@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 
 from core import credentials, permissions
 from core.config import get_settings
-from core.db import session_scope, write_locked
+from core.audit import keep_refusals
+from core.db import new_session, write_locked
 from core.models import Role, User
 
 SESSION_COOKIE = "hotline_session"
@@ -29,12 +30,24 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def request_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request, committed when the endpoint returns. Unsafe methods are
-    serialised writers on SQLite (`BEGIN IMMEDIATE`), so a read-then-write never loses a race."""
-    with session_scope() as session:
+    """One unit of work per request, committed when the endpoint returns, rolled back when it
+    raises. Unsafe methods are serialised writers on SQLite (`BEGIN IMMEDIATE`), so a
+    read-then-write never loses a race. Refusals audited during the request stay in the audit
+    trail even when its work is rolled back (`core.audit.keep_refusals`)."""
+    session = new_session()
+    try:
         if request.method in UNSAFE_METHODS:
             write_locked(session)
         yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        try:
+            keep_refusals(session)
+        finally:
+            session.close()
 
 
 # Committed before the response goes out (scope="function"), so a browser that follows a
@@ -126,7 +139,8 @@ def bearer_token(request: HTTPConnection) -> str | None:
 
 def is_api_request(request: HTTPConnection) -> bool:
     """Scripts and the JSON API get status codes; people's pages get redirects and HTML."""
-    if request.url.path.startswith(("/api/", "/twilio/")) or bearer_token(request):
+    path = request.url.path
+    if (path.startswith(("/api/", "/twilio/", "/openapi.json")) and path != "/api/docs") or bearer_token(request):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     # browser: the largest cost of fanning a board out to hundreds of screens on a LAN).
     ws_compression: bool = False
 
+    # Who sees customer data and the edges around it (access): the API's description, audit
+    # checkpoints kept outside the database, and sign-in throttling per client address.
+    # signed_in: /openapi.json and /api/docs for signed-in people only; off: not served at all.
+    api_docs: Literal["signed_in", "off"] = "signed_in"
+    # The audit trail's head, checkpointed every minute and at shutdown (default var/audit-checkpoints.jsonl);
+    # keep it off the database's host. A URL to POST each new checkpoint to, for a copy elsewhere.
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_url: str | None = None
+    # Wrong passwords before delays start: for one username at one address, and from one address
+    # (people signing in where they did before are not counted); then the delay doubles from the
+    # first up to the longest; a day without wrong passwords forgets them.
+    signin_free_failures: int = Field(default=3, ge=0)
+    signin_address_free_failures: int = Field(default=20, ge=0)
+    signin_delay_seconds: int = Field(default=2, ge=1)
+    signin_max_delay_seconds: int = Field(default=900, ge=1)
+    signin_memory_seconds: int = Field(default=86400, ge=60)
+
     @field_validator("data_keys", mode="before")
     @classmethod
     def _parse_data_keys(cls, value: object) -> list[str]:

@@ -183,6 +183,8 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the transaction is not committed yet
+        return
     callbacks = session.info.pop(_PENDING, [])
     for callback in callbacks:
         try:

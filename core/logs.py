@@ -1,5 +1,6 @@
-"""Structured logging. Every record goes through a redaction filter: phone numbers, e-mail
-addresses, bearer tokens and configured secrets never reach a log line."""
+"""Structured logging. Every record goes through a redaction filter: phone numbers (written any
+way, URL-encoded too), e-mail addresses, bearer tokens and configured secrets never reach a log
+line."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from typing import Any
 
 from core.config import Settings
 
-# E.164 and common national phone formats (seven or more digits, optional separators).
-# Not inside identifiers such as UUIDs or SIDs (no word character or dash on either side).
-_PHONE = re.compile(r"(?<![\w-])\+?\d[\d\s\-()]{6,}\d(?![\w-])")
+# Phone numbers as people and programs write them: E.164 and national formats with spaces,
+# dashes, dots, slashes or brackets between the digits, and the same inside an address (URL-encoded
+# `%2B86...`, `%20` or `+` for a space). A run counts as a number from seven digits on. Not inside
+# identifiers such as UUIDs or SIDs (no word character or dash on either side), and not a date, a
+# time or an IP address.
+_ESCAPED_SEPARATOR = r"%(?:2[0BbDdEeFf8-9]|0[9Aa])"
+_SEPARATOR = rf"(?:[\s\-./()+]|{_ESCAPED_SEPARATOR})"
+_PHONE = re.compile(rf"(?<![\w-])(?:\+|%2[Bb])?\(?\d(?:\d|{_SEPARATOR})*\d(?![\w-])")
+_ESCAPE = re.compile(_ESCAPED_SEPARATOR)
+_NOT_A_PHONE = re.compile(r"\d{4}-\d\d-\d\d(?:[ T]\d\d)?|\d{1,2}:\d\d(?::\d\d)?|\d{1,3}(?:\.\d{1,3}){3}")
+_MIN_DIGITS = 7
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _BEARER = re.compile(r"(?i)(bearer\s+|hl_)[A-Za-z0-9._\-]+")
 _KEYVALUE = re.compile(r"(?i)\b(password|token|secret|authorization|api_key|auth_token)=([^&\s]+)")
@@ -31,7 +40,26 @@ def redact(text: str) -> str:
     text = _KEYVALUE.sub(lambda m: f"{m.group(1)}=[secret]", text)
     text = _BEARER.sub("[token]", text)
     text = _EMAIL.sub("[email]", text)
-    return _PHONE.sub("[phone]", text)
+    return _PHONE.sub(_phone, text)
+
+
+def _phone(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = sum(c.isdigit() for c in _ESCAPE.sub(" ", found))
+    if digits < _MIN_DIGITS or _NOT_A_PHONE.fullmatch(found.strip()):
+        return found
+    return "[phone]"
+
+
+def _redact_value(value: Any) -> Any:
+    """Strings anywhere in a structured extra (dicts, lists), redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 class RedactingFilter(logging.Filter):
@@ -40,9 +68,16 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(message)
         record.args = None
         for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                record.__dict__[key] = redact(value)
+            if key not in _STANDARD and isinstance(value, str | dict | list | tuple):
+                record.__dict__[key] = _redact_value(value)
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain-text line, tracebacks included, redacted as a whole."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +93,8 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["error"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            payload["stack"] = redact(self.formatStack(record.stack_info))
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
@@ -81,7 +118,7 @@ def setup_logging(settings: Settings) -> None:
     handler._hotline = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
-        JsonFormatter() if settings.log_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter() if settings.log_json else RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())

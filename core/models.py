@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
@@ -156,3 +156,47 @@ class ApiToken(Base):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or moment < self.expires_at
+
+
+class StaffAssignment(Base):
+    """A named assignment of a person to a site that an administrator makes: the site's managers
+    (who see the site's customers in full), and the sites or teams a QA inspector covers (whose
+    recordings they hear). Not a role: two supervisors of one site may differ."""
+
+    __tablename__ = "staff_assignments"
+    __table_args__ = (
+        CheckConstraint("kind IN ('site_manager', 'qa_coverage')", name="kind_known"),
+        Index("ix_staff_assignments_user_kind", "user_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # QA coverage of one team of the site; None: the whole site.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    assigned_at: Mapped[datetime] = mapped_column(default=lambda: clock.now())
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per client address and per username at an address, each with its
+    own growing delay. A username-and-address row that once signed in marks a known address:
+    an account lock (from guesses elsewhere) does not stop its owner there."""
+
+    __tablename__ = "signin_throttles"
+    __table_args__ = (
+        CheckConstraint("scope IN ('address', 'user_address')", name="scope_known"),
+        Index("ix_signin_throttles_blocked_until", "blocked_until"),
+    )
+
+    # sha256 of the scope, the address and (for user_address) the username.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(80))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    succeeded_at: Mapped[datetime | None]

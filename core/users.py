@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import clock, passwords
+from core import assignments, clock, passwords, signin_throttle
 from core.config import get_settings
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import LOCALES, Role, Skill, User, UserSkill
@@ -174,6 +174,7 @@ def change_role(session: Session, *, user_id: int, role: Role | str, by: User | 
     session.flush()
     audit(session, action="user.role_changed", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
           details={"username": user.username, "from": old, "to": new.value})
+    assignments.drop_ineligible(session, user=user, by=by, source_ip=source_ip)
     return user
 
 
@@ -210,6 +211,7 @@ def unlock(session: Session, *, user_id: int, by: User | None, source_ip: str | 
     user.locked_until = None
     user.failed_sign_ins = 0
     user.first_failed_at = None
+    signin_throttle.forget_username(session, username=user.username)
     session.flush()
     audit(session, action="user.unlocked", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
           details={"username": user.username})
@@ -227,25 +229,37 @@ def set_locale(session: Session, *, user_id: int, locale: str | None) -> User:
 # Sign-in ------------------------------------------------------------------------------------
 
 def authenticate(session: Session, *, username: str, password: str, ip: str | None) -> User:
-    """Check a username and password. Raises InvalidCredentials for an unknown user and a wrong
-    password alike (taking about as long), or AccountLocked. The failure count and the audit
-    entry are written to `session`, so the caller must commit even when this raises."""
+    """Check a username and password from the client address `ip`. Raises SignInThrottled while
+    this address (or this username at it) must wait after wrong passwords, growing delays
+    (`core.signin_throttle`); InvalidCredentials for an unknown user and a wrong password alike
+    (taking about as long); or AccountLocked. Wrong passwords from addresses where the person
+    never signed in lock the account, for such addresses only: a stranger cannot lock a person
+    out of their own workstation. The counts and the audit entry are written to `session`, so
+    the caller must commit even when this raises."""
     now = clock.now()
     attempted = normalize_username(username)[:80]
+    try:
+        attempt = signin_throttle.begin(session, username=attempted, address=ip, now=now)
+    except signin_throttle.SignInThrottled:
+        passwords.burn_time(password)
+        _failed(session, attempted, None, "throttled", ip)
+        raise
     # Lock the row so concurrent wrong guesses are all counted; OF users: the joined site and team stay unlocked.
     user = session.scalar(select(User).where(User.username == attempted).with_for_update(of=User))
     if user is None:
         passwords.burn_time(password)
         _failed(session, attempted, None, "unknown_user", ip)
+        signin_throttle.failed(attempt, now=now)
         raise InvalidCredentials()
-    if user.is_locked(now):
+    if user.is_locked(now) and not attempt.known_address:
         passwords.burn_time(password)
         _failed(session, attempted, user, "locked", ip)
         assert user.locked_until is not None
         raise AccountLocked(user.locked_until)
     if not passwords.verify_password(user.password_hash, password):
         _failed(session, attempted, user, "wrong_password", ip)
-        if _count_failure(user, now):
+        signin_throttle.failed(attempt, now=now)
+        if not attempt.known_address and _count_failure(user, now):
             audit(session, action="auth.locked", object_type="user", object_id=user.id, source_ip=ip,
                   actor_name=attempted, details={"username": attempted, "until": user.locked_until.isoformat()})
             raise AccountLocked(user.locked_until)
@@ -255,9 +269,11 @@ def authenticate(session: Session, *, username: str, password: str, ip: str | No
         raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.rehash(password)
-    user.failed_sign_ins = 0
-    user.first_failed_at = None
-    user.locked_until = None
+    if not user.is_locked(now):  # a lock others caused stays until it ends or an administrator lifts it
+        user.failed_sign_ins = 0
+        user.first_failed_at = None
+        user.locked_until = None
+    signin_throttle.succeeded(attempt, now=now)
     user.last_sign_in_at = now
     session.flush()
     audit(session, action="auth.signin", actor=user, object_type="user", object_id=user.id, source_ip=ip)
@@ -342,4 +358,5 @@ def move(session: Session, *, user_id: int, site_id: int | None, team_id: int | 
     audit(session, action="user.moved", actor=by, object_type="user", object_id=user.id, source_ip=source_ip,
           details={"username": user.username, "from_site_id": before[0], "from_team_id": before[1],
                    "site_id": site_id, "team_id": team_id})
+    assignments.drop_ineligible(session, user=user, by=by, source_ip=source_ip)
     return user

@@ -62,8 +62,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     config.validate_for_start(settings)
     config.configure(settings)
     from core.logs import setup_logging
+    from hotline import hooks
 
     setup_logging(settings)
+    hooks.wire()
     if start_background and not settings.is_production:
         # The embedded mode keeps its own database current; production runs `hotline db upgrade`.
         from hotline import migrate
@@ -90,9 +92,18 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
                 embedded.stop()
             live_catchup.stop(app.state)
             close_bus()
+            from core.audit_tasks import checkpoint_now
 
-    app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
+            checkpoint_now()  # the trail's head noted outside the database as the process stops
+
+    # The API's description is served by our own routes, for signed-in people only (or not at all).
+    app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.settings = settings
+    if settings.api_docs != "off":
+        from hotline.api_docs import router as api_docs_router
+
+        app.include_router(api_docs_router)
 
     from hotline.errors import install_error_handlers
     from hotline.health import router as health_router

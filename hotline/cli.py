@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -193,19 +194,40 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; report the first entry that was altered or removed (exit 1)."""
-    from core import audit as audit_service
+@click.option("--checkpoints", "checkpoints", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The checkpoint file (default HOTLINE_AUDIT_CHECKPOINT_FILE or var/audit-checkpoints.jsonl).")
+def audit_verify(checkpoints: Path | None) -> None:
+    """Check the hash chain and that it reaches the newest checkpoint kept outside the database;
+    report the first entry altered, removed or missing (exit 1)."""
+    from core import audit_checkpoints
     from core import db as core_db
 
     _settings()
     with core_db.session_scope() as session:
-        result = audit_service.verify(session)
+        verdict = audit_checkpoints.verify_with_checkpoints(session, path=checkpoints)
+    for warning in verdict.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    result = verdict.result
     if result.ok:
-        click.echo(f"audit trail intact: {result.checked} entries checked")
+        reached = f"; reaches the newest of {verdict.checkpoints} checkpoints (entry {verdict.newest.seq})" \
+            if verdict.newest is not None else ""
+        click.echo(f"audit trail intact: {result.checked} entries checked{reached}")
         return
-    click.echo(f"audit trail BROKEN at entry {result.first_bad_seq}: {result.reason}", err=True)
+    where = f" at entry {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+    click.echo(f"audit trail BROKEN{where}: {result.reason}", err=True)
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Note the trail's head in the checkpoint file now (beat does it every minute)."""
+    from core import audit_checkpoints
+    from core import db as core_db
+
+    _settings()
+    with core_db.session_scope() as session:
+        written = audit_checkpoints.write_checkpoint(session)
+    click.echo(f"checkpoint written: entry {written.seq}" if written else "nothing new to checkpoint")
 
 
 # keys ---------------------------------------------------------------------------------------

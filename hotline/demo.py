@@ -45,7 +45,7 @@ def seed() -> dict[str, int]:
     """Demo site, staff (printed), skills and customers; safe to run again."""
     from sqlalchemy import select
 
-    from core import organisation, users
+    from core import assignments, organisation, users
     from core.db import session_scope
     from core.models import Site, UserSkill
     from tickets.customers import PhoneTaken, create_customer
@@ -67,6 +67,9 @@ def seed() -> dict[str, int]:
                     for code in ("inquiry", "complaint", "membership", "operator", "mandarin"):
                         user.skills.append(UserSkill(skill=skills[code], level=3))
             ids[username] = user.id
+        # The store's manager by name: sees the store's customers in full and grants callbacks.
+        if not assignments.is_site_manager(session, user_id=ids["boss"], site_id=site.id):
+            assignments.assign_site_manager(session, site_id=site.id, user_id=ids["boss"], by=None)
         for name, phone, tier in CUSTOMERS:
             try:
                 with session.begin_nested():

@@ -7,8 +7,10 @@ from celery import Celery
 
 from core.config import Settings
 from core.worker import configure_celery, start_embedded
+from hotline import hooks
 
 TASK_MODULES = (
+    "core.audit_tasks",
     "tickets.tasks",
     "telephony.tasks",
     "telephony.control_tasks",
@@ -18,6 +20,7 @@ TASK_MODULES = (
 
 
 def configure(settings: Settings) -> Celery:
+    hooks.wire()
     return configure_celery(settings, task_modules=TASK_MODULES)
 
 

@@ -1,13 +1,12 @@
-"""Who may hear a recording through QA, manage a team's QA, and see an evaluation. Inspectors hear
-recordings assigned to them (by sampling or calibration) or of their own site or team; team
-leaders those of their team; supervisors their site; the center head and admins all."""
+"""Who may hear a recording through QA (`core.listening`'s one rule, with QA's sampling and
+calibration handing recordings to inspectors), manage a team's QA, and see an evaluation."""
 
 from __future__ import annotations
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from core import directory
+from core import directory, listening
 from core.errors import PermissionDenied
 from core.models import Role, User
 from core.organisation import Team
@@ -41,20 +40,29 @@ def is_assigned(session: Session, *, user: User, recording_id: int) -> bool:
     return bool(session.scalar(select(sampled | calibrating)))
 
 
+def handed_for_qa(session: Session, user: User, recorded: listening.Recorded) -> bool:
+    """`core.listening`'s check for a recording handed to an inspector by sampling or calibration
+    (wired by the composition root)."""
+    return user.role == Role.qa_inspector.value and is_assigned(session, user=user, recording_id=recorded.recording_id)
+
+
+def _recorded(facts: RecordingFacts) -> listening.Recorded:
+    return listening.Recorded(facts.recording_id, agent_id=facts.agent_id, site_id=facts.agent_site_id)
+
+
 def can_hear(session: Session, *, user: User, facts: RecordingFacts) -> bool:
-    if user.role == Role.agent.value:
-        return facts.agent_id == user.id
-    if _in_scope(user, team_id=facts.agent_team_id, site_id=facts.agent_site_id):
-        return True
-    return user.role == Role.qa_inspector.value and is_assigned(session, user=user, recording_id=facts.recording_id)
+    """The one rule of `core.listening`, which every audio route uses too."""
+    return listening.may_hear(session, user=user, recorded=_recorded(facts))
 
 
 def require_hear(session: Session, *, user: User, recording_id: int) -> RecordingFacts:
     facts = recording_facts(session, recording_id=recording_id)
     if facts is None:
         raise RecordingNotAllowed("No such recording, or not one you may hear.")
-    if not can_hear(session, user=user, facts=facts):
-        raise RecordingNotAllowed()
+    try:
+        listening.require_hear(session, user=user, recorded=_recorded(facts))
+    except listening.ListenRefused:
+        raise RecordingNotAllowed() from None
     return facts
 
 

@@ -15,9 +15,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, listening, permissions
 from core.audit import record as audit
-from core.errors import NotFound, PermissionDenied
+from core.errors import NotFound
 from core.models import User
 from core.storage import StorageError, get_storage
 from core.worker import enqueue as enqueue_task
@@ -221,16 +221,15 @@ LISTENERS = permissions.QA | permissions.TEAM_LEADERS
 
 def get_for_listening(session: Session, *, recording_id: int, user: User, source_ip: str | None = None,
                       audit_listen: bool = True) -> Recording:
-    """The recording if `user` may listen: QA, team leaders and above, or the agent who took the
-    call. Each listen is written to the audit trail."""
+    """The recording if `user` may hear it (`core.listening`, the one rule every audio route
+    uses). Each listen is written to the audit trail."""
     recording = session.get(Recording, recording_id)
     if recording is None:
         raise NotFound("No such recording.")
     call = recording.call
-    allowed = permissions.allowed(user.role, LISTENERS) or (
-        call is not None and call.agent_id is not None and call.agent_id == user.id)
-    if not allowed:
-        raise PermissionDenied("Only QA, team leaders and above, or the agent who took the call may listen.")
+    listening.require_hear(session, user=user, source_ip=source_ip, recorded=listening.Recorded(
+        recording.id, agent_id=call.agent_id if call else None, site_id=call.site_id if call else None,
+        ticket_id=recording.ticket_id))
     if recording.media_key is None or not get_storage().exists(recording.media_key):
         raise NotFound("The recording is not in the hotline's storage yet; try again in a minute.")
     if audit_listen:

@@ -128,6 +128,14 @@ def db_template(base_dir: Path) -> Iterator[_Template]:
     template.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hooks_wired() -> None:
+    """The hooks between packages, as the composition root connects them in every process."""
+    from hotline import hooks
+
+    hooks.wire()
+
+
 @pytest.fixture(autouse=True)
 def _nothing_remembered() -> Iterator[None]:
     """telephony.cache keeps IVR settings and sites a few seconds per database (engine pool); on PostgreSQL

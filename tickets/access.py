@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, or_
 from sqlalchemy.orm import Session
 
-from core import permissions, users
+from core import listening, permissions, users
 from core.errors import NotFound, PermissionDenied
 from core.models import Role, User
 from tickets.models.tickets import Ticket
@@ -66,6 +66,15 @@ def require_worker(user: User) -> None:
 
 def is_leader(user: User | None) -> bool:
     return user is None or permissions.allowed(user.role, permissions.TEAM_LEADERS)
+
+
+def handed_voicemail(session: Session, user: User, recorded: listening.Recorded) -> bool:
+    """`core.listening`'s check for a voicemail (no agent took the call): the person its ticket is
+    assigned to hears it, to call back (wired by the composition root)."""
+    if recorded.agent_id is not None or recorded.ticket_id is None:
+        return False
+    ticket = session.get(Ticket, recorded.ticket_id)
+    return ticket is not None and ticket.assignee_id == user.id
 
 
 def get_visible(session: Session, *, ticket_id: int, user: User | None) -> Ticket:

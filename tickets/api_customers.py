@@ -4,12 +4,14 @@ parse, declare the role, call one service; object-level rules live in the servic
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
-from core import clock
-from core.auth import AdminUser, AgentUser, ClientIP, DbSession, TeamLeaderUser
-from core.errors import NotFound
+from core import clock, permissions
+from core.auth import AdminUser, AgentUser, ClientIP, DbSession, RequireRole, TeamLeaderUser
+from core.errors import NotFound, PermissionDenied
+from core.models import User
 from tickets import care
 from tickets import customers as customer_service
 from tickets import grants as grant_service
@@ -17,11 +19,21 @@ from tickets import visibility
 from tickets.models.customers import CallbackGrant
 from tickets.schemas_customers import (
     CustomerAggregatesPublic, CustomerChangePublic, CustomerChangesPublic, CustomerCreate, CustomerErase,
-    CustomerPublic, CustomersPublic, CustomerUpdate, GrantCreate, GrantExtend, GrantPublic, GrantsPublic,
-    QuietCustomerPublic, QuietCustomersPublic, Tier,
+    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, GrantCreate, GrantExtend, GrantPublic,
+    GrantsPublic, QuietCustomerPublic, QuietCustomersPublic, Tier,
 )
 
 router = APIRouter(tags=["customers"])
+
+# Customer figures (counts only): managers and QA inspectors.
+FiguresUser = Annotated[User, Depends(RequireRole(*(permissions.TEAM_LEADERS | permissions.QA)))]
+
+
+class MethodNotAllowed(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=405, headers={"Allow": "POST"},
+                         detail="Look a number up with POST /api/v1/customers/lookup and the number in the JSON "
+                                "body ({\"phone\": ...}); a number in an address ends up in logs.")
 
 
 def _card(card: visibility.CustomerCard) -> CustomerPublic:
@@ -45,32 +57,70 @@ def _grant(grant: CallbackGrant) -> GrantPublic:
 # Customers --------------------------------------------------------------------------------
 
 
+def _site_filter(user: User, site_id: int | None) -> dict[str, int]:
+    """The list filters for `user` (`tickets.visibility.list_scope`), with the site asked for
+    where the scope leaves the choice open; a site outside the scope is refused."""
+    scope = visibility.list_scope(user)
+    if scope is None:
+        raise PermissionDenied("Your role sees customer figures only.")
+    if site_id is not None:
+        if "owning_agent_id" in scope or scope.get("site_id", site_id) != site_id:
+            raise PermissionDenied("You may list only your own site's customers.")
+        return {**scope, "site_id": site_id}
+    return scope
+
+
 @router.get("/api/v1/customers", response_model=CustomersPublic)
 def list_customers(session: DbSession, user: AgentUser, site_id: int | None = None, tier: Tier | None = None,
                    limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)) -> CustomersPublic:
-    """Masked cards and aggregate counts; details only through GET /customers/{id}."""
-    rows, count = customer_service.list_customers(session, site_id=site_id, tier=tier, limit=limit, offset=offset)
+    """Masked cards of the customers the caller may list, as on the customers page: an agent their
+    own, a team leader or supervisor their site's, the center head and administrators every
+    site's. Details only through GET /customers/{id}; figures through GET /customers/aggregates."""
+    rows, count = customer_service.list_customers(session, tier=tier, limit=limit, offset=offset,
+                                                  **_site_filter(user, site_id))
+    return CustomersPublic(data=[_card(visibility.masked_card(c)) for c in rows], count=count)
+
+
+@router.get("/api/v1/customers/aggregates", response_model=CustomerAggregatesPublic)
+def customer_aggregates(session: DbSession, user: FiguresUser, site_id: int | None = None,
+                        tier: Tier | None = None) -> CustomerAggregatesPublic:
+    """Counts by tier and by site (no customer at all), for managers and QA: a site-bound manager
+    or inspector their site's, the center head and administrators any site's."""
+    if user.site_id is not None and user.role not in visibility.CENTER_WIDE:
+        if site_id not in (None, user.site_id):
+            raise PermissionDenied("You may see only your own site's figures.")
+        site_id = user.site_id
     figures = customer_service.aggregates(session, site_id=site_id, tier=tier)
-    return CustomersPublic(data=[_card(visibility.masked_card(c)) for c in rows], count=count,
-                           aggregates=CustomerAggregatesPublic.model_validate(asdict(figures)))
+    return CustomerAggregatesPublic.model_validate(asdict(figures))
 
 
-@router.get("/api/v1/customers/lookup", response_model=CustomerPublic)
-def lookup_customer(session: DbSession, user: AgentUser, ip: ClientIP,
-                    phone: str = Query(min_length=1, max_length=40)) -> CustomerPublic:
-    """Find a customer by phone number (blind index); masked unless the caller may see details."""
-    customer = customer_service.find_by_phone(session, phone=phone)
-    if customer is None:
-        raise NotFound("No customer has this phone number.")
-    return _card(visibility.card_for(session, customer=customer, viewer=user, source_ip=ip))
+@router.post("/api/v1/customers/lookup", response_model=CustomerPublic)
+def lookup_customer(body: CustomerLookup, session: DbSession, user: AgentUser, ip: ClientIP) -> CustomerPublic:
+    """Find a customer by phone number (blind index; the number in the body, never in an
+    address). Only a customer the caller may list or see is found; masked unless the caller may
+    see the details."""
+    found = visibility.findable(session, customer=customer_service.find_by_phone(session, phone=body.phone),
+                                viewer=user)
+    if found is None:
+        raise NotFound("No customer of yours has this phone number.")
+    return _card(visibility.card_for(session, customer=found, viewer=user, source_ip=ip))
+
+
+@router.get("/api/v1/customers/lookup", include_in_schema=False)
+def lookup_by_address(user: AgentUser) -> None:
+    """The old form with the number in the query string: refused, so no client keeps writing
+    numbers into access logs."""
+    raise MethodNotAllowed()
 
 
 @router.get("/api/v1/customers/quiet", response_model=QuietCustomersPublic)
 def quiet_customers(session: DbSession, user: TeamLeaderUser, days: int = Query(90, ge=1, le=3650),
                     site_id: int | None = None, limit: int = Query(50, ge=1, le=200),
                     offset: int = Query(0, ge=0)) -> QuietCustomersPublic:
-    """Customers with no contact in `days` days, for retention calls (masked cards)."""
-    rows, count = care.quiet_customers(session, days=days, site_id=site_id, limit=limit, offset=offset)
+    """Customers with no contact in `days` days, for retention calls (masked cards), within the
+    caller's list scope."""
+    scope = _site_filter(user, site_id)
+    rows, count = care.quiet_customers(session, days=days, site_id=scope.get("site_id"), limit=limit, offset=offset)
     return QuietCustomersPublic(count=count, data=[
         QuietCustomerPublic(card=_card(visibility.masked_card(c)), last_contact_at=c.last_contact_at) for c in rows])
 

@@ -1,16 +1,18 @@
-"""Time-limited callback authorisations: granting, extending, revoking, the live check made at
-every use (view or dial), and recording expiries. Correctness never waits for a task."""
+"""Time-limited callback authorisations: who may grant them (separation of duties), granting,
+extending within a capped total life, revoking, the live check made at every use (view or dial),
+and recording expiries. Correctness never waits for a task."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock, directory
-from core.audit import record
+from core import assignments, clock, directory
+from core.audit import record, record_refusal
 from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
@@ -20,6 +22,8 @@ from tickets.models.customers import CallbackGrant, Customer
 
 DEFAULT_WINDOW_SECONDS = 2 * 3600
 MAX_WINDOW_SECONDS = 24 * 3600
+# Roles that may grant by their rank (a supervisor at their site, the center head anywhere);
+# a named site manager may grant whatever their role.
 GRANTOR_ROLES = frozenset({Role.supervisor.value, Role.center_head.value})
 # People who make callbacks. Administrators and QA inspectors handle no customer details.
 GRANTEE_ROLES = frozenset({Role.agent.value, Role.team_leader.value, Role.supervisor.value, Role.center_head.value})
@@ -56,7 +60,28 @@ class GrantNotFound(NotFound):
 
 
 class GrantingNotAllowed(PermissionDenied):
-    """Only a supervisor, a center head, or the agent's own team leader can grant, extend or revoke."""
+    """Only the customer's site manager, a supervisor of that site, or the center head can grant,
+    extend or revoke a callback authorisation."""
+
+    code = "grant_not_grantor"
+
+
+class GrantToSelf(GrantingNotAllowed):
+    """Nobody authorises themselves; ask the site manager or a supervisor of the customer's site."""
+
+    code = "grant_self"
+
+
+class GranteeOtherSite(GrantingNotAllowed):
+    """The person authorised must work at the customer's site."""
+
+    code = "grant_other_site"
+
+
+class GrantTooLong(ValidationFailed):
+    """A grant's whole life, extensions included, is capped at HOTLINE_GRANT_MAX_SECONDS."""
+
+    code = "invalid"
 
 
 @dataclass(frozen=True)
@@ -77,21 +102,71 @@ def max_window() -> timedelta:
     return timedelta(seconds=int(getattr(get_settings(), "grant_max_seconds", MAX_WINDOW_SECONDS)))
 
 
-# Permission -------------------------------------------------------------------------------
+# Permission: separation of duties ----------------------------------------------------------
+
+REFUSALS = {GrantToSelf: "self", GranteeOtherSite: "grantee_other_site", GrantingNotAllowed: "not_grantor"}
 
 
-def can_manage_grants_for(by: User, agent: User) -> bool:
-    """A supervisor or center head for anyone; a team leader for the agents of their own team."""
-    if by.role in GRANTOR_ROLES:
-        return True
-    return by.role == Role.team_leader.value and by.team_id is not None and by.team_id == agent.team_id
+def grantor_basis(session: Session, *, by: User, agent: User, site_id: int) -> str:
+    """Why `by` may authorise `agent` for a customer of `site_id`, or the refusal (raised):
+    the customer's named site manager; a supervisor of that site (and so over the grantee's team,
+    which works there); the center head across sites. Nobody authorises themselves, and the
+    grantee works at the customer's site."""
+    if by.id == agent.id:
+        raise GrantToSelf()
+    if assignments.working_site(session, agent) != site_id:
+        raise GranteeOtherSite()
+    if assignments.is_site_manager(session, user_id=by.id, site_id=site_id):
+        return "site_manager"
+    if by.role == Role.supervisor.value and assignments.working_site(session, by) == site_id:
+        return "supervisor"
+    if by.role == Role.center_head.value:
+        return "center_head"
+    raise GrantingNotAllowed()
 
 
-def _require_grantor(by: User, agent: User) -> None:
-    if not can_manage_grants_for(by, agent):
-        if by.role == Role.team_leader.value:
-            raise GrantingNotAllowed("A team leader can grant, extend or revoke only for agents of their own team.")
-        raise GrantingNotAllowed()
+def may_grant_at_all(session: Session, *, by: User) -> bool:
+    """Whether `by` can authorise anyone (pages show the grant forms only then)."""
+    return by.role in GRANTOR_ROLES or bool(assignments.managed_site_ids(session, user_id=by.id))
+
+
+def grantable_people(session: Session, *, by: User) -> list[User]:
+    """Whom `by` may authorise, for the pages' forms: the people of the sites `by` manages or
+    supervises (everyone for the center head), never `by`. The service checks each grant again."""
+    if by.role == Role.center_head.value:
+        sites: set[int] | None = None
+    else:
+        sites = set(assignments.managed_site_ids(session, user_id=by.id))
+        if by.role == Role.supervisor.value and (here := assignments.working_site(session, by)) is not None:
+            sites.add(here)
+        if not sites:
+            return []
+    people = [p for p in directory.list_users(session) if p.role in GRANTEE_ROLES and p.id != by.id]
+    return [p for p in people if sites is None or assignments.working_site(session, p) in sites]
+
+
+def _refuse(session: Session, exc: PermissionDenied | ValidationFailed, *, action: str, by: User,
+            customer_id: int | None, agent_id: int | None, grant_id: int | None = None,
+            source_ip: str | None = None) -> NoReturn:
+    """Audit a refused grant, extension or revocation with its reason (kept even though the
+    request's own work is rolled back), then raise it."""
+    reason = next((code for cls, code in REFUSALS.items() if isinstance(exc, cls)), "too_long")
+    record_refusal(session, action="grant.refused", actor_id=by.id, actor_name=by.username,
+                   object_type="callback_grant" if grant_id else "customer",
+                   object_id=grant_id if grant_id else customer_id, source_ip=source_ip,
+                   details={"attempted": action, "refused": reason, "customer_id": customer_id,
+                            "agent_id": agent_id})
+    raise exc
+
+
+def _require_grantor(session: Session, *, by: User, agent: User, customer_id: int, action: str,
+                     grant_id: int | None = None, source_ip: str | None = None) -> str:
+    site_id = session.scalar(select(Customer.site_id).where(Customer.id == customer_id))
+    try:
+        return grantor_basis(session, by=by, agent=agent, site_id=site_id)
+    except GrantingNotAllowed as exc:
+        _refuse(session, exc, action=action, by=by, customer_id=customer_id, agent_id=agent.id, grant_id=grant_id,
+                source_ip=source_ip)
 
 
 def _agent(session: Session, agent_id: int) -> User:
@@ -161,7 +236,9 @@ def create_grant(session: Session, *, customer_id: int, agent_id: int, reason: s
                  ticket_id: int | None = None, starts_at: datetime | None = None,
                  duration_minutes: int | None = None, source_ip: str | None = None) -> CallbackGrant:
     """Authorise `agent_id` to see and call back `customer_id` for `duration_minutes` (default and
-    maximum from settings: 2 h and 24 h) from `starts_at` (default now)."""
+    maximum from settings: 2 h and 24 h) from `starts_at` (default now). Only the customer's site
+    manager, a supervisor of that site or the center head may (`grantor_basis`); a refusal is
+    audited with its reason."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed([{"loc": ["reason"], "msg": "Say why the callback is needed."}])
@@ -173,10 +250,12 @@ def create_grant(session: Session, *, customer_id: int, agent_id: int, reason: s
         raise ValidationFailed([{"loc": ["starts_at"], "msg": "The start must be now or later, with a time zone."}])
     window = _window(duration_minutes, "duration_minutes")
     agent = _agent(session, agent_id)
-    _require_grantor(by, agent)
-    _customer(session, customer_id, lock=True)
+    customer = _customer(session, customer_id, lock=True)
+    basis = _require_grantor(session, by=by, agent=agent, customer_id=customer.id, action="grant",
+                             source_ip=source_ip)
     return _insert(session, customer_id=customer_id, agent=agent, reason=reason, ticket_id=ticket_id,
-                   starts=starts, expires=starts + window, by=by, by_name=by.username, source_ip=source_ip)
+                   starts=starts, expires=starts + window, by=by, by_name=by.username, source_ip=source_ip,
+                   basis=basis)
 
 
 def create_for_ticket(session: Session, *, ticket_id: int, agent_id: int, reason: str, by: User,
@@ -191,7 +270,8 @@ def create_for_ticket(session: Session, *, ticket_id: int, agent_id: int, reason
 
 
 def _insert(session: Session, *, customer_id: int, agent: User, reason: str, ticket_id: int | None,
-            starts: datetime, expires: datetime, by: User | None, by_name: str, source_ip: str | None) -> CallbackGrant:
+            starts: datetime, expires: datetime, by: User | None, by_name: str, source_ip: str | None,
+            basis: str = "system") -> CallbackGrant:
     if _overlapping(session, customer_id=customer_id, agent_id=agent.id, starts=starts, expires=expires):
         raise GrantOverlap()
     grant = CallbackGrant(customer_id=customer_id, agent_id=agent.id, ticket_id=ticket_id, reason=reason,
@@ -200,7 +280,7 @@ def _insert(session: Session, *, customer_id: int, agent: User, reason: str, tic
     session.add(grant)
     session.flush()
     _audit(session, grant, "grant.created", actor=by, actor_name=by_name, source_ip=source_ip,
-           ticket_id=ticket_id, starts_at=starts)
+           ticket_id=ticket_id, starts_at=starts, basis=basis)
     _changed(session, grant, "granted")
     return grant
 
@@ -215,6 +295,7 @@ def grant_for_ivr_callback(session: Session, *, customer_id: int, agent_id: int,
     expires = now + default_window()
     current = live_grant(session, customer_id=customer_id, agent_id=agent_id)
     if current is not None:
+        expires = min(expires, current.starts_at + max_window())  # the whole life stays within the maximum
         if current.expires_at < expires:
             previous = current.expires_at
             current.expires_at = expires
@@ -235,9 +316,12 @@ def get_grant(session: Session, *, grant_id: int) -> CallbackGrant:
 
 def extend_grant(session: Session, *, grant_id: int, by: User, duration_minutes: int | None = None,
                  source_ip: str | None = None) -> CallbackGrant:
-    """Move a live grant's expiry to now + `duration_minutes` (default window, at most the maximum)."""
+    """Move a live grant's expiry to now + `duration_minutes` (default window). Whoever may grant
+    it may extend it (never the grantee); the grant's whole life, from its start, stays within
+    HOTLINE_GRANT_MAX_SECONDS however often it is extended."""
     grant = get_grant(session, grant_id=grant_id)
-    _require_grantor(by, _agent_or_missing(session, grant.agent_id))
+    _require_grantor(session, by=by, agent=_agent_or_missing(session, grant.agent_id), customer_id=grant.customer_id,
+                     action="extend", grant_id=grant.id, source_ip=source_ip)
     window = _window(duration_minutes, "duration_minutes")
     now = clock.now()
     if grant.revoked_at is not None:
@@ -248,6 +332,14 @@ def extend_grant(session: Session, *, grant_id: int, by: User, duration_minutes:
     if expires <= grant.expires_at:
         raise ValidationFailed([{"loc": ["duration_minutes"],
                                  "msg": "The authorisation already runs longer than that; give a longer duration."}])
+    latest = grant.starts_at + max_window()
+    if expires > latest:
+        hours = max_window().total_seconds() / 3600
+        _refuse(session, GrantTooLong([{"loc": ["duration_minutes"], "msg": (
+            f"An authorisation lasts at most {hours:g} hours in all, extensions included; this one can run "
+            f"until {latest.isoformat(timespec='minutes')} at the latest.")}]),
+            action="extend", by=by, customer_id=grant.customer_id, agent_id=grant.agent_id, grant_id=grant.id,
+            source_ip=source_ip)
     if _overlapping(session, customer_id=grant.customer_id, agent_id=grant.agent_id, starts=grant.starts_at,
                     expires=expires, exclude_id=grant.id):
         raise GrantOverlap("Another authorisation for this agent and customer starts before the new expiry.")
@@ -268,10 +360,12 @@ def _agent_or_missing(session: Session, agent_id: int) -> User:
 
 def revoke_grant(session: Session, *, grant_id: int, by: User | None, source_ip: str | None = None,
                  by_name: str | None = None) -> CallbackGrant:
-    """End a grant now. Revoking a revoked grant changes nothing; `by=None` is the system (erasure)."""
+    """End a grant now: its granter, or anyone who may grant it. Revoking a revoked grant changes
+    nothing; `by=None` is the system (erasure)."""
     grant = get_grant(session, grant_id=grant_id)
-    if by is not None:
-        _require_grantor(by, _agent_or_missing(session, grant.agent_id))
+    if by is not None and by.id != grant.granted_by_id:
+        _require_grantor(session, by=by, agent=_agent_or_missing(session, grant.agent_id),
+                         customer_id=grant.customer_id, action="revoke", grant_id=grant.id, source_ip=source_ip)
     if grant.revoked_at is not None:
         return grant
     now = clock.now()
@@ -350,17 +444,20 @@ def callback_target(session: Session, *, customer_id: int, agent_id: int,
 
 def list_grants(session: Session, *, viewer: User, live_only: bool = False, customer_id: int | None = None,
                 agent_id: int | None = None, limit: int = 50, offset: int = 0) -> tuple[list[CallbackGrant], int]:
-    """Supervisors and center heads see every grant, a team leader their team's, anyone else
-    their own. Newest first."""
+    """The center head sees every grant; a supervisor or site manager those for the customers of
+    their sites, a team leader their team's; anyone else their own. Newest first."""
     query = select(CallbackGrant)
-    if viewer.role in GRANTOR_ROLES:
-        pass
-    elif viewer.role == Role.team_leader.value and viewer.team_id is not None:
-        places = directory.user_places().subquery()
-        team = select(places.c.user_id).where(places.c.team_id == viewer.team_id)
-        query = query.where(or_(CallbackGrant.agent_id.in_(team), CallbackGrant.agent_id == viewer.id))
-    else:
-        query = query.where(CallbackGrant.agent_id == viewer.id)
+    if viewer.role != Role.center_head.value:
+        mine = [CallbackGrant.agent_id == viewer.id, CallbackGrant.granted_by_id == viewer.id]
+        sites = set(assignments.managed_site_ids(session, user_id=viewer.id))
+        if viewer.role == Role.supervisor.value and (here := assignments.working_site(session, viewer)) is not None:
+            sites.add(here)
+        if sites:
+            mine.append(CallbackGrant.customer_id.in_(select(Customer.id).where(Customer.site_id.in_(sites))))
+        if viewer.role == Role.team_leader.value and viewer.team_id is not None:
+            places = directory.user_places().subquery()
+            mine.append(CallbackGrant.agent_id.in_(select(places.c.user_id).where(places.c.team_id == viewer.team_id)))
+        query = query.where(or_(*mine))
     if live_only:
         now = clock.now()
         query = query.where(CallbackGrant.revoked_at.is_(None), CallbackGrant.starts_at <= now,

@@ -65,6 +65,13 @@ class CustomerUpdate(CustomerBase):
         return self.model_dump(exclude_unset=True, exclude={"reason", "requested_by_customer"})
 
 
+class CustomerLookup(_In):
+    """A phone lookup: the number travels in the body, never in an address (addresses end up in
+    access logs, proxies and browser history)."""
+
+    phone: str = Field(min_length=1, max_length=40, examples=["138 0013 8000"])
+
+
 class CustomerErase(_In):
     reason: str = Field(min_length=1, max_length=500)
     requested_by_customer: bool = True
@@ -118,7 +125,6 @@ class CustomerAggregatesPublic(BaseModel):
 class CustomersPublic(BaseModel):
     data: list[CustomerPublic]
     count: int
-    aggregates: CustomerAggregatesPublic | None = None
 
 
 class QuietCustomerPublic(BaseModel):

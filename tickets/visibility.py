@@ -1,5 +1,6 @@
-"""Who may see a customer's details (ownership, the call being offered, a live callback grant, the
-manager's own site), the call-access rows telephony opens and closes, and full or masked cards."""
+"""Who may see a customer's details (ownership, the call being offered, a live callback grant, a
+named manager of the customer's site), which customers a person may list or find (masked), the
+call-access rows telephony opens and closes, and full or masked cards."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core import clock, users
+from core import assignments, clock, users
 from core.audit import record
 from core.config import get_settings
 from core.errors import NotFound
@@ -22,8 +23,10 @@ from tickets import grants as grant_service
 from tickets.customer_fields import initials
 from tickets.models.customers import CallAccess, CallbackGrant, Customer
 
-# Managers who see their own site's customers. Administrators and QA inspectors see aggregates only.
-SITE_MANAGERS = frozenset({Role.team_leader.value, Role.supervisor.value, Role.center_head.value})
+# Managers who list their own site's customers (masked cards and counts); the whole center's for
+# those above a site. Details need more: see `_reason`.
+SITE_BOUND = frozenset({Role.team_leader.value, Role.supervisor.value})
+CENTER_WIDE = frozenset({Role.center_head.value, Role.admin.value})
 # A call access nobody closed (a lost wrap-up event) still ends: no call lasts this long.
 CALL_ACCESS_CAP = timedelta(hours=8)
 REASONS = ("ownership", "call", "site", "grant")
@@ -46,6 +49,7 @@ class Access:
 class PhoneView:
     number: str  # E.164 on a full card, `+86 138****0000` on a masked one
     is_primary: bool
+    masked: str = ""  # the masked number, what a printout shows
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class CustomerCard:
     points: int | None = None
     spend_cents: int | None = None
     last_contact_at: datetime | None = None
+    print_name: str = ""  # the masked name, what a printout shows instead of the name
 
 
 # Call access ------------------------------------------------------------------------------
@@ -163,11 +168,49 @@ def _reason(session: Session, *, customer: Customer, viewer: User) -> Access | N
     call = live_call_access(session, customer_id=customer.id, agent_id=viewer.id)
     if call is not None:
         return Access("call", call_ref=call.call_ref)
-    if viewer.role in SITE_MANAGERS and viewer.site_id is not None and viewer.site_id == customer.site_id:
+    # A named manager of the customer's site (an assignment, not a role).
+    if assignments.is_site_manager(session, user_id=viewer.id, site_id=customer.site_id):
         return Access("site")
     grant = grant_service.live_grant(session, customer_id=customer.id, agent_id=viewer.id)
     if grant is not None:
         return Access("grant", grant=grant)
+    return None
+
+
+# Lists and lookups -------------------------------------------------------------------------
+
+
+def list_scope(viewer: User) -> dict[str, int] | None:
+    """Which customers `viewer` may list and find (as masked cards), as filters for
+    `tickets.customers.list_customers`: an agent their own customers, a team leader or supervisor
+    their site's, the center head and administrators every site ({}). None: no customer at all
+    (QA inspectors, who work on recordings). The customers page and the API both use this."""
+    if viewer.role == Role.agent.value:
+        return {"owning_agent_id": viewer.id}
+    if viewer.role in SITE_BOUND:
+        return {"site_id": viewer.site_id} if viewer.site_id is not None else {}
+    if viewer.role in CENTER_WIDE:
+        return {}
+    return None
+
+
+def in_scope(viewer: User, customer: Customer) -> bool:
+    scope = list_scope(viewer)
+    if scope is None:
+        return False
+    if "owning_agent_id" in scope:
+        return customer.owning_agent_id == scope["owning_agent_id"]
+    return "site_id" not in scope or customer.site_id == scope["site_id"]
+
+
+def findable(session: Session, *, customer: Customer | None, viewer: User) -> Customer | None:
+    """The customer a phone lookup found, if `viewer` may know of them: in their list, or one whose
+    details they may see now (the caller of their call, a live grant). Otherwise None, so a
+    number of someone else's customer reads the same as an unknown number."""
+    if customer is None or customer.is_erased or not viewer.is_active:
+        return None
+    if in_scope(viewer, customer) or _reason(session, customer=customer, viewer=viewer) is not None:
+        return customer
     return None
 
 
@@ -179,9 +222,9 @@ def masked_card(customer: Customer) -> CustomerCard:
     return CustomerCard(
         id=customer.id, masked=True, access=None,
         display_name="(erased)" if customer.is_erased else initials(customer.name),
-        phones=[PhoneView(mask_phone(p.number), p.is_primary) for p in customer.phones],
+        phones=[PhoneView(mask_phone(p.number), p.is_primary, mask_phone(p.number)) for p in customer.phones],
         tier=customer.tier, site_id=customer.site_id, owning_agent_id=customer.owning_agent_id,
-        erased=customer.is_erased,
+        erased=customer.is_erased, print_name="(erased)" if customer.is_erased else initials(customer.name),
     )
 
 
@@ -195,7 +238,8 @@ def masked_cards(session: Session, *, customer_ids: set[int]) -> dict[int, Custo
 def full_card(customer: Customer, *, access: str) -> CustomerCard:
     return CustomerCard(
         id=customer.id, masked=False, access=access, display_name=customer.name or "",
-        phones=[PhoneView(p.number, p.is_primary) for p in customer.phones],
+        print_name=initials(customer.name),
+        phones=[PhoneView(p.number, p.is_primary, mask_phone(p.number)) for p in customer.phones],
         tier=customer.tier, site_id=customer.site_id, owning_agent_id=customer.owning_agent_id,
         gender=customer.gender, birthday=customer.birthday, age=customer.age, email=customer.email,
         address=customer.address, id_number=customer.id_number, preferences=customer.preferences,

@@ -1,5 +1,6 @@
-"""Administration (`/admin`, administrators only): the overview, and the routers of its sections:
-IVR settings, sites with their calendars and teams, and people."""
+"""Administration (`/admin`, administrators only): the overview (locked accounts and sign-ins held
+back, which an administrator can release), and the routers of its sections: IVR settings, sites
+with their calendars, named people and teams, and people."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
 from agent_ui.pages import admin_ivr, admin_people, admin_sites
-from core import clock
-from core.auth import AdminUser, DbSession
+from core import clock, signin_throttle
+from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users
 from core.organisation import list_sites, list_skills, list_teams
 
@@ -24,8 +25,16 @@ def overview(request: Request, session: DbSession, user: AdminUser) -> Response:
         "sites": len(list_sites(session)), "teams": len(list_teams(session)), "skills": len(list_skills(session)),
         "active": sum(1 for p in people if p.is_active), "inactive": sum(1 for p in people if not p.is_active),
         "locked": [p for p in people if p.is_locked(now)],
+        "held_back": signin_throttle.held_back(session, now=now),
     }
     return common.page(request, "admin/index.html", context)
+
+
+@router.post("/admin/signin-holds/{key}/release", include_in_schema=False)
+def release_signin_hold(session: DbSession, user: AdminUser, ip: ClientIP, key: str) -> Response:
+    """Let a held-back address (or username at an address) try again now; audited."""
+    released = signin_throttle.release(session, key=key[:64], by=user, source_ip=ip)
+    return common.done("/admin", "released" if released else "nothing")
 
 
 router.include_router(admin_ivr.router)

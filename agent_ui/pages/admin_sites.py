@@ -1,6 +1,7 @@
 """Sites and their calendars (`/admin/sites`, `/admin/holidays`) and teams (`/admin/teams`): create
 a site with its time zone, set its opening hours per weekday, close it on holidays (one site's
-or the whole center's), and create the teams of each site."""
+or the whole center's), name its managers and the QA inspectors who cover it (`core.assignments`
+checks and audits each), and create the teams of each site."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from fastapi.responses import Response
 
 from agent_ui import i18n
 from agent_ui.i18n import N_
+from agent_ui.navigation import ROLE_LABELS
 from agent_ui.pages import admin_common as common
-from core import clock
+from core import assignments, clock
 from core.audit import record
 from core.auth import AdminUser, ClientIP, DbSession
-from core.directory import find_users
+from core.directory import find_users, staff_names
 from core.errors import DomainError
-from core.models import User
+from core.models import Role, User
 from core.organisation import create_site, create_team, get_site, list_sites, list_teams
 from tickets import calendar
 
@@ -107,6 +109,7 @@ def _calendar_page(request: Request, session: DbSession, site_id: int | None, *,
         "holidays": calendar.holidays(session, site_id=site_id, start=first, end=last),
         "teams": list_teams(session, site_id=site_id) if site_id is not None else [],
         "errors": errors or {}, "typed": typed or {},
+        **(_named_people(session, site_id) if site_id is not None else {}),
     }
     return common.page(request, "admin/calendar.html", context, status_code=status_code, push_url=here)
 
@@ -242,6 +245,77 @@ def remove_site_holiday(session: DbSession, user: AdminUser, ip: ClientIP, site_
 def remove_center_holiday(session: DbSession, user: AdminUser, ip: ClientIP,
                           day: Annotated[str, Form()] = "") -> Response:
     return _remove_holiday(session, user, ip, None, day)
+
+
+# A site's named people: managers and QA coverage --------------------------------------------
+
+MANAGER_MESSAGES: common.Messages = {
+    ("user_id", "already_assigned"): ("user_id", N_("This person already has this assignment.")),
+    ("user_id", None): ("user_id", N_("Choose a person from the list: a team leader, supervisor or center head who "
+                                      "works at this site.")),
+}
+QA_MESSAGES: common.Messages = {
+    ("user_id", "already_assigned"): ("qa_user_id", N_("This person already has this assignment.")),
+    ("user_id", None): ("qa_user_id", N_("Choose a QA inspector from the list.")),
+    ("team_id", None): ("qa_team_id", N_("Choose one of the site's teams, or the whole site.")),
+}
+
+
+def _named_people(session: DbSession, site_id: int) -> dict[str, object]:
+    """The site's named managers and QA coverage, and whom the forms offer."""
+    named = assignments.for_site(session, site_id=site_id)
+    names = {uid: s.display_name for uid, s in staff_names(session, {a.user_id for a in named}).items()}
+    teams = {t.id: t.name for t in list_teams(session, site_id=site_id)}
+    people = find_users(session, active=True, limit=100_000)
+    return {
+        "managers": [(a, names.get(a.user_id, "?")) for a in named if a.kind == assignments.SITE_MANAGER],
+        "qa_coverage": [(a, names.get(a.user_id, "?"), teams.get(a.team_id)) for a in named
+                        if a.kind == assignments.QA_COVERAGE],
+        "manager_candidates": [p for p in people if p.role in assignments.MANAGER_ROLES
+                               and (p.team_id in teams if p.team_id is not None else p.site_id == site_id)],
+        "qa_candidates": [p for p in people if p.role == Role.qa_inspector.value],
+        "role_names": {r.value: ROLE_LABELS[r] for r in Role},
+    }
+
+
+def _assignment_refused(request: Request, session: DbSession, site_id: int, exc: DomainError,
+                        messages: common.Messages, typed: dict[str, str]) -> Response:
+    session.rollback()
+    return _calendar_page(request, session, site_id, status_code=common.status_for(exc),
+                          errors=common.explain(exc, messages, fallback_field="user_id"), typed=typed)
+
+
+@router.post("/admin/sites/{site_id}/managers", include_in_schema=False)
+def name_manager(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, site_id: int,
+                 user_id: Annotated[str, Form()] = "") -> Response:
+    get_site(session, site_id=site_id)
+    try:
+        assignments.assign_site_manager(session, site_id=site_id, user_id=common.optional_id(user_id) or 0, by=user,
+                                        source_ip=ip)
+    except DomainError as exc:
+        return _assignment_refused(request, session, site_id, exc, MANAGER_MESSAGES, {"user_id": user_id[:20]})
+    return common.done(f"/admin/sites/{site_id}", "manager_named")
+
+
+@router.post("/admin/sites/{site_id}/qa-coverage", include_in_schema=False)
+def cover_with_qa(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, site_id: int,
+                  user_id: Annotated[str, Form()] = "", team_id: Annotated[str, Form()] = "") -> Response:
+    get_site(session, site_id=site_id)
+    try:
+        assignments.assign_qa_coverage(session, site_id=site_id, user_id=common.optional_id(user_id) or 0,
+                                       team_id=common.optional_id(team_id), by=user, source_ip=ip)
+    except DomainError as exc:
+        return _assignment_refused(request, session, site_id, exc, QA_MESSAGES,
+                                   {"qa_user_id": user_id[:20], "qa_team_id": team_id[:20]})
+    return common.done(f"/admin/sites/{site_id}", "qa_covered")
+
+
+@router.post("/admin/sites/{site_id}/assignments/{assignment_id}/remove", include_in_schema=False)
+def remove_assignment(session: DbSession, user: AdminUser, ip: ClientIP, site_id: int,
+                      assignment_id: int) -> Response:
+    get_site(session, site_id=site_id)
+    assignments.remove(session, assignment_id=assignment_id, site_id=site_id, by=user, source_ip=ip)
+    return common.done(f"/admin/sites/{site_id}", "assignment_removed")
 
 
 # Teams ------------------------------------------------------------------------------------

@@ -114,13 +114,12 @@ def erase(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, c
 # The list ---------------------------------------------------------------------------------------
 
 def _scope(user: User) -> dict[str, Any]:
-    """Whose customers the list shows: an agent their own, a site's manager their site, the
-    center head and administrators every site (a site filter is offered)."""
-    if user.role == Role.agent.value:
-        return {"owning_agent_id": user.id}
-    if user.role in (Role.team_leader.value, Role.supervisor.value) and user.site_id is not None:
-        return {"site_id": user.site_id}
-    return {}
+    """Whose customers the list shows (the API's lists follow the same rule): an agent their own,
+    a team leader or supervisor their site, the center head and administrators every site (a
+    site filter is offered)."""
+    scope = visibility.list_scope(user)
+    # None (no customer at all) never reaches this page, which is for agents and managers; closed anyway.
+    return dict(scope) if scope is not None else {"owning_agent_id": 0}
 
 
 def _list(request: Request, session: DbSession, user: User, *, tier: str = "", site: str = "", offset: int = 0,
@@ -182,7 +181,8 @@ def customer_search(request: Request, session: DbSession, user: AgentUser,
     if not phone:
         return _list(request, session, user, errors={"phone": N_("Type the customer's phone number.")}, phone=phone)
     try:
-        found = customer_service.find_by_phone(session, phone=phone)
+        found = visibility.findable(session, customer=customer_service.find_by_phone(session, phone=phone),
+                                    viewer=user)
     except (InvalidPhoneNumber, ValidationFailed, ValueError):
         return _list(request, session, user, phone=phone, errors={
             "phone": N_("This is not a phone number; type it as the caller would dial it.")})

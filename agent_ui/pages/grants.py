@@ -1,6 +1,7 @@
-"""Callback authorisations (`/authorisations`): team leaders (for their own team) and supervisors
-grant one for a ticket's customer with a reason and a duration, extend or revoke it, and see each
-one's state with a countdown. The customer appears masked; the number is never on these pages."""
+"""Callback authorisations (`/authorisations`): the customer's site manager, a supervisor of that
+site or the center head grants one for a ticket's customer with a reason and a duration, extends
+or revokes it; team leaders watch their team's. Each one's state with a countdown. The customer
+appears masked; the number is never on these pages."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.errors import DomainError, PermissionDenied, ValidationFailed
-from core.models import Role, User
-from core.directory import list_users, staff_names
+from core.models import User
+from core.directory import staff_names
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 from tickets import visibility
@@ -29,22 +30,18 @@ PAGE_SIZE = 30
 
 
 def grantable_agents(session: DbSession, user: User) -> list[User]:
-    """Whom `user` may authorise: a team leader their own team's agents, others their site's."""
-    if user.role == Role.team_leader.value:
-        return list_users(session, team_id=user.team_id, role=Role.agent) if user.team_id else []
-    if user.role == Role.agent.value:
-        return []
-    return list_users(session, site_id=user.site_id, role=Role.agent) if user.site_id else \
-        list_users(session, role=Role.agent)
+    """Whom `user` may authorise (`tickets.grants.grantable_people`): the people of the site they
+    manage or supervise, everyone's for the center head; never themselves."""
+    return grant_service.grantable_people(session, by=user)
 
 
-def can_grant(user: User) -> bool:
-    return user.role in grant_service.GRANTOR_ROLES or user.role == Role.team_leader.value
+def can_grant(session: DbSession, user: User) -> bool:
+    return grant_service.may_grant_at_all(session, by=user)
 
 
 def grant_form_context(session: DbSession, user: User) -> dict[str, Any]:
     longest = grant_service.max_window().total_seconds() / 60
-    return {"can_grant": can_grant(user), "grant_agents": grantable_agents(session, user),
+    return {"can_grant": can_grant(session, user), "grant_agents": grantable_agents(session, user),
             "durations": [d for d in DURATIONS if d <= longest],
             "default_duration": int(grant_service.default_window().total_seconds() // 60)}
 
@@ -58,8 +55,8 @@ def typed_grant(*, agent_id: str, duration_minutes: str, reason: str, ticket_num
 
 def grant_for_ticket(session: DbSession, *, by: User, ticket_id: int, typed: dict[str, Any],
                      source_ip: str | None) -> Any:
-    if not can_grant(by):
-        raise PermissionDenied("Only team leaders and above grant callback authorisations.")
+    if not can_grant(session, by):
+        raise PermissionDenied("Only a site manager, a supervisor or the center head grants callback authorisations.")
     if typed["agent_id"] is None:
         raise ValidationFailed("Choose an agent.", field="agent_id")
     if typed["duration_typed"] and typed["duration_minutes"] is None:

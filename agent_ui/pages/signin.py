@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from agent_ui import i18n
 from agent_ui.flash import clear_flash, read_flash, safe_next, set_flash
 from agent_ui.templating import render
-from core import credentials, users
+from core import credentials, signin_throttle, users
 from core.auth import (
     SESSION_COOKIE,
     ClientIP,
@@ -61,6 +61,9 @@ def signin(request: Request, session: DbSession, ip: ClientIP, username: Annotat
         user = users.authenticate(session, username=username, password=password, ip=ip)
     except users.AccountLocked as exc:
         return _back(target, {"code": "locked", "field": "username", "username": username,
+                              "until": exc.until.isoformat()})
+    except signin_throttle.SignInThrottled as exc:
+        return _back(target, {"code": "throttled", "field": "password", "username": username,
                               "until": exc.until.isoformat()})
     except users.InvalidCredentials:
         return _back(target, {"code": "invalid", "field": "password", "username": username})

@@ -118,7 +118,7 @@ def test_grant_extend_and_revoke_through_the_forms(client: TestClient, session: 
 
 def test_grant_errors_are_shown_beside_their_fields(client: TestClient, session: Session, desk: Desk) -> None:
     number = ticket_service.get(session, ticket_id=_ticket(session, desk), user=None).number
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     no_reason = client.post("/floor/grants", headers=HX, data={
         "ticket_number": number, "agent_id": str(desk.agent.id), "duration_minutes": "60", "reason": " "})
     assert no_reason.status_code == 422 and 'id="grant-reason-error"' in no_reason.text
@@ -127,10 +127,10 @@ def test_grant_errors_are_shown_beside_their_fields(client: TestClient, session:
         "ticket_number": "HL-2026-999999", "agent_id": str(desk.agent.id), "reason": "x"})
     assert unknown.status_code == 404 or unknown.status_code == 409
     assert 'id="grant-ticket-error"' in unknown.text and "<html" in unknown.text
-    # A team leader grants for their own team only.
+    # The person authorised works at the customer's site.
     far = client.post("/floor/grants", headers=HX, data={
         "ticket_number": number, "agent_id": str(desk.other_agent.id), "reason": "x"})
-    assert far.status_code == 409 and "only for agents of your own team" in far.text
+    assert far.status_code == 409 and "works at the customer&#39;s site" in far.text
     assert client.post("/floor/grants", data={"ticket_number": number, "agent_id": str(desk.agent.id),
                                               "reason": "x", "csrf_token": "forged"},
                        headers={"X-CSRF-Token": ""}).status_code == 403

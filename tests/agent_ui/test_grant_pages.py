@@ -1,5 +1,6 @@
-"""The callback authorisations page: leaders grant (with reason and duration, errors beside the
-field), extend and revoke; each grant's state with a countdown; also from a ticket's page."""
+"""The callback authorisations page: the site's supervisor (or named manager) grants (with reason
+and duration, errors beside the field), extends and revokes; a team leader who is not named sees
+why they cannot; each grant's state with a countdown; also from a ticket's page."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def test_grants_page_is_refused_to_an_agent(client: TestClient, session: Session
     assert client.post("/authorisations", data={"ticket_number": "HL-1"}).status_code == 403
 
 
-def test_team_leader_grants_then_extends_then_revokes(client: TestClient, session: Session, desk: Desk) -> None:
+def test_supervisor_grants_then_extends_then_revokes(client: TestClient, session: Session, desk: Desk) -> None:
     number = _number(session, callback_ticket(session, desk))
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     page = client.get("/authorisations")
     assert page.status_code == 200 and 'href="/authorisations" aria-current="page"' in page.text
     assert f'<option value="{desk.agent.id}">' in page.text and "No callback authorisations yet" in page.text
@@ -58,7 +59,7 @@ def test_team_leader_grants_then_extends_then_revokes(client: TestClient, sessio
 
 def test_a_bad_grant_shows_the_error_beside_its_field(client: TestClient, session: Session, desk: Desk) -> None:
     number = _number(session, callback_ticket(session, desk))
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     too_long = client.post("/authorisations", data={"ticket_number": number, "agent_id": str(desk.agent.id),
                                                     "duration_minutes": "2000", "reason": "Call back"})
     assert too_long.status_code == 422
@@ -73,12 +74,16 @@ def test_a_bad_grant_shows_the_error_beside_its_field(client: TestClient, sessio
     assert 'value="HL-1999-000001"' in missing.text
     far = client.post("/authorisations", data={"ticket_number": number, "agent_id": str(desk.other_agent.id),
                                                "reason": "x"})
-    assert far.status_code in (409, 422) and 'id="grant-agent-error"' in far.text
+    assert far.status_code == 409 and 'id="grant-agent-error"' in far.text
+    assert "works at the customer&#39;s site" in far.text
+    itself = client.post("/authorisations", data={"ticket_number": number, "agent_id": str(desk.supervisor.id),
+                                                  "reason": "x"})
+    assert itself.status_code == 409 and "Nobody authorises themselves" in itself.text
 
 
 def test_grant_from_the_ticket_page(client: TestClient, session: Session, desk: Desk) -> None:
     ticket_id = callback_ticket(session, desk)
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     page = client.get(f"/tickets/{ticket_id}")
     assert 'id="grant-form"' in page.text
     over = client.post(f"/tickets/{ticket_id}/grant", data={"agent_id": str(desk.agent.id),
@@ -92,7 +97,7 @@ def test_grant_from_the_ticket_page(client: TestClient, session: Session, desk: 
 
 def test_extending_an_ended_grant_is_explained(client: TestClient, session: Session, desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
     grant_id = grant_for(session, desk, minutes=30)
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     clock.advance(minutes=31)
     page = client.get("/authorisations")
     assert "Expired" in page.text
@@ -100,10 +105,22 @@ def test_extending_an_ended_grant_is_explained(client: TestClient, session: Sess
     assert refused.status_code == 409 and "This authorisation has ended" in refused.text
 
 
+def test_a_team_leader_who_is_not_named_cannot_grant(client: TestClient, session: Session, desk: Desk) -> None:
+    number = _number(session, callback_ticket(session, desk))
+    signed_in_client(client, desk.team_leader)
+    page = client.get("/authorisations")
+    assert page.status_code == 200 and 'id="new-grant-form"' not in page.text
+    assert 'id="grants-not-yours"' in page.text
+    refused = client.post("/authorisations", data={"ticket_number": number, "agent_id": str(desk.agent.id),
+                                                   "duration_minutes": "60", "reason": "Call back"})
+    assert refused.status_code == 409 and 'id="grant-agent-error"' in refused.text
+    assert grants.live_grant(fresh(session), customer_id=desk.customer.id, agent_id=desk.agent.id) is None
+
+
 def test_grants_page_in_chinese(client: TestClient, session: Session, desk: Desk) -> None:
-    users.set_locale(session, user_id=desk.team_leader.id, locale="zh_Hans")
+    users.set_locale(session, user_id=desk.supervisor.id, locale="zh_Hans")
     session.commit()
     grant_for(session, desk)
-    signed_in_client(client, desk.team_leader)
+    signed_in_client(client, desk.supervisor)
     page = client.get("/authorisations")
     assert '<html lang="zh-Hans">' in page.text and "回访授权" in page.text and "撤销" in page.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from core import assignments
 from tests.agent_ui.desk import Desk, callback_ticket, desk
 from tests.browser.conftest import Browsing, LiveServer
 from tests.factories import cheap_password_hashing
@@ -19,6 +20,9 @@ def test_a_team_leader_resolves_a_ticket_and_authorises_a_callback(browsing: Bro
                                                                   desk: Desk, session: Session) -> None:
     ticket_id = callback_ticket(session, desk)
     number = ticket_service.get(session, ticket_id=ticket_id, user=None).number
+    # The team leader is the store's named manager: who grants callback authorisations.
+    assignments.assign_site_manager(session, site_id=desk.site.id, user_id=desk.team_leader.id, by=None)
+    session.commit()
 
     lead = browsing.signed_in("lead", path="/tickets")
     lead.get_by_label("Customer phone").fill("138 0013 8000")

@@ -86,11 +86,14 @@ def test_signin_unknown_user_gives_the_same_error(client: TestClient, session: S
 
 
 def test_signin_lockout_shows_when_it_unlocks_then_unlocks(
-    client: TestClient, session: Session, settings: Settings, clock: FrozenClock
+    client: TestClient, session: Session, settings: Settings, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(settings, "trusted_proxies", ["testclient"])
     site_user = make_user(session)
-    for _ in range(settings.lockout_threshold):
-        _sign_in(client, site_user.username, "not the password")
+    for n in range(settings.lockout_threshold):  # one wrong guess from each of several places
+        client.post("/signin", headers={"X-Forwarded-For": f"198.51.100.{n}"}, follow_redirects=False,
+                    data={"username": site_user.username, "password": "not the password",
+                          "csrf_token": csrf_from(client.get("/signin").text)})
     page = client.get("/signin")
     assert "locked until" in page.text and 'id="username-error"' in page.text
     assert "9:15" in page.text  # 09:00 UTC on the frozen clock plus the 15-minute lock, shown in UTC

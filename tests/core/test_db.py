@@ -62,6 +62,22 @@ def test_on_commit_runs_after_commit_only(session: Session) -> None:
     assert ran == ["committed"]
 
 
+def test_on_commit_waits_for_the_transaction_not_a_savepoint(session: Session) -> None:
+    """A released SAVEPOINT (begin_nested) commits nothing yet: work queued for after the commit
+    (a credential's bookkeeping write in a transaction of its own) must wait for the real commit,
+    or it waits on the very lock the request still holds."""
+    from sqlalchemy import text
+
+    ran: list[str] = []
+    session.execute(text("SELECT 1"))
+    db.on_commit(session, lambda: ran.append("committed"))
+    with session.begin_nested():
+        session.execute(text("SELECT 2"))
+    assert ran == []
+    session.commit()
+    assert ran == ["committed"]
+
+
 def test_naming_convention_names_constraints() -> None:
     assert Base.metadata.naming_convention["fk"].startswith("fk_")
     assert isinstance(_Stamp.__table__.c.at.type, UTCDateTime)

@@ -171,21 +171,23 @@ def test_wrong_password_and_unknown_user_look_the_same(session: Session, countin
 def test_lockout_after_threshold_then_unlock_when_the_clock_moves(
     session: Session, settings: Settings, clock: FrozenClock
 ) -> None:
+    """Wrong passwords from places the person never signed in from lock the account for such
+    places (one guess from each of many addresses: no address's own throttle stops it)."""
     user = make_user(session)
-    for _ in range(settings.lockout_threshold - 1):
+    for n in range(settings.lockout_threshold - 1):
         with pytest.raises(users.InvalidCredentials):
-            users.authenticate(session, username=user.username, password="wrong password!", ip=None)
+            users.authenticate(session, username=user.username, password="wrong password!", ip=f"198.51.100.{n}")
     with pytest.raises(users.AccountLocked) as locked:
-        users.authenticate(session, username=user.username, password="wrong password!", ip=None)
+        users.authenticate(session, username=user.username, password="wrong password!", ip="198.51.100.99")
     until = clock.now() + timedelta(seconds=settings.lockout_seconds)
     assert locked.value.until == until
     session.commit()
-    # Even the right password is refused while locked.
+    # Even the right password is refused from an unknown place while locked.
     with pytest.raises(users.AccountLocked):
-        users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip=None)
+        users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip="203.0.113.1")
     assert "auth.locked" in _audit_actions(session, object_type="user", object_id=user.id)
     clock.advance(seconds=settings.lockout_seconds)
-    assert users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip=None).id == user.id
+    assert users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip="203.0.113.1").id == user.id
     assert user.locked_until is None and user.failed_sign_ins == 0
 
 
@@ -211,12 +213,12 @@ def test_inactive_user_cannot_sign_in(session: Session) -> None:
 def test_admin_unlock(session: Session, settings: Settings) -> None:
     admin = make_user(session, role=Role.admin)
     user = make_user(session)
-    for _ in range(settings.lockout_threshold):
+    for n in range(settings.lockout_threshold):
         with pytest.raises((users.InvalidCredentials, users.AccountLocked)):
-            users.authenticate(session, username=user.username, password="wrong password!", ip=None)
+            users.authenticate(session, username=user.username, password="wrong password!", ip=f"198.51.100.{n}")
     assert user.is_locked()
     users.unlock(session, user_id=user.id, by=admin)
-    assert users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip=None) is user
+    assert users.authenticate(session, username=user.username, password=DEFAULT_PASSWORD, ip="198.51.100.0") is user
 
 
 def test_hash_is_upgraded_when_parameters_change(session: Session) -> None:

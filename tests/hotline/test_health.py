@@ -25,8 +25,11 @@ def test_healthz_fails_when_the_broker_is_unreachable(client: TestClient, settin
     assert response.json()["checks"]["broker"]["ok"] is False
 
 
-def test_openapi_is_served(client: TestClient) -> None:
-    response = client.get("/openapi.json")
+def test_openapi_is_served(client: TestClient, session) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_api_token, make_user
+
+    token = make_api_token(session, make_user(session))
+    response = client.get("/openapi.json", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "Hotline"
 

@@ -12,7 +12,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from core import events, passwords
+from core import assignments, events, passwords
 from core.config import Settings
 from core.events import Event
 from core.models import Role, Site, Team, User
@@ -46,13 +46,16 @@ class Staff:
     admin: User
     qa: User
     remote_leader: User  # a team leader of the other site
+    manager: User  # a team leader of the other team, named manager of the site
+    remote_supervisor: User  # a supervisor of the other site
+    remote_agent: User  # an agent of the other site
 
 
 def make_staff(session: Session) -> Staff:
     site, other_site = make_site(session), make_site(session)
     team, other_team = make_team(session, site=site), make_team(session, site=site)
     remote_team = make_team(session, site=other_site)
-    return Staff(
+    staff = Staff(
         site=site, other_site=other_site, team=team, other_team=other_team,
         agent=make_user(session, role=Role.agent, team=team),
         teammate=make_user(session, role=Role.agent, team=team),
@@ -63,7 +66,13 @@ def make_staff(session: Session) -> Staff:
         admin=make_user(session, role=Role.admin),
         qa=make_user(session, role=Role.qa_inspector, site=site),
         remote_leader=make_user(session, role=Role.team_leader, team=remote_team),
+        manager=make_user(session, role=Role.team_leader, team=other_team),
+        remote_supervisor=make_user(session, role=Role.supervisor, site=other_site),
+        remote_agent=make_user(session, role=Role.agent, team=remote_team),
     )
+    assignments.assign_site_manager(session, site_id=site.id, user_id=staff.manager.id, by=None)
+    session.commit()
+    return staff
 
 
 @pytest.fixture

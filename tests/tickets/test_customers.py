@@ -128,8 +128,11 @@ def test_update_customer_owner_change_is_for_site_managers(session: Session, sta
     with pytest.raises(PermissionDenied):
         service.update_customer(session, customer_id=customer.id, changes={"owning_agent_id": staff.teammate.id},
                                 by=staff.agent, reason="handing over")
+    with pytest.raises(PermissionDenied):  # a team leader of the site, not its named manager
+        service.update_customer(session, customer_id=customer.id, changes={"owning_agent_id": staff.teammate.id},
+                                by=staff.team_leader, reason="handing over")
     service.update_customer(session, customer_id=customer.id, changes={"owning_agent_id": staff.teammate.id},
-                            by=staff.team_leader, reason="handing over")
+                            by=staff.manager, reason="handing over")
     assert customer.owning_agent_id == staff.teammate.id
 
 

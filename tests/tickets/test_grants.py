@@ -27,7 +27,7 @@ def _grant(session: Session, staff: Staff, customer_id: int, **extra: object) ->
 
 def test_create_grant_default_window_audited_and_announced(session: Session, staff: Staff, clock: FrozenClock,
                                                            published: Published) -> None:
-    customer = make_customer(session, site=staff.other_site)
+    customer = make_customer(session, site=staff.site)
     ticket_id = make_ticket_id(session, staff=staff, customer=customer)
     grant = _grant(session, staff, customer.id, ticket_id=ticket_id)
     assert grant.starts_at == clock.now() and grant.expires_at == clock.now() + timedelta(hours=2)
@@ -41,7 +41,7 @@ def test_create_grant_default_window_audited_and_announced(session: Session, sta
 
 
 def test_view_with_a_live_grant_is_full_and_audits_the_use(session: Session, staff: Staff) -> None:
-    customer = make_customer(session, site=staff.other_site)
+    customer = make_customer(session, site=staff.site)
     assert visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent).masked
     grant = _grant(session, staff, customer.id)
     card = visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent)
@@ -53,7 +53,7 @@ def test_view_with_a_live_grant_is_full_and_audits_the_use(session: Session, sta
 
 
 def test_expired_grant_refuses_view_and_dial(session: Session, staff: Staff, clock: FrozenClock) -> None:
-    customer = make_customer(session, site=staff.other_site)
+    customer = make_customer(session, site=staff.site)
     grant = _grant(session, staff, customer.id, duration_minutes=30)
     assert grants.callback_target(session, customer_id=customer.id, agent_id=staff.agent.id).number.startswith("+86")
     clock.advance(minutes=30)
@@ -67,7 +67,7 @@ def test_expired_grant_refuses_view_and_dial(session: Session, staff: Staff, clo
 
 
 def test_revoked_grant_refuses_view_and_dial(session: Session, staff: Staff) -> None:
-    customer = make_customer(session, site=staff.other_site)
+    customer = make_customer(session, site=staff.site)
     grant = _grant(session, staff, customer.id)
     grants.revoke_grant(session, grant_id=grant.id, by=staff.supervisor)
     session.commit()
@@ -79,7 +79,7 @@ def test_revoked_grant_refuses_view_and_dial(session: Session, staff: Staff) -> 
 
 
 def test_no_grant_at_all(session: Session, staff: Staff) -> None:
-    customer = make_customer(session, site=staff.other_site)
+    customer = make_customer(session, site=staff.site)
     with pytest.raises(grants.NoGrant):
         grants.require_live_grant(session, customer_id=customer.id, agent_id=staff.agent.id)
 
@@ -120,14 +120,93 @@ def test_new_grant_after_the_previous_expired(session: Session, staff: Staff, cl
     assert _grant(session, staff, customer.id).is_live()
 
 
-def test_team_leader_grants_within_their_team_only(session: Session, staff: Staff) -> None:
+def _refusals(session: Session) -> list[dict[str, object]]:
+    return [e.details_dict for e in audit.entries_for(session, action_prefix="grant.refused")]
+
+
+def test_nobody_grants_themselves(session: Session, staff: Staff) -> None:
+    """The finding: a team leader, a supervisor and a center head each granted themselves access
+    to a customer (the team leader's of another site) and read the full card."""
+    here, there = make_customer(session, site=staff.site), make_customer(session, site=staff.other_site)
+    cases = [(staff.remote_leader, here), (staff.team_leader, there), (staff.supervisor, here),
+             (staff.manager, there), (staff.center_head, there)]
+    for person, customer in cases:
+        with pytest.raises(grants.GrantToSelf):
+            _grant(session, staff, customer.id, by=person, agent_id=person.id)
+        assert visibility.view_customer(session, customer_id=customer.id, viewer=person).masked
+    assert [r["refused"] for r in _refusals(session)] == ["self"] * len(cases)
+
+
+def test_the_grantee_works_at_the_customers_site(session: Session, staff: Staff) -> None:
+    """The finding: a supervisor granted an agent of site 1 access to a customer of site 2."""
+    there = make_customer(session, site=staff.other_site)
+    with pytest.raises(grants.GranteeOtherSite):
+        _grant(session, staff, there.id, by=staff.supervisor, agent_id=staff.agent.id)
+    with pytest.raises(grants.GranteeOtherSite):
+        _grant(session, staff, there.id, by=staff.center_head, agent_id=staff.agent.id)
+    assert _grant(session, staff, there.id, by=staff.center_head, agent_id=staff.remote_agent.id).is_live()
+    assert visibility.view_customer(session, customer_id=there.id, viewer=staff.agent).masked
+
+
+def test_who_may_grant(session: Session, staff: Staff) -> None:
+    """The customer's named site manager, a supervisor of that site, the center head across sites;
+    not a team leader who is not named, nor a supervisor of another site."""
     customer = make_customer(session, site=staff.site)
-    assert _grant(session, staff, customer.id, by=staff.team_leader).is_live()
-    with pytest.raises(PermissionDenied) as caught:
-        _grant(session, staff, customer.id, by=staff.team_leader, agent_id=staff.outsider.id)
-    assert "own team" in caught.value.message
-    with pytest.raises(PermissionDenied):
-        _grant(session, staff, customer.id, by=staff.remote_leader, agent_id=staff.teammate.id)
+    by_manager = _grant(session, staff, customer.id, by=staff.manager, agent_id=staff.agent.id)
+    by_supervisor = _grant(session, staff, customer.id, by=staff.supervisor, agent_id=staff.teammate.id)
+    by_head = _grant(session, staff, customer.id, by=staff.center_head, agent_id=staff.outsider.id)
+    bases = {e.object_id: e.details_dict["basis"] for e in audit.entries_for(session, action_prefix="grant.created")}
+    assert bases == {str(by_manager.id): "site_manager", str(by_supervisor.id): "supervisor",
+                     str(by_head.id): "center_head"}
+    for person in (staff.team_leader, staff.remote_supervisor, staff.remote_leader):
+        with pytest.raises(grants.GrantingNotAllowed) as caught:
+            _grant(session, staff, customer.id, by=person, agent_id=staff.team_leader.id
+                   if person is not staff.team_leader else staff.manager.id)
+        assert caught.value.code == "grant_not_grantor"
+    assert [r["refused"] for r in _refusals(session)] == ["not_grantor"] * 3
+    assert all(r["customer_id"] == customer.id and r["attempted"] == "grant" for r in _refusals(session))
+
+
+def test_a_grants_whole_life_never_passes_the_maximum(session: Session, staff: Staff, clock: FrozenClock) -> None:
+    """The finding: one grant extended three times lived 93 h. Extensions move the expiry, but
+    never past the start plus HOTLINE_GRANT_MAX_SECONDS (24 h); each refusal is audited."""
+    customer = make_customer(session, site=staff.site)
+    grant = _grant(session, staff, customer.id)
+    clock.advance(hours=1)
+    for minutes in (24 * 60, 23 * 60 + 1):
+        with pytest.raises(ValidationFailed) as caught:
+            grants.extend_grant(session, grant_id=grant.id, by=staff.supervisor, duration_minutes=minutes)
+        assert caught.value.errors[0]["loc"] == ["duration_minutes"]
+        assert "24 hours in all, extensions included" in caught.value.errors[0]["msg"]
+    grants.extend_grant(session, grant_id=grant.id, by=staff.supervisor, duration_minutes=23 * 60)
+    clock.advance(hours=22, minutes=59)
+    with pytest.raises(ValidationFailed):
+        grants.extend_grant(session, grant_id=grant.id, by=staff.supervisor, duration_minutes=60)
+    assert grant.expires_at - grant.starts_at == timedelta(hours=24)
+    assert [r["refused"] for r in _refusals(session)] == ["too_long"] * 3
+
+
+def test_extend_and_revoke_follow_the_grant_rules(session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site)
+    grant = _grant(session, staff, customer.id, by=staff.manager)
+    with pytest.raises(grants.GrantToSelf):
+        grants.extend_grant(session, grant_id=grant.id, by=staff.agent, duration_minutes=240)
+    with pytest.raises(grants.GrantingNotAllowed):
+        grants.extend_grant(session, grant_id=grant.id, by=staff.team_leader, duration_minutes=240)
+    with pytest.raises(grants.GrantingNotAllowed):
+        grants.revoke_grant(session, grant_id=grant.id, by=staff.remote_supervisor)
+    assert [r["attempted"] for r in _refusals(session)] == ["revoke", "extend", "extend"]
+    grants.extend_grant(session, grant_id=grant.id, by=staff.supervisor, duration_minutes=240)
+    assert grants.revoke_grant(session, grant_id=grant.id, by=staff.manager).revoked_at is not None
+
+
+def test_grantable_people_are_the_sites_own(session: Session, staff: Staff) -> None:
+    people = {p.id for p in grants.grantable_people(session, by=staff.supervisor)}
+    assert {staff.agent.id, staff.teammate.id, staff.outsider.id, staff.team_leader.id, staff.manager.id} <= people
+    assert staff.supervisor.id not in people and staff.remote_agent.id not in people
+    assert grants.grantable_people(session, by=staff.team_leader) == []
+    assert staff.remote_agent.id in {p.id for p in grants.grantable_people(session, by=staff.center_head)}
+    assert grants.may_grant_at_all(session, by=staff.manager) and not grants.may_grant_at_all(session, by=staff.agent)
 
 
 @pytest.mark.parametrize("role", ["agent", "admin", "qa"])
@@ -148,7 +227,7 @@ def test_extend_and_revoke(session: Session, staff: Staff, clock: FrozenClock, p
     customer = make_customer(session, site=staff.site)
     grant = _grant(session, staff, customer.id)
     clock.advance(hours=1)
-    grants.extend_grant(session, grant_id=grant.id, by=staff.team_leader, duration_minutes=180)
+    grants.extend_grant(session, grant_id=grant.id, by=staff.manager, duration_minutes=180)
     session.commit()
     assert grant.expires_at == clock.now() + timedelta(hours=3)
     with pytest.raises(ValidationFailed):
@@ -173,6 +252,13 @@ def test_grant_for_ivr_callback_is_by_the_system_and_idempotent(session: Session
     again = grants.grant_for_ivr_callback(session, customer_id=customer.id, agent_id=staff.agent.id,
                                           ticket_id=ticket_id)
     assert again.id == grant.id and again.expires_at == clock.now() + timedelta(hours=2)
+    for _ in range(30):  # asked again and again: the grant's whole life stays within the maximum
+        clock.advance(hours=1)
+        again = grants.grant_for_ivr_callback(session, customer_id=customer.id, agent_id=staff.agent.id,
+                                              ticket_id=ticket_id)
+        if again.id != grant.id:
+            break
+    assert grant.expires_at == grant.starts_at + timedelta(hours=24)
 
 
 def test_record_expiries_once_with_an_event(session: Session, staff: Staff, clock: FrozenClock,

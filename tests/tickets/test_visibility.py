@@ -103,13 +103,35 @@ def test_offered_call_card_opens_access_and_returns_full_card(session: Session, 
     assert not card.masked and card.access == "call"
 
 
-def test_site_managers_see_their_own_sites_customers(session: Session, staff: Staff) -> None:
+def test_named_site_managers_see_their_own_sites_customers(session: Session, staff: Staff) -> None:
     here = make_customer(session, site=staff.site)
     there = make_customer(session, site=staff.other_site)
-    for manager in (staff.team_leader, staff.supervisor):
-        assert visibility.view_customer(session, customer_id=here.id, viewer=manager).access == "site"
-        assert visibility.view_customer(session, customer_id=there.id, viewer=manager).masked
-    assert visibility.view_customer(session, customer_id=there.id, viewer=staff.remote_leader).access == "site"
+    assert visibility.view_customer(session, customer_id=here.id, viewer=staff.manager).access == "site"
+    assert visibility.view_customer(session, customer_id=there.id, viewer=staff.manager).masked
+    assert _views(session, here.id)[0].details_dict == {"reason": "site"}
+
+
+def test_managers_of_a_site_who_are_not_named_see_masked_cards(session: Session, staff: Staff) -> None:
+    """The finding: every team leader, supervisor and center head attached to a site saw all of
+    its customers in full. Only the site's named managers do."""
+    from core import users
+
+    here = make_customer(session, site=staff.site, email="w@example.com")
+    head_here = users.move(session, user_id=staff.center_head.id, site_id=staff.site.id, team_id=None, by=None)
+    for viewer in (staff.team_leader, staff.supervisor, head_here, staff.remote_leader):
+        card = visibility.view_customer(session, customer_id=here.id, viewer=viewer)
+        assert card.masked and card.email is None and card.address is None
+    assert _views(session, here.id) == []
+
+
+def test_a_manager_who_moves_away_is_no_longer_named(session: Session, staff: Staff) -> None:
+    from core import users
+
+    here = make_customer(session, site=staff.site)
+    users.move(session, user_id=staff.manager.id, site_id=staff.other_site.id, team_id=None, by=None)
+    assert visibility.view_customer(session, customer_id=here.id, viewer=staff.manager).masked
+    removed = audit.entries_for(session, action_prefix="site.assignment_removed")[0]
+    assert removed.details_dict["because"] == "no_longer_eligible" and removed.object_id == str(staff.site.id)
 
 
 def test_managers_without_the_site_admins_and_qa_see_masked_cards(session: Session, staff: Staff) -> None:
