@@ -16,7 +16,7 @@ from core import assignments, audit
 from core.clock import FrozenClock
 from core.models import Role, User
 from tests.factories import fresh, make_api_token, make_user
-from tests.qa.conftest import World, record_call, world  # noqa: F401
+from tests.qa.conftest import World, record_call, world  # noqa: F401, F811
 from tickets import service as ticket_service
 
 ROUTES = ("/recordings/{id}", "/api/qa/recordings/{id}/audio")
@@ -35,7 +35,7 @@ def listen(client: TestClient, session: Session):  # type: ignore[no-untyped-def
 
 
 def _recorded(session: Session, agent: User | None, clock: FrozenClock, tmp_path: Path, **extra: Any) -> Any:
-    return record_call(session, agent=agent, started_at=clock.now(), media_dir=tmp_path, **extra)
+    return record_call(session, agent=agent, started_at=clock.now(), with_media=True, **extra)
 
 
 def test_managers_of_another_site_do_not_download_a_sites_recording(  # noqa: F811

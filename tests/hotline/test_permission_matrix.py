@@ -75,6 +75,15 @@ GATES: dict[str, frozenset[str]] = {
     "GET /api/qa/reports/weekly": SIGNED_IN,
     "GET /api/qa/briefing": SIGNED_IN,
     "GET /api/qa/reports/monthly": SIGNED_IN,
+    "GET /api/qa/reports/meeting": SIGNED_IN,
+    "GET /api/qa/reports/meeting.csv": SIGNED_IN,
+    "GET /api/qa/teams/{team_id}/minimum": frozenset(),  # no such team: refused to all
+    "PUT /api/qa/teams/{team_id}/minimum": QA,
+    "GET /api/scheduling/settings": AGENTS,
+    "PUT /api/scheduling/settings/{key}": ADMINS,
+    "GET /qa/reports/meeting": SUPERVISORS,
+    "POST /qa/coverage/minimum": frozenset(),  # no such team: refused to all
+    "POST /reminders/{notification_id}/dismiss": SIGNED_IN,
     "GET /api/qa/reports/monthly.csv": SIGNED_IN,
     "GET /api/qa/reports/monthly.pdf": SIGNED_IN,
     "POST /signin": SIGNED_IN,  # a post without the sign-in page's cookie is refused (CSRF)
@@ -500,7 +509,7 @@ def make_object(session: Session, world: World, kind: str, persona: str, relatio
         customer = make_customer(session, site=site, owner=owning, phones=[phone])
         return Made(customer.id, owner.id if owner else None, phone)
     if kind == "recording":
-        recording = record_call(session, agent=owner, started_at=clock.now(), media_dir=media)
+        recording = record_call(session, agent=owner, started_at=clock.now(), with_media=True)
         return Made(recording.id, owner.id if owner else None)
     made = ticket_service.open_ticket(session, category="inquiry", site_id=site.id,
                                       team_id=owner.team_id if owner else None,
