@@ -32,7 +32,7 @@ def _client(settings: Settings, **changes: object) -> Iterator[TestClient]:
 @pytest.fixture
 def production(settings: Settings) -> Iterator[TestClient]:
     yield from _client(settings, mode="production", public_url="https://hotline.example.org",
-                       broker_url=BROKER_URL or "redis://127.0.0.1:6379/5")
+                       broker_url=BROKER_URL or "redis://127.0.0.1:6379/5", storage_dir=settings.var_dir)
 
 
 def test_in_production_the_api_description_needs_a_signed_in_user(production: TestClient, session: Session) -> None:
