@@ -20,7 +20,7 @@ from core import clock
 from core.auth import AgentUser, DbSession, TeamLeaderUser
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
-from core.organisation import list_teams
+from core.organisation import list_sites, list_teams
 from core.directory import list_users
 from qa import coaching as qa_coaching
 from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
@@ -40,19 +40,40 @@ def _waiting_handovers(session: DbSession, user: User) -> list[Any]:
     return handover_service.waiting_for(session, viewer=user)
 
 
+def _duty_site(request: Request, session: DbSession, user: User) -> tuple[int | None, list[Any]]:
+    """The site whose floor the page shows: the viewer's own; for a center head or admin without
+    one, the site they picked (`?site=`), or the only site. None, with the sites, asks them to pick."""
+    if user.site_id is not None:
+        return user.site_id, []
+    sites = list_sites(session)
+    raw = request.query_params.get("site", "")
+    chosen = next((s.id for s in sites if raw.isdigit() and s.id == int(raw)), None)
+    if chosen is None and len(sites) == 1:
+        chosen = sites[0].id
+    return chosen, sites
+
+
+def _site_query(user: User, site_id: int | None) -> str:
+    return f"&site={site_id}" if user.site_id is None and site_id is not None else ""
+
+
 def _duty_context(request: Request, session: DbSession, user: User) -> dict[str, Any]:
+    site_id, sites = _duty_site(request, session, user)
+    if site_id is None:
+        return {"sites": sites, "choose": "/duty"}
     zone = common.zone_of(request)
     day = common.parse_day(request.query_params.get("day"), common.today(zone))
     kind = request.query_params.get("kind") or "day"
     kind = kind if kind in common.SHIFT_KINDS else "day"
     start, _end = common.day_bounds(day, zone)
-    entries = rollcall.roll_call(session, site_id=user.site_id, start=start, by=user, window_minutes=24 * 60)
-    log = dutylog.open_log(session, site_id=user.site_id, day=day, shift_kind=kind, by=user)
+    entries = rollcall.roll_call(session, site_id=site_id, start=start, by=user, window_minutes=24 * 60)
+    log = dutylog.open_log(session, site_id=site_id, day=day, shift_kind=kind, by=user)
     handover = handover_service.for_duty_log(session, duty_log_id=log.id)
     staffing = (handover_service.staffing(session, duty_log_id=log.id)
                 if handover is None or handover.status in ("draft", "returned") else [])
     session.commit()  # the roll call and the prefilled log are kept, whatever the page does next
     return {
+        "site_q": _site_query(user, site_id), "sites": sites, "site_id": site_id, "choose": None,
         "day": day, "kind": kind, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
         "roll_call": [(shift, entry, common.explain(entry.violations, request)) for shift, entry in entries],
         "log": log, "handover": handover, "waiting": _waiting_handovers(session, user), "names": _names(session, user),
@@ -225,7 +246,11 @@ def weekly(request: Request, session: DbSession, user: TeamLeaderUser) -> Respon
     zone = common.zone_of(request)
     day = common.parse_day(request.query_params.get("week"), common.today(zone))
     week_start = day - timedelta(days=day.weekday())
-    context = {"week": dutylog.weekly(session, site_id=user.site_id, week_start=week_start, by=user),
+    site_id, sites = _duty_site(request, session, user)
+    if site_id is None:
+        return _render(request, WEEKLY, "weekly_main", {"sites": sites, "choose": "/duty/weekly"})
+    context = {"week": dutylog.weekly(session, site_id=site_id, week_start=week_start, by=user),
+               "site_q": _site_query(user, site_id), "sites": sites, "site_id": site_id, "choose": None,
                "week_start": week_start, "prev_week": week_start - timedelta(days=7),
                "next_week": week_start + timedelta(days=7), "field_words": FIELD_WORDS,
                "shift_kinds": common.SHIFT_KINDS, "counts": dutylog.COUNT_FIELDS}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Role
-from scheduling.models import Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
+from scheduling.models import DutyLog, Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
 from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
 from tests.scheduling.conftest import World, assign, world
 from tests.telephony.hub import eager_tasks
@@ -587,3 +587,27 @@ def test_reminders_are_shown_where_people_work_and_dismissed(client: TestClient,
     assert 'id="reminders"' not in client.get("/duty?day=2026-01-10").text
     signed_in_client(client, me)
     assert 'id="reminders"' in client.get("/shifts").text  # the agent's own stays until they dismiss it
+
+
+@pytest.mark.parametrize("role", [Role.center_head, Role.admin])
+def test_the_duty_pages_let_a_viewer_without_a_site_pick_one(client: TestClient, session: Session, world: World,
+                                                            role: Role) -> None:
+    """A center head or admin attached to no site used to get a server error (a duty log with no
+    site); with two sites they now pick one, and the links on the page keep that site."""
+    from tests.factories import make_site
+    other = make_site(session, name="Harbour store", code="HBR")
+    session.commit()
+    signed_in_client(client, make_user(session, role=role, site=None))
+    _zh(client)
+    for path in ("/duty", "/duty/weekly"):
+        chooser = client.get(path)
+        assert chooser.status_code == 200 and 'id="site-choice"' in chooser.text and "选择门店" in chooser.text
+        assert f'href="{path}?site={other.id}"' in chooser.text and f'href="{path}?site={world.site.id}"' in chooser.text
+        assert client.get(f"{path}?site=999999").text.count('id="site-choice"') == 1  # an unknown site asks again
+    page = client.get(f"/duty?site={world.site.id}&day=2026-01-05")
+    assert page.status_code == 200 and 'id="rollcall-panel"' in page.text and 'id="site-picked"' in page.text
+    assert f"kind=night&amp;site={world.site.id}" in page.text
+    log = session.scalars(select(DutyLog).where(DutyLog.site_id == world.site.id)).one()
+    assert log.day == date(2026, 1, 5)
+    weekly = client.get(f"/duty/weekly?site={other.id}")
+    assert weekly.status_code == 200 and 'id="weekly"' in weekly.text and f"site={other.id}" in weekly.text
