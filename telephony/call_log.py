@@ -15,13 +15,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from core import directory, organisation, permissions
+from core import directory, listening, organisation, permissions
 from core.errors import PermissionDenied, ValidationFailed
 from core.models import Role, User
 from telephony import controls
 from telephony.figures import SERVICE_LEVEL_SECONDS
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry, Recording
-from telephony.recordings import LISTENERS
 from tickets import service as ticket_service
 
 __all__ = ["DIRECTIONS", "MAX_DAYS", "OUTCOMES", "CallPage", "CallRow", "PeriodFigures", "Report", "TeamFigures",
@@ -186,7 +185,7 @@ def call_log(session: Session, *, viewer: User, start: datetime, end: datetime, 
     page = max(1, min(page, pages))
     found = session.execute(
         select(Call.id, Call.started_at, Call.leg, Call.skill_code, Call.agent_id, Call.enqueued_at, Call.ended_at,
-               Call.bridged_at, Call.ticket_id, OUTCOME.label("outcome"))
+               Call.bridged_at, Call.ticket_id, Call.site_id, OUTCOME.label("outcome"))
         .where(*where).order_by(Call.started_at.desc(), Call.id.desc())
         .offset((page - 1) * page_size).limit(page_size)).all()
     return CallPage(rows=_rows(session, viewer, found), total=total, page=page, page_size=page_size)
@@ -204,14 +203,14 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
         .where(Offer.entry_id.in_([e.id for e in entries.values()]), Offer.state == "accepted")
         .group_by(Offer.entry_id)).all()) if entries else {}
     holds = controls.hold_totals(session, call_ids=ids)
-    recordings: dict[int, tuple[str, int, bool]] = {}
-    for rec_id, call_id, kind, stored in session.execute(
-            select(Recording.id, Recording.call_id, Recording.kind, Recording.media_key.is_not(None))
+    recordings: dict[int, tuple[str, int, bool, int | None]] = {}
+    for rec_id, call_id, kind, stored, rec_ticket in session.execute(
+            select(Recording.id, Recording.call_id, Recording.kind, Recording.media_key.is_not(None),
+                   Recording.ticket_id)
             .where(Recording.call_id.in_(ids), Recording.status == "completed").order_by(Recording.id)):
-        recordings.setdefault(call_id, (kind, rec_id, bool(stored)))
+        recordings.setdefault(call_id, (kind, rec_id, bool(stored), rec_ticket))
     numbers = ticket_service.numbers_of(session, ticket_ids={r.ticket_id for r in found if r.ticket_id})
     names = directory.staff_names(session, {r.agent_id for r in found if r.agent_id})
-    listens_to_all = permissions.allowed(viewer.role, LISTENERS)
     rows = []
     for r in found:
         entry = entries.get(r.id)
@@ -227,7 +226,10 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
         if answered_at is not None and r.ended_at is not None:
             talk = max(0, _seconds(answered_at, r.ended_at) - (hold or 0))
         recording = recordings.get(r.id)
-        may_listen = listens_to_all or (r.agent_id is not None and r.agent_id == viewer.id)
+        # The link is offered only where the one listening rule lets this viewer play it.
+        may_listen = bool(recording and recording[2]) and listening.may_hear(
+            session, user=viewer, recorded=listening.Recorded(recording[1], agent_id=r.agent_id, site_id=r.site_id,
+                                                              ticket_id=recording[3]))
         rows.append(CallRow(
             call_id=r.id, started_at=r.started_at, direction="inbound" if r.leg == "caller" else "callback",
             queue=r.skill_code, agent_id=r.agent_id, agent_name=names[r.agent_id].display_name

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock, listening, permissions
+from core import clock, listening
 from core.audit import record as audit
 from core.errors import NotFound
 from core.models import User
@@ -215,9 +215,6 @@ def pending_copies(session: Session, *, limit: int = 100) -> list[int]:
 
 
 # Listening ------------------------------------------------------------------------------------
-
-LISTENERS = permissions.QA | permissions.TEAM_LEADERS
-
 
 def get_for_listening(session: Session, *, recording_id: int, user: User, source_ip: str | None = None,
                       audit_listen: bool = True) -> Recording:

@@ -237,3 +237,25 @@ def test_the_call_log_in_simplified_chinese(client: TestClient, session: Session
         assert text in page.text, text
     refused = client.get("/calls", params={"outcome": "lost"})
     assert refused.status_code == 422 and "请从列表中选择结果" in refused.text
+
+
+def test_listen_links_follow_the_listening_rule(client: TestClient, session: Session, desk: Desk,
+                                                made: Made) -> None:
+    """Every "Listen" link the call log shows plays for that viewer (the one rule every audio route
+    uses); a recording the viewer may not hear is named, not linked. Before, the link was offered
+    by role, and a site-1 supervisor's link to a call the other site's agent took answered 403."""
+    viewers = [desk.agent, desk.teammate, desk.team_leader, desk.supervisor, desk.other_supervisor,
+               make_user(session, role=Role.center_head, username="head")]
+    linked: dict[str, set[int]] = {}
+    for viewer in viewers:
+        signed_in_client(client, viewer)
+        page = client.get("/calls").text
+        rows = re.findall(r'data-call-id="(\d+)".*?</tr>', page, flags=re.S)
+        links = re.findall(r'href="/recordings/(\d+)"', page)
+        for recording_id in links:
+            assert client.get(f"/recordings/{recording_id}").status_code == 200, (viewer.username, recording_id)
+        linked[viewer.username] = {int(r) for r in rows if f'data-call-id="{r}"' in page and
+                                   'href="/recordings/' in page[page.index(f'data-call-id="{r}"'):].split("</tr>")[0]}
+    assert made.mine in linked[desk.agent.username] and made.mine in linked[desk.team_leader.username]
+    assert made.far not in linked[desk.supervisor.username]
+    assert made.far in linked[desk.other_supervisor.username] and made.far in linked["head"]
