@@ -140,9 +140,11 @@ def remind_unaccepted(session: Session) -> int:
     """The sweep's work: the handover of a shift that changed `handover_accept_minutes` ago (or
     up to a day before) and is still not accepted (or not even written) is reminded to the
     outgoing lead, the site's other team leaders (the incoming lead among them) and its
-    supervisors, once. Returns how many shifts were reminded for the first time."""
+    supervisors, once. A lead's rostered shift whose duty log nobody opened is reminded too (its
+    log is opened for that lead). Returns how many shifts were reminded for the first time."""
     now = clock.now()
     minutes = policy(session).handover_accept_minutes
+    _open_unlogged(session, now=now, minutes=minutes)
     reminded = 0
     for log in session.scalars(select(DutyLog).where(DutyLog.closed_at.is_(None),
                                                      DutyLog.day >= (now - timedelta(days=2)).date())
@@ -162,6 +164,26 @@ def remind_unaccepted(session: Session) -> int:
                                          "changed_at": change.isoformat()})
         reminded += 1 if made else 0
     return reminded
+
+
+def _open_unlogged(session: Session, *, now: datetime, minutes: int) -> int:
+    """A team leader's rostered shift that changed `handover_accept_minutes` ago (up to a day
+    before) with no duty log of its site, day and kind (nobody opened the duty page) gets its log
+    now, kept by that lead, so that its handover is reminded like any other. Returns how many."""
+    leaders = {u.id: u for u in directory.list_users(session, role=Role.team_leader)}
+    if not leaders:
+        return 0
+    opened = 0
+    for shift in session.scalars(select(Shift).where(
+            Shift.user_id.in_(leaders), Shift.end_at <= now - timedelta(minutes=minutes),
+            Shift.end_at > now - timedelta(days=1)).order_by(Shift.end_at, Shift.id)):
+        logged = session.scalar(select(DutyLog.id).where(DutyLog.site_id == shift.site_id, DutyLog.day == shift.day,
+                                                         DutyLog.shift_kind == shift.kind).limit(1))
+        lead = leaders[shift.user_id]
+        if logged is None and lead.site_id == shift.site_id:
+            dutylog.open_log(session, site_id=shift.site_id, day=shift.day, shift_kind=shift.kind, by=lead)
+            opened += 1
+    return opened
 
 
 def _incoming(session: Session, handover: Handover, by: User) -> None:

@@ -69,3 +69,42 @@ def test_medical_certificates_due_are_reminded_by_the_sweep(session, world, cloc
     assert tasks.sweep_certificates() == 1
     assert sorted(_unread(session, me)) == ["leave.certificate_due", "leave.certificate_overdue"]
     assert tasks.sweep_certificates() == 0
+
+
+def test_a_handover_whose_duty_log_was_never_opened_is_reminded_too(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    # Nobody opened the duty page of the outgoing lead's shift: no log, no handover written. The
+    # shift change is known from the roster all the same, and is reminded like any other.
+    from scheduling.models import DutyLog
+
+    users.set_skill(session, user_id=world.leader.id, skill_code="hotline", level=3)
+    shift = assign(session, world, world.leader, MONDAY)  # the outgoing lead's day shift, 08:00 to 16:00
+    assign(session, world, world.agents[0], MONDAY)  # an agent's shift ends then too: not a lead's
+    session.commit()
+    clock.set(shift.end_at + timedelta(minutes=29))
+    assert tasks.sweep_handovers() == 0 and session.query(DutyLog).count() == 0
+    clock.set(shift.end_at + timedelta(minutes=30))
+    assert tasks.sweep_handovers() == 1
+    assert tasks.sweep_handovers() == 0  # once
+    for person in (world.leader, world.other_leader, world.supervisor):
+        assert _unread(session, person) == ["handover.not_accepted"], person.username
+    assert _unread(session, world.agents[0]) == []
+    note = escalation.notifications_for(fresh(session), world.leader.id)[0]
+    assert (note.params["day"], note.params["shift_kind"], note.params["handover_id"]) == ("2026-01-12", "day", None)
+    # The lead writes the handover late; its acceptance settles the reminder.
+    log = dutylog.open_log(session, site_id=world.site.id, day=MONDAY, shift_kind="day", by=world.leader)
+    assert note.params["duty_log_id"] == log.id
+    draft = handover.write(session, duty_log_id=log.id, by=world.leader, nothing_to_report=list(handover.FIELDS))
+    handover.submit(session, handover_id=draft.id, by=world.leader)
+    handover.accept(session, handover_id=draft.id, by=world.other_leader)
+    session.commit()
+    assert _unread(session, world.leader) == [] and _unread(session, world.supervisor) == []
+    assert tasks.sweep_handovers() == 0
+
+
+def test_a_long_past_shift_change_with_no_duty_log_is_not_reminded(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    users.set_skill(session, user_id=world.leader.id, skill_code="hotline", level=3)
+    shift = assign(session, world, world.leader, MONDAY)
+    session.commit()
+    clock.set(shift.end_at + timedelta(days=1, minutes=1))
+    assert tasks.sweep_handovers() == 0
+    assert _unread(session, world.leader) == []
