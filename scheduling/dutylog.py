@@ -17,6 +17,7 @@ from scheduling import access, handover_sources
 from scheduling import shifts as shift_service
 from scheduling.models import DutyLog, Handover, Shift
 from telephony import history as call_history
+from tickets import facts as ticket_facts
 
 TEXT_FIELDS = ("system_problems", "difficult_issues", "notes")
 COUNT_FIELDS = ("inquiry_count", "lookup_count", "proactive_count")
@@ -111,7 +112,9 @@ def close(session: Session, *, log_id: int, by: User) -> DutyLog:
 
 
 def weekly(session: Session, *, site_id: int, week_start: date, by: User) -> dict[str, Any]:
-    """The week's figures from `week_start` (7 days): totals, per day, and the problems noted."""
+    """The week's figures from `week_start` (7 days): the duty logs' totals, per day, and the
+    problems noted; and the supervisor's totals of the site's tickets accepted, supervised,
+    answered and followed up that week (the site's calendar), from the tickets themselves."""
     access.require_role(by, Role.team_leader, "read duty logs")
     access.require_site(by, site_id, "read duty logs")
     logs = list(session.scalars(select(DutyLog).where(DutyLog.site_id == site_id, DutyLog.day >= week_start,
@@ -131,4 +134,12 @@ def weekly(session: Session, *, site_id: int, week_start: date, by: User) -> dic
         "difficult_issues": [{"day": log.day.isoformat(), "shift_kind": log.shift_kind, "text": log.difficult_issues}
                              for log in logs if log.difficult_issues.strip()],
         "logs": len(logs),
+        "tickets": ticket_facts.ticket_totals(
+            session, site_id=site_id, start=_local_midnight(session, site_id, week_start),
+            end=_local_midnight(session, site_id, week_start + timedelta(days=7))),
     }
+
+
+def _local_midnight(session: Session, site_id: int, day: date) -> datetime:
+    zone = ZoneInfo(shift_service.site_of(session, site_id).timezone)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)

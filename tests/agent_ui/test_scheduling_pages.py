@@ -222,6 +222,7 @@ def test_duty_log_handover_accept_and_additions(client: TestClient, session: Ses
     assert bad.status_code == 422 and "Counts are whole numbers" in bad.text
     weekly = client.get("/duty/weekly").text
     assert "Headset 4 broken" in weekly and ">12<" in weekly
+    assert 'id="weekly-tickets"' in weekly and "Supervised (escalated)" in weekly  # the supervisor's totals
     blank = client.post(f"/duty/logs/{log_id}/handover", data={"equipment_status": "Headset 4 broken",
                                                                "action": "submit"}, headers=HX)
     assert blank.status_code == 422 and 'id="missing-notices"' in blank.text  # blank parts are not a report
