@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from core.errors import PermissionDenied
 from scheduling import leave, swaps
 from scheduling.errors import LeaveRuleViolated, NotYourTurn, SwapRuleViolated
 from scheduling.models import Shift
@@ -109,8 +110,9 @@ def test_only_the_right_people_confirm_and_approve(session, world) -> None:  # t
     with pytest.raises(NotYourTurn):
         swaps.confirm(session, swap_id=swap.id, by=a)
     outsider = world.agents[2]
-    with pytest.raises(Exception):  # an agent is no leader  # noqa: B017
+    with pytest.raises(PermissionDenied):  # an agent is no leader
         swaps.approve(session, swap_id=swap.id, by=outsider)
+    assert (swap.requester_leader_id, swap.partner_leader_id) == (None, None)
     swaps.approve(session, swap_id=swap.id, by=world.leader)
     assert swap.requester_leader_id == world.leader.id and swap.partner_leader_id is None
     swaps.approve(session, swap_id=swap.id, by=world.other_leader)
@@ -128,7 +130,13 @@ def test_no_swap_on_a_public_holiday(session, world) -> None:  # type: ignore[no
     with pytest.raises(SwapRuleViolated) as caught:
         swaps.request(session, shift_id=shift.id, partner_id=world.agents[1].id, by=a)
     assert [v.rule for v in caught.value.violations] == ["swap.public_holiday"]
-    assert timedelta(0) == timedelta(0)
+    # Nor may whoever works that day take it as leave, unless it is a special case asked two days ahead.
+    with pytest.raises(LeaveRuleViolated) as caught:
+        leave.request(session, user_id=a.id, kind="personal", start=shift.start_at, end=shift.end_at, by=a)
+    assert [v.rule for v in caught.value.violations] == ["leave.holiday_not_special"]
+    special = leave.request(session, user_id=a.id, kind="personal", start=shift.start_at, end=shift.end_at, by=a,
+                            holiday_special_case=True)
+    assert special.status == "pending" and special.steps == ["supervisor"]
 
 
 def test_medical_certificate_due_overdue_and_received(session, world, clock) -> None:  # type: ignore[no-untyped-def]

@@ -163,3 +163,16 @@ def test_swap_rules_in_combination_and_messages() -> None:
     settling = swap_facts(requester=party(1, swaps_this_month=2, unpaid=[(4, date(2026, 1, 2))]),
                           pays_back=swap_rules.Payback(4, 2, 1))
     assert swap_rules.evaluate(settling, DEFAULTS) == []
+
+
+@pytest.mark.parametrize(("requested", "expected"), [
+    (datetime(2026, 1, 8, 10, 59, tzinfo=UTC), []),  # 11:59 in Berlin: before noon of the night shift's day
+    (datetime(2026, 1, 8, 11, 0, tzinfo=UTC), ["leave.night_deadline"]),  # 12:00 in Berlin: too late
+])
+def test_night_shift_leave_is_refused_unless_requested_before_noon_that_day_on_the_sites_clock(
+        requested: datetime, expected: list[str]) -> None:
+    start, end = datetime(2026, 1, 8, 21, tzinfo=UTC), datetime(2026, 1, 9, 5, tzinfo=UTC)  # 22:00 to 06:00 local
+    night = leave_rules.LeaveShift(start, end, date(2026, 1, 8), "night")
+    facts = leave_facts(kind="special", start=start, end=end, shifts=[night], requested_at=requested,
+                        zone="Europe/Berlin")
+    assert codes(leave_rules.evaluate(facts, DEFAULTS).violations) == expected
