@@ -244,6 +244,7 @@ def test_period_figures_per_local_day_and_team(session: Session, people: People)
         (6, 5, 3, 1, 1, 1)
     assert fifth.within_target == 2 and fifth.service_level == pytest.approx(2 / 4)
     assert fifth.abandonment_rate == pytest.approx(1 / 5) and fifth.average_handle_seconds == 200
+    assert fifth.average_answer_seconds == round((5 + 15 + 45) / 3)  # the average speed of answer
     assert (sixth.calls, sixth.answered, seventh.calls) == (1, 1, 0) and seventh.service_level is None
     assert report.total.answered == 4 and report.total.calls == 7
     lines = {t.name: t for t in report.teams}
