@@ -130,3 +130,20 @@ def test_a_refusal_keeps_its_reason_for_the_requester(session, world) -> None:  
     assert request.status == "refused"
     refusal = leave.refusal_of(session, leave_id=request.id)
     assert (refusal.reason, refusal.note, refusal.step) == ("leave.refused.staffing", "Three are away", "supervisor")
+
+
+def test_nobody_approves_their_own_leave_and_a_step_needs_at_least_its_rank(session, world) -> None:  # type: ignore[no-untyped-def]
+    boss = world.supervisor
+    own = leave.request(session, user_id=boss.id, kind="personal", start=datetime(2026, 1, 20, 8, tzinfo=UTC),
+                        end=datetime(2026, 1, 20, 16, tzinfo=UTC), by=boss)
+    assert own.steps == ["supervisor"]
+    with pytest.raises(NotYourTurn) as caught:
+        leave.approve(session, leave_id=own.id, by=boss)
+    assert [v.rule for v in caught.value.violations] == ["leave.approver_self"]
+    assert leave.waiting_for(session, viewer=boss) == []  # not offered to them either
+    with pytest.raises(NotYourTurn) as caught:
+        leave.approve(session, leave_id=own.id, by=world.leader)
+    assert [v.rule for v in caught.value.violations] == ["leave.needs_supervisor"]
+    assert [r.id for r in leave.waiting_for(session, viewer=world.center_head)] == [own.id]
+    leave.approve(session, leave_id=own.id, by=world.center_head)
+    assert own.status == "approved"
