@@ -65,11 +65,14 @@ def error_page(status: int, detail: str) -> HTMLResponse:
 
 
 def _respond(request: Request, status: int, detail: str, *, errors: list[dict[str, object]] | None = None,
-             code: str | None = None, headers: dict[str, str] | None = None) -> Response:
+             code: str | None = None, headers: dict[str, str] | None = None,
+             params: dict[str, object] | None = None) -> Response:
     if wants_json(request):
         content: dict[str, object] = {"detail": detail, "code": code or TITLES.get(status, "error").lower()}
         if errors is not None:
             content["errors"] = errors
+        if params:
+            content["params"] = params
         return JSONResponse(content, status_code=status, headers=headers)
     response = error_page(status, detail)
     if headers:
@@ -81,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         errors = getattr(exc, "errors", None)
-        return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code)
+        return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code, params=exc.params)
 
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError) -> Response:
