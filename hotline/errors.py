@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.auth import is_api_operation, is_api_request
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.storage import NotStored, StorageError
 
@@ -38,14 +39,6 @@ TITLES = {
 }
 
 
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    if path.startswith(("/api/", "/twilio/", "/healthz", "/openapi.json")):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
 def status_for(exc: DomainError) -> int:
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):
@@ -67,7 +60,7 @@ def error_page(status: int, detail: str) -> HTMLResponse:
 def _respond(request: Request, status: int, detail: str, *, errors: list[dict[str, object]] | None = None,
              code: str | None = None, headers: dict[str, str] | None = None,
              params: dict[str, object] | None = None) -> Response:
-    if wants_json(request):
+    if is_api_request(request) or is_api_operation(request):
         content: dict[str, object] = {"detail": detail, "code": code or TITLES.get(status, "error").lower()}
         if errors is not None:
             content["errors"] = errors
