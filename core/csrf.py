@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import clock, credentials
-from core.auth import SESSION_COOKIE, cookie_secure, read_session_cookie
+from core.auth import SESSION_COOKIE, cookie_secure, is_api_request, read_session_cookie
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "x-csrf-token"
@@ -195,15 +195,10 @@ async def _reject(scope: Scope, receive: Receive, send: Send, reason: str) -> No
     await response(scope, receive, send)
 
 
-def wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return request.url.path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept)
-
-
 def default_failure(request: Request, reason: str) -> Response:
     message = MESSAGES.get(reason, MESSAGES["mismatch"])
     headers = {"Content-Security-Policy": "default-src 'none'; style-src 'self'", "X-Content-Type-Options": "nosniff"}
-    if wants_json(request):
+    if is_api_request(request):
         return JSONResponse({"detail": message, "code": "csrf_failed"}, status_code=403, headers=headers)
     body = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed · Hotline</title>"
             "<link rel=\"stylesheet\" href=\"/static/css/hotline.css\"></head><body><main class=\"card narrow\">"

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A request the domain refuses; `message` says what went wrong and what to do."""
+    """A request the domain refuses; `message` says what went wrong and what to do, `code` is
+    stable, and `params` are the values a client needs to act on it (e.g. the current version)."""
 
     code = "refused"
 
-    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+    def __init__(self, message: str = "", *, field: str | None = None,
+                 params: dict[str, object] | None = None) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
         self.message = message or (self.__class__.__doc__ or self.code).strip()
         self.field = field
+        self.params: dict[str, object] = dict(params or {})
 
 
 class NotFound(DomainError):

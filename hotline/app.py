@@ -110,6 +110,12 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
 
     install_error_handlers(app)
     routers = _routers()
+    from agent_ui.routes import router as pages
+    from core.api import router as people_api
+    from hotline.bounds import bound_router
+
+    for router in (*routers, pages, people_api):
+        bound_router(router)  # before they are included: FastAPI reads the parameters then
     app.include_router(routers[0])
     app.include_router(routers[1])
     app.include_router(health_router)

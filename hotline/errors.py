@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.auth import is_api_operation, is_api_request
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.storage import NotStored, StorageError
 
@@ -38,14 +39,6 @@ TITLES = {
 }
 
 
-def wants_json(request: Request) -> bool:
-    path = request.url.path
-    if path.startswith(("/api/", "/twilio/", "/healthz", "/openapi.json")):
-        return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
 def status_for(exc: DomainError) -> int:
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):
@@ -65,11 +58,14 @@ def error_page(status: int, detail: str) -> HTMLResponse:
 
 
 def _respond(request: Request, status: int, detail: str, *, errors: list[dict[str, object]] | None = None,
-             code: str | None = None, headers: dict[str, str] | None = None) -> Response:
-    if wants_json(request):
+             code: str | None = None, headers: dict[str, str] | None = None,
+             params: dict[str, object] | None = None) -> Response:
+    if is_api_request(request) or is_api_operation(request):
         content: dict[str, object] = {"detail": detail, "code": code or TITLES.get(status, "error").lower()}
         if errors is not None:
             content["errors"] = errors
+        if params:
+            content["params"] = params
         return JSONResponse(content, status_code=status, headers=headers)
     response = error_page(status, detail)
     if headers:
@@ -81,7 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         errors = getattr(exc, "errors", None)
-        return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code)
+        return _respond(request, status_for(exc), exc.message, errors=errors, code=exc.code, params=exc.params)
 
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError) -> Response:

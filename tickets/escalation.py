@@ -17,7 +17,7 @@ from core.models import User
 from core.directory import list_users
 from tickets import access, timeline
 from tickets.models.tickets import Notification, Ticket, TicketTag
-from tickets.versioning import changing
+from tickets.versioning import changing, check_version
 from tickets.workflow import DONE, LEVEL_ROLE, InvalidTransition, Level, Status
 
 __all__ = [
@@ -130,6 +130,7 @@ def escalate(session: Session, *, ticket_id: int, by: User | None, reason: str,
     if by is not None:
         access.require_worker(by)
     ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
+    check_version(ticket, version)  # a refusal below would judge a ticket the caller has not seen
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why the ticket is escalated.", field="reason")
