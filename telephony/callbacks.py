@@ -66,6 +66,14 @@ def _note(session: Session, attempt: CallbackAttempt, kind: str, value: str, rea
             user_id=attempt.agent_id, site_id=ticket.site_id)
 
 
+def _announce(session: Session, attempt: CallbackAttempt) -> None:
+    """A step the agent's desktop shows (the customer's phone ringing, the agent's phone ringing,
+    connected, ended) that is not written on the ticket."""
+    publish(session, "callback.changed", {"attempt_id": attempt.id, "ticket_id": attempt.ticket_id,
+                                          "state": attempt.state, "number": attempt.number},
+            user_id=attempt.agent_id)
+
+
 def _audit(session: Session, attempt: CallbackAttempt, action: str, *, user: User | None = None,
            source_ip: str | None = None, reason: str | None = None) -> None:
     audit(session, action=action, actor_id=user.id if user else None, actor_name=user.username if user else "system",
@@ -245,11 +253,13 @@ def on_status(session: Session, *, params: Mapping[str, str], attempt_id: int) -
         return
     if status == "ringing" and attempt.state == "dialling":
         attempt.state = "ringing"
+        _announce(session, attempt)
     elif status in TERMINAL_STATUSES:
         if attempt.state in ("dialling", "ringing"):
             _close(session, attempt, _UNANSWERED.get(status, "failed"), reason=status)
         elif attempt.state == "answered" and attempt.ended_at is None:
             attempt.ended_at = clock.now()
+            _announce(session, attempt)
             bridge.caller_ended(session, call=call)  # a still-ringing agent leg is stopped
 
 
@@ -275,6 +285,7 @@ def connect_agent(session: Session, *, attempt_id: int) -> Call | None:
                ticket_id=call.ticket_id, customer_id=call.customer_id)
     session.add(leg)
     session.flush()
+    _announce(session, attempt)  # the agent's phone rings
     return leg
 
 
@@ -288,6 +299,8 @@ def on_agent_leg(session: Session, *, params: Mapping[str, str], attempt_id: int
     if leg is None or attempt is None or not calls.advance_status(leg, status, duration=params.get("CallDuration")):
         return
     if status not in TERMINAL_STATUSES:
+        if status == "in-progress":
+            _announce(session, attempt)  # the agent picked up: connected
         return
     call = session.get(Call, attempt.call_id) if attempt.call_id else None
     if leg.answered_at is None and call is not None and not call.is_terminal:

@@ -23,7 +23,7 @@ __all__ = ["CALLBACK_FAULTS", "REST_FAULTS", "AGENT_FAULTS", "FaultPlan", "Fault
 CALLBACK_FAULTS = ("drop", "duplicate", "delay", "reorder", "concurrent")
 REST_FAULTS = ("rest_slow", "rest_fail", "rest_429")
 AGENT_FAULTS = ("answer_late", "answer_stale", "hang_up_at_once")
-REORDER_HOLD_SECONDS = 30.0  # a held callback goes out at the latest this long after it was due
+REORDER_HOLD_SECONDS = 5.0  # a held callback goes out at the latest this long after it was due
 
 
 @dataclass(frozen=True)

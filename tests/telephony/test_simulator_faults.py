@@ -13,7 +13,7 @@ import pytest
 
 from telephony.simulator import Simulator
 from telephony.simulator import rest
-from telephony.simulator.faults import FaultPlan, Faults
+from telephony.simulator.faults import REORDER_HOLD_SECONDS, FaultPlan, Faults
 from telephony.simulator.transport import SimulatorAdapter
 from tests.conftest import TEST_TWILIO_SID, TEST_TWILIO_TOKEN
 from tests.telephony.hub import CALLER
@@ -145,9 +145,11 @@ def test_a_reordered_callback_is_overtaken_by_the_next_one() -> None:
 
 def test_a_held_callback_goes_out_at_the_latest_after_the_hold() -> None:
     sim, posted = _sim(FaultPlan(reorder=1.0))
-    _one_call(sim)
+    sim.place_call(CALLER)
+    sim.advance(2)  # the <Say>, then <Hangup>: its completed callback is held
+    sim.advance(REORDER_HOLD_SECONDS - 1)
     assert _statuses(posted) == []
-    sim.advance(30)
+    sim.advance(1)
     assert _statuses(posted) == ["completed"]
 
 
