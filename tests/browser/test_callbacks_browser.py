@@ -66,9 +66,12 @@ def test_a_callback_shows_each_step_on_the_desktop(browsing: Browsing, live_serv
     [second] = _customer_legs(live_server.sim, number)
     eventually(lambda: live_server.sim.phone(f"agent_{desk.agent.id}").ringing(), what="the agent's phone ringing")
     expect(progress).to_contain_text("The customer answered: your phone is ringing")
+    expect(agent.locator("html")).to_have_class(re.compile(r"\bphone-ringing\b"))  # the desktop rings
+    expect(agent.locator("#live-announcer")).to_contain_text("your phone is ringing")
 
     agent.locator("#callbacks-panel .callback-answer button").click()
     expect(progress).to_contain_text("Connected with the customer")
+    expect(agent.locator("html")).not_to_have_class(re.compile(r"\bphone-ringing\b"))
     assert live_server.sim.phone(f"agent_{desk.agent.id}").active()
 
     with live_server.carrier() as sim:
