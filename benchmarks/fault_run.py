@@ -47,7 +47,7 @@ PROCESS_FAULTS = ("kill_web", "kill_worker", "kill_beat", "restart_redis")
 VIOLATIONS = ("agent_on_two_calls", "caller_stranded", "non_final_after_end", "recording_not_done",
               "voicemail_or_callback_without_ticket", "offer_to_gone_caller")
 ALL_FAULTS = FaultPlan(seed=0, drop=0.03, duplicate=0.05, delay=0.05, reorder=0.03, concurrent=0.03,
-                       answer_late=0.05, answer_stale=0.3, hang_up_at_once=0.08, rest_slow=0.03, rest_fail=0.02,
+                       answer_late=0.05, answer_stale=0.05, hang_up_at_once=0.08, rest_slow=0.03, rest_fail=0.02,
                        rest_429=0.02, delay_seconds=(1.0, 6.0), late_seconds=(12.0, 25.0))
 
 
@@ -218,6 +218,7 @@ class Driver:
         self.legs: dict[str, float] = {}  # ringing agent leg -> when its agent answers
         self.hang_ups: dict[str, float] = {}  # answered agent leg -> when its agent hangs up at once
         self.seen: set[str] = set()
+        self.breaks: list[int] = []  # agents who go on a break while their phone rings
         self.numbers = (f"+86139{n:08d}" for n in range(self.rng.randrange(10**7), 10**8))
 
     def place(self, now: float) -> None:
@@ -239,8 +240,15 @@ class Driver:
             for call in fresh:
                 self.seen.add(call.sid)
                 if call.direction != "inbound" and call.to.startswith("client:"):
-                    self.legs[call.sid] = now + self.faults.answer_delay(call.sid, self.rng.uniform(
-                        *self.config.answer_after))
+                    if self.faults.withdrawn_while_ringing(call.sid):
+                        self.breaks.append(int(call.to.removeprefix("client:agent_")))
+                        self.legs[call.sid] = now + 1.5  # picked up anyway, a moment later
+                    else:
+                        self.legs[call.sid] = now + self.faults.answer_delay(call.sid, self.rng.uniform(
+                            *self.config.answer_after))
+        for agent_id in self.breaks:
+            take_a_break(agent_id)
+        self.breaks = []
         for sid, due in list(self.legs.items()):
             call = sim.calls[sid]
             if call.waiting != "ringing" or not call.alive:
@@ -534,6 +542,18 @@ def _where(sim: Any, sid: str) -> str:
         return f"{call.status}/{call.waiting}"
 
 
+def take_a_break(agent_id: int) -> None:
+    """An agent goes on a break while their phone rings for an offer (the hub withdraws it)."""
+    from core.db import session_scope
+    from telephony import presence
+
+    try:
+        with session_scope() as session:
+            presence.set_presence(session, user_id=agent_id, state="break", reason="fault run")
+    except Exception:  # noqa: BLE001 - refused (or the database briefly away): no break then
+        pass
+
+
 def back_to_work(agent_ids: list[int]) -> None:
     """Agents the hub set away (a missed offer, a lost phone) come back, as people do."""
     from core.db import session_scope
@@ -541,7 +561,7 @@ def back_to_work(agent_ids: list[int]) -> None:
 
     for agent_id in agent_ids:
         with session_scope() as session:
-            if presence.get_presence(session, user_id=agent_id).state in ("away", "offline"):
+            if presence.get_presence(session, user_id=agent_id).state in ("away", "offline", "break"):
                 try:
                     presence.set_presence(session, user_id=agent_id, state="available")
                 except Exception:  # noqa: BLE001 - a refused change (on a call, say) is the hub's to make

@@ -37,7 +37,7 @@ class FaultPlan:
     reorder: float = 0.0  # held back until the call's next callback has been sent
     concurrent: float = 0.0  # sent several times at the same instant, from separate connections
     answer_late: float = 0.0  # the agent picks up only after `late_seconds`
-    answer_stale: float = 0.0  # the agent picks up just before the hub's hang-up of a ringing leg lands
+    answer_stale: float = 0.0  # the agent picks up a leg the hub withdrew (a break while ringing, a late hang-up)
     hang_up_at_once: float = 0.0  # the agent hangs up within `at_once_seconds` of answering
     rest_slow: float = 0.0  # a REST answer takes `slow_seconds`
     rest_fail: float = 0.0  # a REST request fails with 500 or 503 (nothing done)
@@ -204,6 +204,14 @@ class Faults:
         if self._roll(("answer_stale",)) is None:
             return False
         self.note("answer_stale", call_sid, "agent answer")
+        return True
+
+    def withdrawn_while_ringing(self, call_sid: str) -> bool:
+        """Whether the agent of this ringing leg goes on a break (the hub withdraws the offer)
+        and then picks up the leg anyway: the stale leg of a real center (fault `answer_stale`)."""
+        if self._roll(("answer_stale",)) is None:
+            return False
+        self.note("answer_stale", call_sid, "agent break while ringing, then answer")
         return True
 
     def summary(self) -> dict[str, int]:

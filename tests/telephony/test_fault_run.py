@@ -42,7 +42,7 @@ class ViolationsFound(AssertionError):
 
 
 # The agents' faults more often than in the long run, so that a short run sees each of them.
-PLAN = replace(ALL_FAULTS, seed=5, answer_late=0.15, answer_stale=0.6, hang_up_at_once=0.2)
+PLAN = replace(ALL_FAULTS, seed=5, answer_late=0.15, answer_stale=0.15, hang_up_at_once=0.2)
 
 
 # Until the hub's side of the call-state work lands, the hub still leaves calls non-final when

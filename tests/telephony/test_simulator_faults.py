@@ -246,3 +246,10 @@ def test_agents_answer_late_or_hang_up_at_once_as_the_plan_says() -> None:
     calm = Faults(FaultPlan())
     assert calm.answer_delay("CA1", 2.0) == 2.0 and calm.hangs_up_at_once("CA1") is None
     assert faults.summary() == {"answer_late": 1, "hang_up_at_once": 1} and calm.summary() == {}
+
+
+def test_an_agent_may_go_on_a_break_while_ringing_then_pick_up_the_stale_leg() -> None:
+    faults = Faults(FaultPlan(answer_stale=1.0))
+    assert faults.withdrawn_while_ringing("CA1") is True
+    assert Faults(FaultPlan()).withdrawn_while_ringing("CA1") is False
+    assert faults.summary() == {"answer_stale": 1} and faults.log[0].call_sid == "CA1"
