@@ -22,7 +22,7 @@ from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import bridge, calls, ivr, rate_limit
 from telephony import presence as presence_service
 from telephony.gateway import GatewayError, get_gateway
@@ -122,9 +122,7 @@ def request_callback(session: Session, *, ticket_id: int, user: User, source_ip:
         # No inbound call is offered to the agent while the callback rings them.
         presence = presence_service.lock_presence(session, user_id=user.id)
         presence_service.move(session, presence, AWAY, by=ROUTER, reason=f"calling back ticket {ticket.number}")
-    from telephony.control_tasks import callback_dial_task
-
-    enqueue_task(session, callback_dial_task)
+    enqueue_named(session, "telephony.callback_dial")
     return attempt
 
 
@@ -227,9 +225,7 @@ def on_answer(session: Session, *, params: Mapping[str, str], attempt_id: int) -
     attempt.state, attempt.answered_at = "answered", clock.now()
     call.conference_name, call.bridged_at = bridge.conference_name(call), clock.now()
     _note(session, attempt, "callback_attempt", "answered", reason=f"attempt {attempt.number}")
-    from telephony.control_tasks import callback_connect_agent_task
-
-    enqueue_task(session, callback_connect_agent_task, attempt.id)
+    enqueue_named(session, "telephony.callback_connect_agent", attempt.id)
     response = VoiceResponse()
     response.start().recording(channels="dual", track="both",
                                recording_status_callback=ivr.webhook_url("/twilio/recording", kind="call"),
