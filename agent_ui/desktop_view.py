@@ -14,6 +14,7 @@ from core.db import write_locked
 from core.errors import NotFound
 from core.models import User
 from scheduling import notices as notice_service
+from telephony import callback_progress
 from telephony import desk as desk_service
 from telephony import monitoring
 from telephony.queue_status import QueueSnapshot, queue_snapshot
@@ -95,7 +96,8 @@ def ticket_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) 
 
 
 def callbacks_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:
-    return {"callbacks": callback_service.callbacks_of(session, agent=user)}
+    return {"callbacks": callback_service.callbacks_of(session, agent=user),
+            "callback_progress": callback_progress.progress_of(session, agent_id=user.id)}
 
 
 def tickets_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     # A warm transfer to a queue: after this long without an agent taking it, the agent is told.
     warm_transfer_wait_seconds: int = 60
     webhook_concurrency: int = 4
+    # Reconciliation with Twilio's REST API (telephony.reconcile; docs/reconcile.md): a call or
+    # leg silent for longer than its state allows is fetched and corrected; a queued caller
+    # silent longer than queue_alive_seconds is checked before an agent is rung for them; a
+    # recording still in progress this long after its call ended is looked up.
+    reconcile_ringing_seconds: int = Field(default=60, ge=5)
+    reconcile_in_call_seconds: int = Field(default=240, ge=30)
+    queue_alive_seconds: int = Field(default=60, ge=5)
+    reconcile_recording_seconds: int = Field(default=120, ge=10)
+    # Redis only: a task taken by a worker that died is delivered again after this long. Sized
+    # to the longest task (a recording's copy with its retries), not kombu's default hour.
+    task_visibility_timeout_seconds: int = Field(default=600, ge=60)
     # True: a new call's one-statement insert waits for the WAL flush too (telephony.calls._relaxes_commit).
     new_call_synchronous_commit: bool = False
     log_level: str = "INFO"

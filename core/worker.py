@@ -67,6 +67,13 @@ def celery_config(settings: Settings, *, task_modules: Iterable[str] = (), queue
     if broker.startswith("memory://"):
         # The in-memory transport polls; its default second is a second of latency per task.
         conf["broker_transport_options"] = {"polling_interval": 0.05}
+    elif broker.startswith(("redis://", "rediss://", "sentinel://")):
+        # A late-acknowledged task whose worker died (kill -9) stays unacknowledged in Redis and
+        # is delivered again after the visibility timeout: kombu's default hour would leave a
+        # caller waiting that long. Sized to the longest task (a recording's copy with its
+        # retries); the sweeps repair any task's effect sooner (docs/reconcile.md).
+        timeout = settings.task_visibility_timeout_seconds
+        conf["broker_transport_options"] = {"visibility_timeout": timeout}
     return conf
 
 
@@ -107,6 +114,21 @@ def enqueue(session: Session, task: Task | Signature, /, *args: Any, **kwargs: A
         json_dumps((signature.args, signature.kwargs))
     except TypeError as exc:
         raise TypeError(f"arguments of task {signature.task} must be ids and plain values: {exc}") from None
+    on_commit(session, signature.apply_async)
+
+
+def enqueue_named(session: Session, name: str, /, *args: Any, **kwargs: Any) -> None:
+    """`enqueue` by the task's registered name, so a service never imports a tasks module (the
+    tasks module imports the services, never the other way round)."""
+    if name not in celery_app.tasks:
+        # Eager runs (tests) call the task in this process: its module must be loaded. The
+        # configured task modules (`include`) are imported once, on first need.
+        import_task_modules()
+    signature = celery_app.signature(name, args=args, kwargs=kwargs, immutable=True)
+    try:
+        json_dumps((signature.args, signature.kwargs))
+    except TypeError as exc:
+        raise TypeError(f"arguments of task {name} must be ids and plain values: {exc}") from None
     on_commit(session, signature.apply_async)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from core import config
+from telephony.simulator.customers import Customers
 
 log = logging.getLogger("hotline.demo")
 
@@ -38,6 +39,8 @@ def demo_settings(host: str, port: int) -> config.Settings:
         updates["log_json"] = False  # a person reads the demo's terminal
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
         updates.update(twilio_account_sid=DEMO_SID, twilio_auth_token=SecretStr(DEMO_TOKEN))
+    if not settings.twilio_caller_id:
+        updates["twilio_caller_id"] = HOTLINE_NUMBER  # callbacks are dialled from the hotline's number
     return settings.model_copy(update=updates)
 
 
@@ -90,6 +93,7 @@ class Traffic:
     calls_per_minute: float
     agents: dict[str, int]
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    customers: Customers = field(default_factory=Customers)  # answer some callbacks, miss others
     callers: dict[str, dict[str, float]] = field(default_factory=dict)
     answered: dict[str, float] = field(default_factory=dict)
     next_call_at: float = 0.0
@@ -110,6 +114,7 @@ class Traffic:
                 sim.press(sid, self.rng.choice("12") if offer else self.rng.choice("1112230"))
             elif now - state["placed"] > state["patience"] and call.waiting == "queue":
                 sim.hangup(sid)  # some callers give up
+        self.customers.tick(sim, now)
         for username in BOTS:
             self._bot(sim, username, now)
 
@@ -173,6 +178,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 
 
     from core import db
     from hotline.app import create_app
+    from agent_ui.pages.simulator import router as simulator_page
     from hotline.models import load_all
     from telephony.simulator.router import router as simulator_router
 
@@ -180,6 +186,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 
     app = create_app(settings)
     load_all().metadata.create_all(db.get_engine())  # tables the migrations do not make yet
     app.include_router(simulator_router)
+    app.include_router(simulator_page)  # /simulator: the simulated calls and agents
     agents = seed()
     print(f"\nHotline demo at {settings.public_url}/  (carrier simulator at {settings.public_url}/simulator)")
     print(f"Sign in as any of: {', '.join(u for u, _, _ in STAFF)}  —  password: {DEMO_PASSWORD}")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.auth import AgentUser, ClientIP, CurrentUser, DbSession
 from core.errors import Conflict, NotFound
 from core.storage.serving import stored_response
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import bridge, recordings, routing
 from telephony.models import Call
 
@@ -82,9 +82,7 @@ def decline(session: DbSession, user: AgentUser) -> PhoneCall:
     leg = _ringing_leg(session, user.id)
     if leg.offer_id is not None:
         routing.offer_declined(session, offer_id=leg.offer_id)
-    from telephony.tasks import end_leg_task
-
-    enqueue_task(session, end_leg_task, leg.id)
+    enqueue_named(session, "telephony.end_leg", leg.id)
     return _public(leg)
 
 

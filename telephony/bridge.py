@@ -16,8 +16,8 @@ from core import clock
 from core.config import get_settings
 from core.errors import NotFound
 from core.events import publish
-from core.worker import enqueue as enqueue_task
-from telephony import calls, ivr, offers, routing
+from core.worker import enqueue_named
+from telephony import call_states, calls, ivr, legs, offers, routing
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
@@ -105,18 +105,38 @@ def _conference(dial: Dial, call: Call) -> None:
                     status_callback_event=CONFERENCE_EVENTS, status_callback_method="POST")
 
 
+STALE_LEG_TEXT = "Thank you. This call has already been taken by a colleague. Goodbye."
+BUSY_AGENT_TEXT = "You are already on a call, so this one goes to a colleague. Goodbye."
+
+
 def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int) -> str:
     """POST /twilio/agent/answer: the agent picked up. The offer is accepted (or refused if it
     was withdrawn or timed out), the agent joins the call's conference, and the caller is
-    redirected there (after commit)."""
+    redirected there (after commit). A leg acts only on its own offer: a stale leg, or a second
+    leg of an offer another leg already answered, is told politely the call was taken and hung
+    up; so is an agent whose phone is already on another live call."""
     offer = session.get(Offer, offer_id)
     leg = _agent_leg(session, params, offer, offer_id)
     calls.log_event(session, kind="agent-answer", params=params, call=leg)
-    calls.advance_status(leg, "in-progress")
+    # Lock order everywhere: the leg, the caller, the queue entry, the presence row.
+    leg = call_states.lock(session, leg)
+    caller = session.get(Call, offer.call_id) if offer is not None else None
+    if caller is not None:
+        caller = call_states.lock(session, caller)
+    if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
+        legs.mark_answered(session, leg)
+        return _say_and_hang_up(STALE_LEG_TEXT)
+    if not legs.mark_answered(session, leg) and not _other_live_leg_ended(session, leg):
+        # The agent's phone is on another live call: the database keeps them on one at most.
+        if offer is not None and offer.state == "pending":
+            _settle_offer(session, offer.id, declined=True)
+        return _say_and_hang_up(BUSY_AGENT_TEXT)
     try:
         offer = routing.offer_answered(session, offer_id=offer_id)
-    except (routing.OfferNotLive, routing.OfferNotFound) as exc:
+    except routing.OfferNotFound as exc:
         return _say_and_hang_up(exc.message)
+    except routing.OfferNotLive:
+        return _say_and_hang_up(STALE_LEG_TEXT)
     caller = session.get(Call, offer.call_id)
     if caller is None or caller.is_terminal:
         routing.call_ended(session, call_id=offer.call_id)
@@ -137,9 +157,7 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     publish(session, "call.answered", {"call_id": caller.id, "ticket_id": caller.ticket_id, "offer_id": offer.id},
             user_id=offer.user_id, site_id=caller.site_id)
     if not joining:
-        from telephony.tasks import connect_caller_task
-
-        enqueue_task(session, connect_caller_task, caller.id)
+        enqueue_named(session, "telephony.connect_caller", caller.id)
     response = VoiceResponse()
     dial = Dial()
     _conference(dial, caller)
@@ -147,13 +165,41 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     return str(response)
 
 
+def _answered_elsewhere(session: Session, offer: Offer, leg: Call) -> bool:
+    """Whether another leg of this (accepted) offer was answered: that leg owns the call."""
+    return session.scalar(select(Call.id).where(Call.offer_id == offer.id, Call.leg == "agent", Call.id != leg.id,
+                                                Call.answered_at.is_not(None)).limit(1)) is not None
+
+
+def _other_live_leg_ended(session: Session, leg: Call) -> bool:
+    """The agent's other live leg, asked about at Twilio: its `completed` may have been lost.
+    True (and this leg marked answered) if Twilio says it has ended."""
+    other = legs.live_leg_of(session, agent_id=leg.agent_id, besides=leg.id)
+    if other is None:
+        return legs.mark_answered(session, leg)
+    try:
+        state = get_gateway().fetch_call(other.call_sid)
+    except GatewayError as exc:
+        log.info("agent leg %s not checked at Twilio: %s", other.id, exc.message)
+        return False
+    if state.status not in TERMINAL_STATUSES:
+        return False
+    on_status(session, params={"CallSid": other.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
+                               **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
+    return legs.mark_answered(session, leg)
+
+
 def connect_caller(session: Session, *, call_id: int) -> bool:
     """Move the queued caller into the conference their agent waits in (a REST redirect).
-    Idempotent; a caller who has gone meanwhile ends the agent's leg instead."""
+    Idempotent; nothing if the caller is no longer connected to a live agent leg (the agent
+    left first: the caller stays in the queue), and a caller who has gone meanwhile ends the
+    agent's leg instead."""
     caller = session.get(Call, call_id)
     if caller is None or caller.bridged_at is not None:
         return False
     if not caller.is_terminal:
+        if agent_leg_of(session, caller) is None:
+            return False
         try:
             get_gateway().update_call(caller.call_sid, url=webhook_url("/twilio/conference", call=caller.id))
             return True
@@ -167,6 +213,49 @@ def connect_caller(session: Session, *, call_id: int) -> bool:
     return False
 
 
+def agent_leg_of(session: Session, caller: Call) -> Call | None:
+    """The live, answered leg of the agent who took the call (the accepted offer's leg), while
+    the router has the call connected to them; None once that agent has gone."""
+    if caller.offer_id is None:
+        return None
+    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
+    offer = session.get(Offer, caller.offer_id)
+    if entry is None or entry.state != "connected" or offer is None or offer.state != "accepted":
+        return None
+    return session.scalar(select(Call).where(Call.offer_id == offer.id, Call.leg == "agent",
+                                             Call.status == "in-progress").limit(1))
+
+
+def _agent_still_there(session: Session, caller: Call) -> bool:
+    """Whether the agent is still on their leg as the caller is moved in: the database first,
+    then Twilio (the agent's `completed` may be late or lost). A leg Twilio says has ended is
+    applied as its status callback would be."""
+    leg = agent_leg_of(session, caller)
+    if leg is None:
+        return False
+    try:
+        state = get_gateway().fetch_call(leg.call_sid)
+    except GatewayError as exc:
+        log.info("agent leg %s not checked at Twilio: %s", leg.id, exc.message)
+        return True
+    if state.status not in TERMINAL_STATUSES:
+        return True
+    on_status(session, params={"CallSid": leg.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
+                               **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
+    return False
+
+
+def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: Offer | None) -> None:
+    """The agent who answered left before the caller was moved in: the caller goes back to the
+    queue at their old place (priority and waiting time kept) and the abandonment counts as a
+    declined offer. A caller still in Twilio's queue simply waits on; one being moved is sent
+    back by caller_joins."""
+    routing.return_to_queue(session, call_id=caller.id, user_id=leg.agent_id,
+                            reason="the agent hung up before the caller joined")
+    caller.conference_name = None
+    _close_access(session, caller, leg)
+
+
 def _end_leg(leg: Call) -> None:
     try:
         get_gateway().update_call(leg.call_sid, status="completed" if leg.answered_at else "canceled")
@@ -176,18 +265,28 @@ def _end_leg(leg: Call) -> None:
 
 def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -> str:
     """POST /twilio/conference?call=ID: the caller's TwiML to join the agent. Recording of the
-    caller's leg starts here, two channels (caller and agent), as the call is answered."""
+    caller's leg starts here, two channels (caller and agent), as the call is answered. If the
+    agent has gone meanwhile, the caller hears one short sentence and waits in the queue again
+    at their old place."""
     call = session.get(Call, call_id)
     if call is None or call.call_sid != params.get("CallSid"):
         return ivr.hangup_twiml()
     calls.log_event(session, kind="conference-join", params=params, call=call)
+    call = call_states.lock(session, call)
+    config = ivr.get_config(session)
+    if call.bridged_at is None and not _agent_still_there(session, call):
+        entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
+        if entry is not None and entry.state in ("waiting", "offered"):
+            return ivr.enqueue_twiml(config, call.language, skill_code=entry.skill_code or call.skill_code or "operator",
+                                     intro="reconnect")
+        return ivr.goodbye_twiml(config, call.language)
     call.bridged_at = call.bridged_at or clock.now()
     response = VoiceResponse()
     start = response.start()
     start.recording(channels="dual", track="both", recording_status_callback=webhook_url("/twilio/recording", kind="call"),
                     recording_status_callback_method="POST",
                     recording_status_callback_event="in-progress completed absent")
-    response.say(ivr.get_config(session).text(call.language, "connecting"), language=call.language)
+    response.say(config.text(call.language, "connecting"), language=call.language)
     dial = Dial(action=webhook_url("/twilio/conference/done", call=call.id), method="POST")
     _conference(dial, call)
     response.append(dial)
@@ -218,27 +317,37 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
 
 
 def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
-    """A status callback for an agent's leg (already applied to the row)."""
+    """A status callback for an agent's leg (already applied to the row). A leg acts only on
+    its own offer: the one that ends a call must be the leg of the offer the caller accepted,
+    and it frees only its own agent."""
     caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
     if caller is not None and status in TERMINAL_STATUSES:
         from telephony import transfers
 
         if transfers.queue_transfer_leg_ended(session, caller=caller, leg=leg, status=status):
             return  # answered a transfer to a queue but never joined: the call waits again
-    if status == "busy" and leg.offer_id:
-        _settle_offer(session, leg.offer_id, declined=True)
+    offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
+    if status == "busy" and offer is not None:
+        _settle_offer(session, offer.id, declined=True)
     elif status == "no-answer":
         routing.expire_offers(session)
     elif status == "failed" and leg.agent_id is not None:
-        offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
         if offer is not None and offer.state == "pending":
             routing.agent_disconnected(session, user_id=leg.agent_id)
     elif status == "completed" and leg.answered_at is not None and caller is not None:
+        if not legs.owns_call(leg, caller, offer):
+            log.info("stale agent leg %s of offer %s ended; call %s goes on", leg.id, leg.offer_id, caller.id)
+            return
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
+        if entry is not None and entry.state == "connected" and caller.bridged_at is None and not caller.is_terminal:
+            # The agent left before the caller was moved in (a quick hang-up): the caller must
+            # not join an empty conference; they go back to the queue at their old place.
+            abandoned_before_join(session, caller=caller, leg=leg, offer=offer)
+            return
         # After a requeue (browser dropped) the entry waits again: the router already ended
         # the agent's part, and ending the call now would abandon it.
         if caller.is_terminal or entry is None or entry.state == "connected":
-            routing.call_ended(session, call_id=caller.id)
+            routing.call_ended(session, call_id=caller.id, user_id=leg.agent_id)
         _close_access(session, caller, leg)
 
 
@@ -291,11 +400,9 @@ def caller_ended(session: Session, *, call: Call) -> None:
     from telephony import controls
 
     controls.close_ended(session, call=call, transfers=False)
-    from telephony.tasks import end_leg_task
-
     for leg in calls.agent_legs(session, call_id=call.id):
         if leg.status not in TERMINAL_STATUSES:
-            enqueue_task(session, end_leg_task, leg.id)
+            enqueue_named(session, "telephony.end_leg", leg.id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)
 
@@ -304,6 +411,20 @@ def end_leg(session: Session, *, leg_id: int) -> None:
     leg = session.get(Call, leg_id)
     if leg is not None and leg.status not in TERMINAL_STATUSES:
         _end_leg(leg)
+
+
+def end_offer_legs(session: Session, *, offer_id: int) -> int:
+    """Stop the phone still ringing for an offer that is over (withdrawn or timed out), so the
+    agent cannot answer a stale leg. A leg already answered is left to its own TwiML."""
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.state in ("pending", "accepted"):
+        return 0
+    ended = 0
+    for leg in session.scalars(select(Call).where(Call.offer_id == offer_id, Call.leg == "agent",
+                                                  Call.status.in_(("queued", "initiated", "ringing")))):
+        _end_leg(leg)
+        ended += 1
+    return ended
 
 
 def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
@@ -319,9 +440,7 @@ def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
     caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
     if caller is not None:
         caller.agent_hangup_requested_at = now
-    from telephony.tasks import end_leg_task
-
-    enqueue_task(session, end_leg_task, leg.id)
+    enqueue_named(session, "telephony.end_leg", leg.id)
     return leg
 
 
@@ -334,6 +453,11 @@ def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
         return None
     calls.log_event(session, kind="status", params=params, call=call)
     status = params.get("CallStatus") or ""
+    if call.leg == "agent" and status == "in-progress":
+        call = call_states.lock(session, call)
+        if not legs.mark_answered(session, call):
+            log.warning("agent leg %s answered while its agent is on another call", call.id)
+        return call
     if not calls.advance_status(call, status, duration=params.get("CallDuration")):
         return call
     if call.leg == "agent":

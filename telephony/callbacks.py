@@ -22,7 +22,7 @@ from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import bridge, calls, ivr, rate_limit
 from telephony import presence as presence_service
 from telephony.gateway import GatewayError, get_gateway
@@ -64,6 +64,14 @@ def _note(session: Session, attempt: CallbackAttempt, kind: str, value: str, rea
     publish(session, "callback.changed", {"attempt_id": attempt.id, "ticket_id": attempt.ticket_id,
                                           "state": attempt.state, "number": attempt.number},
             user_id=attempt.agent_id, site_id=ticket.site_id)
+
+
+def _announce(session: Session, attempt: CallbackAttempt) -> None:
+    """A step the agent's desktop shows (the customer's phone ringing, the agent's phone ringing,
+    connected, ended) that is not written on the ticket."""
+    publish(session, "callback.changed", {"attempt_id": attempt.id, "ticket_id": attempt.ticket_id,
+                                          "state": attempt.state, "number": attempt.number},
+            user_id=attempt.agent_id)
 
 
 def _audit(session: Session, attempt: CallbackAttempt, action: str, *, user: User | None = None,
@@ -114,9 +122,7 @@ def request_callback(session: Session, *, ticket_id: int, user: User, source_ip:
         # No inbound call is offered to the agent while the callback rings them.
         presence = presence_service.lock_presence(session, user_id=user.id)
         presence_service.move(session, presence, AWAY, by=ROUTER, reason=f"calling back ticket {ticket.number}")
-    from telephony.control_tasks import callback_dial_task
-
-    enqueue_task(session, callback_dial_task)
+    enqueue_named(session, "telephony.callback_dial")
     return attempt
 
 
@@ -193,7 +199,9 @@ def _close(session: Session, attempt: CallbackAttempt, state: str, *, reason: st
 # Twilio's callbacks for the customer's leg -------------------------------------------------------
 
 def _attempt_for(session: Session, attempt_id: int, params: Mapping[str, str]) -> tuple[CallbackAttempt | None, Call | None]:
-    attempt = session.get(CallbackAttempt, attempt_id)
+    # Under the attempt's row lock: a callback that overtakes the commit of its own dial (the
+    # carrier calls back before the dialling transaction ends) waits for it instead of missing it.
+    attempt = session.get(CallbackAttempt, attempt_id, with_for_update=True, populate_existing=True)
     call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
     if attempt is None or call is None or attempt.call_sid != params.get("CallSid"):
         return None, call
@@ -217,9 +225,7 @@ def on_answer(session: Session, *, params: Mapping[str, str], attempt_id: int) -
     attempt.state, attempt.answered_at = "answered", clock.now()
     call.conference_name, call.bridged_at = bridge.conference_name(call), clock.now()
     _note(session, attempt, "callback_attempt", "answered", reason=f"attempt {attempt.number}")
-    from telephony.control_tasks import callback_connect_agent_task
-
-    enqueue_task(session, callback_connect_agent_task, attempt.id)
+    enqueue_named(session, "telephony.callback_connect_agent", attempt.id)
     response = VoiceResponse()
     response.start().recording(channels="dual", track="both",
                                recording_status_callback=ivr.webhook_url("/twilio/recording", kind="call"),
@@ -245,11 +251,13 @@ def on_status(session: Session, *, params: Mapping[str, str], attempt_id: int) -
         return
     if status == "ringing" and attempt.state == "dialling":
         attempt.state = "ringing"
+        _announce(session, attempt)
     elif status in TERMINAL_STATUSES:
         if attempt.state in ("dialling", "ringing"):
             _close(session, attempt, _UNANSWERED.get(status, "failed"), reason=status)
         elif attempt.state == "answered" and attempt.ended_at is None:
             attempt.ended_at = clock.now()
+            _announce(session, attempt)
             bridge.caller_ended(session, call=call)  # a still-ringing agent leg is stopped
 
 
@@ -275,6 +283,7 @@ def connect_agent(session: Session, *, attempt_id: int) -> Call | None:
                ticket_id=call.ticket_id, customer_id=call.customer_id)
     session.add(leg)
     session.flush()
+    _announce(session, attempt)  # the agent's phone rings
     return leg
 
 
@@ -288,6 +297,8 @@ def on_agent_leg(session: Session, *, params: Mapping[str, str], attempt_id: int
     if leg is None or attempt is None or not calls.advance_status(leg, status, duration=params.get("CallDuration")):
         return
     if status not in TERMINAL_STATUSES:
+        if status == "in-progress":
+            _announce(session, attempt)  # the agent picked up: connected
         return
     call = session.get(Call, attempt.call_id) if attempt.call_id else None
     if leg.answered_at is None and call is not None and not call.is_terminal:

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.crypto import InvalidPhoneNumber, phone_index
 from core.db import add_as_loaded
-from telephony.models import CALL_STATUS_RANK, Call, CallEvent
+from telephony import call_states
+from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
 __all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid", "log_event",
@@ -247,19 +248,6 @@ def _open_inbound(session: Session, *, params: Mapping[str, str], degraded: bool
 
 
 def advance_status(call: Call, status: str | None, *, duration: str | None = None) -> bool:
-    """Move the call to `status` if that is a step forward; returns whether anything changed."""
-    if not status or status not in CALL_STATUS_RANK:
-        return False
-    if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK.get(call.status, -1):
-        return False
-    now = clock.now()
-    call.status = status
-    if status == "in-progress" and call.answered_at is None:
-        call.answered_at = now
-    if CALL_STATUS_RANK[status] == 4:
-        call.ended_at = now
-        if duration and str(duration).isdigit():
-            call.duration_seconds = int(duration)
-        elif call.answered_at is not None:
-            call.duration_seconds = int((now - call.answered_at).total_seconds())
-    return True
+    """Move the call to `status` if that is a step forward (telephony.call_states, under the
+    call's row lock); returns whether anything changed."""
+    return call_states.advance(None, call, status, duration=duration)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.errors import Conflict, NotFound
 from core.events import publish
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.presence import AGENT, AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, begin_write, lock_presence, move
@@ -66,27 +66,9 @@ def announce(session: Session, offer: Offer) -> None:
     publish(session, "call.offered", {"offer_id": offer.id, "call_id": offer.call_id, "user_id": offer.user_id,
                                       "skill_code": offer.skill_code, "expires_at": offer.expires_at.isoformat()},
             user_id=offer.user_id)
-    ring = _ring_task()
-    if ring is not None:
-        enqueue_task(session, ring, offer.id)
+    enqueue_named(session, "telephony.ring_agent", offer.id)
     for hook in on_offer:
         hook(session, offer)
-
-
-_RING: list[object] = []
-
-
-def _ring_task() -> object | None:
-    # Imported lazily (telephony.tasks imports the router) and looked up once per process.
-    if not _RING:
-        try:
-            from telephony.tasks import ring_agent_task
-        except ModuleNotFoundError as exc:
-            if exc.name != "telephony.tasks":
-                raise
-            ring_agent_task = None
-        _RING.append(ring_agent_task)
-    return _RING[0]
 
 
 def answer(session: Session, *, offer_id: int) -> Offer:
@@ -134,6 +116,7 @@ def expire_due(session: Session) -> int:
         if agent.current_offer_id == offer.id:
             move(session, agent, AWAY, by=ROUTER, reason="missed an offered call")
         _ended(session, offer)
+        enqueue_named(session, "telephony.end_offer_legs", offer.id)
         queue_changed(session, entry)
         expired += 1
     return expired
@@ -150,6 +133,8 @@ def withdraw_for_entry(session: Session, entry: QueueEntry, *, reason: str, agen
     if agent.current_offer_id == offer.id:
         move(session, agent, agent_state, by=ROUTER if agent_state == AVAILABLE else AGENT, reason=reason)
     _ended(session, offer)
+    # The agent's phone may still ring for it: stopped, so a stale leg is rarely answered.
+    enqueue_named(session, "telephony.end_offer_legs", offer.id)
     return True
 
 
@@ -196,10 +181,15 @@ def _require_live(offer: Offer) -> None:
         raise OfferNotLive(offer, timed_out=True)
 
 
+def ended(session: Session, offer: Offer) -> None:
+    """Publish that the offer is over (its state says how)."""
+    _ended(session, offer)
+
+
 def _ended(session: Session, offer: Offer) -> None:
     publish(session, "call.offer_ended", {"offer_id": offer.id, "call_id": offer.call_id, "user_id": offer.user_id,
                                           "state": offer.state, "reason": offer.reason}, user_id=offer.user_id)
 
 
-__all__ = ["OfferNotFound", "OfferNotLive", "announce", "answer", "decline", "expire_due", "lock_entry", "make", "on_offer",
+__all__ = ["OfferNotFound", "OfferNotLive", "announce", "answer", "decline", "ended", "expire_due", "lock_entry", "make", "on_offer",
            "queue_changed", "withdraw_for_agent", "withdraw_for_entry"]

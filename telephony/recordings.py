@@ -20,7 +20,7 @@ from core.audit import record as audit
 from core.errors import NotFound
 from core.models import User
 from core.storage import StorageError, get_storage
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import calls
 from telephony.gateway import GatewayError, get_gateway
 from telephony.models import RECORDING_STATUS_RANK, Call, Recording
@@ -78,7 +78,7 @@ def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "cal
     if recording.status == "completed":
         _attach(session, recording, call)
         if recording.copied_at is None:
-            enqueue_task(session, _copy_task(), recording.id)
+            enqueue_named(session, "telephony.copy_recording", recording.id)
     elif recording.status in ("absent", "failed"):
         log.warning("recording %s ended %s (error %s)", sid, recording.status, params.get("ErrorCode"))
     return recording
@@ -124,12 +124,6 @@ def on_voicemail_done(session: Session, *, params: Mapping[str, str]) -> Recordi
     recording = _upsert(session, sid, call, "voicemail")
     recording.twilio_url = params.get("RecordingUrl") or recording.twilio_url
     return recording
-
-
-def _copy_task():  # type: ignore[no-untyped-def]
-    from telephony.tasks import copy_recording_task
-
-    return copy_recording_task
 
 
 # Copying into the hotline's storage ----------------------------------------------------------

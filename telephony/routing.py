@@ -102,6 +102,33 @@ def requeue(session: Session, *, call_id: int, skill_code: str | None = None,
     return entry
 
 
+def return_to_queue(session: Session, *, call_id: int, user_id: int | None, reason: str) -> QueueEntry | None:
+    """The agent who took the call left before the caller joined them: the call waits again at
+    its old place (priority and waiting time kept), the accepted offer counts as declined, and
+    the agent is available at the back of the idle line, as after a decline. Idempotent."""
+    begin_write(session)
+    entry = lock_entry(session, QueueEntry.call_id == call_id)
+    if entry is None or entry.state != "connected":
+        return entry
+    now = clock.now()
+    offer = session.scalars(select(Offer).where(Offer.entry_id == entry.id, Offer.state == "accepted",
+                                                Offer.user_id == user_id).order_by(Offer.id.desc())
+                            .execution_options(populate_existing=True)).first()
+    if offer is not None:
+        offer.state, offer.reason, offer.ended_at = "declined", reason, now
+    if user_id is not None:
+        agent = lock_presence(session, user_id=user_id)
+        if agent.state == ON_CALL and agent.current_call_id == call_id:
+            common = {"last_call_ended_at": now, "current_call_id": None}
+            move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason=reason, **common)
+    entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", now, None, None
+    queue_changed(session, entry)
+    if offer is not None:
+        offers.ended(session, offer)
+    route(session)
+    return entry
+
+
 # Routing ------------------------------------------------------------------------------------
 
 # The decision's statements, built once: they run on every offer. `populate_existing` makes a
@@ -269,10 +296,11 @@ def withdraw_agent_offer(session: Session, *, user_id: int, state: str, reason: 
 
 # Calls ending and agents leaving ------------------------------------------------------------
 
-def call_ended(session: Session, *, call_id: int) -> AgentPresence | None:
+def call_ended(session: Session, *, call_id: int, user_id: int | None = None) -> AgentPresence | None:
     """The call is over: its agent goes to wrap-up until now + wrap_up_seconds (then the sweep,
     or any routing pass, makes them available). A call still queued or offered was abandoned.
-    Idempotent: repeated status callbacks change nothing."""
+    With `user_id` (an agent's leg ended), only that agent is freed, never another one on the
+    call. Idempotent: repeated status callbacks change nothing."""
     begin_write(session)
     entry = lock_entry(session, QueueEntry.call_id == call_id)
     if entry is not None and entry.state in LIVE_ENTRY_STATES:
@@ -280,14 +308,16 @@ def call_ended(session: Session, *, call_id: int) -> AgentPresence | None:
         return None
     if entry is not None and entry.ended_at is None:
         entry.ended_at = clock.now()
-    agent = _end_agent_call(session, call_id)
+    agent = _end_agent_call(session, call_id, user_id=user_id)
     if agent is not None and agent.state == AVAILABLE:
         route(session)
     return agent
 
 
-def _end_agent_call(session: Session, call_id: int) -> AgentPresence | None:
+def _end_agent_call(session: Session, call_id: int, *, user_id: int | None = None) -> AgentPresence | None:
     query = select(AgentPresence).where(AgentPresence.current_call_id == call_id, AgentPresence.state == ON_CALL)
+    if user_id is not None:
+        query = query.where(AgentPresence.user_id == user_id)
     agent = session.scalars(query.with_for_update().execution_options(populate_existing=True)).first()
     if agent is None:
         return None
@@ -337,5 +367,6 @@ def agent_disconnected(session: Session, *, user_id: int) -> AgentPresence:
 __all__ = [
     "LEAVE_OUTCOMES", "OfferNotFound", "OfferNotLive", "QueueEntryNotFound", "abandon", "agent_disconnected",
     "call_ended", "enqueue", "expire_offers", "finish_wrap_ups", "leave_queue", "offer_answered", "offer_declined",
-    "on_offer", "queue_position", "queue_snapshot", "requeue", "route", "sweep", "withdraw_agent_offer",
+    "on_offer", "queue_position", "queue_snapshot", "requeue", "return_to_queue", "route", "sweep",
+    "withdraw_agent_offer",
 ]

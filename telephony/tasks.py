@@ -5,29 +5,21 @@ a lost task or a lost webhook left undone."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from sqlalchemy import or_, select
-
-from core import clock
 from core.config import get_settings
 from core.db import session_scope, write_locked
 from core.worker import idempotent_task, register_sweep
-from telephony import bridge, recordings, routing, spool
+from telephony import bridge, reconcile, recordings, routing, spool
 from telephony.gateway import GatewayError, get_gateway
-from telephony.models import CALL_STATUS_RANK, Call
 
 log = logging.getLogger("hotline.telephony.tasks")
-
-# A call not heard of for this long is asked about (Twilio's callbacks are not guaranteed).
-STUCK_AFTER = timedelta(minutes=30)
 
 
 @idempotent_task(name="telephony.ring_agent")
 def ring_agent_task(offer_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
-        bridge.ring_agent(session, offer_id=offer_id)
+        reconcile.ring_checked(session, offer_id=offer_id)
 
 
 @idempotent_task(name="telephony.connect_caller", autoretry_for=(GatewayError,), retry_backoff=True, max_retries=5)
@@ -42,6 +34,13 @@ def end_leg_task(leg_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
         bridge.end_leg(session, leg_id=leg_id)
+
+
+@idempotent_task(name="telephony.end_offer_legs")
+def end_offer_legs_task(offer_id: int) -> None:
+    with session_scope() as session:
+        write_locked(session)
+        bridge.end_offer_legs(session, offer_id=offer_id)
 
 
 @idempotent_task(name="telephony.copy_recording")
@@ -79,43 +78,52 @@ def spool_replay_sweep() -> int:
     return spool.replay(REPLAY)
 
 
-@register_sweep("telephony.reconcile_calls", every_seconds=300)
+@register_sweep("telephony.reconcile_calls", every_seconds=15)
 def reconcile_sweep() -> int:
-    """Ask Twilio about calls that look stuck and apply what it says, as a status callback would."""
-    now = clock.now()
-    live = [s for s, rank in CALL_STATUS_RANK.items() if rank < 4]
+    """Ask Twilio about calls, legs, conferences and recordings silent for longer than their
+    state allows, and apply what it says (telephony.reconcile). Returns how many changed."""
     with session_scope() as session:
-        stuck = list(session.scalars(select(Call.id).where(
-            Call.status.in_(live), Call.updated_at < now - STUCK_AFTER,
-            or_(Call.last_checked_at.is_(None), Call.last_checked_at < now - STUCK_AFTER)).limit(100)))
+        silent = reconcile.silent_calls(session)
+        stranded = reconcile.stranded_callers(session)
+        quiet_recordings = reconcile.silent_recordings(session)
     fixed = 0
-    for call_id in stuck:
-        with session_scope() as session:
-            write_locked(session)
-            fixed += reconcile_call(session, call_id=call_id)
+    for call_id in silent:
+        fixed += _each("reconcile call", call_id, lambda s, i: reconcile.check_call(s, call_id=i))
+    for call_id in stranded:
+        fixed += _each("rescue caller", call_id, lambda s, i: reconcile.rescue_stranded(s, call_id=i))
+    for recording_id in quiet_recordings:
+        fixed += _each("reconcile recording", recording_id, lambda s, i: reconcile.check_recording(s, recording_id=i))
     return fixed
 
 
-def reconcile_call(session, *, call_id: int) -> int:  # type: ignore[no-untyped-def]
-    call = session.get(Call, call_id)
-    if call is None or call.is_terminal:
-        return 0
-    call.last_checked_at = clock.now()
+@register_sweep("telephony.repair_sweep", every_seconds=10)
+def repair_sweep() -> int:
+    """Redo what a lost task left undone (its worker killed, its message lost): ring the agent
+    of a live offer, move an answered call's caller in, end a leg that should have ended.
+    Recordings are copied by recordings_sweep, callbacks dialled by callback_sweep."""
+    with session_scope() as session:
+        rings = reconcile.lost_rings(session)
+        connects = reconcile.lost_connects(session)
+        ends = reconcile.lost_leg_ends(session)
+    repaired = 0
+    for offer_id in rings:
+        repaired += _each("ring agent", offer_id, lambda s, i: reconcile.ring_checked(s, offer_id=i) is not None)
+    for call_id in connects:
+        repaired += _each("connect caller", call_id, lambda s, i: bridge.connect_caller(s, call_id=i))
+    for leg_id in ends:
+        repaired += _each("end leg", leg_id, lambda s, i: bridge.end_leg(s, leg_id=i) or True)
+    return repaired
+
+
+def _each(what: str, key: int, work) -> int:  # type: ignore[no-untyped-def]
+    """One repair in its own unit of work: one that fails is logged and retried next sweep."""
     try:
-        state = get_gateway().fetch_call(call.call_sid)
-    except GatewayError as exc:
-        if exc.status != 404:
-            log.warning("could not reconcile call %s: %s", call_id, exc.message)
-            return 0
-        status, duration = "failed", None  # Twilio never heard of it
-    else:
-        status, duration = state.status, state.duration
-    params = {"CallSid": call.call_sid, "CallStatus": status, "CallbackSource": "reconcile"}
-    if duration is not None:
-        params["CallDuration"] = str(duration)
-    before = call.status
-    bridge.on_status(session, params=params)
-    return int(call.status != before)
+        with session_scope() as session:
+            write_locked(session)
+            return int(bool(work(session, key)))
+    except Exception:  # noqa: BLE001 - the others still run; this one is retried next sweep
+        log.exception("sweep could not %s %s", what, key)
+        return 0
 
 
 @register_sweep("telephony.send_sms", every_seconds=30)

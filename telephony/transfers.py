@@ -23,7 +23,7 @@ from core import users as users_service
 from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
 from core.models import User
-from core.worker import enqueue as enqueue_task
+from core.worker import enqueue_named
 from telephony import bridge, calls, ivr, offers, routing
 from telephony import presence as presence_service
 from telephony.controls import (ControlRefused, agent_leg, audited, conference_key, finish, live_call,
@@ -219,11 +219,9 @@ def _withdraw_offer(session: Session, entry: QueueEntry, *, reason: str) -> bool
     offer_id = session.scalar(select(Offer.id).where(Offer.entry_id == entry.id, Offer.state == "pending"))
     if offer_id is None or not offers.withdraw_for_entry(session, entry, reason=reason, agent_state=AVAILABLE):
         return False
-    from telephony.tasks import end_leg_task
-
     for leg_id in session.scalars(select(Call.id).where(Call.offer_id == offer_id, Call.leg == "agent",
                                                         Call.status.not_in(TERMINAL_STATUSES))):
-        enqueue_task(session, end_leg_task, leg_id)
+        enqueue_named(session, "telephony.end_leg", leg_id)
     return True
 
 

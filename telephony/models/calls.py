@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import clock
@@ -21,6 +21,8 @@ __all__ = ["CALL_STATUS_RANK", "TERMINAL_STATUSES", "RECORDING_STATUS_RANK", "Ca
 CALL_STATUS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
                     "completed": 4, "busy": 4, "failed": 4, "no-answer": 4, "canceled": 4}
 TERMINAL_STATUSES = frozenset(s for s, r in CALL_STATUS_RANK.items() if r == 4)
+# An agent is on one live customer call at most: one answered, unfinished agent leg each.
+_LIVE_AGENT_LEG = text("leg = 'agent' AND status = 'in-progress' AND agent_id IS NOT NULL")
 RECORDING_STATUS_RANK = {"in-progress": 0, "paused": 1, "stopped": 2, "processing": 2,
                          "completed": 3, "absent": 3, "failed": 3, "deleted": 4}
 
@@ -30,7 +32,9 @@ class Call(TimestampMixin, Base):
 
     __tablename__ = "calls"
     __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),
-                      Index("ix_calls_started_at", "started_at"))
+                      Index("ix_calls_started_at", "started_at"),
+                      Index("uq_calls_agent_live_leg", "agent_id", unique=True, postgresql_where=_LIVE_AGENT_LEG,
+                            sqlite_where=_LIVE_AGENT_LEG))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -123,6 +127,8 @@ class Recording(TimestampMixin, Base):
     copy_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the reconcile sweep last asked Twilio about a recording whose callbacks went quiet.
+    last_checked_at: Mapped[datetime | None]
 
     call: Mapped[Call | None] = relationship(lazy="joined")
 

@@ -50,6 +50,7 @@ class Engine:
         self.webhooks: list[tuple[str, dict[str, str], int]] = []
         self._timers: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
         self._order = itertools.count()
+        self.faults: Any = None  # telephony.simulator.faults.Faults, when a run injects faults
 
     # Time and work ------------------------------------------------------------------
     def now(self) -> datetime:
@@ -130,7 +131,11 @@ class Engine:
 
     def notify(self, url: str | None, params: dict[str, str]) -> None:
         """Schedule a callback whose answer is ignored (status, recording, conference events)."""
-        if url:
+        if not url:
+            return
+        if self.faults is not None:
+            self.faults.deliver(self, url, params)
+        else:
             self.at(0, self.post, url, params)
 
     def status_event(self, call: SimCall, event: str) -> None:

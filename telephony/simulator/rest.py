@@ -75,7 +75,14 @@ def _injected_failure(sim: Simulator, method: str, path: str) -> RestResponse | 
         if rule["times"] > 0 and rule["method"] == method and rule["path"] in path:
             rule["times"] -= 1
             return _error(rule["status"], rule["code"], rule["message"])
+    if sim.faults is not None and (failure := sim.faults.rest_failure(method, path)) is not None:
+        return _error(*failure)
     return None
+
+
+def injected_delay(sim: Simulator, method: str, path: str) -> float:
+    """Seconds a slow REST answer is held back (by whoever serves it, outside the lock)."""
+    return sim.faults.rest_delay(method.upper(), path) if sim.faults is not None else 0.0
 
 
 ROUTES: list[tuple[str, str, str]] = [
@@ -147,6 +154,8 @@ def _update_call(sim: Simulator, form: _Form, sid: str) -> RestResponse:
     if not call.alive:
         return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
     if status in ("completed", "canceled"):
+        if _answered_just_before(sim, call, status):
+            return _json(200, call.resource())
         if status == "canceled" and call.status == "in-progress":
             return _json(200, call.resource())  # Twilio ignores cancel for an answered call
         sim.end(call, "completed" if call.answer_time else "canceled")
@@ -155,6 +164,26 @@ def _update_call(sim: Simulator, form: _Form, sid: str) -> RestResponse:
     elif url or twiml:
         sim.redirect(call, url, twiml)
     return _json(200, call.resource())
+
+
+def _answered_just_before(sim: Simulator, call: Any, status: str) -> bool:
+    """The race of a withdrawn ring (fault `answer_stale`): the agent's browser phone picked up
+    just before the hub's hang-up arrived. The answer is requested from the hub as usual; a
+    cancel is then ignored (the call is answered), a hang-up lands a moment later."""
+    if (sim.faults is None or call.waiting != "ringing" or call.direction == "inbound"
+            or not call.to.startswith("client:") or not sim.faults.answers_stale(call.sid)):
+        return False
+    sim.answer(call.sid)
+    if status == "completed":
+        sim.at(2.0, _hang_up_later, sim, call.sid)
+    return True
+
+
+def _hang_up_later(sim: Simulator, sid: str) -> None:
+    with sim.lock:
+        call = sim.calls[sid]
+        if call.alive:
+            sim.end(call, "completed")
 
 
 # Recordings -----------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ press keys and work the agents' phones."""
 
 from __future__ import annotations
 
+import asyncio
+
+import anyio
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
@@ -21,7 +24,12 @@ async def twilio_rest(path: str, request: Request) -> Response:
     except LookupError:
         answer = rest.RestResponse(503, b'{"code": 20503, "message": "no carrier simulator is running", "status": 503}')
     else:
-        answer = rest.handle(simulator, request.method, "/2010-04-01/" + path, body, dict(request.headers))
+        full = "/2010-04-01/" + path
+        delay = rest.injected_delay(simulator, request.method, full)
+        if delay:
+            await asyncio.sleep(delay)  # a slow answer holds only this request back
+        answer = await anyio.to_thread.run_sync(rest.handle, simulator, request.method, full, body,
+                                                dict(request.headers))
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
 

@@ -31,6 +31,9 @@ class SimulatorAdapter(BaseAdapter):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
+        delay = rest.injected_delay(self.sim, request.method or "GET", path)
+        if delay and self.sim.faults is not None:
+            self.sim.faults.sleep(delay)
         answer = rest.handle(self.sim, request.method or "GET", path, body, dict(request.headers))
         response = requests.Response()
         response.status_code = answer.status

@@ -90,6 +90,7 @@ class LiveServer:
 def live_server(settings: config.Settings, listener: socket.socket, eager_tasks: None) -> Iterator[LiveServer]:  # noqa: F811
     import uvicorn
 
+    from agent_ui.pages.simulator import router as simulator_page
     from hotline.app import create_app
     from telephony.gateway import install_gateway
     from telephony.simulator import build, install_simulator
@@ -98,6 +99,7 @@ def live_server(settings: config.Settings, listener: socket.socket, eager_tasks:
 
     app = create_app(settings, start_background=False)
     app.include_router(simulator_router)
+    app.include_router(simulator_page)  # as the demo mounts them
     app.state.live_min_interval = 0.1
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="live-server", daemon=True)

@@ -150,7 +150,7 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 # Due when a beat starts, then not for minutes or hours: each is sent once per beat that sends.
-SLOW_SWEEPS = ("qa.monthly_coaching", "qa.build_sampling", "tickets.evaluate_tiers", "telephony.reconcile_calls",
+SLOW_SWEEPS = ("qa.monthly_coaching", "qa.build_sampling", "tickets.evaluate_tiers",
                "scheduling.sweep_roster_jobs")
 
 

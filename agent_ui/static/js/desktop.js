@@ -89,5 +89,22 @@ document.body.addEventListener("htmx:oobBeforeSwap", (event) => {
   if (key && key === target.dataset.ticketKey) event.detail.shouldSwap = false;
 });
 
+// A callback the customer has answered rings the agent's phone, as an offer does.
+let ringingCallback = false;
+function checkCallback() {
+  const answer = document.querySelector("#callbacks-panel .callback-answer");
+  if (answer && !ringingCallback) {
+    ringingCallback = true;
+    if (phone) phone.ring({ callback: true });
+    const step = answer.previousElementSibling;
+    announce(step ? step.textContent.replace(/\s+/g, " ").trim() : "");
+  } else if (!answer && ringingCallback) {
+    ringingCallback = false;
+    if (phone && !ringingOffer) phone.stopRinging();
+  }
+}
+
 document.body.addEventListener("htmx:oobAfterSwap", checkOffer);
+document.body.addEventListener("htmx:oobAfterSwap", checkCallback);
 checkOffer();
+checkCallback();

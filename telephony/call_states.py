@@ -1,0 +1,59 @@
+"""The state machine of a call and of each of its legs: Twilio's statuses in their order (as
+data), and the one way a status changes, under the call row's lock, so that duplicate,
+reordered and concurrent callbacks all end in the same state and a finished call never moves
+back. Leg-specific rules (an agent on one live call at most) live in telephony.legs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from core import clock
+from telephony.models import CALL_STATUS_RANK, TERMINAL_STATUSES, Call
+
+__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock"]
+
+RANK = CALL_STATUS_RANK
+TERMINAL = TERMINAL_STATUSES
+LIVE = tuple(s for s, r in RANK.items() if r < 4)
+# A status is entered only from the statuses before it in Twilio's order: nothing moves
+# backwards or sideways, and no terminal status is ever left (they all share the top rank).
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
+    status: tuple(s for s, r in RANK.items() if r < rank) for status, rank in RANK.items()}
+
+
+def can_move(current: str | None, status: str | None) -> bool:
+    return bool(status) and status in ALLOWED_FROM and (current or "") in ALLOWED_FROM[status]
+
+
+def lock(session: Session, call: Call) -> Call:
+    """The call re-read under its row lock (`FOR UPDATE`; SQLite's serialised writer holds the
+    whole database already). Pending changes are flushed first, so nothing is lost."""
+    # FOR NO KEY UPDATE: it does not wait for the KEY SHARE locks that inserting a row that
+    # refers to this call (its webhook log line) takes, so two callbacks cannot deadlock.
+    query = select(Call).where(Call.id == call.id).with_for_update(key_share=True)
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def advance(session: Session | None, call: Call, status: str | None, *, duration: str | int | None = None) -> bool:
+    """Move the call to `status` if Twilio's order allows it; returns whether it changed. Read
+    again under the row lock, so two callbacks racing cannot each write half of a transition."""
+    if not can_move(call.status, status):
+        return False  # statuses only move forward: a stale read saying "already past" is right
+    session = session or object_session(call)
+    if session is not None and call.id is not None:
+        call = lock(session, call)
+        if not can_move(call.status, status):
+            return False
+    assert status is not None
+    now = clock.now()
+    call.status = status
+    if status == "in-progress" and call.answered_at is None:
+        call.answered_at = now
+    if status in TERMINAL:
+        call.ended_at = call.ended_at or now
+        if duration is not None and str(duration).isdigit():
+            call.duration_seconds = int(duration)
+        elif call.answered_at is not None:
+            call.duration_seconds = max(0, int((now - call.answered_at).total_seconds()))
+    return True

@@ -1,0 +1,272 @@
+"""Reconciliation with Twilio's REST API: Twilio does not retry a lost webhook, so a call, leg,
+conference or recording that has been silent for longer than its state allows is fetched and
+corrected, as its callback would have done; a queued caller silent too long is checked before
+an agent is rung for them; and every lost task's effect (ring the agent, connect the caller,
+end a leg) is redone by a sweep. Thresholds: docs/reconcile.md."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.config import get_settings
+from telephony import bridge, call_states, callbacks, recordings
+from telephony.gateway import CallState, GatewayError, get_gateway
+from telephony.models import Call, CallbackAttempt, CallEvent, Offer, QueueEntry, Recording
+
+__all__ = ["GRACE", "apply_status", "check_call", "check_recording", "last_sign_of_life", "lost_connects", "lost_leg_ends",
+           "lost_rings", "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
+
+log = logging.getLogger("hotline.telephony.reconcile")
+# A task enqueued after a commit normally runs within a second or two: a sweep redoes its
+# effect only once it is this late, so it does not race the task it stands in for.
+GRACE = timedelta(seconds=8)
+_RINGING = ("queued", "initiated", "ringing")
+
+
+def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
+    params = {"CallSid": call.call_sid, "CallStatus": status, "CallbackSource": "reconcile"}
+    if state is not None and state.duration is not None:
+        params["CallDuration"] = str(state.duration)
+    return params
+
+
+def apply_status(session: Session, call: Call, params: Mapping[str, str]) -> None:
+    """Apply a status learnt from Twilio where its callback would have gone: a callback's
+    customer leg or its agent's leg to telephony.callbacks, every other call or leg to bridge."""
+    attempt_id = session.scalar(select(CallbackAttempt.id).where(CallbackAttempt.call_sid == call.call_sid).limit(1))
+    if attempt_id is not None:
+        callbacks.on_status(session, params=params, attempt_id=attempt_id)
+        return
+    if call.leg == "agent" and call.parent_call_id is not None and call.offer_id is None:
+        attempt_id = session.scalar(select(CallbackAttempt.id).where(CallbackAttempt.call_id == call.parent_call_id)
+                                    .limit(1))
+        if attempt_id is not None:
+            callbacks.on_agent_leg(session, params=params, attempt_id=attempt_id)
+            return
+    bridge.on_status(session, params=params)
+
+
+def last_sign_of_life(session: Session, call: Call) -> datetime:
+    """The latest of: its last webhook, its last change, its last check at Twilio."""
+    heard = session.scalar(select(func.max(CallEvent.received_at)).where(CallEvent.call_id == call.id))
+    return max(t for t in (heard, call.updated_at, call.last_checked_at, call.started_at) if t is not None)
+
+
+def check_call(session: Session, *, call_id: int) -> bool:
+    """Ask Twilio about one call or leg and apply what it says, as a status callback would.
+    Returns whether the call changed. A call Twilio does not know (404) has failed."""
+    call = session.get(Call, call_id)
+    if call is None or call.is_terminal:
+        return False
+    call = call_states.lock(session, call)
+    if call.is_terminal:
+        return False
+    call.last_checked_at = clock.now()
+    try:
+        state: CallState | None = get_gateway().fetch_call(call.call_sid)
+    except GatewayError as exc:
+        if exc.status != 404:
+            log.warning("could not reconcile call %s: %s", call_id, exc.message)
+            return False
+        state, status = None, "failed"
+    else:
+        assert state is not None
+        status = state.status
+    before = call.status
+    if status == before:
+        return False
+    apply_status(session, call, _params(call, state, status))
+    session.refresh(call)
+    return call.status != before
+
+
+def silent_calls(session: Session, *, now: datetime | None = None, limit: int = 200) -> list[int]:
+    """Calls and legs not final whose last sign of life is older than their state allows:
+    ringing or queued (HOTLINE_RECONCILE_RINGING_SECONDS), waiting in the queue
+    (HOTLINE_QUEUE_ALIVE_SECONDS: the wait URL is requested every ~20 s), in a call
+    (HOTLINE_RECONCILE_IN_CALL_SECONDS)."""
+    settings = get_settings()
+    now = now or clock.now()
+    shortest = min(settings.reconcile_ringing_seconds, settings.queue_alive_seconds, settings.reconcile_in_call_seconds)
+    since = now - timedelta(seconds=shortest)
+    heard = (select(CallEvent.call_id, func.max(CallEvent.received_at).label("heard"))
+             .group_by(CallEvent.call_id).subquery())
+    rows = session.execute(
+        select(Call.id, Call.status, Call.updated_at, Call.last_checked_at, Call.started_at, heard.c.heard,
+               QueueEntry.state)
+        .outerjoin(heard, heard.c.call_id == Call.id)
+        .outerjoin(QueueEntry, QueueEntry.call_id == Call.id)
+        .where(Call.status.in_(call_states.LIVE), Call.updated_at < since,
+               or_(Call.last_checked_at.is_(None), Call.last_checked_at < since),
+               or_(heard.c.heard.is_(None), heard.c.heard < since))
+        .order_by(Call.updated_at).limit(limit * 4)).all()
+    due: list[int] = []
+    for row in rows:
+        if row.status in _RINGING:
+            allowed = settings.reconcile_ringing_seconds
+        elif row.state in ("waiting", "offered"):
+            allowed = settings.queue_alive_seconds
+        else:
+            allowed = settings.reconcile_in_call_seconds
+        latest = max(t for t in (row.heard, row.updated_at, row.last_checked_at, row.started_at) if t is not None)
+        if now - latest > timedelta(seconds=allowed):
+            due.append(row.id)
+        if len(due) >= limit:
+            break
+    return due
+
+
+def stranded_callers(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Callers in a conference whose agent's leg ended a while ago with no word of the caller
+    since (the conference's end reached nobody, or the caller joined after the agent left)."""
+    now = now or clock.now()
+    leg = Call.__table__.alias("leg")
+    rows = session.execute(
+        select(Call.id, Call.updated_at, leg.c.ended_at)
+        .join(QueueEntry, QueueEntry.call_id == Call.id)
+        .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
+        .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at.is_not(None),
+               QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.TERMINAL)),
+               leg.c.ended_at < now - GRACE)
+        .limit(limit)).all()
+    due = []
+    for call_id, updated_at, leg_ended in rows:
+        heard = session.scalar(select(func.max(CallEvent.received_at)).where(
+            CallEvent.call_id == call_id, CallEvent.kind.in_(("conference-done", "status", "conference-join"))))
+        if heard is None or heard < leg_ended:
+            due.append(call_id)
+    return due
+
+
+def rescue_stranded(session: Session, *, call_id: int) -> bool:
+    """The caller sits alone in a conference: ask Twilio, and if they are still on the line,
+    send them where the conference's end would have (back to the queue, or goodbye)."""
+    call = session.get(Call, call_id)
+    if call is None or call.is_terminal:
+        return False
+    try:
+        state = get_gateway().fetch_call(call.call_sid)
+    except GatewayError as exc:
+        log.warning("could not check stranded caller %s: %s", call_id, exc.message)
+        return False
+    if state.status in call_states.TERMINAL:
+        apply_status(session, call, _params(call, state, state.status))
+        return True
+    from telephony.ivr import webhook_url
+
+    try:
+        get_gateway().update_call(call.call_sid, url=webhook_url("/twilio/conference/done", call=call.id))
+    except GatewayError as exc:
+        log.warning("stranded caller %s not moved: %s", call_id, exc.message)
+        return False
+    call.last_checked_at = clock.now()
+    return True
+
+
+def ring_checked(session: Session, *, offer_id: int) -> Call | None:
+    """Ring the agent for an offer, unless its caller has been silent longer than
+    HOTLINE_QUEUE_ALIVE_SECONDS and Twilio says they have hung up: then the offer is withdrawn
+    (the agent keeps their place and is never rung, nor set away for not answering)."""
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.state != "pending":
+        return None
+    caller = session.get(Call, offer.call_id)
+    if caller is not None and not caller.is_terminal:
+        limit = timedelta(seconds=get_settings().queue_alive_seconds)
+        if clock.now() - last_sign_of_life(session, caller) > limit:
+            check_call(session, call_id=caller.id)
+            session.refresh(offer)
+            if offer.state != "pending":
+                log.info("offer %s withdrawn: caller %s hung up unheard", offer_id, caller.id)
+                return None
+    return bridge.ring_agent(session, offer_id=offer_id)
+
+
+# What a lost task left undone --------------------------------------------------------------
+
+def lost_rings(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Live offers whose agent was never rung (the ring task was lost)."""
+    now = now or clock.now()
+    rung = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent").exists()
+    return list(session.scalars(select(Offer.id).where(Offer.state == "pending", Offer.expires_at > now,
+                                                        Offer.offered_at < now - GRACE, ~rung).limit(200)))
+
+
+def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Answered calls whose caller was never moved to the agent (connect_caller was lost)."""
+    now = now or clock.now()
+    leg = Call.__table__.alias("leg")
+    query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
+             .join(Offer, Offer.id == Call.offer_id)
+             .join(leg, (leg.c.offer_id == Offer.id) & (leg.c.leg == "agent") & (leg.c.status == "in-progress"))
+             .where(Call.leg == "caller", Call.bridged_at.is_(None), Call.status.in_(call_states.LIVE),
+                    QueueEntry.state == "connected", Offer.state == "accepted", Offer.resolved_at < now - GRACE)
+             .limit(200))
+    return list(session.scalars(query))
+
+
+def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Agent legs still live at Twilio's last word though they should have been ended: their
+    caller has finished, their offer is over unanswered, or their agent hung up from the desk."""
+    now = now or clock.now()
+    caller = Call.__table__.alias("caller")
+    over = ("withdrawn", "expired", "declined")
+    query = (select(Call.id).outerjoin(caller, caller.c.id == Call.parent_call_id)
+             .outerjoin(Offer, Offer.id == Call.offer_id)
+             .where(Call.leg == "agent", Call.status.in_(call_states.LIVE), Call.updated_at < now - GRACE,
+                    or_(caller.c.status.in_(tuple(call_states.TERMINAL)),
+                        (Offer.state.in_(over)) & (Call.status != "in-progress"),
+                        Call.agent_hangup_requested_at < now - GRACE))
+             .limit(200))
+    return list(session.scalars(query))
+
+
+# Recordings ----------------------------------------------------------------------------------
+
+def silent_recordings(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Recordings still in progress (or paused) whose call ended, or that nobody has heard of,
+    longer ago than HOTLINE_RECONCILE_RECORDING_SECONDS: their callbacks were lost."""
+    now = now or clock.now()
+    since = now - timedelta(seconds=get_settings().reconcile_recording_seconds)
+    query = (select(Recording.id).outerjoin(Call, Call.id == Recording.call_id)
+             .where(Recording.status.in_(("in-progress", "paused")), Recording.updated_at < since,
+                    or_(Recording.last_checked_at.is_(None), Recording.last_checked_at < since),
+                    or_(Call.id.is_(None), Call.ended_at < since))
+             .limit(limit))
+    return list(session.scalars(query))
+
+
+def check_recording(session: Session, *, recording_id: int) -> bool:
+    """Look a quiet recording up at Twilio and apply what it says as its callback would: a
+    completed one is attached to its ticket and copied (then deleted at Twilio)."""
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        return False
+    recording.last_checked_at = clock.now()
+    try:
+        found = get_gateway().fetch_recording(recording.recording_sid)
+    except GatewayError as exc:
+        if exc.status == 404:
+            recording.status, recording.last_error = "absent", "unknown at Twilio"
+            return True
+        log.warning("could not reconcile recording %s: %s", recording_id, exc.message)
+        return False
+    status = str(found.get("status") or "")
+    if status in ("in-progress", "paused", "processing", ""):
+        return False
+    call = session.get(Call, recording.call_id) if recording.call_id else None
+    params: Mapping[str, str] = {
+        "RecordingSid": recording.recording_sid, "RecordingStatus": status,
+        "RecordingDuration": str(found.get("duration") or ""), "RecordingChannels": str(found.get("channels") or ""),
+        "RecordingSource": str(found.get("source") or recording.source or ""),
+        "CallSid": (call.call_sid if call is not None else str(found.get("call_sid") or "")),
+        "RecordingUrl": recording.twilio_url or get_gateway().media_url(recording.recording_sid).removesuffix(".wav"),
+        "CallbackSource": "reconcile"}
+    recordings.on_callback(session, params=params, kind=recording.kind)
+    return True

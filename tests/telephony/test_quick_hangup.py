@@ -1,0 +1,101 @@
+"""No caller is left alone (issue 14, item 2): an agent who hangs up within a second or two of
+answering, before the caller is moved into the conference. The caller goes back to the queue
+at their old place and hears one short sentence; the agent's abandonment counts as a declined
+offer; nobody is shown connected to an empty conference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+import core.worker
+from telephony.models import Call, Offer, QueueEntry
+from telephony.models.routing import AgentPresence
+from tests.factories import fresh
+from tests.telephony.hub import CALLER, Hub, available
+
+RECONNECT_ZH = "与客服代表的通话中断了，正在为您重新接通，请稍候。"
+
+
+def _queued(sim) -> str:  # noqa: ANN001
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "2")
+    sim.pump()
+    return sid
+
+
+def _state(session, sid: str) -> tuple[Call, QueueEntry, Offer]:
+    fresh(session)
+    call = session.scalar(select(Call).where(Call.call_sid == sid))
+    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
+    offer = session.scalars(select(Offer).where(Offer.call_id == call.id).order_by(Offer.id)).first()
+    return call, entry, offer
+
+
+def test_agent_hangs_up_before_the_caller_is_moved_in(client, sim, hub: Hub, session, monkeypatch) -> None:
+    available(session, hub.agent)
+    sid = _queued(sim)
+    _, entry, _ = _state(session, sid)
+    waited_since, sort_key = entry.enqueued_at, entry.sort_key
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    tasks: list[Callable[[], None]] = []
+    monkeypatch.setattr(core.worker, "on_commit", lambda session, callback: tasks.append(callback))
+    phone.answer()
+    sim.pump()
+    assert tasks, "connect_caller was enqueued"
+    monkeypatch.undo()
+    sim.advance(1)
+    phone.hangup()  # within a second of answering: the caller never joined
+    sim.pump()
+
+    call, entry, offer = _state(session, sid)
+    assert entry.state in ("waiting", "offered") and entry.enqueued_at == waited_since and entry.sort_key == sort_key
+    assert offer.state == "declined" and "before the caller joined" in (offer.reason or "")
+    assert session.get(AgentPresence, hub.agent.id).state in ("available", "offered")
+    assert sim.call(sid).waiting == "queue"  # still in Twilio's queue, never alone in a conference
+    for task in tasks:  # the late connect_caller moves nobody
+        task()
+    sim.pump()
+    assert sim.call(sid).waiting == "queue"
+
+    available(session, hub.other_agent)
+    sim.advance(1)
+    ringing = [p for p in (sim.phone(f"agent_{hub.agent.id}"), sim.phone(f"agent_{hub.other_agent.id}")) if p.ringing()]
+    assert ringing
+    ringing[0].answer()
+    sim.advance(3)
+    assert sim.call(sid).waiting == "conference"
+    call, entry, _ = _state(session, sid)
+    assert entry.state == "connected" and call.bridged_at is not None
+
+
+def test_agent_gone_as_the_caller_is_moved_in_and_its_callback_lost(client, sim, hub: Hub, session, monkeypatch) -> None:
+    available(session, hub.agent)
+    sid = _queued(sim)
+    _, entry, _ = _state(session, sid)
+    waited_since = entry.enqueued_at
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    tasks: list[Callable[[], None]] = []
+    monkeypatch.setattr(core.worker, "on_commit", lambda session, callback: tasks.append(callback))
+    leg_sid = phone.answer()
+    sim.pump()
+    monkeypatch.undo()
+    sim.calls[leg_sid].status_callback = None  # the agent's `completed` is lost
+    phone.hangup()
+    sim.pump()
+    for task in tasks:  # connect_caller runs now: the hub thinks the agent is still there
+        task()
+    sim.pump()
+    sim.advance(3)
+
+    heard = sim.heard(sid)
+    assert heard.count(RECONNECT_ZH) == 1, heard
+    assert sim.call(sid).alive and sim.call(sid).waiting in ("queue", None)
+    call, entry, offer = _state(session, sid)
+    assert call.bridged_at is None and entry.state in ("waiting", "offered") and entry.enqueued_at == waited_since
+    assert offer.state == "declined"
+    fresh(session)
+    leg = session.scalar(select(Call).where(Call.call_sid == leg_sid))
+    assert leg.status == "completed"

@@ -1,0 +1,122 @@
+"""Reconciliation through Twilio's REST API (issue 14, item 4): webhooks lost while the web
+process was down are repaired in about a minute, not half an hour; a caller who hung up unheard
+is never offered to an agent (no ringing, nobody set away); a recording whose callbacks were
+lost is looked up, copied, attached and deleted at Twilio."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from telephony.models import Call, Offer, QueueEntry, Recording
+from telephony.models.routing import AgentPresence
+from telephony.tasks import reconcile_sweep
+from tests.factories import fresh
+from tests.telephony.faults import hub_down
+from tests.telephony.hub import CALLER, Hub, available
+from tickets import service as ticket_service
+
+
+def _queued(sim) -> str:  # noqa: ANN001
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "2")
+    sim.pump()
+    return sid
+
+
+def _call(session, sid: str) -> Call:
+    fresh(session)
+    return session.scalar(select(Call).where(Call.call_sid == sid))
+
+
+def test_a_queued_caller_who_hung_up_unheard_is_ended_within_a_minute_and_a_half(client, sim, hub, session) -> None:
+    sid = _queued(sim)
+    sim.advance(10)
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    call = _call(session, sid)
+    assert call.status == "in-progress"
+    sim.advance(30)
+    reconcile_sweep()
+    assert _call(session, sid).status == "in-progress"  # not silent for long enough yet
+    sim.advance(45)
+    assert reconcile_sweep() >= 1
+    call = _call(session, sid)
+    assert call.status == "completed"
+    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
+    assert entry.state == "abandoned"
+
+
+def test_no_ghost_offer_to_a_caller_who_hung_up_unheard(client, sim, hub: Hub, session) -> None:
+    sid = _queued(sim)
+    sim.advance(5)
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    sim.advance(70)  # silent longer than HOTLINE_QUEUE_ALIVE_SECONDS; no sweep ran yet
+    available(session, hub.agent)  # the router offers the call at once
+    sim.pump()
+    assert sim.phone(f"agent_{hub.agent.id}").ringing() == []
+    fresh(session)
+    offer = session.scalar(select(Offer))
+    assert offer is None or offer.state == "withdrawn"
+    assert session.scalar(select(Call).where(Call.leg == "agent")) is None
+    assert session.get(AgentPresence, hub.agent.id).state == "available"
+    assert _call(session, sid).status == "completed"
+
+
+def test_a_live_queued_caller_is_checked_and_still_offered(client, sim, hub: Hub, session, clock) -> None:
+    sid = _queued(sim)
+    call = _call(session, sid)
+    # No wait-URL request for a while (Twilio's are not guaranteed either): checked, alive.
+    clock.advance(seconds=70)
+    available(session, hub.agent)
+    sim.pump()
+    assert sim.phone(f"agent_{hub.agent.id}").ringing()
+    assert _call(session, sid).last_checked_at is not None and call.status == "in-progress"
+
+
+def test_a_call_whose_end_was_lost_frees_its_agent_after_the_in_call_threshold(client, sim, hub: Hub, session) -> None:
+    available(session, hub.agent)
+    sid = _queued(sim)
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.advance(5)
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    assert _call(session, sid).status == "in-progress"
+    sim.advance(200)
+    reconcile_sweep()
+    assert _call(session, sid).status == "in-progress"
+    sim.advance(60)
+    reconcile_sweep()
+    assert _call(session, sid).status == "completed"
+    fresh(session)
+    assert session.get(AgentPresence, hub.agent.id).state in ("wrap_up", "available")
+    legs = session.scalars(select(Call).where(Call.leg == "agent")).all()
+    assert [leg.status for leg in legs] == ["completed"]
+
+
+def test_a_recording_whose_callbacks_were_lost_is_copied_attached_and_deleted(client, sim, hub: Hub, session) -> None:
+    available(session, hub.agent)
+    sid = _queued(sim)
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.advance(5)
+    [rsid] = [r for r in sim.recordings if sim.recordings[r].call_sid == sid]
+    sim.recordings[rsid].status_callback = None  # its completed callback is lost
+    sim.advance(30)
+    sim.hangup(sid)
+    sim.pump()
+    fresh(session)
+    recording = session.scalar(select(Recording).where(Recording.recording_sid == rsid))
+    assert recording.status == "in-progress" and recording.copied_at is None
+    sim.advance(130)
+    reconcile_sweep()
+    fresh(session)
+    recording = session.scalar(select(Recording).where(Recording.recording_sid == rsid))
+    assert recording.status == "completed" and recording.copied_at is not None
+    assert recording.deleted_at_twilio_at is not None and sim.recordings[rsid].deleted
+    call = _call(session, sid)
+    refs = [r.recording_ref for r in ticket_service.recordings_of(session, ticket_id=call.ticket_id)]
+    assert refs == [rsid]
