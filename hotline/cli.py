@@ -164,6 +164,7 @@ def users_create(username: str, role: str, display_name: str | None, password: s
                  site_code: str | None) -> None:
     """Create a user, for example the first admin."""
     from core import db as core_db
+    from core import organisation
     from core import users as user_service
     from core.errors import DomainError
 
@@ -174,7 +175,7 @@ def users_create(username: str, role: str, display_name: str | None, password: s
         with core_db.session_scope() as session:
             site_id = None
             if site_code:
-                site = user_service.get_site_by_code(session, code=site_code)
+                site = organisation.get_site_by_code(session, code=site_code)
                 if site is None:
                     raise click.ClickException(f"no site with code {site_code!r}")
                 site_id = site.id
