@@ -80,14 +80,15 @@ def spool_replay_sweep() -> int:
 
 
 @register_sweep("telephony.reconcile_calls", every_seconds=300)
-def reconcile_sweep() -> int:
-    """Ask Twilio about calls that look stuck and apply what it says, as a status callback would."""
+def reconcile_sweep(stuck_after: timedelta = STUCK_AFTER) -> int:
+    """Ask Twilio about calls that look stuck and apply what it says, as a status callback would.
+    (The demo passes `stuck_after=0` on start: every call a stopped run left is settled.)"""
     now = clock.now()
     live = [s for s, rank in CALL_STATUS_RANK.items() if rank < 4]
     with session_scope() as session:
         stuck = list(session.scalars(select(Call.id).where(
-            Call.status.in_(live), Call.updated_at < now - STUCK_AFTER,
-            or_(Call.last_checked_at.is_(None), Call.last_checked_at < now - STUCK_AFTER)).limit(100)))
+            Call.status.in_(live), Call.updated_at <= now - stuck_after,
+            or_(Call.last_checked_at.is_(None), Call.last_checked_at <= now - stuck_after)).limit(100)))
     fixed = 0
     for call_id in stuck:
         with session_scope() as session:
