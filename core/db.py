@@ -100,6 +100,7 @@ class WriterGate:
         self._owner: object | None = None
         self._since = 0.0
         self._stats = threading.Lock()
+        self._passing = threading.Lock()  # one release per turn, by its holder or a waiter
         self._began_at = ""
         self.waiting = 0
         self.reset()
@@ -112,7 +113,7 @@ class WriterGate:
             # With `trace` on (the benchmark), where each long hold began: code line -> (count, max ms).
             self.long_holds: dict[str, tuple[int, float]] = {}
 
-    trace = False
+    trace = bool(os.environ.get("HOTLINE_SQLITE_TRACE"))
     LONG_HOLD_MS = 100.0
 
     @staticmethod
@@ -130,18 +131,17 @@ class WriterGate:
         with self._stats:
             self.waiting += 1
         try:
-            got = self._lock.acquire(timeout=self.timeout)
+            got = self._acquire(started)
         finally:
             with self._stats:
                 self.waiting -= 1
         if not got:
             with self._stats:
                 self.timeouts += 1
-            holder = self._owner
             raise sqlite3.OperationalError(
-                f"database is locked: no turn to write within {self.timeout:g} s "
-                f"(held by {holder!r}; a unit of work opened inside another's write transaction "
-                "in the same thread waits for itself)")
+                f"database is locked: no turn to write within {self.timeout:g} s (held since "
+                f"{self._began_at or 'a transaction begun elsewhere'}; a unit of work opened inside another's write "
+                "transaction in the same thread waits for itself)")
         now = time.perf_counter()
         self._owner, self._since = owner, now
         self._began_at = self._where() if self.trace else ""
@@ -149,13 +149,31 @@ class WriterGate:
             if len(self.waits) < 1_000_000:
                 self.waits.append((now - started) * 1000)
 
+    def _acquire(self, started: float) -> bool:
+        """Wait for the turn; a holder whose transaction SQLite has already ended by another path
+        than COMMIT or ROLLBACK through SQLAlchemy (an isolation-level change commits implicitly)
+        passes its turn on."""
+        while True:
+            left = self.timeout - (time.perf_counter() - started)
+            if left <= 0:
+                return False
+            if self._lock.acquire(timeout=min(left, 0.05)):
+                return True
+            holder = self._owner
+            # (Held a moment at least: a new holder has the turn before its BEGIN IMMEDIATE runs.
+            # Should a turn ever pass too early, SQLite's own lock still keeps writers apart.)
+            if (holder is not None and time.perf_counter() - self._since > 0.05
+                    and not getattr(holder, "in_transaction", True)):
+                self.release(holder)
+
     def release(self, owner: object) -> None:
-        if self._owner is not owner:
-            return
-        held = (time.perf_counter() - self._since) * 1000
-        began_at = self._began_at if self.trace else ""
-        self._owner = None
-        self._lock.release()
+        with self._passing:
+            if self._owner is not owner:
+                return
+            held = (time.perf_counter() - self._since) * 1000
+            began_at = self._began_at if self.trace else ""
+            self._owner = None
+            self._lock.release()
         with self._stats:
             if len(self.holds) < 1_000_000:
                 self.holds.append(held)
@@ -210,7 +228,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if not conn.get_execution_options().get(WRITER, False):
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # each statement is its own transaction (SQLite's busy timeout queues it)
+        if not options.get(WRITER, False):
             conn.exec_driver_sql("BEGIN")
             return
         dbapi_connection = conn.connection.dbapi_connection
