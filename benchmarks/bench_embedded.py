@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8390)
     parser.add_argument("--rate", type=float, default=30.0, help="calls a minute (the demo places 3)")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between one person's page loads")
+    parser.add_argument("--history", type=int, default=0,
+                        help="calls a day in the demo's week of history first (the demo plays 8; 0 skips it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var:
         run(args, Path(var))
@@ -128,7 +130,7 @@ def run(args: argparse.Namespace, var: Path) -> None:
 
     errors_logged = _ErrorLog()
     logging.getLogger().addHandler(errors_logged)
-    hub = demo.Demo(port=args.port, calls_per_minute=args.rate)
+    hub = demo.Demo(port=args.port, calls_per_minute=args.rate, talk_seconds=(10, 30), history_calls_per_day=args.history)
     hub.prepare()
     server = threading.Thread(target=hub.server.run, name="bench-server", daemon=True)
     server.start()

@@ -307,12 +307,37 @@ def banner(settings: config.Settings, calls_per_minute: float) -> str:
             f"About {calls_per_minute:g} calls a minute come in to {HOTLINE_NUMBER}. Stop with Ctrl+C.\n")
 
 
+def make_history(settings: config.Settings, agents: dict[str, int], *, days: int = 7, calls_per_day: int = 8) -> None:
+    """On the first start, a week of calls (fast, on the injected clock); on every start, shift
+    templates and a published roster covering today, and the month's QA sampling built at once."""
+    from hotline import demo_history
+
+    if not demo_history.has_calls():
+        print(f"First start: playing {days} days of calls through the simulator (about {days * calls_per_day} "
+              "calls, a minute or two)...", flush=True)
+
+        def progress(done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                print(f"  {done}/{total} calls", flush=True)
+
+        demo_history.play_week(settings, agents=agents, bots=BOTS, numbers=[c[1] for c in CUSTOMERS],
+                               hotline_number=HOTLINE_NUMBER, zone="Asia/Shanghai", days=days,
+                               calls_per_day=calls_per_day, progress=progress)
+    status = demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"],
+                                          agent_ids=[agents[u] for u, r, _ in STAFF if r == "agent"])
+    if status not in ("done", "kept"):
+        log.warning("the demo roster could not be generated (%s)", status)
+    demo_history.build_sampling()
+
+
 class Demo:
     """The demo hub: the app, its seed data and the carrier's supervised traffic thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
-                 talk_seconds: tuple[float, float] = (20, 60)) -> None:
+                 talk_seconds: tuple[float, float] = (20, 60), history_days: int = 7,
+                 history_calls_per_day: int = 8) -> None:
         self.host, self.port, self.calls_per_minute, self.talk_seconds = host, port, calls_per_minute, talk_seconds
+        self.history_days, self.history_calls_per_day = history_days, history_calls_per_day
         self.settings = demo_settings(host, port)
         self.server: Any = None
         self.traffic: Traffic | None = None
@@ -332,6 +357,8 @@ class Demo:
         app.include_router(simulator_router)
         quiet_webhook_lines()
         agents = seed()
+        if self.history_calls_per_day > 0:
+            make_history(self.settings, agents, days=self.history_days, calls_per_day=self.history_calls_per_day)
         self.traffic = Traffic(calls_per_minute=self.calls_per_minute, agents=agents, talk_seconds=self.talk_seconds)
         self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_config=None))
         return app
@@ -349,9 +376,10 @@ class Demo:
             self.server.should_exit = True
 
 
-def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0) -> None:
+def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
+        history_calls_per_day: int = 8) -> None:
     """Start the demo hub on host:port and block until interrupted."""
-    demo = Demo(host, port, calls_per_minute=calls_per_minute)
+    demo = Demo(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day)
     demo.prepare()
     print(banner(demo.settings, calls_per_minute))
     demo.start_traffic()

@@ -263,3 +263,8 @@ def advance_status(call: Call, status: str | None, *, duration: str | None = Non
         elif call.answered_at is not None:
             call.duration_seconds = int((now - call.answered_at).total_seconds())
     return True
+
+
+def any_call(session: Session) -> bool:
+    """Whether the hub has ever had a call (the demo plays its history on a hub that has none)."""
+    return session.scalar(select(Call.id).limit(1)) is not None

@@ -163,7 +163,7 @@ def _serve(run: demo.Demo) -> threading.Thread:
 @pytest.mark.timeout(400)
 def test_a_second_start_after_a_stop_mid_call_gets_traffic_flowing(demo_env: tuple[str, int]) -> None:
     _, port = demo_env
-    first = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(60, 90))
+    first = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(60, 90), history_calls_per_day=0)
     server = _serve(first)
     try:
         assert _until(lambda: bool(_bots_on_calls(first.traffic.agents)), 150), "no simulated agent took a call"
@@ -175,7 +175,7 @@ def test_a_second_start_after_a_stop_mid_call_gets_traffic_flowing(demo_env: tup
     assert on_calls, "the stop should leave an agent on a call"
 
     mark = _last_call_id()
-    second = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(2, 4))
+    second = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(2, 4), history_calls_per_day=0)
     server = _serve(second)
     try:
         assert _until(lambda: _answered_since(mark) > 0, 150), "no call answered after the restart"
