@@ -136,3 +136,52 @@ def test_a_page_that_writes_on_first_look_waits_for_the_writer(session: Session,
     holder.join(30)
     viewer.join(60)
     assert answers == [200]
+
+
+def test_an_audited_view_in_a_reader_waits_for_the_writer(session: Session) -> None:
+    """A page (a reader) that shows a customer's card audits the view after reading: it must wait
+    its turn, not fail with "database is locked" because a webhook was writing."""
+    gate = db.writer_gate(db.get_engine())
+    if gate is None:
+        pytest.skip("SQLite's single writer")
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def writer() -> None:
+        with db.session_scope() as other:
+            audit.record(other, action="test.holding")
+            holding.set()
+            release.wait(30)
+
+    def page() -> None:
+        try:
+            with db.session_scope(reader=True) as viewer:
+                viewer.execute(text("SELECT count(*) FROM users")).scalar()
+                audit.record(viewer, action="customer.viewed", object_type="customer", object_id=1)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    holder = threading.Thread(target=writer)
+    holder.start()
+    assert holding.wait(30)
+    viewer = threading.Thread(target=page)
+    viewer.start()
+    while gate.waiting == 0 and viewer.is_alive():
+        viewer.join(0.01)
+    release.set()
+    holder.join(30)
+    viewer.join(60)
+    assert errors == []
+    with db.session_scope(reader=True) as check:
+        assert check.execute(text("SELECT action FROM audit_entries ORDER BY seq")).scalars().all() == [
+            "test.holding", "customer.viewed"]
+        assert audit.verify(check).ok
+
+
+def test_two_audited_views_in_one_reader_stay_one_unit_of_work(session: Session) -> None:
+    with db.session_scope(reader=True) as viewer:
+        viewer.execute(text("SELECT 1"))
+        audit.record(viewer, action="customer.viewed", object_id=1)
+        audit.record(viewer, action="customer.viewed", object_id=2)
+        viewer.rollback()  # both go, or neither
+    with db.session_scope(reader=True) as check:
+        assert check.execute(text("SELECT count(*) FROM audit_entries")).scalar() == 0
