@@ -46,5 +46,17 @@ level = _words(**{"0": N_("Agent"), "1": N_("Team leader"), "2": N_("Supervisor"
 access = _words(ownership=N_("your own customer"), call=N_("the call offered to you"), site=N_("your site"),
                 grant=N_("a callback authorisation"))
 
+# Why a roster job failed (scheduling.roster's codes in the job's message).
+roster_failure = _words(**{
+    "roster.no_templates": N_("There are no shift templates for this site: create the shifts people can work, "
+                              "then generate again."),
+    "roster.no_agents": N_("Nobody can be rostered: the site has no active agents among the chosen people."),
+    "roster.no_solution": N_("No roster can meet the rules (rest, weekly hours, skills, days off) with these "
+                             "people; add people or shift templates, or lower the demand."),
+    "roster.time_limit": N_("The solver found no roster within its time limit; give it more time or a shorter "
+                            "period."),
+    "roster.solver_error": N_("The solver stopped with an error; try again, and tell your administrator if it "
+                              "happens again."),
+})
 ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
-       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access}
+       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access, "roster_failure": roster_failure}

@@ -80,7 +80,7 @@ def origin_allowed(websocket: WebSocket) -> bool:
 
 
 def _authenticate(websocket: WebSocket) -> Watcher | None:
-    with session_scope() as session:
+    with session_scope(reader=True) as session:
         user = resolve_user(websocket, session)
         if user is None or websocket.state.signin is None or not user.is_active:
             return None  # live pages ride on a browser's sign-in, not on API tokens
@@ -134,7 +134,7 @@ def panels_for(page: str, event: Event) -> set[str]:
 def render_panels(watcher: Watcher, page: str, panels: set[str]) -> dict[str, str] | None:
     """The panels' fragments, read as the page reads them; None once the person may no longer watch."""
     ordered = [p for p in PAGES[page][1] if p in panels]
-    with session_scope() as session:
+    with session_scope(reader=True) as session:
         if page == "desktop":
             desktop_view.prepare_for_audit(session, ordered)
         user = directory.find_user(session, watcher.user_id)
@@ -151,7 +151,7 @@ def render_panels(watcher: Watcher, page: str, panels: set[str]) -> dict[str, st
 def _still_signed_in(token: str | None) -> bool:
     if token is None:
         return False
-    with session_scope() as session:
+    with session_scope(reader=True) as session:
         return credentials.resolve_session(session, token=token) is not None
 
 

@@ -161,7 +161,7 @@ class BoardHub:
 def render_boards(keys: list[BoardKey], event_id: str) -> dict[BoardKey, str]:
     """Every board asked for, from one read of the queue (in a worker thread)."""
     out: dict[BoardKey, str] = {}
-    with session_scope() as session:
+    with session_scope(reader=True) as session:
         snapshot = queue_snapshot(session)
         people = None
         boards: dict[int | None, Any] = {}

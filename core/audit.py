@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core import clock
 from core.config import get_settings
 from core.crypto import derive_key
-from core.db import Base
+from core.db import WRITER, Base, become_writer
 
 # What the trail does not do on its own. Callers pass ids and reasons only, never personal data
 # values or secrets: `details` is stored in clear for as long as the trail is kept. Someone with
@@ -216,12 +216,17 @@ def _serialise_appends(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
     elif bind.dialect.name == "sqlite":
         # A transaction that has not touched the database yet starts as BEGIN IMMEDIATE and
-        # waits its turn. One that already read must be a writer already (see record()).
+        # waits its turn. A reader that already read (a page showing a customer's card) ends its
+        # read and goes on as the writer: a read transaction cannot safely become a write one.
         # (SessionTransaction offers no public way to ask whether it holds a connection yet.)
         transaction = session.get_transaction()
         started = getattr(transaction, "_connections", {}) if transaction is not None else {}
+        if bind in started and not session.connection(bind_arguments={"mapper": AuditEntry}).get_execution_options(
+                ).get(WRITER, False):
+            become_writer(session)
+            started = {}
         if bind not in started:
-            session.connection(bind_arguments={"mapper": AuditEntry}, execution_options={"sqlite_immediate": True})
+            session.connection(bind_arguments={"mapper": AuditEntry}, execution_options={WRITER: True})
 
 
 def record(

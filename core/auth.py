@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 from core import credentials, permissions
 from core.config import get_settings
 from core.audit import keep_refusals
-from core.db import new_session, write_locked
+from core.db import new_session
 from core.models import Role, User
 
 SESSION_COOKIE = "hotline_session"
@@ -32,12 +32,12 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def request_session(request: Request) -> Iterator[Session]:
     """One unit of work per request, committed when the endpoint returns, rolled back when it
     raises. Unsafe methods are serialised writers on SQLite (`BEGIN IMMEDIATE`), so a
-    read-then-write never loses a race. Refusals audited during the request stay in the audit
-    trail even when its work is rolled back (`core.audit.keep_refusals`)."""
-    session = new_session()
+    read-then-write never loses a race; safe methods read without waiting for writers (a page
+    that writes, such as an audited view, takes the write lock first: `core.db.write_locked`).
+    Refusals audited during the request stay in the audit trail even when its work is rolled
+    back (`core.audit.keep_refusals`)."""
+    session = new_session(reader=request.method not in UNSAFE_METHODS)
     try:
-        if request.method in UNSAFE_METHODS:
-            write_locked(session)
         yield session
         session.commit()
     except BaseException:

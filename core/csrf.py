@@ -117,7 +117,7 @@ def _session_csrf_token(raw: str) -> str | None:
     from core.db import new_session
     from core.models import SignInSession
 
-    with new_session() as session:
+    with new_session(reader=True) as session:
         row = session.get(SignInSession, credentials.digest(raw))
         if row is None or clock.now() >= row.expires_at:
             return None

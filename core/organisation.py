@@ -50,6 +50,11 @@ def get_site(session: Session, *, site_id: int) -> Site:
     return site
 
 
+def get_site_by_code(session: Session, *, code: str) -> Site | None:
+    """The site with this code (codes are stored lower-case, so " North " finds "north")."""
+    return session.scalar(select(Site).where(Site.code == code.strip().lower()))
+
+
 def list_sites(session: Session) -> list[Site]:
     return list(session.scalars(select(Site).order_by(Site.name)))
 

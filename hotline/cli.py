@@ -66,12 +66,14 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--calls-per-minute", default=3.0, show_default=True, type=float,
               help="Simulated calls the traffic generator places; 0 for none.")
-def demo(host: str, port: int, calls_per_minute: float) -> None:
+@click.option("--history-calls-per-day", default=8, show_default=True, type=click.IntRange(0, 200),
+              help="Calls a day in the week of history played on the first start; 0 for none.")
+def demo(host: str, port: int, calls_per_minute: float, history_calls_per_day: int) -> None:
     """Run the hub on the embedded default with the carrier simulator, demo users and customers,
-    and simulated callers, so every screen can be tried."""
+    a week of history, and simulated callers, so every screen can be tried."""
     from hotline.demo import run
 
-    run(host, port, calls_per_minute=calls_per_minute)
+    run(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -164,6 +166,7 @@ def users_create(username: str, role: str, display_name: str | None, password: s
                  site_code: str | None) -> None:
     """Create a user, for example the first admin."""
     from core import db as core_db
+    from core import organisation
     from core import users as user_service
     from core.errors import DomainError
 
@@ -174,7 +177,7 @@ def users_create(username: str, role: str, display_name: str | None, password: s
         with core_db.session_scope() as session:
             site_id = None
             if site_code:
-                site = user_service.get_site_by_code(session, code=site_code)
+                site = organisation.get_site_by_code(session, code=site_code)
                 if site is None:
                     raise click.ClickException(f"no site with code {site_code!r}")
                 site_id = site.id

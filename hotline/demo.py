@@ -10,11 +10,14 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from pydantic import SecretStr
 
-from core import config
+from core import clock, config
 from telephony.simulator.customers import Customers
 
 log = logging.getLogger("hotline.demo")
@@ -23,9 +26,11 @@ DEMO_PASSWORD = "hotline-demo-2026"
 DEMO_SID = "AC" + "de" * 16
 DEMO_TOKEN = "demo-simulator-auth-token"
 HOTLINE_NUMBER = "+862160000000"
-STAFF = (("admin", "admin", "Demo Admin"), ("lead", "team_leader", "Li Lead"), ("boss", "supervisor", "Zhou Boss"),
-         ("qa", "qa_inspector", "Qian QA"), ("agent1", "agent", "You (agent1)"), ("agent2", "agent", "Bot Wang"),
-         ("agent3", "agent", "Bot Zhang"), ("agent4", "agent", "Bot Liu"))
+STAFF = (("admin", "admin", "Demo Admin"), ("head", "center_head", "Sun Head"), ("boss", "supervisor", "Zhou Boss"),
+         ("lead", "team_leader", "Li Lead"), ("qa", "qa_inspector", "Qian QA"), ("agent1", "agent", "You (agent1)"),
+         ("agent2", "agent", "Bot Wang"), ("agent3", "agent", "Bot Zhang"), ("agent4", "agent", "Bot Liu"))
+ROLE_NAMES = {"admin": "administrator", "center_head": "center head", "supervisor": "supervisor",
+              "team_leader": "team leader", "qa_inspector": "QA inspector", "agent": "agent"}
 BOTS = ("agent2", "agent3", "agent4")
 CUSTOMERS = (("Wang Fang", "+8613800138001", "gold"), ("Li Na", "+8613800138002", "platinum"),
              ("Zhang Wei", "+8613800138003", "normal"), ("Chen Jing", "+8613800138004", "silver"),
@@ -97,6 +102,8 @@ class Traffic:
     callers: dict[str, dict[str, float]] = field(default_factory=dict)
     answered: dict[str, float] = field(default_factory=dict)
     next_call_at: float = 0.0
+    talk_seconds: tuple[float, float] = (20, 60)
+    ready_checked_at: float = -1e9
 
     def tick(self, sim, now: float) -> None:  # type: ignore[no-untyped-def]
         if self.calls_per_minute > 0 and now >= self.next_call_at:
@@ -115,8 +122,27 @@ class Traffic:
             elif now - state["placed"] > state["patience"] and call.waiting == "queue":
                 sim.hangup(sid)  # some callers give up
         self.customers.tick(sim, now)
+        if now - self.ready_checked_at >= 2:
+            self.ready_checked_at = now
+            self.bots_ready()
         for username in BOTS:
             self._bot(sim, username, now)
+
+    def bots_ready(self) -> None:
+        """A simulated agent who is away (an offer timed out), on a break or offline goes
+        available again, as a person at the desk would; one still on a call or in wrap-up waits."""
+        from core.db import session_scope
+        from core.errors import DomainError
+        from telephony import presence
+
+        for username in BOTS:
+            try:
+                with session_scope() as session:
+                    state = presence.get_presence(session, user_id=self.agents[username]).state
+                    if state in (presence.AWAY, presence.BREAK, presence.OFFLINE):
+                        presence.set_presence(session, user_id=self.agents[username], state=presence.AVAILABLE)
+            except DomainError as exc:  # unread notices, say: it tries again in a moment
+                log.debug("simulated agent %s stays %s: %s", username, state, exc.code)
 
     def _bot(self, sim, username: str, now: float) -> None:  # type: ignore[no-untyped-def]
         from core.db import session_scope
@@ -127,7 +153,7 @@ class Traffic:
             self.answered.setdefault(sid, now + self.rng.uniform(2, 5))
             if now >= self.answered[sid]:
                 phone.answer(sid)
-                self.answered[sid] = now + self.rng.uniform(20, 60)
+                self.answered[sid] = now + self.rng.uniform(*self.talk_seconds)
         for sid in phone.active():
             if now >= self.answered.get(sid, now + 30):
                 self.answered.pop(sid, None)
@@ -140,64 +166,231 @@ def _wait_for_server(url: str, stop: threading.Event) -> bool:
 
     while not stop.is_set():
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code < 500:
-                return True
+            httpx.get(url + "/healthz", timeout=1)  # any answer: the server is up (this thread is one of its checks)
+            return True
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        stop.wait(0.2)
     return False
 
 
-def _run_carrier(settings: config.Settings, traffic: Traffic, stop: threading.Event) -> None:
+def settle_leftovers() -> int:
+    """What a stopped run left behind (calls in progress, agents on them, offers, wrap-ups) is
+    settled through the hub's own repair, as in production after a lost callback: every call not
+    final is reconciled with the carrier (the fresh simulator has never heard of it, so it ends
+    as Twilio reports an unknown call: failed), which ends the agents' calls; then the router's
+    sweep expires offers and ends wrap-ups. Returns the calls settled."""
+    from telephony import tasks as telephony_tasks
+
+    settled = 0
+    for _ in range(20):  # 100 calls a pass
+        fixed = telephony_tasks.reconcile_sweep(now=clock.now() + timedelta(days=1))
+        settled += fixed
+        if fixed == 0:
+            break
+    telephony_tasks.routing_sweep()
+    if settled:
+        log.info("settled %d calls left from the last run", settled)
+    return settled
+
+
+def carrier_loop(settings: config.Settings, traffic: Traffic, stop: threading.Event,
+                 beat: Callable[[], None]) -> None:
+    """The simulated carrier and people: runs until `stop`; any error escapes to the supervisor,
+    which restarts it (after settling again)."""
     import httpx
 
-    from core.db import session_scope
-    from telephony import presence
     from telephony.simulator import build
     from telephony.simulator.transport import httpx_transport
 
     if not _wait_for_server(settings.public_url, stop):
         return
     sim = build(settings, httpx_transport(httpx.Client(timeout=15)), in_process=False, hotline_number=HOTLINE_NUMBER)
-    for username in BOTS:
-        with session_scope() as session:
-            presence.set_presence(session, user_id=traffic.agents[username], state="available")
+    traffic.callers.clear()
+    traffic.answered.clear()
+    settle_leftovers()
+    traffic.bots_ready()
     log.info("carrier simulator running; placing about %.1f calls a minute", traffic.calls_per_minute)
+    failures = 0
     while not stop.is_set():
         try:
             sim.pump()
             traffic.tick(sim, time.monotonic())
-        except Exception:  # noqa: BLE001 - the demo keeps going; the log says what failed
+            failures = 0
+        except Exception:
+            failures += 1
+            if failures >= 50:  # five seconds of nothing but errors: start over
+                raise
             log.exception("demo traffic step failed")
+        beat()
         stop.wait(0.1)
 
 
-def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0) -> None:
+class Supervisor:
+    """Runs a loop in a thread, restarts it when it dies, and reports it on /healthz: not ok
+    while it is down or silent (no beat for `silent_after` seconds)."""
+
+    def __init__(self, name: str, loop: Callable[[threading.Event, Callable[[], None]], None], *,
+                 restart_after: float = 2.0, silent_after: float = 15.0) -> None:
+        self.name, self.loop = name, loop
+        self.restart_after, self.silent_after = restart_after, silent_after
+        self.stop_event = threading.Event()
+        self.restarts = 0
+        self.last_error: str | None = None
+        self.last_beat: float | None = None
+        self.running = False
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Supervisor:
+        from hotline import health
+
+        health.register_component(self.name, self.health)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        from hotline import health
+
+        self.stop_event.set()
+        self.thread.join(timeout)
+        health.unregister_component(self.name)
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic()
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            self.running = True
+            try:
+                self.loop(self.stop_event, self.beat)
+                return
+            except Exception as exc:  # noqa: BLE001 - reported on /healthz and restarted
+                self.last_error = type(exc).__name__
+                log.exception("%s stopped; restarting in %g s", self.name, self.restart_after)
+            finally:
+                self.running = False
+            self.restarts += 1
+            self.stop_event.wait(self.restart_after)
+
+    def health(self) -> dict[str, object]:
+        silent = self.last_beat is None or time.monotonic() - self.last_beat > self.silent_after
+        return {"ok": self.thread.is_alive() and self.running and not silent, "restarts": self.restarts,
+                "last_error": self.last_error,
+                "last_step_s_ago": None if self.last_beat is None else round(time.monotonic() - self.last_beat, 1)}
+
+
+class _QuietWebhooks(logging.Filter):
+    """The demo's carrier posts a webhook every few seconds, and the simulator's HTTP client logs
+    each request: those lines go to DEBUG so the banner stays on screen."""
+
+    PATHS = ("/twilio/", "/simulator/")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage() if record.args else str(record.msg)
+        if record.levelno <= logging.INFO and any(p in text for p in self.PATHS):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_webhook_lines() -> None:
+    for name in ("uvicorn.access", "httpx"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietWebhooks) for f in logger.filters):
+            logger.addFilter(_QuietWebhooks())
+
+
+def banner(settings: config.Settings, calls_per_minute: float) -> str:
+    width = max(len(u) for u, _, _ in STAFF)
+    people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]}" + ("  (yours: go available and answer calls)"
+                                                               if u == "agent1" else
+                                                               "  (simulated: answers calls)" if u in BOTS else "")
+                       for u, r, _ in STAFF)
+    return (f"\nHotline demo at {settings.public_url}/signin\n"
+            f"Simulated calls and agents: {settings.public_url}/simulator\n"
+            f"Sign in as any of these, password {DEMO_PASSWORD}:\n{people}\n"
+            f"About {calls_per_minute:g} calls a minute come in to {HOTLINE_NUMBER}. Stop with Ctrl+C.\n")
+
+
+def make_history(settings: config.Settings, agents: dict[str, int], *, days: int = 7, calls_per_day: int = 8) -> None:
+    """On the first start, a week of calls (fast, on the injected clock); on every start, shift
+    templates and a published roster covering today, and the month's QA sampling built at once."""
+    from hotline import demo_history
+
+    if not demo_history.has_calls():
+        print(f"First start: playing {days} days of calls through the simulator (about {days * calls_per_day} "
+              "calls, a minute or two)...", flush=True)
+
+        def progress(done: int, total: int) -> None:
+            if done % 10 == 0 or done == total:
+                print(f"  {done}/{total} calls", flush=True)
+
+        demo_history.play_week(settings, agents=agents, bots=BOTS, numbers=[c[1] for c in CUSTOMERS],
+                               hotline_number=HOTLINE_NUMBER, zone="Asia/Shanghai", days=days,
+                               calls_per_day=calls_per_day, progress=progress)
+    status = demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"],
+                                          agent_ids=[agents[u] for u, r, _ in STAFF if r == "agent"])
+    if status not in ("done", "kept"):
+        log.warning("the demo roster could not be generated (%s)", status)
+    demo_history.build_sampling()
+
+
+class Demo:
+    """The demo hub: the app, its seed data and the carrier's supervised traffic thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
+                 talk_seconds: tuple[float, float] = (20, 60), history_days: int = 7,
+                 history_calls_per_day: int = 8) -> None:
+        self.host, self.port, self.calls_per_minute, self.talk_seconds = host, port, calls_per_minute, talk_seconds
+        self.history_days, self.history_calls_per_day = history_days, history_calls_per_day
+        self.settings = demo_settings(host, port)
+        self.server: Any = None
+        self.traffic: Traffic | None = None
+        self.supervisor: Supervisor | None = None
+
+    def prepare(self) -> Any:
+        """The app, its tables and the seed data (before the server starts)."""
+        import uvicorn
+
+        from core import db
+        from hotline.app import create_app
+        from hotline.models import load_all
+        from agent_ui.pages.simulator import router as simulator_page
+        from telephony.simulator.router import router as simulator_router
+
+        app = create_app(self.settings)
+        load_all().metadata.create_all(db.get_engine())  # tables the migrations do not make yet
+        app.include_router(simulator_router)
+        app.include_router(simulator_page)  # /simulator: the simulated calls and agents
+        quiet_webhook_lines()
+        agents = seed()
+        if self.history_calls_per_day > 0:
+            make_history(self.settings, agents, days=self.history_days, calls_per_day=self.history_calls_per_day)
+        self.traffic = Traffic(calls_per_minute=self.calls_per_minute, agents=agents, talk_seconds=self.talk_seconds)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_config=None))
+        return app
+
+    def start_traffic(self) -> None:
+        assert self.traffic is not None
+        settings, traffic = self.settings, self.traffic
+        self.supervisor = Supervisor("demo_traffic", lambda stop, beat: carrier_loop(settings, traffic, stop, beat))
+        self.supervisor.start()
+
+    def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
+        history_calls_per_day: int = 8) -> None:
     """Start the demo hub on host:port and block until interrupted."""
-    import uvicorn
-
-    from core import db
-    from hotline.app import create_app
-    from agent_ui.pages.simulator import router as simulator_page
-    from hotline.models import load_all
-    from telephony.simulator.router import router as simulator_router
-
-    settings = demo_settings(host, port)
-    app = create_app(settings)
-    load_all().metadata.create_all(db.get_engine())  # tables the migrations do not make yet
-    app.include_router(simulator_router)
-    app.include_router(simulator_page)  # /simulator: the simulated calls and agents
-    agents = seed()
-    print(f"\nHotline demo at {settings.public_url}/  (carrier simulator at {settings.public_url}/simulator)")
-    print(f"Sign in as any of: {', '.join(u for u, _, _ in STAFF)}  —  password: {DEMO_PASSWORD}")
-    print("agent1 is yours: go available and answer calls; agent2-4 are simulated agents.")
-    print(f"About {calls_per_minute:g} calls a minute come in to {HOTLINE_NUMBER}. Stop with Ctrl+C.\n")
-    stop = threading.Event()
-    carrier = threading.Thread(target=_run_carrier, name="hotline-demo-carrier", daemon=True,
-                               args=(settings, Traffic(calls_per_minute=calls_per_minute, agents=agents), stop))
-    carrier.start()
+    demo = Demo(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day)
+    demo.prepare()
+    print(banner(demo.settings, calls_per_minute))
+    demo.start_traffic()
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None)
+        demo.server.run()
     finally:
-        stop.set()
-        carrier.join(5)
+        demo.stop()

@@ -1,8 +1,11 @@
-"""`/healthz`: is the database reachable, and the broker (Redis, or the embedded worker)?"""
+"""`/healthz`: is the database reachable, and the broker (Redis, or the embedded worker)? Parts
+of a process that run beside the web server (the demo's traffic thread) register a check too."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -12,6 +15,28 @@ from core import db
 from core.config import get_settings
 
 router = APIRouter(tags=["health"])
+
+Check = Callable[[], dict[str, object]]
+_components: dict[str, Check] = {}
+_components_lock = threading.Lock()
+
+
+def register_component(name: str, check: Check) -> None:
+    """Report `check()` (a dict with at least "ok") on /healthz under `name` until unregistered."""
+    with _components_lock:
+        _components[name] = check
+
+
+def unregister_component(name: str) -> None:
+    with _components_lock:
+        _components.pop(name, None)
+
+
+def _check_component(check: Check) -> dict[str, object]:
+    try:
+        return dict(check())
+    except Exception as exc:  # noqa: BLE001 - a failing check is an unhealthy component
+        return {"ok": False, "error": type(exc).__name__}
 
 
 def _check_database() -> dict[str, object]:
@@ -43,5 +68,8 @@ def _check_broker() -> dict[str, object]:
 @router.get("/healthz")
 def healthz() -> JSONResponse:
     checks = {"database": _check_database(), "broker": _check_broker()}
+    with _components_lock:
+        components = dict(_components)
+    checks.update({name: _check_component(check) for name, check in components.items()})
     ok = all(bool(c["ok"]) for c in checks.values())
     return JSONResponse({"ok": ok, "checks": checks}, status_code=200 if ok else 503)

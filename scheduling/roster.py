@@ -168,8 +168,24 @@ def build_problem(session: Session, roster: Roster, params: Mapping[str, object]
     demand = {(skills[code] if code else None): list(needs)
               for code, needs in dict(params["demand"]).items()}  # type: ignore[call-overload]
     rules = policy(session)
-    problem = RosterProblem(agents, candidates, slot, demand, rules.min_rest_minutes, rules.max_weekly_minutes)
+    # Room for one more of the longest shift each week, so swaps stay within the weekly hours.
+    headroom = max((t.length_minutes for t in templates), default=0) if params.get("swap_headroom", True) else 0
+    problem = RosterProblem(agents, candidates, slot, demand, rules.min_rest_minutes, rules.max_weekly_minutes,
+                            weekly_headroom_minutes=headroom)
     return problem, meaning
+
+
+# Why a job failed: stable codes the pages put in words (agent_ui.labels.roster_failure).
+NO_TEMPLATES, NO_AGENTS = "roster.no_templates", "roster.no_agents"
+NO_SOLUTION, TIME_LIMIT, SOLVER_ERROR = "roster.no_solution", "roster.time_limit", "roster.solver_error"
+
+
+def _cannot_start(problem: RosterProblem) -> str | None:
+    if not any(c.template_id is not None for c in problem.candidates):
+        return NO_TEMPLATES
+    if not problem.agents:
+        return NO_AGENTS
+    return None
 
 
 # Running a job ----------------------------------------------------------------------------------
@@ -209,21 +225,24 @@ def run_job(job_id: int) -> str:
         job.status, job.started_at = "running", clock.now()
         roster = get(session, roster_id=job.roster_id)
         site_id, params = roster.site_id, dict(job.params)
-        problem, meaning = build_problem(session, roster, params)
-    writer = _ProgressWriter(job_id, site_id)
+    # The problem is read, and the solver run, outside any write transaction: the job row
+    # already says "running", and progress goes to it in short transactions of their own.
     try:
+        with session_scope(reader=True) as session:
+            problem, meaning = build_problem(session, get(session, roster_id=roster.id), params)
+        reason = _cannot_start(problem)
+        if reason is not None:
+            return _failed(job_id, reason)
+        writer = _ProgressWriter(job_id, site_id)
         solution = solve(problem, time_limit_seconds=float(params.get("time_limit_seconds", 30)), on_progress=writer)
-    except Exception as exc:  # noqa: BLE001 - a failed solve is recorded on the job for the planner
+    except Exception:  # noqa: BLE001 - a failed solve is recorded on the job for the planner
         log.exception("roster job %s failed", job_id)
-        with session_scope() as session:
-            job = session.get(RosterJob, job_id)
-            job.status, job.message, job.finished_at = "failed", str(exc)[:500], clock.now()
-        return "failed"
+        return _failed(job_id, SOLVER_ERROR)
     with session_scope() as session:
         job = session.get(RosterJob, job_id)
         roster = get(session, roster_id=job.roster_id)
         if solution.objective is None:
-            job.status, job.message = "failed", f"The solver found no roster ({solution.status})."
+            job.status, job.message = "failed", TIME_LIMIT if solution.status == "UNKNOWN" else NO_SOLUTION
         else:
             _apply(session, roster, problem, meaning, solution.assignments)
             job.status = "done"
@@ -234,6 +253,17 @@ def run_job(job_id: int) -> str:
         publish(session, "roster.finished", {"job_id": job.id, "roster_id": roster.id, "status": job.status,
                                              "uncovered": job.uncovered}, site_id=roster.site_id)
         return job.status
+
+
+def _failed(job_id: int, reason: str) -> str:
+    with session_scope() as session:
+        job = session.get(RosterJob, job_id)
+        if job is not None:
+            job.status, job.message, job.finished_at = "failed", reason, clock.now()
+            roster = session.get(Roster, job.roster_id)
+            publish(session, "roster.finished", {"job_id": job.id, "roster_id": job.roster_id, "status": "failed",
+                                                 "reason": reason}, site_id=roster.site_id if roster else None)
+    return "failed"
 
 
 def _apply(session: Session, roster: Roster, problem: RosterProblem, meaning: list,

@@ -54,6 +54,9 @@ class RosterProblem:
     max_weekly_minutes: int = 40 * 60
     # Staff minutes one uncovered agent-slot costs: above any shift, so covering always wins.
     shortage_penalty: int = 0
+    # Weekly minutes each agent keeps free below `max_weekly_minutes`, so a colleague's shift can
+    # be taken in a swap without breaking the weekly rule (shifts already worked still count).
+    weekly_headroom_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,15 +147,20 @@ def build_model(problem: RosterProblem) -> tuple[cp_model.CpModel, dict[tuple[in
                 x[a, i] = model.new_bool_var(f"x{a}_{i}")
     by_agent_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
     by_agent_week: dict[tuple[int, str], list[tuple[cp_model.IntVar, int]]] = defaultdict(list)
+    fixed_minutes: dict[tuple[int, str], int] = defaultdict(int)
     for (a, i), var in x.items():
         by_agent_day[a, cands[i].day].append(var)
         by_agent_week[a, cands[i].week].append((var, cands[i].minutes))
+        if i in problem.agents[a].fixed:
+            fixed_minutes[a, cands[i].week] += cands[i].minutes
     for group in by_agent_day.values():
         if len(group) > 1:
             model.add_at_most_one(group)
-    for group in by_agent_week.values():
-        if sum(m for _, m in group) > problem.max_weekly_minutes:
-            model.add(sum(var * m for var, m in group) <= problem.max_weekly_minutes)
+    cap = max(0, problem.max_weekly_minutes - problem.weekly_headroom_minutes)
+    for key, group in by_agent_week.items():
+        limit = min(problem.max_weekly_minutes, max(cap, fixed_minutes[key]))
+        if sum(m for _, m in group) > limit:
+            model.add(sum(var * m for var, m in group) <= limit)
     for i, j in _conflicts(cands, problem.min_rest_minutes):
         if cands[i].day == cands[j].day:
             continue  # already at most one per day

@@ -251,3 +251,10 @@ def advance_status(call: Call, status: str | None, *, duration: str | None = Non
     """Move the call to `status` if that is a step forward (telephony.call_states, under the
     call's row lock); returns whether anything changed."""
     return call_states.advance(None, call, status, duration=duration)
+
+
+def any_call(session: Session) -> bool:
+    """Whether the hub has ever had a call (the demo plays its history on a hub that has none)."""
+    return session.scalar(select(Call.id).limit(1)) is not None
+
+

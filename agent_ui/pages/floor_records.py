@@ -18,6 +18,7 @@ from agent_ui.pages.qa_scoring import PostedForm
 from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import AgentUser, DbSession, TeamLeaderUser
+from core.db import become_writer
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
 from core.organisation import list_sites, list_teams
@@ -163,6 +164,7 @@ def _here(back: str) -> str:
 
 @router.get("/duty", include_in_schema=False)
 def duty(request: Request, session: DbSession, user: TeamLeaderUser) -> Response:
+    become_writer(session)  # the first look of the day opens the duty log
     return _duty(request, session, user)
 
 

@@ -46,6 +46,37 @@ def test_users_create_refuses_a_short_password(settings: Settings) -> None:
     assert "Error" in result.output
 
 
+def test_users_create_puts_the_person_in_a_site_by_code(settings: Settings, session: Session) -> None:
+    # `hotline users create --site CODE` crashed: it called a lookup that did not exist.
+    from tests.factories import make_site
+
+    site = make_site(session, code="north")
+    result = CliRunner().invoke(main, ["users", "create", "--username", "lead1", "--role", "team_leader",
+                                       "--site", " North ", "--password", "a long enough secret"])
+    assert result.exit_code == 0, result.output
+    assert "created team_leader lead1" in result.output
+    session.expire_all()
+    lead = users.get_by_username(session, username="lead1")
+    assert lead is not None and lead.site_id == site.id
+
+
+def test_users_create_names_an_unknown_site(settings: Settings, session: Session) -> None:
+    result = CliRunner().invoke(main, ["users", "create", "--username", "lead2", "--role", "team_leader",
+                                       "--site", "nowhere", "--password", "a long enough secret"])
+    assert result.exit_code == 1
+    assert "no site with code 'nowhere'" in result.output
+    assert "Traceback" not in result.output
+    assert users.get_by_username(session, username="lead2") is None
+
+
+def test_users_create_refuses_a_taken_username(settings: Settings, session: Session) -> None:
+    args = ["users", "create", "--username", "twice", "--role", "agent", "--password", "a long enough secret"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "Error" in result.output and "Traceback" not in result.output
+
+
 def _record_three(session: Session) -> None:
     for n in range(3):
         audit.record(session, action="test.event", actor_name="cli-test", object_type="thing", object_id=str(n))

@@ -112,3 +112,64 @@ def test_a_roster_across_the_spring_change_keeps_local_times(session, world) -> 
                                           datetime(2026, 3, 30, 6, tzinfo=UTC)]  # 08:00 CET, then CEST
     assert {s.start_at.astimezone(berlin).hour for s in made} == {8}
     assert all((s.end_at - s.start_at).total_seconds() == 8 * 3600 for s in made)
+
+
+def test_the_solver_leaves_each_agent_room_for_a_swap(session, world) -> None:  # type: ignore[no-untyped-def]
+    """The demo's solver gave everyone 36 of 40 hours, so every swap broke the weekly rule: now
+    each agent keeps one longest shift free in the week (an uncovered slot is reported instead)."""
+    from scheduling.rules.shifts import weekly_minutes
+
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 18),
+                         by=world.leader)
+    three = [a.id for a in world.agents[:3]]
+    job = roster.start_generation(session, roster_id=plan.id, demand={"hotline": _demand(7, [(16, 32, 2)])},
+                                  slot_minutes=30, by=world.leader, time_limit_seconds=10, user_ids=three)
+    session.commit()
+    assert roster.run_job(job.id) == "done"
+    session.expire_all()
+    made = roster.shifts_of_roster(session, roster_id=plan.id)
+    limit = policy(session).max_weekly_minutes
+    for agent_id in three:
+        own = [shift_service.facts(s) for s in made if s.user_id == agent_id]
+        assert all(minutes + 480 <= limit for minutes in weekly_minutes(own).values()), agent_id
+    job = session.get(RosterJob, job.id)
+    assert len(made) == 12 and job.uncovered == 2 * 16  # 14 day shifts wanted, 3 people x 4 shifts given
+
+
+def test_a_roster_without_shift_templates_fails_and_says_why(session, world, client) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import make_site, make_user, signed_in_client
+
+    bare = make_site(session, timezone="Asia/Shanghai")
+    lead = make_user(session, role="team_leader", site=bare)
+    make_user(session, site=bare)
+    plan = roster.create(session, site_id=bare.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 13), by=lead)
+    job = roster.start_generation(session, roster_id=plan.id, demand={"": [1] * 48}, slot_minutes=60, by=lead,
+                                  time_limit_seconds=5)
+    session.commit()
+    assert roster.run_job(job.id) == "failed"
+    session.expire_all()
+    assert session.get(RosterJob, job.id).message == roster.NO_TEMPLATES
+    signed_in_client(client, lead)
+    page = client.get(f"/shifts/rosters/{plan.id}/jobs/{job.id}", headers={"Accept-Language": "en", "HX-Request": "true"})
+    assert page.status_code == 200
+    assert "There are no shift templates for this site" in page.text and "roster.no_templates" not in page.text
+    page = client.get(f"/shifts/rosters/{plan.id}/jobs/{job.id}", headers={"Accept-Language": "zh-CN", "HX-Request": "true"})
+    assert "没有班次模板" in page.text and "roster.no_templates" not in page.text
+
+
+def test_an_impossible_roster_fails_with_a_reason(session, world) -> None:  # type: ignore[no-untyped-def]
+    from scheduling.solver import Agent, Candidate, RosterProblem, solve
+
+    # One agent and one shift, already worked twice over in the week: the model has no solution.
+    problem = RosterProblem([Agent(1, fixed=frozenset({0, 1}))],
+                            [Candidate(0, 0, 480, "w"), Candidate(0, 600, 1080, "w")], 60, {None: [1]},
+                            min_rest_minutes=660)
+    assert solve(problem, time_limit_seconds=5).objective is None
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 12),
+                         by=world.leader)
+    job = roster.start_generation(session, roster_id=plan.id, demand={"": [1]}, slot_minutes=60, by=world.leader,
+                                  user_ids=[])
+    session.commit()
+    assert roster.run_job(job.id) == "failed"
+    session.expire_all()
+    assert session.get(RosterJob, job.id).message == roster.NO_AGENTS

@@ -198,7 +198,7 @@ def test_link_call_and_first_response(session, world: World, clock) -> None:
 def test_concurrent_edits_second_writer_gets_conflict(session, world: World) -> None:
     # Two people load version 1 (two requests), both send a change carrying it: the second is refused.
     ticket = make_ticket(session, by=world.agent)
-    with db.session_scope() as reader_a, db.session_scope() as reader_b:
+    with db.session_scope(reader=True) as reader_a, db.session_scope(reader=True) as reader_b:
         assert service.get(reader_a, ticket_id=ticket.id, user=world.agent).version == 1
         assert service.get(reader_b, ticket_id=ticket.id, user=world.teammate).version == 1
     with db.session_scope() as first:

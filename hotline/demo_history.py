@@ -1,0 +1,195 @@
+"""The demo's history, made on its first start so every page has something to show: a week of
+calls played through the carrier simulator on the injected clock (in-process, in a minute or
+two rather than a week), then shift templates, a published roster for the coming two weeks
+that keeps everyone within the weekly hours, and the month's QA sampling plan."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from core import clock, config
+
+log = logging.getLogger("hotline.demo")
+
+TEMPLATES = (("Early", "08:00", "day"), ("Late", "14:00", "day"))
+SHIFT_MINUTES = 480
+
+
+def has_calls() -> bool:
+    """True once any call was made: the history is played on the first start only."""
+    from core.db import session_scope
+    from telephony import calls
+
+    with session_scope(reader=True) as session:
+        return calls.any_call(session)
+
+
+def play_week(settings: config.Settings, *, agents: dict[str, int], bots: Sequence[str], numbers: Sequence[str],
+              hotline_number: str, zone: str, days: int = 7, calls_per_day: int = 12, seed: int = 7,
+              progress: Callable[[int, int], None] | None = None) -> int:
+    """Play `days` days of calls, `calls_per_day` each between 09:00 and 18:00 local time,
+    through the real app and the simulator, with the simulated agents answering; time is a
+    FrozenClock moved from call to call. Returns the calls placed."""
+    from fastapi.testclient import TestClient
+
+    from core.worker import celery_app
+    from hotline.app import create_app
+    from telephony.gateway import install_gateway
+    from telephony.simulator import build, install_simulator
+    from telephony.simulator.transport import httpx_transport
+
+    rng = random.Random(seed)
+    local = ZoneInfo(zone)
+    today = clock.now().astimezone(local).date()
+    first = today - timedelta(days=days)
+    frozen = clock.FrozenClock(datetime.combine(first, time(8, 30), local))
+    previous_clock = clock.get_clock()
+    eager = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    clock.install(frozen)
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
+    placed, total = 0, days * calls_per_day
+    try:
+        app = create_app(settings, start_background=False)
+        with TestClient(app, base_url=settings.public_url) as client:
+            sim = build(settings, httpx_transport(client), in_process=True, hotline_number=hotline_number)
+            for offset in range(days):
+                day = first + timedelta(days=offset)
+                _staff_in(agents, bots, available=True)
+                moments = sorted(datetime.combine(day, time(9), local) + timedelta(seconds=rng.uniform(0, 9 * 3600))
+                                 for _ in range(calls_per_day))
+                for moment in moments:
+                    if moment > frozen.now():
+                        sim.advance((moment - frozen.now()).total_seconds())
+                    _one_call(sim, rng, agents, bots, numbers, hotline_number)
+                    placed += 1
+                    if progress is not None:
+                        progress(placed, total)
+                sim.advance(3600)
+                _sweep()
+                _staff_in(agents, bots, available=False)
+            install_simulator(None)
+            install_gateway(None)
+    finally:
+        clock.install(previous_clock)
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager
+    return placed
+
+
+def _staff_in(agents: dict[str, int], bots: Sequence[str], *, available: bool) -> None:
+    from core.db import session_scope
+    from core.errors import DomainError
+    from telephony import presence
+
+    for username in bots:
+        try:
+            with session_scope() as session:
+                state = presence.get_presence(session, user_id=agents[username]).state
+                target = presence.AVAILABLE if available else presence.OFFLINE
+                if state != target and state not in (presence.ON_CALL, presence.OFFERED, presence.WRAP_UP):
+                    presence.set_presence(session, user_id=agents[username], state=target)
+        except DomainError as exc:
+            log.debug("simulated agent %s stays as they are: %s", username, exc.code)
+
+
+def _sweep() -> None:
+    from telephony import tasks as telephony_tasks
+
+    telephony_tasks.routing_sweep()
+
+
+def _one_call(sim, rng: random.Random, agents: dict[str, int], bots: Sequence[str],  # type: ignore[no-untyped-def]
+              numbers: Sequence[str], hotline_number: str) -> None:
+    from telephony import bridge
+
+    number = rng.choice(list(numbers) + [f"+86139{rng.randrange(10**8):08d}"])
+    sid = sim.place_call(number, hotline_number)
+    sim.advance(rng.uniform(3, 8))
+    if not sim.listening(sid):
+        sim.hangup(sid)
+        sim.pump()
+        return
+    sim.press(sid, rng.choice("1111222330"))
+    sim.advance(1)
+    patience = rng.uniform(40, 240)
+    waited, answered_by = 0.0, None
+    while waited < patience and sim.call(sid).alive and answered_by is None:
+        for username in bots:
+            phone = sim.phone(bridge.agent_identity(agents[username]))
+            if phone.ringing():
+                sim.advance(rng.uniform(2, 6))
+                if phone.ringing():
+                    phone.answer()
+                    answered_by = username
+                break
+        if answered_by is None:
+            sim.advance(5)
+            waited += 5
+            _sweep()
+    if answered_by is None:
+        if sim.call(sid).alive:
+            sim.hangup(sid)  # the caller gave up
+        sim.pump()
+        return
+    sim.advance(rng.uniform(60, 360))
+    if sim.call(sid).alive:
+        sim.hangup(sid)  # the caller says goodbye
+    sim.pump()
+    sim.advance(rng.uniform(30, 90))  # wrap-up
+    _sweep()
+
+
+# Shifts, the roster, QA sampling -----------------------------------------------------------------
+
+def ensure_schedule(*, site_id: int, lead_id: int, agent_ids: Sequence[int], skill_code: str | None = None,
+                    days: int = 14) -> str:
+    """Shift templates for the demo site, and a published roster from today for `days` days
+    (generated by the solver in this thread, which keeps every agent a shift of room in each
+    week). Returns the roster job's status, or "kept" when a roster already covers today."""
+    from core.db import session_scope
+    from core.users import get as get_user
+    from scheduling import roster, shifts
+
+    with session_scope() as session:
+        existing = {t.name for t in shifts.list_templates(session, site_id=site_id)}
+        for name, start, kind in TEMPLATES:
+            if name not in existing:
+                shifts.create_template(session, site_id=site_id, name=name, start=start, length_minutes=SHIFT_MINUTES,
+                                       kind=kind, skill_code=skill_code)
+        zone = shifts.site_zone(session, site_id)
+        today = clock.now().astimezone(zone).date()
+        if any(r.site_id == site_id and r.first_day <= today <= r.last_day and r.status == "published"
+               for r in roster.list_rosters(session, viewer=get_user(session, user_id=lead_id))):
+            return "kept"
+        lead = get_user(session, user_id=lead_id)
+        plan = roster.create(session, site_id=site_id, first_day=today, last_day=today + timedelta(days=days - 1),
+                             by=lead)
+        job = roster.start_generation(session, roster_id=plan.id, demand={"": _demand(days, 60)}, slot_minutes=60,
+                                      by=lead, time_limit_seconds=20, user_ids=list(agent_ids))
+        plan_id, job_id = plan.id, job.id
+    status = roster.run_job(job_id)
+    if status == "done":
+        with session_scope() as session:
+            roster.publish_roster(session, roster_id=plan_id, by=get_user(session, user_id=lead_id))
+    return status
+
+
+def _demand(days: int, slot: int) -> list[int]:
+    """One agent from 08:00 to 22:00 local time, every day (the two templates cover it)."""
+    per_day = 24 * 60 // slot
+    needs = [0] * (per_day * days)
+    for d in range(days):
+        for k in range(8 * 60 // slot, 22 * 60 // slot):
+            needs[d * per_day + k] = 1
+    return needs
+
+
+def build_sampling() -> int:
+    """This month's QA sampling plan (and last month's), at once rather than at the next
+    six-hourly sweep: the inspector's queue has the history's recordings from the start."""
+    from qa import tasks as qa_tasks
+
+    return qa_tasks.build_sampling()

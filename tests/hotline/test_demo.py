@@ -1,0 +1,190 @@
+"""`hotline demo` as a newcomer meets it: a banner that says who is who, a traffic thread that is
+restarted when it dies and shows on /healthz, quiet webhook lines, and a second start after a
+stop mid-call on which calls flow again."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from core import clock as clock_module
+from core import config, db
+from hotline import demo, health
+from tests.conftest import build_settings
+
+
+def test_banner_names_each_users_role_and_the_simulator_page() -> None:
+    settings = config.Settings(public_url="http://127.0.0.1:8000")
+    text = demo.banner(settings, 3)
+    assert "http://127.0.0.1:8000/simulator" in text
+    for username, role in (("admin", "administrator"), ("head", "center head"), ("boss", "supervisor"),
+                           ("lead", "team leader"), ("qa", "QA inspector"), ("agent2", "agent")):
+        line = next(line for line in text.splitlines() if line.split()[:1] == [username])
+        assert role in line
+    assert demo.DEMO_PASSWORD in text
+
+
+def test_webhook_lines_go_to_debug_in_the_demo(caplog: pytest.LogCaptureFixture) -> None:
+    demo.quiet_webhook_lines()
+    access = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO):
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "POST", "/twilio/status", "1.1", 204)
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/desk", "1.1", 200)
+    assert [r.getMessage() for r in caplog.records] == ['127.0.0.1:5 - "GET /desk HTTP/1.1" 200']
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger().setLevel(logging.DEBUG)
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "POST", "/twilio/voice", "1.1", 200)
+    assert caplog.records[-1].levelname == "DEBUG"
+
+
+def test_a_crashed_traffic_loop_is_restarted_and_shows_on_healthz(client: TestClient) -> None:
+    runs: list[int] = []
+    crashed, running = threading.Event(), threading.Event()
+
+    def loop(stop: threading.Event, beat: Callable[[], None]) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            crashed.set()
+            raise RuntimeError("You are on a call")
+        beat()
+        running.set()
+        stop.wait()
+
+    supervisor = demo.Supervisor("demo_traffic", loop, restart_after=0).start()
+    try:
+        assert crashed.wait(10) and running.wait(10)
+        body = client.get("/healthz").json()
+        assert body["checks"]["demo_traffic"]["ok"] is True
+        assert body["checks"]["demo_traffic"]["restarts"] == 1
+        assert body["checks"]["demo_traffic"]["last_error"] == "RuntimeError"
+    finally:
+        supervisor.stop()
+    assert "demo_traffic" not in client.get("/healthz").json()["checks"]
+
+
+def test_a_silent_or_dead_traffic_loop_makes_healthz_fail(client: TestClient) -> None:
+    started = threading.Event()
+
+    def loop(stop: threading.Event, beat: Callable[[], None]) -> None:
+        started.set()
+        stop.wait()  # never beats: stuck
+
+    supervisor = demo.Supervisor("demo_traffic", loop, silent_after=0).start()
+    try:
+        assert started.wait(10)
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["checks"]["demo_traffic"]["ok"] is False
+    finally:
+        supervisor.stop()
+
+
+# The restart, on a real server -----------------------------------------------------------------
+
+def _free_port() -> int:
+    for port in range(8300, 8400):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8300-8399")
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path, data_keys: list[str]) -> Iterator[tuple[str, int]]:
+    """A fresh clone's embedded default (no database yet) on a port of its own, real time."""
+    port = _free_port()
+    settings = build_settings(tmp_path / "var", f"sqlite:///{tmp_path / 'var' / 'hotline.db'}", data_keys,
+                              public_url=f"http://127.0.0.1:{port}")
+    config.configure(settings)
+    db.configure_engine(None)
+    previous = clock_module.get_clock()
+    clock_module.install(clock_module.SystemClock())
+    yield str(tmp_path), port
+    clock_module.install(previous)
+    engine = db.get_engine()
+    db.configure_engine(None)
+    engine.dispose()
+    config.configure(None)
+
+
+def _until(condition: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)  # the server runs on real time: this waits for its threads, not for a clock
+    return False
+
+
+def _bots_on_calls(agents: dict[str, int]) -> list[str]:
+    from telephony import presence
+
+    with db.session_scope(reader=True) as session:
+        return [u for u in demo.BOTS if presence.get_presence(session, user_id=agents[u]).state == presence.ON_CALL]
+
+
+def _answered_since(mark: int) -> int:
+    from sqlalchemy import func, select
+
+    from telephony.models import Call
+
+    with db.session_scope(reader=True) as session:
+        return session.scalar(select(func.count()).select_from(Call).where(
+            Call.id > mark, Call.leg == "agent", Call.status.in_(("in-progress", "completed")))) or 0
+
+
+def _last_call_id() -> int:
+    from sqlalchemy import func, select
+
+    from telephony.models import Call
+
+    with db.session_scope(reader=True) as session:
+        return session.scalar(select(func.max(Call.id))) or 0
+
+
+def _serve(run: demo.Demo) -> threading.Thread:
+    run.prepare()
+    thread = threading.Thread(target=run.server.run, name="demo-server", daemon=True)
+    thread.start()
+    run.start_traffic()
+    return thread
+
+
+@pytest.mark.timeout(400)
+def test_a_second_start_after_a_stop_mid_call_gets_traffic_flowing(demo_env: tuple[str, int]) -> None:
+    _, port = demo_env
+    first = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(60, 90), history_calls_per_day=0)
+    server = _serve(first)
+    try:
+        assert _until(lambda: bool(_bots_on_calls(first.traffic.agents)), 150), "no simulated agent took a call"
+    finally:
+        first.stop()  # mid-call: the carrier's calls and the agents' legs are left as they are
+        server.join(30)
+    assert not server.is_alive()
+    on_calls = _bots_on_calls(first.traffic.agents)
+    assert on_calls, "the stop should leave an agent on a call"
+
+    mark = _last_call_id()
+    second = demo.Demo(port=port, calls_per_minute=40, talk_seconds=(2, 4), history_calls_per_day=0)
+    server = _serve(second)
+    try:
+        assert _until(lambda: _answered_since(mark) > 0, 150), "no call answered after the restart"
+        checks = health.healthz()
+        import json
+
+        traffic = json.loads(checks.body)["checks"]["demo_traffic"]
+        assert traffic["ok"] is True and traffic["restarts"] == 0
+        assert not _bots_on_calls(second.traffic.agents) or _answered_since(mark) > 0
+    finally:
+        second.stop()
+        server.join(30)

@@ -1,0 +1,61 @@
+"""The demo's history: a first start plays days of calls through the simulator on the injected
+clock, so the call log, tickets, recordings and QA have data; shift templates, a published
+roster within the weekly hours (with room for a swap) and the month's QA sampling plan exist."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import config
+from hotline import demo, demo_history
+from tests.factories import cheap_password_hashing, fresh  # noqa: F401 - autouse fixture
+
+
+def test_a_first_start_has_a_history_a_roster_and_a_sampling_plan(settings: config.Settings, session: Session,
+                                                                  clock) -> None:  # type: ignore[no-untyped-def]
+    from qa.models import SamplingPlan
+    from scheduling import roster
+    from scheduling.models import Roster, Shift
+    from scheduling.rules.shifts import weekly_minutes
+    from scheduling import shifts as shift_service
+    from scheduling.settings import policy
+    from telephony.models import Call, Recording
+    from tickets.models import Ticket
+
+    agents = demo.seed()
+    assert "head" in agents
+    started = clock.now()
+    assert not demo_history.has_calls()
+    placed = demo_history.play_week(settings, agents=agents, bots=demo.BOTS, numbers=[c[1] for c in demo.CUSTOMERS],
+                                    hotline_number=demo.HOTLINE_NUMBER, zone="Asia/Shanghai", days=2,
+                                    calls_per_day=3)
+    assert placed == 6 and demo_history.has_calls()
+    assert clock.now() == started  # the history's own clock is put back
+    fresh(session)
+    answered = session.scalar(select(func.count()).select_from(Call).where(Call.leg == "agent",
+                                                                          Call.status == "completed"))
+    assert answered and answered >= 3
+    first = session.scalar(select(func.min(Call.created_at)))
+    assert first is not None and first < started
+    assert session.scalar(select(func.count()).select_from(Recording).where(Recording.copied_at.is_not(None))) >= 3
+    assert session.scalar(select(func.count()).select_from(Ticket)) >= 3
+
+    agent_ids = [agents[u] for u, r, _ in demo.STAFF if r == "agent"]
+    assert demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"], agent_ids=agent_ids) == "done"
+    assert demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"], agent_ids=agent_ids) == "kept"
+    fresh(session)
+    plan = session.scalars(select(Roster)).one()
+    assert plan.status == "published"
+    made = roster.shifts_of_roster(session, roster_id=plan.id)
+    assert made
+    limit = policy(session).max_weekly_minutes
+    for agent_id in agent_ids:
+        own = [shift_service.facts(s) for s in made if s.user_id == agent_id]
+        assert all(m + demo_history.SHIFT_MINUTES <= limit for m in weekly_minutes(own).values())
+    assert session.scalar(select(func.count()).select_from(Shift)) == len(made)
+
+    demo_history.build_sampling()
+    fresh(session)
+    month = clock.now().strftime("%Y-%m")
+    assert session.scalar(select(func.count()).select_from(SamplingPlan).where(SamplingPlan.month == month)) >= 1
