@@ -174,8 +174,8 @@ GATES: dict[str, frozenset[str]] = {
     "POST /shifts/days-off/{day_off_id}/withdraw": AGENTS,
     "POST /shifts/swaps": AGENTS,
     "POST /shifts/swaps/{swap_id}/{action}": AGENTS,
-    "GET /notices": AGENTS,
-    "POST /notices/{notice_id}/acknowledge": AGENTS,
+    "GET /notices": SIGNED_IN,
+    "POST /notices/{notice_id}/acknowledge": SIGNED_IN,
     "GET /calls": AGENTS,
     # FIGURES
     "GET /api/v1/customers/aggregates": FIGURES,
