@@ -316,6 +316,8 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/sites/{site_id}/assignments/{assignment_id}/remove": ADMINS,
     "GET /admin/teams": ADMINS,
     "POST /admin/teams": ADMINS,
+    "GET /admin/skills": ADMINS,
+    "POST /admin/skills": ADMINS,
     "GET /admin/people": ADMINS,
     "GET /admin/people/new": ADMINS,
     "POST /admin/people": ADMINS,

@@ -1,0 +1,83 @@
+"""The setup pages that only the API or the demo could do before: skills, scorecards and SLA
+policies; each form's success (audited) and its refusals beside the field, in English and
+Chinese, for administrators only."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from core import organisation, users
+from core.audit import entries_for
+from core.models import Role, User
+from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
+
+__all__ = ["cheap_password_hashing"]
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    return make_user(session, role=Role.admin, display_name="Ada Admin")
+
+
+@pytest.fixture
+def browser(client: TestClient, admin: User) -> TestClient:
+    return signed_in_client(client, admin)
+
+
+def post(client: TestClient, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    return client.post(path, data=data, follow_redirects=False)
+
+
+def actions(session: Session, **filters: object) -> list[str]:
+    return [entry.action for entry in entries_for(fresh(session), **filters)]  # type: ignore[arg-type]
+
+
+def no_inline_code(html: str) -> None:
+    assert re.findall(r"<script(?![^>]*\bsrc=\"/static/)", html) == []
+    assert not re.search(r"\son[a-z]+=|style=", html)
+
+
+# Skills -------------------------------------------------------------------------------------
+
+def test_skills_are_for_administrators(client: TestClient, session: Session) -> None:
+    signed_in_client(client, make_user(session, role=Role.supervisor))
+    assert client.get("/admin/skills").status_code == 403
+    assert post(client, "/admin/skills", {"code": "lottery", "name": "Lottery"}).status_code == 403
+
+
+def test_a_fresh_hub_creates_a_skill_and_gives_it_to_someone(browser: TestClient, session: Session) -> None:
+    empty = browser.get("/admin/skills")
+    assert empty.status_code == 200 and "No skills yet" in empty.text
+    no_inline_code(empty.text)
+    assert post(browser, "/admin/skills", {"code": "lottery", "name": "Lottery tickets"}).status_code == 303
+    skill = organisation.list_skills(fresh(session))[0]
+    assert (skill.code, skill.name) == ("lottery", "Lottery tickets")
+    assert actions(session, object_type="skill", object_id=skill.id) == ["skill.created"]
+    agent = make_user(session)
+    users.set_skill(session, user_id=agent.id, skill_code="lottery", level=3)
+    session.commit()
+    page = browser.get("/admin/skills").text
+    assert "The skill was created" in page and 'id="skill-lottery"' in page and "Lottery tickets" in page
+    assert re.search(r'id="skill-lottery">.*?<a href="/admin/people">1</a>', page)
+    # Known queue codes read in the reader's language.
+    organisation.create_skill(session, code="english", name="English")
+    session.commit()
+    browser.cookies.set("hotline_locale", "zh_Hans")
+    assert "英语" in browser.get("/admin/skills").text
+
+
+def test_a_skill_needs_a_good_code_a_name_and_a_code_of_its_own(browser: TestClient, session: Session) -> None:
+    page = post(browser, "/admin/skills", {"code": "Bad Code!", "name": " "})
+    assert page.status_code == 422 and 'id="code-error"' in page.text and 'id="name-error"' in page.text
+    assert 'value="Bad Code!"' in page.text and organisation.list_skills(fresh(session)) == []
+    organisation.create_skill(session, code="lottery", name="Lottery")
+    session.commit()
+    taken = post(browser, "/admin/skills", {"code": "lottery", "name": "Again"})
+    assert taken.status_code == 409 and "A skill with this code already exists" in taken.text
+    browser.cookies.set("hotline_locale", "zh_Hans")
+    chinese = post(browser, "/admin/skills", {"code": "x", "name": ""})
+    assert chinese.status_code == 422 and "代码为 2 到 40 个小写字母" in chinese.text and "请填写技能名称。" in chinese.text
