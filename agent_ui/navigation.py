@@ -53,7 +53,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS,
             group=CALLS_AND_CUSTOMERS),
     NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS, group=SHIFTS_AND_DUTY),
-    NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS, group=SHIFTS_AND_DUTY),
+    # Shift templates are reached from the rosters page; the bar marks Rosters there.
+    NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS, also=("/shifts/templates",),
+            group=SHIFTS_AND_DUTY),
     NavItem("duty", N_("Roll call and handover"), "/duty", permissions.TEAM_LEADERS, group=SHIFTS_AND_DUTY),
     NavItem("notices", N_("Notices"), "/notices", permissions.EVERYONE, group=SHIFTS_AND_DUTY),
     NavItem("qa", N_("Quality"), "/qa", permissions.QA, group=QUALITY_AND_REPORTS),

@@ -202,4 +202,5 @@ DONE = {
     "day_off": N_("The day is asked off: the next roster keeps it free if it can."),
     "day_off_withdrawn": N_("The day off was withdrawn."),
     "notice_withdrawn": N_("The notice was withdrawn: nobody needs to acknowledge it any more."),
+    "template": N_("The shift template was saved: rosters can assign it now."),
 }

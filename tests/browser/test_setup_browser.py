@@ -11,15 +11,23 @@ from sqlalchemy.orm import Session
 from core import organisation
 from core.models import Role
 from tests.browser.conftest import Browsing
+from scheduling import shifts as shift_service
 from tests.factories import cheap_password_hashing, fresh, make_user
+from tests.scheduling.conftest import World, world
 
-__all__ = ["cheap_password_hashing"]
+__all__ = ["cheap_password_hashing", "world"]
 
 WORDS = {
     "en-GB": {"skills": "Skills", "create_skill": "Create the skill", "code": "Code", "name": "Name",
-              "code_rule": "A code is 2 to 40 lower-case letters", "skill_done": "The skill was created"},
+              "code_rule": "A code is 2 to 40 lower-case letters", "skill_done": "The skill was created",
+              "rosters": "Rosters", "templates": "Shift templates", "length": "Length in hours",
+              "start": "Starts at (local time)", "save_template": "Save the shift template",
+              "length_rule": "A shift lasts more than 0 and at most 24 hours", "template_done": "The shift template was saved"},
     "zh-CN": {"skills": "技能", "create_skill": "创建技能", "code": "代码", "name": "名称",
-              "code_rule": "代码为 2 到 40 个小写字母", "skill_done": "技能已创建"},
+              "code_rule": "代码为 2 到 40 个小写字母", "skill_done": "技能已创建",
+              "rosters": "排班表", "templates": "班次模板", "length": "时长（小时）", "start": "开始时间（当地时间）",
+              "save_template": "保存班次模板", "length_rule": "班次时长须大于 0 且不超过 24 小时",
+              "template_done": "班次模板已保存"},
 }
 
 
@@ -45,3 +53,27 @@ def test_an_administrator_creates_a_skill(browsing: Browsing, session: Session, 
     expect(page.locator(".alert.success")).to_contain_text(words["skill_done"])
     expect(page.locator("#skill-lottery")).to_contain_text("Lottery tickets")
     assert [s.code for s in organisation.list_skills(fresh(session))] == ["lottery"]
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_a_team_leader_defines_a_shift_template(browsing: Browsing, session: Session, world: World,
+                                                locale: str) -> None:
+    words = WORDS[locale]
+    page = browsing.signed_in(world.leader.username, path="/shifts/rosters", locale=locale)
+    page.locator("main").get_by_role("link", name=words["templates"]).click()
+    page.wait_for_url("**/shifts/templates")
+    expect(page.locator("#template-list")).to_contain_text("Night")
+    page.get_by_label(words["name"], exact=True).fill("Late")
+    page.get_by_label(words["start"]).fill("14:00")
+    page.get_by_label(words["length"]).fill("30")
+    page.get_by_role("button", name=words["save_template"]).click()
+    expect(page.locator("#length-error")).to_contain_text(words["length_rule"])
+    expect(page.get_by_label(words["name"], exact=True)).to_have_value("Late")
+    _drop_refusals(browsing)
+    page.get_by_label(words["length"]).fill("7.5")
+    page.get_by_role("button", name=words["save_template"]).click()
+    expect(page.locator(".alert.success")).to_contain_text(words["template_done"])
+    expect(page.locator("#template-list")).to_contain_text("Late")
+    assert page.url.endswith("/shifts/templates")
+    late = [t for t in shift_service.list_templates(fresh(session), site_id=world.site.id) if t.name == "Late"]
+    assert len(late) == 1 and (late[0].start_minute, late[0].length_minutes) == (840, 450)

@@ -268,6 +268,8 @@ GATES: dict[str, frozenset[str]] = {
     "POST /authorisations/{grant_id}/revoke": LEADERS,
     "GET /shifts/rosters": LEADERS,
     "POST /shifts/rosters": LEADERS,
+    "GET /shifts/templates": LEADERS,
+    "POST /shifts/templates": LEADERS,
     "GET /shifts/rosters/{roster_id}": LEADERS,
     "POST /shifts/rosters/{roster_id}/assign": LEADERS,
     "POST /shifts/rosters/{roster_id}/shifts/{shift_id}/remove": LEADERS,
