@@ -81,3 +81,52 @@ def test_a_skill_needs_a_good_code_a_name_and_a_code_of_its_own(browser: TestCli
     browser.cookies.set("hotline_locale", "zh_Hans")
     chinese = post(browser, "/admin/skills", {"code": "x", "name": ""})
     assert chinese.status_code == 422 and "代码为 2 到 40 个小写字母" in chinese.text and "请填写技能名称。" in chinese.text
+
+
+# SLA policies -------------------------------------------------------------------------------
+
+def test_sla_is_for_administrators(client: TestClient, session: Session) -> None:
+    signed_in_client(client, make_user(session, role=Role.center_head))
+    assert client.get("/admin/sla").status_code == 403
+    assert post(client, "/admin/sla/policies", {"first_response_minutes": "5"}).status_code == 403
+
+
+def test_an_sla_policy_is_set_audited_and_followed(browser: TestClient, session: Session) -> None:
+    from tickets import sla
+
+    page = browser.get("/admin/sla")
+    assert page.status_code == 200 and 'id="sla-policies"' in page.text and "Diamond" in page.text
+    no_inline_code(page.text)
+    saved = post(browser, "/admin/sla/policies", {"category": "complaint", "priority": "", "tier": "gold",
+                                                  "first_response_minutes": "30", "resolution_minutes": "600",
+                                                  "business_hours": "1"})
+    assert saved.status_code == 303
+    policy = sla.policy_for(fresh(session), category="complaint", priority="normal", tier="gold")
+    assert (policy.first_response_minutes, policy.resolution_minutes) == (30, 600)
+    assert actions(session, object_type="sla_policy") == ["sla.policy_set"]
+    listed = browser.get("/admin/sla").text
+    assert "tickets opened from now on follow it" in listed and "0 h 30 min" in listed and "10 h 0 min" in listed
+    assert post(browser, "/admin/sla/settings", {**{k: str(v) for k, v in sla.SETTINGS.items()},
+                                                 "at_risk_percent": "75"}).status_code == 303
+    session.info.pop("tickets.sla", None)  # the policies read above are cached for the unit of work
+    assert sla.get_setting(fresh(session), "at_risk_percent") == 75
+    assert actions(session, object_type="ticket_setting") == ["sla.setting_changed"]
+
+
+def test_an_sla_policy_refused_beside_its_fields(browser: TestClient, session: Session) -> None:
+    from tickets import sla
+
+    page = post(browser, "/admin/sla/policies", {"category": "praise", "first_response_minutes": "0",
+                                                 "resolution_minutes": "abc"})
+    assert page.status_code == 422 and 'id="first_response_minutes-error"' in page.text
+    assert 'id="resolution_minutes-error"' in page.text and 'value="abc"' in page.text
+    unknown = post(browser, "/admin/sla/policies", {"category": "praise", "first_response_minutes": "5",
+                                                    "resolution_minutes": "50"})
+    assert unknown.status_code == 422 and 'id="category-error"' in unknown.text
+    browser.cookies.set("hotline_locale", "zh_Hans")
+    settings = post(browser, "/admin/sla/settings", {**{k: str(v) for k, v in sla.SETTINGS.items()},
+                                                     "at_risk_percent": "150"})
+    assert settings.status_code == 422 and 'id="setting-at_risk_percent-error"' in settings.text
+    assert "百分比须小于 100" in settings.text
+    assert sla.get_setting(fresh(session), "at_risk_percent") == sla.SETTINGS["at_risk_percent"]
+    assert actions(session, object_type="sla_policy") == []

@@ -22,12 +22,20 @@ WORDS = {
               "code_rule": "A code is 2 to 40 lower-case letters", "skill_done": "The skill was created",
               "rosters": "Rosters", "templates": "Shift templates", "length": "Length in hours",
               "start": "Starts at (local time)", "save_template": "Save the shift template",
-              "length_rule": "A shift lasts more than 0 and at most 24 hours", "template_done": "The shift template was saved"},
+              "length_rule": "A shift lasts more than 0 and at most 24 hours",
+              "template_done": "The shift template was saved",
+              "sla": "SLA policies", "category": "Category", "first": "First response within (minutes)",
+              "resolved": "Resolved within (minutes)", "save_policy": "Save the policy",
+              "minutes_rule": "Give a whole number of minutes", "policy_done": "The SLA policy was saved",
+              "complaint": "Complaint", "time": "0 h 45 min"},
     "zh-CN": {"skills": "技能", "create_skill": "创建技能", "code": "代码", "name": "名称",
               "code_rule": "代码为 2 到 40 个小写字母", "skill_done": "技能已创建",
               "rosters": "排班表", "templates": "班次模板", "length": "时长（小时）", "start": "开始时间（当地时间）",
               "save_template": "保存班次模板", "length_rule": "班次时长须大于 0 且不超过 24 小时",
-              "template_done": "班次模板已保存"},
+              "template_done": "班次模板已保存",
+              "sla": "服务时限策略", "category": "类别", "first": "首次响应时限（分钟）", "resolved": "解决时限（分钟）",
+              "save_policy": "保存策略", "minutes_rule": "请填写不小于 1 的整数分钟", "policy_done": "服务时限策略已保存",
+              "complaint": "投诉", "time": "0 小时 45 分钟"},
 }
 
 
@@ -77,3 +85,28 @@ def test_a_team_leader_defines_a_shift_template(browsing: Browsing, session: Ses
     assert page.url.endswith("/shifts/templates")
     late = [t for t in shift_service.list_templates(fresh(session), site_id=world.site.id) if t.name == "Late"]
     assert len(late) == 1 and (late[0].start_minute, late[0].length_minutes) == (840, 450)
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_an_administrator_sets_an_sla_policy(browsing: Browsing, session: Session, locale: str) -> None:
+    from tickets import sla
+
+    words = WORDS[locale]
+    make_user(session, role=Role.admin, username="root")
+    page = browsing.signed_in("root", path="/admin", locale=locale)
+    page.locator(".subnav").get_by_role("link", name=words["sla"], exact=True).click()
+    page.wait_for_url("**/admin/sla")
+    page.get_by_label(words["category"], exact=True).select_option("complaint")
+    page.get_by_label(words["first"]).fill("45")
+    page.get_by_label(words["resolved"]).fill("two days")
+    page.get_by_role("button", name=words["save_policy"]).click()
+    expect(page.locator("#resolution_minutes-error")).to_contain_text(words["minutes_rule"])
+    expect(page.get_by_label(words["first"])).to_have_value("45")
+    _drop_refusals(browsing)
+    page.get_by_label(words["resolved"]).fill("2880")
+    page.get_by_role("button", name=words["save_policy"]).click()
+    expect(page.locator(".alert.success")).to_contain_text(words["policy_done"])
+    row = page.locator("#sla-policies tr", has_text=words["time"])
+    expect(row).to_contain_text(words["complaint"])
+    policy = sla.policy_for(fresh(session), category="complaint", priority="normal", tier=None)
+    assert (policy.first_response_minutes, policy.resolution_minutes) == (45, 2880)
