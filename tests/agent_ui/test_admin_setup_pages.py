@@ -130,3 +130,69 @@ def test_an_sla_policy_refused_beside_its_fields(browser: TestClient, session: S
     assert "百分比须小于 100" in settings.text
     assert sla.get_setting(fresh(session), "at_risk_percent") == sla.SETTINGS["at_risk_percent"]
     assert actions(session, object_type="sla_policy") == []
+
+
+# Scorecards ---------------------------------------------------------------------------------
+
+def _active_card(session: Session):  # type: ignore[no-untyped-def]
+    from qa import scorecards
+
+    card = scorecards.active(session)
+    session.commit()
+    return card
+
+
+def test_scorecards_are_for_administrators(client: TestClient, session: Session) -> None:
+    card = _active_card(session)
+    signed_in_client(client, make_user(session, role=Role.qa_inspector))
+    assert client.get("/admin/scorecards").status_code == 403
+    assert post(client, f"/admin/scorecards/{card.id}/versions", {}).status_code == 403
+
+
+def test_the_next_scorecard_version_changes_wording_weight_and_adds_a_question(browser: TestClient,
+                                                                              session: Session) -> None:
+    from qa import scorecards
+
+    listed = browser.get("/admin/scorecards")
+    assert listed.status_code == 200 and 'id="scorecard-list"' in listed.text
+    card = scorecards.active(fresh(session))
+    page = browser.get(f"/admin/scorecards/{card.id}")
+    assert page.status_code == 200 and 'id="scorecard-form"' in page.text
+    no_inline_code(page.text)
+    first = card.sections[0].questions[0]
+    saved = post(browser, f"/admin/scorecards/{card.id}/versions", {
+        "s0.q0.text_en": "Greets with the standard phrase", "s0.q0.weight": "3", "s0.q0.critical": "1",
+        "s0.new.code": "closing", "s0.new.text_en": "Closes politely", "s0.new.text_zh": "礼貌结束通话",
+        "s0.new.scale": "yes_no", "s0.new.weight": "1"})
+    assert saved.status_code == 303
+    made = scorecards.active(fresh(session))
+    assert made.version == card.version + 1 and made.supersedes_id == card.id
+    question = made.sections[0].questions[0]
+    assert (question.code, question.text_en, question.raw_weight, question.critical) == (
+        first.code, "Greets with the standard phrase", 3.0, True)
+    assert made.sections[0].questions[-1].code == "closing"
+    assert actions(session, object_type="qa_scorecard", object_id=made.id) == ["qa.scorecard.versioned"]
+    shown = browser.get(saved.headers["location"]).text
+    assert "The new version is in use" in shown and "Closes politely" in shown
+    old = browser.get(f"/admin/scorecards/{card.id}").text
+    assert "Retired" in old and 'id="scorecard-form"' not in old
+
+
+def test_a_scorecard_version_refused_beside_its_fields(browser: TestClient, session: Session) -> None:
+    from qa import scorecards
+
+    card = _active_card(session)
+    bad = post(browser, f"/admin/scorecards/{card.id}/versions", {"s0.q0.weight": "heavy"})
+    assert bad.status_code == 422 and 'id="s0.q0.weight-error"' in bad.text and 'value="heavy"' in bad.text
+    first_code = card.sections[0].questions[0].code
+    blank = post(browser, f"/admin/scorecards/{card.id}/versions", {
+        "s0.new.code": "extra", "s0.new.text_en": "Again", "s0.new.text_zh": ""})
+    assert blank.status_code == 422 and 'id="s0.new.text_zh-error"' in blank.text
+    twice = post(browser, f"/admin/scorecards/{card.id}/versions", {
+        "s0.new.code": first_code, "s0.new.text_en": "Again", "s0.new.text_zh": "再次"})
+    assert twice.status_code == 422 and 'id="s0.new.code-error"' in twice.text
+    browser.cookies.set("hotline_locale", "zh_Hans")
+    points = post(browser, f"/admin/scorecards/{card.id}/versions", {
+        "s0.new.code": "extra", "s0.new.text_en": "Extra", "s0.new.text_zh": "附加", "s0.new.scale": "points"})
+    assert points.status_code == 422 and "计分题须填写最高分" in points.text
+    assert scorecards.active(fresh(session)).id == card.id

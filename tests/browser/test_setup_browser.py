@@ -27,7 +27,11 @@ WORDS = {
               "sla": "SLA policies", "category": "Category", "first": "First response within (minutes)",
               "resolved": "Resolved within (minutes)", "save_policy": "Save the policy",
               "minutes_rule": "Give a whole number of minutes", "policy_done": "The SLA policy was saved",
-              "complaint": "Complaint", "time": "0 h 45 min"},
+              "complaint": "Complaint", "time": "0 h 45 min",
+              "scorecards": "Scorecards", "weight_rule": "A weight is a number of at least 0",
+              "save_version": "Save as the next version", "version_done": "The new version is in use",
+              "add": "Add a question to this section", "q_en": "Question in English", "q_zh": "Question in Chinese",
+              "retired": "Retired"},
     "zh-CN": {"skills": "技能", "create_skill": "创建技能", "code": "代码", "name": "名称",
               "code_rule": "代码为 2 到 40 个小写字母", "skill_done": "技能已创建",
               "rosters": "排班表", "templates": "班次模板", "length": "时长（小时）", "start": "开始时间（当地时间）",
@@ -35,7 +39,10 @@ WORDS = {
               "template_done": "班次模板已保存",
               "sla": "服务时限策略", "category": "类别", "first": "首次响应时限（分钟）", "resolved": "解决时限（分钟）",
               "save_policy": "保存策略", "minutes_rule": "请填写不小于 1 的整数分钟", "policy_done": "服务时限策略已保存",
-              "complaint": "投诉", "time": "0 小时 45 分钟"},
+              "complaint": "投诉", "time": "0 小时 45 分钟",
+              "scorecards": "考评表", "weight_rule": "权重为不小于 0 的数字", "save_version": "保存为下一版本",
+              "version_done": "新版本已启用", "add": "在本部分添加一道题", "q_en": "英文题目", "q_zh": "中文题目",
+              "retired": "已停用"},
 }
 
 
@@ -110,3 +117,33 @@ def test_an_administrator_sets_an_sla_policy(browsing: Browsing, session: Sessio
     expect(row).to_contain_text(words["complaint"])
     policy = sla.policy_for(fresh(session), category="complaint", priority="normal", tier=None)
     assert (policy.first_response_minutes, policy.resolution_minutes) == (45, 2880)
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_an_administrator_makes_the_next_scorecard_version(browsing: Browsing, session: Session,
+                                                           locale: str) -> None:
+    from qa import scorecards
+
+    words = WORDS[locale]
+    make_user(session, role=Role.admin, username="root")
+    card = scorecards.active(session)
+    session.commit()
+    page = browsing.signed_in("root", path="/admin", locale=locale)
+    page.locator(".subnav").get_by_role("link", name=words["scorecards"], exact=True).click()
+    page.wait_for_url("**/admin/scorecards")
+    page.locator(f"#scorecard-{card.id} a").click()
+    page.wait_for_url(f"**/admin/scorecards/{card.id}")
+    page.locator("#s0\\.q0\\.weight").fill("a lot")
+    page.get_by_role("button", name=words["save_version"]).click()
+    expect(page.locator("#s0\\.q0\\.weight-error")).to_contain_text(words["weight_rule"])
+    _drop_refusals(browsing)
+    page.locator("#s0\\.q0\\.weight").fill("2")
+    page.locator("details.scorecard-new summary").first.click()
+    page.locator("#s0\\.new\\.code").fill("closing")
+    page.locator("#s0\\.new\\.text_en").fill("Closes politely")
+    page.locator("#s0\\.new\\.text_zh").fill("礼貌结束通话")
+    page.get_by_role("button", name=words["save_version"]).click()
+    expect(page.locator(".alert.success")).to_contain_text(words["version_done"])
+    expect(page.locator("main")).to_contain_text("Closes politely" if locale == "en-GB" else "礼貌结束通话")
+    made = scorecards.active(fresh(session))
+    assert made.version == card.version + 1 and made.sections[0].questions[0].raw_weight == 2.0
