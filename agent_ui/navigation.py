@@ -47,7 +47,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("home", N_("Home"), "/", permissions.EVERYONE),
     NavItem("desktop", N_("Desktop"), "/desktop", frozenset({Role.agent, Role.team_leader})),
     NavItem("floor", N_("Floor"), "/floor", permissions.TEAM_LEADERS),
-    NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
+    NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS | {Role.qa_inspector}, group=CALLS_AND_CUSTOMERS),
     NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
     NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
     NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS,

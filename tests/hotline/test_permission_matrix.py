@@ -176,7 +176,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /shifts/swaps/{swap_id}/{action}": AGENTS,
     "GET /notices": SIGNED_IN,
     "POST /notices/{notice_id}/acknowledge": SIGNED_IN,
-    "GET /calls": AGENTS,
+    "GET /calls": SIGNED_IN,  # QA inspectors find calls to score there
     # FIGURES
     "GET /api/v1/customers/aggregates": FIGURES,
     "GET /qa/training": FIGURES,
