@@ -40,7 +40,7 @@ grant = _words(live=N_("Authorised"), scheduled=N_("Not started yet"), expired=N
                revoked=N_("Revoked"), waiting=N_("Waiting for authorisation"))
 queue = _words(
     inquiry=N_("Inquiries"), complaint=N_("Complaints"), membership=N_("Membership"), operator=N_("Operator"),
-    mandarin=N_("Mandarin"), callback=N_("Callbacks"),
+    mandarin=N_("Mandarin"), english=N_("English"), callback=N_("Callbacks"),
 )
 level = _words(**{"0": N_("Agent"), "1": N_("Team leader"), "2": N_("Supervisor"), "3": N_("Center head")})
 access = _words(ownership=N_("your own customer"), call=N_("the call offered to you"), site=N_("your site"),
@@ -58,5 +58,15 @@ roster_failure = _words(**{
     "roster.solver_error": N_("The solver stopped with an error; try again, and tell your administrator if it "
                               "happens again."),
 })
+consent = _words(service=N_("Service calls"), care_sms=N_("Care messages (SMS)"), marketing=N_("Marketing"))
+# How a callback attempt ended (the ticket's timeline).
+callback = _words(
+    queued=N_("queued"), dialling=N_("dialling"), ringing=N_("ringing"), answered=N_("answered"),
+    no_answer=N_("no answer"), busy=N_("busy"), voicemail=N_("voicemail answered"), failed=N_("the call failed"),
+    agent_missed=N_("the agent did not answer"), refused=N_("refused"), cancelled=N_("cancelled"),
+)
+job_type = _words(hotline_agent=N_("Hotline agent"))
+
 ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
-       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access, "roster_failure": roster_failure}
+       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access, "roster_failure": roster_failure,
+       "consent": consent, "callback": callback, "job_type": job_type}

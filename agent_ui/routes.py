@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from agent_ui.pages import account, desktop, floor, home, signin
 from agent_ui.pages import customers, grants, tickets
-from agent_ui.pages import floor_records, reminders, requests, roster
+from agent_ui.pages import floor_records, reminders, requests, roster, shift_templates
 from agent_ui.pages import qa_reports, qa_scoring
 from agent_ui.pages import calls, reports
 from agent_ui.pages import admin
@@ -22,6 +22,7 @@ router.include_router(tickets.router)
 router.include_router(customers.router)
 router.include_router(grants.router)
 router.include_router(roster.router)
+router.include_router(shift_templates.router)
 router.include_router(requests.router)
 router.include_router(floor_records.router)
 router.include_router(reminders.router)

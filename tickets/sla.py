@@ -10,7 +10,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.audit import record
 from core.errors import ValidationFailed
+from core.models import User
 from tickets import access, calendar, timeline
 from tickets.models.tickets import SlaPolicy, Ticket, TicketSetting
 from tickets.versioning import changing
@@ -94,7 +96,7 @@ def get_setting(session: Session, key: str) -> int:
     return int(_cached(session)["settings"][key])  # type: ignore[index]
 
 
-def set_setting(session: Session, *, key: str, value: int) -> int:
+def set_setting(session: Session, *, key: str, value: int, by: User | None = None) -> int:
     if key not in SETTINGS:
         raise ValidationFailed(f"Unknown setting {key!r}; known: {', '.join(sorted(SETTINGS))}.", field="key")
     if value < 1 or (key == "at_risk_percent" and value >= 100):
@@ -106,6 +108,9 @@ def set_setting(session: Session, *, key: str, value: int) -> int:
         row.value = value
     session.flush()
     session.info.pop(_CACHE, None)
+    if by is not None:
+        record(session, action="sla.setting_changed", actor_id=by.id, actor_name=by.username,
+               object_type="ticket_setting", object_id=key, details={"value": value})
     return value
 
 
@@ -115,7 +120,8 @@ def policies(session: Session) -> list[Policy]:
 
 
 def set_policy(session: Session, *, category: str | None = None, priority: str | None = None, tier: str | None = None,
-               first_response_minutes: int, resolution_minutes: int, business_hours: bool = True) -> SlaPolicy:
+               first_response_minutes: int, resolution_minutes: int, business_hours: bool = True,
+               by: User | None = None) -> SlaPolicy:
     """Add or change the policy for these keys (None matches any value). Applies to tickets opened after."""
     errors = []
     for field, value, known in (("category", category, [c.value for c in Category]),
@@ -137,6 +143,11 @@ def set_policy(session: Session, *, category: str | None = None, priority: str |
     row.business_hours = business_hours
     session.flush()
     session.info.pop(_CACHE, None)
+    if by is not None:
+        record(session, action="sla.policy_set", actor_id=by.id, actor_name=by.username, object_type="sla_policy",
+               object_id=row.id, details={"category": category, "priority": priority, "tier": tier,
+                                          "first_response_minutes": first_response_minutes,
+                                          "resolution_minutes": resolution_minutes, "business_hours": business_hours})
     return row
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
-from agent_ui.pages import admin_ivr, admin_people, admin_sites
+from agent_ui.pages import admin_ivr, admin_people, admin_sites, admin_scorecards, admin_skills, admin_sla
 from core import clock, signin_throttle
 from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users
@@ -40,3 +40,6 @@ def release_signin_hold(session: DbSession, user: AdminUser, ip: ClientIP, key: 
 router.include_router(admin_ivr.router)
 router.include_router(admin_sites.router)
 router.include_router(admin_people.router)
+router.include_router(admin_skills.router)
+router.include_router(admin_sla.router)
+router.include_router(admin_scorecards.router)

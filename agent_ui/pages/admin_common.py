@@ -24,6 +24,7 @@ DONE = {
     "holiday_added": N_("The holiday was added."),
     "holiday_removed": N_("The holiday was removed."),
     "team_created": N_("The team was created."),
+    "skill_created": N_("The skill was created: give it to people on their page."),
     "manager_named": N_("The site manager was named."),
     "qa_covered": N_("The QA coverage was saved."),
     "assignment_removed": N_("The assignment was removed."),

@@ -11,19 +11,25 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from agent_ui import i18n
 from agent_ui.i18n import N_
 from agent_ui.templating import is_htmx, render
 from core import clock, organisation
-from core.auth import AgentUser, DbSession
+from core import permissions
+from core.auth import DbSession, RequireRole
 from core.errors import ValidationFailed
 from core.models import Role, User
 from telephony import call_log
 
 router = APIRouter()
+
+# QA inspectors read the log too (their site's calls, numbers never shown), to find a call to score.
+CallLogUser = Annotated[User, Depends(RequireRole(*(permissions.AGENTS | {Role.qa_inspector})))]
 
 PAGE = "calls/page.html"
 PAGE_SIZE = 50
@@ -138,13 +144,14 @@ def _log(request: Request, session: DbSession, user: User, filters: Filters, pag
         "agents": call_log.agents_in_scope(session, viewer=user) if user.role != Role.agent.value else [],
         "queues": queues, "outcomes": call_log.OUTCOMES, "directions": call_log.DIRECTIONS,
         "outcome_words": OUTCOME_WORDS, "direction_words": DIRECTION_WORDS,
+        "scores": permissions.allowed(user.role, permissions.QA),
     }
     return render(request, PAGE, context, status_code=422 if errors else 200,
                   block="calls_main" if is_htmx(request) else None)
 
 
 @router.get("/calls", include_in_schema=False)
-def calls(request: Request, session: DbSession, user: AgentUser, to: str = "", agent: str = "", queue: str = "",
+def calls(request: Request, session: DbSession, user: CallLogUser, to: str = "", agent: str = "", queue: str = "",
           outcome: str = "", direction: str = "", page: str = "") -> Response:
     # `from` is a Python keyword: read it from the query string itself.
     filters = Filters(start=request.query_params.get("from", "")[:20], to=to[:20], agent=agent[:20],

@@ -17,7 +17,7 @@ from agent_ui.pages import scheduling as common
 from agent_ui.pages.qa_scoring import PostedForm
 from agent_ui.templating import is_htmx, render
 from core import clock
-from core.auth import AgentUser, DbSession, TeamLeaderUser
+from core.auth import CurrentUser, DbSession, TeamLeaderUser
 from core.db import become_writer
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
@@ -277,8 +277,9 @@ def _notices(request: Request, session: DbSession, user: User, *, status_code: i
     return _render(request, NOTICES, "notices_main", context, status_code=status_code, errors=errors, **extra)
 
 
+# Notices are for everyone signed in (QA inspectors and administrators read them too); leaders publish.
 @router.get("/notices", include_in_schema=False)
-def notices(request: Request, session: DbSession, user: AgentUser) -> Response:
+def notices(request: Request, session: DbSession, user: CurrentUser) -> Response:
     return _notices(request, session, user)
 
 
@@ -313,7 +314,7 @@ def withdraw_notice(request: Request, session: DbSession, user: TeamLeaderUser, 
 
 
 @router.post("/notices/{notice_id}/acknowledge", include_in_schema=False)
-def acknowledge(request: Request, session: DbSession, user: AgentUser, notice_id: int) -> Response:
+def acknowledge(request: Request, session: DbSession, user: CurrentUser, notice_id: int) -> Response:
     try:
         notice_service.acknowledge(session, notice_id=notice_id, by=user)
     except DomainError as exc:

@@ -85,7 +85,7 @@ def _calendar(request: Request, session: DbSession, user: User, roster: Any) -> 
             "cells": cells,
             "templates": {t.id: t for t in templates}, "teams": list_teams(session, site_id=roster.site_id),
             "team_id": team_id, "previous": previous, "following": following, "job": job,
-            "status_words": common.STATUS, "typical_calls": TYPICAL_CALLS,
+            "status_words": common.STATUS, "typical_calls": TYPICAL_CALLS, "shift_kinds": common.SHIFT_KINDS,
             "query": f"view={view}&start={first.isoformat()}" + (f"&team={team_id}" if team_id else "")}
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from agent_ui import flash, i18n
+from agent_ui import flash, i18n, labels
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from core import clock
@@ -78,7 +78,16 @@ def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
             datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC))
 
 
-def _param(value: Any, locale: str, zone: str) -> Any:
+# Rule values that are codes (a skill, a job type, a kind of leave): shown as their words.
+_CODED_PARAMS = {"skill": labels.queue, "shift_job_type": labels.job_type, "person_job_type": labels.job_type,
+                 "requester_job_type": labels.job_type, "partner_job_type": labels.job_type}
+
+
+def _param(value: Any, locale: str, zone: str, name: str = "") -> Any:
+    if name in _CODED_PARAMS and isinstance(value, str):
+        return i18n.translations(locale).gettext(_CODED_PARAMS[name][value])
+    if name == "kind" and isinstance(value, str) and value in LEAVE_KINDS:
+        return i18n.translations(locale).gettext(LEAVE_KINDS[value])
     if isinstance(value, str) and _ISO_MOMENT.match(value):
         try:
             return i18n.format_moment(datetime.fromisoformat(value), locale, zone, "short")
@@ -98,7 +107,7 @@ def rule_text(error: dict[str, Any], locale: str, zone: str) -> str:
         return str(error.get("msg") or rule)
     translated = i18n.translations(locale).gettext(rule)
     text = english if translated == rule else translated
-    params = {k: _param(v, locale, zone) for k, v in (error.get("params") or {}).items()}
+    params = {k: _param(v, locale, zone, k) for k, v in (error.get("params") or {}).items()}
     try:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
@@ -193,4 +202,5 @@ DONE = {
     "day_off": N_("The day is asked off: the next roster keeps it free if it can."),
     "day_off_withdrawn": N_("The day off was withdrawn."),
     "notice_withdrawn": N_("The notice was withdrawn: nobody needs to acknowledge it any more."),
+    "template": N_("The shift template was saved: rosters can assign it now."),
 }

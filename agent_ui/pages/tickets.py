@@ -58,6 +58,7 @@ TIMELINE_WORDS = {
     "sla_breached": N_("SLA breached"), "sla_at_risk": N_("SLA at risk"),
     "complaint_registered": N_("Complaint registered"), "complaint_replied": N_("Complaint answered"),
     "satisfaction_followup_due": N_("Satisfaction follow-up due"),
+    "callback_attempt": N_("Callback attempt"), "callback_refused": N_("Callback refused"),
 }
 REPLY_CHANNEL_WORDS = {
     "phone": N_("By phone"), "sms": N_("By SMS"), "email": N_("By email"), "letter": N_("By letter"),

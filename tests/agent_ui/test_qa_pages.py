@@ -662,3 +662,33 @@ def test_supervisors_prepare_the_all_staff_meetings_results(client: TestClient, 
     assert client.get("/qa/reports/meeting", params={"month": "soon"}).status_code == 422
     client.cookies.set("hotline_locale", "zh_Hans")
     assert "全员大会" in client.get("/qa/reports/meeting").text
+
+
+# Finding a call to score ------------------------------------------------------------------------
+
+def test_an_inspector_finds_a_call_in_the_log_and_scores_it(client: TestClient, session: Session, world: World,
+                                                            clock: Any) -> None:
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now() - timedelta(hours=3),
+                            with_media=True)
+    far = record_call(session, agent=world.far_agent, started_at=clock.now() - timedelta(hours=3), with_media=True)
+    signed_in_client(client, world.inspector)
+    assert 'href="/calls?outcome=answered"' in client.get("/qa").text
+    log = client.get("/calls?outcome=answered")
+    assert log.status_code == 200 and f'name="recording_id" value="{recording.id}"' in log.text
+    assert f'name="recording_id" value="{far.id}"' not in log.text  # another site's call is not in the log
+    assert "Score this" in log.text and "+86" not in log.text
+    _no_inline_code(log.text)
+    started = client.post("/qa/evaluations", data={"recording_id": str(recording.id)}, follow_redirects=False)
+    assert started.status_code == 303 and started.headers["location"].startswith("/qa/evaluations/")
+    evaluation = fresh(session).get(Evaluation, int(started.headers["location"].rsplit("/", 1)[1]))
+    assert evaluation.recording_id == recording.id and evaluation.inspector_id == world.inspector.id
+    client.cookies.set("hotline_locale", "zh_Hans")
+    assert "评分" in client.get("/calls?outcome=answered").text
+
+
+def test_an_agent_has_no_score_button_in_the_log(client: TestClient, session: Session, world: World,
+                                                 clock: Any) -> None:
+    record_call(session, agent=world.agents[0], started_at=clock.now() - timedelta(hours=3), with_media=True)
+    signed_in_client(client, world.agents[0])
+    page = client.get("/calls")
+    assert page.status_code == 200 and "Score this" not in page.text

@@ -612,3 +612,43 @@ def test_the_duty_pages_let_a_viewer_without_a_site_pick_one(client: TestClient,
     assert log.day == date(2026, 1, 5)
     weekly = client.get(f"/duty/weekly?site={other.id}")
     assert weekly.status_code == 200 and 'id="weekly"' in weekly.text and f"site={other.id}" in weekly.text
+
+
+# Shift templates -----------------------------------------------------------------------------
+
+def test_a_leader_defines_a_shift_template_the_roster_then_offers(client: TestClient, session: Session,
+                                                                  world: World) -> None:
+    from scheduling import shifts as shift_service
+
+    signed_in_client(client, world.agents[0])
+    assert client.get("/shifts/templates").status_code == 403
+    signed_in_client(client, world.leader)
+    page = client.get("/shifts/templates")
+    assert page.status_code == 200 and 'id="template-list"' in page.text and ">Day<" in page.text
+    assert not re.search(r"\son[a-z]+=|style=", page.text)
+    saved = client.post("/shifts/templates", data={"name": "Late", "kind": "custom", "start": "14:00",
+                                                   "length": "7.5", "skill": "hotline"}, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/shifts/templates"
+    late = [t for t in shift_service.list_templates(fresh(session), site_id=world.site.id) if t.name == "Late"][0]
+    assert (late.kind, late.start_minute, late.length_minutes, late.skill_id) == ("custom", 840, 450, world.skill.id)
+    assert "The shift template was saved" in client.get("/shifts/templates").text
+    roster_id = _roster(client, world)
+    assert f'value="{late.id}"' in client.get(f"/shifts/rosters/{roster_id}").text
+
+
+def test_a_shift_template_refused_beside_its_fields_in_both_languages(client: TestClient, session: Session,
+                                                                      world: World) -> None:
+    signed_in_client(client, world.leader)
+    refused = client.post("/shifts/templates", data={"name": "", "start": "25:00", "length": "30"}, headers=HX)
+    assert refused.status_code == 422 and "<html" not in refused.text and 'id="templates-main"' in refused.text
+    for field in ("name", "start", "length"):
+        assert f'id="{field}-error"' in refused.text, field
+    assert "A shift lasts more than 0 and at most 24 hours" in refused.text
+    unknown = client.post("/shifts/templates", data={"name": "X", "start": "08:00", "length": "8", "skill": "nope"})
+    assert unknown.status_code == 422 and 'id="skill-error"' in unknown.text
+    _zh(client)
+    chinese = client.post("/shifts/templates", data={"name": "夜班", "start": "8am", "length": "8"})
+    assert chinese.status_code == 422 and "请填写开始时间，例如 08:00。" in chinese.text
+    from scheduling import shifts as shift_service
+
+    assert {t.name for t in shift_service.list_templates(fresh(session), site_id=world.site.id)} == {"Day", "Night"}

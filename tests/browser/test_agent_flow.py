@@ -4,6 +4,8 @@ wrap-up runs; and a callback whose authorisation expires while the agent watches
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -90,6 +92,9 @@ def test_a_callback_button_disables_when_its_authorisation_runs_out(browsing: Br
     # The page's own countdown, on the server's time, disables the button at the expiry.
     expect(button).to_be_disabled(timeout=6000)
     expect(agent.locator("#callbacks-panel .grant-state").first).to_have_text("Expired")
+    # Only the state is left: not "Expired · expires in Expired".
+    expect(agent.locator("#callbacks-panel .callback-state").first).to_have_text(re.compile(r"^\s*Expired\s*$"),
+                                                                                use_inner_text=True)
 
     # The server agrees: its sweep announces the expiry and the panel it sends keeps it disabled.
     clock.advance(seconds=5)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -116,3 +117,21 @@ def test_an_inspector_scores_a_recording_and_the_agent_disputes_it(browsing: Bro
     inspector.wait_for_url("**/qa/calibrations/*")
     expect(inspector.locator("main")).to_contain_text(world.team_inspector.display_name)
     expect(inspector.locator("main")).to_contain_text("Expert (reference)")
+
+
+@pytest.mark.parametrize(("locale", "find", "score"), [
+    ("en-GB", "Find a call in the call log", "Score this"),
+    ("zh-CN", "在通话记录中查找通话", "评分"),
+])
+def test_an_inspector_finds_a_call_to_score_in_the_log(browsing: Browsing, live_server: LiveServer, session: Session,
+                                                       world: World, clock: Any, locale: str, find: str,
+                                                       score: str) -> None:
+    recording = record_call(session, agent=world.agents[0], started_at=clock.now() - timedelta(hours=2),
+                            with_media=True)
+    inspector = browsing.signed_in(world.inspector.username, path="/qa", locale=locale)
+    inspector.get_by_role("link", name=find).click()
+    inspector.wait_for_url("**/calls?outcome=answered")
+    row = inspector.locator("#call-table tbody tr").filter(has=inspector.locator(f'input[value="{recording.id}"]'))
+    row.get_by_role("button", name=score).click()
+    inspector.wait_for_url("**/qa/evaluations/*")
+    expect(inspector.locator("main")).to_contain_text(world.agents[0].display_name)

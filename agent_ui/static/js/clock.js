@@ -36,6 +36,13 @@
       scope.querySelectorAll("[data-expired-text]").forEach(function (label) {
         label.textContent = label.dataset.expiredText;
       });
+      // "expires in …" has nothing left to say once the state reads "Expired".
+      scope.querySelectorAll("[data-hidden-on-expiry]").forEach(function (part) {
+        part.hidden = true;
+      });
+      scope.querySelectorAll("[data-shown-on-expiry]").forEach(function (part) {
+        part.hidden = false;
+      });
     }
     el.dispatchEvent(new CustomEvent("hotline:expired", { bubbles: true }));
   }
