@@ -68,6 +68,15 @@ def queue_message(session: Session, *, customer_id: int, kind: str, params: dict
     return message
 
 
+def queue_tier_notice(session: Session, *, customer: Customer, upgrade: bool, tier: str,
+                      dedupe_key: str) -> OutboundMessage | None:
+    """Tell the customer of a real tier change, only if they agreed to care SMS."""
+    if "care_sms" not in (customer.consent_purposes or []):
+        return None
+    return queue_message(session, customer_id=customer.id, kind="tier_upgrade" if upgrade else "tier_downgrade",
+                         params={"tier": tier}, dedupe_key=dedupe_key)
+
+
 def next_queued_messages(session: Session, *, limit: int = 50) -> list[QueuedMessage]:
     """Claim up to `limit` messages for sending (oldest first; ones claimed but not reported for
     15 minutes are offered again, at most 3 attempts). Commit, send each, then report with
