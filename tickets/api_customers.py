@@ -114,10 +114,11 @@ def lookup_by_address(user: AgentUser) -> None:
 
 
 @router.get("/api/v1/customers/quiet", response_model=QuietCustomersPublic)
-def quiet_customers(session: DbSession, user: TeamLeaderUser, days: int = Query(90, ge=1, le=3650),
+def quiet_customers(session: DbSession, user: TeamLeaderUser, days: int | None = Query(None, ge=1, le=3650),
                     site_id: int | None = None, limit: int = Query(50, ge=1, le=200),
                     offset: int = Query(0, ge=0)) -> QuietCustomersPublic:
-    """Customers with no contact in `days` days, for retention calls (masked cards), within the
+    """Customers with neither a contact nor a purchase in `days` days (the quiet_customer_days
+    setting by default), for retention calls (masked cards), within the
     caller's list scope."""
     scope = _site_filter(user, site_id)
     rows, count = care.quiet_customers(session, days=days, site_id=scope.get("site_id"), limit=limit, offset=offset)

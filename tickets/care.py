@@ -15,7 +15,8 @@ from core.audit import record
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerPhone, GreetingDay, OutboundMessage
+from tickets import activity, sla
+from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
 MAX_ATTEMPTS = 3
@@ -118,6 +119,8 @@ def mark_message_sent(session: Session, *, message_id: int, provider_ref: str | 
     if message.status != "sent":
         message.status, message.sent_at, message.provider_ref, message.error = "sent", clock.now(), provider_ref, None
         session.flush()
+        activity.add(session, customer_id=message.customer_id, kind="outreach", at=None, amount_cents=0,
+                     ref=f"sms:{message.id}")
     return message
 
 
@@ -247,21 +250,35 @@ def due_followups(session: Session, *, site_id: int | None = None, limit: int = 
     return list(session.scalars(query))
 
 
-def complete_followup(session: Session, *, followup_id: int, by: User, satisfaction: int,
-                      note: str | None = None) -> CareFollowUp:
-    """Record the follow-up call's result: satisfaction from 1 (very unhappy) to 5."""
+FOLLOWUP_OUTCOMES = ("reached", "no_answer", "refused", "wrong_number")
+
+
+def complete_followup(session: Session, *, followup_id: int, by: User, satisfaction: int | None,
+                      outcome: str = "reached", note: str | None = None) -> CareFollowUp:
+    """Record the follow-up call's result: the outcome, and when the customer was reached their
+    satisfaction from 1 (very unhappy) to 5. A reached customer counts as a contact. Recording a
+    done follow-up again changes nothing."""
     followup = session.get(CareFollowUp, followup_id)
     if followup is None:
         raise NotFound("No such follow-up.")
-    if not 1 <= satisfaction <= 5:
+    if outcome not in FOLLOWUP_OUTCOMES:
+        raise ValidationFailed(f"Use one of {', '.join(FOLLOWUP_OUTCOMES)}.", field="outcome")
+    if outcome == "reached" and (satisfaction is None or not 1 <= satisfaction <= 5):
         raise ValidationFailed("Satisfaction is from 1 to 5.", field="satisfaction")
+    if outcome != "reached":
+        satisfaction = None
     if followup.status != "due":
         return followup
-    followup.status, followup.done_at, followup.done_by_id = "done", clock.now(), by.id
-    followup.satisfaction, followup.note = satisfaction, (note or None)
+    now = clock.now()
+    followup.status, followup.done_at, followup.done_by_id = "done", now, by.id
+    followup.satisfaction, followup.outcome, followup.note = satisfaction, outcome, (note or None)
     session.flush()
     record(session, action="care.followup_done", actor_id=by.id, actor_name=by.username, object_type="care_followup",
-           object_id=followup.id, details={"ticket_id": followup.ticket_id, "satisfaction": satisfaction})
+           object_id=followup.id, details={"ticket_id": followup.ticket_id, "satisfaction": satisfaction,
+                                           "outcome": outcome})
+    if outcome == "reached":
+        activity.add(session, customer_id=followup.customer_id, kind="outreach", at=now, amount_cents=0,
+                     ref=f"followup:{followup.id}")
     return followup
 
 
@@ -283,15 +300,21 @@ def remind_due_followups(session: Session, *, limit: int = 500) -> int:
 # Quiet customers --------------------------------------------------------------------------
 
 
-def quiet_customers(session: Session, *, days: int = 90, site_id: int | None = None, limit: int = 50,
+def quiet_customers(session: Session, *, days: int | None = None, site_id: int | None = None, limit: int = 50,
                     offset: int = 0) -> tuple[list[Customer], int]:
-    """Customers with no contact in `days` days (or never, if they are older than that), the
-    longest quiet first, for retention calls."""
+    """Customers with neither a contact nor a purchase in `days` days (the quiet_customer_days
+    setting by default; or never, if they are older than that), the longest quiet first, for
+    retention calls."""
+    if days is None:
+        days = quiet_days(session)
     if days < 1:
         raise ValidationFailed("Give a number of days, one or more.", field="days")
     since = clock.now() - timedelta(days=days)
+    bought = (select(CustomerActivity.id).where(CustomerActivity.customer_id == Customer.id,
+                                               CustomerActivity.kind == "purchase", CustomerActivity.at >= since)
+              .exists())
     query = select(Customer).where(
-        Customer.erased_at.is_(None),
+        Customer.erased_at.is_(None), ~bought,
         or_(Customer.last_contact_at < since, and_(Customer.last_contact_at.is_(None), Customer.created_at < since)))
     if site_id is not None:
         query = query.where(Customer.site_id == site_id)
@@ -299,3 +322,7 @@ def quiet_customers(session: Session, *, days: int = 90, site_id: int | None = N
     rows = session.scalars(query.order_by(func.coalesce(Customer.last_contact_at, Customer.created_at), Customer.id)
                            .limit(max(1, min(limit, 200))).offset(max(offset, 0)))
     return list(rows), count
+
+
+def quiet_days(session: Session) -> int:
+    return sla.get_setting(session, "quiet_customer_days")

@@ -17,7 +17,7 @@ from core.config import get_settings
 from core.errors import ValidationFailed
 from core.models import User
 from core.organisation import site_timezone
-from tickets import access, sla, timeline
+from tickets import access, activity, sla, timeline
 from tickets.escalation import level_users, notify
 from tickets.models.tickets import Ticket
 from tickets.versioning import changing
@@ -69,6 +69,9 @@ def record_reply(session: Session, *, ticket_id: int, by: User, channel: str = "
             late = ticket.reply_due_at is not None and now > ticket.reply_due_at
             timeline.record(session, ticket, kind="complaint_replied", actor=by, field="channel", to_value=channel,
                             from_value="late" if late else "on_time")
+            if ticket.customer_id is not None:
+                activity.add(session, customer_id=ticket.customer_id, kind="outreach", at=now, amount_cents=0,
+                             ref=f"reply:{ticket.id}")
         if ticket.first_response_at is None:
             ticket.first_response_at = now
             timeline.record(session, ticket, kind="first_response", actor=by)

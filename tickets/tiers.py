@@ -17,10 +17,10 @@ from core.audit import record
 from core.errors import PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets import sla
+from tickets import activity, care, sla
 from tickets.models.customers import TIERS, Customer, CustomerActivity, TierAssessment, TierThreshold
 
-ACTIVITY_KINDS = ("contact", "purchase")
+CONTACT_CHANNELS, COUNTED_CHANNELS = activity.CONTACT_CHANNELS, activity.COUNTED_CHANNELS
 
 # tier: (min spend in the spend window in cents, min contacts + purchases in the frequency
 # window, min points). A customer qualifies when the frequency is met and either spend or points.
@@ -59,38 +59,25 @@ class TierChange:
 # Activity ---------------------------------------------------------------------------------
 
 
-def _activity(session: Session, *, customer_id: int, kind: str, at: datetime | None, amount_cents: int,
-              ref: str | None) -> CustomerActivity | None:
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise ValidationFailed("No customer with this id.", field="customer_id")
-    if ref is not None and session.scalar(select(CustomerActivity.id).where(
-            CustomerActivity.kind == kind, CustomerActivity.ref == ref)) is not None:
-        return None  # recorded already: a repeated webhook or task
-    moment = at or clock.now()
-    row = CustomerActivity(customer_id=customer_id, kind=kind, at=moment, amount_cents=amount_cents, ref=ref)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None  # a concurrent twin won
-    if kind == "contact" and (customer.last_contact_at is None or moment > customer.last_contact_at):
-        customer.last_contact_at = moment
-    if kind == "purchase":
-        customer.spend_cents = (customer.spend_cents or 0) + amount_cents
-    session.flush()
-    return row
-
-
 def record_contact(session: Session, *, customer_id: int, at: datetime | None = None,
-                   ref: str | None = None) -> CustomerActivity | None:
-    """A call, callback, ticket reply, SMS or follow-up call with the customer (ref: the CallSid,
-    message or ticket event); feeds frequency, last_contact_at and the quiet-customer list, and
-    may earn an upgrade. Recording the same ref twice does nothing."""
-    row = _activity(session, customer_id=customer_id, kind="contact", at=at, amount_cents=0, ref=ref)
-    if row is not None:
+                   ref: str | None = None, channel: str = "call_in") -> CustomerActivity | None:
+    """A contact with the customer: it moves last_contact_at and takes them off the quiet list.
+    `channel` says which (CONTACT_CHANNELS); only the customer's own calls count towards the
+    tier frequency, so an SMS or a follow-up the hub sends never earns an upgrade. `ref` (the
+    CallSid, message or ticket event) makes recording it twice do nothing."""
+    if channel not in CONTACT_CHANNELS:
+        raise ValidationFailed(f"Use one of {', '.join(CONTACT_CHANNELS)}.", field="channel")
+    kind = "contact" if channel in COUNTED_CHANNELS else "outreach"
+    row = activity.add(session, customer_id=customer_id, kind=kind, at=at, amount_cents=0, ref=ref)
+    if row is not None and kind == "contact":
         check_upgrades(session, customer_ids=[customer_id])
     return row
+
+
+def call_contact(session: Session, *, customer_id: int | None, call_sid: str, channel: str) -> None:
+    """Telephony's one call when a call with a known customer is answered (in, out or a callback)."""
+    if customer_id is not None:
+        record_contact(session, customer_id=customer_id, ref=f"call:{call_sid}", channel=channel)
 
 
 def record_purchase(session: Session, *, customer_id: int, amount_cents: int, at: datetime | None = None,
@@ -100,7 +87,7 @@ def record_purchase(session: Session, *, customer_id: int, amount_cents: int, at
     purchase earns happens now."""
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents < 0:
         raise ValidationFailed("An amount is a whole number of cents, zero or more.", field="amount_cents")
-    row = _activity(session, customer_id=customer_id, kind="purchase", at=at, amount_cents=amount_cents, ref=ref)
+    row = activity.add(session, customer_id=customer_id, kind="purchase", at=at, amount_cents=amount_cents, ref=ref)
     if row is None:
         return None
     if earn_points:
@@ -226,22 +213,20 @@ def _figures(session: Session, customer_ids: list[int], start: datetime, end: da
     spend = func.sum(case((CustomerActivity.kind == "purchase", CustomerActivity.amount_cents), else_=0))
     rows = session.execute(
         select(CustomerActivity.customer_id, spend, func.count())
-        .where(CustomerActivity.customer_id.in_(customer_ids), CustomerActivity.at >= start,
-               CustomerActivity.at < end)
+        .where(CustomerActivity.customer_id.in_(customer_ids), CustomerActivity.kind.in_(("contact", "purchase")),
+               CustomerActivity.at >= start, CustomerActivity.at < end)
         .group_by(CustomerActivity.customer_id))
     return {cid: (int(s or 0), int(n or 0)) for cid, s, n in rows}
 
 
 def _apply(session: Session, customer: Customer, new: str, now: datetime) -> TierChange:
-    from tickets.care import queue_tier_notice  # care sends notices; it imports nothing of ours back
-
     change = TierChange(customer.id, customer.tier, new)
     customer.tier, customer.tier_changed_at = new, now
     record(session, action="customer.tier_changed", actor_name="system", object_type="customer",
            object_id=customer.id, details={"from": change.old, "to": change.new})
     publish(session, "customer.tier_changed", {"customer_id": customer.id, "from": change.old, "to": new},
             site_id=customer.site_id)
-    queue_tier_notice(session, customer=customer, upgrade=change.upgrade, tier=new,
+    care.queue_tier_notice(session, customer=customer, upgrade=change.upgrade, tier=new,
                       dedupe_key=f"tier:{customer.id}:{now.date().isoformat()}:{new}")
     return change
 
