@@ -15,7 +15,8 @@ from core.audit import record
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets import activity, sla
+from tickets import access, activity, sla
+from tickets.models.tickets import Ticket
 from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
@@ -280,6 +281,32 @@ def complete_followup(session: Session, *, followup_id: int, by: User, satisfact
         activity.add(session, customer_id=followup.customer_id, kind="outreach", at=now, amount_cents=0,
                      ref=f"followup:{followup.id}")
     return followup
+
+
+def record_followup(session: Session, *, followup_id: int, by: User, satisfaction: int | None,
+                    outcome: str = "reached", note: str | None = None) -> CareFollowUp:
+    """The desktop's and the API's way in: `by` must work and see the follow-up's ticket (a
+    follow-up of a ticket they may not see reads as missing)."""
+    access.require_worker(by)
+    followup = session.get(CareFollowUp, followup_id)
+    if followup is None or followup.ticket_id is None:
+        raise NotFound("No such follow-up.")
+    try:
+        access.get_visible(session, ticket_id=followup.ticket_id, user=by)
+    except NotFound:
+        raise NotFound("No such follow-up.") from None
+    return complete_followup(session, followup_id=followup_id, by=by, satisfaction=satisfaction, outcome=outcome,
+                             note=note)
+
+
+def followups_for(session: Session, *, viewer: User, status: str = "due", limit: int = 50) -> list[CareFollowUp]:
+    """Follow-ups of tickets `viewer` may see, the soonest due first (done ones: latest first)."""
+    query = select(CareFollowUp).join(Ticket, Ticket.id == CareFollowUp.ticket_id).where(CareFollowUp.status == status)
+    seen = access.visibility(viewer)
+    if seen is not None:
+        query = query.where(seen)
+    order = CareFollowUp.due_at if status == "due" else CareFollowUp.done_at.desc()
+    return list(session.scalars(query.order_by(order, CareFollowUp.id).limit(max(1, min(limit, 200)))))
 
 
 def remind_due_followups(session: Session, *, limit: int = 500) -> int:

@@ -113,6 +113,9 @@ GATES: dict[str, frozenset[str]] = {
     "GET /api/v1/customers/{customer_id}/history": AGENTS,
     "POST /api/v1/customers": AGENTS,
     "PATCH /api/v1/customers/{customer_id}": AGENTS,
+    "POST /api/v1/customers/{customer_id}/points/redeem": AGENTS,
+    "GET /api/v1/followups": AGENTS,
+    "POST /api/v1/followups/{followup_id}/complete": AGENTS,
     "GET /api/v1/grants": AGENTS,
     "GET /api/v1/phone": AGENTS,
     "POST /api/v1/phone/answer": AGENTS,
@@ -292,6 +295,9 @@ GATES: dict[str, frozenset[str]] = {
     "POST /qa/disputes/{dispute_id}/arbitrator": SUPERVISORS,
     # ADMINS
     "POST /api/v1/customers/{customer_id}/erase": ADMINS,
+    "POST /api/v1/customers/{customer_id}/purchases": ADMINS,
+    "POST /api/v1/customers/purchases/import": ADMINS,
+    "GET /api/v1/tiers/preview": ADMINS,
     "PUT /api/v1/sites/{site_id}/call-policy": ADMINS,
     "POST /api/qa/scorecards": ADMINS,
     "POST /api/qa/scorecards/{code}/versions": ADMINS,
@@ -435,6 +441,8 @@ OBJECTS: dict[str, ObjectRow] = {
     "GET /api/v1/customers/{customer_id}/history": ObjectRow(details_only, "customer"),
     "PATCH /api/v1/customers/{customer_id}": ObjectRow(
         details_only, "customer", body=lambda o: {"json": {"special_needs": "none", "requested_by_customer": True}}),
+    "POST /api/v1/customers/{customer_id}/points/redeem": ObjectRow(
+        details_only, "customer", body=lambda o: {"json": {"points": 1, "reason": "matrix"}}),
     "POST /api/v1/customers/lookup": ObjectRow(lookup, "customer", body=lambda o: {"json": {"phone": o.phone}},
                                                read="found"),
     "POST /api/v1/grants": ObjectRow(grant, "customer", read="created", body=lambda o: {"json": {
