@@ -105,6 +105,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /api/v1/tickets/{ticket_id}/escalate": AGENTS,
     "POST /api/v1/tickets/{ticket_id}/hand-to-team-leader": AGENTS,
     "POST /api/v1/tickets/{ticket_id}/complaint-reply": AGENTS,
+    "POST /api/v1/tickets/{ticket_id}/phone-followup": AGENTS,
     "POST /api/v1/tickets/{ticket_id}/notes": AGENTS,
     "GET /api/v1/customers": AGENTS,
     "POST /api/v1/customers/lookup": AGENTS,
