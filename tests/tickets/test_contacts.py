@@ -103,3 +103,27 @@ def test_quiet_list_counts_purchases_and_contacts(session, staff: Staff, clock: 
     assert count == 1 and [c.id for c in rows] == [silent.id]
     care_days = care.quiet_days(session)
     assert care_days == 90
+
+
+def test_an_ivr_callback_request_authorises_the_agent_who_takes_it(client, sim, hub: Hub, session,
+                                                                  caller_id) -> None:
+    """The finding: a callback asked for in the IVR had no authorisation, so nobody could call
+    back without a manager's grant. Taking the ticket now authorises the taker, and the dial goes."""
+    customer = make_customer(session, site=hub.site, phones=[CALLER])
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    assert sim.press(sid, "4")  # "call me back"
+    sim.pump()
+    fresh(session)
+    ticket = ticket_service.ticket_for_call(session, call_sid=sid)
+    assert ticket is not None and ticket.category == "callback_request"
+    assert grants.live_grant(session, customer_id=customer.id, agent_id=hub.agent.id) is None
+    # The supervisor hands the request to an agent (an agent taking it from the team's list is the same path).
+    taken = client.patch(f"/api/v1/tickets/{ticket.id}", json={"version": ticket.version, "assignee_id": hub.agent.id},
+                         headers=bearer(session, hub.supervisor))
+    assert taken.status_code == 200, taken.text
+    fresh(session)
+    grant = grants.live_grant(session, customer_id=customer.id, agent_id=hub.agent.id)
+    assert grant is not None and grant.granted_by_name == "system:ivr" and grant.ticket_id == ticket.id
+    response = client.post(f"/api/v1/tickets/{ticket.id}/callback", headers=bearer(session, hub.agent))
+    assert response.status_code == 202, response.text
