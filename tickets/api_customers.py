@@ -156,9 +156,10 @@ def preview_tiers(session: DbSession, user: AdminUser, site_id: int | None = Non
 
 @router.get("/api/v1/followups", response_model=FollowUpsPublic)
 def list_followups(session: DbSession, user: AgentUser, status: str = Query("due", pattern="^(due|done)$"),
-                   limit: int = Query(50, ge=1, le=200)) -> FollowUpsPublic:
-    """Satisfaction follow-up calls of the tickets the caller may see."""
-    rows = care.followups_for(session, viewer=user, status=status, limit=limit)
+                   due_now: bool = False, limit: int = Query(50, ge=1, le=200)) -> FollowUpsPublic:
+    """Satisfaction follow-up calls of the tickets the caller may see (`due_now`: only those
+    whose time has come)."""
+    rows = care.followups_for(session, viewer=user, status=status, due_now=due_now, limit=limit)
     return FollowUpsPublic(data=[FollowUpPublic.model_validate(r) for r in rows], count=len(rows))
 
 

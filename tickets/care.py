@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import clock, organisation
 from core.audit import record
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
 from tickets import access, activity, sla
@@ -141,15 +141,54 @@ def mark_message_failed(session: Session, *, message_id: int, error: str, retry:
 
 
 def add_greeting_day(session: Session, *, on_date: date, name: str, body: str, by: User | None) -> GreetingDay:
-    """An administrator adds a holiday on which consenting customers get `body` (no names in it)."""
+    """An administrator adds a holiday; consenting customers get `body` (no names in it) on its
+    eve (seed 000), at the greeting hour of their site."""
     if by is not None and by.role != Role.admin.value:
         raise PermissionDenied("Only an administrator can add greeting days.")
-    if not body.strip() or len(body) > 300:
-        raise ValidationFailed("Write the greeting, up to 300 characters.", field="body")
-    day = GreetingDay(on_date=on_date, name=name.strip()[:100], body=body.strip())
+    problems = []
+    if not name.strip() or len(name.strip()) > 100:
+        problems.append({"loc": ["name"], "msg": "Name the holiday, up to 100 characters."})
+    if not body.strip() or len(body.strip()) > 300:
+        problems.append({"loc": ["body"], "msg": "Write the greeting, up to 300 characters."})
+    if on_date <= clock.now().date():
+        problems.append({"loc": ["on_date"], "msg": "Choose a day after today: the greeting goes out on its eve."})
+    if problems:
+        raise ValidationFailed(problems)
+    if session.scalar(select(GreetingDay.id).where(GreetingDay.on_date == on_date)) is not None:
+        raise GreetingDayTaken("That day has a greeting already; remove it first.", field="on_date")
+    day = GreetingDay(on_date=on_date, name=name.strip(), body=body.strip())
     session.add(day)
     session.flush()
+    record(session, action="care.greeting_day_added", actor_id=by.id if by else None,
+           actor_name=by.username if by else "system", object_type="greeting_day", object_id=day.id,
+           details={"on_date": on_date.isoformat()})
     return day
+
+
+class GreetingDayTaken(Conflict):
+    """That day has a greeting already."""
+
+    code = "greeting_day_taken"
+
+
+def list_greeting_days(session: Session, *, since: date | None = None) -> list[GreetingDay]:
+    query = select(GreetingDay).order_by(GreetingDay.on_date)
+    if since is not None:
+        query = query.where(GreetingDay.on_date >= since)
+    return list(session.scalars(query))
+
+
+def remove_greeting_day(session: Session, *, greeting_day_id: int, by: User) -> None:
+    """Take a holiday off the list (a greeting already queued for it still goes)."""
+    if by.role != Role.admin.value:
+        raise PermissionDenied("Only an administrator can remove greeting days.")
+    day = session.get(GreetingDay, greeting_day_id)
+    if day is None:
+        raise NotFound("No such greeting day.")
+    session.delete(day)
+    session.flush()
+    record(session, action="care.greeting_day_removed", actor_id=by.id, actor_name=by.username,
+           object_type="greeting_day", object_id=greeting_day_id, details={"on_date": day.on_date.isoformat()})
 
 
 def _mark_run(session: Session, *, kind: str, site_id: int, on: date, queued: int) -> bool:
@@ -189,8 +228,9 @@ def _is_birthday(birthday: str | None, today: date) -> bool:
 
 
 def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
-    """Queue today's birthday and holiday greetings for every site where it is past the greeting
-    hour. Each round runs once per site and day; returns how many messages were queued."""
+    """Queue today's birthday greetings and the greetings of tomorrow's holidays (sent on the eve,
+    seed 000) for every site where it is past the greeting hour. Each round runs once per site
+    and day; returns how many messages were queued."""
     now = now or clock.now()
     total = 0
     for site_id, zone in sorted((s.id, s.timezone) for s in organisation.list_sites(session)):
@@ -198,7 +238,7 @@ def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
         if local.hour < GREETING_HOUR:
             continue
         today = local.date()
-        holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today)))
+        holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today + timedelta(days=1))))
         rounds = [("birthday", None)] + [(f"holiday:{day.id}", day) for day in holidays]
         pending = [(kind, day) for kind, day in rounds if not _done(session, kind=kind, site_id=site_id, on=today)]
         if not pending:
@@ -241,14 +281,6 @@ def schedule_satisfaction_followup(session: Session, *, ticket_id: int, customer
     session.add(followup)
     session.flush()
     return followup
-
-
-def due_followups(session: Session, *, site_id: int | None = None, limit: int = 50) -> list[CareFollowUp]:
-    query = (select(CareFollowUp).where(CareFollowUp.status == "due", CareFollowUp.due_at <= clock.now())
-             .order_by(CareFollowUp.due_at).limit(max(1, min(limit, 200))))
-    if site_id is not None:
-        query = query.join(Customer, Customer.id == CareFollowUp.customer_id).where(Customer.site_id == site_id)
-    return list(session.scalars(query))
 
 
 FOLLOWUP_OUTCOMES = ("reached", "no_answer", "refused", "wrong_number")
@@ -299,9 +331,13 @@ def record_followup(session: Session, *, followup_id: int, by: User, satisfactio
                              note=note)
 
 
-def followups_for(session: Session, *, viewer: User, status: str = "due", limit: int = 50) -> list[CareFollowUp]:
-    """Follow-ups of tickets `viewer` may see, the soonest due first (done ones: latest first)."""
+def followups_for(session: Session, *, viewer: User, status: str = "due", due_now: bool = False,
+                  limit: int = 50) -> list[CareFollowUp]:
+    """Follow-ups of tickets `viewer` may see, the soonest due first (done ones: latest first);
+    with `due_now` only those whose time has come."""
     query = select(CareFollowUp).join(Ticket, Ticket.id == CareFollowUp.ticket_id).where(CareFollowUp.status == status)
+    if due_now:
+        query = query.where(CareFollowUp.due_at <= clock.now())
     seen = access.visibility(viewer)
     if seen is not None:
         query = query.where(seen)
