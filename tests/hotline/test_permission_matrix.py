@@ -334,6 +334,11 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/people/{user_id}/unlock": ADMINS,
     "POST /admin/people/{user_id}/active": ADMINS,
     "POST /admin/people/{user_id}/password": ADMINS,
+    "GET /admin/lifecycle": ADMINS,
+    "POST /admin/lifecycle/settings": ADMINS,
+    "POST /admin/lifecycle/thresholds": ADMINS,
+    "POST /admin/lifecycle/greetings": ADMINS,
+    "POST /admin/lifecycle/greetings/remove": ADMINS,
     # TWILIO
     "POST /twilio/voice": TWILIO,
     "POST /twilio/menu": TWILIO,

@@ -1,0 +1,87 @@
+"""The customer lifecycle's pages: the administrator's settings (assessment period, points rule,
+quiet days), tier thresholds, the preview of who would move, and holiday greetings; the points
+and follow-up forms where agents work. English and Simplified Chinese; refusals beside fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.models import Role, User
+from tests.factories import cheap_password_hashing, fresh, make_site, make_user, signed_in_client
+from tests.tickets.factories_customers import make_customer
+from tickets import care, sla, tiers
+
+__all__ = ["cheap_password_hashing"]
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    return make_user(session, role=Role.admin, display_name="Ada Admin")
+
+
+def post(client: TestClient, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+    return client.post(path, data=data, follow_redirects=False)
+
+
+def test_settings_and_thresholds_are_saved(client: TestClient, session: Session, admin: User) -> None:
+    browser = signed_in_client(client, admin)
+    page = browser.get("/admin/lifecycle")
+    assert page.status_code == 200 and "Customers and tiers" in page.text and "Nobody would change tier." in page.text
+    saved = post(browser, "/admin/lifecycle/settings", {"tier_assessment_months": "12", "points_per_yuan": "2",
+                                                        "quiet_customer_days": "60"})
+    assert saved.status_code == 303
+    fresh(session)
+    assert [sla.get_setting(session, k) for k in ("tier_assessment_months", "points_per_yuan",
+                                                  "quiet_customer_days")] == [12, 2, 60]
+    form = {f"{t.tier}-{part}": "1" for t in tiers.thresholds(session) for part in ("spend", "frequency", "points")}
+    form["silver-spend"] = "800"
+    assert post(browser, "/admin/lifecycle/thresholds", form).status_code == 303
+    silver = next(t for t in tiers.thresholds(fresh(session)) if t.tier == "silver")
+    assert (silver.min_spend_cents, silver.min_frequency, silver.min_points) == (80_000, 1, 1)
+    assert "The tier thresholds were saved" in browser.get("/admin/lifecycle").text
+
+
+def test_bad_settings_are_refused_beside_the_field(client: TestClient, session: Session, admin: User) -> None:
+    browser = signed_in_client(client, admin)
+    page = post(browser, "/admin/lifecycle/settings", {"tier_assessment_months": "6", "points_per_yuan": "x",
+                                                       "quiet_customer_days": "0"})
+    assert page.status_code == 422
+    assert 'id="tier_assessment_months-error"' in page.text and 'id="points_per_yuan-error"' in page.text
+    assert 'id="quiet_customer_days-error"' in page.text and "Choose quarterly or yearly." in page.text
+    assert sla.get_setting(fresh(session), "tier_assessment_months") == 3
+
+
+def test_the_preview_shows_who_would_move(client: TestClient, session: Session, admin: User) -> None:
+    site = make_site(session)
+    make_customer(session, site=site, tier="gold")
+    clock.get_clock().advance(timedelta(days=200))  # the gold tier has held a whole period since
+    browser = signed_in_client(client, admin)
+    page = browser.get("/admin/lifecycle").text
+    assert 'id="tier-preview"' in page and "Gold" in page and "Nobody would change tier." not in page
+
+
+def test_greeting_days_in_chinese(client: TestClient, session: Session) -> None:
+    admin = make_user(session, role=Role.admin, locale="zh_Hans")
+    browser = signed_in_client(client, admin)
+    day = (clock.now().date() + timedelta(days=30)).isoformat()
+    assert post(browser, "/admin/lifecycle/greetings", {"on_date": day, "name": "春节",
+                                                        "body": "新春快乐！"}).status_code == 303
+    page = browser.get("/admin/lifecycle").text
+    assert "春节" in page and "节日问候" in page
+    refused = post(browser, "/admin/lifecycle/greetings", {"on_date": day, "name": "again", "body": "x"})
+    assert refused.status_code == 409 and 'id="on_date-error"' in refused.text
+    bad = post(browser, "/admin/lifecycle/greetings", {"on_date": "soon", "name": "", "body": ""})
+    assert bad.status_code == 422 and 'id="on_date-error"' in bad.text
+    [greeting] = care.list_greeting_days(fresh(session))
+    assert post(browser, "/admin/lifecycle/greetings/remove", {"greeting_day_id": str(greeting.id)}).status_code == 303
+    assert care.list_greeting_days(fresh(session)) == []
+
+
+def test_only_admins(client: TestClient, session: Session) -> None:
+    browser = signed_in_client(client, make_user(session, role=Role.supervisor))
+    assert browser.get("/admin/lifecycle").status_code == 403
