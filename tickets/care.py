@@ -331,6 +331,12 @@ def record_followup(session: Session, *, followup_id: int, by: User, satisfactio
                              note=note)
 
 
+def followup_of_ticket(session: Session, *, ticket_id: int) -> CareFollowUp | None:
+    """The ticket's satisfaction follow-up, if one is scheduled (shown on the ticket)."""
+    return session.scalars(select(CareFollowUp).where(CareFollowUp.ticket_id == ticket_id,
+                                                      CareFollowUp.kind == "satisfaction")).first()
+
+
 def followups_for(session: Session, *, viewer: User, status: str = "due", due_now: bool = False,
                   limit: int = 50) -> list[CareFollowUp]:
     """Follow-ups of tickets `viewer` may see, the soonest due first (done ones: latest first);

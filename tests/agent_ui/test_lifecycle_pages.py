@@ -85,3 +85,57 @@ def test_greeting_days_in_chinese(client: TestClient, session: Session) -> None:
 def test_only_admins(client: TestClient, session: Session) -> None:
     browser = signed_in_client(client, make_user(session, role=Role.supervisor))
     assert browser.get("/admin/lifecycle").status_code == 403
+
+
+# Where agents work -------------------------------------------------------------------------------
+
+def _agent_and_complaint(session: Session, *, tier: str = "gold"):  # type: ignore[no-untyped-def]
+    from tickets import service as ticket_service
+
+    site = make_site(session)
+    agent = make_user(session, role=Role.agent, site=site, locale="en")
+    customer = make_customer(session, site=site, owner=agent, tier=tier, points=500)
+    ticket = ticket_service.open_ticket(session, category="complaint", by=agent, customer_id=customer.id)
+    session.commit()
+    return agent, customer, ticket
+
+
+def test_phone_followup_and_satisfaction_from_the_ticket(client: TestClient, session: Session) -> None:
+    from tickets import service as ticket_service
+
+    agent, customer, ticket = _agent_and_complaint(session)
+    browser = signed_in_client(client, agent)
+    page = browser.get(f"/tickets/{ticket.id}").text
+    assert 'id="phone-followup-form"' in page
+    assert post(browser, f"/tickets/{ticket.id}/phone-followup", {"version": str(ticket.version)}).status_code == 303
+    page = browser.get(f"/tickets/{ticket.id}").text
+    assert 'id="phone-followup-form"' not in page and "made" in page
+    ticket = fresh(session).get(type(ticket), ticket.id)
+    ticket_service.transition(session, ticket_id=ticket.id, by=agent, to="resolved", resolution="refunded")
+    session.commit()
+    page = browser.get(f"/tickets/{ticket.id}").text
+    assert 'id="satisfaction-form"' in page
+    refused = post(browser, f"/tickets/{ticket.id}/satisfaction", {"outcome": "reached", "satisfaction": ""})
+    assert refused.status_code == 422 and 'id="satisfaction-score-error"' in refused.text
+    assert post(browser, f"/tickets/{ticket.id}/satisfaction", {"outcome": "reached", "satisfaction": "2",
+                                                                "note": "still upset"}).status_code == 303
+    page = browser.get(f"/tickets/{ticket.id}").text
+    assert 'id="satisfaction-result"' in page and "satisfaction 2 of 5" in page
+    followup = care.followup_of_ticket(fresh(session), ticket_id=ticket.id)
+    assert (followup.status, followup.satisfaction, followup.outcome) == ("done", 2, "reached")
+
+
+def test_points_redeemed_on_the_card(client: TestClient, session: Session) -> None:
+    agent, customer, _ = _agent_and_complaint(session)
+    browser = signed_in_client(client, agent)
+    assert 'id="points-form"' in browser.get(f"/customers/{customer.id}").text
+    too_many = post(browser, f"/customers/{customer.id}/points/redeem", {"points": "900", "reason": "gift"})
+    assert too_many.status_code == 422 and "does not have that many points" in too_many.text
+    no_reason = post(browser, f"/customers/{customer.id}/points/redeem", {"points": "10", "reason": ""})
+    assert no_reason.status_code == 422 and 'id="redeem-reason-error"' in no_reason.text
+    assert post(browser, f"/customers/{customer.id}/points/redeem", {"points": "200",
+                                                                      "reason": "voucher"}).status_code == 303
+    assert fresh(session).get(type(customer), customer.id).points == 300
+    stranger = make_user(session, role=Role.agent, site=make_site(session))
+    other = signed_in_client(client, stranger)
+    assert post(other, f"/customers/{customer.id}/points/redeem", {"points": "1", "reason": "x"}).status_code == 403

@@ -171,6 +171,7 @@ GATES: dict[str, frozenset[str]] = {
     "GET /customers/{customer_id}": AGENTS,
     "GET /customers": AGENTS,
     "POST /customers": AGENTS,
+    "POST /customers/{customer_id}/points/redeem": AGENTS,
     "GET /shifts": AGENTS,
     "POST /shifts/leave": AGENTS,
     "POST /shifts/leave/{leave_id}/{action}": AGENTS,
@@ -449,6 +450,8 @@ OBJECTS: dict[str, ObjectRow] = {
         details_only, "customer", body=lambda o: {"json": {"special_needs": "none", "requested_by_customer": True}}),
     "POST /api/v1/customers/{customer_id}/points/redeem": ObjectRow(
         details_only, "customer", body=lambda o: {"json": {"points": 1, "reason": "matrix"}}),
+    "POST /customers/{customer_id}/points/redeem": ObjectRow(
+        details_only, "customer", body=lambda o: {"data": {"points": "1", "reason": "matrix"}}),
     "POST /api/v1/customers/lookup": ObjectRow(lookup, "customer", body=lambda o: {"json": {"phone": o.phone}},
                                                read="found"),
     "POST /api/v1/grants": ObjectRow(grant, "customer", read="created", body=lambda o: {"json": {
