@@ -18,7 +18,7 @@ from core import clock
 from core.auth import AdminUser, DbSession
 from core.errors import DomainError
 from tickets import care, sla, tiers
-from tickets.models.customers import TIERS
+from tickets.workflow import TIERS
 
 router = APIRouter()
 
