@@ -189,7 +189,7 @@ def _care_scheduler() -> Any:
 
 # Monthly analysis ---------------------------------------------------------------------------
 
-def _month_bounds(month: str | date, zone: ZoneInfo) -> tuple[date, datetime, datetime]:
+def month_bounds(month: str | date, zone: ZoneInfo) -> tuple[date, datetime, datetime]:
     if isinstance(month, str):
         try:
             first = datetime.strptime(month.strip(), "%Y-%m").date()
@@ -217,7 +217,7 @@ def complaint_analysis(session: Session, *, site_id: int | None, month: str | da
     cause, priority, status and escalation, reply punctuality, resolution times, and the complaint
     rate (complaints / customers). Counts and minutes only, never personal data."""
     zone = ZoneInfo(site_timezone(session, site_id) if site_id is not None else get_settings().timezone)
-    first, start, end = _month_bounds(month, zone)
+    first, start, end = month_bounds(month, zone)
     scope = [Ticket.created_at >= start, Ticket.created_at < end]
     if site_id is not None:
         scope.append(Ticket.site_id == site_id)

@@ -453,8 +453,6 @@ OBJECTS: dict[str, ObjectRow] = {
         details_only, "customer", body=lambda o: {"json": {"special_needs": "none", "requested_by_customer": True}}),
     "POST /api/v1/customers/{customer_id}/points/redeem": ObjectRow(
         details_only, "customer", body=lambda o: {"json": {"points": 1, "reason": "matrix"}}),
-    "POST /customers/{customer_id}/points/redeem": ObjectRow(
-        details_only, "customer", body=lambda o: {"data": {"points": "1", "reason": "matrix"}}),
     "POST /api/v1/customers/lookup": ObjectRow(lookup, "customer", body=lambda o: {"json": {"phone": o.phone}},
                                                read="found"),
     "POST /api/v1/grants": ObjectRow(grant, "customer", read="created", body=lambda o: {"json": {
