@@ -139,3 +139,27 @@ def test_points_redeemed_on_the_card(client: TestClient, session: Session) -> No
     stranger = make_user(session, role=Role.agent, site=make_site(session))
     other = signed_in_client(client, stranger)
     assert post(other, f"/customers/{customer.id}/points/redeem", {"points": "1", "reason": "x"}).status_code == 403
+
+
+def test_customer_report_page_and_csv(client: TestClient, session: Session) -> None:
+    site = make_site(session)
+    leader = make_user(session, role=Role.team_leader, site=site)
+    make_customer(session, site=site, tier="gold")
+    browser = signed_in_client(client, leader)
+    month = clock.now().strftime("%Y-%m")
+    page = browser.get(f"/reports/customers?month={month}")
+    assert page.status_code == 200 and 'id="figure-customers">1<' in page.text and "<svg" in page.text
+    assert 'href="/reports/customers"' in browser.get("/reports").text
+    csv_text = browser.get(f"/reports/customers.csv?month={month}")
+    assert csv_text.status_code == 200 and "members,customers,1" in csv_text.text
+    bad = browser.get("/reports/customers?month=soon")
+    assert bad.status_code == 422 and 'id="month-error"' in bad.text
+    agent = signed_in_client(client, make_user(session, role=Role.agent, site=site))
+    assert agent.get("/reports/customers").status_code == 403
+
+
+def test_customer_report_in_chinese(client: TestClient, session: Session) -> None:
+    site = make_site(session)
+    browser = signed_in_client(client, make_user(session, role=Role.supervisor, site=site, locale="zh_Hans"))
+    page = browser.get("/reports/customers").text
+    assert "客户流失率" in page and "首次联系解决率" in page

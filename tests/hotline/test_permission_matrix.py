@@ -293,6 +293,8 @@ GATES: dict[str, frozenset[str]] = {
     "POST /notices": LEADERS,
     "POST /notices/{notice_id}/withdraw": LEADERS,
     "GET /reports/complaints": LEADERS,
+    "GET /reports/customers": LEADERS,
+    "GET /reports/customers.csv": LEADERS,
     # SUPERVISORS
     "POST /api/scheduling/leave/{leave_id}/approve": SUPERVISORS,
     "POST /api/scheduling/leave/{leave_id}/refuse": SUPERVISORS,
