@@ -19,6 +19,7 @@ from telephony import desk as desk_service
 from telephony import monitoring
 from telephony.queue_status import QueueSnapshot, queue_snapshot
 from tickets import callbacks as callback_service
+from tickets import repeat_calls
 from tickets import search as ticket_search
 from tickets import service as ticket_service
 from tickets import sla, visibility
@@ -92,7 +93,8 @@ def ticket_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) 
             ticket = ticket_service.get(session, ticket_id=call.ticket_id, user=user)
         except NotFound:
             ticket = None  # not (yet) theirs: the call was answered by someone else
-    return {"ticket": ticket, "categories": CATEGORIES, "ticket_call": call}
+    attach_to = repeat_calls.open_of_same_kind(session, ticket=ticket, viewer=user) if ticket is not None else []
+    return {"ticket": ticket, "categories": CATEGORIES, "ticket_call": call, "attach_to": attach_to}
 
 
 def callbacks_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:

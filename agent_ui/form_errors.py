@@ -65,6 +65,13 @@ _BY_CODE: dict[tuple[str, str | None], tuple[str, str]] = {
 
 # Refusals known by their English message (services that raise a plain Conflict or NotFound).
 _BY_MESSAGE: dict[str, tuple[str, str]] = {
+    # A repeat call attached to an open ticket (tickets.repeat_calls).
+    "Attach only to an open ticket of the same customer and category.": (
+        "", N_("Attach the call only to an open ticket of the same customer and category.")),
+    "Attach only to a ticket that is still open.": ("", N_("That ticket is no longer open.")),
+    "Only a new ticket's calls are attached elsewhere; this one is being worked.": (
+        "", N_("This ticket is already being worked, so its call stays on it.")),
+    "Choose another ticket than this one.": ("", N_("Choose another ticket than this one.")),
     "Nothing is ringing for you.": ("", N_("Nothing is ringing for you any more.")),
     "The call stopped ringing.": ("", N_("The call stopped ringing.")),
     "You are not on a call.": ("", N_("You are not on a call.")),

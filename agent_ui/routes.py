@@ -8,7 +8,7 @@ from agent_ui.pages import account, desktop, floor, home, signin
 from agent_ui.pages import customers, grants, tickets
 from agent_ui.pages import floor_records, reminders, requests, roster, shift_templates
 from agent_ui.pages import qa_reports, qa_scoring
-from agent_ui.pages import calls, reports
+from agent_ui.pages import calls, reports, reports_customers
 from agent_ui.pages import admin
 
 router = APIRouter()
@@ -30,4 +30,5 @@ router.include_router(qa_scoring.router)
 router.include_router(qa_reports.router)
 router.include_router(calls.router)
 router.include_router(reports.router)
+router.include_router(reports_customers.router)
 router.include_router(admin.router)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from core import listening
 from qa.access import handed_for_qa
+from telephony.calls import move_to_ticket
+from tickets import repeat_calls
 from tickets.access import handed_voicemail
 
 
@@ -14,3 +16,5 @@ def wire() -> None:
     # person a voicemail's ticket is assigned to, that voicemail.
     listening.also_handed_by(handed_for_qa)
     listening.also_handed_by(handed_voicemail)
+    # A repeat call attached to the customer's open ticket: telephony's call follows it.
+    repeat_calls.on_call_moved(move_to_ticket)

@@ -23,7 +23,7 @@ from telephony.ivr import webhook_url
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.priority import routing_settings
 from tickets import service as ticket_service
-from tickets import visibility
+from tickets import tiers, visibility
 
 __all__ = ["agent_identity", "ring_agent", "agent_answered", "caller_joins", "conference_done", "connect_caller",
            "agent_leg_status", "caller_ended", "hangup_by_agent", "conference_name"]
@@ -149,6 +149,7 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     caller.offer_id = offer.id
     caller.conference_name = conference_name(caller)
     _open_access(session, caller, offer.user_id)
+    tiers.call_contact(session, customer_id=caller.customer_id, call_sid=caller.call_sid, channel="call_in")
     if not joining:
         caller.agent_id = offer.user_id
         if caller.ticket_id is not None:

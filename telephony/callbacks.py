@@ -29,7 +29,7 @@ from telephony.gateway import GatewayError, get_gateway
 from telephony.models import TERMINAL_STATUSES, Call
 from telephony.models.controls import CallbackAttempt
 from telephony.presence import AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, begin_write
-from tickets import grants, timeline
+from tickets import grants, tiers, timeline
 from tickets import service as ticket_service
 
 __all__ = ["LIVE_STATES", "attempts_of", "connect_agent", "dial_next", "on_agent_leg", "on_answer", "on_status",
@@ -223,6 +223,7 @@ def on_answer(session: Session, *, params: Mapping[str, str], attempt_id: int) -
         _close(session, attempt, "voicemail", reason=answered_by)
         return ivr.hangup_twiml()
     attempt.state, attempt.answered_at = "answered", clock.now()
+    tiers.call_contact(session, customer_id=call.customer_id, call_sid=call.call_sid, channel="callback")
     call.conference_name, call.bridged_at = bridge.conference_name(call), clock.now()
     _note(session, attempt, "callback_attempt", "answered", reason=f"attempt {attempt.number}")
     enqueue_named(session, "telephony.callback_connect_agent", attempt.id)

@@ -18,7 +18,7 @@ from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
 __all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid", "log_event",
-           "open_inbound", "sanitize"]
+           "move_to_ticket", "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -56,6 +56,16 @@ def get_by_sid(session: Session, *, call_sid: str | None) -> Call | None:
     if not call_sid:
         return None
     return session.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def move_to_ticket(session: Session, *, call_sid: str, ticket_id: int) -> None:
+    """A repeat call was attached to the customer's open ticket (tickets.repeat_calls): the call
+    and its legs now belong to that ticket."""
+    call = get_by_sid(session, call_sid=call_sid)
+    if call is not None:
+        call.ticket_id = ticket_id
+        for leg in agent_legs(session, call_id=call.id):
+            leg.ticket_id = ticket_id
 
 
 def agent_legs(session: Session, *, call_id: int) -> list[Call]:

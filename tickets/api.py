@@ -21,6 +21,7 @@ from tickets.schemas import (
     NotePublic,
     NotificationList,
     NotificationPublic,
+    PhoneFollowUpIn,
     SlaState,
     Sort,
     TicketCreate,
@@ -148,6 +149,13 @@ def hand_ticket_to_team_leader(session: DbSession, user: AgentUser, ticket_id: i
 @router.post("/tickets/{ticket_id}/complaint-reply", response_model=TicketPublic)
 def complaint_reply(session: DbSession, user: AgentUser, ticket_id: int, body: ComplaintReplyIn) -> TicketPublic:
     ticket = complaints.record_reply(session, ticket_id=ticket_id, by=user, channel=body.channel, version=body.version)
+    return _public(session, ticket)
+
+
+@router.post("/tickets/{ticket_id}/phone-followup", response_model=TicketPublic)
+def phone_followup_done(session: DbSession, user: AgentUser, ticket_id: int, body: PhoneFollowUpIn) -> TicketPublic:
+    """The key customer's phone follow-up of a complaint was made."""
+    ticket = complaints.record_phone_followup(session, ticket_id=ticket_id, by=user, version=body.version)
     return _public(session, ticket)
 
 

@@ -3,24 +3,27 @@ parse, declare the role, call one service; object-level rules live in the servic
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from core import clock, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, RequireRole, TeamLeaderUser
-from core.errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import User
-from tickets import care
+from tickets import care, purchases, tiers
 from tickets import customers as customer_service
 from tickets import grants as grant_service
 from tickets import visibility
 from tickets.models.customers import CallbackGrant
 from tickets.schemas_customers import (
     CustomerAggregatesPublic, CustomerChangePublic, CustomerChangesPublic, CustomerCreate, CustomerErase,
-    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, GrantCreate, GrantExtend, GrantPublic,
-    GrantsPublic, QuietCustomerPublic, QuietCustomersPublic, Tier,
+    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, FollowUpComplete, FollowUpPublic,
+    FollowUpsPublic, GrantCreate, GrantExtend, GrantPublic, GrantsPublic, PointsPublic, PointsRedeem,
+    PurchaseCreate, PurchaseImportPublic, PurchasePublic, QuietCustomerPublic, QuietCustomersPublic, Tier,
+    TierChangePublic, TierPreviewPublic,
 )
 
 router = APIRouter(tags=["customers"])
@@ -114,15 +117,58 @@ def lookup_by_address(user: AgentUser) -> None:
 
 
 @router.get("/api/v1/customers/quiet", response_model=QuietCustomersPublic)
-def quiet_customers(session: DbSession, user: TeamLeaderUser, days: int = Query(90, ge=1, le=3650),
+def quiet_customers(session: DbSession, user: TeamLeaderUser, days: int | None = Query(None, ge=1, le=3650),
                     site_id: int | None = None, limit: int = Query(50, ge=1, le=200),
                     offset: int = Query(0, ge=0)) -> QuietCustomersPublic:
-    """Customers with no contact in `days` days, for retention calls (masked cards), within the
+    """Customers with neither a contact nor a purchase in `days` days (the quiet_customer_days
+    setting by default), for retention calls (masked cards), within the
     caller's list scope."""
     scope = _site_filter(user, site_id)
     rows, count = care.quiet_customers(session, days=days, site_id=scope.get("site_id"), limit=limit, offset=offset)
     return QuietCustomersPublic(count=count, data=[
         QuietCustomerPublic(card=_card(visibility.masked_card(c)), last_contact_at=c.last_contact_at) for c in rows])
+
+
+async def _csv_body(request: Request) -> str:
+    try:
+        return (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("Send the CSV as UTF-8 text.", field="body") from None
+
+
+@router.post("/api/v1/customers/purchases/import", response_model=PurchaseImportPublic)
+def import_purchases(session: DbSession, user: AdminUser,
+                     text: Annotated[str, Depends(_csv_body)]) -> PurchaseImportPublic:
+    """A CSV of purchases (text/csv body; columns customer_id, source_id, amount_cents and
+    optionally at) from the till or membership system, with a report per rejected row. Sending
+    the file again adds nothing."""
+    report = purchases.import_csv(session, source=io.StringIO(text), by=user)
+    return PurchaseImportPublic.model_validate(asdict(report))
+
+
+@router.get("/api/v1/tiers/preview", response_model=TierPreviewPublic)
+def preview_tiers(session: DbSession, user: AdminUser, site_id: int | None = None) -> TierPreviewPublic:
+    """Who would move (up or down) if the running assessment period ended now; nothing changes."""
+    changes = tiers.preview_assessment(session, site_id=site_id)
+    return TierPreviewPublic(count=len(changes), data=[
+        TierChangePublic(customer_id=c.customer_id, old=c.old, new=c.new, upgrade=c.upgrade) for c in changes])
+
+
+@router.get("/api/v1/followups", response_model=FollowUpsPublic)
+def list_followups(session: DbSession, user: AgentUser, status: str = Query("due", pattern="^(due|done)$"),
+                   due_now: bool = False, limit: int = Query(50, ge=1, le=200)) -> FollowUpsPublic:
+    """Satisfaction follow-up calls of the tickets the caller may see (`due_now`: only those
+    whose time has come)."""
+    rows = care.followups_for(session, viewer=user, status=status, due_now=due_now, limit=limit)
+    return FollowUpsPublic(data=[FollowUpPublic.model_validate(r) for r in rows], count=len(rows))
+
+
+@router.post("/api/v1/followups/{followup_id}/complete", response_model=FollowUpPublic)
+def complete_followup(followup_id: int, body: FollowUpComplete, session: DbSession, user: AgentUser) -> FollowUpPublic:
+    """The follow-up call's outcome and, when the customer was reached, their satisfaction 1-5."""
+    followup = care.record_followup(session, followup_id=followup_id, by=user, satisfaction=body.satisfaction,
+                                    outcome=body.outcome, note=body.note)
+    return FollowUpPublic.model_validate(followup)
 
 
 @router.get("/api/v1/customers/{customer_id}", response_model=CustomerPublic)
@@ -161,6 +207,27 @@ def erase_customer(customer_id: int, body: CustomerErase, session: DbSession, us
     customer = customer_service.erase_customer(session, customer_id=customer_id, by=user, reason=body.reason,
                                                requested_by_customer=body.requested_by_customer, source_ip=ip)
     return _card(visibility.masked_card(customer))
+
+
+@router.post("/api/v1/customers/{customer_id}/purchases", response_model=PurchasePublic, status_code=201)
+def add_purchase(customer_id: int, body: PurchaseCreate, session: DbSession, user: AdminUser,
+                 response: Response) -> PurchasePublic:
+    """One purchase from the till or membership system (an administrator's API token). The same
+    `source_id` again answers 200 with `created: false` and adds nothing."""
+    result = purchases.add_purchase(session, customer_id=customer_id, source_id=body.source_id,
+                                    amount_cents=body.amount_cents, at=body.at, by=user)
+    if not result.created:
+        response.status_code = 200
+    return PurchasePublic.model_validate(asdict(result))
+
+
+@router.post("/api/v1/customers/{customer_id}/points/redeem", response_model=PointsPublic)
+def redeem_points(customer_id: int, body: PointsRedeem, session: DbSession, user: AgentUser,
+                  ip: ClientIP) -> PointsPublic:
+    """Redeem points with a reason, by someone who may see the customer's details."""
+    balance = purchases.redeem(session, customer_id=customer_id, points=body.points, reason=body.reason, by=user,
+                               source_ip=ip)
+    return PointsPublic(customer_id=customer_id, points=balance)
 
 
 # Callback authorisations ------------------------------------------------------------------

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from core import clock, organisation
 from core.audit import record
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerPhone, GreetingDay, OutboundMessage
+from tickets import access, activity, sla
+from tickets.models.tickets import Ticket
+from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
 MAX_ATTEMPTS = 3
@@ -68,6 +70,15 @@ def queue_message(session: Session, *, customer_id: int, kind: str, params: dict
     return message
 
 
+def queue_tier_notice(session: Session, *, customer: Customer, upgrade: bool, tier: str,
+                      dedupe_key: str) -> OutboundMessage | None:
+    """Tell the customer of a real tier change, only if they agreed to care SMS."""
+    if "care_sms" not in (customer.consent_purposes or []):
+        return None
+    return queue_message(session, customer_id=customer.id, kind="tier_upgrade" if upgrade else "tier_downgrade",
+                         params={"tier": tier}, dedupe_key=dedupe_key)
+
+
 def next_queued_messages(session: Session, *, limit: int = 50) -> list[QueuedMessage]:
     """Claim up to `limit` messages for sending (oldest first; ones claimed but not reported for
     15 minutes are offered again, at most 3 attempts). Commit, send each, then report with
@@ -109,6 +120,8 @@ def mark_message_sent(session: Session, *, message_id: int, provider_ref: str | 
     if message.status != "sent":
         message.status, message.sent_at, message.provider_ref, message.error = "sent", clock.now(), provider_ref, None
         session.flush()
+        activity.add(session, customer_id=message.customer_id, kind="outreach", at=None, amount_cents=0,
+                     ref=f"sms:{message.id}")
     return message
 
 
@@ -128,15 +141,54 @@ def mark_message_failed(session: Session, *, message_id: int, error: str, retry:
 
 
 def add_greeting_day(session: Session, *, on_date: date, name: str, body: str, by: User | None) -> GreetingDay:
-    """An administrator adds a holiday on which consenting customers get `body` (no names in it)."""
+    """An administrator adds a holiday; consenting customers get `body` (no names in it) on its
+    eve (seed 000), at the greeting hour of their site."""
     if by is not None and by.role != Role.admin.value:
         raise PermissionDenied("Only an administrator can add greeting days.")
-    if not body.strip() or len(body) > 300:
-        raise ValidationFailed("Write the greeting, up to 300 characters.", field="body")
-    day = GreetingDay(on_date=on_date, name=name.strip()[:100], body=body.strip())
+    problems = []
+    if not name.strip() or len(name.strip()) > 100:
+        problems.append({"loc": ["name"], "msg": "Name the holiday, up to 100 characters."})
+    if not body.strip() or len(body.strip()) > 300:
+        problems.append({"loc": ["body"], "msg": "Write the greeting, up to 300 characters."})
+    if on_date <= clock.now().date():
+        problems.append({"loc": ["on_date"], "msg": "Choose a day after today: the greeting goes out on its eve."})
+    if problems:
+        raise ValidationFailed(problems)
+    if session.scalar(select(GreetingDay.id).where(GreetingDay.on_date == on_date)) is not None:
+        raise GreetingDayTaken("That day has a greeting already; remove it first.", field="on_date")
+    day = GreetingDay(on_date=on_date, name=name.strip(), body=body.strip())
     session.add(day)
     session.flush()
+    record(session, action="care.greeting_day_added", actor_id=by.id if by else None,
+           actor_name=by.username if by else "system", object_type="greeting_day", object_id=day.id,
+           details={"on_date": on_date.isoformat()})
     return day
+
+
+class GreetingDayTaken(Conflict):
+    """That day has a greeting already."""
+
+    code = "greeting_day_taken"
+
+
+def list_greeting_days(session: Session, *, since: date | None = None) -> list[GreetingDay]:
+    query = select(GreetingDay).order_by(GreetingDay.on_date)
+    if since is not None:
+        query = query.where(GreetingDay.on_date >= since)
+    return list(session.scalars(query))
+
+
+def remove_greeting_day(session: Session, *, greeting_day_id: int, by: User) -> None:
+    """Take a holiday off the list (a greeting already queued for it still goes)."""
+    if by.role != Role.admin.value:
+        raise PermissionDenied("Only an administrator can remove greeting days.")
+    day = session.get(GreetingDay, greeting_day_id)
+    if day is None:
+        raise NotFound("No such greeting day.")
+    session.delete(day)
+    session.flush()
+    record(session, action="care.greeting_day_removed", actor_id=by.id, actor_name=by.username,
+           object_type="greeting_day", object_id=greeting_day_id, details={"on_date": day.on_date.isoformat()})
 
 
 def _mark_run(session: Session, *, kind: str, site_id: int, on: date, queued: int) -> bool:
@@ -176,8 +228,9 @@ def _is_birthday(birthday: str | None, today: date) -> bool:
 
 
 def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
-    """Queue today's birthday and holiday greetings for every site where it is past the greeting
-    hour. Each round runs once per site and day; returns how many messages were queued."""
+    """Queue today's birthday greetings and the greetings of tomorrow's holidays (sent on the eve,
+    seed 000) for every site where it is past the greeting hour. Each round runs once per site
+    and day; returns how many messages were queued."""
     now = now or clock.now()
     total = 0
     for site_id, zone in sorted((s.id, s.timezone) for s in organisation.list_sites(session)):
@@ -185,7 +238,7 @@ def queue_greetings(session: Session, *, now: datetime | None = None) -> int:
         if local.hour < GREETING_HOUR:
             continue
         today = local.date()
-        holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today)))
+        holidays = list(session.scalars(select(GreetingDay).where(GreetingDay.on_date == today + timedelta(days=1))))
         rounds = [("birthday", None)] + [(f"holiday:{day.id}", day) for day in holidays]
         pending = [(kind, day) for kind, day in rounds if not _done(session, kind=kind, site_id=site_id, on=today)]
         if not pending:
@@ -230,30 +283,72 @@ def schedule_satisfaction_followup(session: Session, *, ticket_id: int, customer
     return followup
 
 
-def due_followups(session: Session, *, site_id: int | None = None, limit: int = 50) -> list[CareFollowUp]:
-    query = (select(CareFollowUp).where(CareFollowUp.status == "due", CareFollowUp.due_at <= clock.now())
-             .order_by(CareFollowUp.due_at).limit(max(1, min(limit, 200))))
-    if site_id is not None:
-        query = query.join(Customer, Customer.id == CareFollowUp.customer_id).where(Customer.site_id == site_id)
-    return list(session.scalars(query))
+FOLLOWUP_OUTCOMES = ("reached", "no_answer", "refused", "wrong_number")
 
 
-def complete_followup(session: Session, *, followup_id: int, by: User, satisfaction: int,
-                      note: str | None = None) -> CareFollowUp:
-    """Record the follow-up call's result: satisfaction from 1 (very unhappy) to 5."""
+def complete_followup(session: Session, *, followup_id: int, by: User, satisfaction: int | None,
+                      outcome: str = "reached", note: str | None = None) -> CareFollowUp:
+    """Record the follow-up call's result: the outcome, and when the customer was reached their
+    satisfaction from 1 (very unhappy) to 5. A reached customer counts as a contact. Recording a
+    done follow-up again changes nothing."""
     followup = session.get(CareFollowUp, followup_id)
     if followup is None:
         raise NotFound("No such follow-up.")
-    if not 1 <= satisfaction <= 5:
+    if outcome not in FOLLOWUP_OUTCOMES:
+        raise ValidationFailed(f"Use one of {', '.join(FOLLOWUP_OUTCOMES)}.", field="outcome")
+    if outcome == "reached" and (satisfaction is None or not 1 <= satisfaction <= 5):
         raise ValidationFailed("Satisfaction is from 1 to 5.", field="satisfaction")
+    if outcome != "reached":
+        satisfaction = None
     if followup.status != "due":
         return followup
-    followup.status, followup.done_at, followup.done_by_id = "done", clock.now(), by.id
-    followup.satisfaction, followup.note = satisfaction, (note or None)
+    now = clock.now()
+    followup.status, followup.done_at, followup.done_by_id = "done", now, by.id
+    followup.satisfaction, followup.outcome, followup.note = satisfaction, outcome, (note or None)
     session.flush()
     record(session, action="care.followup_done", actor_id=by.id, actor_name=by.username, object_type="care_followup",
-           object_id=followup.id, details={"ticket_id": followup.ticket_id, "satisfaction": satisfaction})
+           object_id=followup.id, details={"ticket_id": followup.ticket_id, "satisfaction": satisfaction,
+                                           "outcome": outcome})
+    if outcome == "reached":
+        activity.add(session, customer_id=followup.customer_id, kind="outreach", at=now, amount_cents=0,
+                     ref=f"followup:{followup.id}")
     return followup
+
+
+def record_followup(session: Session, *, followup_id: int, by: User, satisfaction: int | None,
+                    outcome: str = "reached", note: str | None = None) -> CareFollowUp:
+    """The desktop's and the API's way in: `by` must work and see the follow-up's ticket (a
+    follow-up of a ticket they may not see reads as missing)."""
+    access.require_worker(by)
+    followup = session.get(CareFollowUp, followup_id)
+    if followup is None or followup.ticket_id is None:
+        raise NotFound("No such follow-up.")
+    try:
+        access.get_visible(session, ticket_id=followup.ticket_id, user=by)
+    except NotFound:
+        raise NotFound("No such follow-up.") from None
+    return complete_followup(session, followup_id=followup_id, by=by, satisfaction=satisfaction, outcome=outcome,
+                             note=note)
+
+
+def followup_of_ticket(session: Session, *, ticket_id: int) -> CareFollowUp | None:
+    """The ticket's satisfaction follow-up, if one is scheduled (shown on the ticket)."""
+    return session.scalars(select(CareFollowUp).where(CareFollowUp.ticket_id == ticket_id,
+                                                      CareFollowUp.kind == "satisfaction")).first()
+
+
+def followups_for(session: Session, *, viewer: User, status: str = "due", due_now: bool = False,
+                  limit: int = 50) -> list[CareFollowUp]:
+    """Follow-ups of tickets `viewer` may see, the soonest due first (done ones: latest first);
+    with `due_now` only those whose time has come."""
+    query = select(CareFollowUp).join(Ticket, Ticket.id == CareFollowUp.ticket_id).where(CareFollowUp.status == status)
+    if due_now:
+        query = query.where(CareFollowUp.due_at <= clock.now())
+    seen = access.visibility(viewer)
+    if seen is not None:
+        query = query.where(seen)
+    order = CareFollowUp.due_at if status == "due" else CareFollowUp.done_at.desc()
+    return list(session.scalars(query.order_by(order, CareFollowUp.id).limit(max(1, min(limit, 200)))))
 
 
 def remind_due_followups(session: Session, *, limit: int = 500) -> int:
@@ -274,15 +369,21 @@ def remind_due_followups(session: Session, *, limit: int = 500) -> int:
 # Quiet customers --------------------------------------------------------------------------
 
 
-def quiet_customers(session: Session, *, days: int = 90, site_id: int | None = None, limit: int = 50,
+def quiet_customers(session: Session, *, days: int | None = None, site_id: int | None = None, limit: int = 50,
                     offset: int = 0) -> tuple[list[Customer], int]:
-    """Customers with no contact in `days` days (or never, if they are older than that), the
-    longest quiet first, for retention calls."""
+    """Customers with neither a contact nor a purchase in `days` days (the quiet_customer_days
+    setting by default; or never, if they are older than that), the longest quiet first, for
+    retention calls."""
+    if days is None:
+        days = quiet_days(session)
     if days < 1:
         raise ValidationFailed("Give a number of days, one or more.", field="days")
     since = clock.now() - timedelta(days=days)
+    bought = (select(CustomerActivity.id).where(CustomerActivity.customer_id == Customer.id,
+                                               CustomerActivity.kind == "purchase", CustomerActivity.at >= since)
+              .exists())
     query = select(Customer).where(
-        Customer.erased_at.is_(None),
+        Customer.erased_at.is_(None), ~bought,
         or_(Customer.last_contact_at < since, and_(Customer.last_contact_at.is_(None), Customer.created_at < since)))
     if site_id is not None:
         query = query.where(Customer.site_id == site_id)
@@ -290,3 +391,7 @@ def quiet_customers(session: Session, *, days: int = 90, site_id: int | None = N
     rows = session.scalars(query.order_by(func.coalesce(Customer.last_contact_at, Customer.created_at), Customer.id)
                            .limit(max(1, min(limit, 200))).offset(max(offset, 0)))
     return list(rows), count
+
+
+def quiet_days(session: Session) -> int:
+    return sla.get_setting(session, "quiet_customer_days")

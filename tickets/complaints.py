@@ -17,14 +17,14 @@ from core.config import get_settings
 from core.errors import ValidationFailed
 from core.models import User
 from core.organisation import site_timezone
-from tickets import access, sla, timeline
-from tickets.escalation import level_users, notify
+from tickets import access, activity, sla, timeline
+from tickets.escalation import escalate, level_users, notify
 from tickets.models.tickets import Ticket
 from tickets.versioning import changing
 from tickets.workflow import KEY_TIERS, Category, Level
 
-__all__ = ["REPLY_CHANNELS", "complaint_analysis", "complaints_due", "on_opened", "on_resolved", "record_reply",
-           "set_deadlines"]
+__all__ = ["REPLY_CHANNELS", "check_deadlines", "complaint_analysis", "complaints_due", "on_opened", "on_resolved",
+           "overdue_for_sweep", "record_phone_followup", "record_reply", "set_deadlines"]
 
 REPLY_CHANNELS = ("phone", "sms", "email", "letter", "in_person")
 
@@ -69,11 +69,87 @@ def record_reply(session: Session, *, ticket_id: int, by: User, channel: str = "
             late = ticket.reply_due_at is not None and now > ticket.reply_due_at
             timeline.record(session, ticket, kind="complaint_replied", actor=by, field="channel", to_value=channel,
                             from_value="late" if late else "on_time")
+            if ticket.customer_id is not None:
+                activity.add(session, customer_id=ticket.customer_id, kind="outreach", at=now, amount_cents=0,
+                             ref=f"reply:{ticket.id}")
         if ticket.first_response_at is None:
             ticket.first_response_at = now
             timeline.record(session, ticket, kind="first_response", actor=by)
             sla.refresh(session, ticket, now=now)
     return ticket
+
+
+def record_phone_followup(session: Session, *, ticket_id: int, by: User, version: int | None = None) -> Ticket:
+    """The key customer's phone follow-up was made (seed: within 24 hours). Once; a contact."""
+    access.require_worker(by)
+    ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
+    if ticket.phone_followup_due_at is None:
+        raise ValidationFailed(f"Ticket {ticket.number} has no phone follow-up due.", field="phone_followup")
+    now = clock.now()
+    with changing(session, ticket, version):
+        if ticket.phone_followup_done_at is None:
+            ticket.phone_followup_done_at = now
+            late = now > ticket.phone_followup_due_at
+            timeline.record(session, ticket, kind="phone_followup_done", actor=by, field="phone_followup_done_at",
+                            from_value="late" if late else "on_time", to_value=now.isoformat())
+            if ticket.customer_id is not None:
+                activity.add(session, customer_id=ticket.customer_id, kind="outreach", at=now, amount_cents=0,
+                             ref=f"phone-followup:{ticket.id}")
+    return ticket
+
+
+# Deadlines that act -------------------------------------------------------------------------
+
+def _open(query: Any) -> Any:
+    return query.where(Ticket.category == Category.complaint.value, Ticket.status.not_in(("resolved", "closed")))
+
+
+def overdue_for_sweep(session: Session, *, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Complaints whose reply or key-customer phone follow-up is past due and not yet acted on."""
+    now = now or clock.now()
+    reply = _open(select(Ticket.id).where(Ticket.replied_at.is_(None), Ticket.reply_due_at <= now,
+                                          Ticket.reply_overdue_at.is_(None)))
+    phone = _open(select(Ticket.id).where(Ticket.phone_followup_done_at.is_(None),
+                                          Ticket.phone_followup_due_at <= now,
+                                          Ticket.phone_followup_overdue_at.is_(None)))
+    return sorted(set(session.scalars(reply.limit(limit))) | set(session.scalars(phone.limit(limit))))[:limit]
+
+
+def check_deadlines(session: Session, *, ticket_id: int, now: datetime | None = None) -> list[str]:
+    """Act once on each missed complaint deadline of one ticket: a reply past due escalates one
+    level (the center head is told at the top); a key customer's phone follow-up past due
+    alerts the assignee and the team leaders. Returns what was done."""
+    now = now or clock.now()
+    ticket = session.get(Ticket, ticket_id)
+    done: list[str] = []
+    if ticket is None or ticket.category != Category.complaint.value or ticket.status in ("resolved", "closed"):
+        return done
+    with changing(session, ticket):
+        if (ticket.replied_at is None and ticket.reply_due_at is not None and now >= ticket.reply_due_at
+                and ticket.reply_overdue_at is None):
+            ticket.reply_overdue_at = now
+            timeline.record(session, ticket, kind="complaint_reply_overdue", field="reply_due_at",
+                            to_value=ticket.reply_due_at.isoformat())
+            if ticket.escalation_level < Level.center_head:
+                escalate(session, ticket_id=ticket.id, by=None, reason="The complaint reply deadline passed.",
+                         notify_kind="complaint_reply_overdue")
+            else:
+                notify(session, users=level_users(session, ticket=ticket, level=Level.center_head),
+                       kind="complaint_reply_overdue", ticket=ticket)
+            done.append("reply_overdue")
+        if (ticket.phone_followup_done_at is None and ticket.phone_followup_due_at is not None
+                and now >= ticket.phone_followup_due_at and ticket.phone_followup_overdue_at is None):
+            ticket.phone_followup_overdue_at = now
+            timeline.record(session, ticket, kind="phone_followup_overdue", field="phone_followup_due_at",
+                            to_value=ticket.phone_followup_due_at.isoformat())
+            assignee = access.staff_member(session, ticket.assignee_id) if ticket.assignee_id is not None else None
+            users = [*([assignee] if assignee is not None else []),
+                     *level_users(session, ticket=ticket, level=Level.team_leader)]
+            notify(session, users=users, kind="phone_followup_overdue", ticket=ticket)
+            done.append("phone_followup_overdue")
+    for what in done:
+        timeline.announce(session, f"ticket.complaint_{what}", ticket)
+    return done
 
 
 def complaints_due(session: Session, *, viewer: User, limit: int = 20) -> list[Ticket]:
@@ -113,7 +189,7 @@ def _care_scheduler() -> Any:
 
 # Monthly analysis ---------------------------------------------------------------------------
 
-def _month_bounds(month: str | date, zone: ZoneInfo) -> tuple[date, datetime, datetime]:
+def month_bounds(month: str | date, zone: ZoneInfo) -> tuple[date, datetime, datetime]:
     if isinstance(month, str):
         try:
             first = datetime.strptime(month.strip(), "%Y-%m").date()
@@ -141,7 +217,7 @@ def complaint_analysis(session: Session, *, site_id: int | None, month: str | da
     cause, priority, status and escalation, reply punctuality, resolution times, and the complaint
     rate (complaints / customers). Counts and minutes only, never personal data."""
     zone = ZoneInfo(site_timezone(session, site_id) if site_id is not None else get_settings().timezone)
-    first, start, end = _month_bounds(month, zone)
+    first, start, end = month_bounds(month, zone)
     scope = [Ticket.created_at >= start, Ticket.created_at < end]
     if site_id is not None:
         scope.append(Ticket.site_id == site_id)

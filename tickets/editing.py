@@ -14,12 +14,12 @@ from sqlalchemy.orm.attributes import flag_modified
 from core import clock, directory
 from core.errors import Conflict, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from tickets import access, complaints, sla, timeline
+from tickets import access, complaints, grants, sla, timeline
 from tickets.escalation import escalate
 from tickets.models.tickets import Ticket, TicketEvent, TicketNote, TicketTag
 from tickets.tagging import clean_tags
 from tickets.versioning import changing, check_version
-from tickets.workflow import Category, Priority, Status, check_transition
+from tickets.workflow import DONE, Category, Priority, Status, check_transition
 
 __all__ = ["UPDATABLE", "add_note", "mark_first_response", "notes", "timeline_for", "transition", "update"]
 
@@ -130,9 +130,26 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
             sla.reapply_policy(session, ticket)
         if "category" in changed and ticket.category == Category.complaint.value and ticket.reply_due_at is None:
             complaints.on_opened(session, ticket, by=by)
+        if "assignee_id" in changed:
+            _authorise_ivr_callback(session, ticket)
     if changed:
         timeline.announce(session, "ticket.updated", ticket, fields=changed, by_id=by.id)
     return ticket
+
+
+def _authorise_ivr_callback(session: Session, ticket: Ticket) -> None:
+    """A callback the caller asked for in the IVR: whoever takes it may call the customer back."""
+    if ticket.customer_id is None or ticket.assignee_id is None or Status(ticket.status) in DONE:
+        return
+    asked = ticket.source in ("ivr_callback", "voicemail") or session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "callback_requested",
+                                     TicketEvent.actor_id.is_(None)).limit(1)) is not None
+    if asked:
+        try:
+            grants.grant_for_ivr_callback(session, customer_id=ticket.customer_id, agent_id=ticket.assignee_id,
+                                          ticket_id=ticket.id)
+        except (ValidationFailed, Conflict):
+            pass  # not a grantee (or a grant is scheduled already): a manager grants by hand, as before
 
 
 def _first_response(session: Session, ticket: Ticket, by: User | None, at: datetime) -> None:

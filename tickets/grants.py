@@ -286,11 +286,15 @@ def _insert(session: Session, *, customer_id: int, agent: User, reason: str, tic
 
 
 def grant_for_ivr_callback(session: Session, *, customer_id: int, agent_id: int,
-                           ticket_id: int | None) -> CallbackGrant:
-    """A caller asked the IVR for a callback: the ticket's agent is authorised for the default
-    window by the system. A live grant for the same pair is extended instead (idempotent)."""
+                           ticket_id: int | None) -> CallbackGrant | None:
+    """A caller asked the IVR for a callback: the agent who takes the ticket is authorised for the
+    default window by the system, under the grant rules (a person of the customer's site; the
+    whole life within the maximum). A live grant for the same pair is extended instead
+    (idempotent). None when the rules allow no grant: a manager grants one by hand then."""
     agent = _agent(session, agent_id)
-    _customer(session, customer_id, lock=True)
+    customer = _customer(session, customer_id, lock=True)
+    if agent.site_id != customer.site_id:
+        return None
     now = clock.now()
     expires = now + default_window()
     current = live_grant(session, customer_id=customer_id, agent_id=agent_id)

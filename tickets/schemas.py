@@ -84,6 +84,12 @@ class HandOverIn(BaseModel):
     version: int | None = Field(None, ge=1)
 
 
+class PhoneFollowUpIn(BaseModel):
+    model_config = _INPUT
+
+    version: int | None = Field(None, ge=1)
+
+
 class ComplaintReplyIn(BaseModel):
     model_config = _INPUT
 
@@ -162,6 +168,9 @@ class TicketPublic(TicketSummary):
     reply_due_at: datetime | None
     replied_at: datetime | None
     phone_followup_due_at: datetime | None
+    phone_followup_done_at: datetime | None = None
+    reply_overdue_at: datetime | None = None
+    phone_followup_overdue_at: datetime | None = None
     satisfaction_followup_due_at: datetime | None
     tags: list[str] = Field(default_factory=list)
     calls: list[CallRef] = Field(default_factory=list)

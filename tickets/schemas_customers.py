@@ -190,3 +190,83 @@ class GrantPublic(BaseModel):
 class GrantsPublic(BaseModel):
     data: list[GrantPublic]
     count: int
+
+
+# Purchases, points, tiers and follow-ups --------------------------------------------------
+
+
+class PurchaseCreate(_In):
+    """One purchase from the till or membership system; `source_id` is its own id, so sending
+    the same purchase again adds nothing."""
+
+    source_id: str = Field(min_length=1, max_length=80, examples=["till-7-000123"])
+    amount_cents: int = Field(ge=0, le=10**12, examples=[12550])
+    at: datetime | None = None
+
+
+class PurchasePublic(BaseModel):
+    customer_id: int
+    source_id: str
+    created: bool
+    points: int
+    tier: Tier
+    spend_cents: int
+
+
+class PurchaseRejectedRow(BaseModel):
+    line: int
+    field: str
+    msg: str
+
+
+class PurchaseImportPublic(BaseModel):
+    added: int
+    repeated: int
+    rejected: list[PurchaseRejectedRow]
+
+
+class PointsRedeem(_In):
+    points: int = Field(ge=1, le=10**9)
+    reason: str = Field(min_length=1, max_length=100)
+
+
+class PointsPublic(BaseModel):
+    customer_id: int
+    points: int
+
+
+class TierChangePublic(BaseModel):
+    customer_id: int
+    old: Tier
+    new: Tier
+    upgrade: bool
+
+
+class TierPreviewPublic(BaseModel):
+    data: list[TierChangePublic]
+    count: int
+
+
+class FollowUpComplete(_In):
+    outcome: Literal["reached", "no_answer", "refused", "wrong_number"] = "reached"
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class FollowUpPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    ticket_id: int | None
+    kind: str
+    due_at: datetime
+    status: str
+    outcome: str | None
+    satisfaction: int | None
+    done_at: datetime | None
+
+
+class FollowUpsPublic(BaseModel):
+    data: list[FollowUpPublic]
+    count: int

@@ -33,6 +33,9 @@ SETTINGS: dict[str, int] = {
     "satisfaction_followup_minutes": 24 * 60,  # after a complaint is resolved
     "callback_minutes": 120,  # business minutes: when an IVR callback request is due by default
     "at_risk_percent": 80,  # a deadline is at risk once this share of its time is used
+    "tier_assessment_months": 3,  # tiers are assessed quarterly (3) or yearly (12)
+    "points_per_yuan": 1,  # points a purchase earns per whole yuan (100 cents) spent
+    "quiet_customer_days": 90,  # no contact and no purchase for this long: a quiet customer
 }
 
 
@@ -101,6 +104,8 @@ def set_setting(session: Session, *, key: str, value: int, by: User | None = Non
         raise ValidationFailed(f"Unknown setting {key!r}; known: {', '.join(sorted(SETTINGS))}.", field="key")
     if value < 1 or (key == "at_risk_percent" and value >= 100):
         raise ValidationFailed("The value must be positive (a percentage below 100).", field="value")
+    if key == "tier_assessment_months" and value not in (3, 12):
+        raise ValidationFailed("Tiers are assessed quarterly (3) or yearly (12).", field="value")
     row = session.get(TicketSetting, key)
     if row is None:
         session.add(TicketSetting(key=key, value=value))

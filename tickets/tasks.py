@@ -38,11 +38,12 @@ def care_reminders() -> int:
 
 @register_sweep("tickets.sla_sweep", every_seconds=60)
 def sla_sweep(limit: int = 500) -> int:
-    """Mark tickets whose SLA deadline came at risk or passed, escalating the breached ones; each
-    ticket in its own transaction, so one concurrent edit (a Conflict) delays only that ticket to
-    the next run. Idempotent: a ticket is marked, and escalated, once per deadline."""
+    """Mark tickets whose SLA deadline came at risk or passed, escalating the breached ones, and
+    act on complaints past their reply or key-customer phone follow-up deadline; each ticket in
+    its own transaction, so one concurrent edit (a Conflict) delays only that ticket to the next
+    run. Idempotent: a ticket is marked, and escalated, once per deadline."""
     from core.errors import Conflict
-    from tickets import sla
+    from tickets import complaints, sla
 
     with session_scope() as session:
         ticket_ids = sla.due_for_sweep(session, limit=limit)
@@ -51,6 +52,14 @@ def sla_sweep(limit: int = 500) -> int:
         try:
             with session_scope() as session:
                 marked += sla.check(write_locked(session), ticket_id=ticket_id) is not None
+        except Conflict:
+            continue
+    with session_scope() as session:
+        overdue = complaints.overdue_for_sweep(session, limit=limit)
+    for ticket_id in overdue:
+        try:
+            with session_scope() as session:
+                marked += len(complaints.check_deadlines(write_locked(session), ticket_id=ticket_id))
         except Conflict:
             continue
     return marked

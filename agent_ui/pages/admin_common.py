@@ -39,6 +39,10 @@ DONE = {
     "activated": N_("The account was reactivated."),
     "password_set": N_("The new password was set."),
     "nothing": N_("Nothing was changed."),
+    "lifecycle_saved": N_("The customer settings were saved."),
+    "thresholds_saved": N_("The tier thresholds were saved; the next assessment applies them."),
+    "greeting_added": N_("The greeting day was added."),
+    "greeting_removed": N_("The greeting day was removed."),
 }
 
 Errors = dict[str, FormError]

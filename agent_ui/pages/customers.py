@@ -20,13 +20,13 @@ from core import organisation
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession
 from core.crypto import InvalidPhoneNumber
 from core.directory import staff_names
-from core.errors import DomainError, NotFound, ValidationFailed
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from tickets import care
 from tickets import customers as customer_service
 from tickets import grants as grant_service
+from tickets import purchases, tiers, visibility
 from tickets import search as ticket_search
-from tickets import visibility
 from tickets.callbacks import grant_state
 from tickets.workflow import ACTIVE, PAUSED, TIERS, Category
 
@@ -109,6 +109,35 @@ def erase(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, c
         return _card(request, session, user, ip, customer_id, status_code=422 if exc.code == "invalid" else 409,
                      errors={"erase": error}, typed=typed)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+@router.post("/customers/{customer_id}/points/redeem", include_in_schema=False)
+def redeem_points(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, customer_id: int,
+                  points: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
+    """Points redeemed (a gift, a voucher) by someone serving the customer, with the reason."""
+    typed = {"points": points[:12], "reason": reason[:100]}
+    try:
+        if not points.strip().isdigit() or int(points) < 1:
+            raise ValidationFailed("Redeem a whole number of points, one or more.", field="points")
+        purchases.redeem(session, customer_id=customer_id, points=int(points), reason=reason[:100], by=user,
+                         source_ip=ip)
+    except DomainError as exc:
+        session.rollback()
+        if isinstance(exc, NotFound):
+            return render(request, "error.html", {"title": N_("Not found"),
+                                                   "message": N_("There is no such customer.")}, status_code=404)
+        if isinstance(exc, tiers.NotEnoughPoints):
+            error = FormError("points", N_("The customer does not have that many points."))
+        elif exc.field == "points":
+            error = FormError("points", N_("Redeem a whole number of points, one or more."))
+        elif exc.field == "reason":
+            error = FormError("reason", N_("Say what the points are redeemed for."))
+        else:
+            error = describe(exc)
+        status = 403 if isinstance(exc, PermissionDenied) else 422 if exc.code == "invalid" else 409
+        return _card(request, session, user, ip, customer_id, status_code=status, errors={"points": error},
+                     typed=typed)
+    return RedirectResponse(f"/customers/{customer_id}#points", status_code=303)
 
 
 # The list ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from scheduling import notices as notice_service
 from telephony import api as phone_api
 from telephony import callbacks as callback_service
 from telephony import presence as presence_service
+from tickets import repeat_calls
 from tickets import service as ticket_service
 
 router = APIRouter()
@@ -150,6 +151,18 @@ def resolve_ticket(request: Request, session: DbSession, user: AgentUser, ip: Cl
         ticket = ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)
         ticket_service.transition(session, ticket_id=ticket_id, by=user, to="resolved", version=ticket.version,
                                   resolution=resolution.strip()[:TEXT_LIMIT])
+    except DomainError as exc:
+        return _refused(request, session, user, ip, "ticket", exc)
+    return _done(request, session, user, "ticket")
+
+
+@router.post("/desktop/tickets/{ticket_id}/attach", include_in_schema=False)
+def attach_call(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, ticket_id: int,
+                to_ticket_id: Annotated[int, Form()]) -> Response:
+    """A repeat caller: this call joins the customer's open ticket of the same kind; the new
+    ticket is closed as a duplicate."""
+    try:
+        repeat_calls.attach_calls(session, ticket_id=ticket_id, to_ticket_id=to_ticket_id, by=user)
     except DomainError as exc:
         return _refused(request, session, user, ip, "ticket", exc)
     return _done(request, session, user, "ticket")

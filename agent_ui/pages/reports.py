@@ -50,6 +50,9 @@ LINKS = (
     ReportLink("complaints", N_("Monthly complaint analysis"), N_(
         "Complaints by cause, priority and status, reply punctuality, resolution times and the complaint rate."),
         "/reports/complaints", permissions.TEAM_LEADERS),
+    ReportLink("customers", N_("Customers and satisfaction"), N_(
+        "Members and spending per site, complaint and churn rates, satisfaction, first-contact resolution and the "
+        "weekly totals of cases."), "/reports/customers", permissions.TEAM_LEADERS),
     ReportLink("qa_monthly", N_("Monthly QA report"), N_("Scores per agent and per question, with the trend."),
                "/qa/reports/monthly", permissions.QA | permissions.TEAM_LEADERS),
     ReportLink("qa_coverage", N_("QA coverage and trend"), N_("Recordings planned and evaluated per agent."),

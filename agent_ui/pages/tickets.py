@@ -26,7 +26,7 @@ from core.models import Role, User
 from core import organisation
 from core.directory import list_users, staff_names
 from telephony import recordings as recording_service
-from tickets import complaints
+from tickets import care, complaints
 from tickets import search as ticket_search
 from tickets import service as ticket_service
 from tickets import sla, visibility
@@ -59,6 +59,12 @@ TIMELINE_WORDS = {
     "complaint_registered": N_("Complaint registered"), "complaint_replied": N_("Complaint answered"),
     "satisfaction_followup_due": N_("Satisfaction follow-up due"),
     "callback_attempt": N_("Callback attempt"), "callback_refused": N_("Callback refused"),
+    "complaint_reply_overdue": N_("Complaint reply overdue"), "phone_followup_done": N_("Phone follow-up made"),
+    "phone_followup_overdue": N_("Phone follow-up overdue"),
+}
+OUTCOME_WORDS = {
+    "reached": N_("Reached the customer"), "no_answer": N_("No answer"), "refused": N_("The customer declined"),
+    "wrong_number": N_("Wrong number"),
 }
 REPLY_CHANNEL_WORDS = {
     "phone": N_("By phone"), "sms": N_("By SMS"), "email": N_("By email"), "letter": N_("By letter"),
@@ -225,6 +231,7 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
         "tags": ticket_service.tags_of(session, ticket_id=ticket.id),
         "is_complaint": ticket.category == Category.complaint.value,
         "reply_channels": REPLY_CHANNEL_WORDS, "reply_late": _reply_late(events),
+        "followup": care.followup_of_ticket(session, ticket_id=ticket.id), "followup_outcomes": OUTCOME_WORDS,
         **_assignment_context(session, user, ticket, can_work),
     }
     if ticket.customer_id is not None and can_work:
@@ -491,3 +498,38 @@ def record_reply(request: Request, session: DbSession, user: AgentUser, ticket_i
     except DomainError as exc:
         return _refused_with(request, session, user, ticket_id, "reply", _explain_reply(exc), exc, typed)
     return _done(request, session, user, ticket_id, "reply")
+
+
+@router.post("/tickets/{ticket_id}/phone-followup", include_in_schema=False)
+def phone_followup_done(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+                        version: Annotated[int | None, Form()] = None) -> Response:
+    """The key customer's phone follow-up of a complaint was made."""
+    try:
+        complaints.record_phone_followup(session, ticket_id=ticket_id, by=user, version=version)
+    except DomainError as exc:
+        return _refused(request, session, user, ticket_id, "phone_followup", exc)
+    return _done(request, session, user, ticket_id, "phone_followup")
+
+
+@router.post("/tickets/{ticket_id}/satisfaction", include_in_schema=False)
+def satisfaction_result(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
+                        outcome: Annotated[str, Form()] = "reached", satisfaction: Annotated[str, Form()] = "",
+                        note: Annotated[str, Form()] = "") -> Response:
+    """The satisfaction follow-up call's result: the outcome and, when reached, a score 1-5."""
+    typed = {"outcome": outcome[:20], "satisfaction": satisfaction[:2], "note": note[:1000]}
+    try:
+        followup = care.followup_of_ticket(session, ticket_id=ticket_id)
+        if followup is None:
+            ticket_service.get(session, ticket_id=ticket_id, user=user)  # 404 for a ticket one may not see
+            raise ValidationFailed("This ticket has no satisfaction follow-up.", field="outcome")
+        score = int(satisfaction) if satisfaction.strip().isdigit() else None
+        care.record_followup(session, followup_id=followup.id, by=user, satisfaction=score, outcome=outcome,
+                             note=note.strip()[:1000] or None)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            return _detail(request, session, user, ticket_id)
+        error = (FormError("satisfaction", N_("Choose how satisfied the customer is, from 1 to 5."))
+                 if exc.field == "satisfaction" else FormError("outcome", N_("Choose the outcome from the list."))
+                 if exc.field == "outcome" else describe(exc))
+        return _refused_with(request, session, user, ticket_id, "satisfaction", error, exc, typed)
+    return _done(request, session, user, ticket_id, "satisfaction")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import FrozenClock
+from core.errors import PermissionDenied, ValidationFailed
 from tests.tickets.factories_customers import (  # noqa: F401
     Published, Staff, make_customer, make_ticket_id, published, staff,
 )
@@ -44,16 +46,36 @@ def test_birthday_on_29_february_is_greeted_on_the_28th(session: Session, staff:
     assert care.queue_greetings(session) == 1
 
 
-def test_holiday_greetings(session: Session, staff: Staff, clock: FrozenClock) -> None:
-    clock.set(MORNING)
-    care.add_greeting_day(session, on_date=date(2026, 3, 14), name="White Day", body="Happy holidays!", by=staff.admin)
+def test_holiday_greetings_go_out_on_the_eve(session: Session, staff: Staff, clock: FrozenClock) -> None:
+    clock.set(MORNING - timedelta(days=2))
+    care.add_greeting_day(session, on_date=date(2026, 3, 15), name="White Day", body="Happy holidays!", by=staff.admin)
     make_customer(session, site=staff.site, consent=("care_sms",))
     make_customer(session, site=staff.other_site, consent=("care_sms",))
     make_customer(session, site=staff.site)
+    clock.set(MORNING - timedelta(days=1))
+    assert care.queue_greetings(session) == 0  # two days before: nothing yet
+    clock.set(MORNING)  # the eve, at the greeting hour
     assert care.queue_greetings(session) == 2
     session.commit()
     assert {m.body for m in _messages(session)} == {"Happy holidays!"}
     assert care.queue_greetings(session) == 0
+    clock.advance(days=1)  # the day itself: sent already
+    assert care.queue_greetings(session) == 0
+
+
+def test_greeting_days_are_admins_and_checked(session: Session, staff: Staff, clock: FrozenClock) -> None:
+    clock.set(MORNING)
+    with pytest.raises(PermissionDenied):
+        care.add_greeting_day(session, on_date=date(2026, 5, 1), name="Labour Day", body="Hi", by=staff.supervisor)
+    with pytest.raises(ValidationFailed) as refused:
+        care.add_greeting_day(session, on_date=date(2026, 3, 14), name="", body=" ", by=staff.admin)
+    assert sorted(e["loc"][0] for e in refused.value.errors) == ["body", "name", "on_date"]
+    day = care.add_greeting_day(session, on_date=date(2026, 5, 1), name="Labour Day", body="Hi", by=staff.admin)
+    with pytest.raises(care.GreetingDayTaken):
+        care.add_greeting_day(session, on_date=date(2026, 5, 1), name="Again", body="Hi", by=staff.admin)
+    assert [d.name for d in care.list_greeting_days(session)] == ["Labour Day"]
+    care.remove_greeting_day(session, greeting_day_id=day.id, by=staff.admin)
+    assert care.list_greeting_days(session) == []
 
 
 def test_outbound_queue_claim_send_and_fail(session: Session, staff: Staff, clock: FrozenClock) -> None:
@@ -100,9 +122,9 @@ def test_satisfaction_followup_is_scheduled_once_and_announced_when_due(session:
     assert care.schedule_satisfaction_followup(session, ticket_id=ticket_id, customer_id=customer.id,
                                                due_at=due).id == followup.id
     session.commit()
-    assert care.due_followups(session) == [] and care.remind_due_followups(session) == 0
+    assert care.followups_for(session, viewer=staff.admin, due_now=True) == [] and care.remind_due_followups(session) == 0
     clock.advance(days=1)
-    assert [f.id for f in care.due_followups(session, site_id=staff.site.id)] == [followup.id]
+    assert [f.id for f in care.followups_for(session, viewer=staff.supervisor, due_now=True)] == [followup.id]
     assert care.remind_due_followups(session) == 1
     session.commit()
     assert care.remind_due_followups(session) == 0
@@ -110,7 +132,7 @@ def test_satisfaction_followup_is_scheduled_once_and_announced_when_due(session:
                                                               "ticket_id": ticket_id}
     care.complete_followup(session, followup_id=followup.id, by=staff.agent, satisfaction=4, note="happy now")
     session.commit()
-    assert followup.status == "done" and care.due_followups(session) == []
+    assert followup.status == "done" and care.followups_for(session, viewer=staff.admin) == []
 
 
 def test_quiet_customers_are_those_without_contact_in_n_days(session: Session, staff: Staff,

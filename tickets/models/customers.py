@@ -16,7 +16,7 @@ from core.db import Base, TimestampMixin
 __all__ = [
     "CONSENT_METHODS", "CONSENT_PURPOSES", "GENDERS", "MESSAGE_STATUSES", "TIERS",
     "CallAccess", "CallbackGrant", "CareFollowUp", "CareRun", "Customer", "CustomerActivity", "CustomerChange",
-    "CustomerPhone", "GreetingDay", "OutboundMessage", "TierThreshold",
+    "CustomerPhone", "GreetingDay", "OutboundMessage", "TierAssessment", "TierThreshold",
 ]
 
 TIERS = ("normal", "silver", "gold", "platinum", "diamond")
@@ -199,6 +199,21 @@ class TierThreshold(Base):
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
 
 
+class TierAssessment(Base):
+    """One site's end-of-period tier assessment, done once: downgrades happen only here."""
+
+    __tablename__ = "tier_assessments"
+    __table_args__ = (UniqueConstraint("site_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    upgraded: Mapped[int] = mapped_column(Integer, default=0)
+    downgraded: Mapped[int] = mapped_column(Integer, default=0)
+    assessed_at: Mapped[datetime] = mapped_column(default=_now)
+
+
 class OutboundMessage(Base):
     """An SMS waiting for telephony's gateway (greetings, tier notices). `dedupe_key` makes the
     periodic tasks that queue them idempotent."""
@@ -238,6 +253,7 @@ class CareFollowUp(Base):
     done_at: Mapped[datetime | None]
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     satisfaction: Mapped[int | None] = mapped_column(Integer)  # 1 (very unhappy) to 5
+    outcome: Mapped[str | None] = mapped_column(String(32))  # reached | no_answer | refused | wrong_number
     note: Mapped[str | None] = mapped_column(Encrypted())
     created_at: Mapped[datetime] = mapped_column(default=_now)
 

@@ -101,6 +101,10 @@ class Ticket(TimestampMixin, Base):
     reply_due_at: Mapped[datetime | None]
     replied_at: Mapped[datetime | None]
     phone_followup_due_at: Mapped[datetime | None]
+    phone_followup_done_at: Mapped[datetime | None]
+    # When the sweep acted on a missed complaint deadline (once each): escalation and alert.
+    reply_overdue_at: Mapped[datetime | None]
+    phone_followup_overdue_at: Mapped[datetime | None]
     satisfaction_followup_due_at: Mapped[datetime | None]
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
