@@ -3,8 +3,11 @@ worker and the command line alike), so that no rule depends on which modules a p
 
 from __future__ import annotations
 
-from core import listening
+from core import backup, keyring, listening
 from qa.access import handed_for_qa
+from telephony import erasure as call_erasure
+from telephony.models import Call
+from tickets import customer_keys, erasure
 from tickets.access import handed_voicemail
 
 
@@ -14,3 +17,11 @@ def wire() -> None:
     # person a voicemail's ticket is assigned to, that voicemail.
     listening.also_handed_by(handed_for_qa)
     listening.also_handed_by(handed_voicemail)
+    # Each customer's data key seals their rows, and the numbers of their calls.
+    customer_keys.wire()
+    keyring.register(Call, call_erasure.call_key)
+    # Erasing a customer reaches their calls and recordings.
+    erasure.also_erase_with(call_erasure.forget_customer)
+    # A backup seals the call log's numbers first; a restore applies the erasures made since.
+    backup.before_backup(call_erasure.seal_call_numbers)
+    backup.after_restore(erasure.reapply_after_restore)
