@@ -265,6 +265,25 @@ def _prune(keep: int) -> None:
             storage.delete(key)
 
 
+def run_scheduled() -> str | None:
+    """Beat's backup: when the newest is older than HOTLINE_BACKUP_INTERVAL_HOURS (or there is
+    none), make one and verify it at once. Returns the new backup's id, None when none was due."""
+    from datetime import datetime, timedelta
+
+    hours = get_settings().backup_interval_hours
+    if hours <= 0:
+        return None
+    newest = next(iter(list_backups()), None)
+    if newest is not None and clock.now() - datetime.fromisoformat(newest.created_at) < timedelta(hours=hours):
+        return None
+    made = create()
+    try:
+        verify(made.id)
+    except BackupError:
+        log.exception("backup %s failed its verification", made.id)
+    return made.id
+
+
 # Erasure reaches the backups ---------------------------------------------------------------
 
 def shred_in_backups(key_ids: list[str]) -> int:

@@ -75,8 +75,8 @@ def _reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed([{"loc": ["reason"], "msg": "Say why the customer is erased."}])
-    if len(reason) > 200:
-        raise ValidationFailed([{"loc": ["reason"], "msg": "Keep the reason under 200 characters."}])
+    if len(reason) > 500:
+        raise ValidationFailed([{"loc": ["reason"], "msg": "Keep the reason under 500 characters."}])
     return reason
 
 
@@ -127,7 +127,7 @@ def request_erasure(session: Session, *, customer_id: int, by: User | None, reas
                               requested_by_name=by.username if by else "system", reason=reason, immediate=False,
                               overrides=chosen, due_at=due, status="pending")
     consent = set(customer.consent_purposes or [])
-    if consent & {"service", "care_sms"}:
+    if "care_sms" in consent:  # the consent to SMS on record ("service" is the record itself)
         message = care.queue_message(session, customer_id=customer_id, kind="erasure_notice",
                                      body=NOTICE_TEMPLATE.format(date=due.date().isoformat()),
                                      dedupe_key=f"erasure_notice:{customer_id}:{now:%Y%m%d%H%M%S}")
@@ -155,7 +155,7 @@ def cancel(session: Session, *, erasure_id: int, by: User | None, source_ip: str
 
 
 def erase_now(session: Session, *, customer_id: int, by: User | None, reason: str, overrides: Iterable[str] = (),
-              source_ip: str | None = None) -> Customer:
+              requested_by_customer: bool = False, source_ip: str | None = None) -> Customer:
     """An administrator's erasure at once, with a reason (a legal request, or the end of a
     notice already given). An open complaint or unused points refuse it unless overridden."""
     _admin(by)
@@ -177,7 +177,8 @@ def erase_now(session: Session, *, customer_id: int, by: User | None, reason: st
         session.flush()
     else:
         erasure.overrides = sorted(set(erasure.overrides or []) | set(chosen))
-    return _carry_out(session, erasure, by=by, reason=reason, source_ip=source_ip)
+    return _carry_out(session, erasure, by=by, reason=reason, source_ip=source_ip,
+                      requested_by_customer=requested_by_customer or not erasure.immediate)
 
 
 def run_due(session: Session, *, limit: int = 50) -> dict[str, int]:
@@ -199,15 +200,15 @@ def run_due(session: Session, *, limit: int = 50) -> dict[str, int]:
                        actor_id=None, actor_name="system", details={"erasure_id": erasure.id, "reasons": missing})
             held += 1
             continue
-        _carry_out(session, erasure, by=None, reason=erasure.reason, source_ip=None)
+        _carry_out(session, erasure, by=None, reason=erasure.reason, source_ip=None, requested_by_customer=True)
         done += 1
     return {"erased": done, "held": held}
 
 
 def _carry_out(session: Session, erasure: CustomerErasure, *, by: User | None, reason: str,
-               source_ip: str | None) -> Customer:
+               source_ip: str | None, requested_by_customer: bool = True) -> Customer:
     customer = erase_customer(session, customer_id=erasure.customer_id, by=by, reason=reason,
-                              requested_by_customer=not erasure.immediate, source_ip=source_ip,
+                              requested_by_customer=requested_by_customer, source_ip=source_ip,
                               erasure_id=erasure.id, overrides=list(erasure.overrides or []))
     erasure = session.get(CustomerErasure, erasure.id)
     assert erasure is not None

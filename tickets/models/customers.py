@@ -288,7 +288,7 @@ class CustomerErasure(Base):
     requested_at: Mapped[datetime] = mapped_column(default=_now)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     requested_by_name: Mapped[str] = mapped_column(String(100))
-    reason: Mapped[str] = mapped_column(String(200))  # no personal data: "member left", "legal request"
+    reason: Mapped[str] = mapped_column(String(500))  # no personal data: "member left", "legal request"
     immediate: Mapped[bool] = mapped_column(Boolean, default=False)
     overrides: Mapped[list[str]] = mapped_column(JSON, default=list)  # open_complaint, unused_points
     notice_sent: Mapped[bool] = mapped_column(Boolean, default=False)

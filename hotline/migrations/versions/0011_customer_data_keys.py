@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("requested_at", core.db.UTCDateTime(), nullable=False),
         sa.Column("requested_by_id", sa.Integer(), nullable=True),
         sa.Column("requested_by_name", sa.String(length=100), nullable=False),
-        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("immediate", sa.Boolean(), nullable=False),
         sa.Column("overrides", sa.JSON(), nullable=False),
         sa.Column("notice_sent", sa.Boolean(), nullable=False),
