@@ -274,6 +274,19 @@ def _backup_error(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+@keys.command("seal-media")
+def keys_seal_media() -> None:
+    """Encrypt recordings stored before media was sealed (once, after upgrading), each under its
+    caller's data key, checked as it is written."""
+    from core import db as core_db
+    from telephony.erasure import seal_stored_media
+
+    _settings()
+    with core_db.session_scope() as session:
+        count = seal_stored_media(session)
+    click.echo(f"sealed {count} recordings")
+
+
 @backup.command("create")
 @click.option("--with-master-keys", is_flag=True,
               help="Also put the master keys in, sealed with a passphrase (asked for, or HOTLINE_BACKUP_PASSPHRASE).")

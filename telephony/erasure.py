@@ -5,6 +5,7 @@ was known shredded with them)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -15,9 +16,10 @@ from core import keyring
 from core.crypto import DATA_KEY_PREFIX
 from core.storage import StorageError, get_storage
 from telephony.models import Call, Recording
+from telephony.recordings import media_key_id
 from tickets import customer_keys
 
-__all__ = ["call_key", "forget_customer", "seal_call_numbers"]
+__all__ = ["call_key", "forget_customer", "seal_call_numbers", "seal_stored_media"]
 
 log = logging.getLogger("hotline.telephony.erasure")
 
@@ -69,3 +71,28 @@ def forget_customer(session: Session, *, customer_id: int, phone_indexes: list[s
                         .execution_options(synchronize_session=False))
     session.flush()
     return {"calls": len(call_ids), "recordings": len(recordings), "media_keys": len(shredded)}
+
+
+def seal_stored_media(session: Session, *, batch: int = 200) -> int:
+    """Seal recordings stored before media was encrypted (once, after upgrading): each is read,
+    written again sealed under its caller's data key, and checked against its sha256. Returns
+    how many were sealed; safe to run again."""
+    storage = get_storage()
+    sealed, last_id = 0, 0
+    while True:
+        rows = list(session.scalars(select(Recording).where(Recording.media_key.is_not(None), Recording.id > last_id)
+                                    .order_by(Recording.id).limit(batch)))
+        if not rows:
+            return sealed
+        for recording in rows:
+            last_id = recording.id
+            key = recording.media_key
+            if storage.sealed_key_id(key) is not None or not storage.exists(key):
+                continue
+            plain = storage.get(key)
+            stored = storage.put(key, plain, seal=media_key_id(session, recording))
+            if stored.sha256 != hashlib.sha256(plain).hexdigest() or storage.sha256(key) != stored.sha256:
+                storage.put(key, plain)  # put the clear copy back rather than lose it
+                raise StorageError(f"recording {recording.id}: the sealed copy does not read back; left as it was")
+            sealed += 1
+        session.commit()

@@ -292,6 +292,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /qa/disputes/{dispute_id}/arbitrator": SUPERVISORS,
     # ADMINS
     "POST /api/v1/customers/{customer_id}/erase": ADMINS,
+    "POST /api/v1/customers/{customer_id}/erasure-request": ADMINS,
     "PUT /api/v1/sites/{site_id}/call-policy": ADMINS,
     "POST /api/qa/scorecards": ADMINS,
     "POST /api/qa/scorecards/{code}/versions": ADMINS,

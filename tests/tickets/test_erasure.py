@@ -145,3 +145,21 @@ def test_erased_fields_are_shredded_not_just_nulled(session: Session, staff: Sta
     from core.crypto import Encrypted
 
     assert Encrypted().process_result_value(raw_before, None) is None
+
+
+def test_the_command_line_requests_or_erases_with_overrides(session: Session, staff: Staff, settings) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from hotline.cli import main
+
+    customer = make_customer(session, site=staff.site, points=20, consent=("service", "care_sms"))
+    session.rollback()
+    refused = CliRunner().invoke(main, ["customers", "erase", str(customer.id), "--reason", "legal", "--yes"])
+    assert refused.exit_code == 1 and "--override unused_points" in refused.output
+    noticed = CliRunner().invoke(main, ["customers", "erase", str(customer.id), "--reason", "left", "--notice"])
+    assert noticed.exit_code == 0 and "notice sent by SMS" in noticed.output, noticed.output
+    done = CliRunner().invoke(main, ["customers", "erase", str(customer.id), "--reason", "legal", "--yes",
+                                     "--override", "unused_points"])
+    assert done.exit_code == 0, done.output
+    session.expire_all()
+    assert session.get(Customer, customer.id).is_erased
