@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     signin_max_delay_seconds: int = Field(default=900, ge=1)
     signin_memory_seconds: int = Field(default=86400, ge=60)
 
+    # Erasure and backups (seed 004; docs/production.md). A leaving member is told, may use their
+    # points and benefits for this many days, then their data key is shredded.
+    erasure_notice_days: int = Field(default=30, ge=0, le=365)
+    # The embedded mode's generated keys: a folder beside the data folder (default `keys` next to
+    # `var`), never inside it, so a copy of the data folder holds no key.
+    keys_dir: Path | None = None
+    # Backups beat makes (0: none), and how many good ones are kept.
+    backup_interval_hours: int = Field(default=24, ge=0)
+    backup_keep: int = Field(default=7, ge=1)
+
     @field_validator("data_keys", mode="before")
     @classmethod
     def _parse_data_keys(cls, value: object) -> list[str]:
@@ -161,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def effective_storage_dir(self) -> Path:
         return self.storage_dir or self.var_dir
+
+    @property
+    def effective_keys_dir(self) -> Path:
+        return self.keys_dir or self.var_dir.resolve().parent / "keys"
 
     @property
     def is_postgres(self) -> bool:
@@ -220,16 +234,29 @@ def new_data_key() -> str:
 
 def ensure_embedded_keys(settings: Settings) -> Settings:
     """In the embedded mode, keys missing from the environment are generated once and kept in
-    `var/keys.json` (mode 0600) so a restart can still read what was encrypted."""
+    `keys/keys.json` beside the data folder (folder 0700, file 0600), so a restart can still read
+    what was encrypted and a copy of the data folder holds no key. A `var/keys.json` left by an
+    earlier version is moved there."""
     if settings.is_production:
         return settings
     if settings.secret_key and settings.data_keys and settings.blind_index_key:
         return settings
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.var_dir / "keys.json"
+    folder = settings.effective_keys_dir
+    if folder.resolve() == settings.var_dir.resolve() or settings.var_dir.resolve() in folder.resolve().parents:
+        raise ConfigurationError("HOTLINE_KEYS_DIR must be outside the data folder (HOTLINE_VAR_DIR)")
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = folder / "keys.json"
+    legacy = settings.var_dir / "keys.json"
+    if not path.exists() and legacy.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(legacy.read_text())
+        legacy.unlink()
     stored: dict[str, object] = {}
     if path.exists():
         stored = json.loads(path.read_text())
+        os.chmod(path, 0o600)
     changed = False
     for name, factory in (
         ("secret_key", lambda: secrets.token_urlsafe(48)),

@@ -1,5 +1,11 @@
 """Field encryption at rest (`Encrypted`, `EncryptedJSON` columns, Fernet with rotation), blind
-indexes for lookups without decrypting, phone-number indexing, and re-encryption under a new key."""
+indexes for lookups without decrypting, phone-number indexing, and re-encryption under a new key.
+
+Envelope encryption: a value tagged with a data key (`keyed(value, key_id)`, done for a customer's
+rows by `core.keyring` at flush) is stored as `dk1:<key id>:<Fernet token under that data key>`;
+the data keys themselves are stored wrapped by the master keys (HOTLINE_DATA_KEYS). A value under a
+shredded data key reads as None: that is what erasure means. Untagged values stay under the
+master keys."""
 
 from __future__ import annotations
 
@@ -7,21 +13,25 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
+import time
 from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import MetaData, Table, Text, bindparam, column, select, table, tuple_, update
+from sqlalchemy import MetaData, Table, Text, bindparam, column, select, table, text, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from core.config import ConfigurationError, get_settings
+from core.db import get_engine
 from core.phones import InvalidPhoneNumber, mask_phone, normalise_phone, parse_phone
 
 __all__ = [
+    "DATA_KEY_PREFIX",
     "DecryptionError",
     "Encrypted",
     "EncryptedJSON",
@@ -29,6 +39,10 @@ __all__ = [
     "blind_index",
     "derive_key",
     "encrypted_columns",
+    "forget_data_key",
+    "keyed",
+    "key_id_of",
+    "remember_data_key",
     "mask_phone",
     "normalise_phone",
     "parse_phone",
@@ -106,6 +120,94 @@ def phone_index(raw: str, *, default_region: str | None = "CN") -> str:
     return blind_index(normalise_phone(raw, default_region=default_region), purpose="phone")
 
 
+# Data keys (envelope encryption) ------------------------------------------------------------
+
+DATA_KEY_PREFIX = "dk1:"
+SHREDDED = object()  # marks a data key erased in the cache
+_DATA_KEY_SECONDS = 300.0  # another process's shredding is seen within this (its rows are gone anyway)
+_data_keys: dict[str, tuple[float, Any]] = {}
+_data_keys_lock = threading.Lock()
+
+
+class _KeyedStr(str):
+    hotline_key_id: str
+
+
+class _KeyedDict(dict):  # type: ignore[type-arg]
+    hotline_key_id: str
+
+
+class _KeyedList(list):  # type: ignore[type-arg]
+    hotline_key_id: str
+
+
+def keyed(value: Any, key_id: str) -> Any:
+    """`value` tagged to be encrypted under data key `key_id` when bound (equal to the value itself)."""
+    if value is None:
+        return None
+    kind = _KeyedStr if isinstance(value, str) else _KeyedDict if isinstance(value, dict) else \
+        _KeyedList if isinstance(value, list) else None
+    if kind is None:
+        raise TypeError(f"only str, dict and list values can be keyed, not {type(value).__name__}")
+    tagged = kind(value)
+    tagged.hotline_key_id = key_id
+    return tagged
+
+
+def key_id_of(value: Any) -> str | None:
+    """The data key a value is (or will be) encrypted under; None for the master keys."""
+    return getattr(value, "hotline_key_id", None)
+
+
+def remember_data_key(key_id: str, material: str | None) -> None:
+    """Put a data key (or its shredding, `material=None`) in this process's cache."""
+    with _data_keys_lock:
+        _data_keys[key_id] = (time.monotonic(), SHREDDED if material is None else material)
+
+
+def forget_data_key(key_id: str | None = None) -> None:
+    with _data_keys_lock:
+        if key_id is None:
+            _data_keys.clear()
+        else:
+            _data_keys.pop(key_id, None)
+
+
+def data_key_material(key_id: str) -> str | None:
+    """The data key (a Fernet key) for `key_id`, None when it was shredded. Looked up in the
+    `data_keys` table on a connection of its own (column values are decrypted without a session)
+    and kept a few minutes. Raises DecryptionError when no such key exists."""
+    with _data_keys_lock:
+        cached = _data_keys.get(key_id)
+    if cached is not None and time.monotonic() - cached[0] < _DATA_KEY_SECONDS:
+        return None if cached[1] is SHREDDED else cached[1]
+    with get_engine().connect() as conn:
+        row = conn.execute(text("SELECT wrapped FROM data_keys WHERE id = :id"), {"id": key_id}).first()
+        conn.rollback()
+    if row is None:
+        raise DecryptionError(f"data key {key_id} is missing from the data_keys table (a restore without its keys?)")
+    material = None if row[0] is None else unwrap(row[0])
+    remember_data_key(key_id, material)
+    return material
+
+
+def wrap(material: str) -> str:
+    """A data key wrapped (encrypted) by the newest master key."""
+    return _fernet().encrypt(material.encode()).decode("ascii")
+
+
+def unwrap(wrapped: str) -> str:
+    try:
+        return _fernet().decrypt(wrapped.encode("ascii")).decode()
+    except (InvalidToken, UnicodeEncodeError):
+        raise DecryptionError("a data key: " + RETIRED_KEY_MESSAGE) from None
+
+
+@lru_cache(maxsize=4096)
+def _data_fernet(material: str) -> Fernet:
+    return Fernet(material)
+
+
 # Column types -------------------------------------------------------------------------------
 
 # Comparing an encrypted column in SQL would compare against a fresh ciphertext (random IV) and
@@ -167,11 +269,29 @@ class Encrypted(TypeDecorator[str]):
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
         if value is None:
             return None
-        return _fernet().encrypt(self._dump(value).encode()).decode("ascii")
+        plain = self._dump(value).encode()
+        key_id = key_id_of(value)
+        if key_id is None:
+            return _fernet().encrypt(plain).decode("ascii")
+        material = data_key_material(key_id)
+        if material is None:
+            raise DecryptionError(f"data key {key_id} was shredded; nothing more can be stored under it")
+        return DATA_KEY_PREFIX + key_id + ":" + _data_fernet(material).encrypt(plain).decode("ascii")
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:
         if value is None:
             return None
+        if value.startswith(DATA_KEY_PREFIX):
+            key_id, _, token = value[len(DATA_KEY_PREFIX):].partition(":")
+            material = data_key_material(key_id)
+            if material is None:
+                return None  # crypto-shredded: the customer was erased
+            try:
+                plain = _data_fernet(material).decrypt(token.encode("ascii"))
+            except (InvalidToken, UnicodeEncodeError):
+                raise DecryptionError(f"a value under data key {key_id} was altered") from None
+            loaded = self._load(plain.decode())
+            return keyed(loaded, key_id) if isinstance(loaded, (str, dict, list)) else loaded
         try:
             plain = _fernet().decrypt(value.encode("ascii"))
         except (InvalidToken, UnicodeEncodeError):
@@ -281,6 +401,8 @@ def rotate_all(
 
 
 def _is_current(newest: Fernet, token: str) -> bool:
+    if token.startswith(DATA_KEY_PREFIX):
+        return True  # under a data key, which the master keys wrap: rotating re-wraps the data key
     try:
         newest.decrypt(token.encode("ascii"))
     except (InvalidToken, UnicodeEncodeError):

@@ -264,6 +264,106 @@ def keys_rotate() -> None:
     click.echo(f"re-encrypted {total} values with the newest key; older keys can now be retired")
 
 
+# backup -------------------------------------------------------------------------------------
+# (kept apart from the other groups: backups, restores and their checks)
+
+
+@main.group()
+def backup() -> None:
+    """Backups of the database and recordings: create, list, verify, restore."""
+
+
+def _backup_error(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@keys.command("seal-media")
+def keys_seal_media() -> None:
+    """Encrypt recordings stored before media was sealed (once, after upgrading), each under its
+    caller's data key, checked as it is written."""
+    from core import db as core_db
+    from telephony.erasure import seal_stored_media
+
+    _settings()
+    with core_db.session_scope() as session:
+        count = seal_stored_media(session)
+    click.echo(f"sealed {count} recordings")
+
+
+@backup.command("create")
+@click.option("--with-master-keys", is_flag=True,
+              help="Also put the master keys in, sealed with a passphrase (asked for, or HOTLINE_BACKUP_PASSPHRASE).")
+def backup_create(with_master_keys: bool) -> None:
+    """Back up the database (SQLite online backup, or pg_dump in custom format), the recordings
+    and the wrapped data keys. The master keys stay out unless sealed with a passphrase."""
+    import os
+
+    from core import backup as backups
+
+    _settings()
+    passphrase = None
+    if with_master_keys:
+        passphrase = os.environ.get("HOTLINE_BACKUP_PASSPHRASE") or click.prompt(
+            "Passphrase to seal the master keys with", hide_input=True, confirmation_prompt=True)
+    try:
+        made = backups.create(include_master_keys=with_master_keys, passphrase=passphrase)
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from exc
+    click.echo(f"backup {made.id}: {made.database} database, {made.recordings} recordings, "
+               f"{made.size_bytes} bytes; master keys: {made.master_keys}")
+
+
+@backup.command("list")
+def backup_list() -> None:
+    """The backups kept, newest first, with their last verification."""
+    from core import backup as backups
+
+    _settings()
+    for item in backups.list_backups():
+        checked = "not verified" if item.verify_ok is None else \
+            ("verified " if item.verify_ok else "FAILED verification ") + str(item.verified_at)
+        click.echo(f"{item.id}  {item.database}  {item.recordings} recordings  {item.size_bytes} bytes  {checked}")
+
+
+@backup.command("verify")
+@click.argument("backup_id", required=False)
+def backup_verify(backup_id: str | None) -> None:
+    """Restore a backup (default: the newest) into a throw-away database and check it: the audit
+    trail's chain as `hotline audit verify` checks it, the data keys, the recordings. Exit 1 on a failure."""
+    from core import backup as backups
+
+    _settings()
+    try:
+        chosen = backup_id or next((b.id for b in backups.list_backups()), None)
+        if chosen is None:
+            raise click.ClickException("no backup yet; make one with `hotline backup create`")
+        result = backups.verify(chosen)
+    except backups.BackupError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"backup {chosen} verified: audit trail intact ({result['audit_entries']} entries), "
+               f"{result['recordings']} recordings, {result['data_keys']} data keys")
+
+
+@backup.command("restore")
+@click.argument("backup_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def backup_restore(backup_id: str, yes: bool) -> None:
+    """Put a backup back (stop the web, workers and beat first). Customers erased since it was
+    taken stay erased: their data keys are shredded in every kept backup."""
+    from core import backup as backups
+
+    _settings()
+    if not yes:
+        click.confirm(f"Replace the database and recordings with backup {backup_id}?", abort=True)
+    try:
+        counts = backups.restore(backup_id)
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from exc
+    click.echo(f"restored {backup_id}: {counts['recordings']} recordings, {counts['data_keys']} data keys "
+               f"({counts['shredded']} shredded by erasures)")
+
+
 def _add_package_commands() -> None:
     from hotline.screenshots import screenshots
     from scheduling.cli import forecast

@@ -3,10 +3,13 @@ worker and the command line alike), so that no rule depends on which modules a p
 
 from __future__ import annotations
 
-from core import listening
+from core import backup, keyring, listening
 from qa.access import handed_for_qa
 from telephony.calls import move_to_ticket
 from tickets import repeat_calls
+from telephony import erasure as call_erasure
+from telephony.models import Call
+from tickets import customer_keys, erasure
 from tickets.access import handed_voicemail
 
 
@@ -18,3 +21,11 @@ def wire() -> None:
     listening.also_handed_by(handed_voicemail)
     # A repeat call attached to the customer's open ticket: telephony's call follows it.
     repeat_calls.on_call_moved(move_to_ticket)
+    # Each customer's data key seals their rows, and the numbers of their calls.
+    customer_keys.wire()
+    keyring.register(Call, call_erasure.call_key)
+    # Erasing a customer reaches their calls and recordings.
+    erasure.also_erase_with(call_erasure.forget_customer)
+    # A backup seals the call log's numbers first; a restore applies the erasures made since.
+    backup.before_backup(call_erasure.seal_call_numbers)
+    backup.after_restore(erasure.reapply_after_restore)

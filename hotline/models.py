@@ -9,6 +9,7 @@ from core.db import Base
 # Modules that define tables, in dependency order. A package adds its models module here.
 MODEL_MODULES = (
     "core.models",
+    "core.keyring",
     "core.audit",
     "core.worker",
     "tickets.models",

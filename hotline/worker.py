@@ -11,6 +11,7 @@ from hotline import hooks
 
 TASK_MODULES = (
     "core.audit_tasks",
+    "core.backup_tasks",
     "tickets.tasks",
     "telephony.tasks",
     "telephony.control_tasks",

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import clock, listening
+from core import clock, keyring, listening
 from core.audit import record as audit
 from core.errors import NotFound
 from core.models import User
@@ -24,6 +24,7 @@ from core.worker import enqueue_named
 from telephony import calls
 from telephony.gateway import GatewayError, get_gateway
 from telephony.models import RECORDING_STATUS_RANK, Call, Recording
+from tickets import customer_keys
 from tickets import service as ticket_service
 
 __all__ = ["on_callback", "on_voicemail_done", "copy_recording", "pending_copies", "get_for_listening",
@@ -133,6 +134,17 @@ def media_key_for(recording_sid: str, copied_at: datetime) -> str:
     return f"recordings/{copied_at.strftime('%Y/%m')}/{recording_sid}.wav"
 
 
+def media_key_id(session: Session, recording: Recording) -> str:
+    """The data key a recording's media is sealed under: its caller's (a known customer, or the
+    owner of the number), else a key of the recording's own, shredded with the customer who
+    turns out to own the number."""
+    call = recording.call
+    key_id = customer_keys.key_for_customer(session, call.customer_id) if call is not None else None
+    if key_id is None and call is not None:
+        key_id = customer_keys.key_for_number_index(session, call.from_index)
+    return key_id or keyring.create_key(session, owner=f"recording:{recording.recording_sid}")
+
+
 def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     """Copy the media, verify it, commit that, then delete it at Twilio. Safe to run again at
     any point: a copied file is not fetched twice, a deleted one not deleted twice. No
@@ -143,6 +155,8 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     gateway = get_gateway()
     sid, copied, deleted = recording.recording_sid, recording.copied_at, recording.deleted_at_twilio_at
     url = (recording.twilio_url or gateway.media_url(sid)).removesuffix(".wav") + ".wav"
+    # Sealed as it is written, under the caller's data key (a key of its own for an unknown caller).
+    seal = media_key_id(session, recording) if copied is None else None
     session.commit()
     storage = get_storage()
     if copied is None:
@@ -155,7 +169,7 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
                 size, digest = gateway.download_media(url, partial)
                 if size <= WAV_HEADER_BYTES or partial.stat().st_size != size:
                     raise GatewayError("the downloaded media is empty or changed while written")
-                stored = storage.put_file(key, str(partial))
+                stored = storage.put_file(key, str(partial), seal=seal)
             except GatewayError as exc:
                 return _failed(session, recording_id, exc.message)
             except StorageError as exc:

@@ -13,17 +13,17 @@ from core import clock, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, RequireRole, TeamLeaderUser
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import User
-from tickets import care, purchases, tiers
+from tickets import care, erasure, purchases, tiers
 from tickets import customers as customer_service
 from tickets import grants as grant_service
 from tickets import visibility
 from tickets.models.customers import CallbackGrant
 from tickets.schemas_customers import (
     CustomerAggregatesPublic, CustomerChangePublic, CustomerChangesPublic, CustomerCreate, CustomerErase,
-    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, FollowUpComplete, FollowUpPublic,
-    FollowUpsPublic, GrantCreate, GrantExtend, GrantPublic, GrantsPublic, PointsPublic, PointsRedeem,
-    PurchaseCreate, PurchaseImportPublic, PurchasePublic, QuietCustomerPublic, QuietCustomersPublic, Tier,
-    TierChangePublic, TierPreviewPublic,
+    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, ErasureRequestCreate, ErasureRequestPublic,
+    FollowUpComplete, FollowUpPublic, FollowUpsPublic, GrantCreate, GrantExtend, GrantPublic, GrantsPublic,
+    PointsPublic, PointsRedeem, PurchaseCreate, PurchaseImportPublic, PurchasePublic, QuietCustomerPublic,
+    QuietCustomersPublic, Tier, TierChangePublic, TierPreviewPublic,
 )
 
 router = APIRouter(tags=["customers"])
@@ -203,9 +203,12 @@ def update_customer(customer_id: int, body: CustomerUpdate, session: DbSession, 
 @router.post("/api/v1/customers/{customer_id}/erase", response_model=CustomerPublic)
 def erase_customer(customer_id: int, body: CustomerErase, session: DbSession, user: AdminUser,
                    ip: ClientIP) -> CustomerPublic:
-    """Delete the customer's personal data for good; tickets and statistics stay, anonymised."""
-    customer = customer_service.erase_customer(session, customer_id=customer_id, by=user, reason=body.reason,
-                                               requested_by_customer=body.requested_by_customer, source_ip=ip)
+    """Erase at once: the customer's data key is shredded (every copy, backups included, becomes
+    unreadable for them); tickets and statistics stay, anonymised. An open complaint or unused
+    points refuse it (409 `erasure_refused`) unless named in `overrides`."""
+    customer = erasure.erase_now(session, customer_id=customer_id, by=user, reason=body.reason,
+                                 overrides=body.overrides, requested_by_customer=body.requested_by_customer,
+                                 source_ip=ip)
     return _card(visibility.masked_card(customer))
 
 
@@ -228,6 +231,18 @@ def redeem_points(customer_id: int, body: PointsRedeem, session: DbSession, user
     balance = purchases.redeem(session, customer_id=customer_id, points=body.points, reason=body.reason, by=user,
                                source_ip=ip)
     return PointsPublic(customer_id=customer_id, points=balance)
+
+
+@router.post("/api/v1/customers/{customer_id}/erasure-request", response_model=ErasureRequestPublic,
+             status_code=201)
+def request_erasure(customer_id: int, body: ErasureRequestCreate, session: DbSession, user: AdminUser,
+                    ip: ClientIP) -> ErasureRequestPublic:
+    """Record a member's request to leave: they are told by SMS (with consent) that their data
+    goes after the notice period (HOTLINE_ERASURE_NOTICE_DAYS) and points can be used until then;
+    the sweep then erases them, or holds the erasure for an open complaint or unused points."""
+    request = erasure.request_erasure(session, customer_id=customer_id, by=user, reason=body.reason,
+                                      overrides=body.overrides, source_ip=ip)
+    return ErasureRequestPublic.model_validate(request)
 
 
 # Callback authorisations ------------------------------------------------------------------

@@ -72,21 +72,41 @@ def import_command(path: str, site_code: str | None, consent_method: str, dry_ru
 
 @customers.command("erase")
 @click.argument("customer_id", type=int)
-@click.option("--reason", required=True, help="Why, for the history (no personal data).")
+@click.option("--reason", required=True, help="Why, for the history and the certificate (no personal data).")
+@click.option("--notice", is_flag=True,
+              help="Record the member's request instead: they are told by SMS (with consent) and erased after "
+                   "the notice period (HOTLINE_ERASURE_NOTICE_DAYS).")
+@click.option("--override", "overrides", multiple=True, type=click.Choice(["open_complaint", "unused_points"]),
+              help="Erase despite an open complaint or unused points (repeat for both).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def erase_command(customer_id: int, reason: str, yes: bool) -> None:
-    """Erase a customer's personal data for good: fields, phones and their search index. Tickets
-    and statistics stay, anonymised. Audited."""
+def erase_command(customer_id: int, reason: str, notice: bool, overrides: tuple[str, ...], yes: bool) -> None:
+    """Erase a customer: their data key is shredded, so their personal data, call-log numbers and
+    recordings are unreadable everywhere, backups included. Tickets and statistics stay,
+    anonymised. A certificate goes to the audit trail."""
     from core.db import session_scope, write_locked
     from core.errors import DomainError
-    from tickets.customers import erase_customer
+    from tickets import erasure
 
     _ready()
+    if notice:
+        try:
+            with session_scope() as session:
+                request = erasure.request_erasure(write_locked(session), customer_id=customer_id, by=None,
+                                                  reason=reason, overrides=overrides)
+                due, told = request.due_at, request.notice_sent
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"customer {customer_id} will be erased on {due:%Y-%m-%d}; "
+                   + ("notice sent by SMS" if told else "no SMS consent on record: tell them another way"))
+        return
     if not yes:
         click.confirm(f"Erase the personal data of customer {customer_id}? This cannot be undone", abort=True)
     try:
         with session_scope() as session:
-            erase_customer(write_locked(session), customer_id=customer_id, by=None, reason=reason)
+            erasure.erase_now(write_locked(session), customer_id=customer_id, by=None, reason=reason,
+                              overrides=overrides)
     except DomainError as exc:
-        raise click.ClickException(exc.message) from exc
+        hint = " (add --override open_complaint / --override unused_points to erase anyway)" \
+            if exc.code == "erasure_refused" else ""
+        raise click.ClickException(exc.message + hint) from exc
     click.echo(f"customer {customer_id} erased")

@@ -18,6 +18,7 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
 from core.phones import InvalidPhoneNumber
+from tickets import erasure
 from tickets import grants as grant_service
 from tickets.access import staff_member
 from tickets.customer_fields import EDITABLE_FIELDS, PERSONAL_FIELDS, CleanPhone, Problems, clean_fields
@@ -305,80 +306,5 @@ def aggregates(session: Session, *, site_id: int | None = None, tier: str | None
     return result
 
 
-# Erasure ----------------------------------------------------------------------------------
-
-
-def _bulk(session: Session, statement: Any) -> None:
-    # No in-Python evaluation of the criteria: encrypted columns refuse comparisons, and the
-    # caller expires the session's objects afterwards anyway.
-    session.execute(statement.execution_options(synchronize_session=False))
-
-
-def _anonymise_tickets(session: Session, customer_id: int, phone_indexes: list[str]) -> None:
-    """Tickets stay for statistics, without what points back to the person: the caller's number
-    index (found by phone search), the free text, the notes and the reasons on the timeline. The
-    customer's tickets and those of calls from their numbers before they were identified: a
-    search by an old number finds nothing afterwards."""
-    from tickets.models.tickets import Ticket, TicketEvent, TicketNote
-
-    theirs = Ticket.customer_id == customer_id
-    if phone_indexes:
-        theirs = or_(theirs, Ticket.caller_index.in_(phone_indexes))
-    ticket_ids = select(Ticket.id).where(theirs).scalar_subquery()
-    _bulk(session, update(TicketNote).where(TicketNote.ticket_id.in_(ticket_ids)).values(body="(erased)"))
-    _bulk(session, update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.reason.is_not(None))
-                    .values(reason=None))
-    _bulk(session, update(Ticket).where(theirs).values(
-        caller_index=None, subject=None, description=None, resolution=None, version=Ticket.version + 1))
-
-
-def erase_customer(session: Session, *, customer_id: int, by: User | None, reason: str,
-                   requested_by_customer: bool = True, source_ip: str | None = None) -> Customer:
-    """Delete the personal data of a member who left: personal fields nulled, phones (and so their
-    blind indexes) deleted, old values in the history, message bodies and follow-up notes
-    dropped, live grants revoked, call access ended, tickets anonymised (caller index and free
-    text). Tickets, activity, tier and spend stay for statistics. Only an administrator (or the command line, `by=None`); erasing twice is
-    harmless."""
-    if by is not None and by.role != Role.admin.value:
-        raise PermissionDenied("Only an administrator can erase a customer.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed([{"loc": ["reason"], "msg": "Say why the customer is erased."}])
-    customer = get_customer(session, customer_id=customer_id)
-    if customer.is_erased:
-        return customer
-    now = clock.now()
-    for name in PERSONAL_FIELDS:
-        setattr(customer, name, None)
-    customer.consent_purposes, customer.consent_method, customer.consent_at = [], None, None
-    customer.owning_agent_id = None
-    phone_indexes = [p.number_index for p in customer.phones]
-    customer.phones = []
-    customer.erased_at, customer.erased_by_id = now, by.id if by else None
-    session.flush()
-    _bulk(session, update(CustomerChange).where(CustomerChange.customer_id == customer_id)
-                    .values(old_values=None, reason=None))
-    _bulk(session, update(OutboundMessage).where(OutboundMessage.customer_id == customer_id,
-                                                  OutboundMessage.status.in_(("queued", "sending")))
-                    .values(status="cancelled", error="customer erased"))
-    _bulk(session, update(OutboundMessage).where(OutboundMessage.customer_id == customer_id).values(body=None))
-    _bulk(session, update(CareFollowUp).where(CareFollowUp.customer_id == customer_id, CareFollowUp.status == "due")
-                    .values(status="cancelled"))
-    _bulk(session, update(CareFollowUp).where(CareFollowUp.customer_id == customer_id).values(note=None))
-    _bulk(session, update(CallAccess).where(CallAccess.customer_id == customer_id, CallAccess.ended_at.is_(None))
-                    .values(ended_at=now))
-    open_grants = session.scalars(select(CallbackGrant.id).where(
-        CallbackGrant.customer_id == customer_id, CallbackGrant.revoked_at.is_(None), CallbackGrant.expires_at > now))
-    for grant_id in list(open_grants):
-        grant_service.revoke_grant(session, grant_id=grant_id, by=None, by_name="system:erasure")
-    _bulk(session, update(CallbackGrant).where(CallbackGrant.customer_id == customer_id).values(reason="(erased)"))
-    _anonymise_tickets(session, customer_id, phone_indexes)
-    session.add(CustomerChange(customer_id=customer_id, at=now, changed_by_id=by.id if by else None,
-                               changed_by_name=by.username if by else "system", fields=["erased"], reason=reason,
-                               requested_by_customer=requested_by_customer))
-    session.flush()
-    session.expire_all()
-    record(session, action="customer.erased", object_type="customer", object_id=customer_id, source_ip=source_ip,
-           details={"requested_by_customer": requested_by_customer}, **_actor(by))
-    publish(session, "customer.erased", {"customer_id": customer_id})
-    return get_customer(session, customer_id=customer_id)
+# Erasure lives in tickets.erasure (notice, refusals, shredding); this name stays for callers.
+erase_customer = erasure.erase_customer

@@ -72,9 +72,35 @@ class CustomerLookup(_In):
     phone: str = Field(min_length=1, max_length=40, examples=["138 0013 8000"])
 
 
+ErasureOverride = Literal["open_complaint", "unused_points"]
+
+
 class CustomerErase(_In):
+    """Erase at once (a legal request, or a notice already given): an open complaint or unused
+    points refuse it (409, code `erasure_refused`) unless named in `overrides`."""
+
     reason: str = Field(min_length=1, max_length=500)
     requested_by_customer: bool = True
+    overrides: list[ErasureOverride] = Field(default_factory=list)
+
+
+class ErasureRequestCreate(_In):
+    """A member's request to leave: told by SMS (with consent), erased after the notice period."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    overrides: list[ErasureOverride] = Field(default_factory=list)
+
+
+class ErasureRequestPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    customer_id: int
+    requested_at: datetime
+    due_at: datetime
+    status: str
+    notice_sent: bool
+    overrides: list[str]
 
 
 class PhonePublic(BaseModel):

@@ -63,3 +63,12 @@ def sla_sweep(limit: int = 500) -> int:
         except Conflict:
             continue
     return marked
+
+
+@register_sweep("tickets.erasures_due", every_seconds=15 * 60)
+def erasures_due() -> dict[str, int]:
+    """Carry out the erasures whose notice period ran out (held ones wait for an override)."""
+    from tickets import erasure
+
+    with session_scope() as session:
+        return erasure.run_due(write_locked(session))

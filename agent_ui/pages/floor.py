@@ -4,6 +4,7 @@ charts read `/floor/figures.json`. Forms post and redirect without JavaScript.""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -12,8 +13,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from agent_ui import floor_view
 from agent_ui.form_errors import describe
 from agent_ui.templating import is_htmx, render
+from core import backup
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.errors import DomainError, ValidationFailed
+from core.storage import StorageError
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 
@@ -22,10 +25,21 @@ router = APIRouter()
 PAGE = "floor/page.html"
 
 
+def _backup_status() -> dict[str, Any]:
+    """The last good backup (verified, else the newest not yet verified), for the floor's footer."""
+    try:
+        found = backup.last_good()
+    except (StorageError, backup.BackupError, ValueError):
+        return {"state": "unreadable"}
+    if found is None:
+        return {"state": "none"}
+    return {"state": "verified" if found.verify_ok else "unverified", "at": datetime.fromisoformat(found.created_at)}
+
+
 def _page(request: Request, session: DbSession, user: TeamLeaderUser, *, status_code: int = 200,
           errors: dict[str, Any] | None = None, **extra: Any) -> Response:
     context = floor_view.context(session, user)
-    context.update(errors=errors or {}, **extra)
+    context.update(errors=errors or {}, backup_status=_backup_status(), **extra)
     return render(request, PAGE, context, status_code=status_code, block="floor_main" if is_htmx(request) else None)
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import threading
 
 from core.config import Settings, get_settings
+from core import keyring
 from core.storage.base import NotStored, Storage, StorageError, StoredObject, check_key
+from core.storage.sealed import SealedStorage, SealedUnreadable
 
-__all__ = ["NotStored", "Storage", "StorageError", "StoredObject", "check_key", "get_storage", "open_storage"]
+__all__ = ["NotStored", "SealedStorage", "SealedUnreadable", "Storage", "StorageError", "StoredObject", "check_key",
+           "get_storage", "open_storage"]
 
 
 def open_storage(settings: Settings) -> Storage:
@@ -30,12 +33,12 @@ def open_storage(settings: Settings) -> Storage:
 
 
 _lock = threading.Lock()
-_current: tuple[Settings, Storage] | None = None
+_current: tuple[Settings, SealedStorage] | None = None
 
 
-def get_storage() -> Storage:
+def get_storage() -> SealedStorage:
     """The storage of the settings in use, built once per settings object (an S3 client is
-    costly to make and safe to share between threads)."""
+    costly to make and safe to share between threads), with media sealed under data keys."""
     global _current
     settings = get_settings()
     current = _current
@@ -43,5 +46,5 @@ def get_storage() -> Storage:
         return current[1]
     with _lock:
         if _current is None or _current[0] is not settings:
-            _current = (settings, open_storage(settings))
+            _current = (settings, SealedStorage(open_storage(settings), keyring.material))
         return _current[1]

@@ -25,14 +25,30 @@ def test_embedded_default_needs_no_settings(tmp_path: Path, monkeypatch: pytest.
     assert settings.timezone == "UTC"
 
 
-def test_embedded_keys_are_generated_once_and_kept(tmp_path: Path) -> None:
-    first = ensure_embedded_keys(Settings(var_dir=tmp_path))
-    second = ensure_embedded_keys(Settings(var_dir=tmp_path))
+def test_embedded_keys_are_generated_once_and_kept_beside_the_data_folder(tmp_path: Path) -> None:
+    first = ensure_embedded_keys(Settings(var_dir=tmp_path / "var"))
+    second = ensure_embedded_keys(Settings(var_dir=tmp_path / "var"))
     assert first.secret() == second.secret()
     assert first.data_key_values() == second.data_key_values()
-    keys_file = tmp_path / "keys.json"
+    keys_file = tmp_path / "keys" / "keys.json"
     assert stat.S_IMODE(keys_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
     assert set(json.loads(keys_file.read_text())) == {"secret_key", "data_keys", "blind_index_key"}
+    assert not any(p.name == "keys.json" for p in (tmp_path / "var").rglob("*"))
+
+
+def test_embedded_keys_left_in_the_data_folder_are_moved_out(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "keys.json").write_text(json.dumps({"secret_key": "s" * 48, "data_keys": [config.new_data_key()],
+                                                            "blind_index_key": "b" * 48}))
+    settings = ensure_embedded_keys(Settings(var_dir=tmp_path / "var"))
+    assert settings.secret() == "s" * 48
+    assert not (tmp_path / "var" / "keys.json").exists() and (tmp_path / "keys" / "keys.json").exists()
+
+
+def test_a_keys_folder_inside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="HOTLINE_KEYS_DIR"):
+        ensure_embedded_keys(Settings(var_dir=tmp_path / "var", keys_dir=tmp_path / "var" / "keys"))
 
 
 def test_production_lists_every_missing_setting(tmp_path: Path) -> None:
@@ -46,8 +62,8 @@ def test_production_lists_every_missing_setting(tmp_path: Path) -> None:
 
 
 def test_production_never_generates_keys(tmp_path: Path) -> None:
-    settings = ensure_embedded_keys(Settings(mode="production", var_dir=tmp_path))
-    assert settings.secret_key is None and not (tmp_path / "keys.json").exists()
+    settings = ensure_embedded_keys(Settings(mode="production", var_dir=tmp_path / "var"))
+    assert settings.secret_key is None and not (tmp_path / "keys").exists()
 
 
 def _production(**overrides: object) -> Settings:

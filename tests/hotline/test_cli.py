@@ -115,13 +115,15 @@ def test_keys_generate_prints_a_fernet_key() -> None:
 
 
 def test_keys_rotate_re_encrypts_with_the_newest_key(settings: Settings, session: Session) -> None:
+    from core.crypto import forget_data_key
     from tests.factories import make_site
     from tests.tickets.factories_customers import make_customer
     from tickets.models import Customer
 
     customer = make_customer(session, site=make_site(session))
-    old_raw = session.execute(text("SELECT name FROM customers WHERE id = :id"),
-                              {"id": customer.id}).scalar_one()
+    wrapped = "SELECT d.wrapped FROM data_keys d JOIN customers c ON c.data_key_id = d.id WHERE c.id = :id"
+    old_wrapped = session.execute(text(wrapped), {"id": customer.id}).scalar_one()
+    old_raw = session.execute(text("SELECT name FROM customers WHERE id = :id"), {"id": customer.id}).scalar_one()
     new_key = Fernet.generate_key().decode()
     rotated = settings.model_copy(update={"data_keys": [SecretStr(new_key), *settings.data_keys]})
     config.configure(rotated)
@@ -129,10 +131,12 @@ def test_keys_rotate_re_encrypts_with_the_newest_key(settings: Settings, session
     assert result.exit_code == 0, result.output
     assert "re-encrypted" in result.output
     session.rollback()
-    new_raw = session.execute(text("SELECT name FROM customers WHERE id = :id"),
-                              {"id": customer.id}).scalar_one()
-    assert new_raw != old_raw
+    # The customer's data key is re-wrapped under the new master key; their values stay under it.
+    assert session.execute(text(wrapped), {"id": customer.id}).scalar_one() != old_wrapped
+    assert session.execute(text("SELECT name FROM customers WHERE id = :id"),
+                           {"id": customer.id}).scalar_one() == old_raw
     # The old key can now be retired: the row reads with the new key alone.
     config.configure(settings.model_copy(update={"data_keys": [SecretStr(new_key)]}))
+    forget_data_key()  # as a process started afresh
     with db.session_scope() as fresh:
         assert fresh.get(Customer, customer.id).name == "Wang Li"

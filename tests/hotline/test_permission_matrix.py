@@ -307,6 +307,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /api/v1/customers/{customer_id}/purchases": ADMINS,
     "POST /api/v1/customers/purchases/import": ADMINS,
     "GET /api/v1/tiers/preview": ADMINS,
+    "POST /api/v1/customers/{customer_id}/erasure-request": ADMINS,
     "PUT /api/v1/sites/{site_id}/call-policy": ADMINS,
     "POST /api/qa/scorecards": ADMINS,
     "POST /api/qa/scorecards/{code}/versions": ADMINS,

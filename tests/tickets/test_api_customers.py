@@ -5,6 +5,7 @@ locations, and the happy paths."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -254,6 +255,35 @@ def test_erase_customer_is_for_admins_and_the_phone_is_forgotten(as_user: Call, 
     lookup = as_user(staff.agent, "POST", "/api/v1/customers/lookup", json={"phone": "13800137300"})
     assert lookup.status_code == 404
     assert as_user(staff.agent, "GET", f"/api/v1/customers/{customer.id}").json()["masked"] is True
+
+
+def test_erase_is_refused_for_unused_points_until_overridden(as_user: Call, session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, points=500)
+    url = f"/api/v1/customers/{customer.id}/erase"
+    refused = as_user(staff.admin, "POST", url, json={"reason": "legal request"})
+    assert refused.status_code == 409 and refused.json()["code"] == "erasure_refused"
+    bad = as_user(staff.admin, "POST", url, json={"reason": "legal request", "overrides": ["all"]})
+    assert bad.status_code == 422
+    done = as_user(staff.admin, "POST", url, json={"reason": "legal request", "overrides": ["unused_points"]})
+    assert done.status_code == 200 and done.json()["erased"] is True
+
+
+# POST /api/v1/customers/{id}/erasure-request ------------------------------------------------------
+
+
+def test_erasure_request_gives_notice_and_is_for_admins(as_user: Call, session: Session, staff: Staff,
+                                                         clock: FrozenClock) -> None:
+    customer = make_customer(session, site=staff.site, consent=("service", "care_sms"))
+    url = f"/api/v1/customers/{customer.id}/erasure-request"
+    assert as_user(staff.supervisor, "POST", url, json={"reason": "member left"}).status_code == 403
+    assert as_user(staff.admin, "POST", url, json={"reason": ""}).status_code == 422
+    created = as_user(staff.admin, "POST", url, json={"reason": "member left"})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "pending" and body["notice_sent"] is True
+    assert body["due_at"].startswith((clock.now() + timedelta(days=30)).date().isoformat())
+    assert as_user(staff.admin, "POST", "/api/v1/customers/999999/erasure-request",
+                   json={"reason": "member left"}).status_code == 404
 
 
 def test_quiet_customers_for_team_leaders(as_user: Call, session: Session, staff: Staff, clock: FrozenClock) -> None:

@@ -20,7 +20,9 @@ def test_create_customer_encrypts_personal_fields_at_rest(session: Session, staf
                              email="wang@example.com", address="1 Nanjing Road", id_number="110101199003070000")
     raw = session.execute(text("SELECT name, email, address, id_number FROM customers WHERE id = :id"),
                           {"id": customer.id}).one()
-    assert all(value and value.startswith("gAAAA") for value in raw)
+    key_id = session.scalar(text("SELECT data_key_id FROM customers WHERE id = :id"), {"id": customer.id})
+    # Under the customer's own data key (envelope encryption), itself wrapped by the master keys.
+    assert key_id and all(value and value.startswith(f"dk1:{key_id}:gAAAA") for value in raw)
     assert "Wang" not in "".join(raw)
     number = session.execute(text("SELECT number, number_index FROM customer_phones")).one()
     assert "13800138000" not in number.number and "13800138000" not in number.number_index

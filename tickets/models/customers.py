@@ -16,7 +16,7 @@ from core.db import Base, TimestampMixin
 __all__ = [
     "CONSENT_METHODS", "CONSENT_PURPOSES", "GENDERS", "MESSAGE_STATUSES", "TIERS",
     "CallAccess", "CallbackGrant", "CareFollowUp", "CareRun", "Customer", "CustomerActivity", "CustomerChange",
-    "CustomerPhone", "GreetingDay", "OutboundMessage", "TierAssessment", "TierThreshold",
+    "CustomerErasure", "CustomerPhone", "GreetingDay", "OutboundMessage", "TierAssessment", "TierThreshold",
 ]
 
 TIERS = ("normal", "silver", "gold", "platinum", "diamond")
@@ -62,6 +62,10 @@ class Customer(TimestampMixin, Base):
     points: Mapped[int] = mapped_column(Integer, default=0)
     spend_cents: Mapped[int] = mapped_column(BigInteger, default=0)  # lifetime, kept after erasure
     last_contact_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    # The customer's own data key (core.keyring): their personal fields, numbers in the call log
+    # and recordings are encrypted under it; erasure shreds it.
+    data_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
     erased_at: Mapped[datetime | None]
     erased_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -284,3 +288,26 @@ class CareRun(Base):
     on_date: Mapped[date]
     queued: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class CustomerErasure(Base):
+    """A request to erase a customer (seed 004): recorded, the customer told (with consent) that
+    remaining points and benefits can be used until `due_at`, then carried out by the sweep; or
+    at once by an administrator with a reason. The refusals it overrode are named."""
+
+    __tablename__ = "customer_erasures"
+    __table_args__ = (Index("ix_customer_erasures_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=_now)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by_name: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(500))  # no personal data: "member left", "legal request"
+    immediate: Mapped[bool] = mapped_column(Boolean, default=False)
+    overrides: Mapped[list[str]] = mapped_column(JSON, default=list)  # open_complaint, unused_points
+    notice_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | cancelled
+    done_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]

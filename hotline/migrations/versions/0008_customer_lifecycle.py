@@ -3,7 +3,7 @@ that act (tickets.reply_overdue_at, phone_followup_done_at, phone_followup_overd
 outcome of a follow-up call (care_followups.outcome).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import core.db
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
