@@ -350,8 +350,9 @@ def get_session() -> Iterator[Session]:
 def write_locked(session: Session) -> Session:
     """Make the session's next transaction a serialised writer on SQLite (`BEGIN IMMEDIATE`),
     the default for sessions; undoes `read_only`. On PostgreSQL row locks (`FOR UPDATE SKIP
-    LOCKED`) do the job and this changes nothing. Call before the session has begun a transaction."""
-    return _bind_as(session, writer=True)
+    LOCKED`) do the job and this changes nothing. Call before the session has begun a transaction;
+    a reader session is a reader again once that transaction ends."""
+    return _bind_as(session, writer=True, once=True)
 
 
 def become_writer(session: Session) -> Session:
@@ -369,11 +370,24 @@ def read_only(session: Session) -> Session:
     return _bind_as(session, writer=False)
 
 
-def _bind_as(session: Session, *, writer: bool) -> Session:
+_KIND = "hotline_session_kind"  # the bind a session returns to once a one-off writer transaction ends
+
+
+def _bind_as(session: Session, *, writer: bool, once: bool = False) -> Session:
     engine = session.get_bind()
     if engine.dialect.name == "sqlite" and bool(engine.get_execution_options().get(WRITER, False)) != writer:
+        if once:
+            session.info.setdefault(_KIND, engine)
         session.bind = engine.execution_options(**{WRITER: writer})  # type: ignore[assignment]
     return session
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _back_to_kind(session: Session, transaction: Any) -> None:
+    """A reader made the writer for one transaction (`write_locked`) is a reader again after it,
+    so a long-lived reader (a test's session) never keeps the write lock between its reads."""
+    if transaction.parent is None and _KIND in session.info:
+        session.bind = session.info.pop(_KIND)
 
 
 # After-commit work ----------------------------------------------------------------------
