@@ -342,6 +342,25 @@ def backup_verify(backup_id: str | None) -> None:
                f"{result['recordings']} recordings, {result['data_keys']} data keys")
 
 
+@backup.command("open-keys")
+@click.argument("backup_id")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup_open_keys(backup_id: str, target: Path) -> None:
+    """Write the master keys sealed in a backup (made with --with-master-keys) to TARGET, a new
+    file (mode 0600) in the embedded mode's keys.json format, after asking for the passphrase."""
+    import os
+
+    from core import backup as backups
+
+    _settings()
+    passphrase = os.environ.get("HOTLINE_BACKUP_PASSPHRASE") or click.prompt("Passphrase", hide_input=True)
+    try:
+        backups.write_master_keys(backup_id, passphrase, target)
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from exc
+    click.echo(f"master keys written to {target}; keep this file apart from the backups")
+
+
 @backup.command("restore")
 @click.argument("backup_id")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
