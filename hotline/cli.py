@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from core import config
+from hotline import hooks
 
 
 def _settings() -> config.Settings:
@@ -29,6 +30,9 @@ def _settings() -> config.Settings:
 @click.version_option(package_name="hotline")
 def main() -> None:
     """Hotline: the call-center hub. Settings come from HOTLINE_* environment variables."""
+    # Every command runs with the hooks the web app and the workers have: customers imported or
+    # erased here are sealed under their data key, and erasure reaches calls and recordings.
+    hooks.wire()
 
 
 # serve / worker / beat ----------------------------------------------------------------------
