@@ -239,7 +239,7 @@ def create(*, passphrase: str | None = None, include_master_keys: bool = False) 
                 "verified_at": None, "verify_ok": None}
     storage.inner.put(base + "manifest.json", json.dumps(manifest, indent=1).encode())
     _prune(settings.backup_keep)
-    log.info("backup %s made: %d recordings, %d bytes", backup_id, len(recordings), total)
+    log.info("backup %s made: %d recordings, %.1f MB", backup_id, len(recordings), total / 1e6)
     return _info(manifest)
 
 
