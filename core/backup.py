@@ -168,6 +168,22 @@ def open_master_keys(sealed: bytes, passphrase: str) -> dict[str, Any]:
         raise BackupError("wrong passphrase for the sealed master keys") from None
 
 
+def write_master_keys(backup_id: str, passphrase: str, target: Path) -> None:
+    """Open a backup's sealed master keys into a new keys file (mode 0600; the embedded mode's
+    `keys.json` format), for a restore on a machine that lost them."""
+    try:
+        sealed = get_storage().inner.get(f"{PREFIX}{backup_id}/master-keys.sealed")
+    except NotStored:
+        raise BackupError(f"backup {backup_id} holds no master keys (made without --with-master-keys)") from None
+    keys = open_master_keys(sealed, passphrase)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"{target} exists already; choose a new file") from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump(keys, handle)
+
+
 # Create ------------------------------------------------------------------------------------
 
 def _keys_inside_storage(settings: Settings) -> bool:
@@ -223,7 +239,7 @@ def create(*, passphrase: str | None = None, include_master_keys: bool = False) 
                 "verified_at": None, "verify_ok": None}
     storage.inner.put(base + "manifest.json", json.dumps(manifest, indent=1).encode())
     _prune(settings.backup_keep)
-    log.info("backup %s made: %d recordings, %d bytes", backup_id, len(recordings), total)
+    log.info("backup %s made: %d recordings, %.1f MB", backup_id, len(recordings), total / 1e6)
     return _info(manifest)
 
 

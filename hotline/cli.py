@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from core import config
+from hotline import hooks
 
 
 def _settings() -> config.Settings:
@@ -29,6 +30,9 @@ def _settings() -> config.Settings:
 @click.version_option(package_name="hotline")
 def main() -> None:
     """Hotline: the call-center hub. Settings come from HOTLINE_* environment variables."""
+    # Every command runs with the hooks the web app and the workers have: customers imported or
+    # erased here are sealed under their data key, and erasure reaches calls and recordings.
+    hooks.wire()
 
 
 # serve / worker / beat ----------------------------------------------------------------------
@@ -343,6 +347,25 @@ def backup_verify(backup_id: str | None) -> None:
         sys.exit(1)
     click.echo(f"backup {chosen} verified: audit trail intact ({result['audit_entries']} entries), "
                f"{result['recordings']} recordings, {result['data_keys']} data keys")
+
+
+@backup.command("open-keys")
+@click.argument("backup_id")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+def backup_open_keys(backup_id: str, target: Path) -> None:
+    """Write the master keys sealed in a backup (made with --with-master-keys) to TARGET, a new
+    file (mode 0600) in the embedded mode's keys.json format, after asking for the passphrase."""
+    import os
+
+    from core import backup as backups
+
+    _settings()
+    passphrase = os.environ.get("HOTLINE_BACKUP_PASSPHRASE") or click.prompt("Passphrase", hide_input=True)
+    try:
+        backups.write_master_keys(backup_id, passphrase, target)
+    except backups.BackupError as exc:
+        raise _backup_error(exc) from exc
+    click.echo(f"master keys written to {target}; keep this file apart from the backups")
 
 
 @backup.command("restore")

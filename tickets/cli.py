@@ -110,3 +110,23 @@ def erase_command(customer_id: int, reason: str, notice: bool, overrides: tuple[
             if exc.code == "erasure_refused" else ""
         raise click.ClickException(exc.message + hint) from exc
     click.echo(f"customer {customer_id} erased")
+
+
+@customers.command("cancel-erasure")
+@click.argument("customer_id", type=int)
+def cancel_erasure_command(customer_id: int) -> None:
+    """The member stays after all: cancel their pending (or held) erasure request. Audited."""
+    from core.db import session_scope, write_locked
+    from core.errors import DomainError
+    from tickets import erasure
+
+    _ready()
+    try:
+        with session_scope() as session:
+            pending = erasure.pending_for(write_locked(session), customer_id=customer_id)
+            if pending is None:
+                raise click.ClickException(f"customer {customer_id} has no pending erasure request")
+            erasure.cancel(session, erasure_id=pending.id, by=None)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"erasure of customer {customer_id} cancelled")

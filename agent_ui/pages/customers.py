@@ -22,7 +22,7 @@ from core.crypto import InvalidPhoneNumber
 from core.directory import staff_names
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from tickets import care
+from tickets import care, erasure
 from tickets import customers as customer_service
 from tickets import grants as grant_service
 from tickets import purchases, tiers, visibility
@@ -82,30 +82,51 @@ def _card(request: Request, session: DbSession, user: User, ip: str | None, cust
         figures = _figures(session, user, customer_id, card.site_id)
     # The history of a full card: its view was just audited, and it names fields, never values.
     changes = [] if card.masked else customer_service.history(session, customer_id=customer_id)
+    can_erase = user.role == Role.admin.value and not card.erased
+    refusals, pending = [], None
+    if can_erase:
+        customer = customer_service.get_customer(session, customer_id=customer_id)
+        refusals = erasure.refusals(session, customer=customer)
+        pending = erasure.pending_for(session, customer_id=customer_id)
     return render(request, PAGE, {"card": card, "tickets": tickets, "grant": grant, "figures": figures,
                                   "changes": changes, "change_words": CHANGE_WORDS,
-                                  "now": now, "can_erase": user.role == Role.admin.value and not card.erased,
+                                  "now": now, "can_erase": can_erase, "erasure_refusals": refusals,
+                                  "erasure_pending": pending,
                                   "errors": errors or {}, "typed": typed or {}}, status_code=status_code)
 
 
 @router.post("/customers/{customer_id}/erase", include_in_schema=False)
 def erase(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, customer_id: int,
           reason: Annotated[str, Form()] = "", confirm: Annotated[str, Form()] = "",
-          requested_by_customer: Annotated[str, Form()] = "") -> Response:
-    """The administrator's erasure: personal fields deleted for good, tickets and figures kept
-    anonymised (the same service as `hotline customers erase`)."""
-    typed = {"reason": reason[:500], "requested_by_customer": bool(requested_by_customer)}
+          requested_by_customer: Annotated[str, Form()] = "", when: Annotated[str, Form()] = "now",
+          overrides: Annotated[list[str] | None, Form()] = None) -> Response:
+    """The administrator's erasure (the same services as the API and `hotline customers erase`):
+    at once, or with notice (the customer told by SMS, erased after the notice period); an open
+    complaint or unused points need the override ticked."""
+    chosen = [o for o in (overrides or []) if o]
+    typed = {"reason": reason[:500], "requested_by_customer": bool(requested_by_customer), "when": when,
+             "overrides": chosen}
     try:
         if confirm != "yes":
             raise ValidationFailed("Tick the box to confirm.", field="confirm")
-        customer_service.erase_customer(session, customer_id=customer_id, by=user, reason=reason[:500],
-                                        requested_by_customer=bool(requested_by_customer), source_ip=ip)
+        if when == "notice":
+            erasure.request_erasure(session, customer_id=customer_id, by=user, reason=reason[:500],
+                                    overrides=chosen, source_ip=ip)
+        else:
+            erasure.erase_now(session, customer_id=customer_id, by=user, reason=reason[:500], overrides=chosen,
+                              requested_by_customer=bool(requested_by_customer), source_ip=ip)
     except DomainError as exc:
         session.rollback()
-        error = FormError("confirm", N_("Tick the box to confirm that this customer's personal data is deleted "
-                                        "for good.")) if exc.field == "confirm" else \
-            FormError("reason", N_("Say why the customer is erased (a short reason, up to 500 characters).")) \
-            if exc.code == "invalid" else describe(exc)
+        if exc.field == "confirm":
+            error = FormError("confirm", N_("Tick the box to confirm that this customer's personal data is deleted "
+                                            "for good."))
+        elif exc.code == "erasure_refused":
+            error = FormError("overrides", N_("The customer has an open complaint or unused points: tick the "
+                                              "override to erase anyway, or resolve it first."))
+        elif exc.code == "invalid":
+            error = FormError("reason", N_("Say why the customer is erased (a short reason, up to 500 characters)."))
+        else:
+            error = describe(exc)
         return _card(request, session, user, ip, customer_id, status_code=422 if exc.code == "invalid" else 409,
                      errors={"erase": error}, typed=typed)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)

@@ -66,22 +66,20 @@ def seal_stream(data: bytes | BinaryIO, *, key_id: str, material: str, chunk: in
     header = MAGIC + key_id.encode("ascii") + salt + struct.pack(">I", chunk)
     cipher = _object_key(material, salt)
     yield header
-    buffer, index, pending = b"", 0, None
+    buffer, index = bytearray(), 0
     for piece in _chunks(data):
         buffer += piece
-        while len(buffer) > chunk:  # keep one chunk back: only the last is marked last
-            if pending is not None:
-                yield cipher.encrypt(index.to_bytes(12, "big"), pending, _aad(header, index, False))
+        # Keep at least one byte back: only the last chunk is marked last.
+        whole = (len(buffer) - 1) // chunk
+        if whole > 0:
+            view = memoryview(buffer)
+            for n in range(whole):
+                yield cipher.encrypt(index.to_bytes(12, "big"), bytes(view[n * chunk:(n + 1) * chunk]),
+                                     _aad(header, index, False))
                 index += 1
-            pending, buffer = buffer[:chunk], buffer[chunk:]
-    if pending is not None:
-        if buffer:
-            yield cipher.encrypt(index.to_bytes(12, "big"), pending, _aad(header, index, False))
-            index += 1
-            pending = buffer
-    else:
-        pending = buffer
-    yield cipher.encrypt(index.to_bytes(12, "big"), pending, _aad(header, index, True))
+            view.release()
+            del buffer[:whole * chunk]
+    yield cipher.encrypt(index.to_bytes(12, "big"), bytes(buffer), _aad(header, index, True))
 
 
 class _StreamReader:

@@ -75,6 +75,17 @@ def test_master_keys_need_a_passphrase_and_keys_inside_the_storage_are_refused(s
     monkeypatch.setenv("HOTLINE_BACKUP_PASSPHRASE", "a long enough passphrase")
     result = _run("backup", "create", "--with-master-keys")
     assert result.exit_code == 0 and "master keys: sealed" in result.output
+    backup_id = re.search(r"backup (\S+):", result.output).group(1)
+    target = settings.var_dir.parent / "restored-keys.json"
+    opened = _run("backup", "open-keys", backup_id, str(target))
+    assert opened.exit_code == 0, opened.output
+    assert json.loads(target.read_text())["data_keys"] == settings.data_key_values()
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    again = _run("backup", "open-keys", backup_id, str(target))
+    assert again.exit_code == 1 and "exists already" in again.output
+    monkeypatch.setenv("HOTLINE_BACKUP_PASSPHRASE", "the wrong passphrase")
+    wrong = _run("backup", "open-keys", backup_id, str(settings.var_dir.parent / "other.json"))
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output
     config.configure(settings.model_copy(update={"keys_dir": settings.effective_storage_dir / "keys"}))
     result = _run("backup", "create")
     assert result.exit_code == 1 and "inside the storage folder" in result.output

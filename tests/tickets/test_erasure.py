@@ -163,3 +163,19 @@ def test_the_command_line_requests_or_erases_with_overrides(session: Session, st
     assert done.exit_code == 0, done.output
     session.expire_all()
     assert session.get(Customer, customer.id).is_erased
+
+
+def test_the_command_line_cancels_a_pending_request(session: Session, staff: Staff, settings) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from hotline.cli import main
+
+    customer = make_customer(session, site=staff.site)
+    session.rollback()
+    none = CliRunner().invoke(main, ["customers", "cancel-erasure", str(customer.id)])
+    assert none.exit_code == 1 and "no pending erasure" in none.output
+    CliRunner().invoke(main, ["customers", "erase", str(customer.id), "--reason", "left", "--notice"])
+    done = CliRunner().invoke(main, ["customers", "cancel-erasure", str(customer.id)])
+    assert done.exit_code == 0, done.output
+    assert session.scalar(select(CustomerErasure.status).where(CustomerErasure.customer_id == customer.id)) == \
+        "cancelled"
