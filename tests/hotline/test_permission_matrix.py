@@ -605,6 +605,7 @@ def test_every_route_has_a_row(app: Any) -> None:
     assert set(OBJECTS) <= set(GATES)
 
 
+@pytest.mark.timeout(600)  # ~9,000 requests, each with its own sign-in: minutes on a busy machine
 def test_the_permission_matrix(client: TestClient, session: Session, world: World, clock: FrozenClock,
                                tmp_path: Path) -> None:
     wrong: list[str] = []
