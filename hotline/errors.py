@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from core.auth import is_api_operation, is_api_request
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -39,6 +40,36 @@ TITLES = {
 }
 
 
+#: Stable codes for the statuses the web layer answers by itself (domain errors carry their own).
+CODES = {
+    400: "refused",
+    401: "sign_in_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at this path, for the `Allow` header of a 405 (Starlette
+    names only the first route that matched the path, and several routes share most paths)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def status_for(exc: DomainError) -> int:
     for cls, status in STATUS_BY_ERROR:
         if isinstance(exc, cls):
@@ -61,7 +92,7 @@ def _respond(request: Request, status: int, detail: str, *, errors: list[dict[st
              code: str | None = None, headers: dict[str, str] | None = None,
              params: dict[str, object] | None = None) -> Response:
     if is_api_request(request) or is_api_operation(request):
-        content: dict[str, object] = {"detail": detail, "code": code or TITLES.get(status, "error").lower()}
+        content: dict[str, object] = {"detail": detail, "code": code or CODES.get(status, "error")}
         if errors is not None:
             content["errors"] = errors
         if params:
@@ -99,7 +130,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
-        return _respond(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return _respond(request, exc.status_code, detail, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
