@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.routing import Match
 
 from core.auth import is_api_operation, is_api_request
@@ -68,6 +69,23 @@ def allowed_methods(request: Request) -> list[str]:
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
             allowed.append(method)
     return allowed
+
+
+def _violation(exc: IntegrityError) -> str:
+    """'foreign_key', 'unique' or 'other', from PostgreSQL's SQLSTATE or SQLite's message."""
+    state = getattr(exc.orig, "sqlstate", None)
+    text = str(exc.orig)
+    if state == "23503" or text.startswith("FOREIGN KEY constraint failed"):
+        return "foreign_key"
+    if state == "23505" or text.startswith("UNIQUE constraint failed"):
+        return "unique"
+    return "other"
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The constraint's name (never the values: the message would log them)."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def status_for(exc: DomainError) -> int:
@@ -134,6 +152,28 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
         return _respond(request, exc.status_code, detail, headers=headers or None)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # The database's own constraints are the last check of what a request names: an id of
+        # nothing (a foreign key) or a second copy of something unique, often written by a
+        # concurrent request between the service's check and its insert.
+        kind = _violation(exc)
+        log.warning("refused by a database constraint: %s", kind,
+                    extra={"path": request.url.path, "constraint": _constraint(exc)})
+        if kind == "foreign_key":
+            return _respond(request, 422, "Something this request names (an id) does not exist, or was removed "
+                            "meanwhile; check the ids you sent.", code="unknown_reference")
+        if kind == "unique":
+            return _respond(request, 409, "That exists already (perhaps someone made it a moment ago); reload "
+                            "and check.", code="already_exists")
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        log.warning("refused by the database as a value it cannot hold", extra={"path": request.url.path})
+        return _respond(request, 422, "A value is not one the database can hold: text with a NUL character, "
+                        "text too long or a number out of range; check what you sent.", code="invalid_value")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -66,3 +66,23 @@ def test_the_document_declares_the_real_error_body_and_every_refusal(client: Tes
     # And a real 422 has that shape.
     response = client.get("/api/v1/tickets/x", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 422 and set(response.json()) <= set(schemas["Error"]["properties"])
+
+
+def test_an_id_of_nothing_is_a_422_not_a_server_error(client: TestClient, session: Session) -> None:
+    """Found by the fuzzer: a notice for a team that does not exist failed its foreign key (500)."""
+    token = make_api_token(session, make_user(session, role=Role.admin))
+    response = client.post("/api/scheduling/notices", headers={"Authorization": f"Bearer {token}"},
+                           json={"title": "Fire drill", "body": "At ten.", "team_id": 4932344})
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "unknown_reference"
+
+
+def test_text_the_database_cannot_hold_is_a_422(client: TestClient, session: Session, db_dialect: str) -> None:
+    """Found by the fuzzer on PostgreSQL: text fields cannot hold NUL, and the search sent one."""
+    token = make_api_token(session, make_user(session, role=Role.admin))
+    response = client.get("/api/v1/tickets", params={"number": "HL\x00"}, headers={"Authorization": f"Bearer {token}"})
+    if db_dialect == "postgresql":
+        assert response.status_code == 422 and response.json()["code"] == "invalid_value", response.text
+    else:
+        assert response.status_code == 200  # SQLite holds it, and finds nothing
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
