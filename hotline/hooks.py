@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core import listening
 from qa.access import handed_for_qa
+from scheduling import notices
 from tickets.access import handed_voicemail
 
 
@@ -14,3 +15,7 @@ def wire() -> None:
     # person a voicemail's ticket is assigned to, that voicemail.
     listening.also_handed_by(handed_for_qa)
     listening.also_handed_by(handed_voicemail)
+    # Going available: every notice acknowledged first.
+    notices.register_presence_check()
+    # (The offer's card access is still hooked where telephony.bridge is imported; it moves here
+    # with the telephony rewrite.)
