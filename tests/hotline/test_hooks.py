@@ -17,7 +17,8 @@ from tests.factories import make_site, make_team, make_user
 # This module is imported again by the spawned processes: it imports no package that owns a hook.
 
 
-def _fresh_process(settings: config.Settings, start: datetime, user_id: int, *, start_worker: bool) -> dict[str, object]:
+def _fresh_process(settings: config.Settings, start: datetime, user_id: int, *,
+                   start_worker: bool) -> dict[str, object]:
     from core import clock as clock_module
     from core import db
     from core.clock import FrozenClock
