@@ -149,7 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "Error")
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405:
+        if exc.status_code == 405 and exc.detail == "Method Not Allowed":  # the router's, not a route's own
             headers["Allow"] = ", ".join(allowed_methods(request))
         return _respond(request, exc.status_code, detail, headers=headers or None)
 
