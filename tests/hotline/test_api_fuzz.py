@@ -10,6 +10,7 @@ import copy
 import os
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -81,6 +82,7 @@ def _fuzz_operation(operation: Any, mode: GenerationMode, client: Any, failures:
     return sent
 
 
+@pytest.mark.timeout(1200)  # some 1,500 requests: about 3 minutes on SQLite, 5 on PostgreSQL on two cores
 def test_the_api_answers_every_fuzzed_request_as_its_document_says(app: Any, session: Session, world: World) -> None:
     make_ticket(session, by=world.agent)  # something to find behind the smallest ids
     make_customer(session, site=world.site)
