@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run serve test bench lock screenshots clean
+.PHONY: install run serve test lint typecheck bench lock screenshots clean
 
 install: $(STAMP)
 
@@ -27,6 +27,15 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The product packages; configuration in pyproject.toml ([tool.ruff], [tool.mypy]).
+PACKAGES := core tickets telephony qa scheduling agent_ui hotline
+
+lint: install
+	$(BIN)/ruff check $(PACKAGES)
+
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -100,6 +100,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     app = FastAPI(title="Hotline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.settings = settings
+    from hotline.api_docs import install_openapi
+
+    install_openapi(app)
     if settings.api_docs != "off":
         from hotline.api_docs import router as api_docs_router
 

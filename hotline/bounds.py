@@ -107,16 +107,16 @@ def _bound_type(annotation: Any, models: dict[type[BaseModel], bool]) -> tuple[A
         base, *extras = args
         if _is_int_scalar(base):
             missing = _missing_bounds(extras)
-            return (Annotated[(base, *extras, *missing)] if missing else annotation), False  # type: ignore[valid-type]
+            return (Annotated[(base, *extras, *missing)] if missing else annotation), False
         new_base, changed = _bound_type(base, models)
-        return (annotation if new_base is base else Annotated[(new_base, *extras)]), changed  # type: ignore[valid-type]
+        return (annotation if new_base is base else Annotated[(new_base, *extras)]), changed
     results = [_bound_type(arg, models) if arg is not ... else (arg, False) for arg in args]
     new_args = tuple(r[0] for r in results)
     changed = any(r[1] for r in results)
-    if all(new is old for new, old in zip(new_args, args)):
+    if all(new is old for new, old in zip(new_args, args, strict=True)):
         return annotation, changed
     if origin in (Union, types.UnionType):
-        return Union[new_args], changed  # type: ignore[return-value]
+        return Union[new_args], changed
     if isinstance(annotation, types.GenericAlias):
         return types.GenericAlias(origin, new_args), changed
     return annotation.copy_with(new_args), changed

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from core import backup, keyring, listening
 from qa.access import handed_for_qa
-from telephony.calls import move_to_ticket
-from tickets import repeat_calls
+from scheduling import notices
 from telephony import erasure as call_erasure
+from telephony.calls import move_to_ticket
 from telephony.models import Call
-from tickets import customer_keys, erasure
+from tickets import customer_keys, erasure, repeat_calls
 from tickets.access import handed_voicemail
 
 
@@ -29,3 +29,7 @@ def wire() -> None:
     # A backup seals the call log's numbers first; a restore applies the erasures made since.
     backup.before_backup(call_erasure.seal_call_numbers)
     backup.after_restore(erasure.reapply_after_restore)
+    # Going available: every notice acknowledged first.
+    notices.register_presence_check()
+    # (The offer's card access is still hooked where telephony.bridge is imported; it moves here
+    # with the telephony rewrite.)

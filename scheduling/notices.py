@@ -1,5 +1,6 @@
 """Notices from leaders: published to a site or team, acknowledged by each agent before going
-available (a check registered into telephony's `before_available`), read receipts for leaders."""
+available (a check the composition root registers into telephony's `before_available`), read
+receipts for leaders."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from core.directory import list_users
 from core.users import get as get_user
 from scheduling import access
 from scheduling.models import Notice, NoticeAck
+from telephony import presence
 
 
 def publish_notice(session: Session, *, title: str, body: str, by: User, site_id: int | None = None,
@@ -128,11 +130,7 @@ def _before_available(session: Session, user_id: int) -> str | None:
 
 
 def register_presence_check() -> None:
-    """Join telephony's checks run before an agent goes available (once per process)."""
-    from telephony import presence
-
+    """Join telephony's checks run before an agent goes available. The composition root calls
+    this in every process (hotline.hooks), so the rule never depends on who imported this module."""
     if _before_available not in presence.before_available:
         presence.before_available.append(_before_available)
-
-
-register_presence_check()

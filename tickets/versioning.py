@@ -33,8 +33,8 @@ def check_version(ticket: Ticket, version: int | None) -> None:
 def _current_version(session: Session, ticket_id: int) -> int | None:
     """The version committed now, read on a connection of its own: the session's transaction
     failed and can read nothing more (on SQLite a plain reader, not a second serialised writer)."""
-    bind = session.get_bind().execution_options(sqlite_immediate=False)
-    with bind.connect() as connection:
+    engine = session.get_bind().engine.execution_options(sqlite_immediate=False)
+    with engine.connect() as connection:
         return connection.scalar(select(Ticket.version).where(Ticket.id == ticket_id))
 
 
