@@ -390,6 +390,14 @@ def _back_to_kind(session: Session, transaction: Any) -> None:
         session.bind = session.info.pop(_KIND)
 
 
+def begin_write(session: Session) -> None:
+    """Make the coming transaction SQLite's serialised writer, so reads that decide a write
+    cannot go stale; inside a running transaction its first write already holds the lock (on
+    PostgreSQL, row locks do this job and nothing changes)."""
+    if not session.in_transaction():
+        write_locked(session)
+
+
 # After-commit work ----------------------------------------------------------------------
 
 _PENDING = "hotline_on_commit"

@@ -7,6 +7,7 @@ from core import backup, keyring, listening
 from qa.access import handed_for_qa
 from scheduling import notices
 from telephony import erasure as call_erasure
+from telephony import presence, routing
 from telephony.calls import move_to_ticket
 from telephony.models import Call
 from tickets import customer_keys, erasure, repeat_calls
@@ -31,5 +32,5 @@ def wire() -> None:
     backup.after_restore(erasure.reapply_after_restore)
     # Going available: every notice acknowledged first.
     notices.register_presence_check()
-    # (The offer's card access is still hooked where telephony.bridge is imported; it moves here
-    # with the telephony rewrite.)
+    # An agent's own presence change reaches the router (which sits above presence).
+    presence.connect_router(withdraw_offer=routing.withdraw_agent_offer, route=routing.route)

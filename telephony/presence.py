@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core import directory
 from core import users as users_service
-from core.db import write_locked
+from core.db import begin_write
 from core.errors import Conflict
 from core.events import publish
 from telephony.models.routing import AgentPresence, PresenceLog
@@ -43,6 +43,22 @@ AGENT_STATES = frozenset({AVAILABLE, BREAK, AWAY, OFFLINE})
 # refuse, such as unread notices (scheduling registers into this list).
 BeforeAvailableCheck = Callable[[Session, int], "str | None"]
 before_available: list[BeforeAvailableCheck] = []
+
+# The router's side of an agent's own change (telephony.routing sits above this module):
+# leaving `offered` withdraws the offer and offers the call to the next agent; going available
+# routes at once. Connected by the composition root (hotline.hooks) in every process.
+_router: dict[str, Callable[..., Any]] = {}
+
+
+def connect_router(*, withdraw_offer: Callable[..., AgentPresence], route: Callable[[Session], object]) -> None:
+    """Called once per process by hotline.hooks.wire()."""
+    _router.update(withdraw_offer=withdraw_offer, route=route)
+
+
+def _routing(name: str) -> Callable[..., Any]:
+    if name not in _router:
+        raise RuntimeError("telephony.presence is not connected to the router: call hotline.hooks.wire() at start")
+    return _router[name]
 
 _SCOPE_KEY = "telephony.user_scope"
 _LABELS = {OFFLINE: "offline", AVAILABLE: "available", OFFERED: "being offered a call", ON_CALL: "on a call",
@@ -137,9 +153,7 @@ def set_presence(session: Session, *, user_id: int, state: str, reason: str | No
         raise InvalidPresenceTransition(presence.state, state)
     if presence.state == OFFERED:
         # Locks the offer's queue entry before the presence row, the order every writer uses.
-        from telephony import routing
-
-        return routing.withdraw_agent_offer(session, user_id=user_id, state=state, reason=reason or "agent left")
+        return _routing("withdraw_offer")(session, user_id=user_id, state=state, reason=reason or "agent left")
     presence = lock_presence(session, user_id=user_id)
     if presence.state == OFFERED:
         raise PresenceRefused("A call was just offered to you: answer or decline it, then change your presence.")
@@ -153,9 +167,7 @@ def set_presence(session: Session, *, user_id: int, state: str, reason: str | No
             raise NotReadyForCalls(reasons)
     move(session, presence, state, by=AGENT, reason=reason)
     if state == AVAILABLE:
-        from telephony import routing
-
-        routing.route(session)
+        _routing("route")(session)
     return presence
 
 
@@ -201,13 +213,6 @@ def announce_move(session: Session, user_id: int, *, previous: str, state: str, 
             user_id=user_id, site_id=site_id, team_id=team_id)
 
 
-def begin_write(session: Session) -> None:
-    """Make the coming transaction SQLite's serialised writer, so reads that decide a write
-    cannot go stale; inside a running transaction its first write already holds the lock."""
-    if not session.in_transaction():
-        write_locked(session)
-
-
 def remember_scope(session: Session, user_id: int, *, site_id: int | None, team_id: int | None) -> None:
     """Prime `_scope` with values a caller already read (the router's agent pick)."""
     session.info.setdefault(_SCOPE_KEY, {})[user_id] = (site_id, team_id)
@@ -225,6 +230,7 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
-    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "begin_write", "get_presence", "lock_presence",
+    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "connect_router",
+    "get_presence", "lock_presence",
     "move", "presence_log", "remember_scope", "set_presence",
 ]
