@@ -4,6 +4,7 @@ rendering for htmx requests."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from babel.numbers import format_percent
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -64,7 +65,19 @@ def _percent(context: Context, share: float | None) -> str:
     return format_percent(share, locale=i18n.babel_locale(context.get("locale", i18n.DEFAULT_LOCALE)))
 
 
+_TICKET_NUMBER = re.compile(r"\bHL-\d{4}-\d{6,}\b")
+
+
+def _ticket_links(text: str | None) -> Markup:
+    """Free text (a duty log, a handover) with every ticket number in it a link to the ticket."""
+    escaped = str(escape(text or ""))
+    return Markup(_TICKET_NUMBER.sub(
+        lambda m: f'<a class="ticket-number" href="/tickets/by-number/{m.group(0)}">{m.group(0)}</a>', escaped))
+
+
 env.filters["localtime"] = _localtime
+env.filters["ticket_links"] = _ticket_links
+env.filters["ticket_numbers"] = lambda text: list(dict.fromkeys(_TICKET_NUMBER.findall(text or "")))
 env.filters["percent"] = _percent
 env.filters["duration"] = _duration
 env.filters["iso"] = _isoformat

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from agent_ui import desktop_view
 from agent_ui.form_errors import describe
@@ -129,6 +129,7 @@ def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: Clien
     changes = {"category": category, "description": notes.strip()[:TEXT_LIMIT] or None,
                "resolution": resolution.strip()[:TEXT_LIMIT] or None}
     try:
+        before = ticket_service.get(session, ticket_id=ticket_id, user=user).category
         ticket = ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)
     except DomainError as exc:
         session.rollback()
@@ -137,8 +138,15 @@ def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: Clien
                                                                    "autosave": True}, status_code=409)
         return _refused(request, session, user, ip, "ticket", exc)
     if is_htmx(request):
-        return render(request, "desktop/_ticket_status.html", {"saved_at": clock.now(),
-                                                               "saved_version": ticket.version})
+        status = render(request, "desktop/_ticket_status.html", {"saved_at": clock.now(),
+                                                                 "saved_version": ticket.version})
+        if ticket.category == before:
+            return status
+        # The caller's card lists the caller's open tickets: it follows a new category at once
+        # (not each save of the text, since every full view of a card is audited).
+        card = _panel(request, session, user, "call", ip=ip, oob=True)
+        headers = {k: v for k, v in status.headers.items() if k.lower() not in ("content-length", "content-type")}
+        return HTMLResponse(bytes(status.body) + bytes(card.body), headers=headers)
     return RedirectResponse("/desktop", status_code=303)
 
 

@@ -159,7 +159,13 @@ def _list(request: Request, session: DbSession, user: User, filters: Filters) ->
                 errors[field] = FILTER_MESSAGES.get(field, FILTER_MESSAGES["cursor"])
     now = clock.now()
     rows = [(t, sla.live_state(t, now=now)) for t in page.items] if page else []
+    # Who and what, at a glance: the customer masked (initials, as any list shows them), the assignee.
+    items = page.items if page else []
+    customers = visibility.masked_cards(session, customer_ids={t.customer_id for t in items if t.customer_id})
+    people = {uid: staff.display_name for uid, staff in staff_names(
+        session, {t.assignee_id for t in items if t.assignee_id}).items()}
     context = {"filters": filters, "filter_errors": errors, "page": page, "rows": rows, "now": now,
+               "customers": customers, "people": people,
                "statuses": list(Status), "categories": list(Category), "sla_states": SLA_STATES,
                "assignees": _assignees(session, user)}
     return render(request, LIST_PAGE, context, status_code=422 if errors else 200,
@@ -271,6 +277,17 @@ def _explain(exc: DomainError) -> FormError:
     if exc.code == "invalid" and exc.field == "subject":
         return FormError("subject", N_("Keep the subject short."))
     return describe(exc)
+
+
+@router.get("/tickets/by-number/{number}", include_in_schema=False)
+def ticket_by_number(request: Request, session: DbSession, user: AgentUser, number: str) -> Response:
+    """A ticket number written in a duty log or handover, as a link: the ticket, if one may see it."""
+    try:
+        ticket = ticket_service.get_by_number(session, number=number[:40], user=user)
+    except NotFound:
+        return render(request, "error.html", {"title": N_("Not found"), "message": N_(
+            "There is no ticket with this number that you can see.")}, status_code=404)
+    return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
 @router.get("/tickets/{ticket_id}", include_in_schema=False)

@@ -71,7 +71,7 @@ def test_escalations_backlog_and_complaints_due(client: TestClient, session: Ses
     signed_in_client(client, desk.team_leader)
     page = client.get("/floor").text
     escalations = page[page.index('id="escalations-panel"'):page.index('id="backlog-panel"')]
-    assert re.search(r"HL-2026-0+1</td><td>Inquiry</td><td>Team leader", escalations)
+    assert re.search(r"HL-2026-0+1</a></td><td>Inquiry</td><td>Team leader", escalations)  # the number is a link
     backlog = page[page.index('id="backlog-panel"'):page.index('id="grants-panel"')]
     assert "Complaints due a reply" in backlog and "HL-2026-000002" in backlog
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -108,3 +109,40 @@ def test_a_callback_button_disables_when_its_authorisation_runs_out(browsing: Br
     grants.revoke_grant(session, grant_id=revoked, by=desk.supervisor)
     session.commit()
     expect(agent.locator(f"#dial-{revoked}")).to_be_disabled()
+
+
+@pytest.mark.parametrize(("locale", "accept", "inquiry", "complaint"), [
+    ("en-GB", "Accept", "Inquiry", "Complaint"),
+    ("zh-CN", "接听", "咨询", "投诉"),
+])
+def test_during_a_call_the_ticket_stands_beside_the_card_that_follows_it(
+        browsing: Browsing, live_server: LiveServer, desk: Desk, session: Session, locale: str, accept: str,
+        inquiry: str, complaint: str) -> None:
+    presence.set_presence(session, user_id=desk.agent.id, state="available")
+    session.commit()
+    agent = browsing.signed_in("agent-a", path="/desktop", locale=locale)
+    agent.set_viewport_size({"width": 1280, "height": 800})
+    expect(agent.locator("html")).to_have_attribute("data-live", "open")
+    with live_server.carrier() as sim:
+        sid = sim.place_call(CALLER)
+        sim.pump()
+        assert sim.press(sid, "1")
+    expect(agent.locator("#offer-panel")).to_contain_text("Wang Fang")
+    eventually(lambda: live_server.sim.phone(f"agent_{desk.agent.id}").ringing(), what="the browser phone ringing")
+    agent.locator("#offer-panel").get_by_role("button", name=accept).click()
+    card, ticket = agent.locator("#call-panel"), agent.locator("#ticket-panel")
+    expect(ticket.locator("#ticket-form")).to_be_visible()
+    ticket_id = int(agent.locator("#ticket-form").get_attribute("action").rsplit("/", 1)[1])
+    # Side by side at 1280 x 800: the form starts right of the card, at the same height, both on screen.
+    card_box, ticket_box = card.bounding_box(), ticket.bounding_box()
+    assert ticket_box["x"] >= card_box["x"] + card_box["width"] - 1, (card_box, ticket_box)
+    assert abs(ticket_box["y"] - card_box["y"]) < 5 and ticket_box["y"] < 800, (card_box, ticket_box)
+    listed = card.locator(f"#card-ticket-{ticket_id}")
+    expect(listed).to_contain_text(inquiry)
+    expect(listed.locator("a.ticket-number")).to_have_attribute("href", f"/tickets/{ticket_id}")
+
+    agent.locator("#ticket-category").select_option("complaint")
+    expect(listed).to_contain_text(complaint)  # the card follows the ticket without a reload
+    with live_server.carrier() as sim:
+        sim.hangup(sid)
+        sim.pump()

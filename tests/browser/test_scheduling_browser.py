@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -152,3 +153,40 @@ def test_a_notice_withdrawn_and_a_certificate_recorded(browsing: Browsing, sessi
     page.get_by_role("button", name="Certificate received").click()
     expect(page.locator("#shifts-main .alert.success")).to_contain_text("recorded as received")
     expect(page.locator("#certificates")).to_have_count(0)
+
+
+@pytest.mark.parametrize(("locale", "turn_down", "why"), [("en-GB", "Turn down", "Why:"), ("zh-CN", "拒绝", "原因：")])
+def test_a_swap_turned_down_tells_the_requester_why(browsing: Browsing, session: Session, world: World,
+                                                    locale: str, turn_down: str, why: str) -> None:
+    from sqlalchemy import select
+
+    from scheduling import swaps
+    from scheduling.models import SwapRequest
+
+    shift = assign(session, world, world.agents[0], WEDNESDAY)
+    swaps.request(session, shift_id=shift.id, partner_id=world.agents[1].id, by=world.agents[0])
+    session.commit()
+    swap_id = session.scalar(select(SwapRequest.id))
+    leader = browsing.signed_in(world.leader.username, path="/shifts", locale=locale)
+    leader.locator(f"#swap-note-{swap_id}").fill("Nobody left for the evening queue.")
+    leader.locator("#swap-list").get_by_role("button", name=turn_down).click()
+    expect(leader.locator(f"#swap-note-{swap_id}")).to_have_count(0)
+    requester = browsing.signed_in(world.agents[0].username, path="/shifts", locale=locale)
+    expect(requester.locator("#swap-list .refusal-reason")).to_contain_text(why)
+    expect(requester.locator("#swap-list .refusal-reason")).to_contain_text("Nobody left for the evening queue.")
+
+
+@pytest.mark.parametrize(("locale", "notices"), [("en-GB", "Notices"), ("zh-CN", "通告")])
+def test_a_qa_inspectors_notices_link_opens(browsing: Browsing, session: Session, world: World, locale: str,
+                                            notices: str) -> None:
+    from core.models import Role
+    from scheduling import notices as notice_service
+    from tests.factories import make_user
+
+    inspector = make_user(session, role=Role.qa_inspector, site=world.site)
+    notice_service.publish_notice(session, title="New greeting", body="Use the new greeting.", by=world.leader)
+    session.commit()
+    page = browsing.signed_in(inspector.username, path="/", locale=locale)
+    page.locator("nav.mainnav").get_by_role("link", name=notices, exact=True).click()
+    page.wait_for_url("**/notices")
+    expect(page.locator("main")).to_contain_text("New greeting")

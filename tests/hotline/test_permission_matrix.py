@@ -160,6 +160,7 @@ GATES: dict[str, frozenset[str]] = {
     "GET /tickets": AGENTS,
     "POST /tickets": AGENTS,
     "GET /tickets/{ticket_id}": AGENTS,
+    "GET /tickets/by-number/{number}": AGENTS,
     "POST /tickets/{ticket_id}/notes": AGENTS,
     "POST /tickets/{ticket_id}/status": AGENTS,
     "POST /tickets/{ticket_id}/escalate": AGENTS,
