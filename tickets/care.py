@@ -18,7 +18,9 @@ from core.models import Role, User
 from tickets import access, activity, escalation, sla
 from tickets.models.tickets import Ticket
 from tickets.workflow import KEY_TIERS
-from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage
+from tickets.models.customers import (
+    CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage,
+)
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
 MAX_ATTEMPTS = 3

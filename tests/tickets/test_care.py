@@ -122,7 +122,8 @@ def test_satisfaction_followup_is_scheduled_once_and_announced_when_due(session:
     assert care.schedule_satisfaction_followup(session, ticket_id=ticket_id, customer_id=customer.id,
                                                due_at=due).id == followup.id
     session.commit()
-    assert care.followups_for(session, viewer=staff.admin, due_now=True) == [] and care.remind_due_followups(session) == 0
+    assert care.followups_for(session, viewer=staff.admin, due_now=True) == []
+    assert care.remind_due_followups(session) == 0
     clock.advance(days=1)
     assert [f.id for f in care.followups_for(session, viewer=staff.supervisor, due_now=True)] == [followup.id]
     assert care.remind_due_followups(session) == 1
