@@ -15,9 +15,12 @@ from core.audit import record
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets import access, activity, sla
+from tickets import access, activity, escalation, sla
 from tickets.models.tickets import Ticket
-from tickets.models.customers import CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage
+from tickets.workflow import KEY_TIERS
+from tickets.models.customers import (
+    CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage,
+)
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
 MAX_ATTEMPTS = 3
@@ -391,6 +394,28 @@ def quiet_customers(session: Session, *, days: int | None = None, site_id: int |
     rows = session.scalars(query.order_by(func.coalesce(Customer.last_contact_at, Customer.created_at), Customer.id)
                            .limit(max(1, min(limit, 200))).offset(max(offset, 0)))
     return list(rows), count
+
+
+def remind_regular_contacts(session: Session, *, limit: int = 500) -> int:
+    """The key customers' regular-contact schedule (seed 000): a gold, platinum or diamond member
+    not contacted for key_customer_contact_days is put on their own agent's reminders, once per
+    lapse (a contact starts the count again). Returns how many reminders were made."""
+    days = sla.get_setting(session, "key_customer_contact_days")
+    since = clock.now() - timedelta(days=days)
+    rows = session.execute(
+        select(Customer.id, Customer.owning_agent_id, Customer.last_contact_at, Customer.created_at).where(
+            Customer.erased_at.is_(None), Customer.tier.in_(sorted(KEY_TIERS)), Customer.owning_agent_id.is_not(None),
+            or_(Customer.last_contact_at < since,
+                and_(Customer.last_contact_at.is_(None), Customer.created_at < since)))
+        .order_by(Customer.id).limit(limit))
+    made = 0
+    for customer_id, agent_id, last, created in rows:
+        anchor = (last or created).date().isoformat()
+        made += len(escalation.remind(session, user_ids=[agent_id], kind="care.regular_contact_due",
+                                      key=f"care.regular:{customer_id}:{anchor}",
+                                      params={"customer_id": customer_id, "days": days}))
+    session.flush()
+    return made
 
 
 def quiet_days(session: Session) -> int:

@@ -19,7 +19,7 @@ from core.models import User
 from core.organisation import site_timezone
 from tickets import access, activity, sla, timeline
 from tickets.escalation import escalate, level_users, notify
-from tickets.models.tickets import Ticket
+from tickets.models.tickets import Ticket, TicketEvent
 from tickets.versioning import changing
 from tickets.workflow import KEY_TIERS, Category, Level
 
@@ -130,11 +130,17 @@ def check_deadlines(session: Session, *, ticket_id: int, now: datetime | None = 
             ticket.reply_overdue_at = now
             timeline.record(session, ticket, kind="complaint_reply_overdue", field="reply_due_at",
                             to_value=ticket.reply_due_at.isoformat())
-            if ticket.escalation_level < Level.center_head:
+            # Another deadline that passed at the same time (the SLA sweep) may have raised it
+            # already: the one lapse moves it one level, and this level is told.
+            raised = session.scalar(select(TicketEvent.id).where(
+                TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "escalated",
+                TicketEvent.at >= ticket.reply_due_at).limit(1)) is not None
+            if ticket.escalation_level < Level.center_head and not raised:
                 escalate(session, ticket_id=ticket.id, by=None, reason="The complaint reply deadline passed.",
                          notify_kind="complaint_reply_overdue")
             else:
-                notify(session, users=level_users(session, ticket=ticket, level=Level.center_head),
+                level = Level(ticket.escalation_level)
+                notify(session, users=level_users(session, ticket=ticket, level=level),
                        kind="complaint_reply_overdue", ticket=ticket)
             done.append("reply_overdue")
         if (ticket.phone_followup_done_at is None and ticket.phone_followup_due_at is not None

@@ -36,6 +36,7 @@ SETTINGS: dict[str, int] = {
     "tier_assessment_months": 3,  # tiers are assessed quarterly (3) or yearly (12)
     "points_per_yuan": 1,  # points a purchase earns per whole yuan (100 cents) spent
     "quiet_customer_days": 90,  # no contact and no purchase for this long: a quiet customer
+    "key_customer_contact_days": 30,  # key customers (gold and up) are called at least this often
 }
 
 

@@ -28,12 +28,14 @@ def evaluate_tiers() -> int:
 
 @register_sweep("tickets.care_reminders", every_seconds=15 * 60)
 def care_reminders() -> int:
-    """Queue today's birthday and holiday greetings and announce follow-ups that became due."""
+    """Queue today's birthday greetings and tomorrow's holiday greetings, announce follow-ups
+    that became due, and remind agents of their key customers' regular contact."""
     from tickets import care
 
     with session_scope() as session:
         write_locked(session)
-        return care.queue_greetings(session) + care.remind_due_followups(session)
+        return (care.queue_greetings(session) + care.remind_due_followups(session)
+                + care.remind_regular_contacts(session))
 
 
 @register_sweep("tickets.sla_sweep", every_seconds=60)

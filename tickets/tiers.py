@@ -289,7 +289,8 @@ def _assess(session: Session, *, site_id: int, zone: str, start: date, end: date
                 continue
             if TIERS.index(new) < TIERS.index(customer.tier) and _set_at(customer) > start_at:
                 continue  # set during this period: it holds until the first full period after
-            changes.append(_apply(session, customer, new, now) if apply else TierChange(customer.id, customer.tier, new))
+            change = _apply(session, customer, new, now) if apply else TierChange(customer.id, customer.tier, new)
+            changes.append(change)
         if apply:
             session.flush()
     return changes

@@ -36,11 +36,15 @@ TEXTS: dict[str, tuple[str, str | None]] = {
     "handover.not_accepted": (
         N_("The handover of %(day)s (%(shift)s) is not accepted %(minutes)s minutes after the shift change."), None),
     "qa.report_due": (N_("The service-quality analysis report of %(month)s for %(team)s is due on %(due)s."), None),
+    "care.regular_contact_due": (
+        N_("A key customer of yours has had no contact for %(days)s days: time for a regular call."), None),
 }
 SHIFT_WORDS = {"day": N_("day shift"), "night": N_("night shift"), "custom": N_("other shift")}
 
 
 def _href(kind: str, params: dict[str, Any], own: bool) -> str:
+    if kind == "care.regular_contact_due":
+        return f"/customers/{int(params.get('customer_id') or 0)}"
     if kind.startswith("leave."):
         return "/shifts#my-leave" if own else "/shifts#certificates"
     if kind == "handover.not_accepted":
@@ -64,6 +68,7 @@ def for_viewer(session: Session, user: User, *, locale: str) -> list[dict[str, A
         values = {"day": i18n.format_day(params.get("day"), locale),
                   "due": i18n.format_day(params.get("due_on"), locale),
                   "month": params.get("month", ""), "minutes": params.get("minutes", ""),
+                  "days": params.get("days", ""),
                   "shift": gettext(SHIFT_WORDS.get(str(params.get("shift_kind")), SHIFT_WORDS["custom"])),
                   "team": team.name if team else "",
                   "name": names[int(params["user_id"])].display_name if params.get("user_id") in names else ""}

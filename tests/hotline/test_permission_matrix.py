@@ -357,6 +357,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/lifecycle/thresholds": ADMINS,
     "POST /admin/lifecycle/greetings": ADMINS,
     "POST /admin/lifecycle/greetings/remove": ADMINS,
+    "POST /admin/lifecycle/purchases": ADMINS,
     # TWILIO
     "POST /twilio/voice": TWILIO,
     "POST /twilio/menu": TWILIO,

@@ -122,7 +122,8 @@ def test_satisfaction_followup_is_scheduled_once_and_announced_when_due(session:
     assert care.schedule_satisfaction_followup(session, ticket_id=ticket_id, customer_id=customer.id,
                                                due_at=due).id == followup.id
     session.commit()
-    assert care.followups_for(session, viewer=staff.admin, due_now=True) == [] and care.remind_due_followups(session) == 0
+    assert care.followups_for(session, viewer=staff.admin, due_now=True) == []
+    assert care.remind_due_followups(session) == 0
     clock.advance(days=1)
     assert [f.id for f in care.followups_for(session, viewer=staff.supervisor, due_now=True)] == [followup.id]
     assert care.remind_due_followups(session) == 1
@@ -156,3 +157,20 @@ def test_care_and_tier_sweep_tasks_run_on_their_own_sessions(session: Session, s
     assert tasks.care_reminders() == 1
     assert tasks.care_reminders() == 0
     assert tasks.evaluate_tiers() == 0
+
+
+def test_key_customers_regular_contact_schedule(session: Session, staff: Staff, clock: FrozenClock) -> None:
+    from tickets.escalation import notifications_for
+
+    gold = make_customer(session, site=staff.site, tier="gold", owner=staff.agent)
+    make_customer(session, site=staff.site, tier="silver", owner=staff.agent)  # not a key customer
+    called = make_customer(session, site=staff.site, tier="platinum", owner=staff.agent)
+    clock.advance(days=25)
+    tiers.record_contact(session, customer_id=called.id, ref="call:CA-regular")
+    session.commit()
+    clock.advance(days=6)  # 31 days after joining: the gold member is due, the platinum one was called
+    assert care.remind_regular_contacts(session) == 1
+    assert care.remind_regular_contacts(session) == 0  # once per lapse
+    session.commit()
+    [note] = [n for n in notifications_for(session, staff.agent.id) if n.kind == "care.regular_contact_due"]
+    assert note.params == {"customer_id": gold.id, "days": 30}
