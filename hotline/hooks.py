@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core import listening
 from qa.access import handed_for_qa
+from telephony import presence, routing
 from tickets.access import handed_voicemail
 
 
@@ -14,3 +15,5 @@ def wire() -> None:
     # person a voicemail's ticket is assigned to, that voicemail.
     listening.also_handed_by(handed_for_qa)
     listening.also_handed_by(handed_voicemail)
+    # An agent's own presence change reaches the router (which sits above presence).
+    presence.connect_router(withdraw_offer=routing.withdraw_agent_offer, route=routing.route)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, TeamLeaderUser
 from core.db import session_scope, write_locked
 from core.errors import PermissionDenied
-from telephony import callbacks, controls, monitoring, transfers, voice_token
+from telephony import bridge, callbacks, controls, monitoring, transfers, voice_token
 from telephony.models.controls import CallbackAttempt, CallControlEvent
 from telephony.signature import TwilioForm
 
@@ -213,7 +213,12 @@ def _work(fn):  # type: ignore[no-untyped-def]
 @router.post("/twilio/controls/leg", status_code=204, include_in_schema=False)
 def control_leg(form: TwilioForm, control: int) -> Response:
     params = {k: str(v) for k, v in form.multi_items()}
-    _work(lambda s: transfers.on_control_leg(s, params=params, control_id=control))
+    def work(session):  # type: ignore[no-untyped-def]
+        handed = transfers.on_control_leg(session, params=params, control_id=control)
+        if handed is not None:  # a transferred call's new agent: their leg is any agent's leg now
+            bridge.agent_leg_status(session, leg=handed, status=params.get("CallStatus") or "")
+
+    _work(work)
     return Response(status_code=204)
 
 

@@ -17,9 +17,10 @@ from core.config import get_settings
 from core.errors import NotFound
 from core.events import publish
 from core.worker import enqueue_named
-from telephony import call_states, calls, ivr, legs, offers, routing
+from telephony import call_states, calls, ivr, legs, offers, routing, transfers
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
+from telephony.legs import agent_identity
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.priority import routing_settings
 from tickets import service as ticket_service
@@ -31,10 +32,6 @@ __all__ = ["agent_identity", "ring_agent", "agent_answered", "caller_joins", "co
 log = logging.getLogger("hotline.telephony.bridge")
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
 CONFERENCE_EVENTS = "start end join leave"
-
-
-def agent_identity(user_id: int) -> str:
-    return f"agent_{user_id}"
 
 
 def conference_name(call: Call) -> str:
@@ -92,8 +89,10 @@ def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None,
     return leg
 
 
-def _say_and_hang_up(text: str) -> str:
+def _say_and_hang_up(text: str, chinese: str | None = None) -> str:
     response = VoiceResponse()
+    if chinese:
+        response.say(chinese, language="zh-CN")
     response.say(text, language="en-US")
     response.hangup()
     return str(response)
@@ -105,8 +104,11 @@ def _conference(dial: Dial, call: Call) -> None:
                     status_callback_event=CONFERENCE_EVENTS, status_callback_method="POST")
 
 
-STALE_LEG_TEXT = "Thank you. This call has already been taken by a colleague. Goodbye."
-BUSY_AGENT_TEXT = "You are already on a call, so this one goes to a colleague. Goodbye."
+# What an agent hears on a leg that is not theirs to take, in both of the hub's languages.
+STALE_LEG_TEXT = ("谢谢。这通电话已由其他同事接听。再见。",
+                  "Thank you. This call has already been taken by a colleague. Goodbye.")
+BUSY_AGENT_TEXT = ("您正在通话中，这通电话将转给其他同事。再见。",
+                   "You are already on a call, so this one goes to a colleague. Goodbye.")
 
 
 def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int) -> str:
@@ -125,24 +127,22 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
         caller = call_states.lock(session, caller)
     if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
         legs.mark_answered(session, leg)
-        return _say_and_hang_up(STALE_LEG_TEXT)
+        return _say_and_hang_up(STALE_LEG_TEXT[1], STALE_LEG_TEXT[0])
     if not legs.mark_answered(session, leg) and not _other_live_leg_ended(session, leg):
         # The agent's phone is on another live call: the database keeps them on one at most.
         if offer is not None and offer.state == "pending":
             _settle_offer(session, offer.id, declined=True)
-        return _say_and_hang_up(BUSY_AGENT_TEXT)
+        return _say_and_hang_up(BUSY_AGENT_TEXT[1], BUSY_AGENT_TEXT[0])
     try:
         offer = routing.offer_answered(session, offer_id=offer_id)
     except routing.OfferNotFound as exc:
         return _say_and_hang_up(exc.message)
     except routing.OfferNotLive:
-        return _say_and_hang_up(STALE_LEG_TEXT)
+        return _say_and_hang_up(STALE_LEG_TEXT[1], STALE_LEG_TEXT[0])
     caller = session.get(Call, offer.call_id)
     if caller is None or caller.is_terminal:
         routing.call_ended(session, call_id=offer.call_id)
         return _say_and_hang_up("The caller has hung up.")
-    from telephony import transfers
-
     # A warm transfer to a queue: the caller is already in the conference with the agent who
     # transfers; the call becomes this agent's when they have joined it (transfers._hand_over).
     joining = transfers.queue_transfer_answered(session, caller=caller, offer=offer, leg=leg)
@@ -307,8 +307,6 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
     if entry is None or entry.state not in ("connected", "waiting", "offered"):
         return ivr.goodbye_twiml(config, call.language)
-    from telephony import transfers
-
     transfers.queue_transfer_agent_dropped(session, call=call)  # mid-transfer to a queue: it goes on, cold
     routing.requeue(session, call_id=call.id)
     call.bridged_at, call.conference_name, call.conference_sid = None, None, None
@@ -322,8 +320,6 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
     and it frees only its own agent."""
     caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
     if caller is not None and status in TERMINAL_STATUSES:
-        from telephony import transfers
-
         if transfers.queue_transfer_leg_ended(session, caller=caller, leg=leg, status=status):
             return  # answered a transfer to a queue but never joined: the call waits again
     offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
@@ -392,8 +388,6 @@ def _close_access(session: Session, caller: Call, leg: Call) -> None:
 def caller_ended(session: Session, *, call: Call) -> None:
     """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
     connected → wrap-up) and an agent phone still ringing for it is stopped."""
-    from telephony import transfers
-
     transfers.queue_transfer_caller_left(session, call=call)  # answered, so not abandoned
     routing.call_ended(session, call_id=call.id)
     # A hold, pause or monitor still open ends with the call (its hold time stops here).
@@ -475,6 +469,4 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
     if call is not None and params.get("StatusCallbackEvent") == "conference-start":
         call.conference_sid = params.get("ConferenceSid")
     elif call is not None and params.get("StatusCallbackEvent") == "participant-join":
-        from telephony import transfers
-
         transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock, permissions
+from core.config import get_settings
 from core.audit import record as audit
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from core.events import publish
@@ -348,3 +349,15 @@ def close_finished_calls(session: Session, *, limit: int = 200) -> int:
     for call in session.scalars(select(Call).where(Call.id.in_(ids))) if ids else []:
         closed += close_ended(session, call=call)
     return closed
+
+
+def hotline_number(call: Call) -> str:
+    """What a leg the hub adds shows as its caller: the hotline's number, never a customer's."""
+    dialled = call.to_number if call.leg == "caller" and call.to_number and not call.to_number.startswith("client:") \
+        else None
+    return get_settings().twilio_caller_id or dialled or "hotline"
+
+
+def leg_url(control_id: int) -> str:
+    """Where Twilio reports the status of a leg a control added (transfers, monitors)."""
+    return webhook_url("/twilio/controls/leg", control=control_id)

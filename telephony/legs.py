@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 from telephony import call_states
 from telephony.models import Call, Offer
 
-__all__ = ["live_leg_of", "mark_answered", "owns_call"]
+__all__ = ["agent_identity", "live_leg_of", "mark_answered", "owns_call"]
+
+
+def agent_identity(user_id: int) -> str:
+    """The agent's browser phone, as Twilio's client identity (`client:agent_<id>`)."""
+    return f"agent_{user_id}"
 
 
 def live_leg_of(session: Session, *, agent_id: int | None, besides: int | None = None) -> Call | None:

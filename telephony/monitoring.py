@@ -12,9 +12,9 @@ from core import clock, organisation, permissions
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import User
-from telephony import bridge
 from telephony.controls import (ControlRefused, LiveControls, agent_leg, conference_key, finish, live_call,
-                                live_controls, may_supervise, record_control, twilio_step)
+                                live_controls, may_supervise, record_control, twilio_step, hotline_number, leg_url)
+from telephony.legs import agent_identity
 from telephony.gateway import get_gateway
 from telephony.models import Call
 from telephony.models.controls import CallControlEvent, CallSitePolicy
@@ -108,9 +108,8 @@ def monitor(session: Session, *, call_id: int, user: User, mode: str, source_ip:
         return event
     event = record_control(session, call=call, kind=mode, user=user, source_ip=source_ip, state="pending",
                            action=f"call.{mode}")
-    from telephony.transfers import hotline_number, leg_url
 
-    identity = bridge.agent_identity(user.id)
+    identity = agent_identity(user.id)
     event.participant_sid = twilio_step("ring your phone into the call", lambda: get_gateway().add_conference_leg(
         conference_key(call), from_=hotline_number(call), to=f"client:{identity}", label=f"{mode}-{user.id}",
         status_callback=leg_url(event.id), **changes))  # type: ignore[arg-type]

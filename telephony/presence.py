@@ -44,6 +44,22 @@ AGENT_STATES = frozenset({AVAILABLE, BREAK, AWAY, OFFLINE})
 BeforeAvailableCheck = Callable[[Session, int], "str | None"]
 before_available: list[BeforeAvailableCheck] = []
 
+# The router's side of an agent's own change (telephony.routing sits above this module):
+# leaving `offered` withdraws the offer and offers the call to the next agent; going available
+# routes at once. Connected by the composition root (hotline.hooks) in every process.
+_router: dict[str, Callable[..., Any]] = {}
+
+
+def connect_router(*, withdraw_offer: Callable[..., AgentPresence], route: Callable[[Session], object]) -> None:
+    """Called once per process by hotline.hooks.wire()."""
+    _router.update(withdraw_offer=withdraw_offer, route=route)
+
+
+def _routing(name: str) -> Callable[..., Any]:
+    if name not in _router:
+        raise RuntimeError("telephony.presence is not connected to the router: call hotline.hooks.wire() at start")
+    return _router[name]
+
 _SCOPE_KEY = "telephony.user_scope"
 _LABELS = {OFFLINE: "offline", AVAILABLE: "available", OFFERED: "being offered a call", ON_CALL: "on a call",
            WRAP_UP: "in wrap-up", BREAK: "on a break", AWAY: "away"}
@@ -137,9 +153,7 @@ def set_presence(session: Session, *, user_id: int, state: str, reason: str | No
         raise InvalidPresenceTransition(presence.state, state)
     if presence.state == OFFERED:
         # Locks the offer's queue entry before the presence row, the order every writer uses.
-        from telephony import routing
-
-        return routing.withdraw_agent_offer(session, user_id=user_id, state=state, reason=reason or "agent left")
+        return _routing("withdraw_offer")(session, user_id=user_id, state=state, reason=reason or "agent left")
     presence = lock_presence(session, user_id=user_id)
     if presence.state == OFFERED:
         raise PresenceRefused("A call was just offered to you: answer or decline it, then change your presence.")
@@ -153,9 +167,7 @@ def set_presence(session: Session, *, user_id: int, state: str, reason: str | No
             raise NotReadyForCalls(reasons)
     move(session, presence, state, by=AGENT, reason=reason)
     if state == AVAILABLE:
-        from telephony import routing
-
-        routing.route(session)
+        _routing("route")(session)
     return presence
 
 
@@ -225,6 +237,7 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
-    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "begin_write", "get_presence", "lock_presence",
+    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "begin_write", "connect_router",
+    "get_presence", "lock_presence",
     "move", "presence_log", "remember_scope", "set_presence",
 ]

@@ -364,6 +364,10 @@ def agent_disconnected(session: Session, *, user_id: int) -> AgentPresence:
     return presence
 
 
+# The router's side of an agent's own presence change. The composition root connects it too
+# (hotline.hooks); connecting here as well covers any process that loaded the router.
+presence_service.connect_router(withdraw_offer=withdraw_agent_offer, route=route)
+
 __all__ = [
     "LEAVE_OUTCOMES", "OfferNotFound", "OfferNotLive", "QueueEntryNotFound", "abandon", "agent_disconnected",
     "call_ended", "enqueue", "expire_offers", "finish_wrap_ups", "leave_queue", "offer_answered", "offer_declined",

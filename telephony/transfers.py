@@ -24,14 +24,15 @@ from core.config import get_settings
 from core.errors import NotFound, ValidationFailed
 from core.models import User
 from core.worker import enqueue_named
-from telephony import bridge, calls, ivr, offers, routing
+from telephony import calls, ivr, monitoring, offers, routing
 from telephony import presence as presence_service
 from telephony.controls import (ControlRefused, agent_leg, audited, conference_key, finish, live_call,
                                 open_event, record_control, require_agent_or_leader, resume_recording_if_paused,
-                                twilio_step)
+                                twilio_step, hotline_number, leg_url)
 from telephony.gateway import GatewayError, get_gateway
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.models.controls import CallControlEvent
+from telephony.legs import agent_identity
 from telephony.offers import lock_entry, queue_changed
 from telephony.presence import (AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, begin_write, lock_presence,
                                 move)
@@ -46,17 +47,6 @@ __all__ = ["cancel_transfer", "escalate_call", "hotline_number", "leg_url", "on_
 
 log = logging.getLogger("hotline.telephony.transfers")
 RING_SECONDS = 30
-
-
-def hotline_number(call: Call) -> str:
-    """What a leg the hub adds shows as its caller: the hotline's number, never a customer's."""
-    dialled = call.to_number if call.leg == "caller" and call.to_number and not call.to_number.startswith("client:") \
-        else None
-    return get_settings().twilio_caller_id or dialled or "hotline"
-
-
-def leg_url(control_id: int) -> str:
-    return ivr.webhook_url("/twilio/controls/leg", control=control_id)
 
 
 # Transfer -------------------------------------------------------------------------------------
@@ -112,7 +102,7 @@ def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, sou
                            action="call.transfer_started", target_user_id=target.id, warm=True)
     old = agent_leg(session, call)
     event.handed_over_sid = old.call_sid if old is not None else None
-    identity = bridge.agent_identity(target.id)
+    identity = agent_identity(target.id)
     sid = twilio_step("ring the person you transfer to", lambda: get_gateway().add_conference_leg(
         conference_key(call), from_=hotline_number(call), to=f"client:{identity}", label=f"transfer-{target.id}",
         status_callback=leg_url(event.id), end_conference_on_exit=True, timeout=RING_SECONDS))
@@ -368,8 +358,9 @@ def remind_unanswered_transfers(session: Session) -> int:
 
 # The legs the controls add ------------------------------------------------------------------------
 
-def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: int) -> None:
-    """POST /twilio/controls/leg?control=ID: status of a transfer's or a monitor's leg."""
+def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: int) -> Call | None:
+    """POST /twilio/controls/leg?control=ID: status of a transfer's or a monitor's leg. Returns
+    the leg when it is now an ordinary agent's leg (a transfer done), for bridge.agent_leg_status."""
     event = session.get(CallControlEvent, control_id)
     leg = calls.get_by_sid(session, call_sid=params.get("CallSid"))
     calls.log_event(session, kind="control-leg", params=params, call=leg)
@@ -382,27 +373,26 @@ def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: i
             CallControlEvent.ended_at.is_(None)).order_by(CallControlEvent.id.desc()).limit(1)).first() or event
     status = params.get("CallStatus") or ""
     if leg is not None and not calls.advance_status(leg, status, duration=params.get("CallDuration")):
-        return
+        return None
     if event.kind == "transfer":
-        _transfer_leg(session, event, leg, status)
+        return _transfer_leg(session, event, leg, status)
     else:
-        from telephony import monitoring
-
         monitoring.on_leg_status(session, event=event, status=status)
 
 
-def _transfer_leg(session: Session, event: CallControlEvent, leg: Call | None, status: str) -> None:
+def _transfer_leg(session: Session, event: CallControlEvent, leg: Call | None, status: str) -> Call | None:
     call = session.get(Call, event.call_id)
     if call is None:
-        return
+        return None
     if event.state == "pending" and status == "in-progress":
         if call.is_terminal:
-            return  # the caller has gone; the hub ends this leg (bridge.caller_ended)
+            return None  # the caller has gone; the hub ends this leg (bridge.caller_ended)
         _hand_over(session, event, call)
     elif event.state == "pending" and status in TERMINAL_STATUSES:
         _transfer_failed(session, event, call, status)
     elif event.state == "done" and status in TERMINAL_STATUSES and leg is not None:
-        bridge.agent_leg_status(session, leg=leg, status=status)  # the new agent's leg, as any agent's
+        return leg  # the new agent's leg, as any agent's (bridge.agent_leg_status)
+    return None
 
 
 def _hand_over(session: Session, event: CallControlEvent, call: Call) -> None:

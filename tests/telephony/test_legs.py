@@ -64,8 +64,8 @@ def test_a_stale_leg_answered_then_completed_neither_ends_the_call_nor_frees_the
                           voice_params(stale_sid, from_="hotline", status="in-progress", To=f"client:agent_{a.id}"))
     assert answer.status_code == 200
     verbs = parse(answer.text)
-    assert [v.name for v in verbs] == ["Say", "Hangup"]
-    assert "taken" in verbs[0].text.lower()
+    assert [v.name for v in verbs] == ["Say", "Say", "Hangup"]
+    assert "其他同事接听" in verbs[0].text and "taken by a colleague" in verbs[1].text
     # ... and its completed callback arrives.
     done = post_webhook(client, "/twilio/status",
                         voice_params(stale_sid, from_="hotline", status="completed", CallDuration="2",
@@ -126,7 +126,7 @@ def test_an_agent_already_on_a_call_who_answers_another_offer_is_refused(client,
     leg_sid = new_call_sid()
     answer = post_webhook(client, f"/twilio/agent/answer?offer={offer.id}",
                           voice_params(leg_sid, from_="hotline", status="in-progress", To=f"client:agent_{hub.agent.id}"))
-    assert [v.name for v in parse(answer.text)] == ["Say", "Hangup"]
+    assert [v.name for v in parse(answer.text)] == ["Say", "Say", "Hangup"]
     fresh(session)
     live = session.scalars(select(Call).where(Call.leg == "agent", Call.agent_id == hub.agent.id,
                                               Call.status == "in-progress")).all()
