@@ -168,6 +168,14 @@ def write_locked(session: Session) -> Session:
     return session
 
 
+def begin_write(session: Session) -> None:
+    """Make the coming transaction SQLite's serialised writer, so reads that decide a write
+    cannot go stale; inside a running transaction its first write already holds the lock (on
+    PostgreSQL, row locks do this job and nothing changes)."""
+    if not session.in_transaction():
+        write_locked(session)
+
+
 # After-commit work ----------------------------------------------------------------------
 
 _PENDING = "hotline_on_commit"

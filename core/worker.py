@@ -3,6 +3,7 @@ and the sweeps beat runs, the embedded worker and beat, and the worker heartbeat
 
 from __future__ import annotations
 
+import importlib
 import logging
 import socket
 import threading
@@ -175,6 +176,10 @@ def build_beat_schedule() -> dict[str, dict[str, Any]]:
 
 def import_task_modules() -> None:
     celery_app.loader.import_default_modules()
+    # The loader remembers the modules it saw first (a cached property): those configure_celery
+    # added since are imported here, so a task enqueued by name is always found.
+    for module in celery_app.conf.include or ():
+        importlib.import_module(module)
 
 
 class SweepScheduler(Scheduler):

@@ -142,7 +142,7 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     caller = session.get(Call, offer.call_id)
     if caller is None or caller.is_terminal:
         routing.call_ended(session, call_id=offer.call_id)
-        return _say_and_hang_up("The caller has hung up.")
+        return _say_and_hang_up("The caller has hung up.", "来电者已挂断。")
     # A warm transfer to a queue: the caller is already in the conference with the agent who
     # transfers; the call becomes this agent's when they have joined it (transfers._hand_over).
     joining = transfers.queue_transfer_answered(session, caller=caller, offer=offer, leg=leg)

@@ -19,6 +19,7 @@ from core import clock
 from core import users as users_service
 from core.audit import record as audit
 from core.config import get_settings
+from core.db import begin_write
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User
@@ -28,7 +29,7 @@ from telephony import presence as presence_service
 from telephony.gateway import GatewayError, get_gateway
 from telephony.models import TERMINAL_STATUSES, Call
 from telephony.models.controls import CallbackAttempt
-from telephony.presence import AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, begin_write
+from telephony.presence import AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER
 from tickets import grants, timeline
 from tickets import service as ticket_service
 

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import begin_write
 from core.errors import Conflict, NotFound
 from core.events import publish
 from core.worker import enqueue_named
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
-from telephony.presence import AGENT, AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, begin_write, lock_presence, move
+from telephony.presence import AGENT, AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, lock_presence, move
 
 # Called with (session, offer) for every offer made, inside its transaction (the `call.offered`
 # event and the ring task are already queued for after commit).

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core import directory
 from core import users as users_service
-from core.db import write_locked
+from core.db import begin_write
 from core.errors import Conflict
 from core.events import publish
 from telephony.models.routing import AgentPresence, PresenceLog
@@ -213,13 +213,6 @@ def announce_move(session: Session, user_id: int, *, previous: str, state: str, 
             user_id=user_id, site_id=site_id, team_id=team_id)
 
 
-def begin_write(session: Session) -> None:
-    """Make the coming transaction SQLite's serialised writer, so reads that decide a write
-    cannot go stale; inside a running transaction its first write already holds the lock."""
-    if not session.in_transaction():
-        write_locked(session)
-
-
 def remember_scope(session: Session, user_id: int, *, site_id: int | None, team_id: int | None) -> None:
     """Prime `_scope` with values a caller already read (the router's agent pick)."""
     session.info.setdefault(_SCOPE_KEY, {})[user_id] = (site_id, team_id)
@@ -237,7 +230,7 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
-    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "begin_write", "connect_router",
+    "PresenceRefused", "allowed_targets", "announce_move", "before_available", "connect_router",
     "get_presence", "lock_presence",
     "move", "presence_log", "remember_scope", "set_presence",
 ]

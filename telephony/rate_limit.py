@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from telephony.models.controls import RateBucket
-from telephony.presence import begin_write
+from core.db import begin_write
 
 __all__ = ["OUTBOUND_CALLS", "take"]
 

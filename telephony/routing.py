@@ -10,13 +10,14 @@ from sqlalchemy import and_, bindparam, exists, not_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import begin_write
 from core.errors import Conflict, ValidationFailed
 from core import directory
 from telephony import decision, offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.offers import OfferNotFound, OfferNotLive, lock_entry, on_offer, queue_changed
-from telephony.presence import AVAILABLE, AWAY, ON_CALL, ROUTER, WRAP_UP, begin_write, lock_presence, move
+from telephony.presence import AVAILABLE, AWAY, ON_CALL, ROUTER, WRAP_UP, lock_presence, move
 from telephony.priority import PREFERRED_AGENT_TIERS, base_priority, routing_settings, sort_key
 from telephony.queue_status import QueueEntryNotFound, queue_position, queue_snapshot
 

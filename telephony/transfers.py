@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core import clock, organisation, permissions
 from core import users as users_service
 from core.config import get_settings
+from core.db import begin_write
 from core.errors import NotFound, ValidationFailed
 from core.models import User
 from core.worker import enqueue_named
@@ -34,7 +35,7 @@ from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.models.controls import CallControlEvent
 from telephony.legs import agent_identity
 from telephony.offers import lock_entry, queue_changed
-from telephony.presence import (AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, begin_write, lock_presence,
+from telephony.presence import (AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, lock_presence,
                                 move)
 from telephony.priority import routing_settings, sort_key
 from tickets import escalation

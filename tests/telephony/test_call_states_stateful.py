@@ -95,5 +95,5 @@ def _machine(agent_ids: list[int]) -> type[RuleBasedStateMachine]:
 def test_random_callback_sequences_keep_the_invariants(session, hub: Hub) -> None:
     machine = _machine([hub.agent.id, hub.other_agent.id])
     run_state_machine_as_test(machine, settings=hypothesis_settings(
-        max_examples=25, stateful_step_count=25, deadline=None, database=None,
+        max_examples=10, stateful_step_count=20, deadline=None, database=None,
         suppress_health_check=list(HealthCheck)))
