@@ -330,6 +330,7 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
     from deploy.carrier import LoopbackCarrier
     from deploy.loopback import TWILIO_SID, TWILIO_TOKEN, Loopback
     from deploy.processes import free_port
+    from hotline import hooks
 
     report = Report()
     redis = OwnRedis(config.redis_port, workdir / "redis")
@@ -358,6 +359,7 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
         logging.getLogger("hotline.events").setLevel(logging.ERROR)
         logging.getLogger("hotline.simulator").setLevel(logging.ERROR)
         clock.install(clock.SystemClock())
+        hooks.wire()  # this process changes presence (seeding, breaks): the hooks a hub process has
         agent_ids = seed_hub(config)
         carrier.start(settings)
         sim = carrier.sim
