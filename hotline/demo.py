@@ -131,6 +131,7 @@ class Traffic:
         from telephony import presence
 
         for username in BOTS:
+            state = "unknown"
             try:
                 with session_scope() as session:
                     state = presence.get_presence(session, user_id=self.agents[username]).state
