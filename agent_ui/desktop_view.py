@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core import clock, organisation
+from core.db import write_locked
 from core.errors import NotFound
 from core.models import User
 from scheduling import notices as notice_service
@@ -128,10 +129,13 @@ AUDITED = frozenset({"offer", "call"})  # panels that may show a full card: each
 
 
 def prepare_for_audit(session: Session, panels: Iterable[str]) -> None:
-    """Viewing a caller's full card writes the audit trail. The page stays a reader, holding no
-    write lock while an idle agent's desk renders: `core.audit` ends the read and goes on as the
-    serialised writer at the moment a card is shown."""
-    del session, panels
+    """Viewing a caller's full card writes the audit trail. On SQLite a read transaction that
+    then writes fails at once if another writer committed meanwhile, so such reads start as the
+    serialised writer (what was read before, the sign-in, is committed first)."""
+    if AUDITED & set(panels):
+        if session.in_transaction():
+            session.commit()
+        write_locked(session)
 
 
 def context(session: Session, user: User, panels: Iterable[str] = PANELS, *,

@@ -136,6 +136,7 @@ class Traffic:
         from telephony import presence
 
         for username in BOTS:
+            state = "unknown"
             try:
                 with session_scope() as session:
                     state = presence.get_presence(session, user_id=self.agents[username]).state
@@ -293,10 +294,13 @@ class _QuietWebhooks(logging.Filter):
         return True
 
 
-def quiet_webhook_lines() -> None:
+def quiet_webhook_lines(quiet: bool = True) -> None:
+    """Webhook lines to DEBUG in this process (the demo's), or back to INFO with `quiet=False`."""
     for name in ("uvicorn.access", "httpx"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _QuietWebhooks) for f in logger.filters):
+        for installed in [f for f in logger.filters if isinstance(f, _QuietWebhooks)]:
+            logger.removeFilter(installed)
+        if quiet:
             logger.addFilter(_QuietWebhooks())
 
 

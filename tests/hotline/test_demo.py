@@ -20,6 +20,13 @@ from hotline import demo, health
 from tests.conftest import build_settings
 
 
+@pytest.fixture(autouse=True)
+def _webhook_lines_back() -> Iterator[None]:
+    """The demo quiets webhook lines for its whole process; other tests read them (test_logs_flow)."""
+    yield
+    demo.quiet_webhook_lines(False)
+
+
 def test_banner_names_each_users_role_and_the_simulator_page() -> None:
     settings = config.Settings(public_url="http://127.0.0.1:8000")
     text = demo.banner(settings, 3)
