@@ -29,6 +29,7 @@ from tickets import tiers, visibility
 __all__ = ["agent_identity", "ring_agent", "agent_answered", "caller_joins", "conference_done", "connect_caller",
            "agent_leg_status", "caller_ended", "hangup_by_agent", "conference_name"]
 
+CALL_NOT_IN_PROGRESS = 21220  # Twilio: "Call is not in-progress"
 log = logging.getLogger("hotline.telephony.bridge")
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
 CONFERENCE_EVENTS = "start end join leave"
@@ -178,16 +179,7 @@ def _other_live_leg_ended(session: Session, leg: Call) -> bool:
     other = legs.live_leg_of(session, agent_id=leg.agent_id, besides=leg.id)
     if other is None:
         return legs.mark_answered(session, leg)
-    try:
-        state = get_gateway().fetch_call(other.call_sid)
-    except GatewayError as exc:
-        log.info("agent leg %s not checked at Twilio: %s", other.id, exc.message)
-        return False
-    if state.status not in TERMINAL_STATUSES:
-        return False
-    on_status(session, params={"CallSid": other.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
-                               **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
-    return legs.mark_answered(session, leg)
+    return _settle_from_carrier(session, other) and legs.mark_answered(session, leg)
 
 
 def connect_caller(session: Session, *, call_id: int) -> bool:
@@ -208,10 +200,27 @@ def connect_caller(session: Session, *, call_id: int) -> bool:
             if exc.retryable:
                 raise
             log.warning("caller %s could not be connected: %s", caller.id, exc.message)
+            if exc.twilio_code == CALL_NOT_IN_PROGRESS and not _settle_from_carrier(session, caller):
+                return False  # Twilio still has the caller (a race with their own redirect): the sweep retries
     for leg in calls.agent_legs(session, call_id=caller.id):
         if leg.status not in TERMINAL_STATUSES:
             _end_leg(leg)
     return False
+
+
+def _settle_from_carrier(session: Session, call: Call) -> bool:
+    """Apply Twilio's own record of a call whose status callback was lost (the redirect was
+    refused because the call had ended): as the callback would have. True if it has ended."""
+    try:
+        state = get_gateway().fetch_call(call.call_sid)
+    except GatewayError as exc:
+        log.info("call %s not checked at Twilio: %s", call.id, exc.message)
+        return False
+    if state.status not in TERMINAL_STATUSES:
+        return False
+    on_status(session, params={"CallSid": call.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
+                               **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
+    return True
 
 
 def agent_leg_of(session: Session, caller: Call) -> Call | None:
@@ -232,18 +241,7 @@ def _agent_still_there(session: Session, caller: Call) -> bool:
     then Twilio (the agent's `completed` may be late or lost). A leg Twilio says has ended is
     applied as its status callback would be."""
     leg = agent_leg_of(session, caller)
-    if leg is None:
-        return False
-    try:
-        state = get_gateway().fetch_call(leg.call_sid)
-    except GatewayError as exc:
-        log.info("agent leg %s not checked at Twilio: %s", leg.id, exc.message)
-        return True
-    if state.status not in TERMINAL_STATUSES:
-        return True
-    on_status(session, params={"CallSid": leg.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
-                               **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
-    return False
+    return leg is not None and not _settle_from_carrier(session, leg)  # not asked: assume still there
 
 
 def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: Offer | None) -> None:
@@ -261,7 +259,9 @@ def _end_leg(leg: Call) -> None:
     try:
         get_gateway().update_call(leg.call_sid, status="completed" if leg.answered_at else "canceled")
     except GatewayError as exc:
-        log.info("agent leg %s not ended at Twilio: %s", leg.id, exc.message)
+        # 21220: the leg had already ended at Twilio, which is what this asked for.
+        log.log(logging.DEBUG if exc.twilio_code == CALL_NOT_IN_PROGRESS else logging.INFO,
+                "agent leg %s not ended at Twilio: %s", leg.id, exc.message)
 
 
 def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -> str:

@@ -120,3 +120,26 @@ def test_a_recording_whose_callbacks_were_lost_is_copied_attached_and_deleted(cl
     call = _call(session, sid)
     refs = [r.recording_ref for r in ticket_service.recordings_of(session, ticket_id=call.ticket_id)]
     assert refs == [rsid]
+
+
+def test_a_caller_whose_hang_up_was_lost_ends_when_the_move_in_is_refused(client, sim, hub: Hub, session) -> None:
+    """The fault run's case: the caller's hang-up was lost, an agent answered, and moving the
+    caller in failed with Twilio's 21220 ("Call is not in-progress") at every repair sweep while
+    the hub kept the call open. That refusal is the carrier saying the caller has gone: the call
+    is settled from Twilio's own record at once and the agent's leg ended."""
+    sid = _queued(sim)
+    available(session, hub.agent)
+    sim.pump()
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    assert phone.ringing()
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    assert _call(session, sid).status == "in-progress"  # the hub has not heard
+    phone.answer()
+    sim.pump()
+    call = _call(session, sid)
+    assert call.status == "completed" and call.ended_at is not None
+    leg = session.scalar(select(Call).where(Call.leg == "agent"))
+    assert leg is not None and leg.status == "completed"
+    assert session.get(AgentPresence, hub.agent.id).state != "on_call"
