@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -34,7 +35,9 @@ def play_week(settings: config.Settings, *, agents: dict[str, int], bots: Sequen
     """Play `days` days of calls, `calls_per_day` each between 09:00 and 18:00 local time,
     through the real app and the simulator, with the simulated agents answering; time is a
     FrozenClock moved from call to call. Returns the calls placed."""
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():  # Starlette's note about its test client's httpx, not for the demo's terminal
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
+        from fastapi.testclient import TestClient
 
     from core.worker import celery_app
     from hotline.app import create_app

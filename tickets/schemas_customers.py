@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.limits import INT_MAX
+
 Tier = Literal["normal", "silver", "gold", "platinum", "diamond"]
 Gender = Literal["female", "male", "other", "undisclosed"]
 ConsentPurpose = Literal["service", "care_sms", "marketing"]
@@ -226,7 +228,7 @@ class PurchaseCreate(_In):
     the same purchase again adds nothing."""
 
     source_id: str = Field(min_length=1, max_length=80, examples=["till-7-000123"])
-    amount_cents: int = Field(ge=0, le=10**12, examples=[12550])
+    amount_cents: int = Field(ge=0, le=INT_MAX, examples=[12550])  # one purchase: up to ~21 million yuan
     at: datetime | None = None
 
 

@@ -37,6 +37,9 @@ def _fresh_process(settings: config.Settings, start: datetime, user_id: int, *,
 
         worker.configure(config.get_settings())  # what `hotline worker` and the embedded worker do first
     outcome = "available"
+    if not start_worker:  # an unwired process cannot change presence at all (it has no router)
+        db.get_engine().dispose()
+        return {"registered_by_imports": registered_by_imports, "outcome": None}
     with db.new_session() as session:
         try:
             presence.set_presence(session, user_id=user_id, state="available")
