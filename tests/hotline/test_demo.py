@@ -111,7 +111,7 @@ def demo_env(tmp_path: Path, data_keys: list[str]) -> Iterator[tuple[str, int]]:
     """A fresh clone's embedded default (no database yet) on a port of its own, real time."""
     port = _free_port()
     settings = build_settings(tmp_path / "var", f"sqlite:///{tmp_path / 'var' / 'hotline.db'}", data_keys,
-                              public_url=f"http://127.0.0.1:{port}")
+                              public_url=f"http://127.0.0.1:{port}", broker_url=None)  # the embedded worker
     config.configure(settings)
     db.configure_engine(None)
     previous = clock_module.get_clock()
