@@ -190,7 +190,8 @@ def erlang_a(servers: int, traffic: float, *, aht_seconds: float, patience_secon
         return ErlangAResult(servers, traffic, 0.0, 0.0, 1.0, 0.0, traffic / servers)
     log_a0 = _log_a(c, b)
     # P(W > 0) = 1 / (1 + (1/B - 1)/A), computed without forming A (it can exceed any float).
-    wait = 1.0 / (1.0 + math.exp(math.log1p(-block) - math.log(block) - log_a0)) if block < 1 else 1.0
+    odds = math.log1p(-block) - math.log(block) - log_a0
+    wait = (1.0 / (1.0 + math.exp(odds)) if odds < 700 else 0.0) if block < 1 else 1.0  # exp(>709) overflows
     a0_inv = math.exp(-log_a0)
     ratio = servers / traffic
     abandon = max(0.0, wait * (1.0 - ratio * (1.0 - a0_inv)))

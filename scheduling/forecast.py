@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 INTERVALS = (15, 30, 60)
+MAX_TRAFFIC = 2_000  # erlangs in one interval: two thousand calls at once is beyond any hotline
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ def staff_interval(calls: float, *, interval_minutes: int, aht_seconds: float, t
     if calls < 0 or aht_seconds <= 0 or interval_minutes <= 0:
         raise ValidationFailed("Calls cannot be negative; handle time and interval must be positive.")
     traffic = calls * aht_seconds / (interval_minutes * 60)
+    if traffic > MAX_TRAFFIC:
+        raise ValidationFailed(f"An interval's traffic (calls × handle time over the interval) is at most "
+                               f"{MAX_TRAFFIC:,} erlangs; check the calls and the handle time.", field="calls")
     if targets.patience_seconds is None:
         c = erlang.required_agents_c(traffic, aht_seconds=aht_seconds, target_level=targets.level,
                                      target_seconds=targets.seconds, max_occupancy=targets.max_occupancy)

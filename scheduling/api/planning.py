@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
@@ -15,18 +15,23 @@ from core.auth import AdminUser, AgentUser, DbSession, TeamLeaderUser
 from scheduling import adherence, roster, settings, shifts
 from scheduling.forecast import Targets, staff_interval
 
+DAY_SECONDS = 86_400
+
 router = APIRouter()
 
 
 class ForecastIn(BaseModel):
-    calls: list[float] = Field(min_length=1, max_length=40_000)
-    aht_seconds: float = Field(gt=0)
+    """Bounded to what a hotline can mean: a larger number is a typing error, not a plan (and
+    an unbounded float reaches infinity in the queueing models)."""
+
+    calls: list[Annotated[float, Field(ge=0, le=100_000)]] = Field(min_length=1, max_length=2_976)  # a month of 15 min
+    aht_seconds: float = Field(gt=0, le=DAY_SECONDS)
     interval_minutes: int = 30
-    target_percent: float = 80.0
-    target_seconds: float = 20.0
-    shrinkage_percent: float = 0.0
-    max_occupancy_percent: float = 100.0
-    patience_seconds: float | None = None
+    target_percent: float = Field(default=80.0, gt=0, lt=100)
+    target_seconds: float = Field(default=20.0, ge=0, le=DAY_SECONDS)
+    shrinkage_percent: float = Field(default=0.0, ge=0, lt=100)
+    max_occupancy_percent: float = Field(default=100.0, ge=50, le=100)
+    patience_seconds: float | None = Field(default=None, gt=0, le=DAY_SECONDS)
 
 
 @router.post("/forecast")

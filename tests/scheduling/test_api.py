@@ -130,3 +130,22 @@ def test_leave_refusal_through_the_api_carries_its_reason(client, session, world
     assert refused.status_code == 200 and refused.json()["refusal"]["reason"] == "leave.refused.notice"
     mine = client.get("/api/scheduling/leave", headers=agent).json()["data"][0]
     assert mine["status"] == "refused" and mine["refusal"]["note"] == "Ask a week ahead next time"
+
+
+def test_forecast_numbers_beyond_any_hotline_are_refused_not_a_server_error(client, session, world) -> None:  # type: ignore[no-untyped-def]
+    """The fuzzer's find: a huge call count or handle time reached infinity in the queueing model
+    (a 500), and an occupancy cap near zero made one request run for minutes."""
+    auth = _auth(session, world.agents[0])
+    for body in ({"calls": [1e308], "aht_seconds": 300}, {"calls": [10], "aht_seconds": 1e308},
+                 {"calls": [10], "aht_seconds": 300, "patience_seconds": 1e308},
+                 {"calls": [10], "aht_seconds": 300, "max_occupancy_percent": 1},
+                 {"calls": [1] * 3000, "aht_seconds": 300}):
+        refused = client.post("/api/scheduling/forecast", headers=auth, json=body)
+        assert refused.status_code == 422, (body if len(str(body)) < 200 else "3000 intervals", refused.text[:300])
+    busy = client.post("/api/scheduling/forecast", headers=auth,
+                       json={"calls": [90_000], "aht_seconds": 600, "patience_seconds": 120})
+    assert busy.status_code == 422 and "2,000 erlangs" in busy.json()["detail"]
+    edge = client.post("/api/scheduling/forecast", headers=auth,
+                       json={"calls": [7_000], "aht_seconds": 500, "patience_seconds": 3600, "target_percent": 99.9,
+                             "target_seconds": 0, "max_occupancy_percent": 50})
+    assert edge.status_code == 200 and edge.json()["data"][0]["agents"] >= 3_889
