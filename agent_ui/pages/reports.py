@@ -238,9 +238,10 @@ def calls_csv(request: Request, session: DbSession, user: ReportReader, ip: Clie
 
 # The monthly complaint analysis ----------------------------------------------------------------
 
-@router.get("/reports/complaints", include_in_schema=False)
-def complaint_report(request: Request, session: DbSession, user: TeamLeaderUser, month: str = "",
-                     site: str = "") -> Response:
+def month_and_site(session: DbSession, user: User, month: str,
+                   site: str) -> tuple[Period, dict[str, str], str, int | None]:
+    """A monthly report's site (the viewer's, or one a whole-center viewer picked) and month
+    (`YYYY-MM`, this month in the site's zone by default), with errors beside the fields."""
     errors: dict[str, str] = {}
     period = Period(site=site[:12])
     site_id = _site(session, user, period, errors)
@@ -251,6 +252,13 @@ def complaint_report(request: Request, session: DbSession, user: TeamLeaderUser,
             errors["site"] = MESSAGES["site"]
     zone = organisation.site_timezone(session, site_id)
     key = month.strip()[:7] or clock.now().astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+    return period, errors, key, site_id
+
+
+@router.get("/reports/complaints", include_in_schema=False)
+def complaint_report(request: Request, session: DbSession, user: TeamLeaderUser, month: str = "",
+                     site: str = "") -> Response:
+    period, errors, key, site_id = month_and_site(session, user, month, site)
     analysis = None
     if not errors:
         try:

@@ -8,21 +8,19 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from agent_ui.pages.reports import MESSAGES, Period, _site, _whole_center
+from agent_ui.pages.reports import MESSAGES, _whole_center, month_and_site
 from agent_ui.templating import render
-from core import clock, organisation
+from core import organisation
 from core.audit import record as audit
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.db import write_locked
 from core.directory import staff_names
-from core.errors import DomainError, PermissionDenied
+from core.errors import DomainError
 from core.models import User
-from telephony import call_log
 from tickets import figures
 
 router = APIRouter()
@@ -33,16 +31,7 @@ CSV_COLUMNS = ("section", "key", "value")
 
 
 def _figures(session: DbSession, user: User, month: str, site: str) -> tuple[Any, dict[str, str], str, int | None]:
-    errors: dict[str, str] = {}
-    period = Period(site=site[:12])
-    site_id = _site(session, user, period, errors)
-    if "site" not in errors:
-        try:
-            site_id = call_log.report_site(user, site_id)
-        except PermissionDenied:
-            errors["site"] = MESSAGES["site"]
-    zone = organisation.site_timezone(session, site_id)
-    key = month.strip()[:7] or clock.now().astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+    _period, errors, key, site_id = month_and_site(session, user, month, site)
     found = None
     if not errors:
         try:
