@@ -330,6 +330,8 @@ def run(args: argparse.Namespace, webs: int) -> dict[str, Any]:
         config.configure(settings)
         db.configure_engine(db.make_engine(url, pool_size=4, max_overflow=4))
         configure_bus(settings)
+        from hotline import hooks
+        hooks.wire()  # this process changes presence (seeding): the hooks a hub process has
         result: dict[str, Any] = {"webs": webs}
         child = None
         try:
@@ -393,6 +395,7 @@ def run(args: argparse.Namespace, webs: int) -> dict[str, Any]:
                           stranded=len(driver.callers), load=os.getloadavg(),
                           stranded_states=dict(_count(f"{carrier.sim.calls[c].status}/{carrier.sim.calls[c].waiting}"
                                                       for c in driver.callers)))
+            result["hub_view"] = hub_view_of(list(driver.callers))
             result["overlaps"] = agent_overlaps()
             result["recordings"] = recordings_copied()
             if child is not None:
@@ -415,6 +418,30 @@ def run(args: argparse.Namespace, webs: int) -> dict[str, Any]:
             db.configure_engine(None)
             config.configure(None)
     return result
+
+
+def hub_view_of(sids: list[str]) -> dict[str, int]:
+    """What the hub holds for callers the carrier still has: their call's status, their queue
+    entry's state and their last offer's state, with the agents free at the end, so a stranded
+    caller says where it stuck (never routed, offered and ringing, answered but not joined)."""
+    from sqlalchemy import text
+
+    from core.db import session_scope
+
+    if not sids:
+        return {}
+    with session_scope(reader=True) as session:
+        rows = session.execute(text(
+            "SELECT c.status, coalesce(q.state, '-'), coalesce(("
+            "  SELECT o.state FROM offers o WHERE o.entry_id = q.id ORDER BY o.id DESC LIMIT 1), 'no offer') "
+            "FROM calls c LEFT JOIN queue_entries q ON q.call_id = c.id WHERE c.call_sid = ANY(:sids)"),
+            {"sids": sids}).all()
+        free = session.execute(text("SELECT count(*) FROM agent_presence WHERE state = 'available'")).scalar()
+    out: dict[str, int] = {"agents available at the end": int(free or 0), "known to the hub": len(rows)}
+    for status, entry, offer in rows:
+        key = f"call {status} / entry {entry} / offer {offer}"
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def agent_overlaps() -> int:
@@ -465,6 +492,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"invariants: agent legs overlapping (an agent on two calls): {result['overlaps']}; answers asked of an "
           f"agent already on a call: {driver.two_calls}; callers stranded: {result['stranded']}"
           + (f" (status/waiting: {result['stranded_states']})" if result["stranded"] else ""))
+    if result.get("hub_view"):
+        print(f"stranded callers as the hub sees them: {result['hub_view']}")
     total, copied = result["recordings"]
     print(f"recordings: {copied} of {total} copied into the S3 stand-in by the workers")
     if result.get("errors"):
