@@ -24,6 +24,10 @@ from tickets.workflow import Category, Status
 
 PANELS = ("wallboard", "escalations", "backlog", "grants", "figures")
 BOARD_STATES = ("available", "offered", "on_call", "wrap_up", "break", "away")
+# Names each state lists on the wallboard, longest in that state first: the ones a leader acts on.
+# A large floor's board would otherwise carry every agent's name (2,000 on a big site), too many to
+# read on a wall and, sent on every change to every open floor, the live pages' largest cost.
+BOARD_NAMES = 30
 ACTIVE = [s.value for s in (Status.new, Status.open, Status.waiting_on_customer, Status.escalated)]
 DURATIONS = (30, 60, 120, 240, 480, 1440)  # minutes offered in the grant and extend forms
 WHOLE_CENTER = frozenset({Role.center_head.value, Role.admin.value})
@@ -37,10 +41,21 @@ class BoardAgent:
 
 
 @dataclass(frozen=True)
+class StateGroup:
+    state: str
+    agents: list[BoardAgent]  # the longest in this state first, at most BOARD_NAMES
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.agents)
+
+
+@dataclass(frozen=True)
 class Wallboard:
     at: datetime
     queues: list[tuple[QueueLine, datetime]]  # with the moment the longest waiter joined
-    states: list[tuple[str, list[BoardAgent]]]
+    states: list[StateGroup]
     expiring: list[tuple[str, datetime]]  # agent's name, when the offer times out
     figures: figure_service.TodayFigures
     waiting: int
@@ -73,9 +88,10 @@ def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: Que
 
     states = []
     for state in BOARD_STATES:
+        present = [a for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
         lines = [BoardAgent(a.user_id, people.get(a.user_id, ("?", None))[0], at - timedelta(seconds=a.seconds_in_state))
-                 for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
-        states.append((state, lines))
+                 for a in present[:BOARD_NAMES]]
+        states.append(StateGroup(state, lines, len(present)))
     queues = [(q, at - timedelta(seconds=q.longest_wait_seconds)) for q in snapshot.queues]
     expiring = [(people.get(o.user_id, ("?", None))[0], at + timedelta(seconds=o.seconds_left))
                 for o in snapshot.expiring_offers if here(o.user_id)]

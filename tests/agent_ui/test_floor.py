@@ -146,3 +146,27 @@ def test_floor_in_simplified_chinese(client: TestClient, session: Session, desk:
         assert text in page, text
     refused = client.post("/floor/grants", headers=HX, data={"ticket_number": "", "agent_id": "", "reason": ""})
     assert refused.status_code == 422 and 'id="grant-ticket-error"' in refused.text
+
+
+def test_a_large_floor_lists_the_longest_in_each_state_and_counts_the_rest(
+        client: TestClient, session: Session, desk: Desk, clock) -> None:  # type: ignore[no-untyped-def]
+    from agent_ui.floor_view import BOARD_NAMES
+    from tests.factories import make_user
+
+    many = BOARD_NAMES + 5
+    agents = [make_user(session, team=desk.team, display_name=f"Idle {n:02d}") for n in range(many)]
+    for agent in agents:  # Idle 00 has waited longest
+        set_presence(agent, "available")
+        clock.advance(seconds=10)
+    signed_in_client(client, desk.team_leader)
+    page = client.get("/floor").text
+    board = page[page.index('id="wallboard-state-available"'):page.index('id="wallboard-state-offered"')]
+    names = re.findall(r'<span class="agent-name">([^<]+)</span>', board)
+    assert names == [f"Idle {n:02d}" for n in range(BOARD_NAMES)]  # the longest idle, in order
+    assert f'<span class="count">{many}</span>' in board and "and 5 more" in board
+    assert f'<span class="stat-value" id="stat-available">{many}</span>' in page
+
+    desk.team_leader.locale = "zh_Hans"
+    session.merge(desk.team_leader)
+    session.commit()
+    assert "另有 5 人" in client.get("/floor").text
