@@ -76,35 +76,37 @@ def zone_of(session: Session, site_id: int | None) -> str:
 
 
 def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: QueueSnapshot | None = None,
-              people: dict[int, tuple[str, int | None]] | None = None) -> Wallboard:
-    """The wallboard of one site (or the center). `snapshot` and `people` let one read serve the
-    boards of every site at once."""
+              people: dict[int, directory.StaffName] | None = None) -> Wallboard:
+    """The wallboard of one site (or the center). `snapshot` and `people` (names already read,
+    filled in as more are needed) let one read serve the boards of every site at once. Names are
+    read only for the agents the board shows."""
     snapshot = snapshot or queue_snapshot(session)
-    people = people if people is not None else agent_names(session, snapshot)
+    people = people if people is not None else {}
     at = snapshot.at
+    site_of = {a.user_id: a.site_id for lines in snapshot.agents_by_state.values() for a in lines}
 
     def here(user_id: int) -> bool:
-        return site_id is None or (people.get(user_id, ("", None))[1] == site_id)
+        return site_id is None or site_of.get(user_id) == site_id
 
-    states = []
-    for state in BOARD_STATES:
-        present = [a for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
-        lines = [BoardAgent(a.user_id, people.get(a.user_id, ("?", None))[0], at - timedelta(seconds=a.seconds_in_state))
-                 for a in present[:BOARD_NAMES]]
-        states.append(StateGroup(state, lines, len(present)))
+    present = {state: [a for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
+               for state in BOARD_STATES}
+    offers = [o for o in snapshot.expiring_offers if here(o.user_id)]
+    wanted = {a.user_id for lines in present.values() for a in lines[:BOARD_NAMES]} | {o.user_id for o in offers}
+    if wanted - people.keys():
+        people.update(directory.staff_names(session, wanted - people.keys()))
+
+    def name(user_id: int) -> str:
+        return people[user_id].display_name if user_id in people else "?"
+
+    states = [StateGroup(state, [BoardAgent(a.user_id, name(a.user_id), at - timedelta(seconds=a.seconds_in_state))
+                                 for a in lines[:BOARD_NAMES]], len(lines))
+              for state, lines in present.items()]
     queues = [(q, at - timedelta(seconds=q.longest_wait_seconds)) for q in snapshot.queues]
-    expiring = [(people.get(o.user_id, ("?", None))[0], at + timedelta(seconds=o.seconds_left))
-                for o in snapshot.expiring_offers if here(o.user_id)]
+    expiring = [(name(o.user_id), at + timedelta(seconds=o.seconds_left)) for o in offers]
     waiting = sum(q.waiting + q.offered for q, _ in queues)
     oldest = min((since for q, since in queues if q.waiting + q.offered), default=None)
     return Wallboard(at=at, queues=queues, states=states, expiring=expiring, waiting=waiting, oldest=oldest,
                      figures=figure_service.today_figures(session, zone=zone, site_id=site_id, now=at))
-
-
-def agent_names(session: Session, snapshot: QueueSnapshot) -> dict[int, tuple[str, int | None]]:
-    """Display names and sites of the staff on the snapshot (staff names, not customer data)."""
-    ids = {a.user_id for lines in snapshot.agents_by_state.values() for a in lines}
-    return directory.staff_names(session, ids | {o.user_id for o in snapshot.expiring_offers})
 
 
 def wallboard_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:

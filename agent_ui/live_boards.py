@@ -163,13 +163,11 @@ def render_boards(keys: list[BoardKey], event_id: str) -> dict[BoardKey, str]:
     out: dict[BoardKey, str] = {}
     with session_scope(reader=True) as session:
         snapshot = queue_snapshot(session)
-        people = None
+        people: dict[int, Any] = {}  # names read for one board serve the others
         boards: dict[int | None, Any] = {}
         for key in keys:
             zone = floor_view.zone_of(session, key.site_id)
             if key.kind == "wallboard":
-                if people is None:
-                    people = floor_view.agent_names(session, snapshot)
                 if key.site_id not in boards:
                     boards[key.site_id] = floor_view.wallboard(session, site_id=key.site_id, zone=zone,
                                                                snapshot=snapshot, people=people)
