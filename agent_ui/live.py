@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -22,7 +24,7 @@ from core import credentials, directory, permissions
 from core.auth import SESSION_COOKIE, Viewer, client_ip, read_session_cookie, resolve_user
 from core.config import get_settings
 from core.db import session_scope
-from core.events import RESYNC_TOPIC, Event, get_bus
+from core.events import RESYNC_TOPIC, BusClosed, Event, get_bus
 from core.models import Role
 
 log = logging.getLogger("hotline.live")
@@ -119,6 +121,13 @@ def accepts(watcher: Watcher, page: str, event: Event) -> bool:
         return watcher.role == Role.team_leader.value and watcher.team_id is not None \
             and event.team_id == watcher.team_id
     return False
+
+
+def any_page_may_hear(event: Event) -> bool:
+    """The topics `accepts` can let through for some watcher (runs on the bus's thread)."""
+    topic = event.topic
+    return topic == RESYNC_TOPIC or topic in PERSONAL_TOPICS or topic.startswith("ticket.") \
+        or topic in ("notice.published", "notification.created")
 
 
 def panels_for(page: str, event: Event) -> set[str]:
@@ -222,6 +231,91 @@ def _shared_renders(state: object) -> SharedRenders:
     return shared
 
 
+WatchKey = tuple[str, int, str, int | None, int | None]
+
+
+def watch_key(watcher: Watcher, page: str) -> WatchKey:
+    """What `accepts` looks at: watchers alike in these hear the same events."""
+    return (page, watcher.user_id, watcher.role, watcher.site_id, watcher.team_id)
+
+
+class Dispatcher:
+    """One bus stream per web process for every open live page. Each event is judged once per
+    distinct watcher (the pages one person has open share the verdict) and handed to their
+    connections on the event loop. Before, every page held its own stream, and the bus's thread
+    offered each event to each of them: with a thousand floors open that was a fifth of the web
+    process's time. A backlog that overflows costs every page a full refresh, never a lost change."""
+
+    BACKLOG = 10_000
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.watchers: dict[WatchKey, dict[int, Connection]] = {}
+        self.stopped = False
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="live-dispatch")
+        await self._ready.wait()
+
+    def add(self, connection: Connection) -> Callable[[], None]:
+        key = watch_key(connection.watcher, connection.page)
+        token = id(connection)
+        self.watchers.setdefault(key, {})[token] = connection
+        if self.stopped:
+            connection.bus_closed()
+
+        def remove() -> None:
+            alike = self.watchers.get(key, {})
+            alike.pop(token, None)
+            if not alike:
+                self.watchers.pop(key, None)
+
+        return remove
+
+    def dispatch(self, event: Event) -> None:
+        for alike in list(self.watchers.values()):
+            first = next(iter(alike.values()), None)
+            if first is None or not accepts(first.watcher, first.page, event):
+                continue
+            for connection in list(alike.values()):
+                connection.on_event(event)
+
+    async def _listen(self) -> None:
+        try:
+            async with get_bus().stream(maxsize=self.BACKLOG, accept=any_page_may_hear) as events:
+                self._ready.set()
+                dropped = 0
+                async for event in events:
+                    if events.dropped != dropped:
+                        dropped = events.dropped
+                        log.warning("live pages fell behind the bus; every page refreshes")
+                        for alike in list(self.watchers.values()):
+                            for connection in list(alike.values()):
+                                connection.refresh_all()
+                    self.dispatch(event)
+        except BusClosed:
+            pass
+        finally:
+            self.stopped = True
+            self._ready.set()
+            for alike in list(self.watchers.values()):
+                for connection in list(alike.values()):
+                    connection.bus_closed()
+
+
+async def get_dispatcher(state: Any) -> Dispatcher:
+    """The dispatcher of this app on the running loop, started on first use (and again after the
+    bus it listened to was replaced or closed)."""
+    dispatcher: Dispatcher | None = getattr(state, "live_dispatcher", None)
+    if dispatcher is None or dispatcher.stopped or dispatcher.loop is not asyncio.get_running_loop():
+        dispatcher = Dispatcher()
+        state.live_dispatcher = dispatcher
+        await dispatcher.start()
+    return dispatcher
+
+
 class Connection:
     def __init__(self, websocket: WebSocket, watcher: Watcher, page: str,
                  missed: list[Event] | None = None) -> None:
@@ -233,8 +327,18 @@ class Connection:
         self.wake = asyncio.Event()
         self.sent: dict[str, str] = {}
         self.close_code: int | None = None
+        self.ended = asyncio.Event()
 
-    def _on_event(self, event: Event) -> None:
+    def bus_closed(self) -> None:
+        """The bus closed: the server is stopping."""
+        self.close_code = SERVICE_RESTART
+        self.ended.set()
+
+    def refresh_all(self) -> None:
+        self.dirty |= set(PAGES[self.page][1])
+        self.wake.set()
+
+    def on_event(self, event: Event) -> None:
         self.dirty |= panels_for(self.page, event)
         if self.dirty:
             # When the event reached this process, not when this page's task got to it: a render
@@ -244,16 +348,18 @@ class Connection:
             self.wake.set()
 
     async def run(self) -> None:
-        bus = get_bus()
-        hub = await get_hub(self.websocket.app.state)
+        state = self.websocket.app.state
+        dispatcher = await get_dispatcher(state)
+        hub = await get_hub(state)
         kind = PAGES[self.page][2]
         scope = floor_view.board_scope_of(self.watcher.role, self.watcher.site_id) if kind == "wallboard" else None
-        async with bus.stream(maxsize=256, accept=lambda e: accepts(self.watcher, self.page, e)) as events:
+        remove = dispatcher.add(self)
+        try:
             unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put,
                                         send_current=self.board_stale)
             self.wake.set()
             tasks = [asyncio.create_task(coro) for coro in (
-                self._listen(events), self._render(), self._send(), self._receive(), self._recheck())]
+                self.ended.wait(), self._render(), self._send(), self._receive(), self._recheck())]
             try:
                 done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -267,11 +373,8 @@ class Connection:
                 # asyncio.wait, not gather: gather would re-raise a child's CancelledError as if this
                 # task were cancelled, which the server's own cancellation handling does not expect.
                 await asyncio.wait(tasks)
-
-    async def _listen(self, events) -> None:  # noqa: ANN001 - an EventStream
-        async for event in events:
-            self._on_event(event)
-        self.close_code = SERVICE_RESTART  # the bus closed: the server is stopping
+        finally:
+            remove()
 
     async def _render(self) -> None:
         last = 0.0

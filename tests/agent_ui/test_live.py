@@ -112,3 +112,54 @@ def test_a_resync_sends_everything_again(client: TestClient, desk: Desk) -> None
         get_bus()._deliver(Event(topic="bus.resync"))
         set_presence(desk.agent, "available")
         assert 'aria-pressed="true">Available' in receive_until(ws, "presence-panel")
+
+
+def test_one_bus_stream_serves_every_open_page_and_each_person_is_judged_once(
+        client: TestClient, desk: Desk) -> None:
+    from core.events import get_bus
+
+    bus = get_bus()
+    signed_in_client(client, desk.agent)
+    with client.websocket_connect("/ws?page=desktop") as first:
+        receive_until(first, *DESKTOP_PANELS)
+        streams = len(bus._streams)  # the dispatcher's and the shared boards'
+        with client.websocket_connect("/ws?page=desktop") as second:
+            receive_until(second, *DESKTOP_PANELS)
+            assert len(bus._streams) == streams  # a second page adds no stream
+            dispatcher = client.app.state.live_dispatcher  # type: ignore[attr-defined]
+            assert [len(pages) for pages in dispatcher.watchers.values()] == [2]  # one person, two pages
+            set_presence(desk.agent, "break")
+            for ws in (first, second):  # both of the person's pages hear it
+                assert 'aria-pressed="true">Break' in receive_until(ws, "presence-panel")
+        set_presence(desk.agent, "available")
+        assert 'aria-pressed="true">Available' in receive_until(first, "presence-panel")
+        assert [len(pages) for pages in dispatcher.watchers.values()] == [1]  # the closed page left
+
+
+def test_live_pages_that_fall_behind_the_bus_refresh_everything(client: TestClient, desk: Desk, monkeypatch,
+                                                                 caplog) -> None:  # type: ignore[no-untyped-def]
+    from core.events import get_bus
+
+    monkeypatch.setattr(live.Dispatcher, "BACKLOG", 1)
+    signed_in_client(client, desk.agent)
+    with client.websocket_connect("/ws?page=desktop") as ws:
+        receive_until(ws, *DESKTOP_PANELS)
+        with caplog.at_level("WARNING", logger="hotline.live"):
+            for n in range(20):  # faster than the loop takes them: the backlog of one overflows
+                get_bus()._deliver(Event(topic="ticket.updated", payload={"assignee_id": desk.agent.id, "n": n}))
+            set_presence(desk.agent, "break")
+            assert 'aria-pressed="true">Break' in receive_until(ws, "presence-panel")
+        assert "live pages fell behind the bus; every page refreshes" in caplog.text
+
+
+def test_a_closing_bus_closes_the_live_pages_as_a_restart(client: TestClient, desk: Desk) -> None:
+    from core.events import get_bus
+
+    signed_in_client(client, desk.agent)
+    with client.websocket_connect("/ws?page=desktop") as ws:
+        receive_until(ws, *DESKTOP_PANELS)
+        get_bus().close()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_text()
+        assert closed.value.code == live.SERVICE_RESTART
