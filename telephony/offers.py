@@ -16,6 +16,7 @@ from core.db import begin_write
 from core.errors import Conflict, NotFound
 from core.events import publish
 from core.worker import enqueue_named
+from telephony import offer_states
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.presence import AGENT, AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, lock_presence, move
@@ -77,7 +78,8 @@ def answer(session: Session, *, offer_id: int) -> Offer:
     if offer.state == "accepted":
         return offer  # a double click
     _require_live(offer)
-    offer.state, offer.resolved_at = "accepted", clock.now()
+    if not offer_states.move(session, offer, offer_states.ACCEPTED):
+        raise OfferNotLive(offer)
     entry.state = "connected"
     move(session, agent, ON_CALL, by=ROUTER, reason=f"call {offer.call_id}", current_call_id=offer.call_id)
     _ended(session, offer)
@@ -90,7 +92,8 @@ def decline(session: Session, *, offer_id: int) -> Offer:
     if offer.state == "declined":
         return offer
     _require_live(offer)
-    offer.state, offer.resolved_at, offer.reason = "declined", clock.now(), "declined by the agent"
+    if not offer_states.move(session, offer, offer_states.DECLINED, reason="declined by the agent"):
+        raise OfferNotLive(offer)
     entry.state = "waiting"
     move(session, agent, AVAILABLE, by=ROUTER, reason="declined an offer", back_of_line=True)
     _ended(session, offer)
@@ -112,7 +115,8 @@ def expire_due(session: Session) -> int:
         if entry is None or offer is None or offer.state != "pending":
             continue
         agent = lock_presence(session, user_id=offer.user_id)
-        offer.state, offer.resolved_at, offer.reason = "expired", now, "not answered in time"
+        if not offer_states.move(session, offer, offer_states.EXPIRED, reason="not answered in time", at=now):
+            continue
         entry.state = "waiting"
         if agent.current_offer_id == offer.id:
             move(session, agent, AWAY, by=ROUTER, reason="missed an offered call")
@@ -130,7 +134,8 @@ def withdraw_for_entry(session: Session, entry: QueueEntry, *, reason: str, agen
     if offer is None:
         return False
     agent = lock_presence(session, user_id=offer.user_id)
-    offer.state, offer.resolved_at, offer.reason = "withdrawn", clock.now(), reason
+    if not offer_states.move(session, offer, offer_states.WITHDRAWN, reason=reason):
+        return False
     if agent.current_offer_id == offer.id:
         move(session, agent, agent_state, by=ROUTER if agent_state == AVAILABLE else AGENT, reason=reason)
     _ended(session, offer)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -19,8 +21,10 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, Offer, QueueEntry, Recording
 
-__all__ = ["GRACE", "apply_status", "check_call", "check_recording", "last_sign_of_life", "lost_connects", "lost_leg_ends",
-           "lost_rings", "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
+__all__ = ["GRACE", "CarrierAnswer", "RecordingAnswer", "apply_call_answer", "apply_recording_answer",
+           "apply_stranded_answer", "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check",
+           "check_call", "last_sign_of_life", "lost_connects", "lost_leg_ends", "lost_rings", "recording_to_check",
+           "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
@@ -58,9 +62,42 @@ def last_sign_of_life(session: Session, call: Call) -> datetime:
     return max(t for t in (heard, call.updated_at, call.last_checked_at, call.started_at) if t is not None)
 
 
-def check_call(session: Session, *, call_id: int) -> bool:
-    """Ask Twilio about one call or leg and apply what it says, as a status callback would.
-    Returns whether the call changed. A call Twilio does not know (404) has failed."""
+@dataclass(frozen=True)
+class CarrierAnswer:
+    """What Twilio said when asked about one call: its state; or that it does not know the call
+    (404: it has failed); or nothing (`error`: it could not be asked, tried again next sweep).
+    `moved`: a stranded caller was sent out of their empty conference."""
+
+    state: CallState | None = None
+    unknown: bool = False
+    error: str | None = None
+    moved: bool = False
+
+    @property
+    def status(self) -> str | None:
+        return "failed" if self.unknown else self.state.status if self.state is not None else None
+
+
+def ask_call(call_sid: str) -> CarrierAnswer:
+    """Ask Twilio about one call. No database work: call it with no transaction open."""
+    try:
+        return CarrierAnswer(state=get_gateway().fetch_call(call_sid))
+    except GatewayError as exc:
+        if exc.status == 404:
+            return CarrierAnswer(unknown=True)
+        return CarrierAnswer(error=exc.message)
+
+
+def call_to_check(session: Session, *, call_id: int) -> str | None:
+    """The CallSid to ask Twilio about, or None if the call is over (nothing to ask)."""
+    call = session.get(Call, call_id)
+    return None if call is None or call.is_terminal else call.call_sid
+
+
+def apply_call_answer(session: Session, *, call_id: int, answer: CarrierAnswer) -> bool:
+    """Apply what Twilio said about a call, as its status callback would have, under the call's
+    row lock and the state machine: an answer that a callback overtook meanwhile moves nothing
+    backwards. Returns whether the call changed."""
     call = session.get(Call, call_id)
     if call is None or call.is_terminal:
         return False
@@ -68,22 +105,26 @@ def check_call(session: Session, *, call_id: int) -> bool:
     if call.is_terminal:
         return False
     call.last_checked_at = clock.now()
-    try:
-        state: CallState | None = get_gateway().fetch_call(call.call_sid)
-    except GatewayError as exc:
-        if exc.status != 404:
-            log.warning("could not reconcile call %s: %s", call_id, exc.message)
-            return False
-        state, status = None, "failed"
-    else:
-        assert state is not None
-        status = state.status
+    status = answer.status
+    if status is None:
+        log.warning("could not reconcile call %s: %s", call_id, answer.error)
+        return False
     before = call.status
     if status == before:
         return False
-    apply_status(session, call, _params(call, state, status))
+    apply_status(session, call, _params(call, answer.state, status))
     session.refresh(call)
     return call.status != before
+
+
+def check_call(session: Session, *, call_id: int) -> bool:
+    """Ask Twilio about one call or leg and apply what it says, in the caller's unit of work (the
+    ring task's check of a quiet caller). The sweep asks with no transaction open instead
+    (telephony.tasks.reconcile_sweep: call_to_check, ask_call, apply_call_answer)."""
+    call_sid = call_to_check(session, call_id=call_id)
+    if call_sid is None:
+        return False
+    return apply_call_answer(session, call_id=call_id, answer=ask_call(call_sid))
 
 
 def silent_calls(session: Session, *, now: datetime | None = None, limit: int = 200) -> list[int]:
@@ -144,29 +185,38 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
     return due
 
 
-def rescue_stranded(session: Session, *, call_id: int) -> bool:
-    """The caller sits alone in a conference: ask Twilio, and if they are still on the line,
-    send them where the conference's end would have (back to the queue, or goodbye)."""
-    call = session.get(Call, call_id)
-    if call is None or call.is_terminal:
-        return False
-    try:
-        state = get_gateway().fetch_call(call.call_sid)
-    except GatewayError as exc:
-        log.warning("could not check stranded caller %s: %s", call_id, exc.message)
-        return False
-    if state.status in call_states.TERMINAL:
-        apply_status(session, call, _params(call, state, state.status))
-        return True
+def ask_stranded(call_id: int, call_sid: str) -> CarrierAnswer:
+    """Ask Twilio about a caller who sits alone in a conference and, if they are still on the
+    line, send them where the conference's end would have (back to the queue, or goodbye). No
+    database work: call it with no transaction open."""
+    answer = ask_call(call_sid)
+    if answer.state is None or answer.state.status in call_states.TERMINAL:
+        return answer
     from telephony.ivr import webhook_url
 
     try:
-        get_gateway().update_call(call.call_sid, url=webhook_url("/twilio/conference/done", call=call.id))
+        get_gateway().update_call(call_sid, url=webhook_url("/twilio/conference/done", call=call_id))
     except GatewayError as exc:
         log.warning("stranded caller %s not moved: %s", call_id, exc.message)
+        return answer
+    return replace(answer, moved=True)
+
+
+def apply_stranded_answer(session: Session, *, call_id: int, answer: CarrierAnswer) -> bool:
+    """A stranded caller who had hung up is ended as their callback would have; one who was moved
+    out of the empty conference is noted as checked. Returns whether anything changed."""
+    call = session.get(Call, call_id)
+    if call is None or call.is_terminal:
         return False
+    status = answer.status
+    if status in call_states.TERMINAL:
+        call = call_states.lock(session, call)
+        apply_status(session, call, _params(call, answer.state, status))
+        return True
+    if answer.error is not None:
+        log.warning("could not check stranded caller %s: %s", call_id, answer.error)
     call.last_checked_at = clock.now()
-    return True
+    return answer.moved
 
 
 def ring_checked(session: Session, *, offer_id: int) -> Call | None:
@@ -242,21 +292,47 @@ def silent_recordings(session: Session, *, now: datetime | None = None, limit: i
     return list(session.scalars(query))
 
 
-def check_recording(session: Session, *, recording_id: int) -> bool:
-    """Look a quiet recording up at Twilio and apply what it says as its callback would: a
-    completed one is attached to its ticket and copied (then deleted at Twilio)."""
+@dataclass(frozen=True)
+class RecordingAnswer:
+    """What Twilio said about one recording: its resource, or unknown (404), or nothing (`error`)."""
+
+    found: Mapping[str, Any] | None = None
+    unknown: bool = False
+    error: str | None = None
+
+
+def recording_to_check(session: Session, *, recording_id: int) -> str | None:
+    recording = session.get(Recording, recording_id)
+    return recording.recording_sid if recording is not None else None
+
+
+def ask_recording(recording_sid: str) -> RecordingAnswer:
+    """Ask Twilio about one recording. No database work: call it with no transaction open."""
+    try:
+        return RecordingAnswer(found=get_gateway().fetch_recording(recording_sid))
+    except GatewayError as exc:
+        if exc.status == 404:
+            return RecordingAnswer(unknown=True)
+        return RecordingAnswer(error=exc.message)
+
+
+def apply_recording_answer(session: Session, *, recording_id: int, answer: RecordingAnswer) -> bool:
+    """Apply what Twilio said about a quiet recording as its callback would: a completed one is
+    attached to its ticket and copied (then deleted at Twilio). Statuses only move on, so an
+    answer a callback overtook meanwhile changes nothing."""
     recording = session.get(Recording, recording_id)
     if recording is None:
         return False
     recording.last_checked_at = clock.now()
-    try:
-        found = get_gateway().fetch_recording(recording.recording_sid)
-    except GatewayError as exc:
-        if exc.status == 404:
+    if answer.unknown:
+        if recording.status in ("in-progress", "paused"):
             recording.status, recording.last_error = "absent", "unknown at Twilio"
             return True
-        log.warning("could not reconcile recording %s: %s", recording_id, exc.message)
         return False
+    if answer.found is None:
+        log.warning("could not reconcile recording %s: %s", recording_id, answer.error)
+        return False
+    found = answer.found
     status = str(found.get("status") or "")
     if status in ("in-progress", "paused", "processing", ""):
         return False

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,11 +27,14 @@ from telephony.models import RECORDING_STATUS_RANK, Call, Recording
 from tickets import customer_keys
 from tickets import service as ticket_service
 
-__all__ = ["on_callback", "on_voicemail_done", "copy_recording", "pending_copies", "get_for_listening",
+__all__ = ["on_callback", "on_voicemail_done", "copy_recording", "claim_copy", "pending_copies", "get_for_listening",
            "get_by_ref", "media_key_for"]
 
 log = logging.getLogger("hotline.telephony.recordings")
 RETRY_DELAYS = (60, 300, 900, 3600, 6 * 3600)
+# How long one worker holds a recording's copy (download, store, verify, delete: seconds as a
+# rule, the gateway's retries included); a claim left by a worker that died lapses after it.
+COPY_LEASE = timedelta(seconds=120)
 WAV_HEADER_BYTES = 44
 
 
@@ -148,10 +151,16 @@ def media_key_id(session: Session, recording: Recording) -> str:
 def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     """Copy the media, verify it, commit that, then delete it at Twilio. Safe to run again at
     any point: a copied file is not fetched twice, a deleted one not deleted twice. No
-    transaction is held open while Twilio is asked (it may be slow; SQLite has one writer)."""
+    transaction is held open while Twilio is asked (it may be slow; SQLite has one writer).
+    One copy of a recording at a time: a duplicated callback, the sweep beside the task or a
+    task delivered again finds the recording claimed and leaves it (see claim_copy)."""
     recording = session.get(Recording, recording_id)
     if recording is None or recording.status != "completed":
         return recording
+    if not claim_copy(session, recording_id=recording_id):
+        return session.get(Recording, recording_id, populate_existing=True)
+    recording = session.get(Recording, recording_id, populate_existing=True)
+    assert recording is not None
     gateway = get_gateway()
     sid, copied, deleted = recording.recording_sid, recording.copied_at, recording.deleted_at_twilio_at
     url = (recording.twilio_url or gateway.media_url(sid)).removesuffix(".wav") + ".wav"
@@ -179,7 +188,7 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
             return _failed(session, recording_id, "the stored copy differs from the download; copying again")
         recording = session.get(Recording, recording_id, populate_existing=True)
         recording.media_key, recording.size_bytes, recording.sha256 = key, size, digest
-        recording.copied_at, recording.last_error, recording.next_attempt_at = clock.now(), None, None
+        recording.copied_at, recording.last_error = clock.now(), None  # still claimed: the delete follows
         session.commit()  # the copy is ours before Twilio's is deleted
     if deleted is None:
         recording = session.get(Recording, recording_id, populate_existing=True)
@@ -197,7 +206,24 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
             return _failed(session, recording_id, exc.message)
         recording = session.get(Recording, recording_id, populate_existing=True)
         recording.deleted_at_twilio_at = clock.now()
+    recording.next_attempt_at = None  # the claim ends with the work done
     return recording
+
+
+def claim_copy(session: Session, *, recording_id: int) -> bool:
+    """Claim the recording's copy for COPY_LEASE (a conditional UPDATE of `next_attempt_at`,
+    committed at once): False if another worker holds it, or it is not due. Two copies of one
+    recording at once undid each other: one downloaded after the other had deleted Twilio's
+    media (refused), or verified the stored copy while the other was rewriting it (and took
+    it for lost). A worker that dies mid-copy lets the claim lapse; the sweep takes it then."""
+    now = clock.now()
+    claimed = session.execute(
+        update(Recording).where(Recording.id == recording_id, Recording.status == "completed",
+                                or_(Recording.copied_at.is_(None), Recording.deleted_at_twilio_at.is_(None)),
+                                or_(Recording.next_attempt_at.is_(None), Recording.next_attempt_at <= now))
+        .values(next_attempt_at=now + COPY_LEASE).execution_options(synchronize_session=False))
+    session.commit()
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
 def _failed(session: Session, recording_id: int, message: str) -> Recording:

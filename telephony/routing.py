@@ -13,7 +13,7 @@ from core import clock
 from core.db import begin_write
 from core.errors import Conflict, ValidationFailed
 from core import directory
-from telephony import decision, offers
+from telephony import decision, offer_states, offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.offers import OfferNotFound, OfferNotLive, lock_entry, on_offer, queue_changed
@@ -116,7 +116,7 @@ def return_to_queue(session: Session, *, call_id: int, user_id: int | None, reas
                                                 Offer.user_id == user_id).order_by(Offer.id.desc())
                             .execution_options(populate_existing=True)).first()
     if offer is not None:
-        offer.state, offer.reason, offer.ended_at = "declined", reason, now
+        offer_states.move(session, offer, offer_states.DECLINED, reason=reason, at=now)
     if user_id is not None:
         agent = lock_presence(session, user_id=user_id)
         if agent.state == ON_CALL and agent.current_call_id == call_id:

@@ -5,7 +5,11 @@ a lost task or a lost webhook left undone."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from core.config import get_settings
 from core.db import session_scope, write_locked
@@ -83,19 +87,49 @@ def spool_replay_sweep() -> int:
 def reconcile_sweep(now: datetime | None = None) -> int:
     """Ask Twilio about calls, legs, conferences and recordings silent for longer than their
     state allows, and apply what it says (telephony.reconcile). Returns how many changed.
+    Twilio is never asked inside a transaction (on SQLite a write transaction blocks every
+    writer for as long as Twilio takes): read what to ask, ask, then apply each answer in a
+    short transaction of its own, under the state machine (an answer overtaken by a callback
+    meanwhile moves nothing backwards).
     (The demo passes a `now` far ahead on start: every call a stopped run left is asked about.)"""
-    with session_scope() as session:
+    with session_scope(reader=True) as session:
         silent = reconcile.silent_calls(session, now=now)
         stranded = reconcile.stranded_callers(session)
         quiet_recordings = reconcile.silent_recordings(session, now=now)
     fixed = 0
     for call_id in silent:
-        fixed += _each("reconcile call", call_id, lambda s, i: reconcile.check_call(s, call_id=i))
+        fixed += _asked("reconcile call", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
+                        lambda _i, sid: reconcile.ask_call(sid),
+                        lambda s, i, a: reconcile.apply_call_answer(s, call_id=i, answer=a))
     for call_id in stranded:
-        fixed += _each("rescue caller", call_id, lambda s, i: reconcile.rescue_stranded(s, call_id=i))
+        fixed += _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
+                        reconcile.ask_stranded,
+                        lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
     for recording_id in quiet_recordings:
-        fixed += _each("reconcile recording", recording_id, lambda s, i: reconcile.check_recording(s, recording_id=i))
+        fixed += _asked("reconcile recording", recording_id,
+                        lambda s, i: reconcile.recording_to_check(s, recording_id=i),
+                        lambda _i, sid: reconcile.ask_recording(sid),
+                        lambda s, i, a: reconcile.apply_recording_answer(s, recording_id=i, answer=a))
     return fixed
+
+
+def _asked(what: str, key: int, read: Callable[[Session, int], str | None], ask: Callable[[int, str], Any],
+           apply: Callable[[Session, int, Any], bool]) -> int:
+    """One check at Twilio in three steps: read what to ask (a reader, closed at once), ask with
+    no transaction open, apply the answer in a write transaction of its own. One that fails is
+    logged and asked again next sweep."""
+    try:
+        with session_scope(reader=True) as session:
+            question = read(session, key)
+        if question is None:
+            return 0
+        answer = ask(key, question)
+        with session_scope() as session:
+            write_locked(session)
+            return int(bool(apply(session, key, answer)))
+    except Exception:  # noqa: BLE001 - the others still run; this one is asked again next sweep
+        log.exception("sweep could not %s %s", what, key)
+        return 0
 
 
 @register_sweep("telephony.repair_sweep", every_seconds=10)

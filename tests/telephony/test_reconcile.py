@@ -5,10 +5,13 @@ lost is looked up, copied, attached and deleted at Twilio."""
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 
 from telephony.models import Call, Offer, QueueEntry, Recording
 from telephony.models.routing import AgentPresence
+from telephony.simulator.faults import FaultPlan, Faults
 from telephony.tasks import reconcile_sweep
 from tests.factories import fresh
 from tests.telephony.faults import hub_down
@@ -143,3 +146,46 @@ def test_a_caller_whose_hang_up_was_lost_ends_when_the_move_in_is_refused(client
     leg = session.scalar(select(Call).where(Call.leg == "agent"))
     assert leg is not None and leg.status == "completed"
     assert session.get(AgentPresence, hub.agent.id).state != "on_call"
+
+
+def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, session) -> None:
+    """While the reconcile sweep waits for Twilio's answer about a call, other writers go on: the
+    call's own late callback is written at once (on SQLite a write transaction held across the
+    REST call blocked every writer; on PostgreSQL the call's row lock blocked its callbacks). The
+    answer, applied afterwards under the state machine, moves nothing backwards."""
+    sid = _queued(sim)
+    sim.advance(10)
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    sim.advance(75)  # silent longer than the queue allows: the sweep asks Twilio about it
+    asking, answer = threading.Event(), threading.Event()
+
+    def twilio_thinks(_seconds: float) -> None:  # every REST answer waits until the test says
+        asking.set()
+        answer.wait(30)
+
+    sim.faults = Faults(FaultPlan(rest_slow=1.0), sleep=twilio_thinks)
+    sweep = threading.Thread(target=reconcile_sweep, name="reconcile-sweep")
+    sweep.start()
+    try:
+        assert asking.wait(10), "the sweep never asked Twilio"
+        carrier_call = sim.calls[sid]
+        params = sim.call_params(carrier_call, CallbackSource="call-progress-events",
+                                 CallDuration=str(carrier_call.duration()))
+        late = threading.Thread(target=sim.post, name="late-callback", args=(carrier_call.status_callback, params))
+        late.start()
+        late.join(10)
+        assert not late.is_alive(), "the callback waited for the sweep's REST call"
+        assert sim.webhooks[-1][2] < 300
+        call = _call(session, sid)
+        assert call.status == "completed"  # written by the callback: the sweep is still waiting
+        assert session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id)).state == "abandoned"
+    finally:
+        answer.set()
+        sweep.join(30)
+        sim.faults = None
+    assert not sweep.is_alive()
+    call = _call(session, sid)
+    assert call.status == "completed" and call.ended_at is not None
+    assert session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id)).state == "abandoned"

@@ -4,6 +4,7 @@ only for those allowed, every listen audited."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,9 +15,11 @@ from core.audit import entries_for
 from core.storage import get_storage
 from telephony import recordings
 from telephony.models import Recording
-from telephony.tasks import recordings_sweep
+from telephony.simulator.faults import FaultPlan, Faults
+from telephony.tasks import copy_recording_task, recordings_sweep
 from tests.conftest import s3_settings
 from tests.factories import fresh, make_api_token, make_user
+from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
 from tests.telephony.hub import CALLER, Hub, available, post_webhook, voice_params
 from tickets.models.tickets import TicketRecording
 
@@ -139,6 +142,44 @@ def test_failed_delete_keeps_the_copy_and_retries(client, sim, hub, session, clo
     recordings_sweep()
     fresh(session)
     assert session.get(Recording, recording.id).deleted_at_twilio_at is not None
+
+
+def test_two_copies_of_one_recording_at_once_leave_one_copy(client, sim, hub, session,
+                                                             lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The fault run's case: the completed callback came twice at once (or the sweep ran beside
+    the task), and two workers copied the same recording. One deleted Twilio's media while the
+    other was still to download it (refused, a failure recorded and a retry in minutes), or
+    verified the stored copy while the other rewrote it and took the copy for lost, after Twilio's
+    was gone. Now the first claims the copy and the second leaves it alone."""
+    with lost_tasks.dropping("telephony.copy_recording"):
+        _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.copied_at is None
+    downloading, go_on = threading.Event(), threading.Event()
+
+    def slow_carrier(_seconds: float) -> None:  # the first worker's REST requests wait for the test
+        if threading.current_thread().name == "first-copy":
+            downloading.set()
+            go_on.wait(30)
+
+    faults = sim.faults = Faults(FaultPlan(rest_slow=1.0), sleep=slow_carrier)
+    first = threading.Thread(target=copy_recording_task, args=(recording.id,), name="first-copy")
+    first.start()
+    try:
+        assert downloading.wait(10), "the first copy never asked Twilio"
+        copy_recording_task(recording.id)  # the second, while the first is downloading
+    finally:
+        go_on.set()
+        first.join(30)
+        sim.faults = None
+    assert not first.is_alive()
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert recording.copy_attempts == 0 and recording.last_error is None and recording.next_attempt_at is None
+    assert sim.recordings[recording.recording_sid].deleted
+    assert get_storage().sha256(recording.media_key) == recording.sha256
+    downloads = [e for e in faults.log if e.what.startswith("GET") and e.what.endswith(".wav")]
+    assert len(downloads) == 1  # Twilio was asked for the media once
 
 
 def _auth(token: str, **extra: str) -> dict[str, str]:
