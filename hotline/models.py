@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "core.models",
     "core.keyring",
     "core.audit",
+    "core.tunables",
     "core.worker",
     "tickets.models",
     "telephony.models",

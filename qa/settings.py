@@ -1,77 +1,95 @@
-"""QA's numbers (DOMAIN.md's defaults, each overridable by an administrator) as one frozen value
-the services read, and each team's own monthly minimum of evaluations per agent."""
+"""QA's numbers (DOMAIN.md's defaults, declared as tunables an administrator may change) as one
+frozen value the services read, and each team's own monthly minimum of evaluations per agent."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock, permissions
+from core import clock, permissions, tunables
 from core.audit import record as audit
 from core.errors import PermissionDenied, ValidationFailed
 from core.models import User
 from qa import access
-from qa.models import QaSetting, SamplingPlan, TeamMinimum
+from qa.models import SamplingPlan, TeamMinimum
+
+tunables.namespace("qa", title="Quality assurance")
+MINIMUM_RANGE = (1, 5)
+
+
+def _qa(key: str, default: int, low: int, high: int, label: str, unit: str, help: str = "") -> tunables.Tunable:
+    return tunables.declare("qa", key, default=default, minimum=low, maximum=high, label=label, unit=unit, help=help)
+
+
+# Seed 003: each agent is monitored no fewer than 1-5 times a month. This is the minimum of a team
+# that has not set its own (TeamMinimum); it is a floor, not a ceiling.
+_qa("evaluations_per_agent", 3, *MINIMUM_RANGE, "Evaluations per agent a month (teams without their own minimum)",
+    "evaluations", "A minimum, not a ceiling: targeted picks come on top.")
+_qa("targeted_per_agent", 2, 0, 50, "Targeted picks per agent a month (complaints, low satisfaction, new agents)",
+    "recordings")
+# What one inspector evaluates in a month: targeted picks stop there (the minimum never does).
+_qa("inspector_monthly_capacity", 300, 1, 100_000, "Evaluations one inspector can do in a month", "evaluations",
+    "Targeted picks stop there; the minimum never does.")
+_qa("new_agent_days", 90, 0, 366, "An agent counts as new for", "days")
+_qa("min_call_seconds", 30, 0, 3_600, "Shorter recordings are not sampled", "seconds")
+_qa("short_call_seconds", 60, 0, 3_600, "A call this short or shorter is very short (a targeted pick)", "seconds")
+_qa("long_call_seconds", 900, 1, 86_400, "A call this long or longer is very long (a targeted pick)", "seconds")
+_qa("low_satisfaction_max", 2, 1, 5, "A satisfaction score up to this is low", "points of 5")
+_qa("review_days", 7, 0, 60, "An evaluation assignment is due after its week ends within", "days")
+_qa("dispute_window_days", 7, 0, 60, "An agent may dispute an evaluation within", "days")
+_qa("coaching_threshold", 80, 0, 100, "A score below this asks for coaching", "points of 100")
+_qa("common_problem_percent", 30, 1, 100, "A question is a common problem when this share of evaluations miss it",
+    "percent")
+_qa("flag_below_minimum_from_day", 20, 1, 28, "Agents below the minimum are flagged from this day of the month",
+    "day of the month")
+_qa("report_due_day", 22, 1, 28, "The monthly service-quality report is due on this day of the next month",
+    "day of the month")
+_qa("report_reminder_days", 3, 0, 21, "The team leader is reminded of the report this many days before", "days")
+_qa("meeting_day", 25, 1, 28, "The all-staff meeting is held before this day of the next month", "day of the month")
+_qa("trend_months", 6, 1, 24, "Months shown in score trends", "months")
 
 
 @dataclass(frozen=True)
 class Policy:
-    # Seed 003: each agent is monitored no fewer than 1-5 times a month. This is the minimum of a
-    # team that has not set its own (TeamMinimum); it is a floor, not a ceiling.
-    evaluations_per_agent: int = 3
-    targeted_per_agent: int = 2  # complaint, low satisfaction, new agent ... picks on top of the minimum
-    # What one inspector evaluates in a month: targeted picks stop there (the minimum never does).
-    inspector_monthly_capacity: int = 300
-    new_agent_days: int = 90  # an agent who joined this few days before a month's end is new in it
-    min_call_seconds: int = 30  # shorter recordings are not worth scoring
-    short_call_seconds: int = 60  # at most this long: a "very short" call, targeted
-    long_call_seconds: int = 900  # at least this long: a "very long" call, targeted
-    low_satisfaction_max: int = 2  # a follow-up satisfaction of 1..this is "low"
-    review_days: int = 7  # an assignment is due this many days after its week ends
-    dispute_window_days: int = 7
-    coaching_threshold: int = 80  # an evaluation or monthly average below this asks for coaching
-    common_problem_percent: int = 30  # share of evaluations short of full marks on a question
-    flag_below_minimum_from_day: int = 20  # agents below the minimum are flagged from this day of the month
-    report_due_day: int = 22  # the team leader's monthly report, the following month
-    report_reminder_days: int = 3  # the team leader is reminded this many days before it is due
-    meeting_day: int = 25  # the all-staff meeting is held before this day of the following month
-    trend_months: int = 6
+    """QA's numbers in force (see the declarations above for their meaning and bounds);
+    its fields are the declared keys: one missing or extra fails at import."""
+
+    evaluations_per_agent: int
+    targeted_per_agent: int
+    inspector_monthly_capacity: int
+    new_agent_days: int  # an agent who joined this few days before a month's end is new in it
+    min_call_seconds: int
+    short_call_seconds: int
+    long_call_seconds: int
+    low_satisfaction_max: int
+    review_days: int
+    dispute_window_days: int
+    coaching_threshold: int
+    common_problem_percent: int
+    flag_below_minimum_from_day: int
+    report_due_day: int
+    report_reminder_days: int
+    meeting_day: int
+    trend_months: int
 
 
-DEFAULTS = Policy()
+DEFAULTS = Policy(**tunables.defaults("qa"))
 KEYS = tuple(f.name for f in fields(Policy))
-MINIMUM_RANGE = (1, 5)
-_BOUNDS = {"evaluations_per_agent": MINIMUM_RANGE, "targeted_per_agent": (0, 50),
-           "inspector_monthly_capacity": (1, 100_000), "new_agent_days": (0, 366),
-           "coaching_threshold": (0, 100), "common_problem_percent": (1, 100), "report_due_day": (1, 28),
-           "report_reminder_days": (0, 21), "flag_below_minimum_from_day": (1, 28), "meeting_day": (1, 28),
-           "trend_months": (1, 24), "low_satisfaction_max": (1, 5)}
 
 
 def policy(session: Session) -> Policy:
-    overrides = {row.key: row.value for row in session.scalars(select(QaSetting)) if row.key in KEYS}
-    return replace(DEFAULTS, **overrides) if overrides else DEFAULTS
+    return Policy(**tunables.values(session, "qa"))
 
 
 def as_dict(rules: Policy) -> dict[str, int]:
     return asdict(rules)
 
 
-def set_value(session: Session, *, key: str, value: int) -> Policy:
-    if key not in KEYS:
-        raise ValidationFailed(f"Unknown QA setting {key!r}; known: {', '.join(KEYS)}.", field="key")
-    low, high = _BOUNDS.get(key, (0, 10**6))
-    if not low <= value <= high:
-        raise ValidationFailed(f"{key} must be between {low} and {high}.", field="value")
-    row = session.get(QaSetting, key)
-    if row is None:
-        session.add(QaSetting(key=key, value=value))
-    else:
-        row.value = value
-    session.flush()
+def set_value(session: Session, *, key: str, value: int, by: User | None = None) -> Policy:
+    tunables.set_value(session, tunables.find("qa", key), value, by=by)
     return policy(session)
 
 

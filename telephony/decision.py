@@ -16,14 +16,13 @@ from sqlalchemy import Row, String, and_, bindparam, cast, exists, false, func, 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from core import clock, directory
-from core.config import get_settings
+from core import clock, directory, tunables
 from core.db import UTCDateTime, add_as_loaded
 from telephony import offers
 from telephony import presence as presence_service
-from telephony.models.routing import AgentPresence, Offer, PresenceLog, QueueEntry, RoutingSetting
+from telephony.models.routing import AgentPresence, Offer, PresenceLog, QueueEntry
 from telephony.presence import AVAILABLE, OFFERED, WRAP_UP
-from telephony.priority import DEFAULTS
+from telephony.priority import OFFER_TIMEOUT
 
 __all__ = ["Pick", "applies_to", "decide"]
 
@@ -61,7 +60,7 @@ def decide(session: Session, *, blocked: list[tuple[str, int]], tried: list[int]
     picked while an offer or a wrap-up is due, so the caller can end those first."""
     session.flush()  # the statement reads the tables directly: pending ORM changes go first
     now = clock.now()
-    params: dict[str, Any] = {"now": now, "default_timeout": _configured("offer_timeout_seconds")}
+    params: dict[str, Any] = {"now": now, "default_timeout": OFFER_TIMEOUT.default}
     for n, (skill, level) in enumerate(blocked):
         params[f"skill_{n}"], params[f"level_{n}"] = skill, level
     if tried:
@@ -71,13 +70,6 @@ def decide(session: Session, *, blocked: list[tuple[str, int]], tried: list[int]
     offer = _offered(session, row, now) if row.offer_id is not None else None
     return Pick(due_offers=bool(row.offers_due), due_wrap_ups=bool(row.wrap_ups_due), anyone_free=bool(row.anyone_free),
                 entry_id=row.entry_id, skill_code=row.skill_code, min_level=row.min_level, offer=offer)
-
-
-def _configured(name: str) -> int:
-    # A routing_settings row wins inside the statement; this is what applies without one (see
-    # telephony.priority.RoutingSettings for the order).
-    value = getattr(get_settings(), name, None)
-    return value if isinstance(value, int) else getattr(DEFAULTS, name)
 
 
 def _offered(session: Session, row: Row[Any], now: datetime) -> Offer:
@@ -157,8 +149,7 @@ def _statement(blocked: int, tried: bool, check_due: bool) -> Any:
     agent = union_all(select(own), select(idlest)).limit(_ONE).cte("agent")
 
     # 3. The offer and its writes; each runs once, whether or not the final SELECT reads it.
-    timeout = func.coalesce(select(RoutingSetting.value).where(RoutingSetting.name == _const("offer_timeout_seconds"))
-                            .scalar_subquery(), bindparam("default_timeout"))
+    timeout = func.coalesce(tunables.override_subquery(OFFER_TIMEOUT), bindparam("default_timeout"))
     expires = now + timeout * literal_column("interval '1 second'")
     offer = (insert(_OFFERS)
              .from_select(["entry_id", "call_id", "user_id", "skill_code", "state", "offered_at", "expires_at"],

@@ -14,16 +14,16 @@ is overtaken by a normal call that has waited over 3 minutes: nobody starves. Th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import clock
-from core.config import get_settings
+from core import clock, tunables
 from core.errors import ValidationFailed
-from telephony.models.routing import QueueEntry, RoutingSetting
+from core.models import User
+from telephony.models.routing import QueueEntry
 
 TIERS = ("normal", "silver", "gold", "platinum", "diamond")
 # Whose own agent is tried first (DOMAIN.md: "a top-tier customer's dedicated agent").
@@ -32,69 +32,63 @@ CATEGORY_POINTS: dict[str, int] = {"complaint": 30}
 TIER_POINTS: dict[str, int] = {"normal": 0, "silver": 5, "gold": 10, "platinum": 20, "diamond": 30}
 
 
+def _resort(session: Session, aging: int) -> None:
+    # Only live entries are ordered; finished ones keep the key they ended with.
+    entries = session.scalars(select(QueueEntry).where(QueueEntry.state.in_(("waiting", "offered"))))
+    for entry in entries:
+        entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority,
+                                  aging_seconds_per_point=aging)
+    session.flush()
+
+
+tunables.namespace("routing", title="Call routing")
+_HOUR = 3_600
+OFFER_TIMEOUT = tunables.declare(
+    "routing", "offer_timeout_seconds", default=15, minimum=5, maximum=300, unit="seconds",
+    label="An offered call not accepted within this sets the agent away and goes to the next agent")
+tunables.declare("routing", "wrap_up_seconds", default=30, minimum=0, maximum=_HOUR, unit="seconds",
+                 label="Wrap-up after a call before the next offer")
+# A new aging rate re-sorts the calls already queued.
+tunables.declare("routing", "aging_seconds_per_point", default=6, minimum=1, maximum=_HOUR, unit="seconds",
+                 label="A waiting call gains one priority point every", on_change=_resort,
+                 help="A complaint starts 30 points ahead, a diamond customer 30, a gold one 10.")
+# Handle time assumed for the estimated wait before a queue has any history.
+tunables.declare("routing", "default_handle_seconds", default=180, minimum=1, maximum=4 * _HOUR, unit="seconds",
+                 label="Handle time assumed for the estimated wait before a queue has any history")
+# How many recent calls of a queue the estimated wait averages over.
+tunables.declare("routing", "handle_time_sample", default=50, minimum=1, maximum=10_000, unit="calls",
+                 label="Recent calls the estimated wait averages over")
+# Pending offers with this little time left are "about to time out" on the wallboard.
+tunables.declare("routing", "expiring_within_seconds", default=5, minimum=0, maximum=300, unit="seconds",
+                 label="An offer with this little time left shows as about to time out on the wallboard")
+
+
 @dataclass(frozen=True)
 class RoutingSettings:
-    """Seconds and points. Each comes from, in order: a `routing_settings` row an administrator
-    wrote, a field of the same name on core.config.Settings (HOTLINE_<NAME>) once one is
-    added there, and these defaults."""
+    """Seconds and points in force (see the declarations above for their meaning and bounds);
+    its fields are the declared keys: one missing or extra fails at import."""
 
-    offer_timeout_seconds: int = 15
-    wrap_up_seconds: int = 30
-    aging_seconds_per_point: int = 6
-    # Handle time assumed for the estimated wait before a queue has any history.
-    default_handle_seconds: int = 180
-    # How many recent calls of a queue the estimated wait averages over.
-    handle_time_sample: int = 50
-    # Pending offers with this little time left are "about to time out" on the wallboard.
-    expiring_within_seconds: int = 5
+    offer_timeout_seconds: int
+    wrap_up_seconds: int
+    aging_seconds_per_point: int
+    default_handle_seconds: int
+    handle_time_sample: int
+    expiring_within_seconds: int
 
 
-DEFAULTS = RoutingSettings()
-_NAMES = frozenset(f.name for f in fields(RoutingSettings))
-_SESSION_KEY = "telephony.routing_settings"
-_OVERRIDES = select(RoutingSetting.name, RoutingSetting.value)
+DEFAULTS = RoutingSettings(**tunables.defaults("routing"))
 
 
 def routing_settings(session: Session) -> RoutingSettings:
-    """The settings in force, read once per session: a session lives for one request or task,
-    and the router asks for them on every decision."""
-    cached = session.info.get(_SESSION_KEY)
-    if cached is not None:
-        return cached
-    values: dict[str, int] = {}
-    config = get_settings()
-    for name in _NAMES:
-        if isinstance(getattr(config, name, None), int):
-            values[name] = getattr(config, name)
-    for name, value in session.execute(_OVERRIDES):
-        if name in _NAMES:
-            values[name] = value
-    result = replace(DEFAULTS, **values)
-    session.info[_SESSION_KEY] = result
-    return result
+    """The settings in force (the store reads them once per transaction; the router asks for
+    them on every decision)."""
+    return RoutingSettings(**tunables.values(session, "routing"))
 
 
-def forget_cached_settings(session: Session) -> None:
-    session.info.pop(_SESSION_KEY, None)
-
-
-def set_routing_setting(session: Session, *, name: str, value: int) -> RoutingSettings:
+def set_routing_setting(session: Session, *, name: str, value: int, by: User | None = None) -> RoutingSettings:
     """Override one setting; a new aging rate re-sorts the calls already queued."""
-    if name not in _NAMES:
-        raise ValidationFailed(f"Unknown routing setting {name!r}; known: {', '.join(sorted(_NAMES))}.", field="name")
-    if not isinstance(value, int) or value < 0 or (name == "aging_seconds_per_point" and value < 1):
-        raise ValidationFailed("A routing setting is a whole number of seconds (at least 1 for aging).", field="value")
-    row = session.scalar(select(RoutingSetting).where(RoutingSetting.name == name))
-    if row is None:
-        session.add(RoutingSetting(name=name, value=value))
-    else:
-        row.value = value
-    session.flush()
-    forget_cached_settings(session)
-    current = routing_settings(session)
-    if name == "aging_seconds_per_point":
-        _resort(session, current.aging_seconds_per_point)
-    return current
+    tunables.set_value(session, tunables.find("routing", name), value, by=by)
+    return routing_settings(session)
 
 
 def base_priority(*, category: str, tier: str | None) -> int:
@@ -113,16 +107,8 @@ def effective_priority(entry: QueueEntry, *, aging_seconds_per_point: int, at: d
     return entry.base_priority + max(0.0, waited) / aging_seconds_per_point
 
 
-def _resort(session: Session, aging: int) -> None:
-    # Only live entries are ordered; finished ones keep the key they ended with.
-    entries = session.scalars(select(QueueEntry).where(QueueEntry.state.in_(("waiting", "offered"))))
-    for entry in entries:
-        entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority, aging_seconds_per_point=aging)
-    session.flush()
-
-
 __all__ = [
     "CATEGORY_POINTS", "DEFAULTS", "PREFERRED_AGENT_TIERS", "TIERS", "TIER_POINTS", "RoutingSettings",
-    "base_priority", "effective_priority", "forget_cached_settings", "routing_settings", "set_routing_setting",
+    "OFFER_TIMEOUT", "base_priority", "effective_priority", "routing_settings", "set_routing_setting",
     "sort_key",
 ]

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, tunables
 from core.audit import record
 from core.errors import ValidationFailed
 from core.models import User
 from tickets import access, calendar, timeline
-from tickets.models.tickets import SlaPolicy, Ticket, TicketSetting
+from tickets.models.tickets import SlaPolicy, Ticket
 from tickets.versioning import changing
 from tickets.workflow import DONE, TIERS, Category, Level, Priority, Status
 
@@ -26,18 +26,31 @@ __all__ = [
 
 SLA_STATES = ("ok", "at_risk", "breached")
 
-# Whole-number settings with their defaults; an administrator changes them with set_setting.
-SETTINGS: dict[str, int] = {
-    "complaint_response_minutes": 24 * 60,  # wall clock: the customer hears back within a day
-    "key_customer_followup_minutes": 24 * 60,  # gold and above: a phone follow-up within a day
-    "satisfaction_followup_minutes": 24 * 60,  # after a complaint is resolved
-    "callback_minutes": 120,  # business minutes: when an IVR callback request is due by default
-    "at_risk_percent": 80,  # a deadline is at risk once this share of its time is used
-    "tier_assessment_months": 3,  # tiers are assessed quarterly (3) or yearly (12)
-    "points_per_yuan": 1,  # points a purchase earns per whole yuan (100 cents) spent
-    "quiet_customer_days": 90,  # no contact and no purchase for this long: a quiet customer
-    "key_customer_contact_days": 30,  # key customers (gold and up) are called at least this often
-}
+# Whole-number settings (tunables an administrator changes, on the settings page or with set_setting).
+tunables.namespace("tickets", title="Tickets and customers")
+_MONTH_MINUTES = 31 * 24 * 60
+for _key, _default, _low, _high, _label, _unit, _choices in (
+    # wall clock: the customer hears back within a day
+    ("complaint_response_minutes", 24 * 60, 1, _MONTH_MINUTES, "A complaint is answered within (wall clock)",
+     "minutes", ()),
+    ("key_customer_followup_minutes", 24 * 60, 1, _MONTH_MINUTES,
+     "A key customer (gold and above) is phoned back after a complaint within", "minutes", ()),
+    ("satisfaction_followup_minutes", 24 * 60, 1, _MONTH_MINUTES,
+     "The satisfaction follow-up after a complaint is due within", "minutes", ()),
+    # business minutes: when an IVR callback request is due by default
+    ("callback_minutes", 120, 1, _MONTH_MINUTES, "A callback asked for in the menu is due within (business time)",
+     "minutes", ()),
+    ("at_risk_percent", 80, 1, 99, "A deadline is at risk once this share of its time is used", "percent", ()),
+    ("tier_assessment_months", 3, 3, 12, "Tiers are assessed every (quarterly or yearly)", "months", (3, 12)),
+    # points a purchase earns per whole yuan (100 cents) spent
+    ("points_per_yuan", 1, 1, 1_000, "Points a purchase earns per yuan", "points", ()),
+    ("quiet_customer_days", 90, 1, 3_650, "No contact and no purchase for this long: a quiet customer", "days", ()),
+    ("key_customer_contact_days", 30, 1, 3_650, "Key customers (gold and above) are called at least every", "days",
+     ()),
+):
+    tunables.declare("tickets", _key, default=_default, minimum=_low, maximum=_high, label=_label, unit=_unit,
+                     choices=_choices)
+SETTINGS: dict[str, int] = tunables.defaults("tickets")
 
 
 @dataclass(frozen=True)
@@ -81,43 +94,27 @@ _CACHE = "tickets.sla"
 
 
 def _cached(session: Session) -> dict[str, object]:
-    """Settings and policies, read once per unit of work (a sweep checks many tickets)."""
+    """The policies, read once per unit of work (a sweep checks many tickets)."""
     cache: dict[str, object] | None = session.info.get(_CACHE)
     if cache is None:
-        stored = {key: value for key, value in session.execute(select(TicketSetting.key, TicketSetting.value))}
         found = {p.key: p for p in DEFAULT_POLICIES}
         for row in session.scalars(select(SlaPolicy).order_by(SlaPolicy.id)):
             policy = Policy(row.category, row.priority, row.tier, row.first_response_minutes, row.resolution_minutes,
                             row.business_hours)
             found[policy.key] = policy
-        cache = session.info[_CACHE] = {"settings": SETTINGS | stored, "policies": list(found.values())}
+        cache = session.info[_CACHE] = {"policies": list(found.values())}
     return cache
 
 
 def get_setting(session: Session, key: str) -> int:
     if key not in SETTINGS:
         raise KeyError(key)
-    return int(_cached(session)["settings"][key])  # type: ignore[index]
+    return tunables.get(session, tunables.find("tickets", key))
 
 
 def set_setting(session: Session, *, key: str, value: int, by: User | None = None) -> int:
-    if key not in SETTINGS:
-        raise ValidationFailed(f"Unknown setting {key!r}; known: {', '.join(sorted(SETTINGS))}.", field="key")
-    if value < 1 or (key == "at_risk_percent" and value >= 100):
-        raise ValidationFailed("The value must be positive (a percentage below 100).", field="value")
-    if key == "tier_assessment_months" and value not in (3, 12):
-        raise ValidationFailed("Tiers are assessed quarterly (3) or yearly (12).", field="value")
-    row = session.get(TicketSetting, key)
-    if row is None:
-        session.add(TicketSetting(key=key, value=value))
-    else:
-        row.value = value
-    session.flush()
-    session.info.pop(_CACHE, None)
-    if by is not None:
-        record(session, action="sla.setting_changed", actor_id=by.id, actor_name=by.username,
-               object_type="ticket_setting", object_id=key, details={"value": value})
-    return value
+    """Change one setting (checked against its bounds, audited by the tunables store)."""
+    return tunables.set_value(session, tunables.find("tickets", key), value, by=by)
 
 
 def policies(session: Session) -> list[Policy]:

@@ -1,6 +1,7 @@
 """Administration (`/admin`, administrators only): the overview (locked accounts and sign-ins held
 back, which an administrator can release), and the routers of its sections: IVR settings, sites
-with their calendars, named people and teams, people, and the customer lifecycle."""
+with their calendars, named people and teams, people, the customer lifecycle, and the settings
+(every tunable number of routing, tickets, QA and scheduling)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
-from agent_ui.pages import admin_ivr, admin_lifecycle, admin_people, admin_sites, admin_scorecards, admin_skills, admin_sla
+from agent_ui.pages import (
+    admin_ivr,
+    admin_lifecycle,
+    admin_people,
+    admin_scorecards,
+    admin_settings,
+    admin_sites,
+    admin_skills,
+    admin_sla,
+)
 from core import clock, signin_throttle
 from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users
@@ -44,3 +54,4 @@ router.include_router(admin_skills.router)
 router.include_router(admin_sla.router)
 router.include_router(admin_scorecards.router)
 router.include_router(admin_lifecycle.router)
+router.include_router(admin_settings.router)

@@ -1,7 +1,8 @@
 """The customer lifecycle's settings (`/admin/lifecycle`): how tiers are assessed (quarterly or
 yearly, the thresholds of each tier), the points rule, when a customer counts as quiet, a
 preview of who would move at the end of the running period, and the holidays whose greetings
-go out on the eve. Saved by `tickets.sla`, `tickets.tiers` and `tickets.care`."""
+go out on the eve. Saved by `tickets.sla`, `tickets.tiers` and `tickets.care`; the three numbers
+are tunables, also on `/admin/settings`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi.responses import Response
 
 from agent_ui.i18n import N_
 from agent_ui.pages import admin_common as common
-from core import clock
+from core import clock, tunables
 from core.auth import AdminUser, DbSession
 from core.errors import DomainError
 from tickets import care, purchases, sla, tiers
@@ -70,11 +71,16 @@ def save_settings(request: Request, session: DbSession, user: AdminUser,
     values = {key: _number(form, key, errors, minimum=1) for key in SETTING_KEYS}
     if values["tier_assessment_months"] not in (3, 12) and "tier_assessment_months" not in errors:
         errors.update(common.refuse("tier_assessment_months", N_("Choose quarterly or yearly.")))
+    for key in SETTING_KEYS:  # the bounds the tunables store holds them to (`/admin/settings`)
+        tunable = tunables.find("tickets", key)
+        if key not in errors and not tunable.allows(values[key]):
+            refused = tunables.OutOfBounds(tunable)
+            errors.update(common.refuse(key, refused.message_id, **refused.params))
     if errors:
         return _page(request, session, status_code=422, errors=errors, typed=form)
     for key, value in values.items():
         if value != sla.get_setting(session, key):
-            sla.set_setting(session, key=key, value=value)
+            sla.set_setting(session, key=key, value=value, by=user)
     return common.done(HERE, "lifecycle_saved")
 
 

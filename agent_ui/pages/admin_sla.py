@@ -1,13 +1,13 @@
 """SLA (`/admin/sla`): the policies tickets are timed by (first response and resolution targets by
-category, priority and tier; the most specific match wins) and the hub's SLA settings (complaint
-reply time, follow-ups, callbacks, when a deadline is at risk). `tickets.sla` checks and audits;
-a change applies to tickets opened after it."""
+category, priority and tier; the most specific match wins), with a link to the SLA settings
+(complaint reply time, follow-ups, callbacks, when a deadline is at risk) on `/admin/settings`.
+`tickets.sla` checks and audits; a change applies to tickets opened after it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from agent_ui.i18n import N_
@@ -19,24 +19,14 @@ from tickets.workflow import TIERS, Category, Priority
 
 router = APIRouter()
 
-SETTING_WORDS = {
-    "complaint_response_minutes": N_("A complaint is answered within (minutes, wall clock)"),
-    "key_customer_followup_minutes": N_("A key customer (gold and above) is phoned back within (minutes)"),
-    "satisfaction_followup_minutes": N_("The satisfaction follow-up after a complaint is due within (minutes)"),
-    "callback_minutes": N_("A callback asked for in the menu is due within (business minutes)"),
-    "at_risk_percent": N_("A deadline is at risk once this share of its time is used (percent)"),
-}
 MINUTES_RULE = N_("Give a whole number of minutes, at least 1.")
-SETTING_RULE = N_("Give a whole number of at least 1 (a percentage below 100).")
 MESSAGES: common.Messages = {
     ("category", None): ("category", N_("Choose a category from the list.")),
     ("priority", None): ("priority", N_("Choose a priority from the list.")),
     ("tier", None): ("tier", N_("Choose a tier from the list.")),
     ("resolution_minutes", None): ("resolution_minutes", MINUTES_RULE),
-    ("value", None): ("", SETTING_RULE),
 }
-common.DONE.update({"sla_policy_saved": N_("The SLA policy was saved; tickets opened from now on follow it."),
-                    "sla_settings_saved": N_("The SLA settings were saved.")})
+common.DONE.update({"sla_policy_saved": N_("The SLA policy was saved; tickets opened from now on follow it.")})
 
 
 def _whole(text: str) -> int | None:
@@ -48,8 +38,7 @@ def _page(request: Request, session: DbSession, *, status_code: int = 200, error
           typed: dict[str, str] | None = None) -> Response:
     policies = sorted(sla.policies(session), key=lambda p: (p.specificity, p.category or "", p.priority or "",
                                                             p.tier or ""))
-    context = {"policies": policies, "settings": {key: sla.get_setting(session, key) for key in sla.SETTINGS},
-               "setting_words": SETTING_WORDS, "categories": [c.value for c in Category],
+    context = {"policies": policies, "categories": [c.value for c in Category],
                "priorities": [p.value for p in Priority], "tiers": TIERS, "errors": errors or {}, "typed": typed or {}}
     return common.page(request, "admin/sla.html", context, status_code=status_code, push_url="/admin/sla")
 
@@ -84,23 +73,3 @@ def set_policy(request: Request, session: DbSession, user: AdminUser, category: 
         return _page(request, session, status_code=common.status_for(exc), errors=common.explain(exc, MESSAGES),
                      typed=typed)
     return common.done("/admin/sla", "sla_policy_saved")
-
-
-@router.post("/admin/sla/settings", include_in_schema=False)
-def set_settings(request: Request, session: DbSession, user: AdminUser,
-                 form: Annotated[dict[str, str], Depends(common.whole_form)]) -> Response:
-    typed = {key: form.get(key, "")[:10] for key in sla.SETTINGS}
-    errors: common.Errors = {}
-    values: dict[str, int] = {}
-    for key in sla.SETTINGS:
-        value = _whole(typed[key])
-        if value is None or (key == "at_risk_percent" and value >= 100):
-            errors |= common.refuse(f"setting-{key}", SETTING_RULE)
-        else:
-            values[key] = value
-    if errors:
-        return _page(request, session, status_code=422, errors=errors, typed=typed)
-    for key, value in values.items():
-        if value != sla.get_setting(session, key):
-            sla.set_setting(session, key=key, value=value, by=user)
-    return common.done("/admin/sla", "sla_settings_saved")

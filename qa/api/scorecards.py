@@ -43,4 +43,4 @@ def read_settings(session: DbSession, user: CurrentUser) -> dict[str, Any]:
 
 @router.put("/settings/{key}")
 def change_setting(key: str, value: int, session: DbSession, user: AdminUser) -> dict[str, Any]:
-    return settings.as_dict(settings.set_value(session, key=key, value=value))
+    return settings.as_dict(settings.set_value(session, key=key, value=value, by=user))

@@ -7,7 +7,6 @@ from qa.models.planning import (
     CalibrationParticipant,
     CalibrationSession,
     CoachingTask,
-    QaSetting,
     QualityReport,
     SamplingPlan,
     TeamMinimum,
@@ -17,6 +16,6 @@ from qa.models.scorecards import Scorecard, ScorecardQuestion, ScorecardSection
 
 __all__ = [
     "Assignment", "CalibrationParticipant", "CalibrationSession", "CoachingTask", "Dispute", "Evaluation",
-    "EvaluationAnswer", "EvaluationEvent", "EvaluationNote", "QaSetting", "QualityReport", "SamplingPlan",
+    "EvaluationAnswer", "EvaluationEvent", "EvaluationNote", "QualityReport", "SamplingPlan",
     "Scorecard", "ScorecardQuestion", "ScorecardSection", "TeamMinimum", "TrainingPlan",
 ]

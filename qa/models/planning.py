@@ -171,15 +171,6 @@ class QualityReport(Base):
     submitted_at: Mapped[datetime | None]
 
 
-class QaSetting(Base):
-    """An administrator's override of a default in `qa.settings.DEFAULTS`."""
-
-    __tablename__ = "qa_settings"
-
-    key: Mapped[str] = mapped_column(String(60), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer)
-
-
 class TeamMinimum(Base):
     """A team's own minimum of evaluations per agent per month (seed 003: 1 to 5), in place of
     the default `evaluations_per_agent`."""

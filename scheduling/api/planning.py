@@ -82,7 +82,7 @@ def read_settings(session: DbSession, _user: AgentUser) -> dict[str, Any]:
 
 @router.put("/settings/{key}")
 def change_setting(key: str, value: int, session: DbSession, _user: AdminUser) -> dict[str, Any]:
-    return asdict(settings.set_value(session, key=key, value=value))
+    return asdict(settings.set_value(session, key=key, value=value, by=_user))
 
 
 class TemplateIn(BaseModel):

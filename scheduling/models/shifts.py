@@ -105,12 +105,3 @@ class DayOffRequest(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (UniqueConstraint("user_id", "day"),)
-
-
-class SchedulingSetting(Base):
-    """An administrator's override of a default in `scheduling.settings.DEFAULTS`."""
-
-    __tablename__ = "scheduling_settings"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer)

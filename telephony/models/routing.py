@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import clock
 from core.db import Base
 
-__all__ = ["AgentPresence", "Offer", "PresenceLog", "QueueEntry", "RoutingSetting"]
+__all__ = ["AgentPresence", "Offer", "PresenceLog", "QueueEntry"]
 
 _PENDING = text("state = 'pending'")
 
@@ -128,14 +128,3 @@ class Offer(Base):
 
     def __repr__(self) -> str:
         return f"<Offer {self.id} call={self.call_id} user={self.user_id} {self.state}>"
-
-
-class RoutingSetting(Base):
-    """An administrator's override of one routing setting (seconds or points)."""
-
-    __tablename__ = "routing_settings"
-    __table_args__ = (UniqueConstraint("name"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[int] = mapped_column(Integer)

@@ -106,16 +106,11 @@ def test_an_sla_policy_is_set_audited_and_followed(browser: TestClient, session:
     assert actions(session, object_type="sla_policy") == ["sla.policy_set"]
     listed = browser.get("/admin/sla").text
     assert "tickets opened from now on follow it" in listed and "0 h 30 min" in listed and "10 h 0 min" in listed
-    assert post(browser, "/admin/sla/settings", {**{k: str(v) for k, v in sla.SETTINGS.items()},
-                                                 "at_risk_percent": "75"}).status_code == 303
-    session.info.pop("tickets.sla", None)  # the policies read above are cached for the unit of work
-    assert sla.get_setting(fresh(session), "at_risk_percent") == 75
-    assert actions(session, object_type="ticket_setting") == ["sla.setting_changed"]
+    # The SLA settings are on the one settings page (tests/agent_ui/test_settings_pages.py).
+    assert 'href="/admin/settings#tickets"' in listed
 
 
 def test_an_sla_policy_refused_beside_its_fields(browser: TestClient, session: Session) -> None:
-    from tickets import sla
-
     page = post(browser, "/admin/sla/policies", {"category": "praise", "first_response_minutes": "0",
                                                  "resolution_minutes": "abc"})
     assert page.status_code == 422 and 'id="first_response_minutes-error"' in page.text
@@ -123,12 +118,6 @@ def test_an_sla_policy_refused_beside_its_fields(browser: TestClient, session: S
     unknown = post(browser, "/admin/sla/policies", {"category": "praise", "first_response_minutes": "5",
                                                     "resolution_minutes": "50"})
     assert unknown.status_code == 422 and 'id="category-error"' in unknown.text
-    browser.cookies.set("hotline_locale", "zh_Hans")
-    settings = post(browser, "/admin/sla/settings", {**{k: str(v) for k, v in sla.SETTINGS.items()},
-                                                     "at_risk_percent": "150"})
-    assert settings.status_code == 422 and 'id="setting-at_risk_percent-error"' in settings.text
-    assert "百分比须小于 100" in settings.text
-    assert sla.get_setting(fresh(session), "at_risk_percent") == sla.SETTINGS["at_risk_percent"]
     assert actions(session, object_type="sla_policy") == []
 
 

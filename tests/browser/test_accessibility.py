@@ -29,7 +29,8 @@ PAGES = {
     "lead": ["/floor", "/duty", "/authorisations", "/qa/coverage", "/qa/coaching", "/qa/reports/monthly",
              "/shifts/rosters", "/reports", "/reports/complaints"],
     "qa1": ["/qa", "/qa/disputes", "/qa/calibrations/new"],
-    "root": ["/admin", "/admin/ivr", "/admin/sites", "/admin/teams", "/admin/people", "/admin/people/new"],
+    "root": ["/admin", "/admin/ivr", "/admin/sites", "/admin/teams", "/admin/people", "/admin/people/new",
+             "/admin/settings"],
 }
 
 

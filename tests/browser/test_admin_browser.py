@@ -66,3 +66,27 @@ def test_an_edited_greeting_is_heard_by_the_next_caller(browsing: Browsing, live
     expect(page.locator(".alert.success")).to_contain_text("The text is back to its default.")
     expect(page.locator("#text-zh-CN-greeting")).to_have_value(DEFAULT_TEXTS["zh-CN"]["greeting"])
     assert ivr.get_config(fresh(session)).text("zh-CN", "greeting") == DEFAULT_TEXTS["zh-CN"]["greeting"]
+
+
+def test_a_setting_is_refused_then_saved_on_the_settings_page(browsing: Browsing, session: Session) -> None:
+    from telephony import priority
+
+    make_user(session, role=Role.admin, username="root")
+    page = browsing.signed_in("root", path="/admin", locale="zh-CN")
+    page.locator(".subnav").get_by_role("link", name="热线参数设置", exact=True).click()
+    page.wait_for_url("**/admin/settings")
+    wrap_up = page.locator("#routing-wrap_up_seconds")
+    expect(wrap_up).to_have_attribute("max", "3600")
+    wrap_up.fill("7200")
+    page.locator("#settings-routing-form").get_by_role("button", name="保存这些设置").click()
+    expect(page.locator("#routing-wrap_up_seconds-error")).to_contain_text("请填写 0 到 3600 之间的整数。")
+    expect(page.locator("#routing-wrap_up_seconds")).to_have_value("7200")
+    browsing.errors[:] = [e for e in browsing.errors if "status of 422" not in e]  # the refusal is the point
+
+    page.locator("#routing-wrap_up_seconds").fill("45")
+    page.locator("#settings-routing-form").get_by_role("button", name="保存这些设置").click()
+    expect(page.locator(".alert.success")).to_contain_text("设置已保存")
+    assert priority.routing_settings(fresh(session)).wrap_up_seconds == 45
+    page.get_by_role("button", name="恢复默认").first.click()
+    expect(page.locator(".alert.success")).to_contain_text("该设置已恢复默认值。")
+    expect(page.locator("#routing-wrap_up_seconds")).to_have_value("30")

@@ -337,7 +337,6 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/skills": ADMINS,
     "GET /admin/sla": ADMINS,
     "POST /admin/sla/policies": ADMINS,
-    "POST /admin/sla/settings": ADMINS,
     "GET /admin/scorecards": ADMINS,
     "GET /admin/scorecards/{scorecard_id}": ADMINS,
     "POST /admin/scorecards/{scorecard_id}/versions": ADMINS,
@@ -354,6 +353,9 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/people/{user_id}/password": ADMINS,
     "GET /admin/lifecycle": ADMINS,
     "POST /admin/lifecycle/settings": ADMINS,
+    "GET /admin/settings": ADMINS,
+    "POST /admin/settings/{namespace}": ADMINS,
+    "POST /admin/settings/reset": ADMINS,
     "POST /admin/lifecycle/thresholds": ADMINS,
     "POST /admin/lifecycle/greetings": ADMINS,
     "POST /admin/lifecycle/greetings/remove": ADMINS,
@@ -565,7 +567,7 @@ def routes_of(app: Any) -> set[str]:
 
 
 SIGNIN_FORMS = {"POST /signin", "POST /signout"}
-PLACEHOLDERS = {"action": "approve", "code": "none", "key": "none", "number": "HL-1999-999999"}
+PLACEHOLDERS = {"action": "approve", "code": "none", "key": "none", "namespace": "qa", "number": "HL-1999-999999"}
 
 
 def _url(path: str, value: int | None = None) -> str:

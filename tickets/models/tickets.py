@@ -36,7 +36,6 @@ __all__ = [
     "TicketNote",
     "TicketNumberCounter",
     "TicketRecording",
-    "TicketSetting",
     "TicketTag",
 ]
 
@@ -243,15 +242,6 @@ class SlaPolicy(Base):
     __table_args__ = (
         CheckConstraint("first_response_minutes > 0 AND resolution_minutes > 0", name="positive_minutes"),
     )
-
-
-class TicketSetting(Base):
-    """Named whole-number settings an administrator may change (see tickets.sla.SETTINGS)."""
-
-    __tablename__ = "ticket_settings"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[int] = mapped_column(Integer)
 
 
 class SiteOpeningHours(Base):
