@@ -116,6 +116,11 @@ class WriterGate:
     trace = bool(os.environ.get("HOTLINE_SQLITE_TRACE"))
     LONG_HOLD_MS = 100.0
 
+    @property
+    def busy(self) -> bool:
+        """Some writer of this process holds the write lock right now."""
+        return self._lock.locked()
+
     @staticmethod
     def _where() -> str:
         import traceback
@@ -362,6 +367,13 @@ def become_writer(session: Session) -> Session:
     if session.in_transaction():
         session.commit()
     return write_locked(session)
+
+
+def read_first(session: Session) -> Session:
+    """Make the session's next transaction a plain reader on SQLite (`BEGIN`); once it ends the
+    session is what it was again. For a look taken before slow work that must hold no lock (a
+    password check), the writing that follows being a short transaction of its own."""
+    return _bind_as(session, writer=False, once=True)
 
 
 def read_only(session: Session) -> Session:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core import assignments, clock, passwords, signin_throttle
 from core.config import get_settings
+from core.db import begin_write, read_first
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import LOCALES, Role, Skill, User, UserSkill
 
@@ -235,28 +236,42 @@ def authenticate(session: Session, *, username: str, password: str, ip: str | No
     (taking about as long); or AccountLocked. Wrong passwords from addresses where the person
     never signed in lock the account, for such addresses only: a stranger cannot lock a person
     out of their own workstation. The counts and the audit entry are written to `session`, so
-    the caller must commit even when this raises."""
+    the caller must commit even when this raises.
+
+    The password hash is checked with no write lock held: argon2 takes a good part of a second,
+    and on the embedded SQLite database every other writer (calls, tasks, pages) would wait for
+    it. The stored hash is read first (as a reader when `session` has no transaction open, as at
+    the sign-in page), checked, and only then is the outcome decided and written, in a short
+    write that reads the throttles and the account again under lock. An attempt held back by
+    then is refused as throttled whatever its password, so guesses sent side by side learn no
+    more than guesses sent one after another."""
     now = clock.now()
     attempted = normalize_username(username)[:80]
+    seen = _stored_hash(session, attempted)
+    if seen is None:
+        passwords.burn_time(password)
+        verified = False
+    else:
+        verified = passwords.verify_password(seen, password)
+    upgraded = passwords.rehash(password) if verified and seen and passwords.needs_rehash(seen) else None
+    begin_write(session)
     try:
         attempt = signin_throttle.begin(session, username=attempted, address=ip, now=now)
     except signin_throttle.SignInThrottled:
-        passwords.burn_time(password)
         _failed(session, attempted, None, "throttled", ip)
         raise
     # Lock the row so concurrent wrong guesses are all counted; OF users: the joined site and team stay unlocked.
     user = session.scalar(select(User).where(User.username == attempted).with_for_update(of=User))
     if user is None:
-        passwords.burn_time(password)
         _failed(session, attempted, None, "unknown_user", ip)
         signin_throttle.failed(attempt, now=now)
         raise InvalidCredentials()
     if user.is_locked(now) and not attempt.known_address:
-        passwords.burn_time(password)
         _failed(session, attempted, user, "locked", ip)
         assert user.locked_until is not None
         raise AccountLocked(user.locked_until)
-    if not passwords.verify_password(user.password_hash, password):
+    # A password changed while this one was being checked was checked against the old hash: wrong.
+    if not verified or user.password_hash != seen:
         _failed(session, attempted, user, "wrong_password", ip)
         signin_throttle.failed(attempt, now=now)
         if not attempt.known_address and _count_failure(user, now):
@@ -267,8 +282,8 @@ def authenticate(session: Session, *, username: str, password: str, ip: str | No
     if not user.is_active:
         _failed(session, attempted, user, "inactive", ip)
         raise InvalidCredentials()
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.rehash(password)
+    if upgraded is not None:
+        user.password_hash = upgraded
     if not user.is_locked(now):  # a lock others caused stays until it ends or an administrator lifts it
         user.failed_sign_ins = 0
         user.first_failed_at = None
@@ -278,6 +293,19 @@ def authenticate(session: Session, *, username: str, password: str, ip: str | No
     session.flush()
     audit(session, action="auth.signin", actor=user, object_type="user", object_id=user.id, source_ip=ip)
     return user
+
+
+def _stored_hash(session: Session, username: str) -> str | None:
+    """The account's password hash, read before it is checked. A session with no transaction open
+    reads as a reader and ends that transaction, so the check that follows holds no lock; a
+    session already inside one reads in it (its caller chose to hold what it holds)."""
+    if session.in_transaction():
+        return session.scalar(select(User.password_hash).where(User.username == username))
+    read_first(session)
+    try:
+        return session.scalar(select(User.password_hash).where(User.username == username))
+    finally:
+        session.commit()
 
 
 def _count_failure(user: User, now: datetime) -> bool:

@@ -33,7 +33,9 @@ log = logging.getLogger("hotline.worker")
 TASK_MODULES: tuple[str, ...] = ("core.tasks",)
 # Not Celery's default "celery", so the hub can share a Redis with other Celery apps.
 DEFAULT_QUEUE = "hotline"
-EMBEDDED_BROKER = "memory://"
+# The in-memory transport ignores the host; naming one keeps kombu from warning, at every start,
+# that it fell back to "localhost".
+EMBEDDED_BROKER = "memory://localhost/"
 HEARTBEAT_SECONDS = 30
 
 celery_app = Celery("hotline")
@@ -211,7 +213,9 @@ class SweepScheduler(Scheduler):
                 self.state = "standby"
             return lock.retry_seconds
         if self.state != "holding":
-            log.warning("beat: holding the %s; sending periodic tasks", lock.describe())
+            # Taking over from another beat is news; taking the lock at start is the usual case.
+            level = logging.WARNING if self.state == "standby" else logging.INFO
+            log.log(level, "beat: holding the %s; sending periodic tasks", lock.describe())
             self.state = "holding"
         return min(super().tick(*args, **kwargs), lock.renew_seconds)
 
@@ -234,19 +238,21 @@ def _hub_configures_logging(**_kwargs: Any) -> None:
 
 class EmbeddedWorker:
     """A Celery worker (solo pool, one task at a time) and, optionally, beat, each in a daemon
-    thread of this process."""
+    thread of this process.
+
+    The worker is Celery's WorkController, not `app.Worker`: that one is the worker as a program
+    (`celery worker`), which prints its banner and checks the process's privileges, warning when
+    it runs as root. Here the worker is a part of the web process, whose user is the server's
+    concern (`hotline worker`, a program of its own, keeps the check)."""
 
     def __init__(self, *, hostname: str, beat: bool = True, loglevel: str = "INFO") -> None:
         self.hostname = hostname
         self._ready = threading.Event()
-        self.worker = celery_app.Worker(
+        self.worker = celery_app.WorkController(
             hostname=hostname,
             pool="solo",
             concurrency=1,
             loglevel=loglevel,
-            quiet=True,
-            no_color=True,
-            redirect_stdouts=False,
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,

@@ -157,7 +157,8 @@ def ensure_schedule(*, site_id: int, lead_id: int, agent_ids: Sequence[int], ski
     from scheduling import roster, shifts
 
     with session_scope() as session:
-        existing = {t.name for t in shifts.list_templates(session, site_id=site_id)}
+        # Those taken out of use count too: a template someone retired is not made again.
+        existing = {t.name for t in shifts.list_templates(session, site_id=site_id, include_inactive=True)}
         for name, start, kind in TEMPLATES:
             if name not in existing:
                 shifts.create_template(session, site_id=site_id, name=name, start=start, length_minutes=SHIFT_MINUTES,

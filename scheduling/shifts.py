@@ -54,21 +54,28 @@ def parse_hhmm(value: str, field: str = "start") -> int:
 
 # Templates -----------------------------------------------------------------------------------
 
+def _template_fields(session: Session, *, kind: str, length_minutes: int,
+                    skill_code: str | None) -> int | None:
+    """Checks what a template is made of; the skill's id (None: any skill)."""
+    if kind not in KINDS:
+        raise ValidationFailed(f"A shift is one of: {', '.join(KINDS)}.", field="kind")
+    if not 0 < length_minutes <= 24 * 60:
+        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
+    if not skill_code:
+        return None
+    skill_id = skill_ids(session).get(skill_code)
+    if skill_id is None:
+        raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
+    return skill_id
+
+
 def create_template(session: Session, *, site_id: int, name: str, start: str, length_minutes: int,
                     kind: str = "day", skill_code: str | None = None, job_type: str = "hotline_agent",
                     by: User | None = None) -> ShiftTemplate:
     get_site(session, site_id=site_id)
     if by is not None:
         access.require_site(by, site_id, "define shifts")
-    if kind not in KINDS:
-        raise ValidationFailed(f"A shift is one of: {', '.join(KINDS)}.", field="kind")
-    if not 0 < length_minutes <= 24 * 60:
-        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
-    skill_id = None
-    if skill_code:
-        skill_id = skill_ids(session).get(skill_code)
-        if skill_id is None:
-            raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
+    skill_id = _template_fields(session, kind=kind, length_minutes=length_minutes, skill_code=skill_code)
     template = ShiftTemplate(site_id=site_id, name=name.strip()[:100] or kind.title(), kind=kind,
                              start_minute=parse_hhmm(start), length_minutes=length_minutes, skill_id=skill_id,
                              job_type=job_type)
@@ -77,10 +84,49 @@ def create_template(session: Session, *, site_id: int, name: str, start: str, le
     return template
 
 
-def list_templates(session: Session, *, site_id: int) -> list[ShiftTemplate]:
-    return list(session.scalars(select(ShiftTemplate).where(ShiftTemplate.site_id == site_id,
-                                                            ShiftTemplate.active.is_(True))
-                                .order_by(ShiftTemplate.start_minute)))
+def update_template(session: Session, *, template_id: int, name: str, start: str, length_minutes: int,
+                    kind: str, skill_code: str | None, by: User) -> ShiftTemplate:
+    """Change a template for the shifts assigned from now on; shifts already given keep the times
+    they were given (a shift holds its own start and end)."""
+    template = get_template(session, template_id=template_id)
+    access.require_role(by, Role.team_leader, "define shifts")
+    access.require_site(by, template.site_id, "define shifts")
+    skill_id = _template_fields(session, kind=kind, length_minutes=length_minutes, skill_code=skill_code)
+    before = {"name": template.name, "kind": template.kind, "start_minute": template.start_minute,
+              "length_minutes": template.length_minutes, "skill_id": template.skill_id}
+    template.name = name.strip()[:100] or kind.title()
+    template.kind, template.start_minute, template.length_minutes = kind, parse_hhmm(start), length_minutes
+    template.skill_id = skill_id
+    session.flush()
+    after = {key: getattr(template, key) for key in before}
+    if after != before:
+        audit.record(session, action="shift_template.updated", actor_id=by.id, object_type="shift_template",
+                     object_id=template.id, details={"before": before, "after": after})
+    return template
+
+
+def set_template_active(session: Session, *, template_id: int, active: bool, by: User) -> ShiftTemplate:
+    """Take a template out of use (it is offered for no new shift, and the solver no longer uses
+    it; shifts already given keep it) or back into use."""
+    template = get_template(session, template_id=template_id)
+    access.require_role(by, Role.team_leader, "define shifts")
+    access.require_site(by, template.site_id, "define shifts")
+    if template.active != active:
+        template.active = active
+        session.flush()
+        audit.record(session, action="shift_template.activated" if active else "shift_template.deactivated",
+                     actor_id=by.id, object_type="shift_template", object_id=template.id,
+                     details={"name": template.name})
+    return template
+
+
+def list_templates(session: Session, *, site_id: int, include_inactive: bool = False) -> list[ShiftTemplate]:
+    """The site's templates in use, earliest start first (with those out of use, after them)."""
+    query = select(ShiftTemplate).where(ShiftTemplate.site_id == site_id)
+    if not include_inactive:
+        query = query.where(ShiftTemplate.active.is_(True))
+    return list(session.scalars(query.order_by(ShiftTemplate.active.desc(), ShiftTemplate.start_minute,
+                                               ShiftTemplate.id)))
 
 
 def get_template(session: Session, *, template_id: int) -> ShiftTemplate:
@@ -168,6 +214,8 @@ def assign(session: Session, *, user_id: int, day: date, template_id: int, by: U
     access.require_role(by, Role.team_leader, "assign shifts")
     template = get_template(session, template_id=template_id)
     access.require_site(by, template.site_id, "assign shifts")
+    if not template.active:
+        raise ValidationFailed("That shift template is no longer in use; choose another.", field="template_id")
     user = get_user(session, user_id=user_id)
     start, end = shift_window(day, template.start_minute, template.length_minutes, site_zone(session, template.site_id))
     problems = assignment_problems(session, user=user, start=start, end=end, day=day, skill_id=template.skill_id,

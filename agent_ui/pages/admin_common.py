@@ -4,9 +4,11 @@ the reader's language. Forms are boosted by htmx (`hx-boost`) and work without J
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from agent_ui import flash
@@ -102,6 +104,22 @@ def explain(exc: DomainError, messages: Messages, *, fallback_field: str = "") -
         general = describe(exc)
         found[fallback_field] = FormError(fallback_field, general.message, general.params, general.translate_params)
     return found
+
+
+def submit(session: Session, *, refused: Errors, save: Callable[[], str], again: Callable[[int, Errors], Response],
+           messages: Messages, done_key: str, fallback_field: str = "") -> Response:
+    """How a form that makes something ends: what the page itself refused (422), else `save()`
+    calls the service, whose refusal is rolled back (409, or 422 for bad input); either is shown
+    by `again(status, errors)`, the page with what was typed and each message beside its field.
+    Saved, it is post-redirect-get to the address `save` returns, with the note `done_key`."""
+    if refused:
+        return again(422, refused)
+    try:
+        location = save()
+    except DomainError as exc:
+        session.rollback()
+        return again(status_for(exc), explain(exc, messages, fallback_field=fallback_field))
+    return done(location, done_key)
 
 
 def refuse(field: str, message: str, **params: Any) -> Errors:

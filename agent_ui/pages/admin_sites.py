@@ -76,15 +76,14 @@ def add_site(request: Request, session: DbSession, user: AdminUser, name: Annota
         errors |= common.refuse("name", NAME_NEEDED)
     if not _CODE.match(code.strip().lower()):
         errors |= common.refuse("code", CODE_RULE)
-    if errors:
-        return _sites_page(request, session, status_code=422, errors=errors, typed=typed)
-    try:
+
+    def save() -> str:
         site = create_site(session, name=name[:200], code=code, timezone=timezone.strip() or None, by=user)
-    except DomainError as exc:
-        session.rollback()
-        return _sites_page(request, session, status_code=common.status_for(exc),
-                           errors=common.explain(exc, SITE_MESSAGES), typed=typed)
-    return common.done(f"/admin/sites/{site.id}", "site_created")
+        return f"/admin/sites/{site.id}"
+
+    return common.submit(session, refused=errors, save=save, messages=SITE_MESSAGES, done_key="site_created",
+                         again=lambda status, shown: _sites_page(request, session, status_code=status, errors=shown,
+                                                                typed=typed))
 
 
 # One site's calendar, or the whole center's holidays ---------------------------------------

@@ -14,7 +14,6 @@ from agent_ui.i18n import N_
 from agent_ui.pages import admin_common as common
 from core.auth import AdminUser, DbSession
 from core.directory import find_users
-from core.errors import DomainError
 from core.organisation import create_skill, list_skills
 
 router = APIRouter()
@@ -51,12 +50,12 @@ def add_skill(request: Request, session: DbSession, user: AdminUser, code: Annot
         errors |= common.refuse("code", CODE_RULE)
     if not name.strip():
         errors |= common.refuse("name", NAME_RULE)
-    if errors:
-        return _skills_page(request, session, status_code=422, errors=errors, typed=typed)
-    try:
+
+    def save() -> str:
         create_skill(session, code=code, name=name[:200], by=user)
-    except DomainError as exc:
-        session.rollback()
-        return _skills_page(request, session, status_code=common.status_for(exc),
-                            errors=common.explain(exc, MESSAGES, fallback_field="code"), typed=typed)
-    return common.done("/admin/skills", "skill_created")
+        return "/admin/skills"
+
+    return common.submit(session, refused=errors, save=save, messages=MESSAGES, fallback_field="code",
+                         done_key="skill_created",
+                         again=lambda status, shown: _skills_page(request, session, status_code=status, errors=shown,
+                                                                 typed=typed))

@@ -71,7 +71,9 @@ def _calendar(request: Request, session: DbSession, user: User, roster: Any) -> 
     for shift in shift_service.shifts_at_site(session, site_id=roster.site_id, first_day=days[0], last_day=days[-1]):
         if shift.user_id in ids:
             cells.setdefault((shift.user_id, shift.day), []).append(shift)
-    templates = shift_service.list_templates(session, site_id=roster.site_id)
+    # Shifts already given keep a template taken out of use (its name still shows); only those in
+    # use are offered for new shifts.
+    templates = shift_service.list_templates(session, site_id=roster.site_id, include_inactive=True)
     if view == "month":
         following = (first + timedelta(days=32)).replace(day=1)
         previous = (first - timedelta(days=1)).replace(day=1)
@@ -83,7 +85,8 @@ def _calendar(request: Request, session: DbSession, user: User, roster: Any) -> 
                                             interval_minutes=HISTORY_SLOT)
     return {"roster": roster, "basis": basis, "view": view, "first": first, "days": days, "people": people,
             "cells": cells,
-            "templates": {t.id: t for t in templates}, "teams": list_teams(session, site_id=roster.site_id),
+            "templates": {t.id: t for t in templates}, "offered": [t for t in templates if t.active],
+            "teams": list_teams(session, site_id=roster.site_id),
             "team_id": team_id, "previous": previous, "following": following, "job": job,
             "status_words": common.STATUS, "typical_calls": TYPICAL_CALLS, "shift_kinds": common.SHIFT_KINDS,
             "query": f"view={view}&start={first.isoformat()}" + (f"&team={team_id}" if team_id else "")}

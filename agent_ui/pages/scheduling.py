@@ -147,6 +147,7 @@ _MESSAGES = {m: m for m in (
     N_("The medical certificate is already recorded as received."), N_("The notice is already withdrawn."),
     N_("Choose where the demand comes from."), N_("Give 1 to 26 weeks of history."),
     N_("There are no calls in that history to forecast from; type the calls per hour instead."),
+    N_("That shift template is no longer in use; choose another."),
 )}
 
 
@@ -203,4 +204,7 @@ DONE = {
     "day_off_withdrawn": N_("The day off was withdrawn."),
     "notice_withdrawn": N_("The notice was withdrawn: nobody needs to acknowledge it any more."),
     "template": N_("The shift template was saved: rosters can assign it now."),
+    "template_changed": N_("The shift template was changed: shifts assigned from now on use it."),
+    "template_retired": N_("The shift template is out of use: rosters no longer offer it."),
+    "template_in_use": N_("The shift template is in use again."),
 }

@@ -636,6 +636,81 @@ def test_a_leader_defines_a_shift_template_the_roster_then_offers(client: TestCl
     assert f'value="{late.id}"' in client.get(f"/shifts/rosters/{roster_id}").text
 
 
+def test_a_leader_edits_a_shift_template_for_shifts_assigned_from_then_on(client: TestClient, session: Session,
+                                                                          world: World) -> None:
+    given = assign(session, world, world.agents[0], WEDNESDAY)
+    given_times = (given.start_at, given.end_at)
+    signed_in_client(client, world.leader)
+    page = client.get("/shifts/templates")
+    assert f'action="/shifts/templates/{world.day.id}"' in page.text and 'id="template-list"' in page.text
+    assert not re.search(r"\son[a-z]+=|style=", page.text)
+    saved = client.post(f"/shifts/templates/{world.day.id}", data={
+        "name": "Early", "kind": "day", "start": "07:00", "length": "7", "skill": ""}, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == "/shifts/templates"
+    early = fresh(session).get(type(world.day), world.day.id)
+    assert (early.name, early.start_minute, early.length_minutes, early.skill_id) == ("Early", 420, 420, None)
+    assert "The shift template was changed" in client.get("/shifts/templates").text
+    # The shift given before keeps its times; one assigned now takes the new ones.
+    kept = fresh(session).get(Shift, given.id)
+    assert (kept.start_at, kept.end_at) == given_times
+    later = assign(session, world, world.agents[0], WEDNESDAY + timedelta(days=2))
+    assert later.end_at - later.start_at == timedelta(hours=7)
+    # A refused edit is shown in that template's own form, opened, in the reader's language.
+    refused = client.post(f"/shifts/templates/{world.day.id}", data={"name": "Early", "start": "7", "length": "0"},
+                          headers=HX)
+    assert refused.status_code == 422 and "<html" not in refused.text
+    prefix = f"t{world.day.id}-"
+    assert f'id="{prefix}start-error"' in refused.text and f'id="{prefix}length-error"' in refused.text
+    assert 'id="start-error"' not in refused.text  # the new-template form stays clean
+    _zh(client)
+    chinese = client.post(f"/shifts/templates/{world.day.id}", data={"name": "早班", "start": "8am", "length": "8"})
+    assert chinese.status_code == 422 and "请填写开始时间，例如 08:00。" in chinese.text
+
+
+def test_a_template_taken_out_of_use_is_not_offered_but_shifts_keep_it(client: TestClient, session: Session,
+                                                                       world: World) -> None:
+    roster_id = _roster(client, world)
+    data = {"user_id": world.agents[0].id, "day": "2026-01-07", "template_id": world.night.id}
+    assert client.post(f"/shifts/rosters/{roster_id}/assign", data=data, follow_redirects=False).status_code == 303
+    retired = client.post(f"/shifts/templates/{world.night.id}/active", data={"active": "0"}, follow_redirects=False)
+    assert retired.status_code == 303
+    templates = client.get("/shifts/templates").text
+    assert "The shift template is out of use" in templates and "No longer in use" in templates
+    assert "Use again" in templates
+    calendar = client.get(f"/shifts/rosters/{roster_id}").text
+    offered = re.search(r'<select id="assign-template" name="template_id">(.*?)</select>', calendar, re.S)
+    assert offered and f'value="{world.night.id}"' not in offered.group(1)
+    assert f'value="{world.day.id}"' in offered.group(1)
+    assert 'roster-shift shift-night">Night ' in calendar  # the shift given before still shows its template
+    kept = fresh(session).scalar(select(Shift).where(Shift.roster_id == roster_id))
+    assert kept is not None and kept.template_id == world.night.id
+    # Asked for anyway (an old form), it is refused in words, in both languages.
+    data["day"] = "2026-01-09"
+    refused = client.post(f"/shifts/rosters/{roster_id}/assign", data=data)
+    assert refused.status_code == 422 and "That shift template is no longer in use" in refused.text
+    _zh(client)
+    assert "该班次模板已停用" in client.post(f"/shifts/rosters/{roster_id}/assign", data=data).text
+    assert "重新启用" in client.get("/shifts/templates").text
+    back = client.post(f"/shifts/templates/{world.night.id}/active", data={"active": "1"}, follow_redirects=False)
+    assert back.status_code == 303
+    calendar = client.get(f"/shifts/rosters/{roster_id}").text
+    assert f'value="{world.night.id}"' in calendar
+
+
+def test_a_leader_cannot_change_another_sites_templates(client: TestClient, session: Session, world: World) -> None:
+    from core.models import Site
+    from scheduling import shifts as shift_service
+    from tests.factories import make_site
+
+    other: Site = make_site(session)
+    theirs = shift_service.create_template(session, site_id=other.id, name="Theirs", start="09:00", length_minutes=480)
+    session.commit()
+    signed_in_client(client, world.leader)
+    refused = client.post(f"/shifts/templates/{theirs.id}/active", data={"active": "0"})
+    assert refused.status_code == 409
+    assert fresh(session).get(type(theirs), theirs.id).active is True
+
+
 def test_a_shift_template_refused_beside_its_fields_in_both_languages(client: TestClient, session: Session,
                                                                       world: World) -> None:
     signed_in_client(client, world.leader)

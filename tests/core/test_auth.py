@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from core import audit, credentials
+from core import audit, credentials, db, passwords
 from core.auth import (
     SESSION_COOKIE,
     AdminUser,
@@ -26,7 +28,7 @@ from core.auth import (
 )
 from core.clock import FrozenClock
 from core.config import Settings
-from core.models import Role, SignInSession
+from core.models import Role, SignInSession, User
 from tests.factories import (
     DEFAULT_PASSWORD,
     cheap_password_hashing,
@@ -101,6 +103,54 @@ def test_signin_lockout_shows_when_it_unlocks_then_unlocks(
     assert response.headers["location"] == "/signin"
     clock.advance(seconds=settings.lockout_seconds)
     assert _sign_in(client, site_user.username, DEFAULT_PASSWORD).headers["location"] == "/"
+
+
+class _LockWatchingHasher(PasswordHasher):
+    """Notes, at each password check, whether another writer could write the account at once."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.user_id = user_id
+        self.free: list[bool] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 - argon2's own name
+        self.free.append(_write_lock_free(self.user_id))
+        return super().verify(hash, password)
+
+
+def _write_lock_free(user_id: int) -> bool:
+    """On SQLite: no writer of this process holds the write lock. On PostgreSQL: the account's
+    row can be locked by another connection without waiting."""
+    engine = db.get_engine()
+    gate = db.writer_gate(engine)
+    if gate is not None:
+        return not gate.busy
+    with engine.connect() as connection:
+        try:
+            connection.execute(select(User.id).where(User.id == user_id).with_for_update(nowait=True))
+        except OperationalError:
+            return False
+        finally:
+            connection.rollback()
+    return True
+
+
+@pytest.mark.parametrize("password", [DEFAULT_PASSWORD, "not the password"])
+def test_the_password_is_checked_with_no_write_lock_held(client: TestClient, session: Session,
+                                                         password: str) -> None:
+    """Argon2 takes a good part of a second; every other writer of the embedded database would
+    wait for it if the sign-in checked the password inside its write transaction."""
+    user = make_user(session)
+    hasher = _LockWatchingHasher(user.id)
+    previous = passwords.use_hasher(hasher)
+    try:
+        response = _sign_in(client, user.username, password)
+    finally:
+        passwords.use_hasher(previous)
+    assert response.headers["location"] == ("/" if password == DEFAULT_PASSWORD else "/signin")
+    assert hasher.free == [True]
+    reason = "auth.signin" if password == DEFAULT_PASSWORD else "auth.signin_failed"
+    assert audit.entries_for(fresh(session), action_prefix=reason)[0].object_id == str(user.id)
 
 
 def test_signin_with_missing_fields(client: TestClient) -> None:

@@ -5,7 +5,10 @@ stop mid-call on which calls flow again."""
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -195,3 +198,37 @@ def test_a_second_start_after_a_stop_mid_call_gets_traffic_flowing(demo_env: tup
     finally:
         second.stop()
         server.join(30)
+
+
+# What a newcomer's terminal shows ------------------------------------------------------------
+
+@pytest.mark.timeout(180)
+def test_a_demo_start_prints_the_banner_and_no_warning(tmp_path: Path) -> None:
+    """`make run` on a fresh clone (no settings at all; the process's user may be root, as in a
+    container): the banner and the hub's lines, but no warning from Celery about privileges,
+    none from kombu about a missing host, and no WARNING or ERROR line (beat taking its lock at
+    start is the usual case, not news)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "PYTHONWARNINGS"))}
+    env["HOTLINE_VAR_DIR"] = str(tmp_path / "var")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "demo", "--port", str(port), "--calls-per-minute", "0",
+             "--history-calls-per-day", "0"],
+            cwd=Path(__file__).resolve().parents[2], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def shown() -> str:
+            return log.read_text(errors="replace")
+
+        # Started: the carrier runs and beat has taken its lock (both after every warning at start).
+        assert _until(lambda: "carrier simulator running" in shown() and "sending periodic tasks" in shown(), 150), \
+            shown()[-3000:]
+        text = shown()
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert "Hotline demo at" in text and "/simulator" in text
+    for alarming in ("SecurityWarning", "superuser privileges", "No hostname was supplied", " WARNING ", " ERROR ",
+                     "Traceback"):
+        assert alarming not in text, f"{alarming!r} in the demo's output:\n{text[-3000:]}"

@@ -279,6 +279,8 @@ GATES: dict[str, frozenset[str]] = {
     "POST /shifts/rosters": LEADERS,
     "GET /shifts/templates": LEADERS,
     "POST /shifts/templates": LEADERS,
+    "POST /shifts/templates/{template_id}": LEADERS,
+    "POST /shifts/templates/{template_id}/active": LEADERS,
     "GET /shifts/rosters/{roster_id}": LEADERS,
     "POST /shifts/rosters/{roster_id}/assign": LEADERS,
     "POST /shifts/rosters/{roster_id}/shifts/{shift_id}/remove": LEADERS,
