@@ -117,7 +117,8 @@ def _resort(session: Session, aging: int) -> None:
     # Only live entries are ordered; finished ones keep the key they ended with.
     entries = session.scalars(select(QueueEntry).where(QueueEntry.state.in_(("waiting", "offered"))))
     for entry in entries:
-        entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority, aging_seconds_per_point=aging)
+        entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority,
+                                  aging_seconds_per_point=aging)
     session.flush()
 
 

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from core import clock
+from core import clock, directory
 from core.errors import NotFound
-from core import directory
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.priority import routing_settings
 
@@ -132,7 +131,8 @@ def _average_handle_seconds(session: Session, skill_code: str) -> float:
         .where(Offer.skill_code == skill_code, Offer.ended_at.is_not(None))
         .order_by(Offer.ended_at.desc()).limit(settings.handle_time_sample)
     ).all()
-    durations = [(ended - answered).total_seconds() for answered, ended in rows if answered is not None]
+    durations = [(ended - answered).total_seconds() for answered, ended in rows
+                 if answered is not None and ended is not None]
     return sum(durations) / len(durations) if durations else float(settings.default_handle_seconds)
 
 

@@ -19,8 +19,8 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, Offer, QueueEntry, Recording
 
-__all__ = ["GRACE", "apply_status", "check_call", "check_recording", "last_sign_of_life", "lost_connects", "lost_leg_ends",
-           "lost_rings", "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
+__all__ = ["GRACE", "apply_status", "check_call", "check_recording", "last_sign_of_life", "lost_connects",
+           "lost_leg_ends", "lost_rings", "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
@@ -136,7 +136,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
                leg.c.ended_at < now - GRACE)
         .limit(limit)).all()
     due = []
-    for call_id, updated_at, leg_ended in rows:
+    for call_id, _, leg_ended in rows:
         heard = session.scalar(select(func.max(CallEvent.received_at)).where(
             CallEvent.call_id == call_id, CallEvent.kind.in_(("conference-done", "status", "conference-join"))))
         if heard is None or heard < leg_ended:
