@@ -97,16 +97,6 @@ _DDL: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def append_only_ddl(dialect_name: str) -> list[str]:
-    """The SQL that makes audit_entries refuse UPDATE and DELETE (for migrations to emit)."""
-    return list(_DDL[dialect_name][0]) if dialect_name in _DDL else []
-
-
-def append_only_drop_ddl(dialect_name: str) -> list[str]:
-    """The SQL that removes those triggers again (a migration's downgrade)."""
-    return list(_DDL[dialect_name][1]) if dialect_name in _DDL else []
-
-
 for _dialect, (_create, _drop) in _DDL.items():
     for _statement in _create:
         # DDL() applies %-formatting to its text; escape in case a statement ever holds a %.

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from core import credentials, permissions
-from core.config import get_settings
 from core.audit import keep_refusals
+from core.config import get_settings
 from core.db import new_session
 from core.models import Role, User
 
@@ -217,7 +217,8 @@ class SignInRequired(HTTPException):
 
 class NotSignedIn(HTTPException):
     def __init__(self) -> None:
-        super().__init__(status_code=401, detail="Sign in, or send a valid API token as 'Authorization: Bearer hl_...'.",
+        super().__init__(status_code=401,
+                         detail="Sign in, or send a valid API token as 'Authorization: Bearer hl_...'.",
                          headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,7 +25,9 @@ def _split_keys(value: object) -> list[str]:
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in value]  # type: ignore[union-attr]
+    if not isinstance(value, Iterable):
+        raise ValueError("expected a comma-separated string or a list")
+    return [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in value]
 
 
 class Settings(BaseSettings):
@@ -107,6 +110,10 @@ class Settings(BaseSettings):
     signin_delay_seconds: int = Field(default=2, ge=1)
     signin_max_delay_seconds: int = Field(default=900, ge=1)
     signin_memory_seconds: int = Field(default=86400, ge=60)
+    # Password hashing (argon2id): memory in KiB and passes. Unset: argon2's RFC 9106 low-memory
+    # profile (64 MiB, 3 passes). Hashes made with other values are redone at the next sign-in.
+    password_hash_memory_kib: int | None = Field(default=None, ge=19 * 1024, le=4 * 1024 * 1024)
+    password_hash_time_cost: int | None = Field(default=None, ge=1, le=20)
 
     # Erasure and backups (seed 004; docs/production.md). A leaving member is told, may use their
     # points and benefits for this many days, then their data key is shredded.
@@ -274,7 +281,8 @@ def ensure_embedded_keys(settings: Settings) -> Settings:
     if not settings.secret_key:
         updates["secret_key"] = SecretStr(str(stored["secret_key"]))
     if not settings.data_keys:
-        updates["data_keys"] = [SecretStr(k) for k in stored["data_keys"]]  # type: ignore[union-attr]
+        keys = stored["data_keys"]
+        updates["data_keys"] = [SecretStr(str(k)) for k in (keys if isinstance(keys, list) else [keys])]
     if not settings.blind_index_key:
         updates["blind_index_key"] = SecretStr(str(stored["blind_index_key"]))
     return settings.model_copy(update=updates)

@@ -84,13 +84,13 @@ def end_session(session: Session, *, token: str, ip: str | None = None) -> bool:
 def end_all_sessions(session: Session, *, user_id: int) -> int:
     """Sign a user out everywhere (after a password change or deactivation)."""
     result = session.execute(delete(SignInSession).where(SignInSession.user_id == user_id))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return db.affected_rows(result)
 
 
 def purge_expired_sessions(session: Session) -> int:
     """For the periodic sweep: remove sessions past their expiry."""
     result = session.execute(delete(SignInSession).where(SignInSession.expires_at <= clock.now()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return db.affected_rows(result)
 
 
 # API tokens ---------------------------------------------------------------------------------

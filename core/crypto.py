@@ -133,11 +133,11 @@ class _KeyedStr(str):
     hotline_key_id: str
 
 
-class _KeyedDict(dict):  # type: ignore[type-arg]
+class _KeyedDict(dict):
     hotline_key_id: str
 
 
-class _KeyedList(list):  # type: ignore[type-arg]
+class _KeyedList(list):
     hotline_key_id: str
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, MetaData, Table, create_engine, event
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, make_transient_to_detached, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -390,7 +390,7 @@ def _bind_as(session: Session, *, writer: bool, once: bool = False) -> Session:
     if engine.dialect.name == "sqlite" and bool(engine.get_execution_options().get(WRITER, False)) != writer:
         if once:
             session.info.setdefault(_KIND, engine)
-        session.bind = engine.execution_options(**{WRITER: writer})  # type: ignore[assignment]
+        session.bind = engine.execution_options(**{WRITER: writer})
     return session
 
 
@@ -443,6 +443,19 @@ def _drop_after_rollback(session: Session, _previous: Any) -> None:
         session.info.pop(_PENDING, None)
 
 
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table, as a Table (SQLAlchemy types `__table__` as any FROM clause)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (its result is a CursorResult, typed as a Result)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)
+
+
 def add_as_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T:
     """A row just written by a Core statement, put in the session as if loaded from `values`
     (give every column): no SELECT back and no change history to flush. The values go straight
@@ -452,7 +465,7 @@ def add_as_loaded(session: Session, model: type[T], values: dict[str, Any]) -> T
     instance.__dict__.update(values)
     make_transient_to_detached(instance)
     session.add(instance)
-    return instance  # type: ignore[no-any-return]
+    return instance
 
 
 def utcnow() -> datetime:

@@ -4,6 +4,7 @@ a report), so that no package outside `core` reads the people tables itself."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select
@@ -49,14 +50,14 @@ def working_place_of(session: Session, *, user_id: int) -> Place:
 # Selectables other packages compose into their own statements (a locking pick, a count), so
 # that they need not read these tables. Arguments may be values or bind parameters.
 
-def skilled_users(*, skill_code: Any, min_level: Any = None) -> Select[Any]:
+def skilled_users(*, skill_code: Any, min_level: Any = None) -> Select[int, int]:
     """(user_id, level) of everyone with the skill, at `min_level` or above when given."""
     query = (select(UserSkill.user_id.label("user_id"), UserSkill.level.label("level"))
              .join(Skill, Skill.id == UserSkill.skill_id).where(Skill.code == skill_code))
     return query.where(UserSkill.level >= min_level) if min_level is not None else query
 
 
-def user_places() -> Select[Any]:
+def user_places() -> Select[int, int | None, int | None]:
     """(user_id, site_id, team_id) of every user, as stored on the user."""
     return select(User.id.label("user_id"), User.site_id.label("site_id"), User.team_id.label("team_id"))
 
@@ -113,7 +114,7 @@ def places_of(session: Session, user_ids: set[int] | list[int]) -> dict[int, Pla
     return {row.id: Place(row.site_id, row.team_id) for row in rows}
 
 
-def staff() -> Select[Any]:
+def staff() -> Select[int, str, str, int | None, int | None, bool, datetime]:
     """(user_id, display_name, role, site_id, team_id, is_active, joined_at) of every user, as
     stored; `joined_at` is when the account was made (QA samples new agents more)."""
     return select(User.id.label("user_id"), User.display_name.label("display_name"), User.role.label("role"),
@@ -121,7 +122,7 @@ def staff() -> Select[Any]:
                   User.created_at.label("joined_at"))
 
 
-def team_places() -> Select[Any]:
+def team_places() -> Select[int, int]:
     """(team_id, site_id) of every team."""
     return select(Team.id.label("team_id"), Team.site_id.label("site_id"))
 

@@ -171,7 +171,8 @@ class Bus(ABC):
         return unsubscribe
 
     @asynccontextmanager
-    async def stream(self, maxsize: int = 256, *, accept: Callable[[Event], bool] | None = None) -> AsyncIterator[EventStream]:
+    async def stream(self, maxsize: int = 256, *,
+                     accept: Callable[[Event], bool] | None = None) -> AsyncIterator[EventStream]:
         """`async with bus.stream() as events: async for event in events: ...`. `accept` runs on
         the delivering thread and filters before the queue, so events a consumer may not see
         never push out ones it may."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, attributes, mapped_column
 
 from core import clock
 from core.crypto import Encrypted, forget_data_key, key_id_of, keyed, remember_data_key, unwrap
-from core.db import Base, UTCDateTime
+from core.db import Base, UTCDateTime, table_of
 
 __all__ = ["DataKey", "KeyShredded", "create_key", "export_keys", "import_keys", "material", "register",
            "reseal", "shred", "shredded_owners"]
@@ -128,10 +128,10 @@ Resolver = Callable[[Session, Any], "str | None"]
 _RESOLVERS: dict[type, tuple[Resolver, tuple[str, ...]]] = {}
 
 
-def register(model: type, resolver: Resolver) -> None:
+def register(model: type[Base], resolver: Resolver) -> None:
     """Values of `model`'s encrypted columns are sealed under the data key `resolver(session,
     row)` returns (None: the master keys), whenever they change."""
-    names = tuple(c.key for c in model.__table__.columns if isinstance(c.type, Encrypted))  # type: ignore[attr-defined]
+    names = tuple(c.key for c in table_of(model).columns if isinstance(c.type, Encrypted))
     _RESOLVERS[model] = (resolver, names)
 
 

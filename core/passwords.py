@@ -9,6 +9,7 @@ import threading
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from core.config import Settings
 from core.errors import ValidationFailed
 
 MIN_LENGTH = 10
@@ -44,6 +45,17 @@ def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
     with _lock:
         previous, _hasher, _dummy_hash = _hasher, hasher, None
     return previous
+
+
+def configure(settings: Settings) -> None:
+    """The argon2 parameters the settings ask for (the composition root calls this at start);
+    with none set, the hasher in use stays."""
+    memory, passes = settings.password_hash_memory_kib, settings.password_hash_time_cost
+    if memory is None and passes is None:
+        return
+    use_hasher(PasswordHasher(time_cost=passes or DEFAULT_HASHER.time_cost,
+                              memory_cost=memory or DEFAULT_HASHER.memory_cost,
+                              parallelism=DEFAULT_HASHER.parallelism))
 
 
 def check_strength(password: str) -> None:

@@ -16,7 +16,6 @@ from core.db import begin_write, read_first
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import LOCALES, Role, Skill, User, UserSkill
 
-
 # Errors -------------------------------------------------------------------------------------
 
 WeakPassword = passwords.WeakPassword  # create_user and set_password raise it; callers catch users.WeakPassword
@@ -275,9 +274,11 @@ def authenticate(session: Session, *, username: str, password: str, ip: str | No
         _failed(session, attempted, user, "wrong_password", ip)
         signin_throttle.failed(attempt, now=now)
         if not attempt.known_address and _count_failure(user, now):
+            until = user.locked_until
+            assert until is not None  # _count_failure locked the account
             audit(session, action="auth.locked", object_type="user", object_id=user.id, source_ip=ip,
-                  actor_name=attempted, details={"username": attempted, "until": user.locked_until.isoformat()})
-            raise AccountLocked(user.locked_until)
+                  actor_name=attempted, details={"username": attempted, "until": until.isoformat()})
+            raise AccountLocked(until)
         raise InvalidCredentials()
     if not user.is_active:
         _failed(session, attempted, user, "inactive", ip)

@@ -20,6 +20,7 @@ from celery.platforms import EX_OK
 from celery.worker import state as worker_state
 from kombu.utils.json import dumps as json_dumps
 from sqlalchemy import String, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import clock
@@ -41,7 +42,8 @@ HEARTBEAT_SECONDS = 30
 celery_app = Celery("hotline")
 
 
-def celery_config(settings: Settings, *, task_modules: Iterable[str] = (), queue: str = DEFAULT_QUEUE) -> dict[str, Any]:
+def celery_config(settings: Settings, *, task_modules: Iterable[str] = (),
+                  queue: str = DEFAULT_QUEUE) -> dict[str, Any]:
     """Celery settings for these hub settings; every task module of TASK_MODULES is included."""
     broker = settings.broker_url or EMBEDDED_BROKER
     conf: dict[str, Any] = dict(
@@ -360,13 +362,14 @@ def record_heartbeat(session: Session, *, name: str) -> None:
     """Upsert the worker's row in one statement, so a task run twice or two runs racing each
     leave a single row."""
     dialect = session.get_bind().dialect.name
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        statement = postgresql.insert(WorkerHeartbeat)
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        statement = sqlite.insert(WorkerHeartbeat)
     else:  # pragma: no cover - the hub runs on PostgreSQL and SQLite only
         raise NotImplementedError(f"no heartbeat upsert for {dialect}")
-    statement = insert(WorkerHeartbeat).values(name=name, last_seen=clock.now())
+    statement = statement.values(name=name, last_seen=clock.now())
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[WorkerHeartbeat.name], set_={"last_seen": statement.excluded.last_seen}

@@ -6,8 +6,8 @@ from __future__ import annotations
 from core import backup, keyring, listening
 from qa.access import handed_for_qa
 from scheduling import notices
+from telephony import bridge, offers, presence, routing
 from telephony import erasure as call_erasure
-from telephony import presence, routing
 from telephony.calls import move_to_ticket
 from telephony.models import Call
 from tickets import customer_keys, erasure, repeat_calls
@@ -32,5 +32,7 @@ def wire() -> None:
     backup.after_restore(erasure.reapply_after_restore)
     # Going available: every notice acknowledged first.
     notices.register_presence_check()
+    # An offered call opens the caller's card to the agent it rings.
+    offers.also_on_offer(bridge.open_offer_access)
     # An agent's own presence change reaches the router (which sits above presence).
     presence.connect_router(withdraw_offer=routing.withdraw_agent_offer, route=routing.route)

@@ -5,11 +5,13 @@ No response carries a phone number."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, TeamLeaderUser
 from core.db import session_scope, write_locked
@@ -204,7 +206,10 @@ def voice_access_token(user: AgentUser, identity: str | None = None) -> VoiceTok
 
 # Twilio's webhooks for the legs above (signed; 204 or TwiML) -------------------------------------
 
-def _work(fn):  # type: ignore[no-untyped-def]
+_T = TypeVar("_T")
+
+
+def _work(fn: Callable[[Session], _T]) -> _T:
     with session_scope() as session:
         write_locked(session)
         return fn(session)
@@ -213,7 +218,7 @@ def _work(fn):  # type: ignore[no-untyped-def]
 @router.post("/twilio/controls/leg", status_code=204, include_in_schema=False)
 def control_leg(form: TwilioForm, control: int) -> Response:
     params = {k: str(v) for k, v in form.multi_items()}
-    def work(session):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> None:
         handed = transfers.on_control_leg(session, params=params, control_id=control)
         if handed is not None:  # a transferred call's new agent: their leg is any agent's leg now
             bridge.agent_leg_status(session, leg=handed, status=params.get("CallStatus") or "")

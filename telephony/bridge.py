@@ -17,7 +17,7 @@ from core.config import get_settings
 from core.errors import NotFound
 from core.events import publish
 from core.worker import enqueue_named
-from telephony import call_states, calls, ivr, legs, offers, routing, transfers
+from telephony import call_states, calls, ivr, legs, routing, transfers
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.legs import agent_identity
@@ -278,13 +278,14 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     if call.bridged_at is None and not _agent_still_there(session, call):
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
         if entry is not None and entry.state in ("waiting", "offered"):
-            return ivr.enqueue_twiml(config, call.language, skill_code=entry.skill_code or call.skill_code or "operator",
-                                     intro="reconnect")
+            return ivr.enqueue_twiml(config, call.language,
+                                     skill_code=entry.skill_code or call.skill_code or "operator", intro="reconnect")
         return ivr.goodbye_twiml(config, call.language)
     call.bridged_at = call.bridged_at or clock.now()
     response = VoiceResponse()
     start = response.start()
-    start.recording(channels="dual", track="both", recording_status_callback=webhook_url("/twilio/recording", kind="call"),
+    start.recording(channels="dual", track="both",
+                    recording_status_callback=webhook_url("/twilio/recording", kind="call"),
                     recording_status_callback_method="POST",
                     recording_status_callback_event="in-progress completed absent")
     response.say(config.text(call.language, "connecting"), language=call.language)
@@ -369,16 +370,13 @@ def _open_access(session: Session, caller: Call, agent_id: int | None, *, until:
         log.info("call %s: its customer is gone; no card to show", caller.id)
 
 
-def _open_offer_access(session: Session, offer: Offer) -> None:
-    """In the offer's own transaction, so the desk that shows the offer (on `call.offered`) can
-    already show the caller's card; the ring task opens it again (idempotent)."""
+def open_offer_access(session: Session, offer: Offer) -> None:
+    """An `on_offer` hook (wired by the composition root): in the offer's own transaction, so the
+    desk that shows the offer (on `call.offered`) can already show the caller's card; the ring
+    task opens it again (idempotent)."""
     caller = session.get(Call, offer.call_id)
     if caller is not None:
         _open_access(session, caller, offer.user_id, until=offer.expires_at)
-
-
-if _open_offer_access not in offers.on_offer:
-    offers.on_offer.append(_open_offer_access)
 
 
 def _close_access(session: Session, caller: Call, leg: Call) -> None:

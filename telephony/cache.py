@@ -41,13 +41,13 @@ def remembered(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     # Keyed by the engine's connection pool (held here, so never confused with a later one). Not
     # by the bind itself: `db.write_locked` gives each SQLite webhook a fresh option-engine over
     # the same pool. Not by the URL, which would be rendered on every call to hash it.
-    full = (session.get_bind().pool, key)
+    full = (session.get_bind().engine.pool, key)
     now = clock.now().timestamp()
     with _lock:
         entry = _entries.get(full)
         if entry is not None and now < entry.stale_until:
             if now < entry.fresh_until or entry.reloading:
-                return entry.value  # type: ignore[no-any-return]
+                return entry.value
             entry.reloading = True  # this caller reloads; the others keep the value meanwhile
         else:
             entry = None

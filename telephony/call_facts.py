@@ -13,7 +13,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core import clock
-
 from telephony.models import Call, Recording
 
 __all__ = ["HandleTime", "RecordingFacts", "call_facts", "evaluable_recordings", "handle_times", "recording_facts"]
@@ -101,7 +100,7 @@ def handle_times(session: Session, *, call_ids: Sequence[int]) -> dict[int, Hand
 
 
 def evaluable_recordings(*, agents: Sequence[int] | Any, start: datetime, end: datetime,
-                         min_seconds: int) -> Select[Any]:
+                         min_seconds: int) -> Select[int, int, int | None, datetime, int | None, int]:
     """Completed call recordings of the caller's leg answered by `agents` (ids, or a subquery of
     ids) in [start, end) and longer than `min_seconds`: (recording_id, call_id, agent_id,
     started_at, duration, ticket_id), a selectable to compose into one set-based statement."""

@@ -6,7 +6,7 @@ abandonment, handle time, per day or week and per team). Plain rows: never a pho
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -191,7 +191,7 @@ def call_log(session: Session, *, viewer: User, start: datetime, end: datetime, 
     return CallPage(rows=_rows(session, viewer, found), total=total, page=page, page_size=page_size)
 
 
-def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
+def _rows(session: Session, viewer: User, found: Sequence[Any]) -> list[CallRow]:
     """The page's calls with what lives beside them, read in a handful of indexed lookups."""
     if not found:
         return []
@@ -203,7 +203,7 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
         .where(Offer.entry_id.in_([e.id for e in entries.values()]), Offer.state == "accepted")
         .group_by(Offer.entry_id)).all()) if entries else {}
     holds = controls.hold_totals(session, call_ids=ids)
-    recordings: dict[int, tuple[str, int, bool, int | None]] = {}
+    recordings: dict[int | None, tuple[str, int, bool, int | None]] = {}
     for rec_id, call_id, kind, stored, rec_ticket in session.execute(
             select(Recording.id, Recording.call_id, Recording.kind, Recording.media_key.is_not(None),
                    Recording.ticket_id)
@@ -227,7 +227,7 @@ def _rows(session: Session, viewer: User, found: list[Any]) -> list[CallRow]:
             talk = max(0, _seconds(answered_at, r.ended_at) - (hold or 0))
         recording = recordings.get(r.id)
         # The link is offered only where the one listening rule lets this viewer play it.
-        may_listen = bool(recording and recording[2]) and listening.may_hear(
+        may_listen = recording is not None and recording[2] and listening.may_hear(
             session, user=viewer, recorded=listening.Recorded(recording[1], agent_id=r.agent_id, site_id=r.site_id,
                                                               ticket_id=recording[3]))
         rows.append(CallRow(

@@ -199,7 +199,8 @@ def _close(session: Session, attempt: CallbackAttempt, state: str, *, reason: st
 
 # Twilio's callbacks for the customer's leg -------------------------------------------------------
 
-def _attempt_for(session: Session, attempt_id: int, params: Mapping[str, str]) -> tuple[CallbackAttempt | None, Call | None]:
+def _attempt_for(session: Session, attempt_id: int,
+                 params: Mapping[str, str]) -> tuple[CallbackAttempt | None, Call | None]:
     # Under the attempt's row lock: a callback that overtakes the commit of its own dial (the
     # carrier calls back before the dialling transaction ends) waits for it instead of missing it.
     attempt = session.get(CallbackAttempt, attempt_id, with_for_update=True, populate_existing=True)

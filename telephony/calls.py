@@ -8,17 +8,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnClause
 
 from core import clock
 from core.crypto import InvalidPhoneNumber, phone_index
-from core.db import add_as_loaded
+from core.db import add_as_loaded, table_of
 from telephony import call_states
 from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
-__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid", "log_event",
-           "move_to_ticket", "open_inbound", "sanitize"]
+__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid",
+           "log_event", "move_to_ticket", "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -88,20 +90,18 @@ def _event_values(kind: str, params: Mapping[str, Any], call: Call | None) -> di
 
 # Built once and given their values at execution, so SQLAlchemy compiles them once: these two
 # statements run on every incoming call.
-_EVENT_INSERT = insert(CallEvent.__table__)
+_EVENT_INSERT = insert(table_of(CallEvent))
 _CALL_INSERTS: dict[str, Any] = {}
 
 
 def _call_insert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect not in _CALL_INSERTS:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        _CALL_INSERTS[dialect] = (dialect_insert(Call.__table__)
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        calls_table = table_of(Call)
+        _CALL_INSERTS[dialect] = (dialect_insert(calls_table)
                                   .on_conflict_do_nothing(index_elements=["call_sid"])
-                                  .returning(Call.__table__.c.id))
+                                  .returning(calls_table.c.id))
     return _CALL_INSERTS[dialect]
 
 
@@ -167,7 +167,7 @@ def _logged_insert(identify: bool, given: frozenset[str], relaxed: bool = False)
         from sqlalchemy import bindparam, func, literal_column, null, select
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        calls_table, events_table = Call.__table__, CallEvent.__table__
+        calls_table, events_table = table_of(Call), table_of(CallEvent)
         values: dict[str, Any] = {c.key: bindparam(f"call_{c.key}", type_=c.type)
                                   for c in calls_table.columns if c.key in given}
         if identify:
@@ -186,7 +186,7 @@ def _logged_insert(identify: bool, given: frozenset[str], relaxed: bool = False)
         if relaxed:
             # set_config(..., is_local => true) lasts until this statement's transaction ends,
             # after its commit record is written; an uncorrelated subquery runs once.
-            relax = literal_column("set_config('synchronous_commit', 'off', true)")
+            relax: ColumnClause[str] = literal_column("set_config('synchronous_commit', 'off', true)")
             statement = statement.where(select(relax).scalar_subquery().is_not(None))
         _LOGGED_INSERT[shape] = statement
     return _LOGGED_INSERT[shape]

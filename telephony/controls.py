@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock, permissions
-from core.config import get_settings
 from core.audit import record as audit
+from core.config import get_settings
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User

@@ -11,13 +11,30 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, String, and_, bindparam, cast, exists, false, func, insert, literal_column, not_, \
-    null, select, true, union_all, update
+from sqlalchemy import (
+    Row,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    insert,
+    literal_column,
+    not_,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ColumnClause
 
 from core import clock, directory, tunables
-from core.db import UTCDateTime, add_as_loaded
+from core.db import UTCDateTime, add_as_loaded, table_of
 from telephony import offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, PresenceLog, QueueEntry
@@ -26,10 +43,10 @@ from telephony.priority import OFFER_TIMEOUT
 
 __all__ = ["Pick", "applies_to", "decide"]
 
-_PRESENCE = AgentPresence.__table__
-_ENTRIES = QueueEntry.__table__
-_OFFERS = Offer.__table__
-_LOG = PresenceLog.__table__
+_PRESENCE = table_of(AgentPresence)
+_ENTRIES = table_of(QueueEntry)
+_OFFERS = table_of(Offer)
+_LOG = table_of(PresenceLog)
 
 
 def applies_to(session: Session) -> bool:
@@ -102,7 +119,7 @@ def _const(value: str) -> Any:
 
 _PENDING = _const("pending")
 _AVAILABLE = _const(AVAILABLE)
-_ONE = literal_column("1")
+_ONE: ColumnClause[int] = literal_column("1")
 
 
 @lru_cache(maxsize=64)
@@ -121,7 +138,8 @@ def _statement(blocked: int, tried: bool, check_due: bool) -> Any:
     conditions: list[Any] = [QueueEntry.state == _const("waiting")]
     if check_due:
         conditions += [not_(offers_due), not_(wrap_ups_due)]  # one-time filters: nothing due
-    conditions += [not_(and_(match, not_(own_free))) for match in is_blocked(QueueEntry.skill_code, QueueEntry.min_level)]
+    conditions += [not_(and_(match, not_(own_free)))
+                   for match in is_blocked(QueueEntry.skill_code, QueueEntry.min_level)]
     if tried:
         conditions.append(QueueEntry.id.not_in(bindparam("tried", expanding=True)))
     entry = (select(QueueEntry.id, QueueEntry.call_id, QueueEntry.skill_code, QueueEntry.min_level,

@@ -87,6 +87,7 @@ def seal_stored_media(session: Session, *, batch: int = 200) -> int:
         for recording in rows:
             last_id = recording.id
             key = recording.media_key
+            assert key is not None  # the query takes stored recordings only
             if storage.sealed_key_id(key) is not None or not storage.exists(key):
                 continue
             plain = storage.get(key)

@@ -71,7 +71,7 @@ class SimulatorHttpClient(TwilioHttpClient):
         base = urlsplit(self.base_url)
         return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, ""))
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         return super().request(method, self.rewrite(url), *args, **kwargs)
 
 
@@ -158,7 +158,8 @@ class TwilioGateway:
                    lambda: self.client.conferences(conference).participants(call_sid).update(**clean))
 
     def remove_participant(self, conference: str, call_sid: str) -> None:
-        self._call("remove the participant", lambda: self.client.conferences(conference).participants(call_sid).delete())
+        self._call("remove the participant",
+                   lambda: self.client.conferences(conference).participants(call_sid).delete())
 
     # Recordings -----------------------------------------------------------------------
     def start_recording(self, call_sid: str, *, status_callback: str, channels: str = "dual") -> str:

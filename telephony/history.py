@@ -127,7 +127,7 @@ def call_history(session: Session, *, zone: str, first_day: date, last_day: date
     return CallHistory(
         zone=zone, interval_minutes=interval_minutes, first_day=first_day, last_day=last_day,
         cells={key: HistoryCell(int(n), int(done), float(seconds)) for key, (n, done, seconds) in sums.items()},
-        weekdays=tuple(weekdays), offered=totals["offered"], answered=totals["answered"],
+        weekdays=tuple(weekdays), offered=int(totals["offered"]), answered=int(totals["answered"]),
         abandoned=int(totals["abandoned"]), waited_seconds=totals["waited"], handle_seconds=totals["handle"],
         wrap_up_seconds=wrap_up,
     )

@@ -138,6 +138,7 @@ def menu(session: Session, *, params: Mapping[str, str], lang: str | None = None
 
 def _request_callback(session: Session, call: Call, *, due_in: int | None) -> None:
     due_at = clock.now() + timedelta(seconds=due_in) if due_in is not None else None
+    assert call.site_id is not None  # the menu gives a call its site before it queues or asks for this
     ticket = ticket_service.open_callback_request(session, site_id=call.site_id, customer_id=call.customer_id,
                                                   caller_index=call.from_index, call_sid=call.call_sid,
                                                   due_at=due_at, language=call.language)

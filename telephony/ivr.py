@@ -4,7 +4,6 @@ the caller hears from greeting to queue, built with twilio's `VoiceResponse`."""
 from __future__ import annotations
 
 import string
-
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode

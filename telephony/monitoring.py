@@ -12,10 +12,22 @@ from core import clock, organisation, permissions
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import User
-from telephony.controls import (ControlRefused, LiveControls, agent_leg, conference_key, finish, live_call,
-                                live_controls, may_supervise, record_control, twilio_step, hotline_number, leg_url)
-from telephony.legs import agent_identity
+from telephony.controls import (
+    ControlRefused,
+    LiveControls,
+    agent_leg,
+    conference_key,
+    finish,
+    hotline_number,
+    leg_url,
+    live_call,
+    live_controls,
+    may_supervise,
+    record_control,
+    twilio_step,
+)
 from telephony.gateway import get_gateway
+from telephony.legs import agent_identity
 from telephony.models import Call
 from telephony.models.controls import CallControlEvent, CallSitePolicy
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -24,6 +24,12 @@ from telephony.presence import AGENT, AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER,
 # Called with (session, offer) for every offer made, inside its transaction (the `call.offered`
 # event and the ring task are already queued for after commit).
 on_offer: list[Callable[[Session, Offer], None]] = []
+
+
+def also_on_offer(hook: Callable[[Session, Offer], None]) -> None:
+    """Call `hook` for every offer made (connected by the composition root; once however often)."""
+    if hook not in on_offer:
+        on_offer.append(hook)
 
 
 class OfferNotLive(Conflict):
@@ -160,7 +166,7 @@ def withdraw_for_agent(session: Session, *, user_id: int, state: str, reason: st
     return presence
 
 
-def lock_entry(session: Session, condition, *, skip_locked: bool = False) -> QueueEntry | None:  # noqa: ANN001
+def lock_entry(session: Session, condition: ColumnElement[bool], *, skip_locked: bool = False) -> QueueEntry | None:
     query = select(QueueEntry).where(condition).with_for_update(skip_locked=skip_locked)
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
@@ -197,5 +203,5 @@ def _ended(session: Session, offer: Offer) -> None:
                                           "state": offer.state, "reason": offer.reason}, user_id=offer.user_id)
 
 
-__all__ = ["OfferNotFound", "OfferNotLive", "announce", "answer", "decline", "ended", "expire_due", "lock_entry", "make", "on_offer",
-           "queue_changed", "withdraw_for_agent", "withdraw_for_entry"]
+__all__ = ["OfferNotFound", "OfferNotLive", "also_on_offer", "announce", "answer", "decline", "ended", "expire_due",
+           "lock_entry", "make", "on_offer", "queue_changed", "withdraw_for_agent", "withdraw_for_entry"]

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core import clock
-from core import directory
+from core import clock, directory
 from core import users as users_service
 from core.db import begin_write
 from core.errors import Conflict
@@ -114,10 +114,7 @@ def get_presence(session: Session, *, user_id: int) -> AgentPresence:
         return presence
     users_service.get(session, user_id=user_id)  # a clear NotFound rather than a foreign-key error
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # An upsert, so two first uses racing on two processes both succeed.
     session.execute(insert(AgentPresence).values(user_id=user_id, state=OFFLINE, since=clock.now())
                     .on_conflict_do_nothing(index_elements=[AgentPresence.user_id]))

@@ -135,7 +135,8 @@ def _average_handle_seconds(session: Session, skill_code: str) -> float:
         .where(Offer.skill_code == skill_code, Offer.ended_at.is_not(None))
         .order_by(Offer.ended_at.desc()).limit(settings.handle_time_sample)
     ).all()
-    durations = [(ended - answered).total_seconds() for answered, ended in rows if answered is not None]
+    durations = [(ended - answered).total_seconds() for answered, ended in rows
+                 if answered is not None and ended is not None]
     return sum(durations) / len(durations) if durations else float(settings.default_handle_seconds)
 
 

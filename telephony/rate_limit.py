@@ -6,23 +6,22 @@ can never both spend the last token."""
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import clock
-from telephony.models.controls import RateBucket
 from core.db import begin_write
+from telephony.models.controls import RateBucket
 
 __all__ = ["OUTBOUND_CALLS", "take"]
 
 OUTBOUND_CALLS = "twilio-calls"
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(RateBucket)
+        return postgresql.insert(RateBucket)
+    return sqlite.insert(RateBucket)
 
 
 def take(session: Session, *, name: str = OUTBOUND_CALLS, per_second: float = 1.0, capacity: float = 1.0) -> float:

@@ -177,7 +177,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
                leg.c.ended_at < now - GRACE)
         .limit(limit)).all()
     due = []
-    for call_id, updated_at, leg_ended in rows:
+    for call_id, _, leg_ended in rows:
         heard = session.scalar(select(func.max(CallEvent.received_at)).where(
             CallEvent.call_id == call_id, CallEvent.kind.in_(("conference-done", "status", "conference-join"))))
         if heard is None or heard < leg_ended:

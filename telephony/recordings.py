@@ -187,11 +187,16 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
             storage.delete(key)
             return _failed(session, recording_id, "the stored copy differs from the download; copying again")
         recording = session.get(Recording, recording_id, populate_existing=True)
+        if recording is None:  # its row went meanwhile: the copy would belong to nobody
+            storage.delete(key)
+            return None
         recording.media_key, recording.size_bytes, recording.sha256 = key, size, digest
         recording.copied_at, recording.last_error = clock.now(), None  # still claimed: the delete follows
         session.commit()  # the copy is ours before Twilio's is deleted
     if deleted is None:
         recording = session.get(Recording, recording_id, populate_existing=True)
+        if recording is None:
+            return None
         try:  # read back from the storage: the copy any host will serve is the one checked
             intact = recording.media_key is not None and storage.sha256(recording.media_key) == recording.sha256
         except StorageError:
@@ -205,6 +210,8 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
         except GatewayError as exc:
             return _failed(session, recording_id, exc.message)
         recording = session.get(Recording, recording_id, populate_existing=True)
+        if recording is None:
+            return None
         recording.deleted_at_twilio_at = clock.now()
     recording.next_attempt_at = None  # the claim ends with the work done
     return recording

@@ -5,14 +5,15 @@ Rules: docs/routing.md; ordering: telephony.priority; offers: telephony.offers."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, not_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
-from core import clock
+from core import clock, directory
 from core.db import begin_write
 from core.errors import Conflict, ValidationFailed
-from core import directory
 from telephony import decision, offer_states, offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
@@ -120,7 +121,7 @@ def return_to_queue(session: Session, *, call_id: int, user_id: int | None, reas
     if user_id is not None:
         agent = lock_presence(session, user_id=user_id)
         if agent.state == ON_CALL and agent.current_call_id == call_id:
-            common = {"last_call_ended_at": now, "current_call_id": None}
+            common: dict[str, Any] = {"last_call_ended_at": now, "current_call_id": None}
             move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason=reason, **common)
     entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", now, None, None
     queue_changed(session, entry)
@@ -249,7 +250,7 @@ def _pick_agent(session: Session, entry: QueueEntry, blocked: list[tuple[str, in
     return _first_locked(session, _PICK_IDLEST, skill=entry.skill_code, level=entry.min_level)
 
 
-def _first_locked(session: Session, query, **params: object) -> AgentPresence | None:  # noqa: ANN001
+def _first_locked(session: Session, query: Executable, **params: object) -> AgentPresence | None:
     row = session.execute(query, params, execution_options=_FRESH).first()
     if row is None:
         return None
@@ -326,7 +327,7 @@ def _end_agent_call(session: Session, call_id: int, *, user_id: int | None = Non
     session.execute(update(Offer).where(Offer.call_id == call_id, Offer.user_id == agent.user_id,
                                         Offer.state == "accepted", Offer.ended_at.is_(None)).values(ended_at=now))
     wrap_up = routing_settings(session).wrap_up_seconds
-    common = {"last_call_ended_at": now, "current_call_id": None}
+    common: dict[str, Any] = {"last_call_ended_at": now, "current_call_id": None}
     if agent.away_after_call:
         move(session, agent, AWAY, by=ROUTER, reason="disconnected during the call", **common)
     elif wrap_up > 0:

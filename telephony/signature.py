@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, HTTPException, Request
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from twilio.request_validator import RequestValidator, compare
 
 from core.config import get_settings
@@ -50,7 +50,9 @@ async def read_form(request: Request) -> FormData:
         return await request.form()
     body = await request.body()
     try:
-        return FormData(parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS))
+        fields: list[tuple[str, str | UploadFile]] = list(
+            parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS))
+        return FormData(fields)
     except ValueError:
         raise HTTPException(status_code=400, detail="Too many form fields.") from None
 

@@ -147,11 +147,16 @@ def repair_sweep() -> int:
     for call_id in connects:
         repaired += _each("connect caller", call_id, lambda s, i: bridge.connect_caller(s, call_id=i))
     for leg_id in ends:
-        repaired += _each("end leg", leg_id, lambda s, i: bridge.end_leg(s, leg_id=i) or True)
+        repaired += _each("end leg", leg_id, _end_leg)
     return repaired
 
 
-def _each(what: str, key: int, work) -> int:  # type: ignore[no-untyped-def]
+def _end_leg(session: Session, leg_id: int) -> bool:
+    bridge.end_leg(session, leg_id=leg_id)
+    return True
+
+
+def _each(what: str, key: int, work: Callable[[Session, int], object]) -> int:
     """One repair in its own unit of work: one that fails is logged and retried next sweep."""
     try:
         with session_scope() as session:

@@ -27,20 +27,30 @@ from core.models import User
 from core.worker import enqueue_named
 from telephony import calls, ivr, monitoring, offers, routing
 from telephony import presence as presence_service
-from telephony.controls import (ControlRefused, agent_leg, audited, conference_key, finish, live_call,
-                                open_event, record_control, require_agent_or_leader, resume_recording_if_paused,
-                                twilio_step, hotline_number, leg_url)
+from telephony.controls import (
+    ControlRefused,
+    agent_leg,
+    audited,
+    conference_key,
+    finish,
+    hotline_number,
+    leg_url,
+    live_call,
+    open_event,
+    record_control,
+    require_agent_or_leader,
+    resume_recording_if_paused,
+    twilio_step,
+)
 from telephony.gateway import GatewayError, get_gateway
+from telephony.legs import agent_identity
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.models.controls import CallControlEvent
-from telephony.legs import agent_identity
 from telephony.offers import lock_entry, queue_changed
-from telephony.presence import (AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, lock_presence,
-                                move)
+from telephony.presence import AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER, WRAP_UP, lock_presence, move
 from telephony.priority import routing_settings, sort_key
-from tickets import escalation
+from tickets import escalation, visibility
 from tickets import service as ticket_service
-from tickets import visibility
 
 __all__ = ["cancel_transfer", "escalate_call", "hotline_number", "leg_url", "on_control_leg", "on_participant_join",
            "queue_transfer_agent_dropped", "queue_transfer_answered", "queue_transfer_caller_left",
@@ -117,7 +127,8 @@ def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, sou
     return event
 
 
-def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str, source_ip: str | None) -> CallControlEvent:
+def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str,
+                   source_ip: str | None) -> CallControlEvent:
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
     if entry is None:
         raise ControlRefused("This call never waited in a queue (a callback); transfer it warm to a person.")
@@ -366,7 +377,7 @@ def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: i
     leg = calls.get_by_sid(session, call_sid=params.get("CallSid"))
     calls.log_event(session, kind="control-leg", params=params, call=leg)
     if event is None or (event.participant_sid and event.participant_sid != params.get("CallSid")):
-        return
+        return None
     if event.kind != "transfer" and event.ended_at is not None and event.participant_sid:
         # A leader who switched mode is on the same leg under a newer control: that one ends.
         event = session.scalars(select(CallControlEvent).where(
@@ -377,8 +388,8 @@ def on_control_leg(session: Session, *, params: Mapping[str, str], control_id: i
         return None
     if event.kind == "transfer":
         return _transfer_leg(session, event, leg, status)
-    else:
-        monitoring.on_leg_status(session, event=event, status=status)
+    monitoring.on_leg_status(session, event=event, status=status)
+    return None
 
 
 def _transfer_leg(session: Session, event: CallControlEvent, leg: Call | None, status: str) -> Call | None:
@@ -464,6 +475,7 @@ def escalate_call(session: Session, *, call_id: int, user: User, reason: str, ur
             if presence_service.get_presence(session, user_id=person.id).state == AVAILABLE:
                 moved = _warm_to_user(session, call, user, person.id, source_ip)
                 break
-        event.outcome = "transferring to the new level" if moved else "nobody at that level is available to take the call"
+        event.outcome = ("transferring to the new level" if moved
+                         else "nobody at that level is available to take the call")
     return event, moved
 

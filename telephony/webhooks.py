@@ -101,7 +101,8 @@ async def voice(form: TwilioForm, retry: int = 0, lang: str | None = None) -> Re
 
 @router.post("/menu")
 async def menu(form: TwilioForm, lang: str | None = None, default: str | None = None) -> Response:
-    return await _handle("menu", form, lambda s, p: _twiml(inbound.menu(s, params=p, lang=lang, default=default)), _apology)
+    return await _handle("menu", form, lambda s, p: _twiml(inbound.menu(s, params=p, lang=lang, default=default)),
+                         _apology)
 
 
 @router.post("/wait")
@@ -155,7 +156,8 @@ async def agent_answer(form: TwilioForm, offer: int) -> Response:
 
 @router.post("/conference")
 async def conference(form: TwilioForm, call: int) -> Response:
-    return await _handle("conference", form, lambda s, p: _twiml(bridge.caller_joins(s, params=p, call_id=call)), _apology)
+    return await _handle("conference", form, lambda s, p: _twiml(bridge.caller_joins(s, params=p, call_id=call)),
+                         _apology)
 
 
 @router.post("/conference/done")

@@ -1,1 +1,2 @@
-"""Tickets: customers (encrypted), tiers, callback authorisations, tickets, timeline, SLA, escalation, complaints, care reminders and their JSON API."""
+"""Tickets: customers (encrypted), tiers, callback authorisations, tickets, timeline, SLA, escalation,
+complaints, care reminders and their JSON API."""

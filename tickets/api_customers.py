@@ -13,17 +13,39 @@ from core import clock, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, RequireRole, TeamLeaderUser
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import User
-from tickets import care, erasure, purchases, tiers
+from tickets import care, erasure, purchases, tiers, visibility
 from tickets import customers as customer_service
 from tickets import grants as grant_service
-from tickets import visibility
 from tickets.models.customers import CallbackGrant
 from tickets.schemas_customers import (
-    CustomerAggregatesPublic, CustomerChangePublic, CustomerChangesPublic, CustomerCreate, CustomerErase,
-    CustomerLookup, CustomerPublic, CustomersPublic, CustomerUpdate, ErasureRequestCreate, ErasureRequestPublic,
-    FollowUpComplete, FollowUpPublic, FollowUpsPublic, GrantCreate, GrantExtend, GrantPublic, GrantsPublic,
-    PointsPublic, PointsRedeem, PurchaseCreate, PurchaseImportPublic, PurchasePublic, QuietCustomerPublic,
-    QuietCustomersPublic, Tier, TierChangePublic, TierPreviewPublic,
+    CustomerAggregatesPublic,
+    CustomerChangePublic,
+    CustomerChangesPublic,
+    CustomerCreate,
+    CustomerErase,
+    CustomerLookup,
+    CustomerPublic,
+    CustomersPublic,
+    CustomerUpdate,
+    ErasureRequestCreate,
+    ErasureRequestPublic,
+    FollowUpComplete,
+    FollowUpPublic,
+    FollowUpsPublic,
+    GrantCreate,
+    GrantExtend,
+    GrantPublic,
+    GrantsPublic,
+    PointsPublic,
+    PointsRedeem,
+    PurchaseCreate,
+    PurchaseImportPublic,
+    PurchasePublic,
+    QuietCustomerPublic,
+    QuietCustomersPublic,
+    Tier,
+    TierChangePublic,
+    TierPreviewPublic,
 )
 
 router = APIRouter(tags=["customers"])

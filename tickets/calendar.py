@@ -13,6 +13,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import affected_rows
 from core.errors import ValidationFailed
 from core.organisation import get_site
 from tickets.models.tickets import SiteHoliday, SiteOpeningHours
@@ -230,6 +231,6 @@ def add_holiday(session: Session, *, day: date, name: str, site_id: int | None =
 
 def remove_holiday(session: Session, *, day: date, site_id: int | None = None) -> bool:
     site_match = SiteHoliday.site_id.is_(None) if site_id is None else SiteHoliday.site_id == site_id
-    removed = session.execute(delete(SiteHoliday).where(site_match, SiteHoliday.day == day)).rowcount
+    removed = affected_rows(session.execute(delete(SiteHoliday).where(site_match, SiteHoliday.day == day)))
     _forget(session)
     return bool(removed)

@@ -16,11 +16,17 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
 from tickets import access, activity, escalation, sla
+from tickets.models.customers import (
+    CareFollowUp,
+    CareRun,
+    Customer,
+    CustomerActivity,
+    CustomerPhone,
+    GreetingDay,
+    OutboundMessage,
+)
 from tickets.models.tickets import Ticket
 from tickets.workflow import KEY_TIERS
-from tickets.models.customers import (
-    CareFollowUp, CareRun, Customer, CustomerActivity, CustomerPhone, GreetingDay, OutboundMessage,
-)
 
 GREETING_HOUR = 9  # local time at the customer's site: nobody gets a greeting at midnight
 MAX_ATTEMPTS = 3
@@ -148,7 +154,7 @@ def add_greeting_day(session: Session, *, on_date: date, name: str, body: str, b
     eve (seed 000), at the greeting hour of their site."""
     if by is not None and by.role != Role.admin.value:
         raise PermissionDenied("Only an administrator can add greeting days.")
-    problems = []
+    problems: list[dict[str, object]] = []
     if not name.strip() or len(name.strip()) > 100:
         problems.append({"loc": ["name"], "msg": "Name the holiday, up to 100 characters."})
     if not body.strip() or len(body.strip()) > 300:
@@ -410,6 +416,7 @@ def remind_regular_contacts(session: Session, *, limit: int = 500) -> int:
         .order_by(Customer.id).limit(limit))
     made = 0
     for customer_id, agent_id, last, created in rows:
+        assert agent_id is not None  # the query takes owned customers only
         anchor = (last or created).date().isoformat()
         made += len(escalation.remind(session, user_ids=[agent_id], kind="care.regular_contact_due",
                                       key=f"care.regular:{customer_id}:{anchor}",

@@ -12,7 +12,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import keyring
 from tickets.models.customers import (
-    CallbackGrant, CareFollowUp, Customer, CustomerChange, CustomerPhone, OutboundMessage,
+    CallbackGrant,
+    CareFollowUp,
+    Customer,
+    CustomerChange,
+    CustomerPhone,
+    OutboundMessage,
 )
 from tickets.models.tickets import Ticket
 

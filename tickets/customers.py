@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,10 @@ from tickets import grants as grant_service
 from tickets.access import staff_member
 from tickets.customer_fields import EDITABLE_FIELDS, PERSONAL_FIELDS, CleanPhone, Problems, clean_fields
 from tickets.models.customers import (
-    TIERS, CallAccess, CallbackGrant, CareFollowUp, Customer, CustomerChange, CustomerPhone, OutboundMessage,
+    TIERS,
+    Customer,
+    CustomerChange,
+    CustomerPhone,
 )
 from tickets.visibility import CustomerNotFound, details_access, get_customer, workstation_allowed
 
@@ -255,7 +258,7 @@ def identify_caller(session: Session, *, caller_id: str | None) -> CallerMatch |
     return identify_by_index(session, index=index)
 
 
-def caller_match(index: ColumnElement[Any]) -> Select[Any]:
+def caller_match(index: ColumnElement[Any]) -> Select[int, str, int, int | None]:
     """The caller-ID lookup as a statement (customer_id, tier, site_id, owning_agent_id; at most
     one row, a number belonging to one customer), for a caller that embeds it in its own
     statement: the webhook identifies the caller in the INSERT that opens the call."""

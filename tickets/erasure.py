@@ -25,7 +25,13 @@ from tickets import care
 from tickets import grants as grant_service
 from tickets.customer_fields import PERSONAL_FIELDS
 from tickets.models.customers import (
-    CallAccess, CallbackGrant, CareFollowUp, Customer, CustomerChange, CustomerErasure, OutboundMessage,
+    CallAccess,
+    CallbackGrant,
+    CareFollowUp,
+    Customer,
+    CustomerChange,
+    CustomerErasure,
+    OutboundMessage,
 )
 from tickets.models.tickets import Ticket, TicketEvent, TicketNote
 from tickets.visibility import get_customer
@@ -210,9 +216,9 @@ def _carry_out(session: Session, erasure: CustomerErasure, *, by: User | None, r
     customer = erase_customer(session, customer_id=erasure.customer_id, by=by, reason=reason,
                               requested_by_customer=requested_by_customer, source_ip=source_ip,
                               erasure_id=erasure.id, overrides=list(erasure.overrides or []))
-    erasure = session.get(CustomerErasure, erasure.id)
-    assert erasure is not None
-    erasure.status, erasure.done_at = "done", clock.now()
+    current = session.get(CustomerErasure, erasure.id)
+    assert current is not None
+    current.status, current.done_at = "done", clock.now()
     return customer
 
 

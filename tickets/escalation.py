@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.db import affected_rows
+from core.directory import list_users
 from core.errors import NotFound, ValidationFailed
 from core.events import publish
 from core.models import User
-from core.directory import list_users
 from tickets import access, timeline
 from tickets.models.tickets import Notification, Ticket, TicketTag
 from tickets.versioning import changing, check_version
@@ -90,7 +91,7 @@ def settle(session: Session, *, key_prefix: str) -> int:
     result = session.execute(update(Notification).where(Notification.key.startswith(key_prefix, autoescape=True),
                                                         Notification.read_at.is_(None))
                              .values(read_at=clock.now()).execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)
+    return affected_rows(result)
 
 
 def notifications_for(session: Session, user_id: int, *, unread_only: bool = False,

@@ -27,7 +27,7 @@ def ticket_flags() -> Select[Any]:
                   case((or_(Ticket.escalation_level > 0, Ticket.status == "escalated"), 1), else_=0).label("escalated"))
 
 
-def satisfaction_results() -> Select[Any]:
+def satisfaction_results() -> Select[int | None, int | None]:
     """(ticket_id, satisfaction): each ticket's satisfaction follow-up and its result (1 to 5, or
     NULL until the call is made). At most one per ticket (unique ticket and kind), so a caller's
     outer join by ticket_id adds no rows."""

@@ -162,6 +162,8 @@ def _refuse(session: Session, exc: PermissionDenied | ValidationFailed, *, actio
 def _require_grantor(session: Session, *, by: User, agent: User, customer_id: int, action: str,
                      grant_id: int | None = None, source_ip: str | None = None) -> str:
     site_id = session.scalar(select(Customer.site_id).where(Customer.id == customer_id))
+    if site_id is None:
+        raise NotFound("No such customer.")
     try:
         return grantor_basis(session, by=by, agent=agent, site_id=site_id)
     except GrantingNotAllowed as exc:

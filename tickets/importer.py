@@ -116,7 +116,8 @@ def _row_data(row: Mapping[str, str | None], lookups: _Lookups, default_site_id:
 def _field_errors(items: Iterable[dict[str, object]]) -> list[dict[str, str]]:
     out = []
     for item in items:
-        loc = [str(part) for part in item.get("loc", []) or []]  # type: ignore[union-attr]
+        raw = item.get("loc") or []
+        loc = [str(part) for part in (raw if isinstance(raw, (list, tuple)) else [raw])]
         name = ".".join(loc) or "row"
         # The CSV names the first phone "phone" and the others "other_phones".
         if loc[:1] == ["phones"]:

@@ -14,15 +14,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core.config import get_settings
+from core.db import table_of
 from core.errors import Conflict
 from tickets.models.tickets import Ticket, TicketCall, TicketEvent, TicketNumberCounter
 
 __all__ = ["CallAlreadyHasTicket", "in_one_statement", "insert_opened", "number_year"]
 
-_TICKETS = Ticket.__table__
-_CALLS = TicketCall.__table__
-_EVENTS = TicketEvent.__table__
-_COUNTERS = TicketNumberCounter.__table__
+_TICKETS = table_of(Ticket)
+_CALLS = table_of(TicketCall)
+_EVENTS = table_of(TicketEvent)
+_COUNTERS = table_of(TicketNumberCounter)
 
 
 class CallAlreadyHasTicket(Conflict):
@@ -100,6 +101,6 @@ def _column_values(ticket: Ticket) -> dict[str, Any]:
         value = ticket.__dict__.get(attr.key)
         if value is None and column.default is not None:
             default = column.default
-            value = default.arg if default.is_scalar else default.arg({})  # type: ignore[union-attr,operator]
+            value = default.arg if default.is_scalar else default.arg({})
         values[attr.key] = value
     return values

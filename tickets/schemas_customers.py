@@ -46,7 +46,7 @@ class CustomerCreate(CustomerBase):
     phones: list[PhoneIn] = Field(min_length=1, max_length=5)
     site_id: int | None = None  # defaults to the creator's site
     owning_agent_id: int | None = None  # defaults to the creator when an agent creates
-    consent_purposes: list[ConsentPurpose] = Field(default_factory=lambda: ["service"])
+    consent_purposes: list[ConsentPurpose] = Field(default_factory=lambda: list[ConsentPurpose](["service"]))
     consent_method: ConsentMethod
     consent_at: datetime | None = None
 

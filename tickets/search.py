@@ -160,7 +160,7 @@ def search(session: Session, *, viewer: User, number: str | None = None, phone: 
         capped = bool(counted and counted > COUNT_CAP)
         count = min(int(counted or 0), COUNT_CAP)
 
-    query: Select[tuple[Ticket]] = select(Ticket).where(*where).options(
+    query: Select[Ticket] = select(Ticket).where(*where).options(
         defer(Ticket.description), defer(Ticket.resolution))
     if sort == "due":
         query = query.order_by(Ticket.sla_due_at, Ticket.id)

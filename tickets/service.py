@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,8 +26,9 @@ from tickets.versioning import changing
 from tickets.workflow import DONE, Category, Priority, Status
 
 __all__ = [
-    "TicketNotFound", "add_note", "allocate_number", "assign_to_call_agent", "attach_recording", "calls_of", "escalate", "get",
-    "get_by_number", "hand_to_team_leader", "link_call", "numbers_of", "mark_first_response", "notes", "notifications_for",
+    "TicketNotFound", "add_note", "allocate_number", "assign_to_call_agent", "attach_recording", "calls_of", "escalate",
+    "get", "get_by_number", "hand_to_team_leader", "link_call", "numbers_of", "mark_first_response", "notes",
+    "notifications_for",
     "open_callback_request", "open_from_call", "open_from_voicemail", "open_ticket", "recordings_of", "tags_of",
     "ticket_for_call", "timeline_for", "transition", "update",
 ]
@@ -42,15 +44,12 @@ def allocate_number(session: Session, *, at: datetime | None = None) -> str:
     until commit, so concurrent openings on any number of processes never share a number."""
     year = (at or clock.now()).astimezone(ZoneInfo(get_settings().timezone)).year
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(TicketNumberCounter).values(year=year, last=1)
-    statement = statement.on_conflict_do_update(
+    statement: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(TicketNumberCounter) if dialect == "postgresql" else sqlite.insert(TicketNumberCounter))
+    upsert = statement.values(year=year, last=1).on_conflict_do_update(
         index_elements=[TicketNumberCounter.year], set_={"last": TicketNumberCounter.last + 1}
     ).returning(TicketNumberCounter.last)
-    last = session.execute(statement).scalar_one()
+    last = session.execute(upsert).scalar_one()
     return f"HL-{year}-{last:06d}"
 
 
@@ -60,7 +59,7 @@ def _choice(value: object, enum: type, field: str, errors: list[dict[str, object
     if value is None:
         return None
     try:
-        return enum(value).value  # type: ignore[no-any-return]
+        return enum(value).value
     except ValueError:
         known = ", ".join(item.value for item in enum)  # type: ignore[attr-defined]
         errors.append({"loc": [field], "msg": f"Unknown {field} {value!r}; use one of {known}."})
@@ -346,7 +345,8 @@ def numbers_of(session: Session, *, ticket_ids: set[int]) -> dict[int, str]:
     """Ticket numbers by id, for lists that show other things (grants, callbacks)."""
     if not ticket_ids:
         return {}
-    return {row.id: row.number for row in session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids)))}
+    rows = session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(ticket_ids)))
+    return {row.id: row.number for row in rows}
 
 
 def tags_of(session: Session, *, ticket_id: int) -> list[str]:

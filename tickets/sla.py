@@ -126,7 +126,7 @@ def set_policy(session: Session, *, category: str | None = None, priority: str |
                first_response_minutes: int, resolution_minutes: int, business_hours: bool = True,
                by: User | None = None) -> SlaPolicy:
     """Add or change the policy for these keys (None matches any value). Applies to tickets opened after."""
-    errors = []
+    errors: list[dict[str, object]] = []
     for field, value, known in (("category", category, [c.value for c in Category]),
                                 ("priority", priority, [p.value for p in Priority]), ("tier", tier, list(TIERS))):
         if value is not None and value not in known:
@@ -223,6 +223,7 @@ def refresh(session: Session, ticket: Ticket, *, now: datetime | None = None) ->
     if ticket.sla_paused_at is not None:
         ticket.sla_due_at = ticket.sla_at_risk_at = None
         return
+    due: datetime | None
     if ticket.first_response_at is None and ticket.first_response_due_at is not None:
         target, due, minutes = "first_response", ticket.first_response_due_at, ticket.first_response_minutes or 0
     else:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core import assignments, clock, users
+from core import assignments, clock
 from core.audit import record
 from core.config import get_settings
 from core.errors import NotFound
@@ -286,18 +286,6 @@ def view_customer(session: Session, *, customer_id: int, viewer: User, source_ip
     masked and not audited."""
     return card_for(session, customer=get_customer(session, customer_id=customer_id), viewer=viewer,
                     source_ip=source_ip)
-
-
-def offered_call_card(session: Session, *, customer_id: int, agent_id: int, call_ref: str,
-                      source_ip: str | None = None) -> CustomerCard:
-    """For telephony when a call is offered: open the call access and return the agent's card
-    (`source_ip`: the agent's workstation, when the allow-list is on)."""
-    open_call_access(session, customer_id=customer_id, agent_id=agent_id, call_ref=call_ref)
-    try:
-        agent = users.get(session, user_id=agent_id)
-    except users.UserNotFound:
-        raise NotFound("No such agent.") from None
-    return view_customer(session, customer_id=customer_id, viewer=agent, source_ip=source_ip)
 
 
 def card_after_write(session: Session, *, customer: Customer, viewer: User, source_ip: str | None) -> CustomerCard:

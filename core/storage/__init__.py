@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import threading
 
-from core.config import Settings, get_settings
 from core import keyring
+from core.config import Settings, get_settings
 from core.storage.base import NotStored, Storage, StorageError, StoredObject, check_key
 from core.storage.sealed import SealedStorage, SealedUnreadable
 

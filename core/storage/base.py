@@ -7,11 +7,17 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 CHUNK = 256 * 1024
 # Keys are plain relative paths: "recordings/2025/03/RE….wav", "spool/twilio/….spool".
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+class Readable(Protocol):
+    """What put() takes besides bytes: a file object, or any reader of bytes (a stream being sealed)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class StorageError(RuntimeError):
@@ -51,7 +57,7 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def _chunks(data: bytes | BinaryIO) -> Iterator[bytes]:
+def _chunks(data: bytes | Readable) -> Iterator[bytes]:
     if isinstance(data, (bytes, bytearray, memoryview)):
         yield bytes(data)
         return
@@ -66,7 +72,7 @@ class Storage(ABC):
     name: str = "storage"
 
     @abstractmethod
-    def put(self, key: str, data: bytes | BinaryIO) -> StoredObject:
+    def put(self, key: str, data: bytes | Readable) -> StoredObject:
         """Store `data` (bytes or a binary file object read to its end) under `key`, replacing
         any object there; returns its size and sha256."""
 

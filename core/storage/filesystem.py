@@ -11,8 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from core.storage.base import (CHUNK, NotStored, Storage, StorageError, StoredObject, _chunks, check_key,
-                               check_prefix)
+from core.storage.base import (
+    CHUNK,
+    NotStored,
+    Readable,
+    Storage,
+    StorageError,
+    StoredObject,
+    _chunks,
+    check_key,
+    check_prefix,
+)
 
 TEMPORARY_SUFFIX = ".partial"
 
@@ -26,14 +35,14 @@ class FilesystemStorage(Storage):
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def put(self, key: str, data: bytes | BinaryIO) -> StoredObject:
+    def put(self, key: str, data: bytes | Readable) -> StoredObject:
         final = self._path(key)
         try:
             return self._put(key, final, data)
         except OSError as exc:
             raise StorageError(f"storing {key!r} under {self.root} failed: {exc}") from exc
 
-    def _put(self, key: str, final: Path, data: bytes | BinaryIO) -> StoredObject:
+    def _put(self, key: str, final: Path, data: bytes | Readable) -> StoredObject:
         final.parent.mkdir(parents=True, exist_ok=True)
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}")
         digest, size = hashlib.sha256(), 0

@@ -7,13 +7,23 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.storage.base import CHUNK, NotStored, Storage, StorageError, StoredObject, _chunks, check_key, check_prefix
+from core.storage.base import (
+    CHUNK,
+    NotStored,
+    Readable,
+    Storage,
+    StorageError,
+    StoredObject,
+    _chunks,
+    check_key,
+    check_prefix,
+)
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -41,7 +51,7 @@ class S3Storage(Storage):
     def _fail(self, what: str, key: str, exc: Exception) -> StorageError:
         return StorageError(f"{what} {key!r} in bucket {self.bucket!r} failed: {exc}")
 
-    def put(self, key: str, data: bytes | BinaryIO) -> StoredObject:
+    def put(self, key: str, data: bytes | Readable) -> StoredObject:
         # Hash while spooling (a file object may not be rewindable), then send with the length known.
         digest, size = hashlib.sha256(), 0
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as body:

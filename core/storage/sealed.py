@@ -15,14 +15,13 @@ import hashlib
 import os
 import struct
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.storage.base import NotStored, Storage, StorageError, StoredObject, _chunks
+from core.storage.base import NotStored, Readable, Storage, StorageError, StoredObject, _chunks
 
 MAGIC = b"HLSEAL1\x00"
 KEY_ID_BYTES = 32
@@ -58,7 +57,7 @@ def plain_size(stored: int, chunk: int = CHUNK) -> int:
     return full * chunk + (rest - TAG if rest else 0)
 
 
-def seal_stream(data: bytes | BinaryIO, *, key_id: str, material: str, chunk: int = CHUNK) -> Iterator[bytes]:
+def seal_stream(data: bytes | Readable, *, key_id: str, material: str, chunk: int = CHUNK) -> Iterator[bytes]:
     """The sealed bytes of `data`, produced as it is read."""
     if len(key_id) != KEY_ID_BYTES:
         raise ValueError("a data key id is 32 characters")
@@ -112,7 +111,7 @@ class SealedStorage(Storage):
         self._material = material
 
     # Writing ------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes | BinaryIO, *, seal: str | None = None) -> StoredObject:
+    def put(self, key: str, data: bytes | Readable, *, seal: str | None = None) -> StoredObject:
         if seal is None:
             return self.inner.put(key, data)
         if not key.startswith(SEALED_PREFIXES):

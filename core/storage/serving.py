@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from fastapi.responses import Response, StreamingResponse
 
@@ -14,7 +15,7 @@ from core.storage.base import NotStored
 _SINGLE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | Literal[False]:
     """[start, end) for a single satisfiable byte range; None to send the whole object (no
     header, another unit, several ranges, or a malformed one, all of which a server may
     ignore); False when the range starts past the end (416)."""

@@ -48,15 +48,37 @@ class Engine:
         self.calls: dict[str, SimCall] = {}
         self.errors: list[str] = []
         self.webhooks: list[tuple[str, dict[str, str], int]] = []
-        self._timers: list[tuple[datetime, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._timers: list[tuple[datetime, int, Callable[..., object], tuple[Any, ...]]] = []
         self._order = itertools.count()
         self.faults: Any = None  # telephony.simulator.faults.Faults, when a run injects faults
+
+    # The verbs of queues, conferences and recordings, played by the rooms (telephony.simulator.rooms).
+    def enqueue(self, call: SimCall, verb: Verb) -> None:
+        raise NotImplementedError
+
+    def _refetch_wait(self, sid: str, epoch: int) -> None:
+        raise NotImplementedError
+
+    def leave_queue(self, call: SimCall, result: str) -> None:
+        raise NotImplementedError
+
+    def dial(self, call: SimCall, verb: Verb) -> None:
+        raise NotImplementedError
+
+    def start_twiml_recording(self, call: SimCall, noun: Verb) -> None:
+        raise NotImplementedError
+
+    def stop_recordings(self, call: SimCall) -> None:
+        raise NotImplementedError
+
+    def start_record(self, call: SimCall, verb: Verb) -> None:
+        raise NotImplementedError
 
     # Time and work ------------------------------------------------------------------
     def now(self) -> datetime:
         return clock.now()
 
-    def at(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
+    def at(self, delay: float, fn: Callable[..., object], *args: Any) -> None:
         with self.lock:
             heapq.heappush(self._timers, (self.now() + timedelta(seconds=delay), next(self._order), fn, args))
 
@@ -260,7 +282,7 @@ class Engine:
             return
         if call.waiting == "queue":
             # A wait URL document that has played through is requested again.
-            pause = 0 if self.now() > call.cycle_started else 5
+            pause = 0 if call.cycle_started is None or self.now() > call.cycle_started else 5
             self.bump(call)
             self.at(pause, self._refetch_wait, call.sid, call.epoch)
         elif call.waiting is None:

@@ -14,9 +14,9 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs
 
-from telephony.simulator.carrier import Simulator
 from telephony.audio import recording_media
-from telephony.simulator.state import SimConference
+from telephony.simulator.carrier import Simulator
+from telephony.simulator.state import SimConference, SimParticipant
 
 __all__ = ["RestResponse", "handle"]
 
@@ -281,24 +281,27 @@ def _add_participant(sim: Simulator, form: _Form, conf: str) -> RestResponse:
                        "coaching": bool(form.flag("Coaching")), "call_sid_to_coach": form.get("CallSidToCoach")})
 
 
-def _participant(sim: Simulator, conf: str, sid: str) -> tuple[SimConference | None, Any]:
+def _participant(sim: Simulator, conf: str, sid: str) -> tuple[SimConference, SimParticipant] | None:
     conference = _conference(sim, conf)
     if conference is None or conference.status == "completed":
-        return None, None
-    return conference, conference.participants.get(sid)
+        return None
+    part = conference.participants.get(sid)
+    return None if part is None else (conference, part)
 
 
 def _fetch_participant(sim: Simulator, form: _Form, conf: str, sid: str) -> RestResponse:
-    conference, part = _participant(sim, conf, sid)
-    if part is None:
+    found = _participant(sim, conf, sid)
+    if found is None:
         return _not_found(f"/Conferences/{conf}/Participants/{sid}.json")
+    conference, part = found
     return _json(200, conference.participant_resource(part))
 
 
 def _update_participant(sim: Simulator, form: _Form, conf: str, sid: str) -> RestResponse:
-    conference, part = _participant(sim, conf, sid)
-    if part is None:
+    found = _participant(sim, conf, sid)
+    if found is None:
         return _not_found(f"/Conferences/{conf}/Participants/{sid}.json")
+    conference, part = found
     for field, param, on, off in (("hold", "Hold", "participant-hold", "participant-unhold"),
                                   ("muted", "Muted", "participant-mute", "participant-unmute")):
         value = form.flag(param)
@@ -315,9 +318,10 @@ def _update_participant(sim: Simulator, form: _Form, conf: str, sid: str) -> Res
 
 
 def _remove_participant(sim: Simulator, form: _Form, conf: str, sid: str) -> RestResponse:
-    conference, part = _participant(sim, conf, sid)
-    if part is None:
+    found = _participant(sim, conf, sid)
+    if found is None:
         return _not_found(f"/Conferences/{conf}/Participants/{sid}.json")
+    conference, part = found
     sim.leave_conference(sim.calls[sid], "participant_removed")
     return RestResponse(204)
 

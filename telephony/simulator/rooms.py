@@ -114,7 +114,8 @@ class Rooms(Engine):
         call.waiting, call.conference, call.dial, call.dial_started = "conference", noun.text, verb, self.now()
         self.join(conference, SimParticipant(
             call_sid=call.sid, label=noun.get("participantLabel"), muted=noun.flag("muted", False),
-            start_on_enter=noun.flag("startConferenceOnEnter", True), end_on_exit=noun.flag("endConferenceOnExit", False),
+            start_on_enter=noun.flag("startConferenceOnEnter", True),
+            end_on_exit=noun.flag("endConferenceOnExit", False),
             coaching=bool(noun.get("coach")), call_sid_to_coach=noun.get("coach")))
 
     def join(self, conference: SimConference, part: SimParticipant) -> None:
@@ -167,7 +168,7 @@ class Rooms(Engine):
             extra["CallSidEndingConference"] = ending
         for sid in list(conference.participants):
             self.leave_conference(self.calls[sid], "conference_ended")
-        self.conference_event(conference, "conference-end", **extra)
+        self.conference_event(conference, "conference-end", None, **extra)
 
     def dial_finished(self, call: SimCall, dial: Verb | None) -> None:
         self.bump(call)

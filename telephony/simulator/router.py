@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from telephony.simulator import rest
+from telephony.simulator.carrier import Simulator
 from telephony.simulator.registry import get_simulator
 
 router = APIRouter(prefix="/simulator", include_in_schema=False)
@@ -42,7 +43,7 @@ class Keys(BaseModel):
     digits: str
 
 
-def _sim():  # type: ignore[no-untyped-def]
+def _sim() -> Simulator:
     try:
         return get_simulator()
     except LookupError as exc:

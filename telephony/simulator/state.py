@@ -118,7 +118,8 @@ class SimConference:
             "call_sid_to_coach": part.call_sid_to_coach, "status": "connected",
             "start_conference_on_enter": part.start_on_enter, "end_conference_on_exit": part.end_on_exit,
             "date_created": rfc2822(self.created_at), "date_updated": rfc2822(self.created_at),
-            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Conferences/{self.sid}/Participants/{part.call_sid}.json",
+            "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Conferences/{self.sid}/Participants/"
+                   f"{part.call_sid}.json",
         }
 
 

@@ -15,6 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from telephony.simulator import rest
 from telephony.simulator.carrier import Simulator
+from telephony.simulator.engine import WebhookTransport
 
 
 class SimulatorAdapter(BaseAdapter):
@@ -31,10 +32,13 @@ class SimulatorAdapter(BaseAdapter):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
+        if not isinstance(body, bytes):
+            raise TypeError("the simulator takes whole request bodies, not streams")
         delay = rest.injected_delay(self.sim, request.method or "GET", path)
         if delay and self.sim.faults is not None:
             self.sim.faults.sleep(delay)
-        answer = rest.handle(self.sim, request.method or "GET", path, body, dict(request.headers))
+        headers = {k: v if isinstance(v, str) else v.decode() for k, v in request.headers.items()}
+        answer = rest.handle(self.sim, request.method or "GET", path, body, headers)
         response = requests.Response()
         response.status_code = answer.status
         response._content = answer.body
@@ -51,7 +55,7 @@ class SimulatorAdapter(BaseAdapter):
         pass
 
 
-def httpx_transport(client: httpx.Client):  # type: ignore[no-untyped-def]
+def httpx_transport(client: httpx.Client) -> WebhookTransport:
     """A webhook transport posting form data through `client` (absolute URLs)."""
 
     def post(url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit, config, db
-from core.audit import AuditEntry, append_only_ddl, append_only_drop_ddl, canonical_details, record, verify
+from core.audit import AuditEntry, canonical_details, record, verify
 from core.clock import FrozenClock
 from core.config import Settings
 
@@ -48,14 +48,17 @@ def tamper(session: Session, engine: Engine, sql: str, **params: object) -> None
     with engine.begin() as conn:
         if dialect == "postgresql":
             conn.exec_driver_sql("ALTER TABLE audit_entries DISABLE TRIGGER ALL")
-        else:
-            for statement in append_only_drop_ddl(dialect):
-                conn.exec_driver_sql(statement)
+        else:  # SQLite cannot disable a trigger: drop them, and put the same ones back after
+            triggers = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                            "AND tbl_name = 'audit_entries'").all()
+            assert triggers
+            for name, _ in triggers:
+                conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
         conn.execute(text(sql), params)
         if dialect == "postgresql":
             conn.exec_driver_sql("ALTER TABLE audit_entries ENABLE TRIGGER ALL")
         else:
-            for statement in append_only_ddl(dialect):
+            for _, statement in triggers:
                 conn.exec_driver_sql(statement)
 
 
@@ -272,8 +275,3 @@ def test_entries_for_filters_newest_first(session: Session) -> None:
     assert [e.seq for e in audit.entries_for(session, action_prefix="auth_")] == []  # "_" is not a wildcard
     assert [e.seq for e in audit.entries_for(session, limit=2)] == [5, 4]
 
-
-def test_append_only_ddl_for_migrations() -> None:
-    assert len(append_only_ddl("sqlite")) == 2 and all("RAISE(ABORT" in s for s in append_only_ddl("sqlite"))
-    assert any("plpgsql" in s for s in append_only_ddl("postgresql"))
-    assert append_only_ddl("mysql") == [] and append_only_drop_ddl("mysql") == []

@@ -73,3 +73,26 @@ def test_the_notices_rule_holds_in_a_bare_worker_process(settings: config.Settin
     # Imports alone (every model, hence every package) register no rule: the wiring does.
     imported_only = _run(settings, clock.now(), agent.id, start_worker=False)
     assert imported_only["registered_by_imports"] == 0
+
+
+def _offer_hooks_in_fresh_process(settings: config.Settings) -> dict[str, int]:
+    from hotline.models import load_all
+
+    load_all()
+    config.configure(settings.model_copy(update={"broker_url": None}))
+    from telephony import bridge, offers  # the module that opens the card, imported
+
+    registered_by_imports = len(offers.on_offer)
+    from hotline import hooks
+
+    hooks.wire()
+    hooks.wire()  # safe to call again
+    return {"registered_by_imports": registered_by_imports, "wired": offers.on_offer.count(bridge.open_offer_access)}
+
+
+def test_an_offer_opens_the_callers_card_because_the_composition_root_says_so(settings: config.Settings) -> None:
+    # The running path (an offer shows the card on the desk) is in tests/agent_ui/test_desktop.py.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        outcome = pool.apply(_offer_hooks_in_fresh_process, (settings,))
+    assert outcome == {"registered_by_imports": 0, "wired": 1}

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.db import session_scope
 from core.errors import ValidationFailed
 from tests.tickets.factories_customers import Staff, make_customer, staff  # noqa: F401
 from tickets import customers as customer_service
@@ -94,3 +95,39 @@ def test_cli_erase_then_lookup_by_the_old_phone_finds_nothing(session: Session, 
     session.expire_all()
     assert customer_service.find_by_phone(session, phone="13800139400") is None
     assert session.get(Customer, customer.id).is_erased
+
+
+def test_cli_import_records_how_consent_was_given(session: Session, staff: Staff, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("name,phone\nWang,138 0013 9500\n", encoding="utf-8")
+    result = CliRunner().invoke(customers_command, ["import", str(path), "--site", staff.site.code,
+                                                    "--consent-method", "form"])
+    assert result.exit_code == 0, result.output
+    found = customer_service.find_by_phone(session, phone="13800139500")
+    assert found is not None and found.consent_method == "form"
+    unknown = CliRunner().invoke(customers_command, ["import", str(path), "--consent-method", "telepathy"])
+    assert unknown.exit_code == 2 and "'telepathy' is not one of" in unknown.output
+
+
+def test_cli_import_names_an_unknown_site(session: Session, staff: Staff, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("name,phone\nWang,138 0013 9600\n", encoding="utf-8")
+    result = CliRunner().invoke(customers_command, ["import", str(path), "--site", "nowhere"])
+    assert result.exit_code == 1 and "no site with code 'nowhere'" in result.output
+    assert customer_service.find_by_phone(session, phone="13800139600") is None
+
+
+def test_cli_erase_asks_first(session: Session, staff: Staff) -> None:
+    customer = make_customer(session, site=staff.site, phones=["138 0013 9700"])
+    session.rollback()
+    declined = CliRunner().invoke(customers_command, ["erase", str(customer.id), "--reason", "member left"],
+                                  input="n\n")
+    assert declined.exit_code == 1 and "Aborted" in declined.output
+    with session_scope(reader=True) as fresh:
+        assert not fresh.get(Customer, customer.id).is_erased
+    accepted = CliRunner().invoke(customers_command, ["erase", str(customer.id), "--reason", "member left"],
+                                  input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert f"customer {customer.id} erased" in accepted.output, accepted.output
+    with session_scope(reader=True) as fresh:
+        assert fresh.get(Customer, customer.id).is_erased

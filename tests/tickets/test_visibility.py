@@ -97,12 +97,6 @@ def test_call_access_without_until_is_capped(session: Session, staff: Staff, clo
     assert visibility.view_customer(session, customer_id=customer.id, viewer=staff.agent).masked
 
 
-def test_offered_call_card_opens_access_and_returns_full_card(session: Session, staff: Staff) -> None:
-    customer = make_customer(session, site=staff.site)
-    card = visibility.offered_call_card(session, customer_id=customer.id, agent_id=staff.agent.id, call_ref="CA4")
-    assert not card.masked and card.access == "call"
-
-
 def test_named_site_managers_see_their_own_sites_customers(session: Session, staff: Staff) -> None:
     here = make_customer(session, site=staff.site)
     there = make_customer(session, site=staff.other_site)

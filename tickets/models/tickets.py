@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
-    JSON,
     Integer,
     String,
     UniqueConstraint,
