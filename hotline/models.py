@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "core.keyring",
     "core.audit",
     "core.worker",
+    "core.jobs",
     "tickets.models",
     "telephony.models",
     "qa.models",

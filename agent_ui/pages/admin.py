@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
-from agent_ui.pages import admin_ivr, admin_lifecycle, admin_people, admin_sites, admin_scorecards, admin_skills, admin_sla
+from agent_ui.pages import admin_backups, admin_ivr, admin_lifecycle, admin_people, admin_sites, admin_scorecards, admin_skills, admin_sla
 from core import clock, signin_throttle
 from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users
@@ -44,3 +44,4 @@ router.include_router(admin_skills.router)
 router.include_router(admin_sla.router)
 router.include_router(admin_scorecards.router)
 router.include_router(admin_lifecycle.router)
+router.include_router(admin_backups.router)
