@@ -32,13 +32,13 @@ def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
     import uvicorn
     from pydantic import SecretStr
 
+    from agent_ui.pages.simulator import router as simulator_page
     from core import config, db
     from core.worker import celery_app
     from hotline import demo
     from hotline.app import create_app
     from hotline.models import load_all
     from telephony.simulator import build, install_simulator
-    from agent_ui.pages.simulator import router as simulator_page
     from telephony.simulator.router import router as simulator_router
     from telephony.simulator.transport import httpx_transport
 
