@@ -66,7 +66,28 @@ callback = _words(
     agent_missed=N_("the agent did not answer"), refused=N_("refused"), cancelled=N_("cancelled"),
 )
 job_type = _words(hotline_agent=N_("Hotline agent"))
+# Long work in the background (core.jobs): what it is, its state, and why a run failed.
+job_kind = _words(purchase_import=N_("Purchase import"), backup=N_("Backup"))
+job_status = _words(queued=N_("Queued"), running=N_("In progress"), done=N_("Done"), failed=N_("Failed"))
+job_failure = _words(**{
+    "job.lost": N_("The work stopped before it finished (its worker was restarted or is not running). Start it "
+                   "again, and tell your administrator if it happens again."),
+    "job.unexpected": N_("The work stopped with an error. Try again, and tell your administrator if it happens "
+                         "again."),
+    "import.columns": N_("The file needs the columns customer_id, source_id and amount_cents (and optionally at)."),
+    "import.encoding": N_("Save the file as UTF-8 CSV and try again."),
+    "import.file_gone": N_("The uploaded file could not be read back from the storage; upload it again."),
+    "backup.keys_in_storage": N_("The keys folder is inside the storage folder: move it out (HOTLINE_KEYS_DIR) so "
+                                 "that backups never carry the keys."),
+    "backup.database": N_("The database could not be copied (pg_dump is missing or failed); the server's log "
+                          "says why."),
+    "backup.storage": N_("The backup could not be written to the storage: check that the storage can be reached "
+                         "and has room."),
+    "backup.verify": N_("The backup was made but failed its check: it cannot be relied on. The server's log says "
+                        "what was wrong."),
+})
 
 ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
        "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access, "roster_failure": roster_failure,
-       "consent": consent, "callback": callback, "job_type": job_type}
+       "consent": consent, "callback": callback, "job_type": job_type, "job_kind": job_kind,
+       "job_status": job_status, "job_failure": job_failure}

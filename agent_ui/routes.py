@@ -9,7 +9,7 @@ from agent_ui.pages import customers, grants, tickets
 from agent_ui.pages import floor_records, reminders, requests, roster, shift_templates
 from agent_ui.pages import qa_reports, qa_scoring
 from agent_ui.pages import calls, reports, reports_customers
-from agent_ui.pages import admin
+from agent_ui.pages import admin, jobs
 
 router = APIRouter()
 router.include_router(signin.router)
@@ -32,3 +32,4 @@ router.include_router(calls.router)
 router.include_router(reports.router)
 router.include_router(reports_customers.router)
 router.include_router(admin.router)
+router.include_router(jobs.router)

@@ -29,10 +29,14 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from core import audit, clock, keyring
+from core import audit, clock, jobs, keyring
 from core.config import Settings, get_settings
 from core.db import get_engine, make_engine, new_session
+from core.errors import PermissionDenied
+from core.models import Role, User
 from core.storage import NotStored, get_storage
+from core.storage.base import StorageError
+from core.worker import enqueue_named
 
 __all__ = ["BackupError", "BackupInfo", "create", "last_good", "list_backups", "restore", "shred_in_backups",
            "verify"]
@@ -46,8 +50,19 @@ _BEFORE: list[Hook] = []
 _AFTER_RESTORE: list[Hook] = []
 
 
+# Why a backup failed, for the pages (agent_ui.labels.job_failure); the message has the details.
+KEYS_IN_STORAGE, DATABASE, STORAGE, VERIFY = "backup.keys_in_storage", "backup.database", "backup.storage", \
+    "backup.verify"
+JOB_KIND, JOB_TASK = "backup", "core.backup_now"
+
+
 class BackupError(RuntimeError):
-    """A backup could not be made, checked or restored; the message says why and what to do."""
+    """A backup could not be made, checked or restored; the message says why and what to do,
+    the code (one of the above) says it to a page in the reader's language."""
+
+    def __init__(self, message: str, *, code: str = DATABASE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -194,15 +209,29 @@ def _keys_inside_storage(settings: Settings) -> bool:
     return keys == storage_root or storage_root in keys.parents
 
 
-def create(*, passphrase: str | None = None, include_master_keys: bool = False) -> BackupInfo:
+def create(*, passphrase: str | None = None, include_master_keys: bool = False,
+           progress: Callable[[int, int], None] | None = None) -> BackupInfo:
     """Make a backup now; keep the newest HOTLINE_BACKUP_KEEP. The master keys go in only with
-    `include_master_keys` and a passphrase to seal them with."""
+    `include_master_keys` and a passphrase to seal them with. `progress(done, total)` hears of
+    each step: the database, then each recording."""
     settings = get_settings()
     if include_master_keys and not passphrase:
         raise BackupError("the master keys go into a backup only sealed with a passphrase (--passphrase)")
     if _keys_inside_storage(settings):
         raise BackupError(f"the keys folder {settings.effective_keys_dir} is inside the storage folder; "
-                          "move it out (HOTLINE_KEYS_DIR) so backups of the storage never carry the keys")
+                          "move it out (HOTLINE_KEYS_DIR) so backups of the storage never carry the keys",
+                          code=KEYS_IN_STORAGE)
+    try:
+        return _create(settings, passphrase=passphrase, include_master_keys=include_master_keys,
+                       progress=progress or (lambda done, total: None))
+    except StorageError as exc:
+        raise BackupError(f"the backup could not be written to the storage: {exc}", code=STORAGE) from exc
+    except sqlite3.Error as exc:
+        raise BackupError(f"the database could not be copied: {exc}", code=DATABASE) from exc
+
+
+def _create(settings: Settings, *, passphrase: str | None, include_master_keys: bool,
+            progress: Callable[[int, int], None]) -> BackupInfo:
     storage = get_storage()
     stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
     same = [i for i in _ids() if i.startswith(stamp)]
@@ -215,18 +244,23 @@ def create(*, passphrase: str | None = None, include_master_keys: bool = False) 
         keys = keyring.export_keys(session)
         head = audit.verify(session)
     total = 0
+    media = storage.list(MEDIA_PREFIX)
+    steps = 1 + len(media)
+    progress(0, steps)
     with tempfile.TemporaryDirectory(prefix="hotline-backup-") as scratch:
         dump = Path(scratch) / "database"
         kind = _dump_database(settings, dump)
         db_name = "database.sqlite" if kind == "sqlite" else "database.pgdump"
         stored_db = storage.inner.put_file(base + db_name, str(dump))
         total += stored_db.size
+    progress(1, steps)
     recordings = []
-    for key in storage.list(MEDIA_PREFIX):
+    for done, key in enumerate(media, start=2):
         raw = storage.inner.get(key)  # as stored: sealed media stays sealed
         stored = storage.inner.put(base + key, raw)
         recordings.append({"key": key, "size": stored.size, "sha256": stored.sha256})
         total += stored.size
+        progress(done, steps)
     keys_blob = json.dumps(keys).encode()
     storage.inner.put(base + "data-keys.json", keys_blob)
     master = "none"
@@ -292,12 +326,38 @@ def run_scheduled() -> str | None:
     newest = next(iter(list_backups()), None)
     if newest is not None and clock.now() - datetime.fromisoformat(newest.created_at) < timedelta(hours=hours):
         return None
-    made = create()
-    try:
-        verify(made.id)
-    except BackupError:
-        log.exception("backup %s failed its verification", made.id)
-    return made.id
+    with new_session() as session:
+        job = jobs.create(session, kind=JOB_KIND, by=None, params={"scheduled": True})
+        session.commit()
+    run_job(job.id)
+    with new_session(reader=True) as session:
+        made = jobs.get(session, job_id=job.id).result.get("id")
+    return str(made) if made else None
+
+
+def start(session: Session, *, by: User) -> jobs.Job:
+    """A backup made now by the worker, on an administrator's demand; the page follows it."""
+    if by.role != Role.admin.value:
+        raise PermissionDenied("Only an administrator makes backups.")
+    job = jobs.create(session, kind=JOB_KIND, by=by)
+    enqueue_named(session, JOB_TASK, job.id)
+    return job
+
+
+def run_job(job_id: int) -> str:
+    """A backup as a run of long work (core.jobs): its progress on the run's row, then verified
+    at once; a failure is recorded with its code (and logged with the details)."""
+    def work(job: jobs.Job, progress: jobs.Progress) -> dict[str, Any]:
+        made = None
+        try:
+            made = create(progress=progress)
+            verify(made.id)
+        except BackupError as exc:
+            log.error("backup %s failed: %s", made.id if made else "not made", exc)
+            raise jobs.JobFailed(exc.code, **({"id": made.id} if made else {})) from exc
+        return {"id": made.id, "recordings": made.recordings, "size_bytes": made.size_bytes}
+
+    return jobs.run(job_id, work)
 
 
 # Erasure reaches the backups ---------------------------------------------------------------
@@ -427,6 +487,6 @@ def verify(backup_id: str) -> dict[str, Any]:
     manifest["verified_at"], manifest["verify_ok"] = clock.now().isoformat(), not problems
     storage.put(f"{PREFIX}{backup_id}/manifest.json", json.dumps(manifest, indent=1).encode())
     if problems:
-        raise BackupError(f"backup {backup_id} failed verification: " + "; ".join(problems))
+        raise BackupError(f"backup {backup_id} failed verification: " + "; ".join(problems), code=VERIFY)
     return {"audit_entries": checked, "recordings": len(manifest["recordings"]),
             "data_keys": sum(1 for r in rows if r.get("wrapped"))}

@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.app import trace as celery_trace
 from celery.beat import EmbeddedService, Scheduler
 from celery.canvas import Signature
 from celery.platforms import EX_OK
+from celery.utils.nodenames import default_nodename
 from celery.worker import state as worker_state
 from kombu.utils.json import dumps as json_dumps
 from sqlalchemy import String, func, select
@@ -250,6 +252,9 @@ class EmbeddedWorker:
     def __init__(self, *, hostname: str, beat: bool = True, loglevel: str = "INFO") -> None:
         self.hostname = hostname
         self._ready = threading.Event()
+        # What the program's worker does before it starts, bar the privilege check: tasks run
+        # under this app and see this worker's name (`task.request.hostname`).
+        celery_trace.setup_worker_optimizations(celery_app, default_nodename(hostname))
         self.worker = celery_app.WorkController(
             hostname=hostname,
             pool="solo",

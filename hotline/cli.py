@@ -309,8 +309,14 @@ def backup_create(with_master_keys: bool) -> None:
     if with_master_keys:
         passphrase = os.environ.get("HOTLINE_BACKUP_PASSPHRASE") or click.prompt(
             "Passphrase to seal the master keys with", hide_input=True, confirmation_prompt=True)
+    def progress(done: int, total: int) -> None:
+        if done == 1:
+            click.echo("database copied", err=True)
+        elif done > 1 and (done == total or (done - 1) % 100 == 0):
+            click.echo(f"recordings copied: {done - 1} of {total - 1}", err=True)
+
     try:
-        made = backups.create(include_master_keys=with_master_keys, passphrase=passphrase)
+        made = backups.create(include_master_keys=with_master_keys, passphrase=passphrase, progress=progress)
     except backups.BackupError as exc:
         raise _backup_error(exc) from exc
     click.echo(f"backup {made.id}: {made.database} database, {made.recordings} recordings, "

@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "core.audit",
     "core.tunables",
     "core.worker",
+    "core.jobs",
     "tickets.models",
     "telephony.models",
     "qa.models",

@@ -32,6 +32,7 @@ def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
     import uvicorn
     from pydantic import SecretStr
 
+    from agent_ui.pages.simulator import router as simulator_page
     from core import config, db
     from core.worker import celery_app
     from hotline import demo
@@ -52,6 +53,7 @@ def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
     app = create_app(settings, start_background=False)
     load_all().metadata.create_all(db.get_engine())
     app.include_router(simulator_router)
+    app.include_router(simulator_page)  # /simulator: the simulated calls and agents
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -166,13 +168,28 @@ STILL_PAGES = (
     ("customers", "boss", "/customers", "main h1"),
     ("calls", "boss", "/calls", "#call-table"),
     ("reports", "boss", "/reports", ".report-charts[data-loaded='true']"),
+    ("reports-customers", "boss", "/reports/customers", "main h1"),
+    ("reports-complaints", "boss", "/reports/complaints", "main h1"),
+    ("authorisations", "boss", "/authorisations", "main h1"),
     ("qa-queue", "qa", "/qa", "main h1"),
     ("qa-coverage", "lead", "/qa/coverage", "main h1"),
+    ("qa-mine", "agent2", "/qa/mine", "main h1"),
     ("shifts", "agent2", "/shifts", "main h1"),
+    ("notices", "agent2", "/notices", "main h1"),
     ("rosters", "lead", "/shifts/rosters", "main h1"),
+    ("shift-templates", "lead", "/shifts/templates", "main h1"),
     ("duty", "lead", "/duty", "main h1"),
     ("admin-people", "admin", "/admin/people", "main h1"),
+    ("admin-skills", "admin", "/admin/skills", "main h1"),
+    ("admin-sla", "admin", "/admin/sla", "main h1"),
+    ("admin-scorecards", "admin", "/admin/scorecards", "main h1"),
+    ("admin-customers", "admin", "/admin/lifecycle", "main h1"),
+    ("admin-backups", "admin", "/admin/backups", "main h1"),
+    ("simulator", "admin", "/simulator", "main h1"),
 )
+# Screenshots are kept as palette PNGs: a few hundred colours show the pages as they are, at about
+# a third of the size.
+PALETTE_COLOURS = 256
 
 
 def _signed_in(browser: Any, url: str, username: str, lang: str, path: str) -> Any:
@@ -190,8 +207,13 @@ def _signed_in(browser: Any, url: str, username: str, lang: str, path: str) -> A
 
 
 def _shoot(page: Any, path: Path) -> None:
+    from PIL import Image
+
     page.wait_for_timeout(400)  # let the fragments sent on connect settle before the picture
     page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as taken:
+        small = taken.convert("RGB").quantize(colors=PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
     click.echo(f"  {path}")
 
 
@@ -200,7 +222,7 @@ def take(out: Path, chromium: str) -> list[Path]:
 
     from core import clock as clock_module
     from core.clock import FrozenClock
-    from hotline import demo
+    from hotline import demo, demo_history
 
     out.mkdir(parents=True, exist_ok=True)
     frozen = FrozenClock(START)
@@ -212,6 +234,11 @@ def take(out: Path, chromium: str) -> list[Path]:
             people = demo.seed()
             _simulate_day(sim, frozen, people, until=START + timedelta(hours=8, minutes=40))
             _scene(people, people["site"])
+            # Shift templates, a published roster covering today and the month's QA sampling, as
+            # the demo makes them (the roster solver runs here, for up to 20 s).
+            demo_history.ensure_schedule(site_id=people["site"], lead_id=people["lead"],
+                                         agent_ids=[people[u] for u, role, _ in demo.STAFF if role == "agent"])
+            demo_history.build_sampling()
             for bot in ("agent3", "agent4"):
                 _presence(people[bot], "break")
             with _pumping(sim) as carrier, sync_playwright() as playwright:

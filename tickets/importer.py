@@ -4,7 +4,7 @@ row), and the report says which rows were rejected and why, without repeating th
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -128,13 +128,15 @@ def _field_errors(items: Iterable[dict[str, object]]) -> list[dict[str, str]]:
 
 def import_rows(session: Session, *, rows: Iterable[Mapping[str, str | None]], by: User | None,
                 default_site_id: int | None = None, consent_method: str = "import",
-                first_line: int = 2) -> ImportReport:
+                first_line: int = 2, progress: Callable[[int], None] | None = None) -> ImportReport:
     """Create a customer from each row; good rows are kept, bad rows are reported and leave
-    nothing behind. The caller commits."""
+    nothing behind. The caller commits. `progress(rows)` hears of each row done."""
     report = ImportReport()
     lookups = _Lookups(session)
     seen: dict[str, int] = {}  # phone blind index -> line that imported it
     for line, row in enumerate(rows, start=first_line):
+        if progress is not None and line > first_line:
+            progress(line - first_line)
         problems = Problems()
         data = _row_data(row, lookups, default_site_id, consent_method, problems)
         phones = clean_phones(data["phones"], Problems())
@@ -168,7 +170,7 @@ def import_rows(session: Session, *, rows: Iterable[Mapping[str, str | None]], b
 
 
 def import_csv(session: Session, *, source: TextIO, by: User | None, default_site_id: int | None = None,
-               consent_method: str = "import") -> ImportReport:
+               consent_method: str = "import", progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import a CSV with a header row naming some of COLUMNS (`name` and `phone` required; lists
     such as `other_phones` or `consent` separated by `;`)."""
     reader = csv.DictReader(source)
@@ -178,6 +180,7 @@ def import_csv(session: Session, *, source: TextIO, by: User | None, default_sit
         raise ValidationFailed([{"loc": ["header"], "msg": f"The file needs a column named {name!r}."}
                                 for name in missing])
     reader.fieldnames = header
-    report = import_rows(session, rows=reader, by=by, default_site_id=default_site_id, consent_method=consent_method)
+    report = import_rows(session, rows=reader, by=by, default_site_id=default_site_id, consent_method=consent_method,
+                         progress=progress)
     report.ignored_columns = [name for name in header if name not in COLUMNS]
     return report

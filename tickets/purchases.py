@@ -5,6 +5,8 @@ earn an upgrade (tickets.tiers). Points are redeemed here too, by someone servin
 from __future__ import annotations
 
 import csv
+import io
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,9 +15,15 @@ from typing import TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import jobs
 from core.audit import record
-from core.errors import Conflict, PermissionDenied, ValidationFailed
-from core.models import User
+from core.db import session_scope
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.models import Role, User
+from core.storage import get_storage
+from core.storage.base import NotStored
+from core.users import get as get_user
+from core.worker import enqueue_named
 from tickets import tiers, visibility
 from tickets.models.customers import Customer, CustomerActivity
 
@@ -79,8 +87,9 @@ class PurchaseImportReport:
 
 
 def import_rows(session: Session, *, rows: Iterable[Mapping[str, str | None]], by: User | None,
-                first_line: int = 2) -> PurchaseImportReport:
-    """Good rows are recorded, bad rows reported with their line; a repeated file adds nothing."""
+                first_line: int = 2, audit: bool = True) -> PurchaseImportReport:
+    """Good rows are recorded, bad rows reported with their line; a repeated file adds nothing.
+    `audit=False`: the caller audits the whole import once (a file imported in parts)."""
     report = PurchaseImportReport()
     for line, row in enumerate(rows, start=first_line):
         def text(name: str, row: Mapping[str, str | None] = row) -> str:
@@ -108,14 +117,19 @@ def import_rows(session: Session, *, rows: Iterable[Mapping[str, str | None]], b
             report.added += 1
         else:
             report.repeated += 1
-    record(session, action="customer.purchases_imported", actor_id=by.id if by else None,
-           actor_name=by.username if by else "system", object_type="customer",
-           details={"added": report.added, "repeated": report.repeated, "rejected": len(report.rejected)})
+    if audit:
+        _audit_import(session, report, by)
     return report
 
 
-def import_csv(session: Session, *, source: TextIO, by: User | None) -> PurchaseImportReport:
-    """A CSV with a header naming customer_id, source_id, amount_cents and optionally at."""
+def _audit_import(session: Session, report: PurchaseImportReport, by: User | None) -> None:
+    record(session, action="customer.purchases_imported", actor_id=by.id if by else None,
+           actor_name=by.username if by else "system", object_type="customer",
+           details={"added": report.added, "repeated": report.repeated, "rejected": len(report.rejected)})
+
+
+def _reader(source: TextIO) -> csv.DictReader[str]:
+    """The CSV's rows by lower-case column name; ValidationFailed naming each missing column."""
     reader = csv.DictReader(source)
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     missing = [name for name in CSV_COLUMNS[:3] if name not in header]
@@ -123,7 +137,80 @@ def import_csv(session: Session, *, source: TextIO, by: User | None) -> Purchase
         raise ValidationFailed([{"loc": ["header"], "msg": f"The file needs a column named {name!r}."}
                                 for name in missing])
     reader.fieldnames = header
-    return import_rows(session, rows=reader, by=by)
+    return reader
+
+
+def import_csv(session: Session, *, source: TextIO, by: User | None) -> PurchaseImportReport:
+    """A CSV with a header naming customer_id, source_id, amount_cents and optionally at."""
+    return import_rows(session, rows=_reader(source), by=by)
+
+
+# A file imported in the background, with its progress (core.jobs) ---------------------------------
+
+IMPORT_KIND = "purchase_import"
+IMPORT_TASK = "tickets.import_purchases"
+# Why an import failed: stable codes the pages put in words (agent_ui.labels.job_failure).
+BAD_COLUMNS, NOT_UTF8, FILE_GONE = "import.columns", "import.encoding", "import.file_gone"
+IMPORT_BATCH = 200  # rows a write transaction: the write lock is never held for a whole file
+MAX_REJECTED_SHOWN = 500
+
+
+def start_import(session: Session, *, data: bytes, by: User) -> jobs.Job:
+    """Keep the uploaded file in the storage and queue its import; the page follows the run."""
+    if by.role != Role.admin.value:
+        raise PermissionDenied("Only an administrator imports purchases.")
+    # Stored before the run's row is written: a write transaction waits on no storage.
+    key = f"imports/purchases-{uuid.uuid4().hex}.csv"
+    get_storage().put(key, data)
+    job = jobs.create(session, kind=IMPORT_KIND, by=by, params={"file": key})
+    enqueue_named(session, IMPORT_TASK, job.id)
+    return job
+
+
+def run_import(job_id: int) -> str:
+    """The task's body: the rows in batches of short transactions, the progress after each, and
+    at the end the report (the rejected lines with their reasons, no customer's data)."""
+    return jobs.run(job_id, _import_file)
+
+
+def _starter(session: Session, job: jobs.Job) -> User | None:
+    """Who uploaded the file (None once their account is gone), for the audit trail."""
+    try:
+        return get_user(session, user_id=job.created_by_id) if job.created_by_id else None
+    except NotFound:
+        return None
+
+
+def _import_file(job: jobs.Job, progress: jobs.Progress) -> dict[str, object]:
+    key = str(job.params.get("file", ""))
+    storage = get_storage()
+    try:
+        try:
+            text = storage.get(key).decode("utf-8-sig")
+        except NotStored:
+            raise jobs.JobFailed(FILE_GONE) from None
+        except UnicodeDecodeError:
+            raise jobs.JobFailed(NOT_UTF8) from None
+        try:
+            rows = list(_reader(io.StringIO(text)))
+        except ValidationFailed:
+            raise jobs.JobFailed(BAD_COLUMNS) from None
+        progress(0, len(rows), force=True)
+        report = PurchaseImportReport()
+        for start in range(0, len(rows), IMPORT_BATCH):
+            with session_scope() as session:
+                by = _starter(session, job)
+                part = import_rows(session, rows=rows[start:start + IMPORT_BATCH], by=by, first_line=start + 2,
+                                   audit=False)
+            report.added, report.repeated = report.added + part.added, report.repeated + part.repeated
+            report.rejected += part.rejected
+            progress(min(start + IMPORT_BATCH, len(rows)), len(rows))
+        with session_scope() as session:
+            _audit_import(session, report, _starter(session, job))
+        return {"added": report.added, "repeated": report.repeated, "rejected_count": len(report.rejected),
+                "rejected": report.rejected[:MAX_REJECTED_SHOWN]}
+    finally:
+        storage.delete(key)
 
 
 def redeem(session: Session, *, customer_id: int, points: int, reason: str, by: User,

@@ -4,7 +4,7 @@ expiries, tier evaluation and care reminders (the SLA sweeps live here too)."""
 from __future__ import annotations
 
 from core.db import session_scope, write_locked
-from core.worker import register_sweep
+from core.worker import idempotent_task, register_sweep
 
 
 @register_sweep("tickets.record_grant_expiries", every_seconds=60)
@@ -74,3 +74,11 @@ def erasures_due() -> dict[str, int]:
 
     with session_scope() as session:
         return erasure.run_due(write_locked(session))
+
+
+@idempotent_task(name="tickets.import_purchases")
+def import_purchases(job_id: int) -> str:
+    """A purchase file uploaded on the customer settings page (a run already finished is left alone)."""
+    from tickets import purchases
+
+    return purchases.run_import(job_id)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
 from agent_ui.pages import (
+    admin_backups,
     admin_ivr,
     admin_lifecycle,
     admin_people,
@@ -55,3 +56,4 @@ router.include_router(admin_sla.router)
 router.include_router(admin_scorecards.router)
 router.include_router(admin_lifecycle.router)
 router.include_router(admin_settings.router)
+router.include_router(admin_backups.router)

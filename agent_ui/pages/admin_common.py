@@ -45,6 +45,9 @@ DONE = {
     "thresholds_saved": N_("The tier thresholds were saved; the next assessment applies them."),
     "greeting_added": N_("The greeting day was added."),
     "greeting_removed": N_("The greeting day was removed."),
+    "purchases_queued": N_("The file is being imported; its progress shows below."),
+    "backup_started": N_("The backup has started; its progress shows below."),
+    "backup_running": N_("A backup is being made already; its progress shows below."),
 }
 
 Errors = dict[str, FormError]

@@ -10,14 +10,12 @@ from collections import Counter
 from datetime import date
 from typing import Annotated
 
-import io
-
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from agent_ui.i18n import N_
 from agent_ui.pages import admin_common as common
-from core import clock, tunables
+from core import clock, jobs, tunables
 from core.auth import AdminUser, DbSession
 from core.errors import DomainError
 from tickets import care, purchases, sla, tiers
@@ -39,14 +37,16 @@ POSITIVE = N_("Give a whole number, 1 or more.")
 
 
 def _page(request: Request, session: DbSession, *, status_code: int = 200, errors: common.Errors | None = None,
-          typed: dict[str, str] | None = None, imported: purchases.PurchaseImportReport | None = None) -> Response:
+          typed: dict[str, str] | None = None) -> Response:
     moves = Counter((c.old, c.new) for c in tiers.preview_assessment(session))
     context = {
         "settings": {key: sla.get_setting(session, key) for key in SETTING_KEYS},
         "thresholds": [t for t in tiers.thresholds(session) if t.tier != TIERS[0]],
         "moves": sorted(moves.items(), key=lambda item: (TIERS.index(item[0][0]), TIERS.index(item[0][1]))),
         "greeting_days": care.list_greeting_days(session, since=clock.now().date()),
-        "errors": errors or {}, "typed": typed or {}, "imported": imported,
+        "errors": errors or {}, "typed": typed or {},
+        # The latest purchase file's import, followed as it goes (core.jobs).
+        "import_job": jobs.latest(session, kind=purchases.IMPORT_KIND),
     }
     return common.page(request, PAGE, context, status_code=status_code, push_url=HERE)
 
@@ -141,8 +141,9 @@ MAX_CSV_BYTES = 5_000_000
 @router.post("/admin/lifecycle/purchases", include_in_schema=False)
 def import_purchases(request: Request, session: DbSession, user: AdminUser,
                      file: Annotated[UploadFile | None, File()] = None) -> Response:
-    """Purchases from the till or membership system as a CSV, with a report per rejected row
-    (the same service as POST /api/v1/customers/purchases/import)."""
+    """Purchases from the till or membership system as a CSV, imported in the background (the
+    same rows as POST /api/v1/customers/purchases/import): the page follows its progress and
+    then shows the report per rejected row, or why the file could not be imported."""
     raw = file.file.read(MAX_CSV_BYTES + 1) if file is not None else b""
     if not raw:
         return _page(request, session, status_code=422,
@@ -150,14 +151,5 @@ def import_purchases(request: Request, session: DbSession, user: AdminUser,
     if len(raw) > MAX_CSV_BYTES:
         return _page(request, session, status_code=422,
                      errors=common.refuse("file", N_("The file is too large; send at most 5 MB at a time.")))
-    try:
-        text = raw.decode("utf-8-sig")
-        report = purchases.import_csv(session, source=io.StringIO(text), by=user)
-    except UnicodeDecodeError:
-        return _page(request, session, status_code=422,
-                     errors=common.refuse("file", N_("Save the file as UTF-8 CSV and try again.")))
-    except DomainError:
-        session.rollback()
-        return _page(request, session, status_code=422, errors=common.refuse("file", N_(
-            "The file needs the columns customer_id, source_id and amount_cents (and optionally at).")))
-    return _page(request, session, imported=report)
+    purchases.start_import(session, data=raw, by=user)
+    return common.done(HERE, "purchases_queued")

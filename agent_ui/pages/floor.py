@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from agent_ui import floor_view
 from agent_ui.form_errors import describe
 from agent_ui.templating import is_htmx, render
-from core import backup
+from core import backup, jobs
 from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.errors import DomainError, ValidationFailed
 from core.storage import StorageError
@@ -25,21 +25,25 @@ router = APIRouter()
 PAGE = "floor/page.html"
 
 
-def _backup_status() -> dict[str, Any]:
-    """The last good backup (verified, else the newest not yet verified), for the floor's footer."""
+def _backup_status(session: DbSession) -> dict[str, Any]:
+    """The last good backup (verified, else the newest not yet verified), for the floor's footer,
+    and why the latest backup failed, if it did."""
+    latest = jobs.latest(session, kind=backup.JOB_KIND)
+    failed = latest.failure if latest is not None and latest.status == jobs.FAILED else None
     try:
         found = backup.last_good()
     except (StorageError, backup.BackupError, ValueError):
-        return {"state": "unreadable"}
+        return {"state": "unreadable", "failed": failed}
     if found is None:
-        return {"state": "none"}
-    return {"state": "verified" if found.verify_ok else "unverified", "at": datetime.fromisoformat(found.created_at)}
+        return {"state": "none", "failed": failed}
+    return {"state": "verified" if found.verify_ok else "unverified", "at": datetime.fromisoformat(found.created_at),
+            "failed": failed}
 
 
 def _page(request: Request, session: DbSession, user: TeamLeaderUser, *, status_code: int = 200,
           errors: dict[str, Any] | None = None, **extra: Any) -> Response:
     context = floor_view.context(session, user)
-    context.update(errors=errors or {}, backup_status=_backup_status(), **extra)
+    context.update(errors=errors or {}, backup_status=_backup_status(session), **extra)
     return render(request, PAGE, context, status_code=status_code, block="floor_main" if is_htmx(request) else None)
 
 

@@ -165,15 +165,4 @@ def test_customer_report_in_chinese(client: TestClient, session: Session) -> Non
     assert "客户流失率" in page and "首次联系解决率" in page
 
 
-def test_purchases_imported_from_a_csv_file(client: TestClient, session: Session, admin: User) -> None:
-    customer = make_customer(session, site=make_site(session))
-    browser = signed_in_client(client, admin)
-    body = f"customer_id,source_id,amount_cents\n{customer.id},p-1,25000\n{customer.id},p-2,lots\n".encode()
-    page = browser.post("/admin/lifecycle/purchases", files={"file": ("till.csv", body, "text/csv")})
-    assert page.status_code == 200 and 'id="purchases-report"' in page.text
-    assert "1 purchases added, 0 already known, 1 rejected." in page.text and 'id="purchases-rejected"' in page.text
-    assert fresh(session).get(type(customer), customer.id).spend_cents == 25_000
-    empty = browser.post("/admin/lifecycle/purchases", files={"file": ("none.csv", b"", "text/csv")})
-    assert empty.status_code == 422 and 'id="file-error"' in empty.text
-    wrong = browser.post("/admin/lifecycle/purchases", files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")})
-    assert wrong.status_code == 422 and "customer_id, source_id and amount_cents" in wrong.text
+# A purchase file's import (in the background, with its progress): tests/agent_ui/test_long_work_pages.py

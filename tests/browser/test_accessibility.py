@@ -27,10 +27,10 @@ PAGES = {
     "agent-a": ["/", "/desktop", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/qa/mine",
                 "/account/tokens"],
     "lead": ["/floor", "/duty", "/authorisations", "/qa/coverage", "/qa/coaching", "/qa/reports/monthly",
-             "/shifts/rosters", "/reports", "/reports/complaints"],
+             "/shifts/rosters", "/shifts/templates", "/reports", "/reports/complaints"],
     "qa1": ["/qa", "/qa/disputes", "/qa/calibrations/new"],
     "root": ["/admin", "/admin/ivr", "/admin/sites", "/admin/teams", "/admin/people", "/admin/people/new",
-             "/admin/settings"],
+             "/admin/settings", "/admin/backups"],
 }
 
 

@@ -32,6 +32,7 @@ def test_the_documented_procedure_backs_up_verifies_and_restores(settings: Setti
     session.rollback()
     made = _run("backup", "create")
     assert made.exit_code == 0, made.output
+    assert "database copied" in made.stderr  # the progress, on the terminal beside the result
     backup_id = re.search(r"backup (\S+):", made.output).group(1)
     listed = _run("backup", "list")
     assert backup_id in listed.output and "not verified" in listed.output

@@ -362,6 +362,9 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/lifecycle/greetings": ADMINS,
     "POST /admin/lifecycle/greetings/remove": ADMINS,
     "POST /admin/lifecycle/purchases": ADMINS,
+    "GET /jobs/{job_id}": SIGNED_IN,
+    "GET /admin/backups": ADMINS,
+    "POST /admin/backups": ADMINS,
     # TWILIO
     "POST /twilio/voice": TWILIO,
     "POST /twilio/menu": TWILIO,
