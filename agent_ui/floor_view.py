@@ -61,7 +61,7 @@ def zone_of(session: Session, site_id: int | None) -> str:
 
 
 def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: QueueSnapshot | None = None,
-              people: dict[int, tuple[str, int | None]] | None = None) -> Wallboard:
+              people: dict[int, directory.StaffName] | None = None) -> Wallboard:
     """The wallboard of one site (or the center). `snapshot` and `people` let one read serve the
     boards of every site at once."""
     snapshot = snapshot or queue_snapshot(session)
@@ -73,7 +73,8 @@ def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: Que
 
     states = []
     for state in BOARD_STATES:
-        lines = [BoardAgent(a.user_id, people.get(a.user_id, ("?", None))[0], at - timedelta(seconds=a.seconds_in_state))
+        lines = [BoardAgent(a.user_id, people.get(a.user_id, ("?", None))[0],
+                            at - timedelta(seconds=a.seconds_in_state))
                  for a in snapshot.agents_by_state.get(state, []) if here(a.user_id)]
         states.append((state, lines))
     queues = [(q, at - timedelta(seconds=q.longest_wait_seconds)) for q in snapshot.queues]
@@ -85,7 +86,7 @@ def wallboard(session: Session, *, site_id: int | None, zone: str, snapshot: Que
                      figures=figure_service.today_figures(session, zone=zone, site_id=site_id, now=at))
 
 
-def agent_names(session: Session, snapshot: QueueSnapshot) -> dict[int, tuple[str, int | None]]:
+def agent_names(session: Session, snapshot: QueueSnapshot) -> dict[int, directory.StaffName]:
     """Display names and sites of the staff on the snapshot (staff names, not customer data)."""
     ids = {a.user_id for lines in snapshot.agents_by_state.values() for a in lines}
     return directory.staff_names(session, ids | {o.user_id for o in snapshot.expiring_offers})
@@ -128,7 +129,7 @@ def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
     longest = grant_service.max_window().total_seconds() / 60
     return {
         "grants": [(g, grant_state(g, now), people.get(g.agent_id, ("?", None))[0], customers.get(g.customer_id),
-                    numbers.get(g.ticket_id)) for g in grants],
+                    numbers.get(g.ticket_id) if g.ticket_id is not None else None) for g in grants],
         "grant_agents": grantable_agents(session, user),
         "durations": [d for d in DURATIONS if d <= longest],
         "default_duration": int(grant_service.default_window().total_seconds() // 60),

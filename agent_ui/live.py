@@ -22,7 +22,7 @@ from core import credentials, directory, permissions
 from core.auth import SESSION_COOKIE, Viewer, client_ip, read_session_cookie, resolve_user
 from core.config import get_settings
 from core.db import session_scope
-from core.events import RESYNC_TOPIC, Event, get_bus
+from core.events import RESYNC_TOPIC, Event, EventStream, get_bus
 from core.models import Role
 
 log = logging.getLogger("hotline.live")
@@ -205,7 +205,8 @@ class SharedRenders:
             now = loop.time()
             for stale in [k for k, (at, _t, f) in self.entries.items() if f.done() and at < now - 5.0]:
                 del self.entries[stale]
-            future = asyncio.ensure_future(run_in_threadpool(render_panels, watcher, page, panels))
+            future: asyncio.Future[dict[str, str] | None] = asyncio.ensure_future(
+                run_in_threadpool(render_panels, watcher, page, panels))
             entry = self.entries[key] = (now, watcher.csrf_token, future)
         _started, token, future = entry
         rendered = await asyncio.shield(future)
@@ -268,7 +269,7 @@ class Connection:
                 # task were cancelled, which the server's own cancellation handling does not expect.
                 await asyncio.wait(tasks)
 
-    async def _listen(self, events) -> None:  # noqa: ANN001 - an EventStream
+    async def _listen(self, events: EventStream) -> None:
         async for event in events:
             self._on_event(event)
         self.close_code = SERVICE_RESTART  # the bus closed: the server is stopping

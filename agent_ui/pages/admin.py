@@ -8,7 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agent_ui.pages import admin_common as common
-from agent_ui.pages import admin_ivr, admin_lifecycle, admin_people, admin_sites, admin_scorecards, admin_skills, admin_sla
+from agent_ui.pages import (
+    admin_ivr,
+    admin_lifecycle,
+    admin_people,
+    admin_scorecards,
+    admin_sites,
+    admin_skills,
+    admin_sla,
+)
 from core import clock, signin_throttle
 from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users

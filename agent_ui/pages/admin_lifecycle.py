@@ -5,11 +5,10 @@ go out on the eve. Saved by `tickets.sla`, `tickets.tiers` and `tickets.care`.""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from datetime import date
 from typing import Annotated
-
-import io
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
