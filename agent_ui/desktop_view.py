@@ -14,15 +14,13 @@ from core.db import write_locked
 from core.errors import NotFound
 from core.models import User
 from scheduling import notices as notice_service
-from telephony import callback_progress
+from telephony import callback_progress, monitoring
 from telephony import desk as desk_service
-from telephony import monitoring
 from telephony.queue_status import QueueSnapshot, queue_snapshot
 from tickets import callbacks as callback_service
-from tickets import repeat_calls
+from tickets import repeat_calls, sla, visibility
 from tickets import search as ticket_search
 from tickets import service as ticket_service
-from tickets import sla, visibility
 from tickets.workflow import Category, Status
 
 # The panels, in page order; the websocket refreshes them by these names.

@@ -146,7 +146,7 @@ def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
     longest = grant_service.max_window().total_seconds() / 60
     return {
         "grants": [(g, grant_state(g, now), people.get(g.agent_id, ("?", None))[0], customers.get(g.customer_id),
-                    numbers.get(g.ticket_id)) for g in grants],
+                    numbers.get(g.ticket_id) if g.ticket_id is not None else None) for g in grants],
         "grant_agents": grantable_agents(session, user),
         "durations": [d for d in DURATIONS if d <= longest],
         "default_duration": int(grant_service.default_window().total_seconds() // 60),

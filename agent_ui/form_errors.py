@@ -4,7 +4,8 @@ reader's language). Unknown refusals get a general sentence, never a stack trace
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from agent_ui.i18n import N_
@@ -21,7 +22,7 @@ GENERAL = N_("That could not be done. Reload the page and try again; if it keeps
 class FormError:
     field: str  # the form field it belongs beside ("" for the form as a whole)
     message: str  # an English msgid, translated in the template
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
     translate_params: tuple[str, ...] = ()  # params that are msgids themselves
 
     def text(self, gettext: Any) -> str:

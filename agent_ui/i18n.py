@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.support import NullTranslations, Translations
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from core.auth import Viewer
 from core.config import get_settings
@@ -66,7 +66,7 @@ def negotiate(accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
-def locale_for(request: Request, viewer: Viewer | None = None) -> str:
+def locale_for(request: HTTPConnection, viewer: Viewer | None = None) -> str:
     """The person's own choice, else the language cookie, else the browser's preference."""
     if viewer is None:
         viewer = getattr(request.state, "viewer", None)

@@ -214,7 +214,8 @@ class SharedRenders:
             now = loop.time()
             for stale in [k for k, (at, _t, f) in self.entries.items() if f.done() and at < now - 5.0]:
                 del self.entries[stale]
-            future = asyncio.ensure_future(run_in_threadpool(render_panels, watcher, page, panels))
+            future: asyncio.Future[dict[str, str] | None] = asyncio.ensure_future(
+                run_in_threadpool(render_panels, watcher, page, panels))
             entry = self.entries[key] = (now, watcher.csrf_token, future)
         _started, token, future = entry
         rendered = await asyncio.shield(future)

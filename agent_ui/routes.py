@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_ui.pages import account, desktop, floor, home, signin
-from agent_ui.pages import customers, grants, tickets
-from agent_ui.pages import floor_records, reminders, requests, roster, shift_templates
-from agent_ui.pages import qa_reports, qa_scoring
-from agent_ui.pages import calls, reports, reports_customers
-from agent_ui.pages import admin, jobs
+from agent_ui.pages import (
+    account,
+    admin,
+    calls,
+    customers,
+    desktop,
+    floor,
+    floor_records,
+    grants,
+    home,
+    jobs,
+    qa_reports,
+    qa_scoring,
+    reminders,
+    reports,
+    reports_customers,
+    requests,
+    roster,
+    shift_templates,
+    signin,
+    tickets,
+)
 
 router = APIRouter()
 router.include_router(signin.router)

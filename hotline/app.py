@@ -15,13 +15,13 @@ from core.config import Settings
 def _routers() -> list[APIRouter]:
     """Every package's JSON and webhook routers, mounted once (imported here, the composition
     root, so that a missing or broken router fails the start rather than vanishing)."""
+    from agent_ui.live import router as live_pages
     from qa.api import router as qa_api
     from scheduling.api import router as scheduling_api
     from telephony.api import router as telephony_api
     from telephony.api_controls import router as call_controls_api
     from telephony.webhooks import router as twilio_webhooks
     from tickets.api import router as tickets_api
-    from agent_ui.live import router as live_pages
     from tickets.api_customers import router as customers_api
 
     # Twilio's webhooks first: routes are matched in order, and every incoming call is one of them;
@@ -61,10 +61,12 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         settings = config.get_settings()
     config.validate_for_start(settings)
     config.configure(settings)
+    from core import passwords
     from core.logs import setup_logging
     from hotline import hooks
 
     setup_logging(settings)
+    passwords.configure(settings)
     hooks.wire()
     if start_background and not settings.is_production:
         # The embedded mode keeps its own database current; production runs `hotline db upgrade`.

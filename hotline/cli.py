@@ -20,9 +20,11 @@ def _settings() -> config.Settings:
     except Exception as exc:  # pydantic's ValidationError names the variable and the problem
         raise click.ClickException(f"invalid settings: {exc}") from exc
     config.configure(settings)
+    from core import passwords
     from core.logs import setup_logging
 
     setup_logging(settings)
+    passwords.configure(settings)
     return settings
 
 
@@ -88,7 +90,8 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None) -> None:
     """Run a Celery worker (production: needs HOTLINE_BROKER_URL). Extra arguments go to Celery."""
     settings = _settings()
     if not settings.broker_url:
-        raise click.ClickException("`hotline worker` needs HOTLINE_BROKER_URL; the embedded mode runs its worker inside `hotline serve`")
+        raise click.ClickException("`hotline worker` needs HOTLINE_BROKER_URL; the embedded mode runs its worker "
+                                   "inside `hotline serve`")
     from hotline.worker import configure
 
     celery_app = configure(settings)
@@ -104,7 +107,8 @@ def beat(ctx: click.Context) -> None:
     """Run the Celery beat scheduler (exactly one per installation)."""
     settings = _settings()
     if not settings.broker_url:
-        raise click.ClickException("`hotline beat` needs HOTLINE_BROKER_URL; the embedded mode runs beat inside `hotline serve`")
+        raise click.ClickException("`hotline beat` needs HOTLINE_BROKER_URL; the embedded mode runs beat "
+                                   "inside `hotline serve`")
     from hotline.worker import configure
 
     celery_app = configure(settings)
@@ -130,7 +134,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {migrate.current_revision(settings.effective_database_url)}")
 
 
-@db.command("downgrade")
+@db.command("downgrade", context_settings={"ignore_unknown_options": True})  # so "-1" is a revision
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (for example -1 or base)."""

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from core import clock, config
+from telephony.simulator.carrier import Simulator
 from telephony.simulator.customers import Customers
 
 log = logging.getLogger("hotline.demo")
@@ -39,7 +40,8 @@ CUSTOMERS = (("Wang Fang", "+8613800138001", "gold"), ("Li Na", "+8613800138002"
 
 def demo_settings(host: str, port: int) -> config.Settings:
     settings = config.get_settings()
-    updates: dict[str, object] = {"public_url": f"http://{host if host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"}
+    reachable = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    updates: dict[str, object] = {"public_url": f"http://{reachable}:{port}"}
     if "HOTLINE_LOG_JSON" not in os.environ:
         updates["log_json"] = False  # a person reads the demo's terminal
     if not settings.twilio_account_sid or not settings.twilio_auth_token:
@@ -105,7 +107,7 @@ class Traffic:
     talk_seconds: tuple[float, float] = (20, 60)
     ready_checked_at: float = -1e9
 
-    def tick(self, sim, now: float) -> None:  # type: ignore[no-untyped-def]
+    def tick(self, sim: Simulator, now: float) -> None:
         if self.calls_per_minute > 0 and now >= self.next_call_at:
             number = self.rng.choice([c[1] for c in CUSTOMERS] + [f"+86139{self.rng.randrange(10**8):08d}"])
             self.callers[sim.place_call(number, HOTLINE_NUMBER)] = {"placed": now, "pressed": 0.0,
@@ -145,7 +147,7 @@ class Traffic:
             except DomainError as exc:  # unread notices, say: it tries again in a moment
                 log.debug("simulated agent %s stays %s: %s", username, state, exc.code)
 
-    def _bot(self, sim, username: str, now: float) -> None:  # type: ignore[no-untyped-def]
+    def _bot(self, sim: Simulator, username: str, now: float) -> None:
         from core.db import session_scope
         from telephony import bridge
 
@@ -356,10 +358,10 @@ class Demo:
         """The app, its tables and the seed data (before the server starts)."""
         import uvicorn
 
+        from agent_ui.pages.simulator import router as simulator_page
         from core import db
         from hotline.app import create_app
         from hotline.models import load_all
-        from agent_ui.pages.simulator import router as simulator_page
         from telephony.simulator.router import router as simulator_router
 
         app = create_app(self.settings)
@@ -396,5 +398,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 
     demo.start_traffic()
     try:
         demo.server.run()
+    except KeyboardInterrupt:  # Ctrl+C: the server has shut down and passes the signal on (as uvicorn.run)
+        pass
     finally:
         demo.stop()

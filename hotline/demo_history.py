@@ -13,6 +13,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core import clock, config
+from telephony.simulator.carrier import Simulator
 
 log = logging.getLogger("hotline.demo")
 
@@ -104,7 +105,7 @@ def _sweep() -> None:
     telephony_tasks.routing_sweep()
 
 
-def _one_call(sim, rng: random.Random, agents: dict[str, int], bots: Sequence[str],  # type: ignore[no-untyped-def]
+def _one_call(sim: Simulator, rng: random.Random, agents: dict[str, int], bots: Sequence[str],
               numbers: Sequence[str], hotline_number: str) -> None:
     from telephony import bridge
 

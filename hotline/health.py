@@ -1,5 +1,6 @@
 """`/healthz`: is the database reachable, and the broker (Redis, or the embedded worker)? Parts
-of a process that run beside the web server (the demo's traffic thread) register a check too."""
+of a process that run beside the web server (the demo's traffic thread) register a check too.
+It also says whether a worker ran its heartbeat lately, for monitoring."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from core import db
+from core import db, worker
 from core.config import get_settings
 
 router = APIRouter(tags=["health"])
@@ -65,6 +66,18 @@ def _check_broker() -> dict[str, object]:
     return {"ok": True, "kind": "redis", "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
+def _workers() -> dict[str, object]:
+    """Whether any worker ran `core.heartbeat` lately. Not part of "ok": a web process serves
+    pages while the workers restart, so the load balancer must keep it; monitoring reads this."""
+    try:
+        with db.session_scope(reader=True) as session:
+            seen = worker.last_heartbeat(session)
+            alive = worker.worker_alive(session)
+    except Exception as exc:  # noqa: BLE001 - the database check above reports the failure
+        return {"alive": None, "error": type(exc).__name__}
+    return {"alive": alive, "last_seen": seen.isoformat() if seen is not None else None}
+
+
 @router.get("/healthz")
 def healthz() -> JSONResponse:
     checks = {"database": _check_database(), "broker": _check_broker()}
@@ -72,4 +85,4 @@ def healthz() -> JSONResponse:
         components = dict(_components)
     checks.update({name: _check_component(check) for name, check in components.items()})
     ok = all(bool(c["ok"]) for c in checks.values())
-    return JSONResponse({"ok": ok, "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"ok": ok, "checks": checks, "workers": _workers()}, status_code=200 if ok else 503)

@@ -4,6 +4,7 @@ Chinese, captured by Chromium from a throw-away demo hub that has taken a day of
 from __future__ import annotations
 
 import random
+import shutil
 import socket
 import tempfile
 import threading
@@ -12,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -22,7 +26,7 @@ LANGUAGES = {"en": "en-GB", "zh": "zh-CN"}
 # 08:30 in Shanghai: the day's calls are simulated from here on a frozen clock, so the pictures
 # show the same day whenever they are taken.
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
-VIEWPORT = {"width": 1440, "height": 960}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 960}
 
 
 @contextmanager
@@ -311,6 +315,9 @@ def screenshots(out: Path, chromium: str) -> None:
     """Refresh the README's screenshots: sign-in, the agent desktop (an incoming call, then the
     call with its ticket), the floor and every other page people work in, in English and
     Simplified Chinese."""
+    if shutil.which(chromium) is None:  # found out now, not after the demo day has been simulated
+        raise click.ClickException(f"no Chromium at {chromium}; install it (Debian: apt-get install chromium) "
+                                   "or name it with --chromium")
     shots = take(out, chromium)
     click.echo(f"{len(shots)} screenshots in {out}")
 

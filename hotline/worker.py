@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from celery import Celery
 
+from core import passwords
 from core.config import Settings
-from core.worker import configure_celery, start_embedded
+from core.worker import EmbeddedWorker, configure_celery, start_embedded
 from hotline import hooks
 
 TASK_MODULES = (
@@ -21,10 +22,11 @@ TASK_MODULES = (
 
 
 def configure(settings: Settings) -> Celery:
+    passwords.configure(settings)
     hooks.wire()
     return configure_celery(settings, task_modules=TASK_MODULES)
 
 
-def start(settings: Settings):  # type: ignore[no-untyped-def]
+def start(settings: Settings) -> EmbeddedWorker:
     """The embedded worker and beat, in this process."""
     return start_embedded(settings, task_modules=TASK_MODULES)

@@ -49,7 +49,7 @@ def coverage(session: Session, *, team_id: int, month: str | date, user: User) -
     agents = directory.list_users(session, team_id=team.id, role=Role.agent, active_only=False)
     minimum = plan.per_agent if plan else team_minimum(session, team_id=team.id)
     flagging = _flagging(session, year, number, team.site.timezone)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for agent in agents:
         p = planned.get(agent.id, {"random": 0, "targeted": 0, "done": 0})
         total = p["random"] + p["targeted"]

@@ -210,16 +210,20 @@ def report(session: Session, *, calibration_id: int, user: User) -> dict[str, An
     answers = {e.inspector_id: evaluations.answers_of(e) for e in found}
     reference = answers.get(calibration.expert_id, {}) if expert else {}
     questions = []
+    rates: list[float] = []
     for question in card.questions:
         given = {e.inspector_id: answers[e.inspector_id].get(question.id) for e in others}
         agree = [_same(a, reference.get(question.id)) for a in given.values()] if expert else []
         values = [fraction(rules[question.id], a.value) * 100 for a in given.values()
                   if a is not None and a.value is not None and not a.not_applicable]
+        rate = round(sum(agree) / len(agree), 4) if agree else None
+        if rate is not None:
+            rates.append(rate)
         questions.append({
             "question_id": question.id, "code": question.code, "text_en": question.text_en, "text_zh": question.text_zh,
             "expert": _plain(reference.get(question.id)) if expert else None,
             "answers": {str(k): _plain(v) for k, v in given.items()},
-            "agreement_rate": round(sum(agree) / len(agree), 4) if agree else None,
+            "agreement_rate": rate,
             "spread": _spread(values)})
     inspectors = []
     for evaluation in others:
@@ -232,7 +236,6 @@ def report(session: Session, *, calibration_id: int, user: User) -> dict[str, An
                            "abs_deviation": None if deviation is None else abs(deviation),
                            "agreement_rate": round(sum(matched) / len(matched), 4) if matched else None})
     scores = [e.score for e in others if e.score is not None]
-    rates = [q["agreement_rate"] for q in questions if q["agreement_rate"] is not None]
     return {"calibration": describe(calibration), "expert_score": expert.score if expert else None,
             "expert_submitted": expert is not None, "inspectors_submitted": len(others),
             "mean_score": round(statistics.fmean(scores), 2) if scores else None, "spread": _spread(scores),

@@ -12,14 +12,27 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Date, String, and_, case, cast, exists, func, insert, literal, or_, \
-    select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock, directory
 from core.audit import record as audit
-from core.db import UTCDateTime
+from core.db import UTCDateTime, table_of
 from core.errors import ValidationFailed
 from core.models import Role, User
 from core.organisation import Team, list_teams
@@ -199,7 +212,7 @@ def _insert(session: Session, batch: _Batch, picks: Any, *, kind: str, reason: A
                                                              inspectors.c.idx == rotated.c.rot % inspectors.c.n)))
     columns = ["plan_id", "team_id", "agent_id", "recording_id", "call_id", "inspector_id", "week", "kind", "reason",
                "rank", "due_on", "status", "created_at"]
-    session.execute(insert(Assignment.__table__).from_select(columns, rows))
+    session.execute(insert(table_of(Assignment)).from_select(columns, rows))
 
 
 def _add_random(session: Session, batch: _Batch) -> None:
@@ -280,7 +293,7 @@ def _budgets(session: Session, plans: list[SamplingPlan], counts: dict[tuple[int
     for its agents (always reserved) and the targeted picks already made."""
     team_ids = [p.team_id for p in plans]
     staff = directory.staff().subquery()
-    agents = dict(session.execute(select(staff.c.team_id, func.count()).where(
+    agents: dict[int | None, int] = dict(session.execute(select(staff.c.team_id, func.count()).where(
         staff.c.team_id.in_(team_ids), staff.c.role == Role.agent.value, staff.c.is_active.is_(True))
         .group_by(staff.c.team_id)).all())
     capacities = capacity(session, team_ids=team_ids)

@@ -60,8 +60,8 @@ def _check(definition: ScorecardIn) -> tuple[str, list[float], list[list[float]]
     if errors:
         raise ValidationFailed(errors)
     mode = "section" if all(weighted) else "question"
-    raw_sections = [float(s.weight) if mode == "section" else sum(q.weight for q in s.questions if not q.bonus)
-                    for s in definition.sections]  # type: ignore[arg-type]
+    raw_sections = [float(s.weight or 0) if mode == "section" else sum(q.weight for q in s.questions if not q.bonus)
+                    for s in definition.sections]  # every section is weighted in the section mode
     section_pcts = normalise(raw_sections, loc=["sections", "weight"])
     question_pcts: list[list[float]] = []
     for si, (section, pct) in enumerate(zip(definition.sections, section_pcts, strict=True)):

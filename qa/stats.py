@@ -99,7 +99,7 @@ def monthly_series(session: Session, months: Sequence[tuple[str, datetime, datet
     found: dict[Any, dict[str, dict[str, Any]]] = {}
     for row in session.execute(query):
         owner = row[0] if by_agent else "all"
-        month, n, avg = row[-3], row[-2], row[-1]
+        month, n, avg = str(row[-3]), row[-2], row[-1]
         found.setdefault(owner, {})[month] = {"evaluations": n, "average": _r(avg)}
     return found
 

@@ -1,1 +1,2 @@
-"""Scheduling: shifts, rosters, roll call, notices, handover and duty logs, leave, swaps and their rules, staffing forecast, adherence."""
+"""Scheduling: shifts, rosters, roll call, notices, handover and duty logs, leave, swaps and their
+rules, staffing forecast, adherence."""

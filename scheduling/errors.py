@@ -37,6 +37,11 @@ class ShiftRuleViolated(RuleViolated):
     subject = "The shift assignment"
 
 
+class RosterRuleViolated(RuleViolated):
+    code = "roster_rules_violated"
+    subject = "The roster"
+
+
 class HandoverIncomplete(RuleViolated):
     code = "handover_incomplete"
     subject = "The handover"

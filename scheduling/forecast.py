@@ -48,7 +48,7 @@ class Targets:
     patience_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        problems = []
+        problems: list[dict[str, object]] = []
         if not 0 < self.level < 1:
             problems.append({"loc": ["target_percent"], "msg": "The service level target is between 0 and 100 %."})
         if self.seconds < 0:
@@ -85,7 +85,8 @@ class IntervalStaffing:
 
 def _check_interval(minutes: int) -> None:
     if minutes not in INTERVALS:
-        raise ValidationFailed(f"Intervals are {', '.join(map(str, INTERVALS))} minutes long.", field="interval_minutes")
+        raise ValidationFailed(f"Intervals are {', '.join(map(str, INTERVALS))} minutes long.",
+                               field="interval_minutes")
 
 
 def _scheduled(agents: int, shrinkage: float) -> int:
@@ -188,7 +189,7 @@ def profile_from_history(rows: Iterable[CallRecord | Sequence[object]], *, inter
     _check_interval(interval_minutes)
     tz = ZoneInfo(zone)
     counts: dict[tuple[int, int], int] = defaultdict(int)
-    handle: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0])  # type: ignore[arg-type, return-value]
+    handle: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0])
     days: set[date] = set()
     records = [_record(r) for r in rows]
     for row in records:

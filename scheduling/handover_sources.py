@@ -49,9 +49,12 @@ def tickets_due(session: Session, *, site_id: int, viewer: User, until: datetime
         page = ticket_search.search(session, viewer=viewer, site_id=site_id, status=list(ACTIVE), sort="due",
                                     limit=100, cursor=cursor, with_count=False)
         for ticket in page.items:
-            if ticket.sla_due_at >= until:
+            due = ticket.sla_due_at
+            if due is None:  # the search sorted by due returns running deadlines only
+                continue
+            if due >= until:
                 return items
-            items.append(_item(ticket, ticket.sla_due_at))
+            items.append(_item(ticket, due))
         if page.next_cursor is None:
             break
         cursor = page.next_cursor

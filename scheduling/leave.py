@@ -12,8 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, directory
-from core.events import publish
 from core.errors import ValidationFailed
+from core.events import publish
 from core.models import Role, User
 from core.users import get as get_user
 from scheduling import access, holidays

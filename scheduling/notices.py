@@ -4,14 +4,14 @@ receipts for leaders."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from core import audit, clock
+from core.directory import list_users
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from core.directory import list_users
 from core.users import get as get_user
 from scheduling import access
 from scheduling.models import Notice, NoticeAck
@@ -34,7 +34,7 @@ def publish_notice(session: Session, *, title: str, body: str, by: User, site_id
     return notice
 
 
-def _for_user(user: User):  # noqa: ANN202 - a SQL condition
+def _for_user(user: User) -> ColumnElement[bool]:
     return and_(Notice.withdrawn_at.is_(None), Notice.published_at <= clock.now(),
                 or_(Notice.site_id.is_(None), Notice.site_id == user.site_id),
                 or_(Notice.team_id.is_(None), Notice.team_id == user.team_id))

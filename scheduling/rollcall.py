@@ -108,7 +108,7 @@ def check_shift(session: Session, *, shift: Shift, by: User | None = None) -> Ro
         status, found = "absent", [violation(leave.absence_rule, day=due)]
     other = _handed_over_by(session, shift) if status == "absent" else None
     empty = other is not None and not _came(session, other, shift, now)
-    if empty:
+    if empty and other is not None:
         found = [*found, violation("rollcall.swap_left_empty")]
         _keep(session, shift, other, ("absent", None, 0, 0, [violation("rollcall.swap_left_empty")]), by)
     for stale in session.scalars(select(RollCallEntry).where(  # an earlier assessment no longer true

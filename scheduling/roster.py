@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
@@ -14,14 +16,16 @@ from sqlalchemy.orm import Session
 
 from core import audit, clock
 from core.db import session_scope
+from core.directory import list_users
 from core.errors import ValidationFailed
 from core.events import Event, publish, publish_now
-from core.directory import list_users
 from core.models import Role, User
-from scheduling import access, days_off as days_off_service, shifts as shift_service
-from scheduling.errors import RosterNotFound
+from scheduling import access
+from scheduling import days_off as days_off_service
+from scheduling import shifts as shift_service
+from scheduling.errors import RosterNotFound, RosterRuleViolated
 from scheduling.models import LeaveRequest, Roster, RosterJob, Shift
-from scheduling.rules.shifts import week_of
+from scheduling.rules.shifts import schedule_violations, week_of
 from scheduling.settings import policy
 from scheduling.solver import Agent, Candidate, Progress, RosterProblem, solve
 
@@ -119,13 +123,13 @@ def _agents(session: Session, roster: Roster, user_ids: Sequence[int] | None) ->
     return sorted((u for u in people if wanted is None or u.id in wanted), key=lambda u: u.id)
 
 
-def build_problem(session: Session, roster: Roster, params: Mapping[str, object]) -> tuple[RosterProblem, list]:
+def build_problem(session: Session, roster: Roster, params: Mapping[str, Any]) -> tuple[RosterProblem, list]:
     """The solver's plain-data problem, and for each candidate the (template, day) it stands for.
     Shifts people already have in the period (outside this roster) are kept as fixed candidates."""
     zone = shift_service.site_zone(session, roster.site_id)
     origin = horizon_start(roster, zone)
     days = (roster.last_day - roster.first_day).days + 1
-    slot = int(params["slot_minutes"])  # type: ignore[arg-type]
+    slot = int(params["slot_minutes"])
     templates = shift_service.list_templates(session, site_id=roster.site_id)
     candidates: list[Candidate] = []
     meaning: list[tuple[object, date]] = []
@@ -140,7 +144,7 @@ def build_problem(session: Session, roster: Roster, params: Mapping[str, object]
             candidates.append(Candidate(offset, minutes(start), minutes(end), week_of(day), template.id,
                                         template.skill_id, template.job_type))
             meaning.append((template, day))
-    users = _agents(session, roster, params.get("user_ids"))  # type: ignore[arg-type]
+    users = _agents(session, roster, params.get("user_ids"))
     window_start, window_end = origin, origin + timedelta(days=days + 1)
     agents = []
     for user in users:
@@ -165,8 +169,8 @@ def build_problem(session: Session, roster: Roster, params: Mapping[str, object]
         agents.append(Agent(user.id, frozenset(shift_service.skill_levels(session, user_id=user.id)), user.job_type,
                             frozenset(days_off), frozenset(fixed)))
     skills = shift_service.skill_ids(session)
-    demand = {(skills[code] if code else None): list(needs)
-              for code, needs in dict(params["demand"]).items()}  # type: ignore[call-overload]
+    demand: dict[int | None, Sequence[int]] = {(skills[code] if code else None): [int(n) for n in needs]
+              for code, needs in dict(params["demand"]).items()}
     rules = policy(session)
     # Room for one more of the longest shift each week, so swaps stay within the weekly hours.
     headroom = max((t.length_minutes for t in templates), default=0) if params.get("swap_headroom", True) else 0
@@ -240,6 +244,8 @@ def run_job(job_id: int) -> str:
         return _failed(job_id, SOLVER_ERROR)
     with session_scope() as session:
         job = session.get(RosterJob, job_id)
+        if job is None:  # its roster was deleted while the solver ran
+            return "missing"
         roster = get(session, roster_id=job.roster_id)
         if solution.objective is None:
             job.status, job.message = "failed", TIME_LIMIT if solution.status == "UNKNOWN" else NO_SOLUTION
@@ -290,6 +296,11 @@ def publish_roster(session: Session, *, roster_id: int, by: User) -> Roster:
     roster = get(session, roster_id=roster_id)
     access.require_role(by, Role.team_leader, "publish rosters")
     access.require_site(by, roster.site_id, "publish rosters")
+    # The rules are checked again as a whole: they may have changed since the shifts were made.
+    found = schedule_violations([shift_service.facts(s) for s in shifts_of_roster(session, roster_id=roster.id)],
+                                policy(session))
+    if found:
+        raise RosterRuleViolated(found)
     roster.status = "published"
     session.flush()
     publish(session, "roster.published", {"roster_id": roster.id}, site_id=roster.site_id)

@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, directory
 from core.errors import ValidationFailed
-from core import directory
 from core.models import Role, User
 from core.organisation import get_site, list_skills
 from core.users import get as get_user

@@ -157,10 +157,10 @@ def build_model(problem: RosterProblem) -> tuple[cp_model.CpModel, dict[tuple[in
         if len(group) > 1:
             model.add_at_most_one(group)
     cap = max(0, problem.max_weekly_minutes - problem.weekly_headroom_minutes)
-    for key, group in by_agent_week.items():
+    for key, weekly in by_agent_week.items():
         limit = min(problem.max_weekly_minutes, max(cap, fixed_minutes[key]))
-        if sum(m for _, m in group) > limit:
-            model.add(sum(var * m for var, m in group) <= limit)
+        if sum(m for _, m in weekly) > limit:
+            model.add(sum(var * m for var, m in weekly) <= limit)
     for i, j in _conflicts(cands, problem.min_rest_minutes):
         if cands[i].day == cands[j].day:
             continue  # already at most one per day
@@ -172,7 +172,7 @@ def build_model(problem: RosterProblem) -> tuple[cp_model.CpModel, dict[tuple[in
     # aggregate structure (agents are nearly interchangeable) and so a much tighter bound.
     heads: dict[int, cp_model.IntVar] = {}
     per_candidate: dict[int, list[cp_model.IntVar]] = defaultdict(list)
-    for (a, i), var in x.items():
+    for (_, i), var in x.items():
         per_candidate[i].append(var)
     for i, group in per_candidate.items():
         heads[i] = model.new_int_var(0, len(group), f"n{i}")

@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core import audit, clock
+from core import audit, clock, directory
 from core.events import publish
-from core import directory
 from core.models import Role, User
 from core.users import get as get_user
 from scheduling import access, holidays

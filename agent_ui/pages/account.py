@@ -18,7 +18,8 @@ router = APIRouter()
 EXPIRY_CHOICES = (30, 90, 365, 0)  # days; 0 = never
 
 
-def _page(request: Request, session: DbSession, user: CurrentUser, *, status_code: int = 200, **extra: object) -> Response:
+def _page(request: Request, session: DbSession, user: CurrentUser, *, status_code: int = 200,
+          **extra: object) -> Response:
     tokens = credentials.list_api_tokens(session, user_id=user.id, include_revoked=True)
     context = {"tokens": tokens, "expiry_choices": EXPIRY_CHOICES, "now": clock.now(), **extra}
     block = "tokens_panel" if is_htmx(request) else None

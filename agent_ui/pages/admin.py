@@ -8,7 +8,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from agent_ui.pages import admin_common as common
 from agent_ui.pages import (
     admin_backups,
     admin_ivr,
@@ -20,6 +19,7 @@ from agent_ui.pages import (
     admin_skills,
     admin_sla,
 )
+from agent_ui.pages import admin_common as common
 from core import clock, signin_throttle
 from core.auth import AdminUser, ClientIP, DbSession
 from core.directory import find_users

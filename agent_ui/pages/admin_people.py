@@ -68,9 +68,9 @@ def _choices(session: DbSession) -> dict[str, Any]:
 @router.get("/admin/people", include_in_schema=False)
 def people_page(request: Request, session: DbSession, user: AdminUser, site: str = "", team: str = "",
                 role: str = "", state: str = "active") -> Response:
-    filters = {"site": common.optional_id(site), "team": common.optional_id(team),
-               "role": role if role in {r.value for r in Role} else "",
-               "state": state if state in STATES else "active"}
+    filters: dict[str, Any] = {"site": common.optional_id(site), "team": common.optional_id(team),
+                               "role": role if role in {r.value for r in Role} else "",
+                               "state": state if state in STATES else "active"}
     active = {"active": True, "inactive": False, "all": None}[filters["state"]]
     people = find_users(session, site_id=filters["site"], team_id=filters["team"], role=filters["role"] or None,
                         active=active)

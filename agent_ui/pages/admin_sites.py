@@ -268,8 +268,8 @@ def _named_people(session: DbSession, site_id: int) -> dict[str, object]:
     people = find_users(session, active=True, limit=100_000)
     return {
         "managers": [(a, names.get(a.user_id, "?")) for a in named if a.kind == assignments.SITE_MANAGER],
-        "qa_coverage": [(a, names.get(a.user_id, "?"), teams.get(a.team_id)) for a in named
-                        if a.kind == assignments.QA_COVERAGE],
+        "qa_coverage": [(a, names.get(a.user_id, "?"), teams.get(a.team_id) if a.team_id is not None else None)
+                        for a in named if a.kind == assignments.QA_COVERAGE],
         "manager_candidates": [p for p in people if p.role in assignments.MANAGER_ROLES
                                and (p.team_id in teams if p.team_id is not None else p.site_id == site_id)],
         "qa_candidates": [p for p in people if p.role == Role.qa_inspector.value],

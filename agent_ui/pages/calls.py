@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
-
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -19,8 +17,7 @@ from fastapi.responses import Response
 from agent_ui import i18n
 from agent_ui.i18n import N_
 from agent_ui.templating import is_htmx, render
-from core import clock, organisation
-from core import permissions
+from core import clock, organisation, permissions
 from core.auth import DbSession, RequireRole
 from core.errors import ValidationFailed
 from core.models import Role, User
@@ -136,7 +133,8 @@ def _log(request: Request, session: DbSession, user: User, filters: Filters, pag
                 **args)
         except ValidationFailed as exc:
             for error in exc.errors:
-                name = str((error.get("loc") or ["agent"])[-1])
+                loc = error.get("loc")
+                name = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "agent"
                 errors[name] = FILTER_MESSAGES["period" if name == "to" else name] if name in FILTER_MESSAGES \
                     else FILTER_MESSAGES["agent"]
     context = {

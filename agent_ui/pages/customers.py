@@ -11,21 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from agent_ui.i18n import N_
-from agent_ui.templating import render
-from core import clock, permissions
 from agent_ui.form_errors import FormError, describe
-from agent_ui.templating import is_htmx
-from core import organisation
+from agent_ui.i18n import N_
+from agent_ui.templating import is_htmx, render
+from core import clock, organisation, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession
 from core.crypto import InvalidPhoneNumber
 from core.directory import staff_names
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from tickets import care, erasure
+from tickets import care, erasure, purchases, tiers, visibility
 from tickets import customers as customer_service
 from tickets import grants as grant_service
-from tickets import purchases, tiers, visibility
 from tickets import search as ticket_search
 from tickets.callbacks import grant_state
 from tickets.workflow import ACTIVE, PAUSED, TIERS, Category
@@ -47,7 +44,7 @@ CHANGE_WORDS = {
 
 def _figures(session: DbSession, user: AgentUser, customer_id: int, site_id: int) -> dict[str, object]:
     """Counts only: what every manager may see about a customer and their site."""
-    def count(**filters: object) -> int:
+    def count(**filters: Any) -> int:
         return ticket_search.search(session, viewer=user, customer_id=customer_id, limit=1, **filters).count or 0
 
     return {

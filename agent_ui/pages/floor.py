@@ -80,7 +80,7 @@ def figures(session: DbSession, user: TeamLeaderUser) -> JSONResponse:
 def grant(request: Request, session: DbSession, user: TeamLeaderUser, ip: ClientIP,
           ticket_number: Annotated[str, Form()] = "", agent_id: Annotated[str, Form()] = "",
           duration_minutes: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "") -> Response:
-    typed = {"ticket_number": ticket_number.strip()[:40], "reason": reason[:500],
+    typed: dict[str, Any] = {"ticket_number": ticket_number.strip()[:40], "reason": reason[:500],
              "agent_id": int(agent_id) if agent_id.isdigit() else None,
              "duration_minutes": int(duration_minutes) if duration_minutes.isdigit() else None}
     try:

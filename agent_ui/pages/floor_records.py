@@ -19,12 +19,14 @@ from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import CurrentUser, DbSession, TeamLeaderUser
 from core.db import become_writer
+from core.directory import list_users
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
 from core.organisation import list_sites, list_teams
-from core.directory import list_users
 from qa import coaching as qa_coaching
-from scheduling import access, dutylog, handover as handover_service, notices as notice_service, rollcall
+from scheduling import access, dutylog, rollcall
+from scheduling import handover as handover_service
+from scheduling import notices as notice_service
 
 router = APIRouter()
 
@@ -286,7 +288,8 @@ def notices(request: Request, session: DbSession, user: CurrentUser) -> Response
 @router.post("/notices", include_in_schema=False)
 def publish_notice(request: Request, session: DbSession, user: TeamLeaderUser, title: Annotated[str, Form()] = "",
                    body: Annotated[str, Form()] = "", team_id: Annotated[str, Form()] = "") -> Response:
-    typed = {"title": title[:200], "body": body[:10_000], "team_id": int(team_id) if team_id.isdigit() else None}
+    typed: dict[str, Any] = {"title": title[:200], "body": body[:10_000],
+                             "team_id": int(team_id) if team_id.isdigit() else None}
     try:
         notice_service.publish_notice(session, title=title, body=body[:10_000], by=user,
                                       team_id=typed["team_id"])

@@ -14,9 +14,9 @@ from agent_ui.form_errors import describe
 from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import ClientIP, DbSession, TeamLeaderUser
+from core.directory import staff_names
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import User
-from core.directory import staff_names
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 from tickets import visibility
@@ -78,7 +78,7 @@ def _page(request: Request, session: DbSession, user: User, *, status_code: int 
     context = {
         "now": now, "count": count, "offset": offset, "page_size": PAGE_SIZE, "live_only": live_only,
         "rows": [(g, grant_state(g, now), people.get(g.agent_id, "?"), cards.get(g.customer_id),
-                  numbers.get(g.ticket_id)) for g in grants],
+                  numbers.get(g.ticket_id) if g.ticket_id is not None else None) for g in grants],
         "errors": errors or {}, "typed": typed or {}, "saved": saved,
         **grant_form_context(session, user),
     }

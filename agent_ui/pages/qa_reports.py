@@ -71,9 +71,10 @@ def _calibration_errors(exc: DomainError) -> dict[str, FormError]:
 
 @router.post("/qa/calibrations", include_in_schema=False)
 def create_calibration(request: Request, session: DbSession, user: QAUser, form: PostedForm) -> Response:
-    typed = {"recording_id": str(form.get("recording_id", "")).strip()[:12], "title": str(form.get("title", ""))[:200],
-             "inspector_ids": [str(i) for i in form.getlist("inspector_ids") if str(i).isdigit()],
-             "expert_id": str(form.get("expert_id", "")).strip()}
+    typed: dict[str, Any] = {"recording_id": str(form.get("recording_id", "")).strip()[:12],
+                             "title": str(form.get("title", ""))[:200],
+                             "inspector_ids": [str(i) for i in form.getlist("inspector_ids") if str(i).isdigit()],
+                             "expert_id": str(form.get("expert_id", "")).strip()}
     try:
         if not typed["recording_id"].isdigit():
             raise ValidationFailed("Type a recording number.", field="recording_id")

@@ -78,7 +78,8 @@ def day(request: Request, value: Any) -> str:
 
     from babel.dates import format_date
 
-    return format_date(date.fromisoformat(value) if isinstance(value, str) else value, "medium", locale=i18n.babel_locale(i18n.locale_for(request)))
+    return format_date(date.fromisoformat(value) if isinstance(value, str) else value, "medium",
+                       locale=i18n.babel_locale(i18n.locale_for(request)))
 
 
 # The queue ------------------------------------------------------------------------------------

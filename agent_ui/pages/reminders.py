@@ -57,7 +57,7 @@ def _href(kind: str, params: dict[str, Any], own: bool) -> str:
 def for_viewer(session: Session, user: User, *, locale: str) -> list[dict[str, Any]]:
     """The viewer's unread reminders, newest first, each with its text and link."""
     notes = [n for n in escalation.notifications_for(session, user.id, unread_only=True, limit=50) if n.kind in TEXTS]
-    names = directory.staff_names(session, {int(n.params["user_id"]) for n in notes
+    names = directory.staff_names(session, {int((n.params or {})["user_id"]) for n in notes
                                             if (n.params or {}).get("user_id")})
     gettext = i18n.translations(locale).gettext
     items = []

@@ -15,10 +15,12 @@ from agent_ui.pages import scheduling as common
 from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import AgentUser, DbSession
+from core.directory import list_users
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
-from core.directory import list_users
-from scheduling import access, days_off as days_off_service, leave as leave_service
+from scheduling import access
+from scheduling import days_off as days_off_service
+from scheduling import leave as leave_service
 from scheduling import shifts as shift_service
 from scheduling import swaps as swap_service
 
@@ -126,7 +128,7 @@ def request_leave(request: Request, session: DbSession, user: AgentUser, kind: A
                   user_id: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
                   holiday_special_case: Annotated[str, Form()] = "") -> Response:
     zone = common.zone_of(request)
-    typed = {"kind": kind, "start": start, "end": end, "reason": reason[:500], "holiday_special_case":
+    typed: dict[str, Any] = {"kind": kind, "start": start, "end": end, "reason": reason[:500], "holiday_special_case":
              bool(holiday_special_case), "user_id": int(user_id) if user_id.isdigit() else None}
     try:
         start_at, end_at = common.local_moment(start, zone), common.local_moment(end, zone)
@@ -190,7 +192,7 @@ def withdraw_day_off(request: Request, session: DbSession, user: AgentUser, day_
 def request_swap(request: Request, session: DbSession, user: AgentUser, shift_id: Annotated[str, Form()] = "",
                  partner_id: Annotated[str, Form()] = "", pays_back_id: Annotated[str, Form()] = "",
                  note: Annotated[str, Form()] = "") -> Response:
-    typed = {"shift_id": int(shift_id) if shift_id.isdigit() else None,
+    typed: dict[str, Any] = {"shift_id": int(shift_id) if shift_id.isdigit() else None,
              "partner_id": int(partner_id) if partner_id.isdigit() else None,
              "pays_back_id": int(pays_back_id) if pays_back_id.isdigit() else None, "note": note[:500]}
     try:

@@ -12,16 +12,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+
 from agent_ui.pages import scheduling as common
 from agent_ui.templating import is_htmx, render
 from core.auth import DbSession, TeamLeaderUser
+from core.directory import list_users
 from core.errors import DomainError, ValidationFailed
 from core.models import Role, User
 from core.organisation import list_teams
-from core.directory import list_users
-from scheduling import access, roster as roster_service
+from scheduling import access, history_source
+from scheduling import roster as roster_service
 from scheduling import shifts as shift_service
-from scheduling import history_source
 from scheduling.forecast import Targets, forecast, interval_starts, staff_interval
 
 router = APIRouter()
@@ -127,6 +128,8 @@ def rosters(request: Request, session: DbSession, user: TeamLeaderUser) -> Respo
 def create_roster(request: Request, session: DbSession, user: TeamLeaderUser,
                   first_day: Annotated[str, Form()] = "", last_day: Annotated[str, Form()] = "",
                   team_id: Annotated[str, Form()] = "") -> Response:
+    first: date | None
+    last: date | None
     try:
         first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
     except ValueError:
@@ -156,7 +159,7 @@ def roster_page(request: Request, session: DbSession, user: TeamLeaderUser, rost
 def assign(request: Request, session: DbSession, user: TeamLeaderUser, roster_id: int,
            user_id: Annotated[str, Form()] = "", day: Annotated[str, Form()] = "",
            template_id: Annotated[str, Form()] = "") -> Response:
-    typed = {"user_id": int(user_id) if user_id.isdigit() else None, "day": day,
+    typed: dict[str, Any] = {"user_id": int(user_id) if user_id.isdigit() else None, "day": day,
              "template_id": int(template_id) if template_id.isdigit() else None}
     try:
         if typed["user_id"] is None or typed["template_id"] is None:
@@ -295,6 +298,7 @@ def coverage(request: Request, session: DbSession, user: TeamLeaderUser, roster_
     job = _latest_job(session, roster.id)
     shifts = roster_service.shifts_of_roster(session, roster_id=roster.id)
     labels, needed, scheduled = [], [], []
+    source: str | None
     if job is not None:
         source, slot = "generation", int((job.params or {}).get("slot_minutes", 60))
         demand = list(((job.params or {}).get("demand") or {}).get("", []))

@@ -89,7 +89,7 @@ def simulator_page(request: Request, session: DbSession, user: OptionalUser) -> 
             phone = sim.phone(f"agent_{line.user_id}")
             agents.append({"name": person.display_name, "state": state, "seconds": line.seconds_in_state,
                            "phone": "talking" if phone.active() else "ringing" if phone.ringing() else "idle"})
-    agents.sort(key=lambda a: a["name"])
+    agents.sort(key=lambda a: str(a["name"]))
     with sim.lock:
         totals = {"placed": sum(1 for c in sim.calls.values() if c.direction == "inbound"),
                   "callbacks": sum(1 for c in sim.calls.values()

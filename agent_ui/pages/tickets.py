@@ -18,18 +18,16 @@ from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.pages import grants as grant_pages
 from agent_ui.templating import is_htmx, render
-from core import clock, permissions
+from core import clock, organisation, permissions
 from core.auth import AgentUser, ClientIP, DbSession
 from core.crypto import InvalidPhoneNumber, phone_index
+from core.directory import list_users, staff_names
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from core import organisation
-from core.directory import list_users, staff_names
 from telephony import recordings as recording_service
-from tickets import care, complaints
+from tickets import care, complaints, sla, visibility
 from tickets import search as ticket_search
 from tickets import service as ticket_service
-from tickets import sla, visibility
 from tickets.workflow import DONE, Category, Level, Priority, Status, allowed_from
 
 router = APIRouter()
@@ -155,7 +153,8 @@ def _list(request: Request, session: DbSession, user: User, filters: Filters) ->
             page = ticket_search.search(session, viewer=user, limit=PAGE_SIZE, **args)
         except ValidationFailed as exc:
             for error in exc.errors or [{"loc": [exc.field or "cursor"]}]:
-                field = str((error.get("loc") or ["cursor"])[-1])
+                loc = error.get("loc")
+                field = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "cursor"
                 errors[field] = FILTER_MESSAGES.get(field, FILTER_MESSAGES["cursor"])
     now = clock.now()
     rows = [(t, sla.live_state(t, now=now)) for t in page.items] if page else []

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from core.auth import AgentUser, DbSession, SupervisorUser, TeamLeaderUser
 from core import clock
+from core.auth import AgentUser, DbSession, SupervisorUser, TeamLeaderUser
 from scheduling import days_off, leave, swaps
 
 router = APIRouter()

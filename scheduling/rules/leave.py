@@ -107,7 +107,8 @@ def night_deadline(f: LeaveFacts, p: Policy) -> list[Violation]:
         cutoff = datetime.combine(shift.day, time(deadline_minute // 60, deadline_minute % 60),
                                   tzinfo=ZoneInfo(f.zone))
         if f.requested_at >= cutoff:
-            return [violation("leave.night_deadline", deadline=f"{deadline_minute // 60:02d}:{deadline_minute % 60:02d}")]
+            return [violation("leave.night_deadline",
+                              deadline=f"{deadline_minute // 60:02d}:{deadline_minute % 60:02d}")]
     return []
 
 

@@ -90,3 +90,29 @@ def test_master_keys_need_a_passphrase_and_keys_inside_the_storage_are_refused(s
     config.configure(settings.model_copy(update={"keys_dir": settings.effective_storage_dir / "keys"}))
     result = _run("backup", "create")
     assert result.exit_code == 1 and "inside the storage folder" in result.output
+
+
+def test_verify_without_an_id_checks_the_newest_backup(settings: Settings) -> None:
+    none = _run("backup", "verify")
+    assert none.exit_code == 1 and "no backup yet" in none.output
+    _run("backup", "create")
+    newest = re.search(r"backup (\S+):", _run("backup", "create").output).group(1)
+    checked = _run("backup", "verify")
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith(f"backup {newest} verified")
+
+
+def test_restore_asks_first(settings: Settings, session: Session) -> None:
+    customer = make_customer(session, site=make_site(session), name="Asked First")
+    session.rollback()
+    backup_id = re.search(r"backup (\S+):", _run("backup", "create").output).group(1)
+    with db.session_scope() as s:
+        s.get(Customer, customer.id).name = "Changed Later"
+    declined = _run("backup", "restore", backup_id, input="n\n")
+    assert declined.exit_code == 1 and "Aborted" in declined.output
+    with db.session_scope() as s:
+        assert s.get(Customer, customer.id).name == "Changed Later"
+    accepted = _run("backup", "restore", backup_id, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    with db.session_scope() as s:
+        assert s.get(Customer, customer.id).name == "Asked First"

@@ -45,3 +45,20 @@ def test_unknown_page_gives_html_404(client: TestClient) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Not found" in response.text
+
+
+def test_healthz_tells_whether_a_worker_ran_its_heartbeat_lately(client: TestClient, clock) -> None:  # type: ignore[no-untyped-def]
+    from core.tasks import heartbeat
+
+    # No worker yet: the web process is still healthy (it serves pages), and says so.
+    before = client.get("/healthz")
+    assert before.status_code == 200
+    assert before.json()["workers"] == {"alive": False, "last_seen": None}
+
+    heartbeat.apply()  # what every worker runs on beat's schedule
+    body = client.get("/healthz").json()
+    assert body["workers"] == {"alive": True, "last_seen": clock.now().isoformat()}
+
+    clock.advance(minutes=5)  # no heartbeat since: the workers are gone, or beat is
+    late = client.get("/healthz")
+    assert late.status_code == 200 and late.json()["workers"]["alive"] is False

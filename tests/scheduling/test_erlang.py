@@ -148,3 +148,11 @@ def test_forecast_for_many_intervals_uses_erlang_a_with_patience() -> None:
     assert list(out["agents"]) == [12, 0, 12]  # the worked example of docs/forecast.md
     assert out["abandon_probability"][0] == pytest.approx(0.0616, abs=1e-4)
     assert list(out["scheduled_agents"]) == [18, 0, 18]
+
+
+def test_forecast_command_caps_occupancy() -> None:
+    args = ["--calls", "100", "--aht-seconds", "180", "--json"]
+    free = json.loads(CliRunner().invoke(forecast, args).output)
+    capped = json.loads(CliRunner().invoke(forecast, [*args, "--max-occupancy", "70"]).output)
+    assert free["occupancy"] > 0.7 >= capped["occupancy"] and capped["agents"] > free["agents"]
+    assert json.loads(CliRunner().invoke(forecast, [*args, "--max-occupancy", "0.7"]).output) == capped

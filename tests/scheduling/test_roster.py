@@ -173,3 +173,29 @@ def test_an_impossible_roster_fails_with_a_reason(session, world) -> None:  # ty
     assert roster.run_job(job.id) == "failed"
     session.expire_all()
     assert session.get(RosterJob, job.id).message == roster.NO_AGENTS
+
+
+def test_publishing_checks_the_whole_roster_against_the_rules_in_force(session, world) -> None:  # type: ignore[no-untyped-def]
+    """Shifts are checked as they are made; the rules may change before the roster is published
+    (here the weekly hours are lowered), and a roster that breaks them is not published."""
+    from scheduling.errors import RosterRuleViolated
+    from scheduling.settings import set_value
+
+    plan = roster.create(session, site_id=world.site.id, first_day=date(2026, 1, 12), last_day=date(2026, 1, 18),
+                         by=world.leader)
+    agent = world.agents[0]
+    for day in range(12, 17):  # five day shifts of 8 hours: the default 40 hours a week
+        roster.assign(session, roster_id=plan.id, user_id=agent.id, day=date(2026, 1, day),
+                      template_id=world.day.id, by=world.leader)
+    session.commit()
+    set_value(session, key="max_weekly_minutes", value=32 * 60)
+    session.commit()
+
+    with pytest.raises(RosterRuleViolated) as refused:
+        roster.publish_roster(session, roster_id=plan.id, by=world.leader)
+    assert [v.rule for v in refused.value.violations] == ["shift.max_weekly_hours"]
+    session.rollback()
+    assert roster.get(session, roster_id=plan.id).status != "published"
+
+    set_value(session, key="max_weekly_minutes", value=40 * 60)
+    assert roster.publish_roster(session, roster_id=plan.id, by=world.leader).status == "published"
