@@ -62,10 +62,12 @@ def as_dict(rules: Policy) -> dict[str, int]:
 
 def set_value(session: Session, *, key: str, value: int) -> Policy:
     if key not in KEYS:
-        raise ValidationFailed(f"Unknown QA setting {key!r}; known: {', '.join(KEYS)}.", field="key")
+        raise ValidationFailed("Unknown setting; choose one from the list.", field="key",
+                               params={"key": key, "known": list(KEYS)})
     low, high = _BOUNDS.get(key, (0, 10**6))
     if not low <= value <= high:
-        raise ValidationFailed(f"{key} must be between {low} and {high}.", field="value")
+        raise ValidationFailed("Give a value from %(low)s to %(high)s.", field="value",
+                               params={"key": key, "low": low, "high": high})
     row = session.get(QaSetting, key)
     if row is None:
         session.add(QaSetting(key=key, value=value))
@@ -102,8 +104,8 @@ def set_team_minimum(session: Session, *, team_id: int, value: int, by: User) ->
     team = access.require_team(session, user=by, team_id=team_id, action="set this team's monitoring minimum")
     low, high = MINIMUM_RANGE
     if not isinstance(value, int) or not low <= value <= high:
-        raise ValidationFailed(f"A team's minimum is {low} to {high} evaluations per agent a month.",
-                               field="per_agent")
+        raise ValidationFailed("A team's minimum is %(low)s to %(high)s evaluations per agent a month.",
+                               field="per_agent", params={"low": low, "high": high})
     row = session.get(TeamMinimum, team.id)
     before = row.per_agent if row else None
     if row is None:

@@ -44,7 +44,8 @@ def policy(session: Session) -> Policy:
 
 def set_value(session: Session, *, key: str, value: int) -> Policy:
     if key not in KEYS:
-        raise ValidationFailed(f"Unknown scheduling setting {key!r}; known: {', '.join(KEYS)}.", field="key")
+        raise ValidationFailed("Unknown setting; choose one from the list.", field="key",
+                               params={"key": key, "known": list(KEYS)})
     if value < 0:
         raise ValidationFailed("Scheduling settings are whole numbers of at least 0.", field="value")
     row = session.get(SchedulingSetting, key)

@@ -48,7 +48,7 @@ def shift_window(day: date, start_minute: int, length_minutes: int, zone: ZoneIn
 def parse_hhmm(value: str, field: str = "start") -> int:
     match = _HHMM.match(value.strip()) if isinstance(value, str) else None
     if not match:
-        raise ValidationFailed(f"{value!r} is not a time of day like 08:00.", field=field)
+        raise ValidationFailed("Give the start as a time of day, like 08:00.", field=field, params={"value": value})
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
@@ -61,14 +61,14 @@ def create_template(session: Session, *, site_id: int, name: str, start: str, le
     if by is not None:
         access.require_site(by, site_id, "define shifts")
     if kind not in KINDS:
-        raise ValidationFailed(f"A shift is one of: {', '.join(KINDS)}.", field="kind")
+        raise ValidationFailed("Choose a kind of shift from the list.", field="kind", params={"known": list(KINDS)})
     if not 0 < length_minutes <= 24 * 60:
-        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
+        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours, like 8 or 7.5.", field="length_minutes")
     skill_id = None
     if skill_code:
         skill_id = skill_ids(session).get(skill_code)
         if skill_id is None:
-            raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
+            raise ValidationFailed("Choose a skill from the list.", field="skill_code", params={"skill": skill_code})
     template = ShiftTemplate(site_id=site_id, name=name.strip()[:100] or kind.title(), kind=kind,
                              start_minute=parse_hhmm(start), length_minutes=length_minutes, skill_id=skill_id,
                              job_type=job_type)

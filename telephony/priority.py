@@ -81,7 +81,8 @@ def forget_cached_settings(session: Session) -> None:
 def set_routing_setting(session: Session, *, name: str, value: int) -> RoutingSettings:
     """Override one setting; a new aging rate re-sorts the calls already queued."""
     if name not in _NAMES:
-        raise ValidationFailed(f"Unknown routing setting {name!r}; known: {', '.join(sorted(_NAMES))}.", field="name")
+        raise ValidationFailed("Unknown setting; choose one from the list.", field="name",
+                               params={"key": name, "known": sorted(_NAMES)})
     if not isinstance(value, int) or value < 0 or (name == "aging_seconds_per_point" and value < 1):
         raise ValidationFailed("A routing setting is a whole number of seconds (at least 1 for aging).", field="value")
     row = session.scalar(select(RoutingSetting).where(RoutingSetting.name == name))
@@ -100,7 +101,8 @@ def set_routing_setting(session: Session, *, name: str, value: int) -> RoutingSe
 def base_priority(*, category: str, tier: str | None) -> int:
     tier = tier or "normal"
     if tier not in TIER_POINTS:
-        raise ValidationFailed(f"Unknown customer tier {tier!r}; known: {', '.join(TIERS)}.", field="tier")
+        raise ValidationFailed("Choose a tier from the list.", field="tier",
+                               params={"value": tier, "known": list(TIERS)})
     return CATEGORY_POINTS.get(category, 0) + TIER_POINTS[tier]
 
 

@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 SLA_STATES = ("ok", "at_risk", "breached")
+# What a policy key that is none of the known values is answered with.
+CHOOSE = {"category": "Choose a category from the list.", "priority": "Choose a priority from the list.",
+          "tier": "Choose a tier from the list."}
 
 # Whole-number settings with their defaults; an administrator changes them with set_setting.
 SETTINGS: dict[str, int] = {
@@ -102,9 +105,10 @@ def get_setting(session: Session, key: str) -> int:
 
 def set_setting(session: Session, *, key: str, value: int, by: User | None = None) -> int:
     if key not in SETTINGS:
-        raise ValidationFailed(f"Unknown setting {key!r}; known: {', '.join(sorted(SETTINGS))}.", field="key")
+        raise ValidationFailed("Unknown setting; choose one from the list.", field="key",
+                               params={"key": key, "known": sorted(SETTINGS)})
     if value < 1 or (key == "at_risk_percent" and value >= 100):
-        raise ValidationFailed("The value must be positive (a percentage below 100).", field="value")
+        raise ValidationFailed("Give a whole number of at least 1 (a percentage below 100).", field="value")
     if key == "tier_assessment_months" and value not in (3, 12):
         raise ValidationFailed("Tiers are assessed quarterly (3) or yearly (12).", field="value")
     row = session.get(TicketSetting, key)
@@ -133,9 +137,9 @@ def set_policy(session: Session, *, category: str | None = None, priority: str |
     for field, value, known in (("category", category, [c.value for c in Category]),
                                 ("priority", priority, [p.value for p in Priority]), ("tier", tier, list(TIERS))):
         if value is not None and value not in known:
-            errors.append({"loc": [field], "msg": f"Unknown {field} {value!r}; use one of {', '.join(known)}."})
+            errors.append({"loc": [field], "msg": CHOOSE[field], "params": {"value": value, "known": known}})
     if first_response_minutes < 1 or resolution_minutes < 1:
-        errors.append({"loc": ["resolution_minutes"], "msg": "Targets are whole positive minutes."})
+        errors.append({"loc": ["resolution_minutes"], "msg": "Give a whole number of minutes, at least 1."})
     if errors:
         raise ValidationFailed(errors)
     row = session.scalar(select(SlaPolicy).where(

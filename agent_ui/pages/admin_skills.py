@@ -22,9 +22,7 @@ router = APIRouter()
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 CODE_RULE = N_("A code is 2 to 40 lower-case letters, digits or underscores, starting with a letter.")
 NAME_RULE = N_("Give the skill a name.")
-MESSAGES: common.Messages = {
-    ("code", "conflict"): ("code", N_("A skill with this code already exists; choose another code.")),
-}
+FIELDS: common.Fields = {"code": "code", "name": "name"}
 
 
 def _skills_page(request: Request, session: DbSession, *, status_code: int = 200,
@@ -58,5 +56,5 @@ def add_skill(request: Request, session: DbSession, user: AdminUser, code: Annot
     except DomainError as exc:
         session.rollback()
         return _skills_page(request, session, status_code=common.status_for(exc),
-                            errors=common.explain(exc, MESSAGES, fallback_field="code"), typed=typed)
+                            errors=common.explain(exc, FIELDS, fallback_field="code"), typed=typed)
     return common.done("/admin/skills", "skill_created")

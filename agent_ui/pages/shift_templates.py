@@ -30,12 +30,8 @@ _HOURS = re.compile(r"^\d{1,2}([.,]\d{1,2})?$")
 NAME_RULE = N_("Give the shift a name, like Early or Night.")
 START_RULE = N_("Give the start as a time of day, like 08:00.")
 LENGTH_RULE = N_("A shift lasts more than 0 and at most 24 hours, like 8 or 7.5.")
-MESSAGES: admin_common.Messages = {
-    ("kind", None): ("kind", N_("Choose a kind of shift from the list.")),
-    ("length_minutes", None): ("length", LENGTH_RULE),
-    ("start", None): ("start", START_RULE),
-    ("skill_code", None): ("skill", N_("Choose a skill from the list.")),
-}
+FIELDS: admin_common.Fields = {"kind": "kind", "length_minutes": "length", "start": "start", "skill_code": "skill",
+                               "name": "name"}
 
 
 def _site_id(request: Request, user: User) -> int | None:
@@ -103,7 +99,7 @@ def create_template(request: Request, session: DbSession, user: TeamLeaderUser,
     except DomainError as exc:
         session.rollback()
         return _page(request, session, user, site, status_code=admin_common.status_for(exc),
-                     errors=admin_common.explain(exc, MESSAGES), typed=typed)
+                     errors=admin_common.explain(exc, FIELDS), typed=typed)
     if is_htmx(request):
         return _page(request, session, user, site, note_now=common.DONE["template"])
     return common.done(request, "/shifts/templates" + (f"?site={site}" if site != user.site_id else ""), "template")
