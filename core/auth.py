@@ -140,20 +140,18 @@ def bearer_token(request: HTTPConnection) -> str | None:
 def is_api_request(request: HTTPConnection) -> bool:
     """Scripts and the JSON API get status codes and JSON; people's pages get redirects and HTML.
     The one answer to "is this an API request?" for sign-in, CSRF refusals and error bodies: the
-    API's paths, a bearer token, or a caller that asks for JSON and not HTML."""
+    API's paths, a bearer token, a caller that asks for JSON and not HTML, or a request that
+    matched an operation of the API document whatever its path (/recordings/{id}: its errors are
+    the JSON the document declares, even for a browser's audio player)."""
     path = request.url.path
     if (path.startswith(("/api/", "/twilio/", "/openapi.json", "/healthz")) and path != "/api/docs") \
             or bearer_token(request):
         return True
+    route = request.scope.get("route")
+    if route is not None and bool(getattr(route, "include_in_schema", False)):
+        return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
-
-
-def is_api_operation(request: HTTPConnection) -> bool:
-    """The request matched an operation of the API document, whatever its path (/recordings/{id}):
-    its errors are the JSON the document declares, even for a browser's audio player."""
-    route = request.scope.get("route")
-    return route is not None and bool(getattr(route, "include_in_schema", False))
 
 
 @dataclass(frozen=True)

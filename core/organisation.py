@@ -30,12 +30,13 @@ def create_site(session: Session, *, name: str, code: str, timezone: str | None 
                 address: str | None = None, by: User | None = None) -> Site:
     code = code.strip().lower()
     if session.scalar(select(Site.id).where(Site.code == code)) is not None:
-        raise Conflict(f"A site with the code {code!r} already exists.", field="code")
+        raise Conflict("Another site already has this code; choose another.", field="code", params={"code": code})
     zone = timezone or get_settings().timezone
     try:
         ZoneInfo(zone)
     except Exception as exc:  # noqa: BLE001 - any lookup failure means the name is wrong
-        raise ValidationFailed(f"Unknown time zone {zone!r}; use a name like Asia/Shanghai.", field="timezone") from exc
+        raise ValidationFailed("Unknown time zone; choose one of the list, such as Asia/Shanghai.", field="timezone",
+                               params={"zone": zone}) from exc
     site = Site(name=name.strip(), code=code, timezone=zone, address=address)
     session.add(site)
     session.flush()
@@ -79,7 +80,8 @@ def list_teams(session: Session, *, site_id: int | None = None) -> list[Team]:
 def create_skill(session: Session, *, code: str, name: str, by: User | None = None) -> Skill:
     code = code.strip().lower()
     if session.scalar(select(Skill.id).where(Skill.code == code)) is not None:
-        raise Conflict(f"A skill with the code {code!r} already exists.", field="code")
+        raise Conflict("A skill with this code already exists; choose another code.", field="code",
+                       params={"code": code})
     skill = Skill(code=code, name=name.strip())
     session.add(skill)
     session.flush()

@@ -17,19 +17,22 @@ MAX_LENGTH = 1024  # argon2 hashes any length; a cap stops a megabyte "password"
 
 
 class WeakPassword(ValidationFailed):
-    """The password breaks a rule; `reason` is a stable code the pages translate."""
+    """The password breaks a rule; `reason` is a stable code (too_short, too_long, blank)."""
+
+    default_msgid = "The password is too weak; choose another."
 
     code = "weak_password"
     MESSAGES = {
-        "too_short": f"The password must be at least {MIN_LENGTH} characters long; choose a longer one.",
-        "too_long": f"The password must be at most {MAX_LENGTH} characters long.",
+        "too_short": "The password must be at least %(minimum)s characters long; choose a longer one.",
+        "too_long": "The password must be at most %(maximum)s characters long.",
         "blank": "The password cannot be only spaces.",
     }
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         self.minimum = MIN_LENGTH
-        super().__init__(self.MESSAGES[reason], field="password")
+        super().__init__(self.MESSAGES[reason], field="password",
+                         params={"minimum": MIN_LENGTH, "maximum": MAX_LENGTH})
 
 
 # argon2id with the library's RFC 9106 "low memory" profile (64 MiB, 3 passes).

@@ -32,7 +32,8 @@ class SignInThrottled(DomainError):
 
     def __init__(self, until: datetime) -> None:
         self.until = until
-        super().__init__(f"Too many wrong passwords from this address; try again after {until.isoformat()}.")
+        super().__init__("Too many wrong passwords from this address; try again after %(until)s.",
+                         params={"until": until.isoformat()})
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ class AccountLocked(DomainError):
 
     def __init__(self, until: datetime) -> None:
         self.until = until
-        super().__init__(f"Too many wrong passwords. The account is locked until {until.isoformat()}; "
-                         "try again then or ask an administrator to unlock it.")
+        super().__init__("Too many wrong passwords. The account is locked until %(until)s; try again then or ask "
+                         "an administrator to unlock it.", params={"until": until.isoformat()})
 
 
 class UserNotFound(NotFound):
@@ -48,7 +48,8 @@ class UsernameTaken(Conflict):
     code = "username_taken"
 
     def __init__(self, username: str) -> None:
-        super().__init__(f"The username {username!r} is already in use; choose another.", field="username")
+        super().__init__("This username is already in use; choose another.", field="username",
+                         params={"username": username})
 
 
 class NotAllowed(PermissionDenied):
@@ -56,13 +57,15 @@ class NotAllowed(PermissionDenied):
 
 
 class LastAdmin(Conflict):
-    """The hub needs at least one active administrator; make someone else admin first."""
+    """This is the last active administrator: make someone else an administrator first."""
 
     code = "last_admin"
 
 
 class UnknownSkill(NotFound):
-    """No skill with that code; an administrator can add it."""
+    """Choose a skill from the list."""
+
+    default_field = "skill"
 
 
 # Audit --------------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def create_user(session: Session, *, username: str, password: str, role: Role | 
                 source_ip: str | None = None) -> User:
     username = normalize_username(username)
     if not _USERNAME.match(username):
-        raise ValidationFailed("A username is 2 to 80 letters, digits, dots, dashes or underscores.",
+        raise ValidationFailed("A username is 2 to 80 lower-case letters, digits, dots, dashes, underscores or @.",
                                field="username")
     role = parse_role(role)
     _check_locale(locale)
@@ -132,11 +135,11 @@ def get_by_username(session: Session, *, username: str) -> User | None:
 
 def set_skill(session: Session, *, user_id: int, skill_code: str, level: int, by: User | None = None) -> UserSkill:
     if not 1 <= level <= 5:
-        raise ValidationFailed("A skill level is between 1 and 5.", field="level")
+        raise ValidationFailed("A skill level is from 1 to 5.", field="level")
     user = get(session, user_id=user_id)
     skill = session.scalar(select(Skill).where(Skill.code == skill_code.strip().lower()))
     if skill is None:
-        raise UnknownSkill(f"No skill with the code {skill_code!r}; an administrator can add it.")
+        raise UnknownSkill(params={"skill_code": skill_code})
     link = next((s for s in user.skills if s.skill_id == skill.id), None)
     if link is None:
         link = UserSkill(skill=skill, level=level)
@@ -338,12 +341,12 @@ def parse_role(role: Role | str) -> Role:
         return Role(role)
     except ValueError as exc:
         known = ", ".join(r.value for r in Role)
-        raise ValidationFailed(f"Unknown role {role!r}; use one of {known}.", field="role") from exc
+        raise ValidationFailed("Choose a role from the list.", field="role", params={"known": known}) from exc
 
 
 def _check_locale(locale: str | None) -> None:
     if locale is not None and locale not in LOCALES:
-        raise ValidationFailed(f"Unknown language {locale!r}; use one of {', '.join(LOCALES)}.", field="locale")
+        raise ValidationFailed("Choose a language from the list.", field="locale", params={"known": list(LOCALES)})
 
 
 def _require_admin(by: User | None) -> None:
@@ -373,7 +376,7 @@ def move(session: Session, *, user_id: int, site_id: int | None, team_id: int | 
         if team is None:
             raise ValidationFailed("No such team; choose one from the list.", field="team_id")
         if site_id is not None and team.site_id != site_id:
-            raise ValidationFailed("That team works at another site; choose one of the site's teams or no team.",
+            raise ValidationFailed("That team works at another site; choose one of the site's teams, or no team.",
                                    field="team_id")
         site_id = team.site_id
     elif site_id is not None and session.get(Site, site_id) is None:

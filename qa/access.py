@@ -78,7 +78,7 @@ def require_team(session: Session, *, user: User, team_id: int, action: str = "m
     """The team, if `user` may plan, read or report on its QA."""
     team = team_of(session, team_id)
     if not _in_scope(user, team_id=team.id, site_id=team.site_id):
-        raise PermissionDenied(f"You may not {action}: it is another site's or team's.")
+        raise PermissionDenied("You may not do this: it belongs to another site or team.", params={"action": action})
     return team
 
 

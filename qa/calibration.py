@@ -50,7 +50,8 @@ def create(session: Session, *, recording_id: int, inspector_ids: Iterable[int],
     bad = [i for i in ids if not scorer(i)]
     if bad or not ids:
         errors.append({"loc": ["inspector_ids"], "msg": "Name at least one inspector besides the expert; every "
-                                                        f"participant is a QA inspector or a supervisor (not: {bad})."})
+                                                        "participant is a QA inspector or a supervisor.",
+                       "params": {"not_scorers": bad}})
     if errors:
         raise ValidationFailed(errors)
     assert expert_id is not None

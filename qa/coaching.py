@@ -191,15 +191,18 @@ def update_training_plan(session: Session, *, plan_id: int, by: User, body: str 
         raise WrongState("This training plan is published; it can no longer be edited.")
     errors: list[dict[str, object]] = []
     if body is not None and len(body) > MAX_PLAN_TEXT:
-        errors.append({"loc": ["body"], "msg": f"Keep the plan under {MAX_PLAN_TEXT} characters."})
+        errors.append({"loc": ["body"], "msg": "Keep the plan under %(limit)s characters.",
+                       "params": {"limit": MAX_PLAN_TEXT}})
     for i, problem in enumerate(common_problems or []):
         if not str(problem.get("text_en") or problem.get("text_zh") or problem.get("note") or "").strip():
             errors.append({"loc": ["common_problems", i], "msg": "Each common problem needs a text or a note."})
         elif any(len(str(problem.get(k) or "")) > MAX_NOTE for k in ("text_en", "text_zh", "note")):
-            errors.append({"loc": ["common_problems", i], "msg": f"Keep each problem under {MAX_NOTE} characters."})
+            errors.append({"loc": ["common_problems", i], "msg": "Keep each problem under %(limit)s characters.",
+                           "params": {"limit": MAX_NOTE}})
     for i, person in enumerate(individuals or []):
         if len(str(person.get("note") or "")) > MAX_NOTE:
-            errors.append({"loc": ["individuals", i], "msg": f"Keep each note under {MAX_NOTE} characters."})
+            errors.append({"loc": ["individuals", i], "msg": "Keep each note under %(limit)s characters.",
+                           "params": {"limit": MAX_NOTE}})
     if errors:
         raise ValidationFailed(errors)
     if body is not None:

@@ -38,7 +38,7 @@ def acknowledge(session: Session, *, evaluation_id: int, by: User) -> Evaluation
     """The agent has read the evaluation and accepts it (no dispute after that)."""
     evaluation = _agents_own(session, evaluation_id, by)
     if evaluation.status != "submitted":
-        raise WrongState(f"This evaluation is {evaluation.status}; only a submitted one can be acknowledged.")
+        raise WrongState("Only a submitted evaluation can be acknowledged.", params={"status": evaluation.status})
     evaluation.status, evaluation.acknowledged_at = "acknowledged", clock.now()
     session.flush()
     record_event(session, evaluation, kind="acknowledged", actor=by, from_status="submitted",
@@ -51,11 +51,11 @@ def dispute(session: Session, *, evaluation_id: int, by: User, question_ids: Ite
     evaluation = _agents_own(session, evaluation_id, by)
     now = clock.now()
     if evaluation.status != "submitted":
-        raise DisputeRefused(f"This evaluation is {evaluation.status}; only a submitted one can be disputed.")
+        raise DisputeRefused("Only a submitted evaluation can be disputed.", params={"status": evaluation.status})
     if evaluation.dispute_until is None or now >= evaluation.dispute_until:
         until = evaluation.dispute_until.isoformat() if evaluation.dispute_until else "submission"
-        raise DisputeRefused(f"The dispute window closed on {until}; talk to your team leader instead.",
-                             field="evaluation_id")
+        raise DisputeRefused("The dispute window has closed; talk to your team leader instead.",
+                             field="evaluation_id", params={"until": until})
     reason = (reason or "").strip()
     ids = list(dict.fromkeys(int(q) for q in question_ids))
     rules = scorecards.rules_of(scorecards.get(session, scorecard_id=evaluation.scorecard_id))

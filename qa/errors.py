@@ -29,6 +29,8 @@ class RecordingNotEligible(ValidationFailed):
 class InvalidAnswers(ValidationFailed):
     """Some answers do not fit their questions; `errors` locates each."""
 
+    default_msgid = "Some answers do not fit their questions."
+
 
 class NotEditable(Conflict):
     """This evaluation is submitted and can no longer be edited; a change goes through a dispute."""
@@ -41,6 +43,8 @@ class WrongState(Conflict):
 class DisputeRefused(ValidationFailed):
     """The dispute cannot be opened; `errors` says why."""
 
+    default_msgid = "The dispute cannot be opened."
+
 
 class CalibrationBlind(PermissionDenied):
-    """Submit your own calibration evaluation first; the others' scores show after that."""
+    """Submit your own evaluation of this calibration recording first; the others' scores show after that."""

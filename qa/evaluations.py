@@ -169,10 +169,11 @@ def submit(session: Session, *, evaluation_id: int, by: User) -> Evaluation:
     evaluation = _own_draft(session, evaluation_id, by)
     result = score_of(session, evaluation)
     if result.missing:
-        raise InvalidAnswers([{"loc": ["answers", qid], "msg": "Answer this question (or N/A where allowed)."}
+        raise InvalidAnswers([{"loc": ["answers", qid],
+                               "msg": "Answer this question (or N/A where allowed) before submitting."}
                               for qid in result.missing])
     if result.score is None:
-        raise InvalidAnswers("At least one scored question needs an answer other than N/A.", field="answers")
+        raise InvalidAnswers("Answer at least one scored question with something other than N/A.", field="answers")
     now = clock.now()
     _set_score(evaluation, result)
     evaluation.status, evaluation.submitted_at = "submitted", now

@@ -169,7 +169,8 @@ def save_quality_report(session: Session, *, team_id: int, month: str, analysis:
     if report.status != "draft":
         raise WrongState("This report is submitted; it can no longer be edited.")
     if len(analysis) > MAX_ANALYSIS:
-        raise ValidationFailed(f"Keep the analysis under {MAX_ANALYSIS} characters.", field="analysis")
+        raise ValidationFailed("Keep the analysis under %(limit)s characters.", field="analysis",
+                               params={"limit": MAX_ANALYSIS})
     report.analysis, report.author_id = analysis, user.id
     session.flush()
     return report

@@ -40,7 +40,8 @@ def _check(definition: ScorecardIn) -> tuple[str, list[float], list[list[float]]
         for qi, q in enumerate(section.questions):
             loc: list[object] = ["sections", si, "questions", qi]
             if q.code in seen:
-                errors.append({"loc": [*loc, "code"], "msg": f"The question code {q.code} is used twice."})
+                errors.append({"loc": [*loc, "code"], "msg": "The question code %(code)s is used twice.",
+                               "params": {"code": q.code}})
             seen.add(q.code)
             if q.scale == "points" and not q.max_points:
                 errors.append({"loc": [*loc, "max_points"], "msg": "A points question needs max_points."})
@@ -54,7 +55,9 @@ def _check(definition: ScorecardIn) -> tuple[str, list[float], list[list[float]]
             low, high = _bounds(q)
             values = [level.value for level in q.levels]
             if len(values) != len(set(values)) or any(not low <= v <= high for v in values):
-                errors.append({"loc": [*loc, "levels"], "msg": f"Levels must be distinct values from {low} to {high}."})
+                errors.append({"loc": [*loc, "levels"],
+                               "msg": "Levels must be distinct values from %(low)s to %(high)s.",
+                               "params": {"low": low, "high": high}})
     if len({s.code for s in definition.sections}) != len(definition.sections):
         errors.append({"loc": ["sections"], "msg": "Section codes must be distinct."})
     if errors:
@@ -111,7 +114,8 @@ def create(session: Session, *, definition: Mapping[str, Any] | ScorecardIn, by:
     """A new scorecard (version 1); Conflict if the code exists (make a new version instead)."""
     parsed = parse(ScorecardIn, definition)
     if session.scalar(select(Scorecard.id).where(Scorecard.code == parsed.code).limit(1)) is not None:
-        raise Conflict(f"A scorecard {parsed.code} exists; make a new version of it instead.")
+        raise Conflict("A scorecard with this code exists; make a new version of it instead.",
+                       params={"code": parsed.code})
     return _store(session, _build(parsed, version=1, by=by, supersedes=None), by)
 
 
@@ -124,7 +128,7 @@ def new_version(session: Session, *, code: str, definition: Mapping[str, Any] | 
     parsed = parse(ScorecardIn, data)
     latest = session.scalar(select(func.max(Scorecard.version)).where(Scorecard.code == code))
     if latest is None:
-        raise ScorecardNotFound(f"No scorecard {code}; create it first.")
+        raise ScorecardNotFound("No scorecard with this code; create it first.", params={"code": code})
     current = session.scalar(select(Scorecard).where(Scorecard.code == code, Scorecard.status == "active"))
     card = _build(parsed, version=latest + 1, by=by, supersedes=current)
     if current is not None:
@@ -157,7 +161,7 @@ def active(session: Session, *, code: str = DEFAULT_CODE) -> Scorecard:
     if card is None and code == DEFAULT_CODE:
         return seed_default(session)
     if card is None:
-        raise ScorecardNotFound(f"No active version of scorecard {code}.")
+        raise ScorecardNotFound("This scorecard has no active version.", params={"code": code})
     return card
 
 

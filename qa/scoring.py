@@ -63,21 +63,24 @@ def is_full_marks(rule: QuestionRule, answer: Answer) -> bool:
     return not answer.not_applicable and answer.value is not None and fraction(rule, answer.value) >= 1.0
 
 
-def answer_error(rule: QuestionRule, answer: Answer) -> str | None:
-    """Why the answer does not fit the question, or None when it does."""
+def answer_error(rule: QuestionRule, answer: Answer) -> dict[str, object] | None:
+    """Why the answer does not fit the question (an error item's `msg` and `params`), or None
+    when it does."""
+    low, high = rule.bounds
+    params: dict[str, object] = {"question": rule.code, "low": low, "high": high}
     if answer.not_applicable:
         if answer.value is not None:
-            return "An answer is either N/A or a value, not both."
+            return {"msg": "Choose either an answer or N/A, not both.", "params": params}
         if not rule.allows_na:
-            return f"Question {rule.code} must be answered; N/A is not allowed on it."
+            return {"msg": "N/A is not allowed on this question; choose an answer.", "params": params}
         return None
     if answer.value is None:
         return None  # unanswered, allowed in a draft
     if isinstance(answer.value, bool) or not isinstance(answer.value, int):
-        return f"Answer {rule.code} with a whole number."
-    low, high = rule.bounds
+        return {"msg": "Choose one of the answers shown (from %(low)s to %(high)s).", "params": params}
     if not low <= answer.value <= high:
-        return f"Question {rule.code} takes an answer from {low} to {high}; {answer.value} is out of scale."
+        return {"msg": "Choose one of the answers shown (from %(low)s to %(high)s).",
+                "params": {**params, "value": answer.value}}
     return None
 
 
@@ -92,7 +95,7 @@ def check_answers(rules: Mapping[int, QuestionRule], answers: Mapping[int, Answe
             continue
         problem = answer_error(rule, answer)
         if problem:
-            errors.append({"loc": ["answers", question_id], "msg": problem})
+            errors.append({"loc": ["answers", question_id], **problem})
     if errors:
         from qa.errors import InvalidAnswers
 

@@ -120,8 +120,8 @@ def set_team_minimum(session: Session, *, team_id: int, value: int, by: User) ->
     team = access.require_team(session, user=by, team_id=team_id, action="set this team's monitoring minimum")
     low, high = MINIMUM_RANGE
     if not isinstance(value, int) or not low <= value <= high:
-        raise ValidationFailed(f"A team's minimum is {low} to {high} evaluations per agent a month.",
-                               field="per_agent")
+        raise ValidationFailed("A team's minimum is %(low)s to %(high)s evaluations per agent a month.",
+                               field="per_agent", params={"low": low, "high": high})
     row = session.get(TeamMinimum, team.id)
     before = row.per_agent if row else None
     if row is None:

@@ -36,7 +36,8 @@ def request(session: Session, *, user_id: int, day: date, by: User, reason: str 
     if day <= today:
         raise ValidationFailed("A day off is asked for a day after today.", field="day")
     if (day - today).days > MAX_DAYS_AHEAD:
-        raise ValidationFailed(f"A day off is asked at most {MAX_DAYS_AHEAD} days ahead.", field="day")
+        raise ValidationFailed("A day off is asked at most %(days)s days ahead.", field="day",
+                               params={"days": MAX_DAYS_AHEAD})
     if session.scalar(select(DayOffRequest.id).where(DayOffRequest.user_id == user.id,
                                                      DayOffRequest.day == day)) is not None:
         raise Conflict("That day is already asked off.", field="day")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, clock, directory
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, Conflict, NotFound, ValidationFailed
 from core.models import Role, User
 from scheduling import access, handover_sources
 from scheduling import shifts as shift_service
@@ -40,7 +40,8 @@ def open_log(session: Session, *, site_id: int, day: date, shift_kind: str, by: 
     access.require_role(by, Role.team_leader, "keep the duty log")
     access.require_site(by, site_id, "keep the duty log")
     if shift_kind not in shift_service.KINDS:
-        raise ValidationFailed(f"A shift is one of: {', '.join(shift_service.KINDS)}.", field="shift_kind")
+        raise ValidationFailed(NOT_ALLOWED_VALUE, field="shift_kind",
+                               params={"value": shift_kind, "known": list(shift_service.KINDS)})
     log = session.scalar(select(DutyLog).where(DutyLog.site_id == site_id, DutyLog.day == day,
                                                DutyLog.shift_kind == shift_kind, DutyLog.team_id.is_(None)
                                                if team_id is None else DutyLog.team_id == team_id))
@@ -86,7 +87,7 @@ def update(session: Session, *, log_id: int, by: User, changes: dict[str, Any]) 
         raise Conflict("The shift is closed; its duty log can no longer be edited.")
     unknown = set(changes) - set(TEXT_FIELDS) - set(COUNT_FIELDS)
     if unknown:
-        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        raise ValidationFailed("Some fields are not part of the duty log.", params={"unknown": sorted(unknown)})
     for name, value in changes.items():
         if name in COUNT_FIELDS:
             if not isinstance(value, int) or value < 0:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from core.errors import ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, ValidationFailed
 from scheduling import erlang
 from scheduling.erlang_a_many import required_agents_a_many
 
@@ -85,8 +85,8 @@ class IntervalStaffing:
 
 def _check_interval(minutes: int) -> None:
     if minutes not in INTERVALS:
-        raise ValidationFailed(f"Intervals are {', '.join(map(str, INTERVALS))} minutes long.",
-                               field="interval_minutes")
+        raise ValidationFailed(NOT_ALLOWED_VALUE, field="interval_minutes",
+                               params={"value": minutes, "known": list(INTERVALS)})
 
 
 def _scheduled(agents: int, shrinkage: float) -> int:
@@ -101,8 +101,9 @@ def staff_interval(calls: float, *, interval_minutes: int, aht_seconds: float, t
         raise ValidationFailed("Calls cannot be negative; handle time and interval must be positive.")
     traffic = calls * aht_seconds / (interval_minutes * 60)
     if traffic > MAX_TRAFFIC:
-        raise ValidationFailed(f"An interval's traffic (calls × handle time over the interval) is at most "
-                               f"{MAX_TRAFFIC:,} erlangs; check the calls and the handle time.", field="calls")
+        raise ValidationFailed("An interval's traffic (calls × handle time over the interval) is at most "
+                               "%(limit)s erlangs; check the calls and the handle time.", field="calls",
+                               params={"limit": f"{MAX_TRAFFIC:,}"})
     if targets.patience_seconds is None:
         c = erlang.required_agents_c(traffic, aht_seconds=aht_seconds, target_level=targets.level,
                                      target_seconds=targets.seconds, max_occupancy=targets.max_occupancy)

@@ -62,8 +62,9 @@ def write(session: Session, *, duty_log_id: int, by: User, nothing_to_report: li
     access.require_site(by, log.site_id, "write handovers")
     unknown = (set(fields) | set(nothing_to_report or ())) - set(FIELDS)
     if unknown:
-        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.",
-                               field="nothing_to_report" if set(nothing_to_report or ()) & unknown else None)
+        raise ValidationFailed("Some fields are not part of the handover.",
+                               field="nothing_to_report" if set(nothing_to_report or ()) & unknown else None,
+                               params={"unknown": sorted(unknown)})
     handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
     if handover is None:
         start, end = dutylog.window(session, log)
@@ -71,8 +72,8 @@ def write(session: Session, *, duty_log_id: int, by: User, nothing_to_report: li
                             next_end=end + (end - start))
         session.add(handover)
     elif handover.status in ("accepted", "submitted"):
-        raise HandoverLocked("The handover is " + handover.status + ("; append an addition instead."
-                             if handover.status == "accepted" else "; wait for the incoming lead's answer."))
+        raise HandoverLocked("The handover is accepted; append an addition instead." if handover.status == "accepted"
+                             else "The handover is submitted; wait for the incoming lead's answer.")
     for name, value in fields.items():
         setattr(handover, name, str(value))
     if nothing_to_report is not None:

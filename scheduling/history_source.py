@@ -40,7 +40,7 @@ def profile_for_site(session: Session, *, site_id: int, today: date, weeks: int 
     from telephony.history import call_history
 
     if not 1 <= weeks <= MAX_WEEKS:
-        raise ValidationFailed(f"Give 1 to {MAX_WEEKS} weeks of history.", field="weeks")
+        raise ValidationFailed("Give 1 to %(weeks)s weeks of history.", field="weeks", params={"weeks": MAX_WEEKS})
     zone = site_timezone(session, site_id)
     last = today - timedelta(days=1)
     first = today - timedelta(days=7 * weeks)

@@ -149,8 +149,8 @@ def refuse(session: Session, *, leave_id: int, by: User, reason: str = "other", 
     requester in their language) and a note, which "other" needs. A late request refused
     counts as absence."""
     if reason not in rules.REFUSAL_REASONS:
-        raise ValidationFailed(f"Say why the leave is refused: one of {', '.join(rules.REFUSAL_REASONS)}.",
-                               field="reason")
+        raise ValidationFailed("Choose why the leave is refused.", field="reason",
+                               params={"known": list(rules.REFUSAL_REASONS)})
     if reason == "other" and not note.strip():
         raise ValidationFailed("Say why the leave is refused.", field="note")
     leave = get(session, leave_id=leave_id, lock=True)

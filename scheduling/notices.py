@@ -122,11 +122,12 @@ def read_receipts(session: Session, *, notice_id: int, by: User) -> dict[str, li
     return {"read": read, "unread": unread}
 
 
-def _before_available(session: Session, user_id: int) -> str | None:
+def _before_available(session: Session, user_id: int) -> tuple[str, dict[str, object]] | None:
     pending = unacknowledged(session, user=get_user(session, user_id=user_id))
     if not pending:
         return None
-    return f"read and acknowledge {len(pending)} notice(s) first: " + ", ".join(n.title for n in pending[:3])
+    return ("Read and acknowledge the notices below before taking calls. Unread: %(titles)s.",
+            {"titles": ", ".join(n.title for n in pending[:3]), "count": len(pending)})
 
 
 def register_presence_check() -> None:

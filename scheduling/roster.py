@@ -41,7 +41,8 @@ def create(session: Session, *, site_id: int, first_day: date, last_day: date, b
     access.require_site(by, site_id, "create rosters")
     shift_service.site_of(session, site_id)
     if last_day < first_day or (last_day - first_day).days >= MAX_DAYS:
-        raise ValidationFailed(f"A roster covers 1 to {MAX_DAYS} days, first day before last.", field="last_day")
+        raise ValidationFailed("A roster covers 1 to %(days)s days, first day before last.", field="last_day",
+                               params={"days": MAX_DAYS})
     roster = Roster(site_id=site_id, team_id=team_id, first_day=first_day, last_day=last_day, created_by_id=by.id)
     session.add(roster)
     session.flush()
@@ -92,7 +93,8 @@ def start_generation(session: Session, *, roster_id: int, demand: Mapping[str, S
     codes = [code for code in demand if code]
     unknown = sorted(set(codes) - set(shift_service.skill_ids(session)))
     if unknown:
-        raise ValidationFailed(f"Unknown skills in the demand: {', '.join(unknown)}.", field="demand")
+        raise ValidationFailed("The demand names skills the hub does not know.", field="demand",
+                               params={"unknown": unknown})
     if any(n < 0 for needs in demand.values() for n in needs):
         raise ValidationFailed("Demand is a count of agents, 0 or more.", field="demand")
     job = RosterJob(roster_id=roster.id, created_by_id=by.id, params={

@@ -47,7 +47,7 @@ def shift_window(day: date, start_minute: int, length_minutes: int, zone: ZoneIn
 def parse_hhmm(value: str, field: str = "start") -> int:
     match = _HHMM.match(value.strip()) if isinstance(value, str) else None
     if not match:
-        raise ValidationFailed(f"{value!r} is not a time of day like 08:00.", field=field)
+        raise ValidationFailed("Give the start as a time of day, like 08:00.", field=field, params={"value": value})
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
@@ -57,14 +57,14 @@ def _template_fields(session: Session, *, kind: str, length_minutes: int,
                     skill_code: str | None) -> int | None:
     """Checks what a template is made of; the skill's id (None: any skill)."""
     if kind not in KINDS:
-        raise ValidationFailed(f"A shift is one of: {', '.join(KINDS)}.", field="kind")
+        raise ValidationFailed("Choose a kind of shift from the list.", field="kind", params={"known": list(KINDS)})
     if not 0 < length_minutes <= 24 * 60:
-        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours.", field="length_minutes")
+        raise ValidationFailed("A shift lasts more than 0 and at most 24 hours, like 8 or 7.5.", field="length_minutes")
     if not skill_code:
         return None
     skill_id = skill_ids(session).get(skill_code)
     if skill_id is None:
-        raise ValidationFailed(f"Unknown skill {skill_code!r}.", field="skill_code")
+        raise ValidationFailed("Choose a skill from the list.", field="skill_code", params={"skill": skill_code})
     return skill_id
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, or
 from sqlalchemy.orm import Session
 
 from core import directory, listening, organisation, permissions
-from core.errors import PermissionDenied, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from telephony import controls
 from telephony.figures import SERVICE_LEVEL_SECONDS
@@ -136,9 +136,10 @@ def _check(session: Session, viewer: User, *, start: datetime, end: datetime, ag
     if end <= start:
         errors.append({"loc": ["to"], "msg": "The period ends before it starts."})
     elif end - start > timedelta(days=MAX_DAYS + 1):
-        errors.append({"loc": ["to"], "msg": f"Choose a period of at most {MAX_DAYS} days."})
+        errors.append({"loc": ["to"], "msg": "Choose a period of at most %(days)s days.", "params": {"days": MAX_DAYS}})
     if outcome is not None and outcome not in OUTCOMES:
-        errors.append({"loc": ["outcome"], "msg": f"Unknown outcome {outcome!r}; use one of {', '.join(OUTCOMES)}."})
+        errors.append({"loc": ["outcome"], "msg": NOT_ALLOWED_VALUE,
+                       "params": {"value": outcome, "known": list(OUTCOMES)}})
     if direction is not None and direction not in DIRECTIONS:
         errors.append({"loc": ["direction"], "msg": "Direction is inbound or callback."})
     if queue is not None and not (queue.replace("_", "").isalnum() and len(queue) <= 40):
@@ -361,7 +362,7 @@ def period_report(session: Session, *, viewer: User, first_day: date, last_day: 
     if last_day < first_day:
         errors.append({"loc": ["to"], "msg": "The period ends before it starts."})
     elif (last_day - first_day).days >= MAX_DAYS:
-        errors.append({"loc": ["to"], "msg": f"Choose a period of at most {MAX_DAYS} days."})
+        errors.append({"loc": ["to"], "msg": "Choose a period of at most %(days)s days.", "params": {"days": MAX_DAYS}})
     if errors:
         raise ValidationFailed(errors)
     site_id = report_site(viewer, site_id)

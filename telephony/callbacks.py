@@ -47,6 +47,8 @@ _UNANSWERED = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "ca
 class CallbackUnavailable(Conflict):
     """The hub cannot dial this callback now; the message says why and what to do."""
 
+    default_msgid = "The hub cannot dial this callback now; tell your team leader."
+
     code = "callback_unavailable"
 
 

@@ -44,6 +44,8 @@ PAUSE_BEHAVIOR = "silence"  # the recording keeps its length, so QA timestamps s
 class ControlRefused(Conflict):
     """That control cannot be used on this call now; the message says why."""
 
+    default_msgid = "That control cannot be used on this call now."
+
     code = "control_refused"
 
 
@@ -62,7 +64,7 @@ def live_call(session: Session, *, call_id: int, lock: bool = False) -> Call:
         query = query.with_for_update()
     call = session.scalars(query.execution_options(populate_existing=True)).first()
     if call is None or call.leg not in CUSTOMER_LEGS:
-        raise NotFound(f"There is no call {call_id}.")
+        raise NotFound("There is no such call.", params={"call_id": call_id})
     if call.is_terminal:
         raise ControlRefused("This call has ended.")
     if not call.conference_name:
@@ -99,7 +101,8 @@ def require_agent_or_leader(session: Session, call: Call, user: User, *, doing: 
         return
     if may_supervise(user, call):
         return
-    raise PermissionDenied(f"Only the agent on this call or a team leader of its site can {doing}.")
+    raise PermissionDenied("Only the agent on this call or a team leader of its site can do this.",
+                           params={"action": doing})
 
 
 def conference_key(call: Call) -> str:
@@ -114,7 +117,8 @@ def twilio_step(what: str, fn: Callable[[], T]) -> T:
         return fn()
     except GatewayError as exc:
         log.warning("call control failed: could not %s (%s)", what, exc.status or exc.twilio_code)
-        raise ControlFailed(f"Twilio could not {what} ({exc.message}). Nothing was changed; try again.") from exc
+        raise ControlFailed("Twilio could not do this. Nothing was changed; try again.",
+                            params={"action": what, "status": exc.status}) from exc
 
 
 def open_event(session: Session, *, call_id: int, kind: str) -> CallControlEvent | None:
@@ -275,7 +279,7 @@ def controls_of(session: Session, *, call_id: int) -> CallControls:
     counts until now), and where its recording was paused."""
     call = session.get(Call, call_id)
     if call is None:
-        raise NotFound(f"There is no call {call_id}.")
+        raise NotFound("There is no such call.", params={"call_id": call_id})
     close_ended(session, call=call)
     events = list(session.scalars(select(CallControlEvent).where(CallControlEvent.call_id == call_id)
                                   .order_by(CallControlEvent.id)))

@@ -34,11 +34,13 @@ CURRENT_RECORDING = "Twilio.CURRENT"
 class GatewayError(DomainError):
     """Twilio refused or could not be reached; the message says which request and why."""
 
+    default_msgid = "Twilio refused or could not be reached; nothing was changed."
+
     code = "twilio_error"
 
     def __init__(self, message: str, *, status: int | None = None, twilio_code: int | None = None,
-                 retryable: bool = False) -> None:
-        super().__init__(message)
+                 retryable: bool = False, params: dict[str, object] | None = None) -> None:
+        super().__init__(message, params=params)
         self.status = status
         self.twilio_code = twilio_code
         self.retryable = retryable
@@ -113,7 +115,8 @@ class TwilioGateway:
                     self.sleep(delay)
                     continue
                 message = getattr(exc, "msg", None) or type(exc).__name__
-                raise GatewayError(f"Twilio could not {what}: {message}", status=status,
+                raise GatewayError("Twilio could not do this: %(reason)s", params={"action": what, "reason": message},
+                                   status=status,
                                    twilio_code=getattr(exc, "code", None), retryable=retry) from exc
         raise AssertionError("unreachable")
 

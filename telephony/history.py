@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.errors import ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, ValidationFailed
 from telephony.models import Call, Offer, QueueEntry
 from telephony.priority import routing_settings
 
@@ -77,14 +77,16 @@ def call_history(session: Session, *, zone: str, first_day: date, last_day: date
     configured wrap-up, the time the agent is kept from the next call; a call answered twice
     (a transfer back to the queue) counts its first answer."""
     if interval_minutes not in INTERVALS:
-        raise ValidationFailed(f"Intervals are {', '.join(map(str, INTERVALS))} minutes long.",
-                               field="interval_minutes")
+        raise ValidationFailed(NOT_ALLOWED_VALUE, field="interval_minutes",
+                               params={"value": interval_minutes, "known": list(INTERVALS)})
     if last_day < first_day or (last_day - first_day).days >= MAX_DAYS:
-        raise ValidationFailed(f"The history covers 1 to {MAX_DAYS} days, first day before last.", field="first_day")
+        raise ValidationFailed("The history covers 1 to %(days)s days, first day before last.", field="first_day",
+                               params={"days": MAX_DAYS})
     try:
         tz = ZoneInfo(zone)
     except Exception as exc:  # noqa: BLE001 - any lookup failure means the name is wrong
-        raise ValidationFailed(f"Unknown time zone {zone!r}.", field="zone") from exc
+        raise ValidationFailed("Unknown time zone; choose one of the list, such as Asia/Shanghai.", field="zone",
+                               params={"zone": zone}) from exc
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=tz)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     now = clock.now()

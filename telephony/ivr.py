@@ -70,17 +70,25 @@ def _load_config(session: Session) -> IvrConfig:
                      callback_due_minutes=row.callback_due_minutes, texts=dict(row.texts or {}))
 
 
-def _placeholder_problem(text: str, default: str) -> str | None:
+# What a number setting that is not a whole number of at least 1 is answered with.
+WHOLE_NUMBER = {"wait_limit_seconds": "Give a whole number of seconds, 1 or more.",
+                "callback_due_minutes": "Give a whole number of minutes, 1 or more."}
+
+
+def _placeholder_problem(text: str, default: str) -> dict[str, object] | None:
     """Texts are filled in with `str.format` during a call: a placeholder the default does not
     have, or a stray brace, would fail then, so it is refused now."""
     allowed = {name for _, name, _, _ in string.Formatter().parse(default) if name}
     try:
         used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
     except ValueError:
-        return "a stray brace: write placeholders as {name}"
+        return {"msg": "Use only the placeholders %(names)s, each in braces, as the default text does.",
+                "params": {"names": ", ".join("{" + n + "}" for n in sorted(allowed)) or "-"}}
     if used - allowed:
-        names = ", ".join("{" + n + "}" for n in sorted(allowed)) or "none"
-        return f"unknown placeholder; this text may use: {names}"
+        if not allowed:
+            return {"msg": "This text takes no placeholders: remove the braces."}
+        return {"msg": "Use only the placeholders %(names)s, each in braces, as the default text does.",
+                "params": {"names": ", ".join("{" + n + "}" for n in sorted(allowed))}}
     return None
 
 
@@ -92,23 +100,25 @@ def update_settings(session: Session, *, by_id: int | None = None, texts: dict[s
     errors: list[dict[str, object]] = []
     for key in changes:
         if key not in _EDITABLE:
-            errors.append({"loc": [key], "msg": "not an IVR setting"})
+            errors.append({"loc": [key], "msg": "This is not an IVR setting."})
     if "default_language" in changes and changes["default_language"] not in LANGUAGES:
-        errors.append({"loc": ["default_language"], "msg": f"choose one of {', '.join(LANGUAGES)}"})
+        errors.append({"loc": ["default_language"], "msg": "Choose a language from the list.",
+                       "params": {"known": list(LANGUAGES)}})
     for key in ("wait_limit_seconds", "callback_due_minutes"):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < 1):
-            errors.append({"loc": [key], "msg": "a whole number of at least 1"})
+            errors.append({"loc": [key], "msg": WHOLE_NUMBER[key]})
     for language, entries in (texts or {}).items():
         if language not in LANGUAGES:
-            errors.append({"loc": ["texts", language], "msg": f"choose one of {', '.join(LANGUAGES)}"})
+            errors.append({"loc": ["texts", language], "msg": "Choose a language from the list.",
+                           "params": {"known": list(LANGUAGES)}})
             continue
         for key, value in entries.items():
             if key not in DEFAULT_TEXTS[language]:
-                errors.append({"loc": ["texts", language, key], "msg": "not an IVR text"})
+                errors.append({"loc": ["texts", language, key], "msg": "This is not an IVR text."})
             elif not isinstance(value, str) or len(value) > 1000:
-                errors.append({"loc": ["texts", language, key], "msg": "a text of at most 1000 characters"})
+                errors.append({"loc": ["texts", language, key], "msg": "A text has at most 1000 characters."})
             elif (wrong := _placeholder_problem(value, DEFAULT_TEXTS[language][key])) is not None:
-                errors.append({"loc": ["texts", language, key], "msg": wrong})
+                errors.append({"loc": ["texts", language, key], **wrong})
     if errors:
         raise ValidationFailed(errors)
     row = session.get(IvrSettings, 1)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock, organisation, permissions
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import User
 from telephony.controls import (
@@ -93,7 +93,7 @@ def _current(session: Session, call: Call, user: User) -> CallControlEvent | Non
 def monitor(session: Session, *, call_id: int, user: User, mode: str, source_ip: str | None = None) -> CallControlEvent:
     """Join the call as `mode`; a leader already on it switches mode without a new leg."""
     if mode not in MODES:
-        raise ValidationFailed(f"The mode is one of: {', '.join(MODES)}.", field="mode")
+        raise ValidationFailed(NOT_ALLOWED_VALUE, field="mode", params={"value": mode, "known": list(MODES)})
     if not permissions.allowed(user.role, permissions.TEAM_LEADERS):
         raise PermissionDenied("Only team leaders, supervisors and above can listen to, whisper on or join a call.")
     call = live_call(session, call_id=call_id, lock=True)

@@ -42,12 +42,12 @@ class OfferNotLive(Conflict):
         if timed_out or offer.state == "expired":
             message = "This call is no longer offered to you: it was not answered in time and went to the next agent."
         elif offer.state == "withdrawn":
-            message = f"This call is no longer offered to you: it was withdrawn ({offer.reason or 'the caller left'})."
+            message = "This call is no longer offered to you: it was withdrawn."
         elif offer.state == "declined":
             message = "You declined this call; it went to the next agent."
         else:
             message = "This call was already answered."
-        super().__init__(message)
+        super().__init__(message, params={"offer_id": offer.id, "state": offer.state, "reason": offer.reason})
 
 
 class OfferNotFound(NotFound):
@@ -179,7 +179,7 @@ def _lock_offer(session: Session, offer_id: int) -> tuple[Offer, QueueEntry, Age
     begin_write(session)
     offer = session.get(Offer, offer_id)
     if offer is None:
-        raise OfferNotFound(f"There is no call offer {offer_id}.")
+        raise OfferNotFound(params={"offer_id": offer_id})
     entry = lock_entry(session, QueueEntry.id == offer.entry_id)
     assert entry is not None  # offers are deleted with their entries
     session.refresh(offer)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core import clock, directory
 from core import users as users_service
 from core.db import begin_write
-from core.errors import Conflict
+from core.errors import NOT_ALLOWED_VALUE, Conflict, Term
 from core.events import publish
 from telephony.models.routing import AgentPresence, PresenceLog
 
@@ -41,7 +41,9 @@ AGENT_STATES = frozenset({AVAILABLE, BREAK, AWAY, OFFLINE})
 
 # Checks run before an agent makes themselves available; each returns None or a reason to
 # refuse, such as unread notices (scheduling registers into this list).
-BeforeAvailableCheck = Callable[[Session, int], "str | None"]
+# A check's reason is a message template (a msgid), or one with its values.
+BeforeAvailableReason = str | tuple[str, dict[str, object]]
+BeforeAvailableCheck = Callable[[Session, int], "BeforeAvailableReason | None"]
 before_available: list[BeforeAvailableCheck] = []
 
 # The router's side of an agent's own change (telephony.routing sits above this module):
@@ -61,8 +63,9 @@ def _routing(name: str) -> Callable[..., Any]:
     return _router[name]
 
 _SCOPE_KEY = "telephony.user_scope"
-_LABELS = {OFFLINE: "offline", AVAILABLE: "available", OFFERED: "being offered a call", ON_CALL: "on a call",
-           WRAP_UP: "in wrap-up", BREAK: "on a break", AWAY: "away"}
+# Each state in words (msgids), as a message's value: "You cannot go from on a break to ...".
+_LABELS = {OFFLINE: Term("offline"), AVAILABLE: Term("available"), OFFERED: Term("being offered a call"),
+           ON_CALL: Term("on a call"), WRAP_UP: Term("in wrap-up"), BREAK: Term("on a break"), AWAY: Term("away")}
 
 
 class PresenceRefused(Conflict):
@@ -74,21 +77,25 @@ class PresenceRefused(Conflict):
 class InvalidPresenceTransition(PresenceRefused):
     """The agent cannot go from their current state to the one asked for."""
 
+    default_msgid = "You cannot change to that presence now."
+
     code = "invalid_presence_transition"
 
     def __init__(self, current: str, target: str, *, by: str = AGENT) -> None:
         self.current, self.target = current, target
         self.allowed = allowed_targets(current, by=by)
+        params: dict[str, object] = {"from": current, "to": target, "allowed": self.allowed}
         if target not in STATES:
-            message = f"Unknown presence {target!r}; choose one of: {', '.join(sorted(AGENT_STATES))}."
+            message = NOT_ALLOWED_VALUE
+            params["known"] = sorted(AGENT_STATES)
         elif by == AGENT and target not in AGENT_STATES:
-            message = f"{_LABELS[target].capitalize()} is set by the router when calls arrive, not by hand."
+            message = "That state is set by the router when calls arrive, not by hand."
         elif current == ON_CALL:
-            message = f"You are on a call: you can go {_LABELS[target]} once the call ends and wrap-up begins."
+            message = "You are on a call: change your presence once it ends."
         else:
-            names = ", ".join(_LABELS[s] for s in self.allowed) or "nothing"
-            message = f"You cannot go from {_LABELS[current]} to {_LABELS[target]}. From here you can go: {names}."
-        super().__init__(message, field="state")
+            message = "You cannot go from %(current)s to %(target)s now."
+            params.update(current=_LABELS[current], target=_LABELS[target])
+        super().__init__(message, field="state", params=params)
 
 
 class NotReadyForCalls(PresenceRefused):
@@ -96,9 +103,10 @@ class NotReadyForCalls(PresenceRefused):
 
     code = "not_ready_for_calls"
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[BeforeAvailableReason]) -> None:
         self.reasons = reasons
-        super().__init__("Before taking calls: " + "; ".join(reasons), field="state")
+        first, params = (reasons[0], {}) if isinstance(reasons[0], str) else reasons[0]
+        super().__init__(first, field="state", params=params)
 
 
 def allowed_targets(current: str, *, by: str = AGENT) -> list[str]:

@@ -94,7 +94,8 @@ def set_routing_setting(session: Session, *, name: str, value: int, by: User | N
 def base_priority(*, category: str, tier: str | None) -> int:
     tier = tier or "normal"
     if tier not in TIER_POINTS:
-        raise ValidationFailed(f"Unknown customer tier {tier!r}; known: {', '.join(TIERS)}.", field="tier")
+        raise ValidationFailed("Choose a tier from the list.", field="tier",
+                               params={"value": tier, "known": list(TIERS)})
     return CATEGORY_POINTS.get(category, 0) + TIER_POINTS[tier]
 
 

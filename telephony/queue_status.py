@@ -68,7 +68,7 @@ def queue_position(session: Session, *, call_id: int) -> tuple[int, int]:
     each free up after the recent average handle time plus wrap-up."""
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call_id))
     if entry is None:
-        raise QueueEntryNotFound(f"Call {call_id} is not in the queue.")
+        raise QueueEntryNotFound(params={"call_id": call_id})
     if entry.state != "waiting":
         return 0, 0
     ahead = session.scalar(select(func.count()).select_from(QueueEntry).where(

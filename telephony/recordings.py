@@ -177,7 +177,7 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
             try:
                 size, digest = gateway.download_media(url, partial)
                 if size <= WAV_HEADER_BYTES or partial.stat().st_size != size:
-                    raise GatewayError("the downloaded media is empty or changed while written")
+                    raise GatewayError("The downloaded media is empty or changed while written.")
                 stored = storage.put_file(key, str(partial), seal=seal)
             except GatewayError as exc:
                 return _failed(session, recording_id, exc.message)

@@ -13,7 +13,7 @@ from sqlalchemy.sql import Executable
 
 from core import clock, directory
 from core.db import begin_write
-from core.errors import Conflict, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, Conflict, ValidationFailed
 from telephony import decision, offer_states, offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
@@ -67,7 +67,8 @@ def leave_queue(session: Session, *, call_id: int, outcome: str, reason: str | N
     """The call leaves the queue unanswered: `abandoned`, or the caller chose `voicemail` or a
     `callback`. Idempotent; a connected call is returned unchanged, a never-queued one as None."""
     if outcome not in LEAVE_OUTCOMES:
-        raise ValidationFailed(f"A call leaves the queue as one of: {', '.join(LEAVE_OUTCOMES)}.", field="outcome")
+        raise ValidationFailed(NOT_ALLOWED_VALUE, field="outcome",
+                               params={"value": outcome, "known": list(LEAVE_OUTCOMES)})
     begin_write(session)
     entry = lock_entry(session, QueueEntry.call_id == call_id)
     if entry is None or entry.state not in LIVE_ENTRY_STATES:
@@ -88,11 +89,13 @@ def requeue(session: Session, *, call_id: int, skill_code: str | None = None,
     begin_write(session)
     entry = lock_entry(session, QueueEntry.call_id == call_id)
     if entry is None:
-        raise QueueEntryNotFound(f"Call {call_id} was never queued, so it cannot be transferred to a queue.")
+        raise QueueEntryNotFound("This call was never queued, so it cannot be transferred to a queue.",
+                                 params={"call_id": call_id})
     if entry.state in LIVE_ENTRY_STATES:
         return entry
     if entry.state != "connected":
-        raise Conflict(f"Call {call_id} has left the queue ({entry.state}); it cannot be transferred.")
+        raise Conflict("This call has left the queue; it cannot be transferred.",
+                       params={"call_id": call_id, "state": entry.state})
     _end_agent_call(session, call_id)
     entry.skill_code = skill_code or entry.skill_code
     entry.min_level = min_level or entry.min_level

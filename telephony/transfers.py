@@ -22,7 +22,7 @@ from core import clock, organisation, permissions
 from core import users as users_service
 from core.config import get_settings
 from core.db import begin_write
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound, Term, ValidationFailed
 from core.models import User
 from core.worker import enqueue_named
 from telephony import calls, ivr, monitoring, offers, routing
@@ -88,7 +88,8 @@ def transfer(session: Session, *, call_id: int, user: User, to_user_id: int | No
 
 def _require_queue(session: Session, skill_code: str) -> None:
     if skill_code not in {skill.code for skill in organisation.list_skills(session)}:
-        raise NotFound(f"There is no queue {skill_code!r}.", field="to_queue")
+        raise NotFound("There is no such queue; choose one from the list.", field="to_queue",
+                       params={"queue": skill_code})
 
 
 def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, source_ip: str | None) -> CallControlEvent:
@@ -101,13 +102,14 @@ def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, sou
     if target.id == call.agent_id:
         raise ControlRefused("The call is already with this person.")
     if not permissions.allowed(target.role, permissions.AGENTS):
-        raise ControlRefused(f"{target.display_name} does not take calls; choose an agent or a team leader.")
+        raise ControlRefused("%(name)s does not take calls; choose an agent or a team leader.",
+                             params={"name": target.display_name})
     lock_entry(session, QueueEntry.call_id == call.id)  # the lock order every writer uses: entry, presence
     presence = lock_presence(session, user_id=target.id)
     if presence.state != AVAILABLE:
-        label = presence_service._LABELS.get(presence.state, presence.state)  # noqa: SLF001
-        raise ControlRefused(f"{target.display_name} is {label}, not available. Choose someone available, "
-                             "or transfer the call to a queue.")
+        label = presence_service._LABELS.get(presence.state, Term(presence.state))  # noqa: SLF001
+        raise ControlRefused("%(name)s is %(state)s, not available. Choose someone available, or transfer the call "
+                             "to a queue.", params={"name": target.display_name, "state": label})
     resume_recording_if_paused(session, call=call, why="transfer")
     event = record_control(session, call=call, kind="transfer", user=user, source_ip=source_ip, state="pending",
                            action="call.transfer_started", target_user_id=target.id, warm=True)

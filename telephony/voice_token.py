@@ -59,7 +59,8 @@ def issue(*, user: User, identity: str | None = None) -> VoiceToken:
                                             ("HOTLINE_TWILIO_TWIML_APP_SID", settings.twilio_twiml_app_sid))
                    if not value]
         if missing:
-            raise VoiceUnavailable(f"The browser phone needs {', '.join(missing)}; ask an administrator.")
+            raise VoiceUnavailable("The browser phone needs settings that are missing; ask an administrator.",
+                                   params={"missing": missing})
         key_sid = settings.twilio_api_key_sid or ""
         secret = settings.twilio_api_key_secret.get_secret_value() if settings.twilio_api_key_secret else ""
         app_sid, mode = settings.twilio_twiml_app_sid, "twilio"

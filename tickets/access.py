@@ -15,6 +15,8 @@ from tickets.models.tickets import Ticket
 class TicketNotFound(NotFound):
     """No such ticket, or it is not one you may see."""
 
+    default_field = "ticket_number"
+
 
 def visibility(user: User) -> ColumnElement[bool] | None:
     """A filter on tickets for what `user` may see; None when they see every ticket."""
@@ -61,7 +63,7 @@ def staff_member(session: Session, user_id: int) -> User | None:
 def require_worker(user: User) -> None:
     """Only people on the escalation ladder work tickets; QA inspectors read them."""
     if not permissions.allowed(user.role, permissions.AGENTS):
-        raise PermissionDenied(f"Your role ({user.role}) can read tickets but not change them.")
+        raise PermissionDenied("Your role can read tickets but not change them.", params={"role": user.role})
 
 
 def is_leader(user: User | None) -> bool:

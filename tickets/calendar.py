@@ -183,7 +183,8 @@ def opening_hours(session: Session, *, site_id: int) -> dict[int, list[tuple[str
 def _minute(value: str, field: str) -> int:
     match = _HHMM.match(value.strip()) if isinstance(value, str) else None
     if not match or (int(match.group(1)) == 24 and match.group(2) != "00"):
-        raise ValidationFailed(f"{value!r} is not a time of day like 09:00 (24:00 means midnight).", field=field)
+        raise ValidationFailed("Write each range as 09:00-18:00, with commas between ranges; 24:00 means midnight.",
+                               field=field, params={"value": value})
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
@@ -201,9 +202,10 @@ def set_opening_hours(session: Session, *, site_id: int, weekday: int,
     spans = sorted((_minute(a, "opens"), _minute(b, "closes")) for a, b in ranges)
     for index, (start, end) in enumerate(spans):
         if start >= end:
-            raise ValidationFailed(f"The range {_hhmm(start)}-{_hhmm(end)} closes before it opens.", field="ranges")
+            raise ValidationFailed("A range must close after it opens.", field="ranges", code="hours.order",
+                                   params={"opens": _hhmm(start), "closes": _hhmm(end)})
         if index and start < spans[index - 1][1]:
-            raise ValidationFailed("Opening ranges of one day must not overlap.", field="ranges")
+            raise ValidationFailed("The ranges of one day must not overlap.", field="ranges", code="hours.overlap")
     session.execute(delete(SiteOpeningHours).where(SiteOpeningHours.site_id == site_id,
                                                    SiteOpeningHours.weekday == weekday))
     rows = [SiteOpeningHours(site_id=site_id, weekday=weekday, opens_minute=a, closes_minute=b) for a, b in spans]

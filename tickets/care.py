@@ -304,7 +304,8 @@ def complete_followup(session: Session, *, followup_id: int, by: User, satisfact
     if followup is None:
         raise NotFound("No such follow-up.")
     if outcome not in FOLLOWUP_OUTCOMES:
-        raise ValidationFailed(f"Use one of {', '.join(FOLLOWUP_OUTCOMES)}.", field="outcome")
+        raise ValidationFailed("Choose an outcome from the list.", field="outcome",
+                               params={"known": list(FOLLOWUP_OUTCOMES)})
     if outcome == "reached" and (satisfaction is None or not 1 <= satisfaction <= 5):
         raise ValidationFailed("Satisfaction is from 1 to 5.", field="satisfaction")
     if outcome != "reached":

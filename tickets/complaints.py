@@ -59,9 +59,10 @@ def record_reply(session: Session, *, ticket_id: int, by: User, channel: str = "
     access.require_worker(by)
     ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
     if ticket.category != Category.complaint.value:
-        raise ValidationFailed(f"Ticket {ticket.number} is not a complaint.", field="category")
+        raise ValidationFailed("This ticket is not a complaint.", field="category", params={"number": ticket.number})
     if channel not in REPLY_CHANNELS:
-        raise ValidationFailed(f"Unknown channel {channel!r}; use one of {', '.join(REPLY_CHANNELS)}.", field="channel")
+        raise ValidationFailed("Choose how the customer was answered.", field="channel",
+                               params={"known": list(REPLY_CHANNELS)})
     now = clock.now()
     with changing(session, ticket, version):
         if ticket.replied_at is None:
@@ -84,7 +85,8 @@ def record_phone_followup(session: Session, *, ticket_id: int, by: User, version
     access.require_worker(by)
     ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
     if ticket.phone_followup_due_at is None:
-        raise ValidationFailed(f"Ticket {ticket.number} has no phone follow-up due.", field="phone_followup")
+        raise ValidationFailed("This ticket has no phone follow-up due.", field="phone_followup",
+                               params={"number": ticket.number})
     now = clock.now()
     with changing(session, ticket, version):
         if ticket.phone_followup_done_at is None:
@@ -200,7 +202,7 @@ def month_bounds(month: str | date, zone: ZoneInfo) -> tuple[date, datetime, dat
         try:
             first = datetime.strptime(month.strip(), "%Y-%m").date()
         except ValueError:
-            raise ValidationFailed(f"{month!r} is not a month like 2026-01.", field="month") from None
+            raise ValidationFailed("Give the month like 2026-01.", field="month", params={"month": month}) from None
     else:
         first = month.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)

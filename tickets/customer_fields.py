@@ -24,6 +24,8 @@ PREFERENCE_KEYS = ("products", "call_times")
 _MAX_LENGTH = {"name": 200, "address": 500, "id_number": 40, "special_needs": 1000, "email": 254}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_PHONES = 5
+# A number the phone library cannot read (its own reason, in English, goes to `params`).
+INVALID_PHONE = "Not a valid phone number: check the digits, and write a foreign number with + and its country code."
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class Problems:
     def __init__(self) -> None:
         self.items: list[dict[str, object]] = []
 
-    def add(self, loc: Sequence[str | int], msg: str) -> None:
-        self.items.append({"loc": list(loc), "msg": msg})
+    def add(self, loc: Sequence[str | int], msg: str, **params: object) -> None:
+        self.items.append({"loc": list(loc), "msg": msg, **({"params": params} if params else {})})
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -62,7 +64,7 @@ def clean_phones(raw: Any, problems: Problems, *, loc: str = "phones", region: s
         problems.add([loc], "Give at least one phone number.")
         return []
     if len(raw) > MAX_PHONES:
-        problems.add([loc], f"Give at most {MAX_PHONES} phone numbers.")
+        problems.add([loc], "Give at most %(limit)s phone numbers.", limit=MAX_PHONES)
         return []
     found: list[CleanPhone] = []
     seen: set[str] = set()
@@ -72,7 +74,7 @@ def clean_phones(raw: Any, problems: Problems, *, loc: str = "phones", region: s
         try:
             e164 = normalise_phone(number if isinstance(number, str) else "", default_region=region)
         except InvalidPhoneNumber as exc:
-            problems.add([loc, position, "number"], str(exc).capitalize() + ".")
+            problems.add([loc, position, "number"], INVALID_PHONE, reason=str(exc))
             continue
         if e164 in seen:
             problems.add([loc, position, "number"], "This number is listed twice.")
@@ -98,7 +100,7 @@ def _text(value: Any, field: str, problems: Problems) -> str | None:
     if not value:
         return None
     if len(value) > _MAX_LENGTH.get(field, 200):
-        problems.add([field], f"Keep it to {_MAX_LENGTH.get(field, 200)} characters.")
+        problems.add([field], "Keep it to %(limit)s characters.", limit=_MAX_LENGTH.get(field, 200))
         return None
     return value
 
@@ -145,7 +147,7 @@ def _preferences(value: Any, problems: Problems) -> dict[str, list[str]] | None:
         return None
     unknown = sorted(set(value) - set(PREFERENCE_KEYS))
     if unknown:
-        problems.add(["preferences"], f"Unknown preference {unknown[0]!r}; use products or call_times.")
+        problems.add(["preferences"], "Give preferences as products and call_times lists.", unknown=unknown[0])
         return None
     clean: dict[str, list[str]] = {}
     for key in PREFERENCE_KEYS:
@@ -177,7 +179,7 @@ def clean_fields(data: Mapping[str, Any], problems: Problems, *, partial: bool) 
     if "gender" in data:
         gender = data["gender"] or None
         if gender is not None and gender not in GENDERS:
-            problems.add(["gender"], f"Use one of {', '.join(GENDERS)}.")
+            problems.add(["gender"], "Choose a gender from the list.", known=list(GENDERS))
         out["gender"] = gender
     if "birthday" in data:
         out["birthday"] = _birthday(data["birthday"], problems)
@@ -191,13 +193,14 @@ def clean_fields(data: Mapping[str, Any], problems: Problems, *, partial: bool) 
         purposes = data.get("consent_purposes")
         purposes = ["service"] if purposes is None else purposes
         if isinstance(purposes, str) or not all(p in CONSENT_PURPOSES for p in purposes):
-            problems.add(["consent_purposes"], f"Use some of {', '.join(CONSENT_PURPOSES)}.")
+            problems.add(["consent_purposes"], "Choose the purposes from the list.", known=list(CONSENT_PURPOSES))
         else:
             out["consent_purposes"] = sorted(set(purposes) | {"service"})
     if not partial or "consent_method" in data:
         method = data.get("consent_method")
         if method not in CONSENT_METHODS:
-            problems.add(["consent_method"], f"Record how the customer consented: one of {', '.join(CONSENT_METHODS)}.")
+            problems.add(["consent_method"], "Record how the customer consented: choose one from the list.",
+                         known=list(CONSENT_METHODS))
         out["consent_method"] = method
     if not partial or "consent_at" in data:
         at = data.get("consent_at") or clock.now()
@@ -212,7 +215,7 @@ def clean_fields(data: Mapping[str, Any], problems: Problems, *, partial: bool) 
             out[field] = value
     if "tier" in data:
         if data["tier"] not in TIERS:
-            problems.add(["tier"], f"Use one of {', '.join(TIERS)}.")
+            problems.add(["tier"], "Choose a tier from the list.", known=list(TIERS))
         out["tier"] = data["tier"]
     for field in ("points", "spend_cents"):
         if field in data:

@@ -21,7 +21,14 @@ from core.phones import InvalidPhoneNumber
 from tickets import erasure
 from tickets import grants as grant_service
 from tickets.access import staff_member
-from tickets.customer_fields import EDITABLE_FIELDS, PERSONAL_FIELDS, CleanPhone, Problems, clean_fields
+from tickets.customer_fields import (
+    EDITABLE_FIELDS,
+    INVALID_PHONE,
+    PERSONAL_FIELDS,
+    CleanPhone,
+    Problems,
+    clean_fields,
+)
 from tickets.models.customers import (
     TIERS,
     Customer,
@@ -243,7 +250,7 @@ def find_by_phone(session: Session, *, phone: str, default_region: str | None = 
     try:
         index = phone_index(phone, default_region=default_region)
     except InvalidPhoneNumber as exc:
-        raise InvalidPhone([{"loc": ["phone"], "msg": str(exc).capitalize() + "."}]) from None
+        raise InvalidPhone([{"loc": ["phone"], "msg": INVALID_PHONE, "params": {"reason": str(exc)}}]) from None
     return session.scalars(select(Customer).join(CustomerPhone).where(CustomerPhone.number_index == index)).first()
 
 

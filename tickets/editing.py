@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from core import clock, directory
-from core.errors import Conflict, PermissionDenied, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, Conflict, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from tickets import access, complaints, grants, sla, timeline
 from tickets.escalation import escalate
@@ -34,7 +34,8 @@ def _editable(session: Session, ticket_id: int, by: User) -> Ticket:
     access.require_worker(by)
     ticket = access.get_visible(session, ticket_id=ticket_id, user=by)
     if ticket.status == Status.closed.value:
-        raise Conflict(f"Ticket {ticket.number} is closed; it can no longer be changed.", field="status")
+        raise Conflict("This ticket is closed; it can no longer be changed.", field="status",
+                       params={"number": ticket.number})
     return ticket
 
 
@@ -42,7 +43,7 @@ def _assignee(session: Session, ticket: Ticket, by: User, value: int | None, err
     if value is not None:
         user = access.staff_member(session, value)
         if user is None or not user.is_active:
-            errors.append({"loc": ["assignee_id"], "msg": f"No active user {value}."})
+            errors.append({"loc": ["assignee_id"], "msg": "Choose someone from the list.", "params": {"id": value}})
             return
         if by.role == Role.team_leader.value and user.id != by.id and user.team_id != by.team_id:
             raise PermissionDenied("A team leader assigns tickets within their own team; move the ticket to the "
@@ -60,8 +61,8 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
     errors: list[dict[str, Any]] = []
     for name in changes:
         if name not in UPDATABLE:
-            hint = " use the transition endpoint" if name == "status" else ""
-            errors.append({"loc": [name], "msg": f"{name} cannot be changed here;{hint or ' it is not editable'}."})
+            errors.append({"loc": [name], "msg": "The status changes through a transition, not here."
+                           if name == "status" else "This field cannot be changed here."})
     values = dict(changes)
     for field, enum in (("priority", Priority), ("category", Category)):
         if field in values:
@@ -69,14 +70,16 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
                 values[field] = enum(values[field]).value
             except ValueError:
                 known = ", ".join(item.value for item in enum)
-                errors.append({"loc": [field], "msg": f"Unknown {field} {values[field]!r}; use one of {known}."})
+                errors.append({"loc": [field], "msg": NOT_ALLOWED_VALUE,
+                               "params": {"value": values[field], "known": known}})
     if "assignee_id" in values and values["assignee_id"] != ticket.assignee_id:
         _assignee(session, ticket, by, values["assignee_id"], errors)
     if "team_id" in values and values["team_id"] != ticket.team_id:
         if not access.is_leader(by):
             raise PermissionDenied("Only a team leader or above moves a ticket to another team.")
         if values["team_id"] is not None and directory.get_team(session, team_id=values["team_id"]) is None:
-            errors.append({"loc": ["team_id"], "msg": f"No team {values['team_id']}."})
+            errors.append({"loc": ["team_id"], "msg": "Choose a team from the list.",
+                           "params": {"id": values["team_id"]}})
     if "callback_due_at" in values and isinstance(values["callback_due_at"], datetime) \
             and values["callback_due_at"].tzinfo is None:
         errors.append({"loc": ["callback_due_at"], "msg": "Give the time with its UTC offset."})
@@ -95,7 +98,8 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
 
         tier = session.scalar(select(Customer.tier).where(Customer.id == values["customer_id"]))
         if tier is None:
-            errors.append({"loc": ["customer_id"], "msg": f"No customer {values['customer_id']}."})
+            errors.append({"loc": ["customer_id"], "msg": "No customer with this id.",
+                           "params": {"id": values["customer_id"]}})
         values["_tier"] = tier
     if errors:
         raise ValidationFailed(errors)
@@ -230,7 +234,7 @@ def add_note(session: Session, *, ticket_id: int, by: User, body: str) -> Ticket
     if not body:
         raise ValidationFailed("A note needs some text.", field="body")
     if len(body) > NOTE_MAX:
-        raise ValidationFailed(f"A note holds at most {NOTE_MAX} characters.", field="body")
+        raise ValidationFailed("Write the note (up to %(limit)s characters).", field="body", params={"limit": NOTE_MAX})
     note = TicketNote(ticket_id=ticket.id, author_id=by.id, body=body, created_at=clock.now())
     session.add(note)
     session.flush()

@@ -42,6 +42,13 @@ __all__ = ["OVERRIDABLE", "ErasureRefused", "also_erase_with", "cancel", "erase_
 
 # What holds an erasure until an administrator overrides it, in the order they are named.
 OVERRIDABLE = ("open_complaint", "unused_points")
+# Why an erasure waits for a confirmation, by the reasons found.
+REFUSALS = {
+    ("open_complaint",): "The customer has an open complaint: resolve it first, or tick the override to erase anyway.",
+    ("unused_points",): "The customer has unused points: tick the override to erase anyway.",
+    ("open_complaint", "unused_points"): "The customer has an open complaint and unused points: resolve the "
+                                         "complaint first, or tick the overrides to erase anyway.",
+}
 NOTICE_TEMPLATE = ("【客服热线】您的会员资料将于{date}删除，剩余积分和权益可在此之前使用。"
                    "Your member data will be deleted on {date}; points and benefits can be used until then.")
 
@@ -55,9 +62,8 @@ class ErasureRefused(Conflict):
     code = "erasure_refused"
 
     def __init__(self, reasons: list[str]) -> None:
-        names = {"open_complaint": "an open complaint", "unused_points": "unused points"}
-        super().__init__("The customer has " + " and ".join(names[r] for r in reasons) +
-                         "; resolve it, or confirm the override to erase anyway.", field="overrides")
+        super().__init__(REFUSALS[tuple(reasons)] if tuple(reasons) in REFUSALS else REFUSALS[("open_complaint",
+                         "unused_points")], field="overrides", params={"reasons": list(reasons)})
         self.reasons = reasons
 
 
@@ -90,7 +96,8 @@ def _overrides(values: Iterable[str]) -> list[str]:
     chosen = sorted(set(values), key=lambda v: OVERRIDABLE.index(v) if v in OVERRIDABLE else 99)
     unknown = [v for v in chosen if v not in OVERRIDABLE]
     if unknown:
-        raise ValidationFailed([{"loc": ["overrides"], "msg": f"Unknown override: {', '.join(unknown)}."}])
+        raise ValidationFailed([{"loc": ["overrides"], "msg": "Choose the overrides from the list.",
+                                 "params": {"unknown": unknown}}])
     return chosen
 
 

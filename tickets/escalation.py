@@ -32,6 +32,8 @@ ABUSIVE_TAG = "abusive_caller"
 class EscalationRefused(ValidationFailed):
     """This escalation is not allowed; the message says why and what to do."""
 
+    default_msgid = "This escalation is not allowed."
+
     code = "escalation_refused"
 
 
@@ -120,7 +122,8 @@ def _level(value: int | str | Level) -> Level:
         return Level[value] if isinstance(value, str) else Level(value)
     except (KeyError, ValueError):
         names = ", ".join(f"{lv.value} ({lv.name})" for lv in Level)
-        raise EscalationRefused(f"Unknown escalation level {value!r}; use one of {names}.", field="to_level") from None
+        raise EscalationRefused("Choose a level of the ladder from the list.", field="to_level",
+                                params={"value": str(value), "known": names}) from None
 
 
 def escalate(session: Session, *, ticket_id: int, by: User | None, reason: str,
@@ -142,11 +145,12 @@ def escalate(session: Session, *, ticket_id: int, by: User | None, reason: str,
         raise EscalationRefused("The ticket is already with the center head, the top of the ladder.", field="to_level")
     target = Level(current + 1) if to_level is None else _level(to_level)
     if target <= current:
-        raise EscalationRefused(f"The ticket is already at {current.name}; escalation only goes up.", field="to_level")
+        raise EscalationRefused("The ticket is already at that level or above; escalation only goes up.",
+                                field="to_level", params={"level": current.name})
     if target > current + 1 and not urgent:
         raise EscalationRefused(
-            f"Escalation goes one level at a time: from {current.name} the next level is {Level(current + 1).name}. "
-            "Only an urgent matter may skip levels; mark it urgent and give the reason.", field="to_level")
+            "Escalation goes one level at a time; only an urgent matter may skip levels. Tick “urgent” and give "
+            "the reason.", field="to_level", params={"level": current.name, "next_level": Level(current + 1).name})
     skipped = [Level(value) for value in range(current + 1, target)]
 
     with changing(session, ticket, version):

@@ -53,6 +53,7 @@ class GrantOverlap(Conflict):
     """This agent already has a live authorisation for this customer; extend it instead of granting another."""
 
     code = "grant_overlap"
+    default_field = "agent_id"
 
 
 class GrantNotFound(NotFound):
@@ -64,6 +65,7 @@ class GrantingNotAllowed(PermissionDenied):
     extend or revoke a callback authorisation."""
 
     code = "grant_not_grantor"
+    default_field = "agent_id"
 
 
 class GrantToSelf(GrantingNotAllowed):
@@ -73,13 +75,15 @@ class GrantToSelf(GrantingNotAllowed):
 
 
 class GranteeOtherSite(GrantingNotAllowed):
-    """The person authorised must work at the customer's site."""
+    """Choose someone who works at the customer's site."""
 
     code = "grant_other_site"
 
 
 class GrantTooLong(ValidationFailed):
     """A grant's whole life, extensions included, is capped at HOTLINE_GRANT_MAX_SECONDS."""
+
+    default_msgid = "An authorisation cannot last that long, extensions included; choose a shorter duration."
 
     code = "invalid"
 
@@ -198,7 +202,8 @@ def _window(minutes: int | None, field: str) -> timedelta:
         raise ValidationFailed([{"loc": [field], "msg": "The duration must be at least one minute."}])
     if window > limit:
         hours = limit.total_seconds() / 3600
-        raise ValidationFailed([{"loc": [field], "msg": f"An authorisation lasts at most {hours:g} hours."}])
+        raise ValidationFailed([{"loc": [field], "msg": "An authorisation lasts at most %(hours)s hours.",
+                                 "params": {"hours": f"{hours:g}"}}])
     return window
 
 
@@ -331,9 +336,9 @@ def extend_grant(session: Session, *, grant_id: int, by: User, duration_minutes:
     window = _window(duration_minutes, "duration_minutes")
     now = clock.now()
     if grant.revoked_at is not None:
-        raise Conflict("This authorisation was revoked; grant a new one instead.")
+        raise Conflict("This authorisation has ended; grant a new one instead.", params={"state": "revoked"})
     if grant.expires_at <= now:
-        raise Conflict("This authorisation has expired; grant a new one instead.")
+        raise Conflict("This authorisation has ended; grant a new one instead.", params={"state": "expired"})
     expires = now + window
     if expires <= grant.expires_at:
         raise ValidationFailed([{"loc": ["duration_minutes"],
@@ -342,8 +347,9 @@ def extend_grant(session: Session, *, grant_id: int, by: User, duration_minutes:
     if expires > latest:
         hours = max_window().total_seconds() / 3600
         _refuse(session, GrantTooLong([{"loc": ["duration_minutes"], "msg": (
-            f"An authorisation lasts at most {hours:g} hours in all, extensions included; this one can run "
-            f"until {latest.isoformat(timespec='minutes')} at the latest.")}]),
+            "An authorisation lasts at most %(hours)s hours in all, extensions included; choose a shorter duration "
+            "or grant a new one later."), "params": {"hours": f"{hours:g}",
+                                                     "latest": latest.isoformat(timespec="minutes")}}]),
             action="extend", by=by, customer_id=grant.customer_id, agent_id=grant.agent_id, grant_id=grant.id,
             source_ip=source_ip)
     if _overlapping(session, customer_id=grant.customer_id, agent_id=grant.agent_id, starts=grant.starts_at,
@@ -376,7 +382,7 @@ def revoke_grant(session: Session, *, grant_id: int, by: User | None, source_ip:
         return grant
     now = clock.now()
     if grant.expires_at <= now:
-        raise Conflict("This authorisation has already expired; there is nothing to revoke.")
+        raise Conflict("This authorisation has already ended.", params={"state": "expired"})
     grant.revoked_at = now
     grant.revoked_by_id = by.id if by else None
     grant.revoked_by_name = by.username if by else (by_name or "system")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import directory, organisation
 from core.audit import record
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, ValidationFailed, item_text
 from core.models import User
 from tickets.customer_fields import Problems, clean_fields, clean_phones
 from tickets.customers import create_customer
@@ -122,7 +122,7 @@ def _field_errors(items: Iterable[dict[str, object]]) -> list[dict[str, str]]:
         # The CSV names the first phone "phone" and the others "other_phones".
         if loc[:1] == ["phones"]:
             name = "phone" if len(loc) > 1 and loc[1] == "0" else "other_phones" if len(loc) > 1 else "phone"
-        out.append({"field": name, "msg": str(item.get("msg", "invalid"))})
+        out.append({"field": name, "msg": item_text(item)})  # the report is in English, like the file
     return out
 
 
@@ -142,7 +142,8 @@ def import_rows(session: Session, *, rows: Iterable[Mapping[str, str | None]], b
         phones = clean_phones(data["phones"], Problems())
         for position, phone in enumerate(phones):
             if phone.index in seen:
-                problems.add(["phones", position, "number"], f"Duplicate phone: line {seen[phone.index]} has it too.")
+                problems.add(["phones", position, "number"], "Duplicate phone: line %(line)s has it too.",
+                             line=seen[phone.index])
         if problems:
             clean_fields(data, problems, partial=False)  # report the row's other faults too
             report.rejected.append(RejectedRow(line, _field_errors(problems.items)))
@@ -177,7 +178,8 @@ def import_csv(session: Session, *, source: TextIO, by: User | None, default_sit
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        raise ValidationFailed([{"loc": ["header"], "msg": f"The file needs a column named {name!r}."}
+        raise ValidationFailed([{"loc": ["header"], "msg": "The file needs a column named “%(name)s”.",
+                                  "params": {"name": name}}
                                 for name in missing])
     reader.fieldnames = header
     report = import_rows(session, rows=reader, by=by, default_site_id=default_site_id, consent_method=consent_method,

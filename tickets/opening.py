@@ -29,6 +29,8 @@ _COUNTERS = table_of(TicketNumberCounter)
 class CallAlreadyHasTicket(Conflict):
     """The call already has its ticket (a retried webhook, or two racing); nothing was written."""
 
+    default_msgid = "This call already has a ticket."
+
     code = "call_has_ticket"
 
 
@@ -83,7 +85,7 @@ def insert_opened(session: Session, ticket: Ticket, *, call_sid: str | None, act
               .cte("opened"))
     result = session.execute(select(inserted.c.id, inserted.c.number).add_cte(opened)).first()
     if result is None:
-        raise CallAlreadyHasTicket(f"Call {call_sid} already has a ticket.", field="call_sid")
+        raise CallAlreadyHasTicket("This call already has a ticket.", field="call_sid", params={"call_sid": call_sid})
     ticket.id, ticket.number = result.id, result.number
     for name, value in row.items():
         setattr(ticket, name, value)  # defaults the row took, so every column is loaded

@@ -34,6 +34,8 @@ CSV_COLUMNS = ("customer_id", "source_id", "amount_cents", "at")
 class PurchaseElsewhere(Conflict):
     """This source id was recorded for another customer."""
 
+    default_msgid = "This purchase was recorded for another customer."
+
     code = "purchase_elsewhere"
 
 
@@ -56,8 +58,8 @@ def add_purchase(session: Session, *, customer_id: int, source_id: str, amount_c
     """Record one purchase; sending it again (a retried request) changes nothing and says so."""
     source_id = (source_id or "").strip()
     if not source_id or len(source_id) > MAX_SOURCE_ID:
-        raise ValidationFailed(f"Give the till's own id of the purchase, 1 to {MAX_SOURCE_ID} characters.",
-                               field="source_id")
+        raise ValidationFailed("Give the till's own id of the purchase, 1 to %(limit)s characters.",
+                               field="source_id", params={"limit": MAX_SOURCE_ID})
     if at is not None and at.tzinfo is None:
         raise ValidationFailed("Give the time with its offset, such as 2026-12-05T10:00:00+08:00.", field="at")
     customer = session.get(Customer, customer_id)
@@ -66,7 +68,8 @@ def add_purchase(session: Session, *, customer_id: int, source_id: str, amount_c
     earlier = session.scalar(select(CustomerActivity.customer_id).where(
         CustomerActivity.kind == "purchase", CustomerActivity.ref == _ref(source_id)))
     if earlier is not None and earlier != customer_id:
-        raise PurchaseElsewhere(f"Purchase {source_id!r} was recorded for another customer.", field="source_id")
+        raise PurchaseElsewhere("This purchase was recorded for another customer.", field="source_id",
+                                params={"source_id": source_id})
     row = None
     if earlier is None:
         row = tiers.record_purchase(session, customer_id=customer_id, amount_cents=amount_cents,
@@ -134,7 +137,8 @@ def _reader(source: TextIO) -> csv.DictReader[str]:
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     missing = [name for name in CSV_COLUMNS[:3] if name not in header]
     if missing:
-        raise ValidationFailed([{"loc": ["header"], "msg": f"The file needs a column named {name!r}."}
+        raise ValidationFailed([{"loc": ["header"], "msg": "The file needs a column named “%(name)s”.",
+                                  "params": {"name": name}}
                                 for name in missing])
     reader.fieldnames = header
     return reader

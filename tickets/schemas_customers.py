@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from core.limits import INT_MAX
+from tickets import visibility
 
 Tier = Literal["normal", "silver", "gold", "platinum", "diamond"]
 Gender = Literal["female", "male", "other", "undisclosed"]
@@ -105,41 +108,41 @@ class ErasureRequestPublic(BaseModel):
     overrides: list[str]
 
 
-class PhonePublic(BaseModel):
+def _fields_of(card: type, *, leave_out: frozenset[str] = frozenset(),
+               narrower: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields of a dataclass of `tickets.visibility` as pydantic fields: the card is declared
+    once, there, and the API says what it holds (`narrower` types where the API promises more,
+    such as the tier's names; `leave_out` what only a page shows)."""
+    hints = get_type_hints(card)
+    found: dict[str, Any] = {}
+    for item in dataclass_fields(card):
+        if item.name in leave_out:
+            continue
+        if item.default is not MISSING:
+            default: Any = item.default
+        elif item.default_factory is not MISSING:
+            default = Field(default_factory=item.default_factory)
+        else:
+            default = ...
+        found[item.name] = ((narrower or {}).get(item.name, hints[item.name]), default)
+    return found
+
+
+class PhonePublic(create_model("PhoneFields",  # type: ignore[misc]
+                               **_fields_of(visibility.PhoneView, leave_out=frozenset({"masked"})))):
+    """A phone number: masked (`+86 138****0000`) unless the card is full."""
+
     model_config = ConfigDict(from_attributes=True)
 
-    number: str  # masked (`+86 138****0000`) unless the card is full
-    is_primary: bool
 
-
-class CustomerPublic(BaseModel):
-    """A card: `masked` cards carry initials, masked numbers, tier and site only."""
+class CustomerPublic(create_model("CustomerCardFields",  # type: ignore[misc]
+                                  **_fields_of(visibility.CustomerCard, leave_out=frozenset({"print_name"}),
+                                               narrower={"tier": Tier, "phones": list[PhonePublic]}))):
+    """A card: `masked` cards carry initials, masked numbers, tier and site only; `access` says
+    why the details are shown (ownership, call, site or grant). Its fields are those of
+    `tickets.visibility.CustomerCard`."""
 
     model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    masked: bool
-    access: str | None  # why the details are shown: ownership, call, site or grant
-    display_name: str
-    phones: list[PhonePublic]
-    tier: Tier
-    site_id: int
-    owning_agent_id: int | None
-    erased: bool = False
-    gender: str | None = None
-    birthday: str | None = None
-    age: str | None = None
-    email: str | None = None
-    address: str | None = None
-    id_number: str | None = None
-    preferences: dict[str, Any] | None = None
-    special_needs: str | None = None
-    consent_purposes: list[str] = Field(default_factory=list)
-    consent_method: str | None = None
-    consent_at: datetime | None = None
-    points: int | None = None
-    spend_cents: int | None = None
-    last_contact_at: datetime | None = None
 
 
 class CustomerAggregatesPublic(BaseModel):

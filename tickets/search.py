@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 
 from core import clock
 from core.crypto import InvalidPhoneNumber, phone_index
-from core.errors import ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, ValidationFailed
 from core.models import User
 from tickets import access
 from tickets.models.tickets import Ticket, TicketTag
@@ -49,7 +49,7 @@ def _values(value: str | Sequence[str] | None, enum: type, field: str, errors: l
             out.append(enum(item).value)
         except ValueError:
             known = ", ".join(e.value for e in enum)  # type: ignore[attr-defined]
-            errors.append({"loc": [field], "msg": f"Unknown {field} {item!r}; use one of {known}."})
+            errors.append({"loc": [field], "msg": NOT_ALLOWED_VALUE, "params": {"value": item, "known": known}})
     return out
 
 
@@ -99,11 +99,12 @@ def search(session: Session, *, viewer: User, number: str | None = None, phone: 
     categories = _values(category, Category, "category", errors)
     priorities = _values(priority, Priority, "priority", errors)
     if sla_state is not None and sla_state not in ("ok", "at_risk", "breached"):
-        errors.append({"loc": ["sla_state"], "msg": f"Unknown sla_state {sla_state!r}; use ok, at_risk or breached."})
+        errors.append({"loc": ["sla_state"], "msg": NOT_ALLOWED_VALUE,
+                       "params": {"value": sla_state, "known": ["ok", "at_risk", "breached"]}})
     if sort not in SORTS:
-        errors.append({"loc": ["sort"], "msg": f"Unknown sort {sort!r}; use one of {', '.join(SORTS)}."})
+        errors.append({"loc": ["sort"], "msg": NOT_ALLOWED_VALUE, "params": {"value": sort, "known": list(SORTS)}})
     if not 1 <= limit <= MAX_LIMIT:
-        errors.append({"loc": ["limit"], "msg": f"limit is between 1 and {MAX_LIMIT}."})
+        errors.append({"loc": ["limit"], "msg": "Ask for 1 to %(limit)s results.", "params": {"limit": MAX_LIMIT}})
     if phone is not None:
         try:
             caller_index = phone_index(phone)

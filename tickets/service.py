@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import clock, directory, organisation
 from core.config import get_settings
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import NOT_ALLOWED_VALUE, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from tickets import access, calendar, complaints, opening, sla, timeline
 from tickets.access import TicketNotFound
@@ -62,7 +62,7 @@ def _choice(value: object, enum: type, field: str, errors: list[dict[str, object
         return enum(value).value
     except ValueError:
         known = ", ".join(item.value for item in enum)  # type: ignore[attr-defined]
-        errors.append({"loc": [field], "msg": f"Unknown {field} {value!r}; use one of {known}."})
+        errors.append({"loc": [field], "msg": NOT_ALLOWED_VALUE, "params": {"value": value, "known": known}})
         return None
 
 
@@ -81,7 +81,7 @@ def _customer_tier(session: Session, customer_id: int | None) -> str | None:
 
     tier = session.scalar(select(Customer.tier).where(Customer.id == customer_id))
     if tier is None:
-        raise ValidationFailed(f"No customer {customer_id}.", field="customer_id")
+        raise ValidationFailed("No customer with this id.", field="customer_id", params={"customer_id": customer_id})
     return tier
 
 
@@ -97,7 +97,8 @@ def open_ticket(session: Session, *, category: str, site_id: int | None = None, 
     category = _choice(category, Category, "category", errors) or ""
     chosen = _choice(priority, Priority, "priority", errors)
     if source not in SOURCES:
-        errors.append({"loc": ["source"], "msg": f"Unknown source {source!r}; use one of {', '.join(SOURCES)}."})
+        errors.append({"loc": ["source"], "msg": NOT_ALLOWED_VALUE,
+                       "params": {"value": source, "known": list(SOURCES)}})
     if by is not None:
         access.require_worker(by)
         site_id = site_id or by.site_id
@@ -110,9 +111,9 @@ def open_ticket(session: Session, *, category: str, site_id: int | None = None, 
     if site_id is None or not _site_exists(session, site_id):
         errors.append({"loc": ["site_id"], "msg": "Name the site the ticket belongs to."})
     if team_id is not None and directory.get_team(session, team_id=team_id) is None:
-        errors.append({"loc": ["team_id"], "msg": f"No team {team_id}."})
+        errors.append({"loc": ["team_id"], "msg": "Choose a team from the list.", "params": {"id": team_id}})
     if assignee_id is not None and access.staff_member(session, assignee_id) is None:
-        errors.append({"loc": ["assignee_id"], "msg": f"No user {assignee_id}."})
+        errors.append({"loc": ["assignee_id"], "msg": "Choose someone from the list.", "params": {"id": assignee_id}})
     if errors:
         raise ValidationFailed(errors)
     tier = _customer_tier(session, customer_id)
@@ -264,7 +265,8 @@ def link_call(session: Session, *, ticket_id: int, call_sid: str, direction: str
     link = session.scalar(select(TicketCall).where(TicketCall.call_sid == call_sid))
     if link is not None:
         if link.ticket_id != ticket_id:
-            raise ValidationFailed(f"Call {call_sid} already belongs to another ticket.", field="call_sid")
+            raise ValidationFailed("This call already belongs to another ticket.", field="call_sid",
+                                   params={"call_sid": call_sid})
         return link
     ticket = access.get_visible(session, ticket_id=ticket_id, user=None)
     link = TicketCall(ticket_id=ticket.id, call_sid=call_sid, direction=direction, created_at=clock.now())
@@ -308,14 +310,15 @@ def attach_recording(session: Session, *, recording_ref: str, kind: str = "call"
     """Keep telephony's reference to a recording (its id or RecordingSid) on the ticket, found by
     id or by the call's CallSid. Idempotent by recording_ref (recording callbacks repeat)."""
     if kind not in RECORDING_KINDS:
-        raise ValidationFailed(f"A recording is one of {', '.join(RECORDING_KINDS)}.", field="kind")
+        raise ValidationFailed("Choose a kind of recording from the list.", field="kind",
+                               params={"known": list(RECORDING_KINDS)})
     existing = session.scalar(select(TicketRecording).where(TicketRecording.recording_ref == recording_ref))
     if existing is not None:
         return existing
     if ticket_id is None:
         ticket = ticket_for_call(session, call_sid=call_sid) if call_sid else None
         if ticket is None:
-            raise TicketNotFound(f"No ticket for call {call_sid}; open one first (open_from_voicemail).")
+            raise TicketNotFound("No ticket for this call; open one first.", params={"call_sid": call_sid})
     else:
         ticket = access.get_visible(session, ticket_id=ticket_id, user=None)
     recording = TicketRecording(ticket_id=ticket.id, recording_ref=recording_ref, kind=kind, call_sid=call_sid,

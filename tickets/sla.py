@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 SLA_STATES = ("ok", "at_risk", "breached")
+# What a policy key that is none of the known values is answered with.
+CHOOSE = {"category": "Choose a category from the list.", "priority": "Choose a priority from the list.",
+          "tier": "Choose a tier from the list."}
 
 # Whole-number settings (tunables an administrator changes, on the settings page or with set_setting).
 tunables.namespace("tickets", title="Tickets and customers")
@@ -130,9 +133,9 @@ def set_policy(session: Session, *, category: str | None = None, priority: str |
     for field, value, known in (("category", category, [c.value for c in Category]),
                                 ("priority", priority, [p.value for p in Priority]), ("tier", tier, list(TIERS))):
         if value is not None and value not in known:
-            errors.append({"loc": [field], "msg": f"Unknown {field} {value!r}; use one of {', '.join(known)}."})
+            errors.append({"loc": [field], "msg": CHOOSE[field], "params": {"value": value, "known": known}})
     if first_response_minutes < 1 or resolution_minutes < 1:
-        errors.append({"loc": ["resolution_minutes"], "msg": "Targets are whole positive minutes."})
+        errors.append({"loc": ["resolution_minutes"], "msg": "Give a whole number of minutes, at least 1."})
     if errors:
         raise ValidationFailed(errors)
     row = session.scalar(select(SlaPolicy).where(

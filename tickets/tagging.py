@@ -16,7 +16,8 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
     for raw in tags or ():
         tag = str(raw).strip().lower().replace(" ", "_")
         if not _TAG.match(tag):
-            raise ValidationFailed(f"{raw!r} is not a tag: use up to 40 letters, digits, '-' or '_'.", field="tags")
+            raise ValidationFailed("A tag is a short word: up to 40 letters, digits, “-” or “_” (spaces become “_”).",
+                                   field="tags", params={"tag": str(raw)})
         if tag not in cleaned:
             cleaned.append(tag)
     return cleaned

@@ -66,7 +66,8 @@ def record_contact(session: Session, *, customer_id: int, at: datetime | None = 
     tier frequency, so an SMS or a follow-up the hub sends never earns an upgrade. `ref` (the
     CallSid, message or ticket event) makes recording it twice do nothing."""
     if channel not in CONTACT_CHANNELS:
-        raise ValidationFailed(f"Use one of {', '.join(CONTACT_CHANNELS)}.", field="channel")
+        raise ValidationFailed("Choose a channel from the list.", field="channel",
+                               params={"known": list(CONTACT_CHANNELS)})
     kind = "contact" if channel in COUNTED_CHANNELS else "outreach"
     row = activity.add(session, customer_id=customer_id, kind=kind, at=at, amount_cents=0, ref=ref)
     if row is not None and kind == "contact":
@@ -129,7 +130,8 @@ def redeem_points(session: Session, *, customer_id: int, points: int, reason: st
     if customer is None or customer.is_erased:
         raise ValidationFailed("No customer with this id.", field="customer_id")
     if (customer.points or 0) < points:
-        raise NotEnoughPoints(f"The customer has {customer.points or 0} points, fewer than {points}.", field="points")
+        raise NotEnoughPoints("The customer does not have that many points.", field="points",
+                              params={"points": customer.points or 0, "asked": points})
     return adjust_points(session, customer_id=customer_id, delta=-points, reason=reason.strip(), by=by)
 
 
@@ -156,7 +158,7 @@ def set_threshold(session: Session, *, tier: str, min_spend_cents: int, min_freq
     if by is not None and by.role != Role.admin.value:
         raise PermissionDenied("Only an administrator can change tier thresholds.")
     if tier not in TIERS:
-        raise ValidationFailed(f"Use one of {', '.join(TIERS)}.", field="tier")
+        raise ValidationFailed("Choose a tier from the list.", field="tier", params={"known": list(TIERS)})
     if min(min_spend_cents, min_frequency, min_points) < 0:
         raise ValidationFailed("Thresholds are zero or more.", field="min_spend_cents")
     row = session.get(TierThreshold, tier) or TierThreshold(tier=tier, rank=TIERS.index(tier))

@@ -22,11 +22,14 @@ class StaleTicket(Conflict):
     code = "stale_version"
 
 
+# The values (the ticket's number, the version read and the current one) are in `params`.
+STALE = "Someone else changed this ticket while you were writing. Reload it to see their change, then add yours again."
+
+
 def check_version(ticket: Ticket, version: int | None) -> None:
     """Refuse at once when the caller read an older version than the one stored."""
     if version is not None and version != ticket.version:
-        raise StaleTicket(f"Ticket {ticket.number} was changed by someone else (you have version {version}, "
-                          f"it is now at {ticket.version}); reload it and apply your change again.", field="version",
+        raise StaleTicket(STALE, field="version",
                           params={"number": ticket.number, "version": version, "current_version": ticket.version})
 
 
@@ -39,8 +42,7 @@ def _current_version(session: Session, ticket_id: int) -> int | None:
 
 
 def _stale(number: str, version: int, current: int | None) -> StaleTicket:
-    return StaleTicket(f"Ticket {number} was changed by someone else while you edited it (you have version "
-                       f"{version}, it is now at {current}); reload it and apply your change again.", field="version",
+    return StaleTicket(STALE, field="version",
                        params={"number": number, "version": version, "current_version": current})
 
 

@@ -84,10 +84,8 @@ class InvalidTransition(Conflict):
         self.current = current
         self.target = target
         self.allowed = sorted(s.value for s in (allowed if allowed is not None else allowed_from(current)))
-        names = ", ".join(self.allowed) or "none (it is final)"
-        super().__init__(
-            f"A ticket cannot go from {current} to {target}. From {current} it can go to: {names}.", field="status"
-        )
+        super().__init__("The ticket cannot go to that status from its current one; choose one of those allowed.",
+                         field="status", params={"current": current, "target": target, "allowed": self.allowed})
 
 
 def allowed_from(status: str | Status) -> frozenset[Status]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from agent_ui import flash
-from agent_ui.form_errors import FormError, describe
+from agent_ui.form_errors import FormError, describe_all
 from agent_ui.i18n import N_
 from agent_ui.templating import is_htmx, render
 from core.errors import DomainError
@@ -51,8 +51,8 @@ DONE = {
 }
 
 Errors = dict[str, FormError]
-# (service field, exception code or None for any) -> (page field, msgid); see `explain`.
-Messages = dict[tuple[str, str | None], tuple[str, str]]
+# The service's name of a field -> the form's name of it; see `explain`.
+Fields = dict[str, str]
 
 
 def note(request: Request) -> str | None:
@@ -86,31 +86,15 @@ def status_for(exc: DomainError | None = None) -> int:
     return 422
 
 
-def _service_fields(exc: DomainError) -> list[tuple[str, ...]]:
-    locations = [tuple(str(p) for p in (e.get("loc") or [])) for e in getattr(exc, "errors", None) or []]
-    return locations or [((exc.field,) if exc.field else ())]
-
-
-def explain(exc: DomainError, messages: Messages, *, fallback_field: str = "") -> Errors:
-    """Every refused field of `exc` with its message. `messages` maps the service's field (its
-    whole ValidationFailed `loc` joined by dots, or just the last part) and error code to the
-    page's field and a msgid; a refusal it does not know is shown above the form in general words."""
-    found: Errors = {}
-    for location in _service_fields(exc):
-        names = (".".join(location), location[-1]) if location else ("",)
-        for key in [(name, code) for name in names for code in (exc.code, None)]:
-            if key in messages:
-                field, message = messages[key]
-                found[field] = FormError(field, message)
-                break
-    if not found:
-        general = describe(exc)
-        found[fallback_field] = FormError(fallback_field, general.message, general.params, general.translate_params)
-    return found
+def explain(exc: DomainError, fields: Fields, *, fallback_field: str = "") -> Errors:
+    """Every refused field of `exc` with the service's own message, beside the page's field:
+    `fields` maps the service's name of each field the form shows (its whole `loc` joined by
+    dots, or just the last part) to the form's name; any other refusal goes to `fallback_field`."""
+    return describe_all(exc, fields=fields, fallback_field=fallback_field)
 
 
 def submit(session: Session, *, refused: Errors, save: Callable[[], str], again: Callable[[int, Errors], Response],
-           messages: Messages, done_key: str, fallback_field: str = "") -> Response:
+           fields: Fields, done_key: str, fallback_field: str = "") -> Response:
     """How a form that makes something ends: what the page itself refused (422), else `save()`
     calls the service, whose refusal is rolled back (409, or 422 for bad input); either is shown
     by `again(status, errors)`, the page with what was typed and each message beside its field.
@@ -121,7 +105,7 @@ def submit(session: Session, *, refused: Errors, save: Callable[[], str], again:
         location = save()
     except DomainError as exc:
         session.rollback()
-        return again(status_for(exc), explain(exc, messages, fallback_field=fallback_field))
+        return again(status_for(exc), explain(exc, fields, fallback_field=fallback_field))
     return done(location, done_key)
 
 

@@ -31,12 +31,7 @@ TEXT_NAMES = {
     "goodbye": N_("Goodbye"), "queue_problem": N_("All lines busy"),
 }
 GENERAL_FIELDS = ("default_language", "default_site_id", "wait_limit_seconds", "callback_due_minutes")
-MESSAGES: common.Messages = {
-    ("default_language", None): ("default_language", N_("Choose a language from the list.")),
-    ("default_site_id", None): ("default_site_id", N_("Choose a site from the list.")),
-    ("wait_limit_seconds", None): ("wait_limit_seconds", N_("Give a whole number of seconds, 1 or more.")),
-    ("callback_due_minutes", None): ("callback_due_minutes", N_("Give a whole number of minutes, 1 or more.")),
-}
+FIELDS: common.Fields = {name: name for name in GENERAL_FIELDS}
 TOO_LONG = N_("A text has at most 1000 characters.")
 PLACEHOLDERS = N_("Use only the placeholders %(names)s, each in braces, as the default text does.")
 NO_PLACEHOLDERS = N_("This text takes no placeholders: remove the braces.")
@@ -46,9 +41,9 @@ def field_name(language: str, key: str) -> str:
     return f"text-{language}-{key}"
 
 
-def _text_messages() -> common.Messages:
+def _text_fields() -> common.Fields:
     # update_settings locates a text as ["texts", language, key]; the page's field says both.
-    return {(f"texts.{language}.{key}", None): (field_name(language, key), TOO_LONG) for language in LANGUAGES
+    return {f"texts.{language}.{key}": field_name(language, key) for language in LANGUAGES
             for key in DEFAULT_TEXTS[language]}
 
 
@@ -140,7 +135,7 @@ def save(request: Request, session: DbSession, user: AdminUser,
     except DomainError as exc:
         session.rollback()
         return _page(request, session, status_code=common.status_for(exc),
-                     errors=common.explain(exc, {**MESSAGES, **_text_messages()}), typed=form)
+                     errors=common.explain(exc, {**FIELDS, **_text_fields()}), typed=form)
     return common.done("/admin/ivr", "ivr_saved")
 
 

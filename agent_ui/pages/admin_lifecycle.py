@@ -26,12 +26,7 @@ router = APIRouter()
 PAGE = "admin/lifecycle.html"
 HERE = "/admin/lifecycle"
 SETTING_KEYS = ("tier_assessment_months", "points_per_yuan", "quiet_customer_days")
-MESSAGES: common.Messages = {
-    ("on_date", None): ("on_date", N_("Choose a day after today: the greeting goes out on its eve.")),
-    ("on_date", "greeting_day_taken"): ("on_date", N_("That day has a greeting already; remove it first.")),
-    ("name", None): ("name", N_("Name the holiday, up to 100 characters.")),
-    ("body", None): ("body", N_("Write the greeting, up to 300 characters.")),
-}
+FIELDS: common.Fields = {"on_date": "on_date", "name": "name", "body": "body"}
 WHOLE = N_("Give a whole number, 0 or more.")
 POSITIVE = N_("Give a whole number, 1 or more.")
 
@@ -119,7 +114,7 @@ def add_greeting(request: Request, session: DbSession, user: AdminUser, on_date:
     except DomainError as exc:
         session.rollback()
         return _page(request, session, status_code=common.status_for(exc), typed=typed,
-                     errors=common.explain(exc, MESSAGES))
+                     errors=common.explain(exc, FIELDS))
     return common.done(HERE, "greeting_added")
 
 

@@ -18,42 +18,20 @@ from core.directory import find_users
 from core.errors import DomainError
 from core.models import LOCALES, Role
 from core.organisation import list_sites, list_skills, list_teams
-from core.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword
 
 router = APIRouter()
 
 STATES = {"active": N_("Active"), "inactive": N_("Deactivated"), "all": N_("Everyone")}
 LEVELS = (1, 2, 3, 4, 5)
 LOCALE_NAMES = {"en": "English", "zh_Hans": "简体中文"}
-PASSWORD_RULES = {
-    "too_short": N_("The password must be at least %(minimum)s characters long; choose a longer one."),
-    "too_long": N_("The password must be at most %(maximum)s characters long."),
-    "blank": N_("The password cannot be only spaces."),
-}
-MESSAGES: common.Messages = {
-    ("username", "username_taken"): ("username", N_("This username is already in use; choose another.")),
-    ("username", None): ("username", N_("A username is 2 to 80 lower-case letters, digits, dots, dashes, "
-                                        "underscores or @.")),
-    ("role", None): ("role", N_("Choose a role from the list.")),
-    ("locale", None): ("locale", N_("Choose a language from the list.")),
-    ("team_id", None): ("team_id", N_("That team works at another site; choose one of the site's teams, or no team.")),
-    ("site_id", None): ("site_id", N_("Choose a site from the list.")),
-    ("level", None): ("level", N_("A skill level is from 1 to 5.")),
-}
-LEVEL_RULE = MESSAGES[("level", None)][1]
-LAST_ADMIN = N_("This is the last active administrator: make someone else an administrator first.")
-UNKNOWN_SKILL = N_("Choose a skill from the list.")
+# The fields of the forms, by the services' names of them.
+FIELDS: common.Fields = {name: name for name in ("username", "role", "locale", "team_id", "site_id", "level",
+                                                 "password", "skill")}
+LEVEL_RULE = N_("A skill level is from 1 to 5.")
 
 
-def _explain(exc: DomainError, *, fallback_field: str = "") -> common.Errors:
-    """A refusal beside its field; the password rules and the last administrator need their own words."""
-    if isinstance(exc, WeakPassword):
-        return common.refuse("password", PASSWORD_RULES[exc.reason], minimum=MIN_LENGTH, maximum=MAX_LENGTH)
-    if isinstance(exc, users.LastAdmin):
-        return common.refuse(fallback_field, LAST_ADMIN)
-    if isinstance(exc, users.UnknownSkill):
-        return common.refuse("skill", UNKNOWN_SKILL)
-    return common.explain(exc, MESSAGES, fallback_field=fallback_field)
+def _refusals(exc: DomainError, *, fallback_field: str = "") -> common.Errors:
+    return common.explain(exc, FIELDS, fallback_field=fallback_field)
 
 
 def _choices(session: DbSession) -> dict[str, Any]:
@@ -108,7 +86,7 @@ def create_person(request: Request, session: DbSession, user: AdminUser, ip: Cli
             users.move(session, user_id=person.id, site_id=site, team_id=team, by=user, source_ip=ip)
     except DomainError as exc:
         session.rollback()
-        return _new_page(request, session, status_code=common.status_for(exc), errors=_explain(exc), typed=typed)
+        return _new_page(request, session, status_code=common.status_for(exc), errors=_refusals(exc), typed=typed)
     return common.done(f"/admin/people/{person.id}", "user_created")
 
 
@@ -134,7 +112,7 @@ def _refused(request: Request, session: DbSession, user_id: int, exc: DomainErro
              typed: dict[str, str] | None = None) -> Response:
     session.rollback()
     return _person_page(request, session, user_id, status_code=common.status_for(exc),
-                        errors=_explain(exc, fallback_field=fallback_field), typed=typed)
+                        errors=_refusals(exc, fallback_field=fallback_field), typed=typed)
 
 
 @router.post("/admin/people/{user_id}/role", include_in_schema=False)
@@ -175,7 +153,7 @@ def set_skill(request: Request, session: DbSession, user: AdminUser, user_id: in
     except DomainError as exc:
         session.rollback()
         errors = {level_field if name == "level" else name: error
-                  for name, error in _explain(exc, fallback_field="skill").items()}
+                  for name, error in _refusals(exc, fallback_field="skill").items()}
         return _person_page(request, session, user_id, status_code=common.status_for(exc), errors=errors,
                             typed={"skill": skill[:40]})
     return common.done(f"/admin/people/{user_id}", "skill_set")

@@ -54,7 +54,9 @@ def _field(location: list[Any], new_at: dict[int, int]) -> str:
     return ".".join(out + [str(p) for p in parts[:1]])
 
 
-def _explain(exc: DomainError, new_at: dict[int, int]) -> common.Errors:
+def _refused_fields(exc: DomainError, new_at: dict[int, int]) -> common.Errors:
+    """Each refused field of the form with its rule. The definition is checked by its pydantic
+    schema, whose messages are pydantic's English, so the page states the field's rule instead."""
     errors: common.Errors = {}
     for error in getattr(exc, "errors", None) or []:
         location = list(error.get("loc") or [])
@@ -144,7 +146,7 @@ def new_version(request: Request, session: DbSession, user: AdminUser, scorecard
         made = scorecards.new_version(session, code=card.code, definition=definition, by=user)
     except ValidationFailed as exc:
         session.rollback()
-        return _page(request, session, card, status_code=422, errors=_explain(exc, new_at), typed=typed)
+        return _page(request, session, card, status_code=422, errors=_refused_fields(exc, new_at), typed=typed)
     except DomainError as exc:
         session.rollback()
         return _page(request, session, card, status_code=common.status_for(exc),

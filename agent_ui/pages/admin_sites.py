@@ -31,10 +31,7 @@ from tickets import calendar
 
 router = APIRouter()
 
-SITE_MESSAGES: common.Messages = {
-    ("code", "conflict"): ("code", N_("Another site already has this code; choose another.")),
-    ("timezone", None): ("timezone", N_("Unknown time zone; choose one of the list, such as Asia/Shanghai.")),
-}
+SITE_FIELDS: common.Fields = {"code": "code", "timezone": "timezone", "name": "name"}
 NAME_NEEDED = N_("Give the site a name.")
 CODE_RULE = N_("A code is 1 to 40 lower-case letters, digits or dashes, such as xuhui.")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -81,7 +78,7 @@ def add_site(request: Request, session: DbSession, user: AdminUser, name: Annota
         site = create_site(session, name=name[:200], code=code, timezone=timezone.strip() or None, by=user)
         return f"/admin/sites/{site.id}"
 
-    return common.submit(session, refused=errors, save=save, messages=SITE_MESSAGES, done_key="site_created",
+    return common.submit(session, refused=errors, save=save, fields=SITE_FIELDS, done_key="site_created",
                          again=lambda status, shown: _sites_page(request, session, status_code=status, errors=shown,
                                                                 typed=typed))
 
@@ -138,9 +135,7 @@ def parse_ranges(text: str) -> list[tuple[str, str]]:
 
 
 def _hours_error(field: str, exc: DomainError) -> common.Errors:
-    if exc.field == "ranges":
-        return common.refuse(field, HOURS_OVERLAP if "overlap" in exc.message else HOURS_ORDER)
-    return common.refuse(field, HOURS_FORMAT)
+    return common.explain(exc, {}, fallback_field=field)
 
 
 @router.post("/admin/sites/{site_id}/hours", include_in_schema=False)
@@ -248,16 +243,8 @@ def remove_center_holiday(session: DbSession, user: AdminUser, ip: ClientIP,
 
 # A site's named people: managers and QA coverage --------------------------------------------
 
-MANAGER_MESSAGES: common.Messages = {
-    ("user_id", "already_assigned"): ("user_id", N_("This person already has this assignment.")),
-    ("user_id", None): ("user_id", N_("Choose a person from the list: a team leader, supervisor or center head who "
-                                      "works at this site.")),
-}
-QA_MESSAGES: common.Messages = {
-    ("user_id", "already_assigned"): ("qa_user_id", N_("This person already has this assignment.")),
-    ("user_id", None): ("qa_user_id", N_("Choose a QA inspector from the list.")),
-    ("team_id", None): ("qa_team_id", N_("Choose one of the site's teams, or the whole site.")),
-}
+MANAGER_FIELDS: common.Fields = {"user_id": "user_id"}
+QA_FIELDS: common.Fields = {"user_id": "qa_user_id", "team_id": "qa_team_id"}
 
 
 def _named_people(session: DbSession, site_id: int) -> dict[str, object]:
@@ -278,10 +265,10 @@ def _named_people(session: DbSession, site_id: int) -> dict[str, object]:
 
 
 def _assignment_refused(request: Request, session: DbSession, site_id: int, exc: DomainError,
-                        messages: common.Messages, typed: dict[str, str]) -> Response:
+                        fields: common.Fields, typed: dict[str, str]) -> Response:
     session.rollback()
     return _calendar_page(request, session, site_id, status_code=common.status_for(exc),
-                          errors=common.explain(exc, messages, fallback_field="user_id"), typed=typed)
+                          errors=common.explain(exc, fields, fallback_field="user_id"), typed=typed)
 
 
 @router.post("/admin/sites/{site_id}/managers", include_in_schema=False)
@@ -292,7 +279,7 @@ def name_manager(request: Request, session: DbSession, user: AdminUser, ip: Clie
         assignments.assign_site_manager(session, site_id=site_id, user_id=common.optional_id(user_id) or 0, by=user,
                                         source_ip=ip)
     except DomainError as exc:
-        return _assignment_refused(request, session, site_id, exc, MANAGER_MESSAGES, {"user_id": user_id[:20]})
+        return _assignment_refused(request, session, site_id, exc, MANAGER_FIELDS, {"user_id": user_id[:20]})
     return common.done(f"/admin/sites/{site_id}", "manager_named")
 
 
@@ -304,7 +291,7 @@ def cover_with_qa(request: Request, session: DbSession, user: AdminUser, ip: Cli
         assignments.assign_qa_coverage(session, site_id=site_id, user_id=common.optional_id(user_id) or 0,
                                        team_id=common.optional_id(team_id), by=user, source_ip=ip)
     except DomainError as exc:
-        return _assignment_refused(request, session, site_id, exc, QA_MESSAGES,
+        return _assignment_refused(request, session, site_id, exc, QA_FIELDS,
                                    {"qa_user_id": user_id[:20], "qa_team_id": team_id[:20]})
     return common.done(f"/admin/sites/{site_id}", "qa_covered")
 

@@ -21,9 +21,7 @@ router = APIRouter()
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 CODE_RULE = N_("A code is 2 to 40 lower-case letters, digits or underscores, starting with a letter.")
 NAME_RULE = N_("Give the skill a name.")
-MESSAGES: common.Messages = {
-    ("code", "conflict"): ("code", N_("A skill with this code already exists; choose another code.")),
-}
+FIELDS: common.Fields = {"code": "code", "name": "name"}
 
 
 def _skills_page(request: Request, session: DbSession, *, status_code: int = 200,
@@ -55,7 +53,7 @@ def add_skill(request: Request, session: DbSession, user: AdminUser, code: Annot
         create_skill(session, code=code, name=name[:200], by=user)
         return "/admin/skills"
 
-    return common.submit(session, refused=errors, save=save, messages=MESSAGES, fallback_field="code",
+    return common.submit(session, refused=errors, save=save, fields=FIELDS, fallback_field="code",
                          done_key="skill_created",
                          again=lambda status, shown: _skills_page(request, session, status_code=status, errors=shown,
                                                                  typed=typed))

@@ -20,12 +20,8 @@ from tickets.workflow import TIERS, Category, Priority
 router = APIRouter()
 
 MINUTES_RULE = N_("Give a whole number of minutes, at least 1.")
-MESSAGES: common.Messages = {
-    ("category", None): ("category", N_("Choose a category from the list.")),
-    ("priority", None): ("priority", N_("Choose a priority from the list.")),
-    ("tier", None): ("tier", N_("Choose a tier from the list.")),
-    ("resolution_minutes", None): ("resolution_minutes", MINUTES_RULE),
-}
+FIELDS: common.Fields = {"category": "category", "priority": "priority", "tier": "tier",
+                         "resolution_minutes": "resolution_minutes"}
 common.DONE.update({"sla_policy_saved": N_("The SLA policy was saved; tickets opened from now on follow it.")})
 
 
@@ -70,6 +66,6 @@ def set_policy(request: Request, session: DbSession, user: AdminUser, category: 
                        business_hours=bool(business_hours), by=user)
     except DomainError as exc:
         session.rollback()
-        return _page(request, session, status_code=common.status_for(exc), errors=common.explain(exc, MESSAGES),
+        return _page(request, session, status_code=common.status_for(exc), errors=common.explain(exc, FIELDS),
                      typed=typed)
     return common.done("/admin/sla", "sla_policy_saved")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from agent_ui import error_pages
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.templating import is_htmx, render
@@ -20,7 +21,7 @@ from core.crypto import InvalidPhoneNumber
 from core.directory import staff_names
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
-from tickets import care, erasure, purchases, tiers, visibility
+from tickets import care, erasure, purchases, visibility
 from tickets import customers as customer_service
 from tickets import grants as grant_service
 from tickets import search as ticket_search
@@ -65,9 +66,8 @@ def _card(request: Request, session: DbSession, user: User, ip: str | None, cust
           typed: dict[str, Any] | None = None) -> Response:
     try:
         card = visibility.view_customer(session, customer_id=customer_id, viewer=user, source_ip=ip)
-    except NotFound:
-        return render(request, "error.html", {"title": N_("Not found"),
-                                               "message": N_("There is no such customer.")}, status_code=404)
+    except NotFound as exc:
+        return error_pages.respond(request, 404, exc)
     now = clock.now()
     tickets = ticket_search.search(session, viewer=user, customer_id=customer_id, limit=20, with_count=False).items
     grant = None
@@ -105,7 +105,8 @@ def erase(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, c
              "overrides": chosen}
     try:
         if confirm != "yes":
-            raise ValidationFailed("Tick the box to confirm.", field="confirm")
+            raise ValidationFailed("Tick the box to confirm that this customer's personal data is deleted for good.",
+                                   field="confirm")
         if when == "notice":
             erasure.request_erasure(session, customer_id=customer_id, by=user, reason=reason[:500],
                                     overrides=chosen, source_ip=ip)
@@ -114,16 +115,7 @@ def erase(request: Request, session: DbSession, user: AdminUser, ip: ClientIP, c
                               requested_by_customer=bool(requested_by_customer), source_ip=ip)
     except DomainError as exc:
         session.rollback()
-        if exc.field == "confirm":
-            error = FormError("confirm", N_("Tick the box to confirm that this customer's personal data is deleted "
-                                            "for good."))
-        elif exc.code == "erasure_refused":
-            error = FormError("overrides", N_("The customer has an open complaint or unused points: tick the "
-                                              "override to erase anyway, or resolve it first."))
-        elif exc.code == "invalid":
-            error = FormError("reason", N_("Say why the customer is erased (a short reason, up to 500 characters)."))
-        else:
-            error = describe(exc)
+        error = describe(exc, fields={"confirm": "confirm", "overrides": "overrides", "reason": "reason"})
         return _card(request, session, user, ip, customer_id, status_code=422 if exc.code == "invalid" else 409,
                      errors={"erase": error}, typed=typed)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
@@ -142,16 +134,8 @@ def redeem_points(request: Request, session: DbSession, user: AgentUser, ip: Cli
     except DomainError as exc:
         session.rollback()
         if isinstance(exc, NotFound):
-            return render(request, "error.html", {"title": N_("Not found"),
-                                                   "message": N_("There is no such customer.")}, status_code=404)
-        if isinstance(exc, tiers.NotEnoughPoints):
-            error = FormError("points", N_("The customer does not have that many points."))
-        elif exc.field == "points":
-            error = FormError("points", N_("Redeem a whole number of points, one or more."))
-        elif exc.field == "reason":
-            error = FormError("reason", N_("Say what the points are redeemed for."))
-        else:
-            error = describe(exc)
+            return error_pages.respond(request, 404, exc)
+        error = describe(exc, fields={"points": "points", "reason": "reason"})
         status = 403 if isinstance(exc, PermissionDenied) else 422 if exc.code == "invalid" else 409
         return _card(request, session, user, ip, customer_id, status_code=status, errors={"points": error},
                      typed=typed)

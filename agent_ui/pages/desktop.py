@@ -71,12 +71,16 @@ def _done(request: Request, session: DbSession, user: AgentUser, panel: str) -> 
     return RedirectResponse("/desktop", status_code=303)
 
 
+# The fields the desk's panels show, by the services' names of them.
+PANEL_FIELDS = {"state": "state", "version": "version", "category": "category", "resolution": "resolution"}
+
+
 def _refused(request: Request, session: DbSession, user: AgentUser, ip: str | None, panel: str,
              exc: DomainError) -> Response:
     """The refusal beside its field, in the reader's language: the panel for htmx, else the page
     itself (not a redirect, so nothing typed or refused travels in a cookie or the address)."""
     session.rollback()  # nothing half-done is committed; the panel is read afresh
-    errors = {panel: describe(exc)}
+    errors = {panel: describe(exc, fields=PANEL_FIELDS)}
     status = 422 if exc.code == "invalid" else 409
     if is_htmx(request):
         return _panel(request, session, user, panel, status_code=status, errors=errors, ip=ip)
@@ -134,7 +138,8 @@ def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: Clien
     except DomainError as exc:
         session.rollback()
         if is_htmx(request):
-            return render(request, "desktop/_ticket_status.html", {"errors": {"ticket": describe(exc)},
+            errors = {"ticket": describe(exc, fields=PANEL_FIELDS)}
+            return render(request, "desktop/_ticket_status.html", {"errors": errors,
                                                                    "autosave": True}, status_code=409)
         return _refused(request, session, user, ip, "ticket", exc)
     if is_htmx(request):

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from agent_ui import floor_view
 from agent_ui.form_errors import describe
+from agent_ui.pages import grants as grant_pages
 from agent_ui.templating import is_htmx, render
 from core import backup, jobs
 from core.auth import ClientIP, DbSession, TeamLeaderUser
@@ -63,7 +64,7 @@ def _refused(request: Request, session: DbSession, user: TeamLeaderUser, exc: Do
              **extra: Any) -> Response:
     session.rollback()
     return _grants(request, session, user, status_code=422 if exc.code == "invalid" else 409,
-                   errors={"grants": describe(exc)}, **extra)
+                   errors={"grants": describe(exc, fields=grant_pages.FIELDS)}, **extra)
 
 
 @router.get("/floor", include_in_schema=False)

@@ -27,6 +27,9 @@ router = APIRouter()
 PAGE = "grants/page.html"
 DURATIONS = (30, 60, 120, 240, 480, 1440)  # minutes offered in the grant and extend forms
 PAGE_SIZE = 30
+# The grant and extend forms' fields, by the service's names of them.
+FIELDS = {"agent_id": "agent_id", "duration_minutes": "duration_minutes", "reason": "reason",
+          "customer_id": "ticket_number", "ticket_number": "ticket_number"}
 
 
 def grantable_agents(session: DbSession, user: User) -> list[User]:
@@ -96,7 +99,7 @@ def _refused(request: Request, session: DbSession, user: User, form: str, exc: D
              typed: dict[str, Any] | None = None) -> Response:
     session.rollback()
     return _page(request, session, user, status_code=422 if exc.code == "invalid" else 409,
-                 errors={form: describe(exc)}, typed=typed)
+                 errors={form: describe(exc, fields=FIELDS)}, typed=typed)
 
 
 @router.get("/authorisations", include_in_schema=False)

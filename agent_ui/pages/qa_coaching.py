@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from agent_ui import i18n
+from agent_ui import error_pages, i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.templating import render
@@ -39,11 +39,7 @@ PostedForm = Annotated[FormData, Depends(_form)]
 
 
 def _refused(request: Request, exc: DomainError) -> Response:
-    if isinstance(exc, PermissionDenied):
-        return render(request, "error.html", {"title": N_("Not allowed"), "message": N_(
-            "You may not see this: it belongs to another site or team, or to another inspector.")}, status_code=403)
-    return render(request, "error.html", {"title": N_("Not found"), "message": N_(
-        "There is no such training plan or coaching task that you can see.")}, status_code=404)
+    return error_pages.respond(request, 403 if isinstance(exc, PermissionDenied) else 404, exc)
 
 
 def _teams(session: Session, user: User) -> list[Team]:

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from agent_ui import i18n
-from agent_ui.form_errors import FormError, describe
+from agent_ui import error_pages, i18n
+from agent_ui.form_errors import FormError, describe, describe_all
 from agent_ui.i18n import N_
 from agent_ui.navigation import role_label
 from agent_ui.pages import qa_coaching, reminders
@@ -37,11 +37,8 @@ QAOrLeader = Annotated[User, Depends(RequireRole(*(permissions.QA | permissions.
 
 # Calibration ----------------------------------------------------------------------------------
 
-CALIBRATION_MESSAGES = {
-    "recording_id": N_("Type the number of a completed call recording you may hear."),
-    "inspector_ids": N_("Invite at least one QA inspector or supervisor besides the expert."),
-    "expert_id": N_("Choose the expert whose evaluation is the reference."),
-}
+# The fields of the new calibration form, by the service's names of them.
+CALIBRATION_FIELDS = {"recording_id": "recording_id", "inspector_ids": "inspector_ids", "expert_id": "expert_id"}
 
 
 def _new_calibration(request: Request, session: Session, user: User, *, status_code: int = 200,
@@ -59,16 +56,6 @@ def new_calibration(request: Request, session: DbSession, user: QAUser) -> Respo
     return _new_calibration(request, session, user)
 
 
-def _calibration_errors(exc: DomainError) -> dict[str, FormError]:
-    found: dict[str, FormError] = {}
-    for error in getattr(exc, "errors", None) or [{"loc": [exc.field] if exc.field else []}]:
-        loc = list(error.get("loc") or [])
-        key = str(loc[0]) if loc else ""
-        if key in CALIBRATION_MESSAGES:
-            found[key] = FormError(key, CALIBRATION_MESSAGES[key])
-    return found or {"": describe(exc)}
-
-
 @router.post("/qa/calibrations", include_in_schema=False)
 def create_calibration(request: Request, session: DbSession, user: QAUser, form: PostedForm) -> Response:
     typed: dict[str, Any] = {"recording_id": str(form.get("recording_id", "")).strip()[:12],
@@ -84,9 +71,8 @@ def create_calibration(request: Request, session: DbSession, user: QAUser, form:
                                      by=user, title=typed["title"])
     except DomainError as exc:
         session.rollback()
-        # QAUser may run sessions, so a refusal here is about the recording (not one they may hear).
-        errors = {"recording_id": FormError("recording_id", CALIBRATION_MESSAGES["recording_id"])} \
-            if isinstance(exc, PermissionDenied) or exc.field == "recording_id" else _calibration_errors(exc)
+        # QAUser may run sessions, so a refusal of no field is about the recording (not one they may hear).
+        errors = describe_all(exc, fields=CALIBRATION_FIELDS, fallback_field="recording_id")
         return _new_calibration(request, session, user, status_code=422, errors=errors, typed=typed)
     return RedirectResponse(f"/qa/calibrations/{created.id}", status_code=303)
 
@@ -210,7 +196,7 @@ def coverage_data(request: Request, session: DbSession, user: QAOrLeader, team_i
         figures = assignments.coverage(session, team_id=team_id, month=month, user=user)
         report = reports.monthly_report(session, month=month, team_id=team_id, user=user)
     except DomainError as exc:
-        return JSONResponse({"detail": exc.message}, status_code=422 if exc.code == "invalid" else 403)
+        return error_pages.respond(request, 422 if exc.code == "invalid" else 403, exc, as_json=True)
     rows = figures["agents"]
     return JSONResponse({
         "agents": [r["agent_name"] for r in rows], "planned": [r["planned"] for r in rows],
@@ -276,12 +262,7 @@ def quality_report(request: Request, session: DbSession, user: QAOrLeader, team_
             return refusal(request, exc)
         if exc.field == "month":
             return _monthly_page(request, session, user, month=month, team_id=team_id, scope="", status_code=422)
-        if exc.field == "analysis":
-            error = FormError("analysis", N_("Keep the analysis under %(limit)s characters.") if "characters" in
-                              exc.message else N_("Write the analysis before submitting."),
-                              {"limit": reports.MAX_ANALYSIS} if "characters" in exc.message else {})
-        else:
-            error = FormError("", N_("This report is submitted; it can no longer be edited."))
+        error = describe(exc, fields={"analysis": "analysis"})
         return _monthly_page(request, session, user, month=month, team_id=team_id, scope="",
                              status_code=422 if exc.code == "invalid" else 409, error=error,
                              typed=analysis[:reports.MAX_ANALYSIS + 100])

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from agent_ui import i18n
-from agent_ui.form_errors import FormError, describe
+from agent_ui import error_pages, i18n
+from agent_ui.form_errors import FormError, describe, describe_all
 from agent_ui.i18n import N_
 from agent_ui.navigation import role_label
 from agent_ui.templating import is_htmx, render
@@ -21,7 +21,6 @@ from core.auth import CurrentUser, DbSession, QAUser, SupervisorUser
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import User
 from qa import assignments, calibration, disputes, evaluations, scorecards
-from qa.errors import CalibrationBlind
 from qa.scoring import Answer, is_full_marks
 
 router = APIRouter()
@@ -37,14 +36,6 @@ STATUSES = {"draft": N_("Draft"), "submitted": N_("Submitted"), "acknowledged": 
             "disputed": N_("Disputed"), "resolved": N_("Resolved")}
 EVENTS = {"created": N_("Draft started"), "submitted": N_("Submitted"), "acknowledged": N_("Acknowledged"),
           "disputed": N_("Disputed"), "upheld": N_("Upheld on arbitration"), "revised": N_("Revised on arbitration")}
-ANSWER_MESSAGES = (
-    ("out of scale", N_("Choose one of the answers shown (from %(low)s to %(high)s).")),
-    ("N/A is not allowed", N_("N/A is not allowed on this question; choose an answer.")),
-    ("Answer this question", N_("Answer this question (or N/A where allowed) before submitting.")),
-    ("either N/A or a value", N_("Choose either an answer or N/A, not both.")),
-    ("whole number", N_("Choose one of the answers shown.")),
-)
-
 
 async def _form(request: Request) -> FormData:
     return await request.form()
@@ -56,15 +47,7 @@ PostedForm = Annotated[FormData, Depends(_form)]
 def refusal(request: Request, exc: DomainError) -> Response:
     """A refused page in the reader's language: 403 for what the role or scope does not allow
     (and a calibration peeked at before submitting), 404 for what is not there to see."""
-    if isinstance(exc, CalibrationBlind):
-        return render(request, "error.html", {"title": N_("Not yet"), "message": N_(
-            "Submit your own evaluation of this calibration recording first; the others' scores show after "
-            "that.")}, status_code=403)
-    if isinstance(exc, PermissionDenied):
-        return render(request, "error.html", {"title": N_("Not allowed"), "message": N_(
-            "You may not see this: it belongs to another site or team, or to another inspector.")}, status_code=403)
-    return render(request, "error.html", {"title": N_("Not found"), "message": N_(
-        "There is no such evaluation that you can see.")}, status_code=404)
+    return error_pages.respond(request, 403 if isinstance(exc, PermissionDenied) else 404, exc)
 
 
 def names(session: DbSession, ids: Any) -> dict[int, str]:
@@ -106,10 +89,8 @@ def start(request: Request, session: DbSession, user: QAUser, recording_id: Anno
                                          assignment_id=int(assignment_id) if assignment_id.isdigit() else None)
     except DomainError as exc:
         session.rollback()
-        message = N_("Type the number of a completed call recording you may hear.") \
-            if exc.code in ("invalid", "forbidden") else N_("This recording already has an evaluation by another "
-                                                              "inspector, or the assignment is another's.")
-        return queue(request, session, user, FormError("recording_id", message), 422 if exc.code == "invalid" else 409)
+        return queue(request, session, user, describe(exc, fallback_field="recording_id"),
+                     422 if exc.code == "invalid" else 409)
     return RedirectResponse(f"/qa/evaluations/{draft.id}", status_code=303)
 
 
@@ -179,21 +160,10 @@ def _answers_from(form: FormData, question_ids: list[int]) -> tuple[list[dict[st
 
 
 def answer_errors(exc: DomainError, card: Any) -> dict[str, FormError]:
-    """The service's per-answer refusals, each beside its question (`q<id>`)."""
-    rules = scorecards.rules_of(card)
-    found: dict[str, FormError] = {}
-    for error in getattr(exc, "errors", None) or []:
-        loc = list(error.get("loc") or [])
-        msg = str(error.get("msg", ""))
-        qid = loc[1] if len(loc) > 1 and loc[0] == "answers" else None
-        if not isinstance(qid, int) or qid not in rules:
-            found[""] = FormError("", N_("Answer at least one scored question with something other than N/A.")
-                                  if "other than N/A" in msg else N_("Some answers do not fit their questions."))
-            continue
-        low, high = rules[qid].bounds
-        text = next((m for key, m in ANSWER_MESSAGES if key in msg), N_("Choose one of the answers shown."))
-        found[f"q{qid}"] = FormError(f"q{qid}", text, {"low": low, "high": high} if "%(" in text else {})
-    return found or {"": describe(exc)}
+    """The service's per-answer refusals, each beside its question (`q<id>`); any other goes
+    above the form."""
+    questions = {question_id: f"q{question_id}" for question_id in scorecards.rules_of(card)}
+    return describe_all(exc, fields={str(k): v for k, v in questions.items()})
 
 
 def _card_of(session: DbSession, user: User, evaluation_id: int) -> Any:
@@ -268,17 +238,12 @@ def add_note(request: Request, session: DbSession, user: QAUser, evaluation_id: 
     seconds = seconds_from(at)
     try:
         if seconds is None:
-            raise ValidationFailed("bad moment", field="at")
+            raise ValidationFailed("Type the moment as minutes:seconds, for example 1:15.", field="at")
         evaluations.add_note(session, evaluation_id=evaluation_id, by=user, at_seconds=seconds, body=body[:5000],
                              question_id=int(question_id) if question_id.isdigit() else None)
     except DomainError as exc:
         session.rollback()
-        if exc.field == "at":
-            error = FormError("at", N_("Type the moment as minutes:seconds, for example 1:15."))
-        elif exc.field == "body":
-            error = FormError("body", N_("Write the note."))
-        else:
-            error = describe(exc)
+        error = describe(exc, fields={"at": "at", "body": "body"})
         return _player(request, session, user, evaluation_id, status_code=422 if exc.code == "invalid" else 409,
                        errors={"note": error}, typed={"note": typed},
                        block="notes_panel" if is_htmx(request) else None)

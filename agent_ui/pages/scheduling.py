@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from agent_ui import flash, i18n, labels
-from agent_ui.form_errors import FormError, describe
+from agent_ui.form_errors import describe
 from agent_ui.i18n import N_
 from core import clock
 from core.errors import DomainError
@@ -119,49 +119,10 @@ def explain(errors: list[dict[str, Any]], request: Request) -> list[dict[str, st
     return [{"rule": str(e.get("rule") or ""), "text": rule_text(e, locale, zone)} for e in errors or []]
 
 
-# Scheduling's own refusals, by their English message (the msgid is the same sentence).
-_MESSAGES = {m: m for m in (
-    N_("Say what needs answering before you can accept."), N_("An addition needs a text."),
-    N_("Say why the lateness or absence is excused."), N_("A notice needs a title and a text."),
-    N_("Counts are whole numbers of at least 0."), N_("The shift is closed; its duty log can no longer be edited."),
-    N_("The incoming lead, not the outgoing one, answers a handover."),
-    N_("Only a submitted handover can be accepted or returned."), N_("Nobody approves their own leave."),
-    N_("Only the colleague asked to work the shift confirms the swap."),
-    N_("Only the team leaders of the two people approve this swap (or it is already approved)."),
-    N_("Only the two people or their team leaders can turn a swap down."),
-    N_("Only the person (or whoever reported it) can withdraw a leave request."),
-    N_("This was already decided; reload to see its state."),
-    N_("The handover is submitted; wait for the incoming lead's answer."),
-    N_("The handover is accepted; append an addition instead."),
-    N_("Until it is accepted, edit the handover itself."), N_("The day is outside the roster's period."),
-    N_("A roster covers 1 to 62 days, first day before last."), N_("Only the outgoing lead submits the handover."),
-    N_("Give the start."), N_("Give the end."), N_("Choose your shift."), N_("Choose a colleague."),
-    N_("Give the first and the last day."), N_("Choose a person and a shift."), N_("Give the day."),
-    N_("Use numbers only."), N_("Give 24 numbers of calls, one per hour from 00:00."),
-    N_("Handle time must be positive."), N_("Only team leaders approve swaps."),
-    N_("Say why the leave is refused."), N_("That person has nothing to excuse on this shift."),
-    N_("An accepted handover is locked; append an addition instead."),
-    N_("This leave needs no medical certificate."),
-    N_("A day off is asked for a day after today."), N_("A day off is asked at most 124 days ahead."),
-    N_("That day is already asked off."),
-    N_("The medical certificate is already recorded as received."), N_("The notice is already withdrawn."),
-    N_("Choose where the demand comes from."), N_("Give 1 to 26 weeks of history."),
-    N_("There are no calls in that history to forecast from; type the calls per hour instead."),
-    N_("That shift template is no longer in use; choose another."),
-)}
-
-
-# Refusals whose English names codes for API clients: the page says it in words.
-_MESSAGES["Say why the leave is refused: one of staffing, notice, documents, other."] = N_(
-    "Choose why the leave is refused.")
-
-
 def refusal(request: Request, exc: DomainError) -> dict[str, Any]:
     """What a refused form shows: every broken rule for a rule refusal, else one sentence."""
     if isinstance(exc, (RuleViolated, StepRefused)):
         return {"rules": explain([v.as_error() for v in exc.violations], request), "message": None}
-    if exc.message in _MESSAGES:
-        return {"rules": [], "message": FormError(exc.field or "", _MESSAGES[exc.message])}
     return {"rules": [], "message": describe(exc)}
 
 

@@ -30,12 +30,8 @@ _HOURS = re.compile(r"^\d{1,2}([.,]\d{1,2})?$")
 NAME_RULE = N_("Give the shift a name, like Early or Night.")
 START_RULE = N_("Give the start as a time of day, like 08:00.")
 LENGTH_RULE = N_("A shift lasts more than 0 and at most 24 hours, like 8 or 7.5.")
-MESSAGES: admin_common.Messages = {
-    ("kind", None): ("kind", N_("Choose a kind of shift from the list.")),
-    ("length_minutes", None): ("length", LENGTH_RULE),
-    ("start", None): ("start", START_RULE),
-    ("skill_code", None): ("skill", N_("Choose a skill from the list.")),
-}
+FIELDS: admin_common.Fields = {"kind": "kind", "length_minutes": "length", "start": "start", "skill_code": "skill",
+                               "name": "name"}
 
 
 def _site_id(request: Request, user: User) -> int | None:
@@ -126,7 +122,7 @@ def create_template(request: Request, session: DbSession, user: TeamLeaderUser,
     except DomainError as exc:
         session.rollback()
         return _page(request, session, user, site, status_code=admin_common.status_for(exc),
-                     errors=admin_common.explain(exc, MESSAGES), typed=typed)
+                     errors=admin_common.explain(exc, FIELDS), typed=typed)
     return _saved(request, session, user, site, "template")
 
 
@@ -147,7 +143,7 @@ def update_template(request: Request, session: DbSession, user: TeamLeaderUser, 
     except DomainError as exc:
         session.rollback()
         return _page(request, session, user, site, status_code=admin_common.status_for(exc),
-                     errors=admin_common.explain(exc, MESSAGES), typed=typed, editing=template_id)
+                     errors=admin_common.explain(exc, FIELDS), typed=typed, editing=template_id)
     return _saved(request, session, user, site, "template_changed")
 
 
@@ -162,5 +158,5 @@ def set_template_active(request: Request, session: DbSession, user: TeamLeaderUs
     except DomainError as exc:
         session.rollback()
         return _page(request, session, user, site, status_code=admin_common.status_for(exc),
-                     errors=admin_common.explain(exc, MESSAGES))
+                     errors=admin_common.explain(exc, FIELDS))
     return _saved(request, session, user, site, "template_in_use" if active == "1" else "template_retired")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from agent_ui import i18n
+from agent_ui import error_pages, i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.pages import grants as grant_pages
@@ -211,9 +211,8 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
             saved: str = "") -> Response:
     try:
         ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
-    except NotFound:
-        return render(request, "error.html", {"title": N_("Not found"), "message": N_(
-            "There is no ticket with this number that you can see.")}, status_code=404)
+    except NotFound as exc:
+        return error_pages.respond(request, 404, exc)
     now = clock.now()
     events = ticket_service.timeline_for(session, ticket_id=ticket.id, user=user)
     notes = ticket_service.notes(session, ticket_id=ticket.id, user=user)
@@ -251,31 +250,27 @@ def _done(request: Request, session: DbSession, user: User, ticket_id: int, save
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 
+# Each form of the ticket page: the service's name of each field it shows -> the form's name.
+FORM_FIELDS: dict[str, dict[str, str]] = {
+    "note": {"body": "body"},
+    "status": {"status": "to", "to": "to", "reason": "reason", "resolution": "resolution", "version": "version"},
+    "escalate": {"to_level": "to_level", "reason": "reason", "version": "version"},
+    "edit": {"category": "category", "priority": "priority", "subject": "subject", "version": "version"},
+    "assign": {"assignee_id": "assignee_id", "team_id": "team_id", "version": "version"},
+    "tags": {"tags": "tag", "tag": "tag", "version": "version"},
+    "reply": {"channel": "channel", "summary": "summary", "body": "summary", "version": "version"},
+    "satisfaction": {"outcome": "outcome", "satisfaction": "satisfaction"},
+}
+
+
 def _refused(request: Request, session: DbSession, user: User, ticket_id: int, form: str, exc: DomainError,
              typed: dict[str, Any] | None = None) -> Response:
     """The refusal beside its form, in the page itself (nothing typed travels in a cookie)."""
     session.rollback()
-    status = 422 if exc.code in ("invalid", "escalation_refused") else 409
-    return _detail(request, session, user, ticket_id, status_code=status, errors={form: _explain(exc)},
-                   typed=typed)
-
-
-def _explain(exc: DomainError) -> FormError:
-    from tickets.workflow import InvalidTransition
-
-    if isinstance(exc, InvalidTransition):
-        return FormError("to", N_("The ticket cannot go to that status from its current one; choose one of the "
-                                  "buttons shown."))
-    if exc.code == "escalation_refused":
-        return FormError("to_level", N_("Escalation goes one level at a time; only an urgent matter may skip "
-                                        "levels. Tick “urgent” and give the reason."))
-    if exc.code == "invalid" and exc.field == "reason":
-        return FormError("reason", N_("Say why (a short reason, up to 500 characters)."))
-    if exc.code == "invalid" and exc.field == "body":
-        return FormError("body", N_("Write the note (up to 10,000 characters)."))
-    if exc.code == "invalid" and exc.field == "subject":
-        return FormError("subject", N_("Keep the subject short."))
-    return describe(exc)
+    status = 422 if exc.code in ("invalid", "escalation_refused") else 403 if isinstance(exc, PermissionDenied) \
+        else 409
+    return _detail(request, session, user, ticket_id, status_code=status,
+                   errors={form: describe(exc, fields=FORM_FIELDS.get(form))}, typed=typed)
 
 
 @router.get("/tickets/by-number/{number}", include_in_schema=False)
@@ -283,9 +278,8 @@ def ticket_by_number(request: Request, session: DbSession, user: AgentUser, numb
     """A ticket number written in a duty log or handover, as a link: the ticket, if one may see it."""
     try:
         ticket = ticket_service.get_by_number(session, number=number[:40], user=user)
-    except NotFound:
-        return render(request, "error.html", {"title": N_("Not found"), "message": N_(
-            "There is no ticket with this number that you can see.")}, status_code=404)
+    except NotFound as exc:
+        return error_pages.respond(request, 404, exc)
     return RedirectResponse(f"/tickets/{ticket.id}", status_code=303)
 
 
@@ -364,8 +358,8 @@ def grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, t
     except DomainError as exc:
         session.rollback()
         status = 422 if exc.code == "invalid" else 409
-        return _detail(request, session, user, ticket_id, status_code=status, errors={"grant": describe(exc)},
-                       typed={"grant": typed})
+        return _detail(request, session, user, ticket_id, status_code=status,
+                       errors={"grant": describe(exc, fields=grant_pages.FIELDS)}, typed={"grant": typed})
     return _done(request, session, user, ticket_id, "grant")
 
 
@@ -397,6 +391,9 @@ def _reply_late(events: list[Any]) -> bool | None:
     return None
 
 
+CHOOSE = {"assignee_id": "Choose someone from the list.", "team_id": "Choose a team from the list."}
+
+
 def _choice_id(value: str, *, field: str, me: int) -> int | None:
     """A person or team chosen in a form: "" or "none" for nobody, "me", or an id."""
     value = value.strip()
@@ -405,29 +402,8 @@ def _choice_id(value: str, *, field: str, me: int) -> int | None:
     if value == "me":
         return me
     if not value.isdigit():
-        raise ValidationFailed("Choose from the list.", field=field)
+        raise ValidationFailed(CHOOSE[field], field=field)
     return int(value)
-
-
-def _explain_assign(exc: DomainError) -> FormError:
-    if exc.code == "invalid" and exc.field == "team_id" or any(
-            (e.get("loc") or [""])[-1] == "team_id" for e in getattr(exc, "errors", None) or []):
-        return FormError("team_id", N_("Choose a team from the list."))
-    if exc.code == "invalid":
-        return FormError("assignee_id", N_("Choose someone from the list."))
-    if isinstance(exc, PermissionDenied) and exc.field == "assignee_id":
-        return FormError("assignee_id", N_("A team leader assigns tickets within their own team; move the ticket "
-                                           "to the other team instead, or ask a supervisor."))
-    if isinstance(exc, PermissionDenied):
-        return FormError("", N_("Agents take tickets for themselves only; ask your team leader to reassign it."))
-    return describe(exc)
-
-
-def _refused_with(request: Request, session: DbSession, user: User, ticket_id: int, form: str, error: FormError,
-                  exc: DomainError, typed: dict[str, Any]) -> Response:
-    session.rollback()
-    status = 422 if exc.code == "invalid" else 403 if isinstance(exc, PermissionDenied) else 409
-    return _detail(request, session, user, ticket_id, status_code=status, errors={form: error}, typed=typed)
 
 
 @router.post("/tickets/{ticket_id}/assign", include_in_schema=False)
@@ -443,7 +419,7 @@ def assign(request: Request, session: DbSession, user: AgentUser, ticket_id: int
             changes["team_id"] = _choice_id(team, field="team_id", me=user.team_id or 0)
         ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)  # type: ignore[arg-type]
     except DomainError as exc:
-        return _refused_with(request, session, user, ticket_id, "assign", _explain_assign(exc), exc, typed)
+        return _refused(request, session, user, ticket_id, "assign", exc, typed)
     return _done(request, session, user, ticket_id, "assign")
 
 
@@ -458,13 +434,6 @@ def _change_tags(session: DbSession, user: User, ticket_id: int, version: int | 
     ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes={"tags": tags})  # type: ignore[arg-type]
 
 
-def _explain_tag(exc: DomainError) -> FormError:
-    if exc.code == "invalid":
-        return FormError("tag", N_("A tag is a short word: up to 40 letters, digits, “-” or “_” (spaces become "
-                                   "“_”)."))
-    return describe(exc)
-
-
 @router.post("/tickets/{ticket_id}/tags", include_in_schema=False)
 def add_tag(request: Request, session: DbSession, user: AgentUser, ticket_id: int,
             version: Annotated[int | None, Form()] = None, tag: Annotated[str, Form()] = "") -> Response:
@@ -474,7 +443,7 @@ def add_tag(request: Request, session: DbSession, user: AgentUser, ticket_id: in
             raise ValidationFailed("Type a tag.", field="tag")
         _change_tags(session, user, ticket_id, version, add=tag[:60])
     except DomainError as exc:
-        return _refused_with(request, session, user, ticket_id, "tags", _explain_tag(exc), exc, typed)
+        return _refused(request, session, user, ticket_id, "tags", exc, typed)
     return _done(request, session, user, ticket_id, "tags")
 
 
@@ -484,18 +453,8 @@ def remove_tag(request: Request, session: DbSession, user: AgentUser, ticket_id:
     try:
         _change_tags(session, user, ticket_id, version, remove=tag.strip()[:60])
     except DomainError as exc:
-        return _refused_with(request, session, user, ticket_id, "tags", _explain_tag(exc), exc, {})
+        return _refused(request, session, user, ticket_id, "tags", exc, {})
     return _done(request, session, user, ticket_id, "tags")
-
-
-def _explain_reply(exc: DomainError) -> FormError:
-    if exc.code == "invalid" and exc.field == "channel":
-        return FormError("channel", N_("Choose how the customer was answered."))
-    if exc.code == "invalid" and exc.field == "category":
-        return FormError("", N_("This ticket is not a complaint."))
-    if exc.code == "invalid" and exc.field in ("summary", "body"):
-        return FormError("summary", N_("Write what the customer was told (up to 10,000 characters)."))
-    return describe(exc)
 
 
 @router.post("/tickets/{ticket_id}/reply", include_in_schema=False)
@@ -508,11 +467,12 @@ def record_reply(request: Request, session: DbSession, user: AgentUser, ticket_i
     try:
         summary = summary.strip()
         if not summary or len(summary) > REPLY_MAX:
-            raise ValidationFailed("Write what the customer was told.", field="summary")
+            raise ValidationFailed("Write what the customer was told (up to %(limit)s characters).", field="summary",
+                                   params={"limit": f"{REPLY_MAX:,}"})
         complaints.record_reply(session, ticket_id=ticket_id, by=user, channel=channel, version=version)
         ticket_service.add_note(session, ticket_id=ticket_id, by=user, body=summary)
     except DomainError as exc:
-        return _refused_with(request, session, user, ticket_id, "reply", _explain_reply(exc), exc, typed)
+        return _refused(request, session, user, ticket_id, "reply", exc, typed)
     return _done(request, session, user, ticket_id, "reply")
 
 
@@ -544,8 +504,5 @@ def satisfaction_result(request: Request, session: DbSession, user: AgentUser, t
     except DomainError as exc:
         if isinstance(exc, NotFound):
             return _detail(request, session, user, ticket_id)
-        error = (FormError("satisfaction", N_("Choose how satisfied the customer is, from 1 to 5."))
-                 if exc.field == "satisfaction" else FormError("outcome", N_("Choose the outcome from the list."))
-                 if exc.field == "outcome" else describe(exc))
-        return _refused_with(request, session, user, ticket_id, "satisfaction", error, exc, typed)
+        return _refused(request, session, user, ticket_id, "satisfaction", exc, typed)
     return _done(request, session, user, ticket_id, "satisfaction")

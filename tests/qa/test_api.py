@@ -111,7 +111,7 @@ def test_dispute_after_the_window_and_acknowledge(client, session, world, clock,
     courtesy = next(q.id for q in card.questions if q.code == "courtesy")
     late = client.post(f"/api/qa/evaluations/{evaluation.id}/dispute", headers=agent,
                        json={"question_ids": [courtesy], "reason": "late"})
-    assert late.status_code == 422 and "window closed" in late.json()["detail"]
+    assert late.status_code == 422 and "window has closed" in late.json()["detail"]
     acknowledged = client.post(f"/api/qa/evaluations/{evaluation.id}/acknowledge", headers=agent)
     assert acknowledged.status_code == 200 and acknowledged.json()["status"] == "acknowledged"
 

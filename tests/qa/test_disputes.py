@@ -59,7 +59,7 @@ def test_the_window_closes(session, world, clock, scored) -> None:  # type: igno
     with pytest.raises(DisputeRefused) as caught:
         disputes.dispute(session, evaluation_id=evaluation.id, by=world.agents[0],
                          question_ids=[questions["courtesy"]], reason="too late?")
-    assert "window closed" in caught.value.message
+    assert "window has closed" in caught.value.message and caught.value.params["until"]
 
 
 def test_arbitration_revises_and_keeps_the_previous_score(session, world, clock, scored) -> None:  # type: ignore[no-untyped-def]

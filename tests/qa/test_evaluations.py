@@ -68,8 +68,8 @@ def test_answers_that_do_not_fit_are_refused(session, world, clock, card) -> Non
     other = scorecards.create(session, definition={"code": "other", "name_en": "O", "name_zh": "O", "sections": [
         {"code": "s", "title_en": "S", "title_zh": "S", "questions": [
             {"code": "x", "text_en": "X", "text_zh": "X", "scale": "yes_no"}]}]}, by=None)
-    bad = [({"question_id": _q(card, "courtesy").id, "value": 6}, "out of scale"),
-           ({"question_id": _q(card, "courtesy").id, "value": 0}, "out of scale"),
+    bad = [({"question_id": _q(card, "courtesy").id, "value": 6}, "answers shown (from 1 to 5)"),
+           ({"question_id": _q(card, "courtesy").id, "value": 0}, "answers shown (from 1 to 5)"),
            ({"question_id": _q(card, "no_rudeness").id, "not_applicable": True}, "N/A is not allowed"),
            ({"question_id": _q(card, "no_rudeness").id, "value": 1, "not_applicable": True}, "not both"),
            ({"question_id": other.questions[0].id, "value": 1}, "not on the evaluation")]

@@ -60,8 +60,9 @@ def test_out_of_scale_and_forbidden_na_are_refused_together() -> None:
              2: QuestionRule(id=2, code="b", scale="yes_no", weight=50)}
     with pytest.raises(InvalidAnswers) as caught:
         check_answers(rules, {1: Answer(6), 2: Answer(not_applicable=True), 3: Answer(1)})
-    messages = {tuple(e["loc"]): e["msg"] for e in caught.value.errors}
-    assert "out of scale" in str(messages[("answers", 1)])
+    messages = {tuple(e["loc"]): e["msg"] for e in caught.value.items()}
+    assert messages[("answers", 1)] == "Choose one of the answers shown (from 1 to 5)."
+    assert caught.value.errors[0]["params"]["value"] == 6
     assert "N/A is not allowed" in str(messages[("answers", 2)])
     assert ("answers", 3) in messages
     with pytest.raises(InvalidAnswers):

@@ -38,7 +38,7 @@ def test_twilio_failure_during_hold_changes_nothing(client, sim, hub: Hub, sessi
     response = client.post(f"/api/v1/calls/{call.id}/hold", headers=bearer(session, hub.agent))
     assert response.status_code == 400
     assert response.json()["code"] == "twilio_error"
-    assert "could not put the caller on hold" in response.json()["detail"]
+    assert response.json()["params"]["action"] == "put the caller on hold"
     assert participant(sim, sid).hold is False
     assert events(session, call.id) == [] and audit_actions(session, "call.") == []
 
@@ -249,7 +249,7 @@ def test_twilio_failure_taking_the_caller_off_hold_keeps_the_hold(client, sim, h
     sim.fail_next(method="POST", path_contains="/Participants/", status=400, code=21220, message="not in progress")
     response = client.post(f"/api/v1/calls/{call.id}/resume", headers=auth)
     assert response.status_code == 400 and response.json()["code"] == "twilio_error"
-    assert "could not take the caller off hold" in response.json()["detail"]
+    assert response.json()["params"]["action"] == "take the caller off hold"
     assert participant(sim, sid).hold is True
     [held] = events(session, call.id, "hold")
     assert held.ended_at is None

@@ -65,7 +65,7 @@ def test_client_errors_fail_at_once_with_twilios_message(client, sim, hub) -> No
     with pytest.raises(GatewayError) as failure:
         gw.update_call("CA" + "0" * 32, url="http://testserver/twilio/voice")
     assert failure.value.status == 404 and failure.value.twilio_code == 20404 and slept == []
-    assert "could not update the call" in failure.value.message
+    assert failure.value.params["action"] == "update the call" and "not found" in failure.value.message
 
 
 def test_wrong_credentials_are_refused(client, sim, hub) -> None:

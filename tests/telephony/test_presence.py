@@ -53,7 +53,7 @@ def test_set_presence_router_states_forbidden(session: Session, state: str) -> N
 
 def test_set_presence_unknown_state_refused(session: Session) -> None:
     ann = make.agent(session, "ann")
-    with pytest.raises(InvalidPresenceTransition, match="Unknown presence"):
+    with pytest.raises(InvalidPresenceTransition, match="Not one of the allowed values"):
         set_presence(session, user_id=ann.id, state="napping")
 
 

@@ -61,7 +61,7 @@ def test_production_token_is_signed_with_the_api_key(session, settings) -> None:
         try:
             voice_token.issue(user=agent)
         except voice_token.VoiceUnavailable as exc:
-            assert "HOTLINE_TWILIO_TWIML_APP_SID" in exc.message
+            assert exc.params["missing"] == ["HOTLINE_TWILIO_TWIML_APP_SID"]
         else:
             raise AssertionError("a token without the TwiML app was issued")
     finally:

@@ -110,7 +110,7 @@ def test_transition_endpoint(client, session, world: World, as_user) -> None:  #
     assert opened.status_code == 200 and opened.json()["status"] == "open"
     refused = client.post(f"{API}/{ticket.id}/transition", headers=headers, json={"to": "closed"})
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_transition"
-    assert "open" in refused.json()["detail"] and "resolved" in refused.json()["detail"]
+    assert refused.json()["params"]["current"] == "open" and "resolved" in refused.json()["params"]["allowed"]
     unresolved = client.post(f"{API}/{ticket.id}/transition", headers=headers, json={"to": "resolved"})
     assert unresolved.status_code == 422 and unresolved.json()["errors"][0]["loc"] == ["resolution"]
     done = client.post(f"{API}/{ticket.id}/transition", headers=headers, json={"to": "resolved", "resolution": "Fixed"})

@@ -60,8 +60,8 @@ def test_import_keeps_good_rows_and_reports_bad_ones(session: Session, staff: St
 def test_import_without_required_columns_is_refused(session: Session, staff: Staff) -> None:
     with pytest.raises(ValidationFailed) as caught:
         import_csv(session, source=io.StringIO("full_name,mobile\nWang,13800138000\n"), by=None)
-    assert {e["msg"] for e in caught.value.errors} == {"The file needs a column named 'name'.",
-                                                       "The file needs a column named 'phone'."}
+    assert {e["msg"] for e in caught.value.items()} == {"The file needs a column named “name”.",
+                                                        "The file needs a column named “phone”."}
 
 
 def test_import_uses_the_default_site(session: Session, staff: Staff) -> None:

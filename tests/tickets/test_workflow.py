@@ -24,7 +24,7 @@ def test_check_transition_names_from_to_and_allowed() -> None:
         check_transition("closed", "open")
     assert caught.value.current == "closed" and caught.value.target == "open"
     assert caught.value.allowed == []
-    assert "closed" in caught.value.message and "open" in caught.value.message
+    assert caught.value.params == {"current": "closed", "target": "open", "allowed": []}
     with pytest.raises(InvalidTransition) as caught:
         check_transition("open", "new")
     assert caught.value.allowed == ["escalated", "resolved", "waiting_on_customer"]
