@@ -48,6 +48,19 @@ def end_offer_legs_task(offer_id: int) -> None:
         bridge.end_offer_legs(session, offer_id=offer_id)
 
 
+@idempotent_task(name="telephony.rescue_if_alone")
+def rescue_if_alone_task(call_id: int) -> int:
+    """A few seconds after the agent's leg ended: a caller who is still not heard of since (the
+    conference's end reached nobody) is alone in a conference; ask Twilio and send them back to
+    the queue, or goodbye. The reconcile sweep does the same for any call, later."""
+    with session_scope(reader=True) as session:
+        due = reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE)
+    if not due:
+        return 0
+    return _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i), reconcile.ask_stranded,
+                  lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
+
+
 @idempotent_task(name="telephony.copy_recording")
 def copy_recording_task(recording_id: int) -> None:
     with session_scope() as session:

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 import core.worker
+from telephony.bridge import ALONE_CHECK_SECONDS
 from telephony.models import Call, Offer, QueueEntry
 from telephony.models.routing import AgentPresence
 from tests.factories import fresh
+from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
 from tests.telephony.hub import CALLER, Hub, available
 
 RECONNECT_ZH = "与客服代表的通话中断了，正在为您重新接通，请稍候。"
@@ -99,3 +101,36 @@ def test_agent_gone_as_the_caller_is_moved_in_and_its_callback_lost(client, sim,
     fresh(session)
     leg = session.scalar(select(Call).where(Call.call_sid == leg_sid))
     assert leg.status == "completed"
+
+
+def test_a_caller_moved_in_just_as_the_agent_left_is_back_in_the_queue_within_seconds(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The fault run's case: the hub moved the caller in while the agent was still there, the
+    agent hung up during the caller's "connecting" sentence, and the caller then joined a new,
+    empty conference. No callback tells the hub (the conference that ended was not the caller's
+    yet); the reconcile sweep found them only after its grace and its period (up to a minute
+    under load). The agent's leg ending now schedules a check of that caller a few seconds on."""
+    available(session, hub.agent)
+    sid = _queued(sim)
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    with lost_tasks.dropping("telephony.rescue_if_alone"):  # kept, to run when the worker would
+        phone.answer()
+        sim.pump()  # the caller is being moved in: they hear the sentence before the conference
+        call, entry, _ = _state(session, sid)
+        assert call.bridged_at is not None and sim.call(sid).waiting != "conference"
+        sim.advance(1)
+        phone.hangup()  # a second later, the sentence not yet over
+        sim.pump()
+    sim.advance(2)
+    caller = sim.call(sid)
+    assert caller.waiting == "conference" and list(sim.conferences[caller.conference].participants) == [sid]  # alone
+    [check] = lost_tasks.lost
+    assert check.__self__.options["countdown"] == ALONE_CHECK_SECONDS
+    sim.advance(ALONE_CHECK_SECONDS - 2)
+    check()
+    sim.pump()
+    sim.advance(3)
+    assert sim.call(sid).alive and sim.call(sid).waiting == "queue"
+    assert sim.heard(sid).count(RECONNECT_ZH) == 1
+    _, entry, _ = _state(session, sid)
+    assert entry.state in ("waiting", "offered")
