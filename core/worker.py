@@ -124,14 +124,17 @@ def enqueue(session: Session, task: Task | Signature, /, *args: Any, **kwargs: A
     on_commit(session, signature.apply_async)
 
 
-def enqueue_named(session: Session, name: str, /, *args: Any, **kwargs: Any) -> None:
+def enqueue_named(session: Session, name: str, /, *args: Any, countdown: float | None = None, **kwargs: Any) -> None:
     """`enqueue` by the task's registered name, so a service never imports a tasks module (the
-    tasks module imports the services, never the other way round)."""
+    tasks module imports the services, never the other way round). With `countdown`, the task
+    runs that many seconds after the commit at the earliest (eager runs: at once)."""
     if name not in celery_app.tasks:
         # Eager runs (tests) call the task in this process: its module must be loaded. The
         # configured task modules (`include`) are imported once, on first need.
         import_task_modules()
     signature = celery_app.signature(name, args=args, kwargs=kwargs, immutable=True)
+    if countdown is not None:
+        signature.set(countdown=countdown)
     try:
         json_dumps((signature.args, signature.kwargs))
     except TypeError as exc:

@@ -33,6 +33,11 @@ CALL_NOT_IN_PROGRESS = 21220  # Twilio: "Call is not in-progress"
 log = logging.getLogger("hotline.telephony.bridge")
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
 CONFERENCE_EVENTS = "start end join leave"
+# When the agent who has the caller hangs up, the conference ends and Twilio asks the caller's
+# `<Dial>` action within a second or so. A caller moved in just as the agent left joins a new,
+# empty conference instead, and nothing more is heard of them: checked this long after the
+# leg's end (telephony.rescue_if_alone), rather than at the reconcile sweep's next pass.
+ALONE_CHECK_SECONDS = 5
 
 
 def conference_name(call: Call) -> str:
@@ -346,6 +351,8 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
         # the agent's part, and ending the call now would abandon it.
         if caller.is_terminal or entry is None or entry.state == "connected":
             routing.call_ended(session, call_id=caller.id, user_id=leg.agent_id)
+        if not caller.is_terminal and caller.bridged_at is not None:
+            enqueue_named(session, "telephony.rescue_if_alone", caller.id, countdown=ALONE_CHECK_SECONDS)
         _close_access(session, caller, leg)
 
 

@@ -21,7 +21,7 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, Offer, QueueEntry, Recording
 
-__all__ = ["GRACE", "CarrierAnswer", "RecordingAnswer", "apply_call_answer", "apply_recording_answer",
+__all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "apply_call_answer", "apply_recording_answer",
            "apply_stranded_answer", "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check",
            "check_call", "last_sign_of_life", "lost_connects", "lost_leg_ends", "lost_rings", "recording_to_check",
            "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
@@ -31,6 +31,9 @@ log = logging.getLogger("hotline.telephony.reconcile")
 # effect only once it is this late, so it does not race the task it stands in for.
 GRACE = timedelta(seconds=8)
 _RINGING = ("queued", "initiated", "ringing")
+# The check a leg's end schedules (bridge.ALONE_CHECK_SECONDS later) counts a caller unheard of
+# for this long as alone: a little less, so a check run a moment early still finds them.
+ALONE_GRACE = timedelta(seconds=bridge.ALONE_CHECK_SECONDS - 1)
 
 
 def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
@@ -163,9 +166,11 @@ def silent_calls(session: Session, *, now: datetime | None = None, limit: int = 
     return due
 
 
-def stranded_callers(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
-    """Callers in a conference whose agent's leg ended a while ago with no word of the caller
-    since (the conference's end reached nobody, or the caller joined after the agent left)."""
+def stranded_callers(session: Session, *, now: datetime | None = None, limit: int = 100, call_id: int | None = None,
+                     grace: timedelta = GRACE) -> list[int]:
+    """Callers in a conference whose agent's leg ended more than `grace` ago with no word of the
+    caller since (the conference's end reached nobody, or the caller joined after the agent
+    left); only `call_id`, when given (the check a leg's end schedules)."""
     now = now or clock.now()
     leg = Call.__table__.alias("leg")
     rows = session.execute(
@@ -174,7 +179,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
         .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
         .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at.is_not(None),
                QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.TERMINAL)),
-               leg.c.ended_at < now - GRACE)
+               leg.c.ended_at < now - grace, *((Call.id == call_id,) if call_id is not None else ()))
         .limit(limit)).all()
     due = []
     for call_id, _, leg_ended in rows:

@@ -48,6 +48,19 @@ def end_offer_legs_task(offer_id: int) -> None:
         bridge.end_offer_legs(session, offer_id=offer_id)
 
 
+@idempotent_task(name="telephony.rescue_if_alone")
+def rescue_if_alone_task(call_id: int) -> int:
+    """A few seconds after the agent's leg ended: a caller who is still not heard of since (the
+    conference's end reached nobody) is alone in a conference; ask Twilio and send them back to
+    the queue, or goodbye. The reconcile sweep does the same for any call, later."""
+    with session_scope(reader=True) as session:
+        due = reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE)
+    if not due:
+        return 0
+    return _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i), reconcile.ask_stranded,
+                  lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
+
+
 @idempotent_task(name="telephony.copy_recording")
 def copy_recording_task(recording_id: int) -> None:
     with session_scope() as session:
@@ -85,7 +98,7 @@ def spool_replay_sweep() -> int:
 
 @register_sweep("telephony.reconcile_calls", every_seconds=15)
 def reconcile_sweep(now: datetime | None = None) -> int:
-    """Ask Twilio about calls, legs, conferences and recordings silent for longer than their
+    """Ask Twilio about calls, legs and recordings silent for longer than their
     state allows, and apply what it says (telephony.reconcile). Returns how many changed.
     Twilio is never asked inside a transaction (on SQLite a write transaction blocks every
     writer for as long as Twilio takes): read what to ask, ask, then apply each answer in a
@@ -94,17 +107,12 @@ def reconcile_sweep(now: datetime | None = None) -> int:
     (The demo passes a `now` far ahead on start: every call a stopped run left is asked about.)"""
     with session_scope(reader=True) as session:
         silent = reconcile.silent_calls(session, now=now)
-        stranded = reconcile.stranded_callers(session)
         quiet_recordings = reconcile.silent_recordings(session, now=now)
     fixed = 0
     for call_id in silent:
         fixed += _asked("reconcile call", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
                         lambda _i, sid: reconcile.ask_call(sid),
                         lambda s, i, a: reconcile.apply_call_answer(s, call_id=i, answer=a))
-    for call_id in stranded:
-        fixed += _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
-                        reconcile.ask_stranded,
-                        lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
     for recording_id in quiet_recordings:
         fixed += _asked("reconcile recording", recording_id,
                         lambda s, i: reconcile.recording_to_check(s, recording_id=i),
@@ -136,11 +144,13 @@ def _asked(what: str, key: int, read: Callable[[Session, int], str | None], ask:
 def repair_sweep() -> int:
     """Redo what a lost task left undone (its worker killed, its message lost): ring the agent
     of a live offer, move an answered call's caller in, end a leg that should have ended.
-    Recordings are copied by recordings_sweep, callbacks dialled by callback_sweep."""
+    Recordings are copied by recordings_sweep, callbacks dialled by callback_sweep. A caller
+    left alone in a conference, whose check (rescue_if_alone) was lost, is rescued here too."""
     with session_scope() as session:
         rings = reconcile.lost_rings(session)
         connects = reconcile.lost_connects(session)
         ends = reconcile.lost_leg_ends(session)
+        alone = reconcile.stranded_callers(session, grace=reconcile.ALONE_GRACE)
     repaired = 0
     for offer_id in rings:
         repaired += _each("ring agent", offer_id, lambda s, i: reconcile.ring_checked(s, offer_id=i) is not None)
@@ -148,6 +158,10 @@ def repair_sweep() -> int:
         repaired += _each("connect caller", call_id, lambda s, i: bridge.connect_caller(s, call_id=i))
     for leg_id in ends:
         repaired += _each("end leg", leg_id, _end_leg)
+    for call_id in alone:
+        repaired += _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
+                           reconcile.ask_stranded,
+                           lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
     return repaired
 
 

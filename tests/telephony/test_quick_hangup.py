@@ -10,9 +10,12 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 import core.worker
+from telephony.bridge import ALONE_CHECK_SECONDS
 from telephony.models import Call, Offer, QueueEntry
 from telephony.models.routing import AgentPresence
+from telephony.tasks import repair_sweep
 from tests.factories import fresh
+from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
 from tests.telephony.hub import CALLER, Hub, available
 
 RECONNECT_ZH = "与客服代表的通话中断了，正在为您重新接通，请稍候。"
@@ -99,3 +102,58 @@ def test_agent_gone_as_the_caller_is_moved_in_and_its_callback_lost(client, sim,
     fresh(session)
     leg = session.scalar(select(Call).where(Call.call_sid == leg_sid))
     assert leg.status == "completed"
+
+
+def _alone_in_a_new_conference(sim, hub: Hub, session, lost_tasks: LostTasks) -> str:  # noqa: ANN001, F811
+    """The agent hangs up during the caller's "connecting" sentence; the caller then joins a new,
+    empty conference. The check this schedules is kept in `lost_tasks.lost`, not run."""
+    available(session, hub.agent)
+    sid = _queued(sim)
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    with lost_tasks.dropping("telephony.rescue_if_alone"):
+        phone.answer()
+        sim.pump()  # the caller is being moved in: they hear the sentence before the conference
+        call, _entry, _ = _state(session, sid)
+        assert call.bridged_at is not None and sim.call(sid).waiting != "conference"
+        sim.advance(1)
+        phone.hangup()  # a second later, the sentence not yet over
+        sim.pump()
+    sim.advance(2)
+    caller = sim.call(sid)
+    assert caller.waiting == "conference" and list(sim.conferences[caller.conference].participants) == [sid]  # alone
+    return sid
+
+
+def _back_in_the_queue(sim, session, sid: str) -> None:  # noqa: ANN001
+    sim.pump()
+    sim.advance(3)
+    assert sim.call(sid).alive and sim.call(sid).waiting == "queue"
+    assert sim.heard(sid).count(RECONNECT_ZH) == 1
+    _, entry, _ = _state(session, sid)
+    assert entry.state in ("waiting", "offered")
+
+
+def test_a_caller_moved_in_just_as_the_agent_left_is_back_in_the_queue_within_seconds(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The fault run's case: the hub moved the caller in while the agent was still there, the
+    agent hung up during the caller's "connecting" sentence, and the caller then joined a new,
+    empty conference. No callback tells the hub (the conference that ended was not the caller's
+    yet); the reconcile sweep found them only after its grace and its period (up to a minute
+    under load). The agent's leg ending now schedules a check of that caller a few seconds on."""
+    sid = _alone_in_a_new_conference(sim, hub, session, lost_tasks)
+    [check] = lost_tasks.lost
+    assert check.__self__.options["countdown"] == ALONE_CHECK_SECONDS
+    sim.advance(ALONE_CHECK_SECONDS - 2)
+    check()
+    _back_in_the_queue(sim, session, sid)
+
+
+def test_a_caller_left_alone_whose_check_was_lost_is_rescued_by_the_repair_sweep(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The check was lost (the fault run: Redis restarted just then); the repair sweep, every ten
+    seconds, rescues a caller unheard of since the agent's leg ended a few seconds ago."""
+    sid = _alone_in_a_new_conference(sim, hub, session, lost_tasks)
+    assert lost_tasks.lost  # never run
+    sim.advance(ALONE_CHECK_SECONDS - 2)
+    assert repair_sweep() >= 1
+    _back_in_the_queue(sim, session, sid)
