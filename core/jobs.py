@@ -81,7 +81,7 @@ def create(session: Session, *, kind: str, by: User | None, params: dict[str, An
 def get(session: Session, *, job_id: int, kind: str | None = None) -> Job:
     job = session.get(Job, job_id)
     if job is None or (kind is not None and job.kind != kind):
-        raise JobNotFound("No such job.")
+        raise JobNotFound()
     return job
 
 
@@ -90,7 +90,7 @@ def get_for(session: Session, *, job_id: int, viewer: User) -> Job:
     exist (a run's result may be an administrator's business)."""
     job = get(session, job_id=job_id)
     if job.created_by_id != viewer.id and viewer.role != Role.admin.value:
-        raise JobNotFound("No such job.")
+        raise JobNotFound()
     return job
 
 

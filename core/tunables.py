@@ -89,16 +89,16 @@ class OutOfBounds(ValidationFailed):
     """A value outside the declared bounds of a tunable. `message_id` is the msgid of the message
     and `params` its values, so a page can say it in the reader's language."""
 
+    default_msgid = "That value is outside the setting's bounds."
     RANGE = "Give a whole number from %(minimum)s to %(maximum)s."
     CHOICE = "Choose one of %(choices)s."
 
     def __init__(self, tunable: Tunable) -> None:
         self.message_id = self.CHOICE if tunable.choices else self.RANGE
-        params: dict[str, object] = {"minimum": tunable.minimum, "maximum": tunable.maximum}
+        params: dict[str, object] = {"tunable": tunable.name, "minimum": tunable.minimum, "maximum": tunable.maximum}
         if tunable.choices:
             params["choices"] = ", ".join(str(c) for c in tunable.choices)
-        super().__init__(f"{tunable.name}: " + self.message_id % params, field="value")
-        self.params = {"tunable": tunable.name, **params}
+        super().__init__(self.message_id, field="value", params=params)
 
 
 NAMESPACES: dict[str, Namespace] = {}
@@ -141,8 +141,8 @@ def find(namespace: str, key: str) -> Tunable:
     """The declared tunable, or ValidationFailed naming the known keys."""
     tunable = _DECLARED.get((namespace, key))
     if tunable is None:
-        known = ", ".join(t.key for t in declared(namespace))
-        raise ValidationFailed(f"Unknown setting {key!r} in {namespace}; known: {known}.", field="key")
+        raise ValidationFailed("Unknown setting; choose one from the list.", field="key",
+                               params={"key": key, "known": [t.key for t in declared(namespace)]})
     return tunable
 
 

@@ -55,7 +55,7 @@ class ShiftRuleViolated(RuleViolated):
 
 class RosterRuleViolated(RuleViolated):
     code = "roster_rules_violated"
-    subject = "The roster"
+    subject = "The roster breaks %(count)s rule(s):"
 
 
 class HandoverIncomplete(RuleViolated):
