@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 from core import crypto, db
 from hotline import migrate
-from tests.hotline.test_migrations import empty_database  # noqa: F401 - the fixture
 
 _ROW = "CURRENT_TIMESTAMP"
 

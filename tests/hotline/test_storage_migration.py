@@ -7,7 +7,6 @@ from sqlalchemy import text
 
 from core import db
 from hotline import migrate
-from tests.hotline.test_migrations import empty_database  # noqa: F401 - the fixture
 
 
 def test_local_paths_become_storage_keys(empty_database: str) -> None:  # noqa: F811

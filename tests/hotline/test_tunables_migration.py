@@ -12,7 +12,6 @@ from hotline import migrate
 from qa import settings as qa_settings
 from scheduling import settings as scheduling_settings
 from telephony import priority
-from tests.hotline.test_migrations import empty_database  # noqa: F401 - the fixture
 from tickets import sla
 
 OLD_TABLES = {"qa_settings", "scheduling_settings", "ticket_settings", "routing_settings"}
