@@ -284,9 +284,11 @@ class Supervisor:
 
 class _QuietWebhooks(logging.Filter):
     """The demo's carrier posts a webhook every few seconds, and the simulator's HTTP client logs
-    each request: those lines go to DEBUG so the banner stays on screen."""
+    each request; a page also fetches its scripts and styles, and long work's progress is polled
+    every second: those lines go to DEBUG so the banner stays on screen (the pages people open
+    stay at INFO)."""
 
-    PATHS = ("/twilio/", "/simulator/")
+    PATHS = ("/twilio/", "/simulator/", "/static/", "/healthz", "/jobs/")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage() if record.args else str(record.msg)

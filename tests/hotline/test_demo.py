@@ -47,6 +47,8 @@ def test_webhook_lines_go_to_debug_in_the_demo(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.INFO):
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "POST", "/twilio/status", "1.1", 204)
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/desk", "1.1", 200)
+        for path in ("/static/js/nav.js", "/healthz", "/jobs/7"):  # assets, probes and progress polls
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", path, "1.1", 200)
     assert [r.getMessage() for r in caplog.records] == ['127.0.0.1:5 - "GET /desk HTTP/1.1" 200']
     with caplog.at_level(logging.DEBUG):
         logging.getLogger().setLevel(logging.DEBUG)
