@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from core import clock, directory
 from core.errors import NotFound
-from core.models import User
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.priority import routing_settings
 
@@ -103,9 +102,10 @@ def queue_snapshot(session: Session) -> QueueSnapshot:
               for skill, w, o, oldest in rows]
     agents: dict[str, list[AgentLine]] = {}
     # Plain rows, not ORM objects: on a 2,000-agent floor this read runs on every wallboard refresh.
+    places = directory.user_places().subquery("places")
     for user_id, state, since, site_id in session.execute(
-            select(AgentPresence.user_id, AgentPresence.state, AgentPresence.since, User.site_id)
-            .join(User, User.id == AgentPresence.user_id)
+            select(AgentPresence.user_id, AgentPresence.state, AgentPresence.since, places.c.site_id)
+            .join(places, places.c.user_id == AgentPresence.user_id)
             .where(AgentPresence.state != "offline").order_by(AgentPresence.state, AgentPresence.since)):
         agents.setdefault(state, []).append(AgentLine(user_id, state, _seconds(now, since), site_id))
     horizon = now + timedelta(seconds=settings.expiring_within_seconds)
