@@ -226,6 +226,17 @@ class SweepScheduler(Scheduler):
             self.state = "holding"
         return min(super().tick(*args, **kwargs), lock.renew_seconds)
 
+    def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
+        """As Celery's, but a stop request (SIGINT/SIGTERM raise SystemExit in beat) that lands
+        while a task is being sent stops beat: Celery turns the send's failure into an error it
+        logs and goes on ticking, so beat ignored the request until it was killed."""
+        try:
+            return super().apply_async(entry, producer, advance, **kwargs)
+        except Exception as exc:
+            if _stop_requested(exc):
+                raise SystemExit() from exc
+            raise
+
     def close(self) -> None:
         try:
             super().close()
@@ -233,6 +244,18 @@ class SweepScheduler(Scheduler):
             if self.lock is not None:
                 self.lock.release()
                 self.state = "starting"
+
+
+def _stop_requested(exc: BaseException) -> bool:
+    """Whether a stop request (SystemExit, KeyboardInterrupt) is somewhere in `exc`'s chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (SystemExit, KeyboardInterrupt)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 # The embedded worker and beat --------------------------------------------------------------

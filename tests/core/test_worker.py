@@ -173,6 +173,29 @@ def test_sweep_scheduler_makes_every_sweep_due_at_start(queue: str) -> None:
     assert all(scheduler.schedule[name].is_due()[0] for name in worker.SWEEPS)
 
 
+def test_a_stop_request_landing_while_beat_sends_a_task_stops_beat(queue: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Beat's signal handler raises SystemExit; arriving inside a send, the send fails with
+    # another error (seen: "I/O operation on closed file") which Celery logged before going on.
+    scheduler = worker.SweepScheduler(app=celery_app)
+    entry = scheduler.schedule["core.heartbeat"]
+
+    def interrupted_send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            raise SystemExit()
+        except SystemExit:
+            raise ValueError("I/O operation on closed file.") from None
+
+    monkeypatch.setattr(celery_app.tasks["core.heartbeat"], "apply_async", interrupted_send)
+    with pytest.raises(SystemExit):
+        scheduler.apply_entry(entry)
+
+    def broken_send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("the broker refused")
+
+    monkeypatch.setattr(celery_app.tasks["core.heartbeat"], "apply_async", broken_send)
+    scheduler.apply_entry(entry)  # an ordinary failure is logged and beat goes on
+
+
 # The embedded worker -------------------------------------------------------------------------
 
 
