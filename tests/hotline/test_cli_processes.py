@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from core.config import Settings
+from deploy.processes import free_port
 from hotline.cli import main
 from tests.conftest import BROKER_URL
 
@@ -26,15 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 120.0
 
 
-def _free_port() -> int:
-    for port in range(9200, 9300):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 9200-9299")
 
 
 def _clean_env(**values: str) -> dict[str, str]:
@@ -102,7 +93,7 @@ def fresh_clone(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.timeout(300)
 def test_serve_on_the_embedded_default(fresh_clone: Path) -> None:
-    port = _free_port()
+    port = free_port()
     served = _Process(["serve", "--host", "127.0.0.1", "--port", str(port)], cwd=fresh_clone,
                       env=_clean_env(HOTLINE_LOG_JSON="false"), log=fresh_clone / "serve.log")
     try:
@@ -119,7 +110,7 @@ def test_serve_on_the_embedded_default(fresh_clone: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_demo_with_its_options(fresh_clone: Path) -> None:
-    port = _free_port()
+    port = free_port()
     demo = _Process(["demo", "--host", "127.0.0.1", "--port", str(port), "--calls-per-minute", "0",
                      "--history-calls-per-day", "0"], cwd=fresh_clone, env=_clean_env(), log=fresh_clone / "demo.log")
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from core import clock as clock_module
 from core import config, db
+from deploy.processes import free_port
 from hotline import demo, health
 from tests.conftest import build_settings
 
@@ -100,21 +100,12 @@ def test_a_silent_or_dead_traffic_loop_makes_healthz_fail(client: TestClient) ->
 
 # The restart, on a real server -----------------------------------------------------------------
 
-def _free_port() -> int:
-    for port in range(8300, 8400):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8300-8399")
 
 
 @pytest.fixture
 def demo_env(tmp_path: Path, data_keys: list[str]) -> Iterator[tuple[str, int]]:
     """A fresh clone's embedded default (no database yet) on a port of its own, real time."""
-    port = _free_port()
+    port = free_port()
     settings = build_settings(tmp_path / "var", f"sqlite:///{tmp_path / 'var' / 'hotline.db'}", data_keys,
                               public_url=f"http://127.0.0.1:{port}", broker_url=None)  # the embedded worker
     config.configure(settings)
@@ -210,7 +201,7 @@ def test_a_demo_start_prints_the_banner_and_no_warning(tmp_path: Path) -> None:
     container): the banner and the hub's lines, but no warning from Celery about privileges,
     none from kombu about a missing host, and no WARNING or ERROR line (beat taking its lock at
     start is the usual case, not news)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "PYTHONWARNINGS"))}
     env["HOTLINE_VAR_DIR"] = str(tmp_path / "var")
     log = tmp_path / "demo.log"
