@@ -9,12 +9,10 @@ Run: python -m benchmarks.bench_call_log [--calls N] [--rounds N] [--compare-ind
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -23,16 +21,13 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from benchmarks.common import percentile
+from benchmarks.common import bench_database, bench_settings, percentile
 from core import clock, config, db
 from hotline.models import load_all
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SITES, TEAMS, AGENTS_PER_TEAM = 2, 20, 20  # teams 1-10 at site 1, 11-20 at site 2
 AGENTS = TEAMS * AGENTS_PER_TEAM
 LEADER_ID, SUPERVISOR_ID = AGENTS + 1, AGENTS + TEAMS + 1  # supervisors: one per site
@@ -235,38 +230,25 @@ def main() -> None:
                         help="measure first without the index on calls.started_at, then with it")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     args = parser.parse_args()
-    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
-    name = f"hotline_bench_{uuid.uuid4().hex[:10]}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    config.configure(config.Settings(database_url=url, data_keys=[SecretStr(Fernet.generate_key().decode())],
-                                     secret_key=SecretStr("bench-" + "x" * 40),
-                                     blind_index_key=SecretStr("bench-blind-" + "y" * 40), timezone=ZONE))
-    engine = db.make_engine(url)
-    try:
-        load_all().metadata.create_all(engine)
-        seed(engine, calls=args.calls)
-        if args.compare_index:
-            with engine.begin() as conn:
-                conn.exec_driver_sql("DROP INDEX ix_calls_started_at")
-                conn.exec_driver_sql("ANALYZE calls")
-            measure(engine, rounds=args.rounds, label=" without the index on calls.started_at")
-            with engine.begin() as conn:
-                conn.exec_driver_sql("CREATE INDEX ix_calls_started_at ON calls (started_at)")
-                conn.exec_driver_sql("ANALYZE calls")
-        measure(engine, rounds=args.rounds)
-    finally:
-        db.configure_engine(None)
-        engine.dispose()
-        if args.keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        config.configure(None)
+    with bench_database("hotline_bench", keep=args.keep) as url:
+        config.configure(bench_settings(url, timezone=ZONE))
+        engine = db.make_engine(url)
+        try:
+            load_all().metadata.create_all(engine)
+            seed(engine, calls=args.calls)
+            if args.compare_index:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("DROP INDEX ix_calls_started_at")
+                    conn.exec_driver_sql("ANALYZE calls")
+                measure(engine, rounds=args.rounds, label=" without the index on calls.started_at")
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("CREATE INDEX ix_calls_started_at ON calls (started_at)")
+                    conn.exec_driver_sql("ANALYZE calls")
+            measure(engine, rounds=args.rounds)
+        finally:
+            db.configure_engine(None)
+            engine.dispose()
+            config.configure(None)
 
 
 if __name__ == "__main__":

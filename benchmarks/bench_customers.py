@@ -5,29 +5,25 @@ Run: python -m benchmarks.bench_customers [--customers N] [--lookups N]."""
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from sqlalchemy import Text, column, insert, table, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from benchmarks.common import percentile
+from benchmarks.common import bench_database, bench_settings, percentile
 from core import config, db
 from core.crypto import blind_index
 from core.models import Site
 from hotline.models import load_all
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BATCH = 10_000
 
 
@@ -103,26 +99,17 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--lookups", type=int, default=5_000)
     args = parser.parse_args()
-    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
-    name = f"hotline_bench_{uuid.uuid4().hex[:10]}"
-    admin = db.make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     key = Fernet.generate_key().decode()
-    config.configure(config.Settings(database_url=base.set(database=name).render_as_string(hide_password=False),
-                                     data_keys=[SecretStr(key)], secret_key=SecretStr("bench-" + "x" * 40),
-                                     blind_index_key=SecretStr("bench-blind-" + "y" * 40)))
-    engine = db.make_engine(base.set(database=name).render_as_string(hide_password=False))
-    try:
-        load_all().metadata.create_all(engine)
-        seed(engine, customers=args.customers, key=key)
-        measure(engine, customers=args.customers, lookups=args.lookups)
-    finally:
-        db.configure_engine(None)
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with bench_database("hotline_bench") as url:
+        config.configure(bench_settings(url, data_key=key))
+        engine = db.make_engine(url)
+        try:
+            load_all().metadata.create_all(engine)
+            seed(engine, customers=args.customers, key=key)
+            measure(engine, customers=args.customers, lookups=args.lookups)
+        finally:
+            db.configure_engine(None)
+            engine.dispose()
 
 
 if __name__ == "__main__":

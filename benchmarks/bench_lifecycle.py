@@ -29,11 +29,8 @@ import re
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,30 +38,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_seconds, percentile  # noqa: E402
+from benchmarks.common import bench_database, cpu_seconds, percentile  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/8"
 TARGET_P99 = 0.100
 SKILLS = ("inquiry", "complaint", "membership", "operator")
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
-    name = f"hotline_bench_life_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 # Figures ---------------------------------------------------------------------------------------
@@ -310,7 +288,7 @@ def run(args: argparse.Namespace, webs: int) -> dict[str, Any]:
     from agent_ui.live_boards import TOPICS as BOARD_TOPICS
 
     recorder = Recorder()
-    with postgres_database() as url, tempfile.TemporaryDirectory(prefix="hotline-bench-life-") as tmp:
+    with bench_database("hotline_bench_life") as url, tempfile.TemporaryDirectory(prefix="hotline-bench-life-") as tmp:
         carrier = LoopbackCarrier(free_port(), pumps=args.pumps, observe=recorder.observe, connections=128)
         loopback = Loopback(database_url=url, broker_url=args.broker, workdir=Path(tmp), webs=webs,
                             workers=2, simulator_port=carrier.port,

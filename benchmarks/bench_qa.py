@@ -8,27 +8,23 @@ Run: python -m benchmarks.bench_qa [--calls N] [--teams N] [--agents-per-team N]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
+from benchmarks.common import bench_database, bench_settings
 from core import clock, config, db
 from core.clock import FrozenClock
 from hotline.models import load_all
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 MONTH_START = "2025-12-31 16:00:00+00"  # 1 January 2026, midnight in Shanghai
 HISTORY_MONTHS = 6  # August 2025 to January 2026
 EVALUATIONS_PER_MONTH = 5
@@ -223,31 +219,18 @@ def main() -> None:
                         help="evaluations an inspector does a month (the setting's default otherwise)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed) to explore plans")
     args = parser.parse_args()
-    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
-    name = f"hotline_bench_qa_{uuid.uuid4().hex[:10]}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    config.configure(config.Settings(database_url=url, data_keys=[SecretStr(Fernet.generate_key().decode())],
-                                     secret_key=SecretStr("bench-" + "x" * 40),
-                                     blind_index_key=SecretStr("bench-blind-" + "y" * 40)))
-    engine = db.make_engine(url)
-    db.configure_engine(engine)
-    try:
-        load_all().metadata.create_all(engine)
-        seed(engine, calls=args.calls, teams=args.teams, per_team=args.agents_per_team)
-        measure(args.inspector_capacity)
-    finally:
-        db.configure_engine(None)
-        engine.dispose()
-        if args.keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        config.configure(None)
+    with bench_database("hotline_bench_qa", keep=args.keep) as url:
+        config.configure(bench_settings(url))
+        engine = db.make_engine(url)
+        db.configure_engine(engine)
+        try:
+            load_all().metadata.create_all(engine)
+            seed(engine, calls=args.calls, teams=args.teams, per_team=args.agents_per_team)
+            measure(args.inspector_capacity)
+        finally:
+            db.configure_engine(None)
+            engine.dispose()
+            config.configure(None)
 
 
 if __name__ == "__main__":

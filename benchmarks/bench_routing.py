@@ -5,13 +5,11 @@ throw-away database beside HOTLINE_BENCH_DATABASE_URL) and SQLite. One decision 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +17,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event, insert, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from benchmarks.common import cpu_seconds
+from benchmarks.common import bench_database, cpu_seconds
 from core import clock, config, db
 from core.clock import FrozenClock
 from core.models import Skill, User, UserSkill
@@ -29,7 +27,6 @@ from hotline.models import load_all
 from telephony import offers, priority, routing
 from telephony.models.routing import AgentPresence, QueueEntry
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SKILLS = ("inquiry", "complaint", "membership", "callback", "operator", "mandarin", "english", "lottery")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -171,23 +168,11 @@ def main() -> None:
         config.configure(config.Settings(var_dir=Path(tmp), database_url=f"sqlite:///{tmp}/bench.db"))
         sizes = dict(calls=args.calls, agents=args.agents, decisions=args.decisions, explain=args.explain)
         if args.only in (None, "postgresql"):
-            admin = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL", DEFAULT_PG))
-            name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
-            admin_engine = db.make_engine(admin.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-            with admin_engine.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                url = admin.set(database=name).render_as_string(hide_password=False)
+            with bench_database("hotline_bench") as url:
                 measure(url, **sizes)
-                if args.async_commit:
-                    with admin_engine.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-                        conn.execute(text(f'CREATE DATABASE "{name}"'))
+            if args.async_commit:
+                with bench_database("hotline_bench") as url:
                     measure(url, **sizes, async_commit=True)
-            finally:
-                with admin_engine.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin_engine.dispose()
         if args.only in (None, "sqlite"):
             measure(f"sqlite:///{tmp}/bench.db", **sizes)
 

@@ -6,7 +6,6 @@ Run: python -m benchmarks.bench_tickets [--tickets N] [--customers N] [--rounds 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -21,17 +20,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from benchmarks.common import cpu_seconds, percentile
+from benchmarks.common import bench_database, bench_settings, cpu_seconds, percentile
 from core import clock, config, db
 from core.crypto import blind_index
 from core.models import User
 from hotline.models import load_all
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEAMS, AGENTS_PER_TEAM = 20, 20
 AGENTS = TEAMS * AGENTS_PER_TEAM
 LEADER_ID, HEAD_ID = AGENTS + 1, AGENTS + TEAMS + 1
@@ -284,34 +281,21 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed) to explore plans")
     parser.add_argument("--only-open", action="store_true", help="skip the searches: only open tickets from calls")
     args = parser.parse_args()
-    base = make_url(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG)
-    name = f"hotline_bench_{uuid.uuid4().hex[:10]}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    admin = db.make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     key = Fernet.generate_key().decode()
-    config.configure(config.Settings(database_url=url, data_keys=[SecretStr(key)],
-                                     secret_key=SecretStr("bench-" + "x" * 40),
-                                     blind_index_key=SecretStr("bench-blind-" + "y" * 40)))
-    engine = db.make_engine(url)
-    try:
-        load_all().metadata.create_all(engine)
-        seed(engine, tickets=args.tickets, customers=args.customers, key=key)
-        if args.only_open:
-            open_from_call(engine, customers=args.customers, rounds=args.rounds)
-        else:
-            measure(engine, tickets=args.tickets, customers=args.customers, rounds=args.rounds)
-    finally:
-        db.configure_engine(None)
-        engine.dispose()
-        if args.keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        config.configure(None)
+    with bench_database("hotline_bench", keep=args.keep) as url:
+        config.configure(bench_settings(url, data_key=key))
+        engine = db.make_engine(url)
+        try:
+            load_all().metadata.create_all(engine)
+            seed(engine, tickets=args.tickets, customers=args.customers, key=key)
+            if args.only_open:
+                open_from_call(engine, customers=args.customers, rounds=args.rounds)
+            else:
+                measure(engine, tickets=args.tickets, customers=args.customers, rounds=args.rounds)
+        finally:
+            db.configure_engine(None)
+            engine.dispose()
+            config.configure(None)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
-"""Small helpers the benchmarks share: a percentile of timings and a local process's CPU time."""
+"""Small helpers the benchmarks share: a percentile of timings, a local process's CPU time, a
+database of a run's own and its settings."""
 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def percentile(samples: list[float], share: float) -> float:
@@ -19,3 +25,27 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return -1.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def bench_database(prefix: str, *, keep: bool = False) -> AbstractContextManager[str]:
+    """A database of the benchmark's own on the PostgreSQL server HOTLINE_BENCH_DATABASE_URL points
+    at (the local one by default), dropped afterwards unless `keep`."""
+    from deploy.databases import scratch_database
+
+    return scratch_database(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG, prefix, keep=keep)
+
+
+def bench_settings(database_url: str, *, data_key: str | None = None, **extra: Any) -> Settings:
+    """Settings for a benchmark's hub: its database, a data key (a fresh one unless given) and
+    throw-away secrets."""
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    from core.config import Settings
+
+    return Settings(database_url=database_url, data_keys=[SecretStr(data_key or Fernet.generate_key().decode())],
+                    secret_key=SecretStr("bench-" + "x" * 40), blind_index_key=SecretStr("bench-blind-" + "y" * 40),
+                    **extra)

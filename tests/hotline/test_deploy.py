@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from core import clock as clock_module
 from core import config, db
 from core.storage import get_storage
 from deploy.carrier import LoopbackCarrier
+from deploy.databases import scratch_database
 from deploy.loopback import NGINX, TWILIO_SID, TWILIO_TOKEN, Loopback, render_nginx
 from deploy.processes import free_port
 from telephony import presence
@@ -77,18 +77,8 @@ def test_the_nginx_template_renders_to_a_configuration_nginx_accepts(tmp_path: P
 @pytest.fixture
 def loopback_database() -> Iterator[str]:
     assert PG_URL
-    url = make_url(PG_URL)
-    name = f"hotline_deploy_{uuid.uuid4().hex[:10]}"
-    admin = db.make_engine(url.set(database="postgres").render_as_string(hide_password=False),
-                           isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database(PG_URL, "hotline_deploy") as url:
+        yield url
 
 
 def _play_call(carrier: LoopbackCarrier, agent_id: int, caller: str) -> str:
