@@ -114,6 +114,7 @@ class CallRow:
     hold_seconds: int | None
     ticket_id: int | None
     ticket_number: str | None
+    ticket_visible: bool  # the viewer may open the ticket (else its number is shown, not linked)
     recording_kind: str | None  # call | voicemail, when the call has a completed recording
     recording_id: int | None  # set when the recording is stored and the viewer may listen
 
@@ -210,7 +211,9 @@ def _rows(session: Session, viewer: User, found: Sequence[Any]) -> list[CallRow]
                    Recording.ticket_id)
             .where(Recording.call_id.in_(ids), Recording.status == "completed").order_by(Recording.id)):
         recordings.setdefault(call_id, (kind, rec_id, bool(stored), rec_ticket))
-    numbers = ticket_service.numbers_of(session, ticket_ids={r.ticket_id for r in found if r.ticket_id})
+    ticket_ids = {r.ticket_id for r in found if r.ticket_id}
+    numbers = ticket_service.numbers_of(session, ticket_ids=ticket_ids)
+    visible = ticket_service.visible_of(session, ticket_ids=ticket_ids, user=viewer)
     names = directory.staff_names(session, {r.agent_id for r in found if r.agent_id})
     rows = []
     for r in found:
@@ -236,6 +239,7 @@ def _rows(session: Session, viewer: User, found: Sequence[Any]) -> list[CallRow]
             queue=r.skill_code, agent_id=r.agent_id, agent_name=names[r.agent_id].display_name
             if r.agent_id in names else None, outcome=r.outcome, wait_seconds=wait, talk_seconds=talk,
             hold_seconds=hold, ticket_id=r.ticket_id, ticket_number=numbers.get(r.ticket_id) if r.ticket_id else None,
+            ticket_visible=r.ticket_id in visible,
             recording_kind=recording[0] if recording else None,
             recording_id=recording[1] if recording and recording[2] and may_listen else None))
     return rows

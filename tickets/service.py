@@ -352,6 +352,17 @@ def numbers_of(session: Session, *, ticket_ids: set[int]) -> dict[int, str]:
     return {row.id: row.number for row in rows}
 
 
+def visible_of(session: Session, *, ticket_ids: set[int], user: User) -> set[int]:
+    """Which of `ticket_ids` `user` may see (the one visibility rule), for lists that link them."""
+    if not ticket_ids:
+        return set()
+    query = select(Ticket.id).where(Ticket.id.in_(ticket_ids))
+    rule = access.visibility(user)
+    if rule is not None:
+        query = query.where(rule)
+    return set(session.scalars(query))
+
+
 def tags_of(session: Session, *, ticket_id: int) -> list[str]:
     return list(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id).order_by(TicketTag.tag)))
 

@@ -143,6 +143,8 @@ def _log(request: Request, session: DbSession, user: User, filters: Filters, pag
         "queues": queues, "outcomes": call_log.OUTCOMES, "directions": call_log.DIRECTIONS,
         "outcome_words": OUTCOME_WORDS, "direction_words": DIRECTION_WORDS,
         "scores": permissions.allowed(user.role, permissions.QA),
+        # QA inspectors read the log but do not work tickets: the number is shown, not linked.
+        "ticket_links": permissions.allowed(user.role, permissions.AGENTS),
     }
     return render(request, PAGE, context, status_code=422 if errors else 200,
                   block="calls_main" if is_htmx(request) else None)

@@ -259,3 +259,20 @@ def test_listen_links_follow_the_listening_rule(client: TestClient, session: Ses
     assert made.mine in linked[desk.agent.username] and made.mine in linked[desk.team_leader.username]
     assert made.far not in linked[desk.supervisor.username]
     assert made.far in linked[desk.other_supervisor.username] and made.far in linked["head"]
+
+
+def test_every_ticket_link_opens_for_its_viewer(client: TestClient, session: Session, desk: Desk,
+                                                made: Made) -> None:
+    """A ticket number in the call log is a link only where the viewer can open that ticket. QA
+    inspectors read the log to find calls to score but do not work tickets: before, each row linked
+    its ticket and the inspector's click answered 403."""
+    viewers = [desk.agent, desk.teammate, desk.team_leader, desk.supervisor, desk.other_supervisor, desk.qa,
+               make_user(session, role=Role.center_head, username="head")]
+    for viewer in viewers:
+        signed_in_client(client, viewer)
+        page = client.get("/calls").text
+        for ticket_id in set(re.findall(r'href="/tickets/(\d+)"', page)):
+            assert client.get(f"/tickets/{ticket_id}").status_code == 200, (viewer.username, ticket_id)
+    signed_in_client(client, desk.qa)
+    page = client.get("/calls").text
+    assert 'href="/tickets/' not in page and re.search(r'<span class="ticket-number">HL-2026-\d+</span>', page)
