@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from core import clock, config
+from hotline.demo_history import work_ticket
 from telephony.simulator.carrier import Simulator
 from telephony.simulator.customers import Customers
 
@@ -162,6 +163,8 @@ class Traffic:
                 self.answered.pop(sid, None)
                 with session_scope() as session:
                     bridge.hangup_by_agent(session, user_id=self.agents[username])
+                # Wrap-up: the simulated agent writes up the call's ticket, as a person would.
+                work_ticket(self.agents[username], self.rng, since=clock.now() - timedelta(minutes=15))
 
 
 def _wait_for_server(url: str, stop: threading.Event) -> bool:

@@ -99,6 +99,60 @@ def _staff_in(agents: dict[str, int], bots: Sequence[str], *, available: bool) -
             log.debug("simulated agent %s stays as they are: %s", username, exc.code)
 
 
+# What a simulated agent writes in wrap-up, by the ticket's category: a subject and how it ended.
+SUBJECTS = {
+    "inquiry": (("Where is my order?", "Gave the courier's tracking number; arrives tomorrow."),
+                ("Store opening hours on the holiday", "Told the holiday hours of the Demo Store."),
+                ("How to use a gift card online", "Walked the customer through paying with the card."),
+                ("Price of the winter coat in size L", "Quoted the price and the stock at the store.")),
+    "complaint": (("Parcel arrived damaged", "Replacement sent; the courier's claim filed."),
+                  ("Charged twice for one order", "Second charge refunded; the bank shows it in 3 days."),
+                  ("Rude answer at the store's counter", "Apologised; the store manager will call back.")),
+    "membership": (("Points missing after a purchase", "Points added by hand; receipt checked."),
+                   ("Upgrade to the gold tier", "Explained the tier rules; upgrade applies next month.")),
+}
+
+
+def work_ticket(agent_id: int, rng: random.Random, *, since: datetime) -> str | None:
+    """The simulated agent's wrap-up: the newest untouched ticket assigned to them since `since`
+    gets a subject; most are resolved at once (a complaint's reply recorded first, a key
+    customer's follow-up call made), some wait on the customer, a few stay open to be worked
+    later. Goes through the same services the ticket page does. Returns the new status."""
+    from sqlalchemy import select
+
+    from core import users
+    from core.db import session_scope
+    from core.errors import DomainError
+    from tickets import complaints
+    from tickets import service as tickets
+    from tickets.models.tickets import Ticket
+
+    try:
+        with session_scope() as session:
+            ticket = session.scalar(select(Ticket).where(Ticket.assignee_id == agent_id, Ticket.status == "new",
+                                                         Ticket.created_at >= since)
+                                    .order_by(Ticket.id.desc()).limit(1))
+            if ticket is None:
+                return None
+            agent = users.get(session, user_id=agent_id)
+            subject, resolution = rng.choice(SUBJECTS.get(ticket.category, SUBJECTS["inquiry"]))
+            ticket = tickets.update(session, ticket_id=ticket.id, by=agent, version=ticket.version,
+                                    changes={"subject": subject})
+            roll = rng.random()
+            if ticket.category == "complaint" and roll < 0.85:
+                ticket = complaints.record_reply(session, ticket_id=ticket.id, by=agent, version=ticket.version)
+            if ticket.phone_followup_due_at is not None and roll < 0.8:
+                ticket = complaints.record_phone_followup(session, ticket_id=ticket.id, by=agent,
+                                                          version=ticket.version)
+            status = "resolved" if roll < 0.75 else "waiting_on_customer" if roll < 0.88 else "open"
+            tickets.transition(session, ticket_id=ticket.id, by=agent, to=status, version=ticket.version,
+                               resolution=resolution if status == "resolved" else None)
+            return status
+    except DomainError as exc:  # the ticket moved meanwhile (a team leader took it, say)
+        log.debug("simulated agent %s left ticket as it was: %s", agent_id, exc.code)
+        return None
+
+
 def _sweep() -> None:
     from telephony import tasks as telephony_tasks
 
@@ -138,11 +192,13 @@ def _one_call(sim: Simulator, rng: random.Random, agents: dict[str, int], bots: 
             sim.hangup(sid)  # the caller gave up
         sim.pump()
         return
+    answered_at = clock.now()
     sim.advance(rng.uniform(60, 360))
     if sim.call(sid).alive:
         sim.hangup(sid)  # the caller says goodbye
     sim.pump()
     sim.advance(rng.uniform(30, 90))  # wrap-up
+    work_ticket(agents[answered_by], rng, since=answered_at - timedelta(minutes=5))
     _sweep()
 
 

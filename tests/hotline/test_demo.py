@@ -155,6 +155,16 @@ def _last_call_id() -> int:
         return session.scalar(select(func.max(Call.id))) or 0
 
 
+def _worked_tickets() -> int:
+    from sqlalchemy import func, select
+
+    from tickets.models import Ticket
+
+    with db.session_scope(reader=True) as session:
+        return session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status != "new",
+                                                                              Ticket.subject.is_not(None))) or 0
+
+
 def _serve(run: demo.Demo) -> threading.Thread:
     run.prepare()
     thread = threading.Thread(target=run.server.run, name="demo-server", daemon=True)
@@ -182,6 +192,8 @@ def test_a_second_start_after_a_stop_mid_call_gets_traffic_flowing(demo_env: tup
     server = _serve(second)
     try:
         assert _until(lambda: _answered_since(mark) > 0, 150), "no call answered after the restart"
+        # A simulated agent who hangs up writes up the call's ticket in wrap-up, as a person would.
+        assert _until(lambda: _worked_tickets() > 0, 120), "no simulated agent worked a ticket"
         checks = health.healthz()
         import json
 
