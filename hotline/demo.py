@@ -105,7 +105,7 @@ class Traffic:
     callers: dict[str, dict[str, float]] = field(default_factory=dict)
     answered: dict[str, float] = field(default_factory=dict)
     next_call_at: float = 0.0
-    talk_seconds: tuple[float, float] = (20, 60)
+    talk_seconds: tuple[float, float] = (15, 45)
     ready_checked_at: float = -1e9
 
     def tick(self, sim: Simulator, now: float) -> None:
@@ -133,7 +133,9 @@ class Traffic:
 
     def bots_ready(self) -> None:
         """A simulated agent who is away (an offer timed out), on a break or offline goes
-        available again, as a person at the desk would; one still on a call or in wrap-up waits."""
+        available again, as a person at the desk would; so does one in wrap-up, whose ticket is
+        written up by then (`_bot` does it as it hangs up), as a person clicks "Ready" rather than
+        sit out the whole wrap-up time. One still on a call waits."""
         from core.db import session_scope
         from core.errors import DomainError
         from telephony import presence
@@ -143,7 +145,7 @@ class Traffic:
             try:
                 with session_scope() as session:
                     state = presence.get_presence(session, user_id=self.agents[username]).state
-                    if state in (presence.AWAY, presence.BREAK, presence.OFFLINE):
+                    if state in (presence.AWAY, presence.BREAK, presence.OFFLINE, presence.WRAP_UP):
                         presence.set_presence(session, user_id=self.agents[username], state=presence.AVAILABLE)
             except DomainError as exc:  # unread notices, say: it tries again in a moment
                 log.debug("simulated agent %s stays %s: %s", username, state, exc.code)
@@ -350,7 +352,7 @@ class Demo:
     """The demo hub: the app, its seed data and the carrier's supervised traffic thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
-                 talk_seconds: tuple[float, float] = (20, 60), history_days: int = 7,
+                 talk_seconds: tuple[float, float] = (15, 45), history_days: int = 7,
                  history_calls_per_day: int = 8) -> None:
         self.host, self.port, self.calls_per_minute, self.talk_seconds = host, port, calls_per_minute, talk_seconds
         self.history_days, self.history_calls_per_day = history_days, history_calls_per_day
