@@ -4,6 +4,9 @@ database of a run's own and its settings."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +35,13 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 def bench_database(prefix: str, *, keep: bool = False) -> AbstractContextManager[str]:
     """A database of the benchmark's own on the PostgreSQL server HOTLINE_BENCH_DATABASE_URL points
-    at (the local one by default), dropped afterwards unless `keep`."""
+    at (the local one by default), dropped afterwards unless `keep`, also when the run is stopped
+    with SIGTERM (as a timeout stops it)."""
     from deploy.databases import scratch_database
 
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # SIGTERM would end the process without unwinding; exiting runs the `finally` that drops it.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     return scratch_database(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG, prefix, keep=keep)
 
 
