@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import sys
 import time
 
 import numpy as np
@@ -69,7 +68,8 @@ def main() -> None:
     started = time.perf_counter()
     theirs = MinRequiredResources(num_days=DAYS, periods=per_day, shifts_coverage=coverage,
                                   required_resources=required, max_period_concurrency=agent_count,
-                                  max_shift_concurrency=agent_count, max_search_time=limit, num_search_workers=2).solve()
+                                  max_shift_concurrency=agent_count, max_search_time=limit,
+                                  num_search_workers=2).solve()
     their_time = time.perf_counter() - started
     shifts = sum(r["resources"] for r in theirs["resources_shifts"])
     print(f"pyworkforce MinRequiredResources: status {theirs['status']}, {shifts} shifts = {shifts * 8} staff hours, "
