@@ -30,6 +30,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (a timeout's stop) exit the run as an error does, through its `finally` blocks
+    and exit handlers: a database dropped, child processes stopped, temporary files removed. By
+    default SIGTERM ends the process where it stands."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -39,9 +47,7 @@ def bench_database(prefix: str, *, keep: bool = False) -> AbstractContextManager
     with SIGTERM (as a timeout stops it)."""
     from deploy.databases import scratch_database
 
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        # SIGTERM would end the process without unwinding; exiting runs the `finally` that drops it.
-        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+    exit_on_sigterm()
     return scratch_database(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG, prefix, keep=keep)
 
 
