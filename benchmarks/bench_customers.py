@@ -1,5 +1,6 @@
-"""Caller-ID lookup (`tickets.customers.find_by_phone`) among 200,000 customers on PostgreSQL, in a
-throw-away database beside HOTLINE_BENCH_DATABASE_URL. Prints p50/p99 in ms; no assertions.
+"""Caller-ID lookup among 200,000 customers on PostgreSQL, in a throw-away database beside
+HOTLINE_BENCH_DATABASE_URL: `tickets.customers.find_by_phone` (numbers as people type them) and
+`identify_caller` (what the incoming-call webhook asks). Prints p50/p99 in ms; no assertions.
 Run: python -m benchmarks.bench_customers [--customers N] [--lookups N]."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.common import percentile
+from benchmarks.common import exit_on_sigterm, percentile
 
 ROLE_PAGES = {
     "admin": ["/", "/admin", "/admin/people", "/admin/skills", "/admin/sla", "/admin/scorecards", "/admin/lifecycle",
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=0,
                         help="calls a day in the demo's week of history first (the demo plays 8; 0 skips it)")
     args = parser.parse_args()
+    exit_on_sigterm()  # the hub's files go with the temporary directory
     with tempfile.TemporaryDirectory() as var:
         run(args, Path(var))
 

@@ -1,9 +1,10 @@
 """Benchmark: staffing for a year of 15-minute intervals (35,040) by Erlang C and by Erlang A
 (callers abandoning after a mean patience of 120 s), both vectorised.
-Run: .venv/bin/python -m benchmarks.bench_forecast"""
+Run: .venv/bin/python -m benchmarks.bench_forecast [--days N]"""
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from dataclasses import replace
@@ -13,11 +14,11 @@ import numpy as np
 from scheduling.forecast import Targets, staff_many
 
 
-def year_of_calls(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def year_of_calls(seed: int = 1, days: int = 365) -> tuple[np.ndarray, np.ndarray]:
     """A year of quarter-hours: a daily curve peaking at midday, quieter weekends, Poisson noise,
     and a handle time that drifts between 200 and 280 seconds."""
     rng = np.random.default_rng(seed)
-    n = 365 * 96
+    n = days * 96
     slot = np.arange(n) % 96
     day = np.arange(n) // 96
     curve = np.clip(np.sin(np.pi * (slot - 28) / 60), 0, None) ** 1.3
@@ -44,7 +45,9 @@ def _run(label: str, calls: np.ndarray, aht: np.ndarray, targets: Targets) -> fl
 
 
 def main() -> None:
-    calls, aht = year_of_calls()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=365, help="days of quarter-hours (a year by default)")
+    calls, aht = year_of_calls(days=parser.parse_args().days)
     base = Targets(level=0.8, seconds=20, max_occupancy=0.85, shrinkage=0.3)
     print(f"intervals: {len(calls)}  peak traffic: {(calls * aht / 900).max():.1f} Erlangs")
     _run("Erlang C", calls, aht, base)

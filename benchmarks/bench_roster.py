@@ -1,12 +1,13 @@
 """Benchmark: a month's roster for 200 agents (4 shift templates, rest, weekly hours, days off)
-by CP-SAT, beside pyworkforce's MinRequiredResources on the same coverage.
-Run: .venv/bin/python benchmarks/bench_roster.py [time_limit_seconds]"""
+by CP-SAT, beside pyworkforce's MinRequiredResources on the same coverage. --agents changes the
+team, and the calls with it.
+Run: .venv/bin/python -m benchmarks.bench_roster [time_limit_seconds] [--agents N]"""
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
-import sys
 import time
 
 import numpy as np
@@ -14,28 +15,33 @@ import numpy as np
 from scheduling.forecast import Targets, staff_many
 from scheduling.solver import Agent, Candidate, RosterProblem, solve
 
-DAYS, SLOT, AGENTS = 30, 30, 200
+DAYS, SLOT = 30, 30
 TEMPLATES = {"early": (6 * 60, 480), "day": (9 * 60, 480), "late": (14 * 60, 480), "night": (22 * 60, 480)}
 
 
-def demand() -> list[int]:
-    """Agents per 30-minute slot for 30 days from an Erlang C forecast (80/20, occupancy <= 90 %)."""
+def demand(scale: float = 1.0) -> list[int]:
+    """Agents per 30-minute slot for 30 days from an Erlang C forecast (80/20, occupancy <= 90 %),
+    for 200 agents' traffic times `scale`."""
     per_day = 1440 // SLOT
     curve = [max(0.0, math.sin(math.pi * (k - 14) / 30)) ** 1.5 for k in range(per_day)]
-    calls = [(300 if d % 7 < 5 else 180) * curve[k] + 20 for d in range(DAYS) for k in range(per_day)]
+    calls = [((300 if d % 7 < 5 else 180) * curve[k] + 20) * scale for d in range(DAYS) for k in range(per_day)]
     out = staff_many(np.array(calls), 240.0, interval_minutes=SLOT, targets=Targets(0.8, 20, max_occupancy=0.9))
     return [int(v) for v in out["scheduled_agents"]]
 
 
 def main() -> None:
-    limit = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("time_limit", nargs="?", type=float, default=60.0, help="seconds for each solver")
+    parser.add_argument("--agents", type=int, default=200)
+    args = parser.parse_args()
+    limit, agent_count = args.time_limit, args.agents
     rng = random.Random(7)
-    needs = demand()
+    needs = demand(agent_count / 200)  # the traffic grows with the team
     candidates = [Candidate(d, d * 1440 + s, d * 1440 + s + length, f"w{d // 7}", template_id=i)
                   for d in range(DAYS) for i, (s, length) in enumerate(TEMPLATES.values())]
-    agents = [Agent(i, days_off=frozenset(rng.sample(range(DAYS), 2))) for i in range(AGENTS)]
+    agents = [Agent(i, days_off=frozenset(rng.sample(range(DAYS), 2))) for i in range(agent_count)]
     problem = RosterProblem(agents, candidates, SLOT, {None: needs})
-    print(f"problem: {AGENTS} agents x {DAYS} days x {len(TEMPLATES)} templates; peak demand {max(needs)}, "
+    print(f"problem: {agent_count} agents x {DAYS} days x {len(TEMPLATES)} templates; peak demand {max(needs)}, "
           f"{sum(needs)} agent-slots")
     started = time.perf_counter()
     solution = solve(problem, time_limit_seconds=limit)
@@ -61,8 +67,9 @@ def main() -> None:
     required = [needs[d * per_day:(d + 1) * per_day] for d in range(DAYS)]
     started = time.perf_counter()
     theirs = MinRequiredResources(num_days=DAYS, periods=per_day, shifts_coverage=coverage,
-                                  required_resources=required, max_period_concurrency=AGENTS,
-                                  max_shift_concurrency=AGENTS, max_search_time=limit, num_search_workers=2).solve()
+                                  required_resources=required, max_period_concurrency=agent_count,
+                                  max_shift_concurrency=agent_count, max_search_time=limit,
+                                  num_search_workers=2).solve()
     their_time = time.perf_counter() - started
     shifts = sum(r["resources"] for r in theirs["resources_shifts"])
     print(f"pyworkforce MinRequiredResources: status {theirs['status']}, {shifts} shifts = {shifts * 8} staff hours, "

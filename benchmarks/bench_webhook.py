@@ -2,9 +2,10 @@
 second of POST /twilio/voice (signed, a new CallSid and caller each), beside a bare FastAPI
 "hello" driven by the same small asyncio client in the same run, open loop (latency counted
 from when each request was due). Starts its own uvicorn servers on loopback ports and a
-throw-away database, sends a bounded number of requests, and stops by itself.
+throw-away database beside HOTLINE_BENCH_DATABASE_URL, sends a bounded number of requests, and
+stops by itself.
 
-    .venv/bin/python benchmarks/bench_webhook.py [--rate 200] [--seconds 10] [--rounds 3] [--workers 1]
+    .venv/bin/python -m benchmarks.bench_webhook [--rate 200] [--seconds 10] [--rounds 3] [--workers 1]
                                                  [--durable-new-calls]
 
 Each round prints how busy the machine was and how much CPU time the hypervisor stole during
@@ -31,9 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cpu_seconds, percentile  # noqa: E402
+from benchmarks.common import bench_database, cpu_seconds, percentile  # noqa: E402
 
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ACCOUNT_SID = "AC" + "be" * 16
 AUTH_TOKEN = "bench-auth-token"
 
@@ -65,28 +65,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _database() -> tuple[str, str]:
-    from sqlalchemy.engine import make_url
-
-    from core import db
-
-    name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
-    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return name, make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop(name: str) -> None:
-    from core import db
-
-    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def _environment(url: str, port: int, var_dir: str) -> dict[str, str]:
@@ -137,18 +115,23 @@ def _round_trips(env: dict[str, str], port: int) -> str:
 
 
 def _serve(factory: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"benchmarks.bench_webhook:{factory}", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-                               "--workers", str(workers)], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 90
+    """Start uvicorn on `factory`; `_listening` waits for it."""
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", f"benchmarks.bench_webhook:{factory}", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+                             "--workers", str(workers)], env=env, cwd=ROOT)
+
+
+def _listening(server: subprocess.Popen[bytes], port: int, within: float = 90) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server for port {port} exited ({server.returncode})")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
+                return
         except OSError:
             time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError(f"{factory} did not start on port {port}")
+    raise RuntimeError(f"no server listening on port {port} within {within:.0f} s")
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -171,12 +154,16 @@ def _stolen(before: list[int], after: list[int]) -> str:
     return f"machine busy {busy * 100 / total:.0f} %, stolen {spent[7] * 100 / total:.1f} %"
 
 
-def _cpu_of(server_pid: int, database: str) -> tuple[float, float] | None:
+def _cpu_of(server_pid: int, url: str) -> tuple[float, float] | None:
     """CPU seconds so far of the hub's server process (and its workers) and of the PostgreSQL
     backends connected to the bench database, read from /proc (database on this host)."""
+    from sqlalchemy.engine import make_url
+
     from core import db
 
-    admin = db.make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    database = make_url(url).database
+    admin = db.make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False),
+                           isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         backends = [row[0] for row in conn.exec_driver_sql(
             "SELECT pid FROM pg_stat_activity WHERE datname = %(name)s", {"name": database})]
@@ -289,17 +276,20 @@ def main() -> None:
                         help="HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT=true: each new call waits for the WAL flush")
     args = parser.parse_args()
     total = int(args.rate * args.seconds)
-    name, url = _database()
     hub_port, hello_port = _free_port(), _free_port()
     servers: list[subprocess.Popen[bytes]] = []
-    try:
-        with tempfile.TemporaryDirectory() as var_dir:
+    with bench_database("hotline_bench_webhook") as url, tempfile.TemporaryDirectory() as var_dir:
+        try:
             env = _environment(url, hub_port, var_dir)
             env["HOTLINE_NEW_CALL_SYNCHRONOUS_COMMIT"] = "true" if args.durable_new_calls else "false"
             _prepare(env)
-            trips = _round_trips(env, hub_port)
+            # The servers start while the round trips are counted (in a process of their own,
+            # before any load): both are app start-ups, which take most of a short run.
             servers.append(_serve("hub_app", hub_port, env, args.workers))
             servers.append(_serve("hello_app", hello_port, env))
+            trips = _round_trips(env, hub_port)
+            _listening(servers[0], hub_port)
+            _listening(servers[1], hello_port)
             hello = lambda: (f"http://127.0.0.1:{hello_port}/hello", {"a": "b"}, {})  # noqa: E731
             voice = lambda: _voice_request(hub_port)  # noqa: E731
             asyncio.run(_drive(voice, args.rate, min(400, total)))  # warm-up: pools, caches, JIT-free paths
@@ -315,9 +305,9 @@ def main() -> None:
                 hello_cpu = _cpu_seconds(servers[1].pid)
                 hello_result = asyncio.run(_drive(hello, args.rate, total))
                 hello_after = _cpu_seconds(servers[1].pid)
-                before, ticks = _cpu_of(servers[0].pid, name), _machine_ticks()
+                before, ticks = _cpu_of(servers[0].pid, url), _machine_ticks()
                 voice_result = asyncio.run(_drive(voice, args.rate, total))
-                after, ticks_after = _cpu_of(servers[0].pid, name), _machine_ticks()
+                after, ticks_after = _cpu_of(servers[0].pid, url), _machine_ticks()
                 p99s["hello"].append(percentile(hello_result[0], 0.99))
                 p99s["voice"].append(percentile(voice_result[0], 0.99))
                 print(f"round {round_number}")
@@ -333,14 +323,13 @@ def main() -> None:
                 print(line)
             print(f"median p99 over the rounds: hello {statistics.median(p99s['hello']):.2f} ms, "
                   f"/twilio/voice {statistics.median(p99s['voice']):.2f} ms (target: under 20 ms)")
-    finally:
-        for server in servers:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        _drop(name)
+        finally:
+            for server in servers:
+                server.terminate()
+                try:
+                    server.wait(10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
 
 
 if __name__ == "__main__":

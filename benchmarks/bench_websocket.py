@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import bench_database
+from benchmarks.common import bench_database, exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--stale", action="store_true",
                         help="connect without the page's time (every panel rendered again per browser)")
     args = parser.parse_args()
+    exit_on_sigterm()  # the browsers' process is stopped on the way out
     if args.postgres:
         with bench_database("hotline_bench_ws") as url:
             run(args, url)

@@ -4,6 +4,9 @@ database of a run's own and its settings."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,14 +30,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (a timeout's stop) exit the run as an error does, through its `finally` blocks
+    and exit handlers: a database dropped, child processes stopped, temporary files removed. By
+    default SIGTERM ends the process where it stands."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def bench_database(prefix: str, *, keep: bool = False) -> AbstractContextManager[str]:
     """A database of the benchmark's own on the PostgreSQL server HOTLINE_BENCH_DATABASE_URL points
-    at (the local one by default), dropped afterwards unless `keep`."""
+    at (the local one by default), dropped afterwards unless `keep`, also when the run is stopped
+    with SIGTERM (as a timeout stops it)."""
     from deploy.databases import scratch_database
 
+    exit_on_sigterm()
     return scratch_database(os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG, prefix, keep=keep)
 
 
