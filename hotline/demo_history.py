@@ -99,17 +99,27 @@ def _staff_in(agents: dict[str, int], bots: Sequence[str], *, available: bool) -
             log.debug("simulated agent %s stays as they are: %s", username, exc.code)
 
 
-# What a simulated agent writes in wrap-up, by the ticket's category: a subject and how it ended.
+# What a simulated agent writes in wrap-up, by the ticket's category, in the caller's language:
+# (subject, how it ended) in English and in Simplified Chinese.
 SUBJECTS = {
-    "inquiry": (("Where is my order?", "Gave the courier's tracking number; arrives tomorrow."),
-                ("Store opening hours on the holiday", "Told the holiday hours of the Demo Store."),
-                ("How to use a gift card online", "Walked the customer through paying with the card."),
-                ("Price of the winter coat in size L", "Quoted the price and the stock at the store.")),
-    "complaint": (("Parcel arrived damaged", "Replacement sent; the courier's claim filed."),
-                  ("Charged twice for one order", "Second charge refunded; the bank shows it in 3 days."),
-                  ("Rude answer at the store's counter", "Apologised; the store manager will call back.")),
-    "membership": (("Points missing after a purchase", "Points added by hand; receipt checked."),
-                   ("Upgrade to the gold tier", "Explained the tier rules; upgrade applies next month.")),
+    "inquiry": ((("Where is my order?", "Gave the courier's tracking number; arrives tomorrow."),
+                 ("订单到哪里了？", "已告知快递单号，明天送达。")),
+                (("Store opening hours on the holiday", "Told the holiday hours of the Demo Store."),
+                 ("节假日门店营业时间", "已告知门店节假日营业时间。")),
+                (("How to use a gift card online", "Walked the customer through paying with the card."),
+                 ("礼品卡如何在网上使用", "已一步步指导客户用礼品卡付款。")),
+                (("Price of the winter coat in size L", "Quoted the price and the stock at the store."),
+                 ("L 码冬季大衣的价格", "已告知价格和门店库存。"))),
+    "complaint": ((("Parcel arrived damaged", "Replacement sent; the courier's claim filed."),
+                   ("包裹送达时已损坏", "已补发新品，并向快递公司提出索赔。")),
+                  (("Charged twice for one order", "Second charge refunded; the bank shows it in 3 days."),
+                   ("一笔订单被扣款两次", "重复扣款已退回，三天内到账。")),
+                  (("Rude answer at the store's counter", "Apologised; the store manager will call back."),
+                   ("门店柜台服务态度差", "已致歉，门店经理将回电。"))),
+    "membership": ((("Points missing after a purchase", "Points added by hand; receipt checked."),
+                    ("购物后积分未到账", "已核对小票并手动补积分。")),
+                   (("Upgrade to the gold tier", "Explained the tier rules; upgrade applies next month."),
+                    ("升级为金卡会员", "已说明等级规则，下月起升级。"))),
 }
 
 
@@ -135,7 +145,8 @@ def work_ticket(agent_id: int, rng: random.Random, *, since: datetime) -> str | 
             if ticket is None:
                 return None
             agent = users.get(session, user_id=agent_id)
-            subject, resolution = rng.choice(SUBJECTS.get(ticket.category, SUBJECTS["inquiry"]))
+            english, chinese = rng.choice(SUBJECTS.get(ticket.category, SUBJECTS["inquiry"]))
+            subject, resolution = english if (ticket.language or "").startswith("en") else chinese
             ticket = tickets.update(session, ticket_id=ticket.id, by=agent, version=ticket.version,
                                     changes={"subject": subject})
             roll = rng.random()
