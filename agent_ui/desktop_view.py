@@ -14,7 +14,7 @@ from core.db import write_locked
 from core.errors import NotFound
 from core.models import User
 from scheduling import notices as notice_service
-from telephony import callback_progress, monitoring
+from telephony import callback_progress, monitoring, presence
 from telephony import desk as desk_service
 from telephony.queue_status import QueueSnapshot, queue_snapshot
 from tickets import callbacks as callback_service
@@ -52,7 +52,10 @@ def _card(session: Session, user: User, customer_id: int | None, source_ip: str 
 
 
 def presence_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:
-    return {"desk": _desk(session, user, cache), "presence_choices": PRESENCE_CHOICES}
+    desk = _desk(session, user, cache)
+    # Only the changes the agent may make from here are offered (none during a call: it ends first).
+    return {"desk": desk, "presence_choices": PRESENCE_CHOICES,
+            "presence_allowed": frozenset(presence.allowed_targets(desk.state))}
 
 
 def notices_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:

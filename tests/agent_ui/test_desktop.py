@@ -197,3 +197,30 @@ def test_desktop_in_simplified_chinese(client: TestClient, session: Session, des
         assert text in page, text
     refused = client.post("/desktop/presence", data={"state": "available"}, headers=HX)
     assert "请先阅读并确认下面的通告" in refused.text
+
+
+def _presence_buttons(page: str) -> dict[str, bool]:
+    """Each presence button of the panel: enabled or not."""
+    panel = page[page.index('id="presence-panel"'):]
+    panel = panel[:panel.index("</section>")]
+    return {m.group(1): "disabled" not in m.group(0)
+            for m in re.finditer(r'<button type="submit" name="state" value="(\w+)"[^>]*>', panel)}
+
+
+def test_only_the_presence_changes_the_agent_may_make_are_offered(client: TestClient, session: Session,
+                                                                 desk: Desk, sim) -> None:  # type: ignore[no-untyped-def]
+    """On a call no presence button works (the call ends first): they are disabled with the reason,
+    rather than offered and then refused. While a call is offered, "Available" is not offered."""
+    set_presence(desk.agent, "available")
+    ring_agent(sim, desk.agent)
+    signed_in_client(client, desk.agent)
+    offered = _presence_buttons(client.get("/desktop").text)
+    assert offered == {"available": False, "break": True, "away": True, "offline": True}
+    client.post("/desktop/phone/answer", follow_redirects=False)
+    sim.pump()
+    page = client.get("/desktop").text
+    assert "On a call" in page and not any(_presence_buttons(page).values())
+    assert 'id="presence-locked"' in page and "once the call has ended" in page
+    desk.agent.locale = "zh_Hans"
+    session.commit()
+    assert "通话结束后才能更改状态。" in client.get("/desktop").text
