@@ -37,6 +37,13 @@ TITLES = {
     503: N_("Temporarily unavailable"),
 }
 
+#: What a status means to the reader, where the router answers it with no sentence of its own
+#: (the page would otherwise repeat its heading).
+EXPLANATIONS = {
+    404: N_("There is nothing at this address. It may have been mistyped, or the link that led here is old."),
+    405: N_("This address does not take that kind of request."),
+}
+
 CSRF_MESSAGES = {
     "missing": N_("The security token of this form is missing. Reload the page and try again."),
     "mismatch": N_("This form has expired or did not come from Hotline. Reload the page and try again; "

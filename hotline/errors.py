@@ -120,7 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # A route's own sentence, else the status's title (Starlette's English "Not Found" is not ours).
         standard = exc.detail == HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else True
         detail = exc.detail if isinstance(exc.detail, str) and not standard else \
-            error_pages.TITLES.get(exc.status_code, error_pages.TITLES[400])
+            error_pages.EXPLANATIONS.get(exc.status_code) or error_pages.TITLES.get(exc.status_code,
+                                                                                    error_pages.TITLES[400])
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405 and exc.detail == "Method Not Allowed":  # the router's, not a route's own
             headers["Allow"] = ", ".join(allowed_methods(request))

@@ -44,7 +44,11 @@ def test_unknown_page_gives_html_404(client: TestClient) -> None:
     response = client.get("/nothing-here", headers={"accept": "text/html"})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
-    assert "Not found" in response.text
+    assert "<h1>Not found</h1>" in response.text
+    # The sentence says what happened rather than repeating the heading.
+    assert "There is nothing at this address." in response.text
+    chinese = client.get("/nothing-here", headers={"accept": "text/html", "accept-language": "zh-CN"})
+    assert chinese.status_code == 404 and "这个地址没有内容" in chinese.text
 
 
 def test_healthz_tells_whether_a_worker_ran_its_heartbeat_lately(client: TestClient, clock) -> None:  # type: ignore[no-untyped-def]
