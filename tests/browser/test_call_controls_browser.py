@@ -46,7 +46,13 @@ def test_hold_transfer_and_recording_pause_from_the_call_panel(browsing: Browsin
     controls.get_by_role("button", name="Pause recording").click()
     expect(agent.locator("#recording-state")).to_contain_text("Recording paused")
 
-    agent.get_by_label("Transfer to queue").select_option("complaint")
+    # No queue is chosen until the agent picks one: a click on Transfer alone moves nobody.
+    queue = agent.get_by_label("Transfer to queue")
+    expect(queue).to_have_value("")
+    controls.get_by_role("button", name="Transfer", exact=True).click()
+    assert queue.evaluate("el => !el.validity.valid")
+    expect(agent.locator("#transfer-state")).to_have_count(0)
+    queue.select_option("complaint")
     controls.get_by_role("button", name="Transfer", exact=True).click()
     expect(agent.locator("#transfer-state")).to_contain_text("Transferring to the Complaints queue")
     expect(agent.locator("#recording-state")).to_have_count(0)  # resumed by the transfer
