@@ -144,6 +144,8 @@ def _settle_quietly(settle: Callable[..., Any], *args: Any, **kwargs: Any) -> No
     connection) is left to the broker's redelivery instead of ending the worker."""
     try:
         settle(*args, **kwargs)
+    except OSError:
+        raise  # a broken pipe on a live connection: Celery reconnects, as it would without this guard
     except Exception as error:  # noqa: BLE001 - kombu's own guard lets only connection errors through
         log.warning("worker: could not settle a message of a lost broker connection (%r); the broker delivers "
                     "it again after the visibility timeout", error)
