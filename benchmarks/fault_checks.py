@@ -19,7 +19,7 @@ __all__ = ["PROCESS_FAULTS", "TERMINAL", "VIOLATIONS", "Checker", "Report", "Vio
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 PROCESS_FAULTS = ("kill_web", "kill_worker", "kill_beat", "restart_redis")
 VIOLATIONS = ("agent_on_two_calls", "caller_stranded", "non_final_after_end", "recording_not_done",
-              "voicemail_or_callback_without_ticket", "offer_to_gone_caller")
+              "voicemail_or_callback_without_ticket", "offer_to_gone_caller", "process_exited")
 
 @dataclass
 class Violation:

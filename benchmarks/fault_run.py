@@ -290,6 +290,26 @@ def _restart(kind: str, redis: OwnRedis, loopback: Any) -> None:
         respawn(loopback, {"kill_web": "web1", "kill_worker": "worker1", "kill_beat": "beat"}[kind])
 
 
+def exited_by_themselves(loopback: Any, down: set[str], seen: set[str]) -> list[tuple[str, int]]:
+    """Processes of the deployment that ended although nobody killed them (a worker that gave up
+    after a Redis restart, say), each reported once: (name, exit code)."""
+    out = []
+    for name, managed in loopback.processes.items():
+        if name not in down and name not in seen and not managed.alive():
+            seen.add(name)
+            out.append((name, managed.process.returncode))
+    return out
+
+
+def promised_callback(sim: Any, sid: str) -> bool:
+    """Whether the caller heard the hub confirm their callback (in either language)."""
+    from telephony.ivr_texts import DEFAULT_TEXTS
+
+    confirmations = {texts["callback_confirm"] for texts in DEFAULT_TEXTS.values()}
+    with sim.lock:
+        return any(heard in confirmations for heard in sim.calls[sid].heard)
+
+
 def _where(sim: Any, sid: str) -> str:
     with sim.lock:
         call = sim.calls[sid]
@@ -383,6 +403,8 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
         schedule = [(0.25, "kill_web"), (0.45, "kill_worker"), (0.6, "kill_beat"), (0.75, "restart_redis")] \
             if config.kills else []
         restarts: list[tuple[float, str]] = []
+        down: set[str] = set()  # killed by the run and not started again yet
+        exited: set[str] = set()
         say(f"   placing {config.calls} calls at {config.rate:g}/s with {config.agents} agents; faults: "
             f"{', '.join(config.plan.kinds())}{', ' + ', '.join(PROCESS_FAULTS) if config.kills else ''}")
         began = time.monotonic()
@@ -401,6 +423,7 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
                 checker.process_fault(kind)
                 name = {"kill_web": "web1", "kill_worker": "worker1", "kill_beat": "beat"}.get(kind)
                 if name is not None:
+                    down.add(name)
                     kill9(loopback, name)
                     restarts.append((now + config.down_seconds, kind))
                 else:
@@ -411,7 +434,12 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
                 if now >= due:
                     restarts.remove((due, kind))
                     _restart(kind, redis, loopback)
+                    down.discard({"kill_web": "web1", "kill_worker": "worker1", "kill_beat": "beat"}.get(kind, ""))
                     checker.back[kind] = time.monotonic()
+            for name, code in exited_by_themselves(loopback, down, exited):
+                checker.violation("process_exited", name, f"{name} exited by itself (code {code}) "
+                                  f"{now - began:.0f} s in")
+                say(f"   {now - began:5.0f} s: {name} exited by itself (code {code})")
             driver.tick(now)
             if now - last_back > 5:
                 last_back = now
@@ -429,10 +457,20 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
         settle_until = time.monotonic() + config.reconcile_window + config.check_every
         while time.monotonic() < settle_until:
             driver.tick(time.monotonic())
+            for name, code in exited_by_themselves(loopback, set(), exited):
+                checker.violation("process_exited", name, f"{name} exited by itself (code {code}) while settling")
             time.sleep(0.2)
         stop.set()
         checking.join(30)
-        checker.asked_callback = {sid for sid, caller in driver.all_callers.items() if caller.asked_callback}
+        # A callback the hub promised must be on a ticket. A caller who pressed for one was not
+        # always promised it: an agent took the call in that instant (the hub connects them
+        # instead), or the carrier's request for the choice failed (an application error, which
+        # the report counts); neither leaves a callback the hub owes.
+        asked = {sid for sid, caller in driver.all_callers.items() if caller.asked_callback}
+        checker.asked_callback = {sid for sid in asked if promised_callback(sim, sid)}
+        if asked - checker.asked_callback:
+            report.notes.append(f"callers who pressed for a callback but were not promised one (an agent took "
+                                f"the call first, or the request failed): {len(asked - checker.asked_callback)}")
         checker.check(final=True)
         report.outcomes.update(driver.finished.values())
         report.outcomes.update(f"still in progress ({_where(sim, sid)})" for sid in driver.callers)

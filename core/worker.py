@@ -20,6 +20,7 @@ from celery.canvas import Signature
 from celery.platforms import EX_OK
 from celery.utils.nodenames import default_nodename
 from celery.worker import state as worker_state
+from celery.worker.consumer import Consumer
 from kombu.utils.json import dumps as json_dumps
 from sqlalchemy import String, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,6 +70,8 @@ def celery_config(settings: Settings, *, task_modules: Iterable[str] = (),
         # On a lost broker connection, late-acked tasks are cancelled and redelivered, which is
         # safe because only idempotent tasks ack late.
         worker_cancel_long_running_tasks_on_connection_loss=True,
+        # Survives a broker lost under a running late-acked task (see HubConsumer).
+        worker_consumer="core.worker:HubConsumer",
         beat_scheduler="core.worker:SweepScheduler",
     )
     if broker.startswith("memory://"):
@@ -98,6 +101,54 @@ def configure_celery(settings: Settings, *, task_modules: Iterable[str] = (), qu
     celery_app._pool = None
     celery_app.__dict__.pop("amqp", None)
     return celery_app
+
+
+# The worker's consumer ---------------------------------------------------------------------
+
+
+class HubConsumer(Consumer):
+    """Celery's consumer, but a broker lost while a late-acknowledged task runs no longer ends the
+    worker. On a lost connection Celery first collects the connection (kombu drops the
+    transport's link to its settings) and then closes it; the close puts the running task's
+    unacknowledged message back, which needs a Redis client built from those settings, and
+    raises AttributeError. The task, which a thread pool cannot cancel, then finishes and acks
+    its message on the dead channel: the same AttributeError. Neither is a connection error, so
+    each escapes Celery's guard and the worker stops for good ("Unrecoverable error") after a
+    Redis restart that finds a task running (seen in the fault run: no tasks and no sweeps for
+    the rest of the run). Here both are best effort: the message stays unacknowledged in Redis,
+    which delivers it again after the visibility timeout (a restarted Redis has lost it anyway,
+    and the sweeps redo its effect)."""
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        connection = self.connection
+        if connection is not None:
+            close = connection.close
+
+            def close_quietly() -> None:
+                try:
+                    close()
+                except Exception as error:  # noqa: BLE001 - the connection is dead either way
+                    log.warning("worker: the lost broker connection did not close cleanly (%r); reconnecting",
+                                error)
+
+            # Celery calls `connection.close` on this very object: the instance attribute wins.
+            connection.close = close_quietly
+        super().on_connection_error_after_connected(exc)
+
+    def call_soon_ack(self, p: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().call_soon_ack(_settle_quietly, p, *args, **kwargs)
+
+
+def _settle_quietly(settle: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Ack or reject a message; one that cannot be settled (its channel died with the broker
+    connection) is left to the broker's redelivery instead of ending the worker."""
+    try:
+        settle(*args, **kwargs)
+    except OSError:
+        raise  # a broken pipe on a live connection: Celery reconnects, as it would without this guard
+    except Exception as error:  # noqa: BLE001 - kombu's own guard lets only connection errors through
+        log.warning("worker: could not settle a message of a lost broker connection (%r); the broker delivers "
+                    "it again after the visibility timeout", error)
 
 
 # Declaring and enqueueing tasks ---------------------------------------------------------

@@ -321,3 +321,15 @@ def test_heartbeat_task_outside_a_worker_uses_the_host_name(session, clock: Froz
 
     assert session.scalars(select(WorkerHeartbeat.name)).all() == [socket.gethostname()]
     assert last_heartbeat(session) == clock.now()
+
+
+def test_a_message_that_cannot_be_settled_is_left_to_redelivery_but_a_broken_pipe_still_reconnects() -> None:
+    def dead_channel() -> None:
+        raise AttributeError("'NoneType' object has no attribute 'hostname'")  # kombu, channel gone
+
+    def broken_pipe() -> None:
+        raise BrokenPipeError()
+
+    worker._settle_quietly(dead_channel)  # logged, not raised: the worker goes on
+    with pytest.raises(BrokenPipeError):
+        worker._settle_quietly(broken_pipe)  # Celery treats it as a lost connection and reconnects

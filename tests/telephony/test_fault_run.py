@@ -45,13 +45,8 @@ class ViolationsFound(AssertionError):
 PLAN = replace(ALL_FAULTS, seed=5, answer_late=0.15, answer_stale=0.15, hang_up_at_once=0.2)
 
 
-# The long run (500 calls) shows 0 violations; this short one, with the agents' faults three
-# times as often, does not yet every time (docs/production.md has the figures: a callback request
-# on no ticket, and one run with recordings neither copied nor deleted and calls left open after
-# the Redis restart, cause not established). Only a violation is expected to fail; a run that did
-# not measure what it claims fails outright. Remove the mark once it shows 0 run after run.
-@pytest.mark.xfail(raises=ViolationsFound, strict=False,
-                   reason="the short fault run still sometimes breaks an invariant (docs/production.md)")
+# Every invariant must hold: a run that did not measure what it claims fails outright, and so does
+# any violation (docs/production.md §7 has the runs and the causes of the violations seen before).
 def test_calls_survive_every_fault_kind_and_process_kills(fault_database: str, s3_endpoint: str,
                                                           tmp_path: Path) -> None:
     config = RunConfig(calls=90, rate=1.0, agents=8, plan=PLAN, seed=5, reconcile_window=90.0, drain=45.0,
