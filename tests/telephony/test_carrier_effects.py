@@ -280,3 +280,28 @@ def test_an_offer_withdrawn_while_twilio_rings_the_agent_leaves_no_ringing_leg(
     assert session.get(AgentPresence, hub.agent.id).state == "break"
     caller = session.scalar(select(Call).where(Call.call_sid == sid))
     assert session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id)).state == "waiting"
+
+
+# Twilio refuses --------------------------------------------------------------------------------------
+
+def test_a_hang_up_twilio_refuses_gives_its_claim_back_and_the_sweep_ends_the_leg(
+        client, sim, hub: Hub, session, carrier) -> None:
+    available(session, hub.agent)
+    sid = _queued(sim)
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    [leg_sid] = phone.ringing()
+    sim.fail_next(method="POST", path_contains=f"/Calls/{leg_sid}.json", status=503, code=20503,
+                  message="Service unavailable", times=100)
+    sim.hangup(sid)  # the caller gives up while the agent's phone rings; Twilio refuses to stop it
+    sim.pump()
+    sim.failures.clear()
+    assert phone.ringing() == [leg_sid]
+    [leg] = _agent_legs(session)
+    assert leg.hangup_claimed_at is None  # given back at once, not held until a lease lapses
+    fresh(session)
+    sim.advance(GRACE.total_seconds() + 1)
+    assert repair_sweep() >= 1
+    sim.pump()
+    assert phone.ringing() == []
+    [leg] = _agent_legs(session)
+    assert leg.status == "canceled"
