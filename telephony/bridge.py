@@ -1,6 +1,7 @@
-"""Connecting a routed call: the agent's browser phone (`client:agent_<id>`) is rung for an
-offer, caller and agent meet in a conference named after the call, the caller's leg is recorded
-on two channels from then on, and a dropped agent sends the caller back to the queue."""
+"""Connecting a routed call: the agent's browser phone (`client:agent_<id>`) answers an offer,
+caller and agent meet in a conference named after the call, the caller's leg is recorded on two
+channels from then on, and a dropped agent sends the caller back to the queue. The REST calls
+that ring the agent, move the caller in and hang up a leg are telephony.carrier_effects'."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from core import clock
-from core.config import get_settings
 from core.errors import NotFound
 from core.events import publish
 from core.worker import enqueue_named
@@ -26,8 +26,8 @@ from telephony.priority import routing_settings
 from tickets import service as ticket_service
 from tickets import tiers, visibility
 
-__all__ = ["agent_identity", "ring_agent", "agent_answered", "caller_joins", "conference_done", "connect_caller",
-           "agent_leg_status", "caller_ended", "hangup_by_agent", "conference_name"]
+__all__ = ["agent_identity", "agent_answered", "caller_joins", "conference_done", "agent_leg_status", "caller_ended",
+           "hangup_by_agent", "conference_name", "open_offer_access", "CALL_NOT_IN_PROGRESS", "LEG_EVENTS"]
 
 CALL_NOT_IN_PROGRESS = 21220  # Twilio: "Call is not in-progress"
 log = logging.getLogger("hotline.telephony.bridge")
@@ -43,45 +43,6 @@ ALONE_CHECK_SECONDS = 5
 def conference_name(call: Call) -> str:
     # No personal data in a conference name (Twilio's advice): the hub's own call id.
     return f"hotline-call-{call.id}"
-
-
-def _caller_id(caller: Call) -> str:
-    return caller.to_number or get_settings().twilio_caller_id or "hotline"
-
-
-def ring_agent(session: Session, *, offer_id: int) -> Call | None:
-    """Ring the offered agent's browser phone (the ring task runs this after the offer commits).
-    Idempotent: an offer is rung once; a settled offer is not rung at all."""
-    offer = session.get(Offer, offer_id)
-    if offer is None or offer.state != "pending" or not offer.is_live(clock.now()):
-        return None
-    existing = session.scalar(select(Call).where(Call.offer_id == offer_id, Call.leg == "agent"))
-    if existing is not None:
-        return existing
-    caller = session.get(Call, offer.call_id)
-    if caller is None or caller.is_terminal:
-        return None
-    ring_for = max(5, int((offer.expires_at - clock.now()).total_seconds()))
-    identity = agent_identity(offer.user_id)
-    try:
-        sid = get_gateway().create_call(
-            to=f"client:{identity}", from_=_caller_id(caller),
-            url=webhook_url("/twilio/agent/answer", offer=offer_id),
-            status_callback=webhook_url("/twilio/status", leg="agent", offer=offer_id),
-            status_callback_event=LEG_EVENTS, timeout=ring_for)
-    except GatewayError as exc:
-        # The agent's phone cannot be rung: they are away, and the call goes to the next agent
-        # now rather than when the offer times out.
-        log.warning("could not ring agent %s for offer %s: %s", offer.user_id, offer_id, exc.message)
-        routing.agent_disconnected(session, user_id=offer.user_id)
-        return None
-    _open_access(session, caller, offer.user_id, until=offer.expires_at)
-    leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=caller.id, agent_id=offer.user_id,
-               offer_id=offer_id, to_number=f"client:{identity}", status="queued", language=caller.language,
-               site_id=caller.site_id, ticket_id=caller.ticket_id, customer_id=caller.customer_id)
-    session.add(leg)
-    session.flush()
-    return leg
 
 
 def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None, offer_id: int) -> Call:
@@ -187,32 +148,6 @@ def _other_live_leg_ended(session: Session, leg: Call) -> bool:
     return _settle_from_carrier(session, other) and legs.mark_answered(session, leg)
 
 
-def connect_caller(session: Session, *, call_id: int) -> bool:
-    """Move the queued caller into the conference their agent waits in (a REST redirect).
-    Idempotent; nothing if the caller is no longer connected to a live agent leg (the agent
-    left first: the caller stays in the queue), and a caller who has gone meanwhile ends the
-    agent's leg instead."""
-    caller = session.get(Call, call_id)
-    if caller is None or caller.bridged_at is not None:
-        return False
-    if not caller.is_terminal:
-        if agent_leg_of(session, caller) is None:
-            return False
-        try:
-            get_gateway().update_call(caller.call_sid, url=webhook_url("/twilio/conference", call=caller.id))
-            return True
-        except GatewayError as exc:
-            if exc.retryable:
-                raise
-            log.warning("caller %s could not be connected: %s", caller.id, exc.message)
-            if exc.twilio_code == CALL_NOT_IN_PROGRESS and not _settle_from_carrier(session, caller):
-                return False  # Twilio still has the caller (a race with their own redirect): the sweep retries
-    for leg in calls.agent_legs(session, call_id=caller.id):
-        if leg.status not in TERMINAL_STATUSES:
-            _end_leg(leg)
-    return False
-
-
 def _settle_from_carrier(session: Session, call: Call) -> bool:
     """Apply Twilio's own record of a call whose status callback was lost (the redirect was
     refused because the call had ended): as the callback would have. True if it has ended."""
@@ -258,15 +193,6 @@ def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: O
                             reason="the agent hung up before the caller joined")
     caller.conference_name = None
     _close_access(session, caller, leg)
-
-
-def _end_leg(leg: Call) -> None:
-    try:
-        get_gateway().update_call(leg.call_sid, status="completed" if leg.answered_at else "canceled")
-    except GatewayError as exc:
-        # 21220: the leg had already ended at Twilio, which is what this asked for.
-        log.log(logging.DEBUG if exc.twilio_code == CALL_NOT_IN_PROGRESS else logging.INFO,
-                "agent leg %s not ended at Twilio: %s", leg.id, exc.message)
 
 
 def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -> str:
@@ -405,26 +331,6 @@ def caller_ended(session: Session, *, call: Call) -> None:
             enqueue_named(session, "telephony.end_leg", leg.id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)
-
-
-def end_leg(session: Session, *, leg_id: int) -> None:
-    leg = session.get(Call, leg_id)
-    if leg is not None and leg.status not in TERMINAL_STATUSES:
-        _end_leg(leg)
-
-
-def end_offer_legs(session: Session, *, offer_id: int) -> int:
-    """Stop the phone still ringing for an offer that is over (withdrawn or timed out), so the
-    agent cannot answer a stale leg. A leg already answered is left to its own TwiML."""
-    offer = session.get(Offer, offer_id)
-    if offer is None or offer.state in ("pending", "accepted"):
-        return 0
-    ended = 0
-    for leg in session.scalars(select(Call).where(Call.offer_id == offer_id, Call.leg == "agent",
-                                                  Call.status.in_(("queued", "initiated", "ringing")))):
-        _end_leg(leg)
-        ended += 1
-    return ended
 
 
 def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:

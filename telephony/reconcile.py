@@ -1,8 +1,8 @@
 """Reconciliation with Twilio's REST API: Twilio does not retry a lost webhook, so a call, leg,
 conference or recording that has been silent for longer than its state allows is fetched and
 corrected, as its callback would have done; a queued caller silent too long is checked before
-an agent is rung for them; and every lost task's effect (ring the agent, connect the caller,
-end a leg) is redone by a sweep. Thresholds: docs/reconcile.md."""
+an agent is rung for them (telephony.carrier_effects, whose claims let the repair sweep redo what
+a lost task left undone). Thresholds: docs/reconcile.md."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from core import clock
 from core.config import get_settings
 from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
-from telephony.models import Call, CallbackAttempt, CallEvent, Offer, QueueEntry, Recording
+from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
 __all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "apply_call_answer", "apply_recording_answer",
            "apply_stranded_answer", "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check",
-           "check_call", "last_sign_of_life", "lost_connects", "lost_leg_ends", "lost_rings", "recording_to_check",
-           "ring_checked", "silent_calls", "silent_recordings", "stranded_callers"]
+           "last_sign_of_life", "recording_to_check",
+           "silent_calls", "silent_recordings", "stranded_callers"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
@@ -120,16 +120,6 @@ def apply_call_answer(session: Session, *, call_id: int, answer: CarrierAnswer) 
     return call.status != before
 
 
-def check_call(session: Session, *, call_id: int) -> bool:
-    """Ask Twilio about one call or leg and apply what it says, in the caller's unit of work (the
-    ring task's check of a quiet caller). The sweep asks with no transaction open instead
-    (telephony.tasks.reconcile_sweep: call_to_check, ask_call, apply_call_answer)."""
-    call_sid = call_to_check(session, call_id=call_id)
-    if call_sid is None:
-        return False
-    return apply_call_answer(session, call_id=call_id, answer=ask_call(call_sid))
-
-
 def silent_calls(session: Session, *, now: datetime | None = None, limit: int = 200) -> list[int]:
     """Calls and legs not final whose last sign of life is older than their state allows:
     ringing or queued (HOTLINE_RECONCILE_RINGING_SECONDS), waiting in the queue
@@ -222,64 +212,6 @@ def apply_stranded_answer(session: Session, *, call_id: int, answer: CarrierAnsw
         log.warning("could not check stranded caller %s: %s", call_id, answer.error)
     call.last_checked_at = clock.now()
     return answer.moved
-
-
-def ring_checked(session: Session, *, offer_id: int) -> Call | None:
-    """Ring the agent for an offer, unless its caller has been silent longer than
-    HOTLINE_QUEUE_ALIVE_SECONDS and Twilio says they have hung up: then the offer is withdrawn
-    (the agent keeps their place and is never rung, nor set away for not answering)."""
-    offer = session.get(Offer, offer_id)
-    if offer is None or offer.state != "pending":
-        return None
-    caller = session.get(Call, offer.call_id)
-    if caller is not None and not caller.is_terminal:
-        limit = timedelta(seconds=get_settings().queue_alive_seconds)
-        if clock.now() - last_sign_of_life(session, caller) > limit:
-            check_call(session, call_id=caller.id)
-            session.refresh(offer)
-            if offer.state != "pending":
-                log.info("offer %s withdrawn: caller %s hung up unheard", offer_id, caller.id)
-                return None
-    return bridge.ring_agent(session, offer_id=offer_id)
-
-
-# What a lost task left undone --------------------------------------------------------------
-
-def lost_rings(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Live offers whose agent was never rung (the ring task was lost)."""
-    now = now or clock.now()
-    rung = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent").exists()
-    return list(session.scalars(select(Offer.id).where(Offer.state == "pending", Offer.expires_at > now,
-                                                        Offer.offered_at < now - GRACE, ~rung).limit(200)))
-
-
-def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Answered calls whose caller was never moved to the agent (connect_caller was lost)."""
-    now = now or clock.now()
-    leg = Call.__table__.alias("leg")
-    query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
-             .join(Offer, Offer.id == Call.offer_id)
-             .join(leg, (leg.c.offer_id == Offer.id) & (leg.c.leg == "agent") & (leg.c.status == "in-progress"))
-             .where(Call.leg == "caller", Call.bridged_at.is_(None), Call.status.in_(call_states.LIVE),
-                    QueueEntry.state == "connected", Offer.state == "accepted", Offer.resolved_at < now - GRACE)
-             .limit(200))
-    return list(session.scalars(query))
-
-
-def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Agent legs still live at Twilio's last word though they should have been ended: their
-    caller has finished, their offer is over unanswered, or their agent hung up from the desk."""
-    now = now or clock.now()
-    caller = Call.__table__.alias("caller")
-    over = ("withdrawn", "expired", "declined")
-    query = (select(Call.id).outerjoin(caller, caller.c.id == Call.parent_call_id)
-             .outerjoin(Offer, Offer.id == Call.offer_id)
-             .where(Call.leg == "agent", Call.status.in_(call_states.LIVE), Call.updated_at < now - GRACE,
-                    or_(caller.c.status.in_(tuple(call_states.TERMINAL)),
-                        (Offer.state.in_(over)) & (Call.status != "in-progress"),
-                        Call.agent_hangup_requested_at < now - GRACE))
-             .limit(200))
-    return list(session.scalars(query))
 
 
 # Recordings ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.config import get_settings
 from core.db import session_scope, write_locked
 from core.worker import idempotent_task, register_sweep
-from telephony import bridge, reconcile, recordings, routing, spool
+from telephony import carrier_effects, reconcile, recordings, routing, spool
 from telephony.gateway import GatewayError, get_gateway
 
 log = logging.getLogger("hotline.telephony.tasks")
@@ -24,28 +24,28 @@ log = logging.getLogger("hotline.telephony.tasks")
 def ring_agent_task(offer_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
-        reconcile.ring_checked(session, offer_id=offer_id)
+        carrier_effects.ring_agent(session, offer_id=offer_id)
 
 
 @idempotent_task(name="telephony.connect_caller", autoretry_for=(GatewayError,), retry_backoff=True, max_retries=5)
 def connect_caller_task(call_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
-        bridge.connect_caller(session, call_id=call_id)
+        carrier_effects.connect_caller(session, call_id=call_id)
 
 
 @idempotent_task(name="telephony.end_leg")
 def end_leg_task(leg_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
-        bridge.end_leg(session, leg_id=leg_id)
+        carrier_effects.end_leg(session, leg_id=leg_id)
 
 
 @idempotent_task(name="telephony.end_offer_legs")
 def end_offer_legs_task(offer_id: int) -> None:
     with session_scope() as session:
         write_locked(session)
-        bridge.end_offer_legs(session, offer_id=offer_id)
+        carrier_effects.end_offer_legs(session, offer_id=offer_id)
 
 
 @idempotent_task(name="telephony.rescue_if_alone")
@@ -143,21 +143,24 @@ def _asked(what: str, key: int, read: Callable[[Session, int], str | None], ask:
 @register_sweep("telephony.repair_sweep", every_seconds=10)
 def repair_sweep() -> int:
     """Redo what a lost task left undone (its worker killed, its message lost): ring the agent
-    of a live offer, move an answered call's caller in, end a leg that should have ended.
+    of a live offer, move an answered call's caller in, end a leg that should have ended; each
+    once its task is late and no worker holds its claim (telephony.carrier_effects: each asks
+    Twilio with no transaction open).
     Recordings are copied by recordings_sweep, callbacks dialled by callback_sweep. A caller
     left alone in a conference, whose check (rescue_if_alone) was lost, is rescued here too."""
-    with session_scope() as session:
-        rings = reconcile.lost_rings(session)
-        connects = reconcile.lost_connects(session)
-        ends = reconcile.lost_leg_ends(session)
+    with session_scope(reader=True) as session:
+        rings = carrier_effects.lost_rings(session)
+        connects = carrier_effects.lost_connects(session)
+        ends = carrier_effects.lost_leg_ends(session)
         alone = reconcile.stranded_callers(session, grace=reconcile.ALONE_GRACE)
     repaired = 0
     for offer_id in rings:
-        repaired += _each("ring agent", offer_id, lambda s, i: reconcile.ring_checked(s, offer_id=i) is not None)
+        repaired += _each("ring agent", offer_id,
+                          lambda s, i: carrier_effects.ring_agent(s, offer_id=i) is not None)
     for call_id in connects:
-        repaired += _each("connect caller", call_id, lambda s, i: bridge.connect_caller(s, call_id=i))
+        repaired += _each("connect caller", call_id, lambda s, i: carrier_effects.connect_caller(s, call_id=i))
     for leg_id in ends:
-        repaired += _each("end leg", leg_id, _end_leg)
+        repaired += _each("end leg", leg_id, lambda s, i: carrier_effects.end_leg(s, leg_id=i))
     for call_id in alone:
         repaired += _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
                            reconcile.ask_stranded,
@@ -165,13 +168,8 @@ def repair_sweep() -> int:
     return repaired
 
 
-def _end_leg(session: Session, leg_id: int) -> bool:
-    bridge.end_leg(session, leg_id=leg_id)
-    return True
-
-
 def _each(what: str, key: int, work: Callable[[Session, int], object]) -> int:
-    """One repair in its own unit of work: one that fails is logged and retried next sweep."""
+    """One repair in a session of its own: one that fails is logged and retried next sweep."""
     try:
         with session_scope() as session:
             write_locked(session)

@@ -72,6 +72,9 @@ class Call(TimestampMixin, Base):
     # Rebuilt from the spool after a database outage: some details may be missing.
     degraded: Mapped[bool] = mapped_column(Boolean, default=False)
     last_checked_at: Mapped[datetime | None]
+    # Until when one worker holds hanging up this agent leg at Twilio (telephony.carrier_effects:
+    # the REST call is made with no transaction open); a claim left by a worker that died lapses.
+    hangup_claimed_at: Mapped[datetime | None]
 
     parent: Mapped[Call | None] = relationship(remote_side=[id], lazy="raise_on_sql")
 

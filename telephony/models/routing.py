@@ -118,6 +118,13 @@ class Offer(Base):
     resolved_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(String(200))
+    # Until when one worker holds ringing the agent (telephony.carrier_effects): the REST call
+    # is made with no transaction open, so a second delivery of the ring task, or the repair
+    # sweep beside it, finds the claim and leaves it; a claim left by a worker that died lapses.
+    ring_claimed_at: Mapped[datetime | None]
+    # The same for moving the caller into the agent's conference once the offer is answered (a
+    # caller sent back to the queue is moved in again under their next offer).
+    connect_claimed_at: Mapped[datetime | None]
 
     @property
     def is_pending(self) -> bool:

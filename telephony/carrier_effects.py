@@ -1,0 +1,371 @@
+"""What the hub asks Twilio to do to a routed call, each effect once: ring the offered agent,
+move the answered caller into the agent's conference, hang up an agent leg. Each goes in three
+steps: claim it in a short write transaction (a lease on its row, committed at once), ask
+Twilio with no transaction open (on SQLite a write transaction blocks every writer for as long
+as Twilio takes; on PostgreSQL it holds the call's row lock), then record the answer in a second
+short write transaction, under the state machines. A second delivery of a task, or the repair
+sweep beside it, finds the claim held and leaves the effect alone; a claim whose worker died
+lapses, and the repair sweep takes it then (lost_rings, lost_connects, lost_leg_ends). Each
+function commits as it goes: call it with no unit of work of your own pending (the tasks and
+the sweep give each effect a session of its own)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.config import get_settings
+from core.db import affected_rows, table_of
+from core.worker import enqueue_named
+from telephony import bridge, call_states, calls, reconcile, routing
+from telephony.gateway import GatewayError, get_gateway
+from telephony.ivr import webhook_url
+from telephony.legs import agent_identity
+from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
+from telephony.offers import lock_entry
+from telephony.reconcile import GRACE
+
+__all__ = ["CONNECT_LEASE", "HANGUP_LEASE", "RING_LEASE", "RingOrder", "claim_connect", "claim_hangup", "claim_ring",
+           "connect_caller", "end_leg", "end_offer_legs", "lost_connects", "lost_leg_ends", "lost_rings", "ring_agent"]
+
+log = logging.getLogger("hotline.telephony.carrier_effects")
+
+# How long one worker holds an effect: longer than its REST call can take while the worker
+# lives (a 10 s HTTP timeout; 429s and, for a request safe to repeat, 5xx retried with backoff),
+# so a live worker's effect is not done twice. Ringing is held shorter: an offer lasts 15 s by
+# default, and a ring repaired after the offer has timed out rings nobody.
+RING_LEASE = timedelta(seconds=20)
+CONNECT_LEASE = timedelta(seconds=45)
+HANGUP_LEASE = timedelta(seconds=45)
+_RINGING = ("queued", "initiated", "ringing")
+
+
+# Ringing the agent ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RingOrder:
+    """What the worker that claimed an offer's ring asks Twilio for."""
+
+    offer_id: int
+    user_id: int
+    caller_id: int
+    caller_sid: str
+    from_: str
+    ring_for: int
+    check_caller: bool  # the caller has been silent too long: ask Twilio whether they are there
+
+
+def claim_ring(session: Session, *, offer_id: int) -> RingOrder | None:
+    """Claim ringing the agent of a live offer not yet rung, for RING_LEASE (committed at once):
+    None if the offer is over, already rung, its caller gone, or another worker holds it."""
+    now = clock.now()
+    rung = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent").exists()
+    claimed = affected_rows(session.execute(
+        update(Offer).where(Offer.id == offer_id, Offer.state == "pending", Offer.expires_at > now, ~rung,
+                            or_(Offer.ring_claimed_at.is_(None), Offer.ring_claimed_at <= now - RING_LEASE))
+        .values(ring_claimed_at=now).execution_options(synchronize_session=False)))
+    offer = session.get(Offer, offer_id, populate_existing=True) if claimed else None
+    caller = session.get(Call, offer.call_id) if offer is not None else None
+    order = None
+    if offer is not None and caller is not None and not caller.is_terminal:
+        silent = now - reconcile.last_sign_of_life(session, caller) > timedelta(
+            seconds=get_settings().queue_alive_seconds)
+        order = RingOrder(offer_id=offer_id, user_id=offer.user_id, caller_id=caller.id, caller_sid=caller.call_sid,
+                          from_=caller.to_number or get_settings().twilio_caller_id or "hotline",
+                          ring_for=max(5, int((offer.expires_at - now).total_seconds())), check_caller=silent)
+    session.commit()
+    return order
+
+
+def ring_agent(session: Session, *, offer_id: int) -> Call | None:
+    """Ring the offered agent's browser phone, once (the ring task runs this after the offer
+    commits; the repair sweep when the task was lost). A caller silent longer than
+    HOTLINE_QUEUE_ALIVE_SECONDS is asked about first: one Twilio says has hung up is ended as
+    their callback would have, the offer is withdrawn with it, and the agent is never rung (nor
+    set away for not answering). Returns the agent's leg, or None."""
+    order = claim_ring(session, offer_id=offer_id)
+    if order is None:
+        return None
+    if order.check_caller:
+        answer = reconcile.ask_call(order.caller_sid)
+        reconcile.apply_call_answer(session, call_id=order.caller_id, answer=answer)
+        offer = session.get(Offer, offer_id, populate_existing=True)
+        session.commit()
+        if offer is None or offer.state != "pending":
+            log.info("offer %s withdrawn: caller %s hung up unheard", offer_id, order.caller_id)
+            return None
+    identity = agent_identity(order.user_id)
+    try:
+        sid = get_gateway().create_call(
+            to=f"client:{identity}", from_=order.from_,
+            url=webhook_url("/twilio/agent/answer", offer=offer_id),
+            status_callback=webhook_url("/twilio/status", leg="agent", offer=offer_id),
+            status_callback_event=bridge.LEG_EVENTS, timeout=order.ring_for)
+    except GatewayError as exc:
+        _ring_failed(session, order, exc)
+        return None
+    leg, orphan = _rung(session, order, sid)
+    session.commit()
+    if orphan:
+        _hang_up_unrecorded(sid)  # its caller's row is gone: nothing to write the leg against
+    return leg
+
+
+def _ring_failed(session: Session, order: RingOrder, exc: GatewayError) -> None:
+    """The agent's phone cannot be rung: they are away, and the call goes to the next agent now
+    rather than when the offer times out (unless the offer ended meanwhile)."""
+    log.warning("could not ring agent %s for offer %s: %s", order.user_id, order.offer_id, exc.message)
+    offer = session.get(Offer, order.offer_id)
+    if offer is not None and lock_entry(session, QueueEntry.id == offer.entry_id) is not None:
+        session.refresh(offer)
+        if offer.state == "pending":
+            routing.agent_disconnected(session, user_id=order.user_id)
+    session.commit()
+
+
+def _rung(session: Session, order: RingOrder, sid: str) -> tuple[Call | None, bool]:
+    """Record the leg Twilio made, under the queue entry's lock (the one every change of the
+    offer takes): if the offer was withdrawn, timed out or declined, or the caller left, while
+    Twilio was asked, the leg is hung up at once; nobody's phone rings for a call that is gone.
+    Returns the live leg (or None), and whether the leg could not be written at all."""
+    offer = session.get(Offer, order.offer_id)
+    if offer is not None:
+        lock_entry(session, QueueEntry.id == offer.entry_id)
+        session.refresh(offer)
+    caller = session.get(Call, order.caller_id, populate_existing=True)
+    if caller is None:
+        log.warning("offer %s: its caller is gone; leg %s hung up", order.offer_id, sid)
+        return None, True
+    leg = _leg_row(session, order, caller, sid)
+    if offer is not None and offer.state in ("pending", "accepted") and not caller.is_terminal:
+        bridge.open_offer_access(session, offer)
+        return leg, False
+    log.info("offer %s is %s since the agent was rung: leg %s hung up", order.offer_id,
+             offer.state if offer is not None else "gone", leg.id)
+    enqueue_named(session, "telephony.end_leg", leg.id)
+    return None, False
+
+
+def _leg_row(session: Session, order: RingOrder, caller: Call, sid: str) -> Call:
+    """The agent's leg, written now; or completed, if its answer or a status callback got here
+    first and wrote it (bridge._agent_leg)."""
+    identity = agent_identity(order.user_id)
+    details = {"language": caller.language, "site_id": caller.site_id, "ticket_id": caller.ticket_id,
+               "customer_id": caller.customer_id}
+    leg = calls.get_by_sid(session, call_sid=sid)
+    if leg is None:
+        leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=caller.id,
+                   agent_id=order.user_id, offer_id=order.offer_id, to_number=f"client:{identity}", status="queued",
+                   **details)
+        try:
+            with session.begin_nested():
+                session.add(leg)
+        except IntegrityError:  # a webhook wrote it meanwhile
+            found = calls.get_by_sid(session, call_sid=sid)
+            assert found is not None
+            leg = found
+        else:
+            return leg
+    leg.direction = "outbound-api"
+    for name, value in details.items():
+        if getattr(leg, name) is None:
+            setattr(leg, name, value)
+    return leg
+
+
+def _hang_up_unrecorded(sid: str) -> None:
+    """Hang up a leg that has no row here (no transaction open: see ring_agent)."""
+    try:
+        get_gateway().update_call(sid, status="canceled")
+    except GatewayError as exc:
+        log.info("agent leg %s not ended at Twilio: %s", sid, exc.message)
+
+
+# Moving the caller in -------------------------------------------------------------------------
+
+def claim_connect(session: Session, *, call_id: int) -> tuple[str, int] | None:
+    """Claim moving an answered caller into their agent's conference, for CONNECT_LEASE
+    (committed at once): the caller's CallSid and the offer answered, or None if there is
+    nothing to do or another worker holds it. The claim is the answered offer's: a caller sent
+    back to the queue is moved in again under their next offer."""
+    caller = session.get(Call, call_id)
+    order = None
+    if (caller is not None and caller.bridged_at is None and not caller.is_terminal and caller.offer_id is not None
+            and bridge.agent_leg_of(session, caller) is not None):
+        now = clock.now()
+        claimed = affected_rows(session.execute(
+            update(Offer).where(Offer.id == caller.offer_id, Offer.state == "accepted",
+                                or_(Offer.connect_claimed_at.is_(None),
+                                    Offer.connect_claimed_at <= now - CONNECT_LEASE))
+            .values(connect_claimed_at=now).execution_options(synchronize_session=False)))
+        order = (caller.call_sid, caller.offer_id) if claimed else None
+    session.commit()
+    return order
+
+
+def connect_caller(session: Session, *, call_id: int) -> bool:
+    """Move the queued caller into the conference their agent waits in (a REST redirect), once.
+    Nothing if the caller is no longer connected to a live agent leg (the agent left first: the
+    caller stays in the queue). A caller who has gone meanwhile, or whom Twilio cannot move,
+    ends the agent's leg instead. A retryable failure gives the claim back and raises (the task
+    retries; the sweep too)."""
+    caller = session.get(Call, call_id)
+    if caller is None or caller.bridged_at is not None:
+        session.commit()
+        return False
+    if caller.is_terminal:
+        session.commit()
+        _end_agent_legs(session, call_id)
+        return False
+    order = claim_connect(session, call_id=call_id)
+    if order is None:
+        return False
+    sid, offer_id = order
+    try:
+        get_gateway().update_call(sid, url=webhook_url("/twilio/conference", call=call_id))
+        return True  # the claim stays: caller_joins marks the caller bridged
+    except GatewayError as exc:
+        if exc.retryable:
+            _release_connect(session, offer_id)
+            raise
+        log.warning("caller %s could not be connected: %s", call_id, exc.message)
+        refused = exc
+    if refused.twilio_code == bridge.CALL_NOT_IN_PROGRESS:
+        # The caller's end may not have reached us: ask Twilio, and apply what it says.
+        answer = reconcile.ask_call(sid)
+        if answer.status not in TERMINAL_STATUSES:
+            _release_connect(session, offer_id)  # a race with their own redirect: the sweep retries
+            return False
+        reconcile.apply_call_answer(session, call_id=call_id, answer=answer)
+        session.commit()
+    _end_agent_legs(session, call_id)
+    return False
+
+
+def _release_connect(session: Session, offer_id: int) -> None:
+    session.execute(update(Offer).where(Offer.id == offer_id).values(connect_claimed_at=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def _end_agent_legs(session: Session, call_id: int) -> None:
+    leg_ids = [leg.id for leg in calls.agent_legs(session, call_id=call_id) if leg.status not in TERMINAL_STATUSES]
+    session.commit()
+    for leg_id in leg_ids:
+        end_leg(session, leg_id=leg_id)
+
+
+# Hanging up an agent leg ----------------------------------------------------------------------
+
+def claim_hangup(session: Session, *, leg_id: int) -> tuple[str, str] | None:
+    """Claim hanging up a leg not yet over, for HANGUP_LEASE (committed at once): its CallSid
+    and the status to ask for, or None if it is over or another worker holds it."""
+    leg = session.get(Call, leg_id)
+    order = None
+    if leg is not None and not leg.is_terminal:
+        now = clock.now()
+        # The leg's `updated_at` is kept: a claim is not news of the call (the sweeps go by it).
+        claimed = affected_rows(session.execute(
+            update(Call).where(Call.id == leg_id, Call.status.notin_(tuple(TERMINAL_STATUSES)), _hangup_free(now))
+            .values(hangup_claimed_at=now, updated_at=Call.updated_at).execution_options(synchronize_session=False)))
+        if claimed:
+            order = leg.call_sid, "completed" if leg.answered_at else "canceled"
+    session.commit()
+    return order
+
+
+def _hangup_free(now: datetime) -> ColumnElement[bool]:
+    """No worker holds the leg's hang-up: never claimed, the claim lapsed, or it asked to cancel
+    a leg that was answered since (Twilio ignores a cancel once answered: it is hung up anew)."""
+    return or_(Call.hangup_claimed_at.is_(None), Call.hangup_claimed_at <= now - HANGUP_LEASE,
+               Call.hangup_claimed_at < Call.answered_at)
+
+
+def end_leg(session: Session, *, leg_id: int) -> bool:
+    """Hang up a leg at Twilio, once; its status callback then ends it here. A leg Twilio says
+    had already ended is asked about and ended as its lost callback would have; any other
+    failure gives the claim back for the repair sweep."""
+    order = claim_hangup(session, leg_id=leg_id)
+    if order is None:
+        return False
+    sid, status = order
+    try:
+        get_gateway().update_call(sid, status=status)
+        return True
+    except GatewayError as exc:
+        if exc.twilio_code != bridge.CALL_NOT_IN_PROGRESS:
+            log.info("agent leg %s not ended at Twilio: %s", leg_id, exc.message)
+            session.execute(update(Call).where(Call.id == leg_id)
+                            .values(hangup_claimed_at=None, updated_at=Call.updated_at)
+                            .execution_options(synchronize_session=False))
+            session.commit()  # the claim given back: the repair sweep asks again
+            return False
+    # 21220: the leg had already ended at Twilio, which is what this asked for.
+    answer = reconcile.ask_call(sid)
+    changed = reconcile.apply_call_answer(session, call_id=leg_id, answer=answer)
+    session.commit()
+    return changed
+
+
+def end_offer_legs(session: Session, *, offer_id: int) -> int:
+    """Stop the phone still ringing for an offer that is over (withdrawn or timed out), so the
+    agent cannot answer a stale leg. A leg already answered is left to its own TwiML."""
+    offer = session.get(Offer, offer_id)
+    leg_ids: list[int] = []
+    if offer is not None and offer.state not in ("pending", "accepted"):
+        leg_ids = list(session.scalars(select(Call.id).where(Call.offer_id == offer_id, Call.leg == "agent",
+                                                             Call.status.in_(_RINGING))))
+    session.commit()
+    return sum(end_leg(session, leg_id=leg_id) for leg_id in leg_ids)
+
+
+# What a lost task left undone: each effect not done, and not claimed (or its claim lapsed) ------
+
+def lost_rings(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Live offers whose agent was never rung: the ring task was lost, or its worker died
+    holding the claim."""
+    now = now or clock.now()
+    rung = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent").exists()
+    return list(session.scalars(select(Offer.id).where(
+        Offer.state == "pending", Offer.expires_at > now, Offer.offered_at < now - GRACE, ~rung,
+        or_(Offer.ring_claimed_at.is_(None), Offer.ring_claimed_at <= now - RING_LEASE)).limit(200)))
+
+
+def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Answered calls whose caller was never moved to the agent (connect_caller was lost, or its
+    worker died holding the claim)."""
+    now = now or clock.now()
+    leg = table_of(Call).alias("leg")
+    query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
+             .join(Offer, Offer.id == Call.offer_id)
+             .join(leg, (leg.c.offer_id == Offer.id) & (leg.c.leg == "agent") & (leg.c.status == "in-progress"))
+             .where(Call.leg == "caller", Call.bridged_at.is_(None), Call.status.in_(call_states.LIVE),
+                    QueueEntry.state == "connected", Offer.state == "accepted", Offer.resolved_at < now - GRACE,
+                    or_(Offer.connect_claimed_at.is_(None), Offer.connect_claimed_at <= now - CONNECT_LEASE))
+             .limit(200))
+    return list(session.scalars(query))
+
+
+def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Agent legs still live at Twilio's last word though they should have been ended: their
+    caller has finished, their offer is over unanswered, or their agent hung up from the desk;
+    and no worker holds their hang-up (a hang-up whose callback was lost is asked for again once
+    its claim lapses)."""
+    now = now or clock.now()
+    caller = table_of(Call).alias("caller")
+    over = ("withdrawn", "expired", "declined")
+    query = (select(Call.id).outerjoin(caller, caller.c.id == Call.parent_call_id)
+             .outerjoin(Offer, Offer.id == Call.offer_id)
+             .where(Call.leg == "agent", Call.status.in_(call_states.LIVE), Call.updated_at < now - GRACE,
+                    or_(caller.c.status.in_(tuple(call_states.TERMINAL)),
+                        (Offer.state.in_(over)) & (Call.status != "in-progress"),
+                        Call.agent_hangup_requested_at < now - GRACE),
+                    _hangup_free(now))
+             .limit(200))
+    return list(session.scalars(query))
