@@ -84,6 +84,15 @@ def available(session: Session, *users: User) -> None:
             presence.set_presence(own, user_id=user.id, state="available")
 
 
+def queued_call(sim: Simulator, caller: str = CALLER, key: str = "2") -> str:
+    """A caller dials and chooses a queue (`key` at the menu); returns their CallSid."""
+    sid = sim.place_call(caller)
+    sim.pump()
+    sim.press(sid, key)
+    sim.pump()
+    return sid
+
+
 def new_call_sid() -> str:
     return "CA" + uuid.uuid4().hex
 

@@ -23,7 +23,7 @@ from telephony.simulator import rest
 from telephony.tasks import repair_sweep, ring_agent_task
 from tests.factories import fresh
 from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
-from tests.telephony.hub import CALLER, Hub, available
+from tests.telephony.hub import Hub, available, queued_call
 
 
 def transaction_open(engine: Engine) -> bool:
@@ -96,14 +96,6 @@ def carrier(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Carrier
         hold.answer.set()
 
 
-def _queued(sim) -> str:  # noqa: ANN001
-    sid = sim.place_call(CALLER)
-    sim.pump()
-    sim.press(sid, "2")
-    sim.pump()
-    return sid
-
-
 def _agent_legs(session) -> list[Call]:  # noqa: ANN001
     fresh(session)
     return list(session.scalars(select(Call).where(Call.leg == "agent")))
@@ -121,7 +113,7 @@ def _pending_offer(session) -> Offer:  # noqa: ANN001
 def test_the_agent_is_rung_with_no_transaction_open(client, sim, hub: Hub, session, carrier) -> None:
     available(session, hub.agent)
     fresh(session)
-    _queued(sim)
+    queued_call(sim)
     rings = carrier.made("POST", "/Calls.json")
     assert len(rings) == 1
     assert not rings[0].transaction_open, "Twilio was asked to ring the agent inside a transaction"
@@ -132,7 +124,7 @@ def test_the_agent_is_rung_with_no_transaction_open(client, sim, hub: Hub, sessi
 
 def test_the_caller_is_moved_in_with_no_transaction_open(client, sim, hub: Hub, session, carrier) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     fresh(session)  # the test's own session holds no transaction while the hub works
     phone.answer()
@@ -148,7 +140,7 @@ def test_the_caller_is_moved_in_with_no_transaction_open(client, sim, hub: Hub, 
 
 def test_a_leg_is_hung_up_with_no_transaction_open(client, sim, hub: Hub, session, carrier) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     [leg_sid] = phone.ringing()
     fresh(session)
@@ -172,7 +164,7 @@ def test_a_ring_delivered_twice_at_once_and_the_sweep_beside_it_ring_the_agent_o
     one's transaction), and the agent's phone rings once."""
     with lost_tasks.dropping("telephony.ring_agent"):
         available(session, hub.agent)
-        _queued(sim)
+        queued_call(sim)
     offer_id = _pending_offer(session).id
     fresh(session)
     held = carrier.hold("POST", "/Calls.json")
@@ -208,7 +200,7 @@ def test_a_ring_claimed_by_a_worker_that_died_is_repaired_once_the_claim_lapses(
     session.commit()
     with lost_tasks.dropping("telephony.ring_agent"):
         available(session, hub.agent)
-        _queued(sim)
+        queued_call(sim)
     offer_id = _pending_offer(session).id
     fresh(session)
     with session_scope() as own:  # a worker claims the ring, then dies before asking Twilio
@@ -228,7 +220,7 @@ def test_a_ring_claimed_by_a_worker_that_died_is_repaired_once_the_claim_lapses(
 def test_a_move_in_claimed_by_a_worker_that_died_is_repaired_once_the_claim_lapses(
         client, sim, hub: Hub, session, carrier, lost_tasks: LostTasks) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     fresh(session)
     with lost_tasks.dropping("telephony.connect_caller"):
         sim.phone(f"agent_{hub.agent.id}").answer()
@@ -269,7 +261,7 @@ def test_an_offer_withdrawn_while_twilio_rings_the_agent_leaves_no_ringing_leg(
     carrier.hold("POST", "/Calls.json", during=agent_takes_a_break).answer.set()
     available(session, hub.agent)
     fresh(session)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     assert withdrawn == [True], "the break waited for the ring's transaction"
     sim.pump()
     phone = sim.phone(f"agent_{hub.agent.id}")
@@ -287,7 +279,7 @@ def test_an_offer_withdrawn_while_twilio_rings_the_agent_leaves_no_ringing_leg(
 def test_a_hang_up_twilio_refuses_gives_its_claim_back_and_the_sweep_ends_the_leg(
         client, sim, hub: Hub, session, carrier) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     [leg_sid] = phone.ringing()
     sim.fail_next(method="POST", path_contains=f"/Calls/{leg_sid}.json", status=503, code=20503,

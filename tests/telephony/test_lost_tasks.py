@@ -13,22 +13,14 @@ from telephony.tasks import repair_sweep
 from tests.conftest import build_settings
 from tests.factories import fresh
 from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
-from tests.telephony.hub import CALLER, Hub, available
-
-
-def _queued(sim) -> str:  # noqa: ANN001
-    sid = sim.place_call(CALLER)
-    sim.pump()
-    sim.press(sid, "2")
-    sim.pump()
-    return sid
+from tests.telephony.hub import Hub, available, queued_call
 
 
 def test_a_lost_connect_caller_is_redone_by_the_sweep(client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:
     """Issue 14, item 5: the worker was killed during connect_caller; the caller stayed in
     Twilio's queue while the agent sat alone in the conference."""
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     with lost_tasks.dropping("telephony.connect_caller"):
         sim.phone(f"agent_{hub.agent.id}").answer()
         sim.pump()
@@ -47,7 +39,7 @@ def test_a_lost_connect_caller_is_redone_by_the_sweep(client, sim, hub: Hub, ses
 def test_a_lost_ring_is_redone_by_the_sweep(client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:
     with lost_tasks.dropping("telephony.ring_agent"):
         available(session, hub.agent)
-        _queued(sim)
+        queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     assert phone.ringing() == []
     sim.advance(9)
@@ -58,7 +50,7 @@ def test_a_lost_ring_is_redone_by_the_sweep(client, sim, hub: Hub, session, lost
 
 def test_a_lost_end_leg_is_redone_by_the_sweep(client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     assert phone.ringing()
     with lost_tasks.dropping("telephony.end_leg", "telephony.end_offer_legs"):

@@ -16,17 +16,9 @@ from telephony.models.routing import AgentPresence
 from telephony.tasks import repair_sweep
 from tests.factories import fresh
 from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
-from tests.telephony.hub import CALLER, Hub, available
+from tests.telephony.hub import Hub, available, queued_call
 
 RECONNECT_ZH = "与客服代表的通话中断了，正在为您重新接通，请稍候。"
-
-
-def _queued(sim) -> str:  # noqa: ANN001
-    sid = sim.place_call(CALLER)
-    sim.pump()
-    sim.press(sid, "2")
-    sim.pump()
-    return sid
 
 
 def _state(session, sid: str) -> tuple[Call, QueueEntry, Offer]:
@@ -39,7 +31,7 @@ def _state(session, sid: str) -> tuple[Call, QueueEntry, Offer]:
 
 def test_agent_hangs_up_before_the_caller_is_moved_in(client, sim, hub: Hub, session, monkeypatch) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     _, entry, _ = _state(session, sid)
     waited_since, sort_key = entry.enqueued_at, entry.sort_key
     phone = sim.phone(f"agent_{hub.agent.id}")
@@ -76,7 +68,7 @@ def test_agent_hangs_up_before_the_caller_is_moved_in(client, sim, hub: Hub, ses
 
 def test_agent_gone_as_the_caller_is_moved_in_and_its_callback_lost(client, sim, hub: Hub, session, monkeypatch) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     _, entry, _ = _state(session, sid)
     waited_since = entry.enqueued_at
     phone = sim.phone(f"agent_{hub.agent.id}")
@@ -108,7 +100,7 @@ def _alone_in_a_new_conference(sim, hub: Hub, session, lost_tasks: LostTasks) ->
     """The agent hangs up during the caller's "connecting" sentence; the caller then joins a new,
     empty conference. The check this schedules is kept in `lost_tasks.lost`, not run."""
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     phone = sim.phone(f"agent_{hub.agent.id}")
     with lost_tasks.dropping("telephony.rescue_if_alone"):
         phone.answer()

@@ -15,16 +15,8 @@ from telephony.simulator.faults import FaultPlan, Faults
 from telephony.tasks import reconcile_sweep
 from tests.factories import fresh
 from tests.telephony.faults import hub_down
-from tests.telephony.hub import CALLER, Hub, available
+from tests.telephony.hub import Hub, available, queued_call
 from tickets import service as ticket_service
-
-
-def _queued(sim) -> str:  # noqa: ANN001
-    sid = sim.place_call(CALLER)
-    sim.pump()
-    sim.press(sid, "2")
-    sim.pump()
-    return sid
 
 
 def _call(session, sid: str) -> Call:
@@ -33,7 +25,7 @@ def _call(session, sid: str) -> Call:
 
 
 def test_a_queued_caller_who_hung_up_unheard_is_ended_within_a_minute_and_a_half(client, sim, hub, session) -> None:
-    sid = _queued(sim)
+    sid = queued_call(sim)
     sim.advance(10)
     with hub_down(sim):
         sim.hangup(sid)
@@ -52,7 +44,7 @@ def test_a_queued_caller_who_hung_up_unheard_is_ended_within_a_minute_and_a_half
 
 
 def test_no_ghost_offer_to_a_caller_who_hung_up_unheard(client, sim, hub: Hub, session) -> None:
-    sid = _queued(sim)
+    sid = queued_call(sim)
     sim.advance(5)
     with hub_down(sim):
         sim.hangup(sid)
@@ -70,7 +62,7 @@ def test_no_ghost_offer_to_a_caller_who_hung_up_unheard(client, sim, hub: Hub, s
 
 
 def test_a_live_queued_caller_is_checked_and_still_offered(client, sim, hub: Hub, session, clock) -> None:
-    sid = _queued(sim)
+    sid = queued_call(sim)
     call = _call(session, sid)
     # No wait-URL request for a while (Twilio's are not guaranteed either): checked, alive.
     clock.advance(seconds=70)
@@ -82,7 +74,7 @@ def test_a_live_queued_caller_is_checked_and_still_offered(client, sim, hub: Hub
 
 def test_a_call_whose_end_was_lost_frees_its_agent_after_the_in_call_threshold(client, sim, hub: Hub, session) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     sim.phone(f"agent_{hub.agent.id}").answer()
     sim.advance(5)
     with hub_down(sim):
@@ -103,7 +95,7 @@ def test_a_call_whose_end_was_lost_frees_its_agent_after_the_in_call_threshold(c
 
 def test_a_recording_whose_callbacks_were_lost_is_copied_attached_and_deleted(client, sim, hub: Hub, session) -> None:
     available(session, hub.agent)
-    sid = _queued(sim)
+    sid = queued_call(sim)
     sim.phone(f"agent_{hub.agent.id}").answer()
     sim.advance(5)
     [rsid] = [r for r in sim.recordings if sim.recordings[r].call_sid == sid]
@@ -130,7 +122,7 @@ def test_a_caller_whose_hang_up_was_lost_ends_when_the_move_in_is_refused(client
     caller in failed with Twilio's 21220 ("Call is not in-progress") at every repair sweep while
     the hub kept the call open. That refusal is the carrier saying the caller has gone: the call
     is settled from Twilio's own record at once and the agent's leg ended."""
-    sid = _queued(sim)
+    sid = queued_call(sim)
     available(session, hub.agent)
     sim.pump()
     phone = sim.phone(f"agent_{hub.agent.id}")
@@ -153,7 +145,7 @@ def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, s
     call's own late callback is written at once (on SQLite a write transaction held across the
     REST call blocked every writer; on PostgreSQL the call's row lock blocked its callbacks). The
     answer, applied afterwards under the state machine, moves nothing backwards."""
-    sid = _queued(sim)
+    sid = queued_call(sim)
     sim.advance(10)
     with hub_down(sim):
         sim.hangup(sid)
