@@ -9,7 +9,7 @@ outside every span. Prints CPU milliseconds and SQL statements per webhook kind 
 and the web's CPU per call. With --profile, the requests are profiled (cProfile) on one thread.
 
     .venv/bin/python -m benchmarks.bench_call_cpu [--calls 200] [--agents 2000] [--rate 5]
-                                                  [--profile FILE] [--sqlite]
+                                                  [--profile FILE] [--statements] [--sqlite]
 
 CPU seconds and statement counts are what to compare between runs; wall-clock times on a shared
 machine are not.
@@ -48,6 +48,7 @@ class Spans:
         self.cpu: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
         self.statements: dict[str, int] = defaultdict(int)
+        self.texts: dict[tuple[str, str], int] | None = None  # (kind, statement) -> count, with --statements
         self.stack: list[list[Any]] = []  # [kind, started, nested cpu]
         self.current: contextvars.ContextVar[str] = contextvars.ContextVar("bench_span", default="outside")
 
@@ -62,8 +63,12 @@ class Spans:
         if self.stack:
             self.stack[-1][2] += spent
 
-    def statement(self) -> None:
-        self.statements[self.stack[-1][0] if self.stack else "outside"] += 1
+    def statement(self, text: str) -> None:
+        kind = self.stack[-1][0] if self.stack else "outside"
+        self.statements[kind] += 1
+        if self.texts is not None:
+            key = (kind, " ".join(text.split())[:150])
+            self.texts[key] = self.texts.get(key, 0) + 1
 
     def wrap(self, kind: Callable[..., str], fn: Callable[..., Any]) -> Callable[..., Any]:
         def spanned(*args: Any, **kwargs: Any) -> Any:
@@ -141,7 +146,9 @@ def run(args: argparse.Namespace) -> None:
         print(f"seeded {args.agents} agents in {time.monotonic() - began:.0f} s", flush=True)
 
         engine = db.get_engine()
-        event.listen(engine, "before_cursor_execute", lambda *a: spans.statement())
+        event.listen(engine, "before_cursor_execute", lambda _c, _cur, text, *_: spans.statement(text))
+        if args.statements:
+            spans.texts = {}
         signals.task_prerun.connect(lambda task=None, **_: spans.enter(f"task {task.name.rsplit('.', 1)[-1]}"),
                                     weak=False)
         signals.task_postrun.connect(lambda **_: spans.leave(), weak=False)
@@ -174,6 +181,10 @@ def run(args: argparse.Namespace) -> None:
         if profile:
             profile.dump_stats(args.profile)
         report(spans, driver, placed, cpu_total, wall, errors)
+        if spans.texts is not None:
+            print("\nstatements per call, by kind:")
+            for (kind, text), n in sorted(spans.texts.items(), key=lambda item: (item[0][0], -item[1])):
+                print(f"  {kind:<28}{n / placed:>6.2f}  {text}")
 
 
 def _one_thread() -> None:
@@ -225,6 +236,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5, help="new calls per simulated second")
     parser.add_argument("--talk", type=float, default=20.0, help="simulated seconds each caller talks")
     parser.add_argument("--profile", help="write cProfile statistics of the driven part to this file")
+    parser.add_argument("--statements", action="store_true", help="list the SQL statements of each kind")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
     run(parser.parse_args())
 
