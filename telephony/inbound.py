@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from core import clock, organisation
+from core.cache import remembered
 from core.errors import NotFound
 from core.events import publish
 from telephony import calls, ivr, routing
-from telephony.cache import remembered
 from telephony.ivr import CHOICES, LANGUAGES, IvrConfig
 from telephony.models import Call
 from tickets import calendar
@@ -55,9 +55,8 @@ def _identify(session: Session, call: Call, params: Mapping[str, str], config: I
 
 
 def _is_open(session: Session, site_id: int) -> bool:
-    # The site's hours and holidays, remembered for a few seconds; the time is checked now.
-    site_calendar = remembered(session, ("calendar", site_id), lambda: calendar.calendar_for(session, site_id=site_id))
-    return site_calendar.is_open(clock.now())
+    # The site's hours and holidays are remembered for a few seconds; the time is checked now.
+    return calendar.calendar_for(session, site_id=site_id).is_open(clock.now())
 
 
 def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lang: str | None = None,

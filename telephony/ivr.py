@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from core.cache import forget, remembered
 from core.config import get_settings
 from core.errors import ValidationFailed
 from telephony.ivr_texts import APOLOGY, DEFAULT_TEXTS, LANGUAGES, SPEECH_WORDS
@@ -56,8 +57,6 @@ class IvrConfig:
 
 def get_config(session: Session) -> IvrConfig:
     """The settings in force (remembered for a few seconds: every call reads them)."""
-    from telephony.cache import remembered
-
     return remembered(session, "ivr", lambda: _load_config(session))
 
 
@@ -135,8 +134,6 @@ def update_settings(session: Session, *, by_id: int | None = None, texts: dict[s
     row.updated_by_id = by_id
     session.flush()
     changed = sorted(changes) + sorted(f"texts.{lang}.{key}" for lang, e in (texts or {}).items() for key in e)
-    from telephony.cache import forget
-
     forget()
     record(session, action="ivr.settings_changed", actor_id=by_id, object_type="ivr_settings", object_id=1,
            details={"fields": changed})

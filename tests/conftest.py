@@ -138,9 +138,9 @@ def _hooks_wired() -> None:
 
 @pytest.fixture(autouse=True)
 def _nothing_remembered() -> Iterator[None]:
-    """telephony.cache keeps IVR settings and sites a few seconds per database (engine pool); on PostgreSQL
+    """core.cache keeps IVR settings and sites a few seconds per database (engine pool); on PostgreSQL
     every test reuses one database (emptied between tests), so nothing from another test applies."""
-    from telephony import cache
+    from core import cache
 
     cache.forget()
     yield

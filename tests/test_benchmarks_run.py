@@ -63,8 +63,9 @@ def assert_headings(output: str, *headings: str) -> None:
     assert not missing, f"missing {missing} in:\n{output[-4000:]}"
 
 
-COVERED = {"bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle", "bench_media",
-           "bench_qa", "bench_roster", "bench_routing", "bench_tickets", "bench_webhook", "bench_websocket"}
+COVERED = {"bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle",
+           "bench_media", "bench_qa", "bench_roster", "bench_routing",
+           "bench_tickets", "bench_webhook", "bench_websocket"}
 
 
 def test_every_benchmark_has_a_run_here() -> None:
@@ -137,6 +138,13 @@ def test_tickets() -> None:
     assert_headings(run_benchmark("bench_tickets", "--tickets", "200", "--customers", "50", "--rounds", "2"),
                     "search among 200 tickets", "by caller phone (blind index)", "open_from_call + commit",
                     "of which database time")
+
+
+@needs_pg
+def test_call_cpu() -> None:
+    assert_headings(run_benchmark("bench_call_cpu", "--calls", "4", "--agents", "3"),
+                    "seeded 3 agents", "calls: 4 placed", "webhook /voice", "CPU ms each", "SQL each",
+                    "web process:")
 
 
 @needs_pg

@@ -13,6 +13,8 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.cache import forget as forget_remembered
+from core.cache import remembered
 from core.db import affected_rows
 from core.errors import ValidationFailed
 from core.organisation import get_site
@@ -26,6 +28,7 @@ __all__ = [
 # How far the walkers look for an open minute before deciding the site never opens.
 _HORIZON_DAYS = 800
 _CACHE = "tickets.calendars"
+_WRITTEN = "tickets.calendars.written"
 _HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
 
 
@@ -114,10 +117,23 @@ class SiteCalendar:
 # Loading ------------------------------------------------------------------------------------
 
 def calendar_for(session: Session, *, site_id: int) -> SiteCalendar:
-    """The site's calendar, cached for the rest of the unit of work (writes below clear it)."""
+    """The site's calendar. Every new ticket's SLA clock and every answered call's first response
+    read it, and an administrator rarely changes it: it is remembered for a few seconds per
+    process (core.cache; edits made here clear it at once, other processes see them within its
+    TTL, as the IVR's open-hours check does). A unit of work that changed a calendar reads its
+    own writes, never remembered for others before they are committed."""
     cache: dict[int, SiteCalendar] = session.info.setdefault(_CACHE, {})
     if site_id in cache:
         return cache[site_id]
+    if session.info.get(_WRITTEN):
+        calendar = _load(session, site_id)
+    else:
+        calendar = remembered(session, ("calendar", site_id), lambda: _load(session, site_id))
+    cache[site_id] = calendar
+    return calendar
+
+
+def _load(session: Session, site_id: int) -> SiteCalendar:
     zone_name = get_site(session, site_id=site_id).timezone  # NotFound for an unknown site
     hours: dict[int, list[tuple[int, int]]] = {}
     for row in session.scalars(select(SiteOpeningHours).where(SiteOpeningHours.site_id == site_id)):
@@ -125,17 +141,17 @@ def calendar_for(session: Session, *, site_id: int) -> SiteCalendar:
     days = session.scalars(
         select(SiteHoliday.day).where(or_(SiteHoliday.site_id == site_id, SiteHoliday.site_id.is_(None)))
     )
-    calendar = SiteCalendar(
+    return SiteCalendar(
         zone=ZoneInfo(zone_name or "UTC"),
         hours={weekday: tuple(sorted(spans)) for weekday, spans in hours.items()},
         closed_days=frozenset(days),
     )
-    cache[site_id] = calendar
-    return calendar
 
 
 def _forget(session: Session) -> None:
     session.info.pop(_CACHE, None)
+    session.info[_WRITTEN] = True
+    forget_remembered()
 
 
 # Questions ----------------------------------------------------------------------------------

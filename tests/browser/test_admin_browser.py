@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from core import cache
 from core.models import Role
-from telephony import cache, ivr
+from telephony import ivr
 from telephony.ivr_texts import DEFAULT_TEXTS
 from tests.browser.conftest import Browsing, LiveServer
 from tests.factories import cheap_password_hashing, fresh, make_user

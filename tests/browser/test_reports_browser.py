@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from telephony import cache
+from core import cache
 from tests.agent_ui.desk import CALLER, Desk, desk
 from tests.browser.conftest import Browsing, LiveServer
 from tests.browser.test_accessibility import _open, _violations

@@ -1,4 +1,4 @@
-"""telephony.cache: one entry per database and key, shared by every session on that database,
+"""core.cache: one entry per database and key, shared by every session on that database,
 whatever execution options a unit of work put on its bind; fresh for a few seconds, then
 reloaded by one caller while the others keep the old value. Time is the injected clock."""
 
@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from core import db
-from telephony import cache
+from core import cache, db
 
 
 def test_a_write_locked_session_finds_what_another_session_remembered(engine) -> None:
