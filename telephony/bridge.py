@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -51,8 +52,13 @@ def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None,
         leg = Call(call_sid=params["CallSid"], leg="agent", direction="outbound-api", offer_id=offer_id,
                    parent_call_id=offer.call_id if offer else None, agent_id=offer.user_id if offer else None,
                    to_number=params.get("To"), status="ringing")
-        session.add(leg)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(leg)
+        except IntegrityError:  # the ring task wrote it meanwhile (it asks Twilio outside a transaction)
+            found = calls.get_by_sid(session, call_sid=params["CallSid"])
+            assert found is not None
+            leg = found
     return leg
 
 

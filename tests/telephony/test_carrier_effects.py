@@ -297,3 +297,38 @@ def test_a_hang_up_twilio_refuses_gives_its_claim_back_and_the_sweep_ends_the_le
     assert phone.ringing() == []
     [leg] = _agent_legs(session)
     assert leg.status == "canceled"
+
+
+def test_an_answer_that_races_the_ring_tasks_row_is_taken_not_refused(client, sim, hub: Hub, session, carrier,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ring task asks Twilio outside a transaction and writes the leg's row after, so the
+    agent's answer can look the leg up before that row is committed and then find it written by
+    the time it inserts its own. Before, the insert's unique violation answered 409 and the
+    carrier hung the agent's leg up: caller and agent never met (seen in the loopback deployment
+    test). The answer now takes the ring task's row."""
+    from telephony import calls
+
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    fresh(session)
+    assert len(_agent_legs(session)) == 1  # the ring task's row, committed
+    real = calls.get_by_sid
+    missed: list[str] = []
+
+    def not_yet(session_, *, call_sid):  # type: ignore[no-untyped-def]
+        found = real(session_, call_sid=call_sid)
+        if found is not None and found.leg == "agent" and not missed:
+            missed.append(call_sid)
+            return None  # the lookup ran before the ring task's commit
+        return found
+
+    monkeypatch.setattr(calls, "get_by_sid", not_yet)
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.pump()
+    monkeypatch.undo()
+    sim.advance(3)
+    assert missed, "the answer did not look its leg up"
+    assert sim.call(sid).waiting == "conference"
+    fresh(session)
+    [leg] = _agent_legs(session)
+    assert leg.answered_at is not None
