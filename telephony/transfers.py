@@ -412,17 +412,19 @@ def cancel_transfer(session: Session, *, call_id: int, user: User, source_ip: st
             freed = entry.state == "offered" and _withdraw_offer(session, entry, reason="transfer cancelled")
             _set_entry(session, entry, state="connected", skill_code=_skill_before(session, call, event))
     else:
+        # Claimed even with no leg to stop: the request ringing the person may still be asking Twilio.
+        claim_controls(session, call)
         sid, event_id = event.participant_sid, event.id
         if sid:
-            claim_controls(session, call)
             ask_twilio(session, call.id, "stop ringing the person you transfer to",
                        lambda: get_gateway().update_call(sid, status="canceled"))
-            release_controls(session, call.id)
             lock_entry(session, QueueEntry.call_id == call.id)
             event = session.get(CallControlEvent, event_id, populate_existing=True) or event
             if event.state != "pending":  # they answered as it was called off: the hand-over went ahead
+                release_controls(session, call.id)
                 session.commit()
                 raise ControlRefused("No transfer of this call is under way.")
+        release_controls(session, call.id)
         freed = _free(session, call, event.target_user_id or 0, reason=f"transfer of call {call.id} cancelled")
     finish(session, event, action="call.transfer_cancelled", user=user, outcome="cancelled", state="cancelled",
            source_ip=source_ip)

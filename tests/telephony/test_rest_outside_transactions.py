@@ -307,3 +307,27 @@ def test_a_dial_whose_worker_died_before_twilio_answered_is_counted_failed_once_
     first, second = _attempts(session, ticket_id)
     assert first.state == "failed" and first.reason == "the hub stopped while dialling"
     assert second.state == "queued" and second.number == 2
+
+
+def test_an_escalation_whose_transfer_twilio_refuses_stands_and_says_so(client, sim, hub: Hub, session) -> None:
+    """The escalation is committed with the transfer's claim, before Twilio is asked to ring the
+    leader: when Twilio refuses, the ticket stays escalated and the agent is told the transfer did
+    not start (in their language), with nothing of the transfer written and the leader free."""
+    from tests.telephony.controls_helpers import presence_state
+    from tickets.models.tickets import Ticket
+
+    leader = make_user(session, role=Role.team_leader, site=hub.site)
+    call, _ = connected_call(session, sim, hub.agent)
+    call_id, ticket_id = call.id, call.ticket_id
+    available(session, leader)
+    sim.fail_next(method="POST", path_contains="/Participants.json", status=400, code=21220, message="no")
+    response = client.post(f"/api/v1/calls/{call_id}/escalate", json={"reason": "manager please", "transfer": True},
+                           headers={**bearer(session, hub.agent), "Accept-Language": "zh-CN"})
+    assert response.status_code == 400 and response.json()["code"] == "twilio_error"
+    assert "工单已升级" in response.json()["detail"], response.json()
+    assert [e.kind for e in events(session, call_id)] == ["escalate"]
+    assert events(session, call_id)[0].outcome == "the transfer could not be started"
+    assert audit_actions(session, "call.") == ["call.escalated"]
+    fresh(session)
+    assert session.get(Ticket, ticket_id).escalation_level == 1
+    assert presence_state(session, leader) == "available" and presence_state(session, hub.agent) == "on_call"
