@@ -1,7 +1,8 @@
 """Connecting a routed call: the agent's browser phone (`client:agent_<id>`) answers an offer,
 caller and agent meet in a conference named after the call, the caller's leg is recorded on two
 channels from then on, and a dropped agent sends the caller back to the queue. The REST calls
-that ring the agent, move the caller in and hang up a leg are telephony.carrier_effects'."""
+that ring the agent, move the caller in and hang up a leg are telephony.carrier_effects'; the
+answer and the join ask Twilio about an agent's leg before their transaction writes anything."""
 
 from __future__ import annotations
 
@@ -89,8 +90,11 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     was withdrawn or timed out), the agent joins the call's conference, and the caller is
     redirected there (after commit). A leg acts only on its own offer: a stale leg, or a second
     leg of an offer another leg already answered, is told politely the call was taken and hung
-    up; so is an agent whose phone is already on another live call."""
+    up; so is an agent whose phone is already on another live call (asked about at Twilio first,
+    with no transaction open: its `completed` may have been lost)."""
     offer = session.get(Offer, offer_id)
+    if offer is not None:
+        _settle_other_leg(session, agent_id=offer.user_id, call_sid=params.get("CallSid") or "")
     leg = _agent_leg(session, params, offer, offer_id)
     calls.log_event(session, kind="agent-answer", params=params, call=leg)
     # Lock order everywhere: the leg, the caller, the queue entry, the presence row.
@@ -101,7 +105,7 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
         legs.mark_answered(session, leg)
         return _say_and_hang_up(STALE_LEG_TEXT[1], STALE_LEG_TEXT[0])
-    if not legs.mark_answered(session, leg) and not _other_live_leg_ended(session, leg):
+    if not legs.mark_answered(session, leg):
         # The agent's phone is on another live call: the database keeps them on one at most.
         if offer is not None and offer.state == "pending":
             _settle_offer(session, offer.id, declined=True)
@@ -145,27 +149,32 @@ def _answered_elsewhere(session: Session, offer: Offer, leg: Call) -> bool:
                                                 Call.answered_at.is_not(None)).limit(1)) is not None
 
 
-def _other_live_leg_ended(session: Session, leg: Call) -> bool:
-    """The agent's other live leg, asked about at Twilio: its `completed` may have been lost.
-    True (and this leg marked answered) if Twilio says it has ended."""
-    other = legs.live_leg_of(session, agent_id=leg.agent_id, besides=leg.id)
-    if other is None:
-        return legs.mark_answered(session, leg)
-    return _settle_from_carrier(session, other) and legs.mark_answered(session, leg)
+def _settle_other_leg(session: Session, *, agent_id: int, call_sid: str) -> None:
+    """The agent answering has another live leg here: its `completed` may have been lost. Twilio
+    is asked about it with no transaction open (what the session has read so far is committed
+    first: nothing is written yet), and a leg Twilio says has ended is ended here as its status
+    callback would have, in a short transaction of its own. The answer then goes on."""
+    other = session.scalar(select(Call).where(Call.leg == "agent", Call.agent_id == agent_id,
+                                              Call.status == "in-progress", Call.call_sid != call_sid).limit(1))
+    if other is not None:
+        _settle_from_carrier(session, other.call_sid)
 
 
-def _settle_from_carrier(session: Session, call: Call) -> bool:
-    """Apply Twilio's own record of a call whose status callback was lost (the redirect was
-    refused because the call had ended): as the callback would have. True if it has ended."""
+def _settle_from_carrier(session: Session, call_sid: str) -> bool:
+    """Ask Twilio about a call whose status callback may have been lost, with no transaction open
+    (the session's transaction is committed first: call this before writing anything), and apply
+    its answer as the callback would have. True if it has ended."""
+    session.commit()
     try:
-        state = get_gateway().fetch_call(call.call_sid)
+        state = get_gateway().fetch_call(call_sid)
     except GatewayError as exc:
-        log.info("call %s not checked at Twilio: %s", call.id, exc.message)
+        log.info("call %s not checked at Twilio: %s", call_sid, exc.message)
         return False
     if state.status not in TERMINAL_STATUSES:
         return False
-    on_status(session, params={"CallSid": call.call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
+    on_status(session, params={"CallSid": call_sid, "CallStatus": state.status, "CallbackSource": "reconcile",
                                **({"CallDuration": str(state.duration)} if state.duration is not None else {})})
+    session.commit()
     return True
 
 
@@ -182,12 +191,14 @@ def agent_leg_of(session: Session, caller: Call) -> Call | None:
                                              Call.status == "in-progress").limit(1))
 
 
-def _agent_still_there(session: Session, caller: Call) -> bool:
-    """Whether the agent is still on their leg as the caller is moved in: the database first,
-    then Twilio (the agent's `completed` may be late or lost). A leg Twilio says has ended is
-    applied as its status callback would be."""
-    leg = agent_leg_of(session, caller)
-    return leg is not None and not _settle_from_carrier(session, leg)  # not asked: assume still there
+def _check_agent_first(session: Session, caller: Call) -> None:
+    """Before a caller not yet bridged joins: their agent's leg is asked about at Twilio (its
+    `completed` may be late or lost), with no transaction open, and a leg Twilio says has ended
+    is applied as its status callback would be. caller_joins then reads the database afresh."""
+    if caller.bridged_at is None:
+        leg = agent_leg_of(session, caller)
+        if leg is not None:
+            _settle_from_carrier(session, leg.call_sid)
 
 
 def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: Offer | None) -> None:
@@ -209,10 +220,11 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     call = session.get(Call, call_id)
     if call is None or call.call_sid != params.get("CallSid"):
         return ivr.hangup_twiml()
+    _check_agent_first(session, call)
     calls.log_event(session, kind="conference-join", params=params, call=call)
     call = call_states.lock(session, call)
     config = ivr.get_config(session)
-    if call.bridged_at is None and not _agent_still_there(session, call):
+    if call.bridged_at is None and agent_leg_of(session, call) is None:
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
         if entry is not None and entry.state in ("waiting", "offered"):
             return ivr.enqueue_twiml(config, call.language,

@@ -3,12 +3,20 @@ authorisation then, and again at every dial (tickets.grants.callback_target), di
 from the hotline's number through a rate-limited queue of its own, and on a human answer rings
 the agent's browser phone into the call's conference (shown the hotline's number). No answer,
 busy and voicemail are written on the ticket and retried up to the configured number of times.
-The customer's number exists only inside `_dial`: never stored, logged or returned."""
+The customer's number exists only in memory between the claim of a dial and Twilio's answer:
+never stored, logged or returned.
+
+Twilio is asked with no transaction open (issue 15): a dial is claimed first (the attempt
+`dialling` with no CallSid yet, committed with the token it spends), then Twilio is asked, then its
+CallSid is recorded; a callback of Twilio's that overtakes that record adopts the CallSid itself.
+Ringing the agent in and telling the customer the agent missed it claim the call's controls
+(telephony.controls) the same way."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -24,7 +32,7 @@ from core.errors import Conflict, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User
 from core.worker import enqueue_named
-from telephony import bridge, calls, ivr, rate_limit
+from telephony import bridge, calls, controls, ivr, rate_limit
 from telephony import presence as presence_service
 from telephony.gateway import GatewayError, get_gateway
 from telephony.models import TERMINAL_STATUSES, Call
@@ -33,13 +41,16 @@ from telephony.presence import AVAILABLE, AWAY, OFFERED, ON_CALL, ROUTER
 from tickets import grants, tiers, timeline
 from tickets import service as ticket_service
 
-__all__ = ["LIVE_STATES", "attempts_of", "connect_agent", "dial_next", "on_agent_leg", "on_answer", "on_status",
-           "request_callback"]
+__all__ = ["DIAL_LEASE", "LIVE_STATES", "attempts_of", "close_lapsed_dials", "connect_agent", "dial_next",
+           "on_agent_leg", "on_answer", "on_status", "request_callback", "tell_agent_missed"]
 
 log = logging.getLogger("hotline.telephony.callbacks")
 LIVE_STATES = ("queued", "dialling", "ringing", "answered")
 RING_SECONDS = 30
 BUSY_RETRY = timedelta(minutes=1)
+# How long a claimed dial may wait for Twilio's answer before the sweep counts it failed: longer
+# than the REST call can take while its worker lives (a 10 s HTTP timeout, 429s retried).
+DIAL_LEASE = timedelta(seconds=45)
 _UNANSWERED = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "no_answer",
                "completed": "no_answer"}
 
@@ -140,7 +151,8 @@ def attempts_of(session: Session, *, ticket_id: int, user: User) -> list[Callbac
 def dial_next(session: Session) -> str:
     """Dial the next due attempt if the outbound bucket has a token: "dialled", "throttled"
     (try again in a second), or "idle" (nothing due). The attempt row is taken with SKIP LOCKED,
-    so workers racing each dial different attempts."""
+    so workers racing each dial different attempts; the dial is claimed and committed with its
+    token before Twilio is asked (this commits as it goes)."""
     begin_write(session)
     query = (select(CallbackAttempt).where(CallbackAttempt.state == "queued", CallbackAttempt.due_at <= clock.now())
              .order_by(CallbackAttempt.due_at, CallbackAttempt.id).limit(1).with_for_update(skip_locked=True))
@@ -152,11 +164,25 @@ def dial_next(session: Session) -> str:
         return "dialled"
     if rate_limit.take(session) > 0:
         return "throttled"
-    _dial(session, attempt)
+    order = _claim_dial(session, attempt)
+    if order is not None:
+        _dial(session, order)
     return "dialled"
 
 
-def _dial(session: Session, attempt: CallbackAttempt) -> None:
+@dataclass(frozen=True)
+class _DialOrder:
+    attempt_id: int
+    number: str  # the customer's number: in memory only, until Twilio has it
+    caller_id: str
+
+    def __repr__(self) -> str:  # no phone number in logs or tracebacks
+        return f"<DialOrder attempt={self.attempt_id}>"
+
+
+def _claim_dial(session: Session, attempt: CallbackAttempt) -> _DialOrder | None:
+    """Check the authorisation now and claim the dial (`dialling`, no CallSid yet), committed:
+    None, with the attempt closed, if it may no longer be dialled."""
     try:
         target = grants.callback_target(session, customer_id=attempt.customer_id, agent_id=attempt.agent_id)
         caller_id = _caller_id()
@@ -164,25 +190,60 @@ def _dial(session: Session, attempt: CallbackAttempt) -> None:
         # Expired, revoked or gone since it was asked for: no new dial.
         _close(session, attempt, "refused", reason=exc.message)
         _audit(session, attempt, "callback.refused", reason=exc.code)
-        return
+        session.commit()
+        return None
+    attempt.state, attempt.dialled_at = "dialling", clock.now()
+    session.commit()
+    return _DialOrder(attempt_id=attempt.id, number=target.number, caller_id=caller_id)
+
+
+def _dial(session: Session, order: _DialOrder) -> None:
+    """Ask Twilio to dial (no transaction open), then record its CallSid, or the failure."""
     try:
         sid = get_gateway().dial_customer(
-            to=target.number, from_=caller_id, timeout=RING_SECONDS,
-            url=ivr.webhook_url("/twilio/callbacks/answer", attempt=attempt.id),
-            status_callback=ivr.webhook_url("/twilio/callbacks/status", attempt=attempt.id))
+            to=order.number, from_=order.caller_id, timeout=RING_SECONDS,
+            url=ivr.webhook_url("/twilio/callbacks/answer", attempt=order.attempt_id),
+            status_callback=ivr.webhook_url("/twilio/callbacks/status", attempt=order.attempt_id))
     except GatewayError as exc:
-        log.warning("callback attempt %s not dialled: %s", attempt.id, exc.status or exc.twilio_code)
-        _close(session, attempt, "failed", reason=f"Twilio refused the call ({exc.twilio_code or exc.status})")
+        log.warning("callback attempt %s not dialled: %s", order.attempt_id, exc.status or exc.twilio_code)
+        attempt = session.get(CallbackAttempt, order.attempt_id, with_for_update=True, populate_existing=True)
+        if attempt is not None and attempt.state == "dialling" and attempt.call_sid is None:
+            _close(session, attempt, "failed", reason=f"Twilio refused the call ({exc.twilio_code or exc.status})")
+        session.commit()
+        return
+    attempt = session.get(CallbackAttempt, order.attempt_id, with_for_update=True, populate_existing=True)
+    if attempt is not None:
+        _adopt(session, attempt, sid)
+    session.commit()
+
+
+def _adopt(session: Session, attempt: CallbackAttempt, sid: str) -> None:
+    """Record the customer's leg Twilio made for a claimed dial, once (the dialler after Twilio's
+    answer, or a callback of Twilio's that overtook it), under the attempt's row lock."""
+    if attempt.call_sid is not None:
         return
     ticket = ticket_service.get(session, ticket_id=attempt.ticket_id, user=None)
-    call = Call(call_sid=sid, leg="customer", direction="outbound-api", status="queued", site_id=ticket.site_id,
-                ticket_id=ticket.id, customer_id=attempt.customer_id, agent_id=attempt.agent_id,
-                language=ticket.language or ivr.get_config(session).default_language)
-    session.add(call)
-    session.flush()
-    attempt.state, attempt.dialled_at, attempt.call_id, attempt.call_sid = "dialling", clock.now(), call.id, sid
+    call = calls.get_by_sid(session, call_sid=sid)
+    if call is None:
+        call = Call(call_sid=sid, leg="customer", direction="outbound-api", status="queued", site_id=ticket.site_id,
+                    ticket_id=ticket.id, customer_id=attempt.customer_id, agent_id=attempt.agent_id,
+                    language=ticket.language or ivr.get_config(session).default_language)
+        session.add(call)
+        session.flush()
+    attempt.call_id, attempt.call_sid = call.id, sid
     ticket_service.link_call(session, ticket_id=ticket.id, call_sid=sid, direction="outbound")
     _audit(session, attempt, "callback.dialled")
+
+
+def close_lapsed_dials(session: Session, *, limit: int = 100) -> int:
+    """The sweep's part: a dial claimed by a worker that died before it heard Twilio's answer
+    (no CallSid after DIAL_LEASE) is counted failed, and the next attempt scheduled."""
+    lapsed = list(session.scalars(select(CallbackAttempt).where(
+        CallbackAttempt.state == "dialling", CallbackAttempt.call_sid.is_(None),
+        CallbackAttempt.dialled_at <= clock.now() - DIAL_LEASE).limit(limit).with_for_update(skip_locked=True)))
+    for attempt in lapsed:
+        _close(session, attempt, "failed", reason="the hub stopped while dialling")
+    return len(lapsed)
 
 
 def _close(session: Session, attempt: CallbackAttempt, state: str, *, reason: str | None = None) -> None:
@@ -203,10 +264,13 @@ def _close(session: Session, attempt: CallbackAttempt, state: str, *, reason: st
 
 def _attempt_for(session: Session, attempt_id: int,
                  params: Mapping[str, str]) -> tuple[CallbackAttempt | None, Call | None]:
-    # Under the attempt's row lock: a callback that overtakes the commit of its own dial (the
-    # carrier calls back before the dialling transaction ends) waits for it instead of missing it.
+    # Under the attempt's row lock: a callback that overtakes the record of its own dial (the
+    # carrier calls back before the dialler has written Twilio's answer) takes its place.
     attempt = session.get(CallbackAttempt, attempt_id, with_for_update=True, populate_existing=True)
-    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    sid = params.get("CallSid")
+    if attempt is not None and attempt.state == "dialling" and attempt.call_sid is None and sid:
+        _adopt(session, attempt, sid)  # Twilio called back before the dialler recorded its answer
+    call = calls.get_by_sid(session, call_sid=sid)
     if attempt is None or call is None or attempt.call_sid != params.get("CallSid"):
         return None, call
     return attempt, call
@@ -270,25 +334,39 @@ def on_status(session: Session, *, params: Mapping[str, str], attempt_id: int) -
 
 def connect_agent(session: Session, *, attempt_id: int) -> Call | None:
     """Ring the agent's browser phone into the answered callback; the leg shows the hotline's
-    number. Idempotent: one agent leg per attempt."""
+    number. Once: one agent leg per attempt, and the call's controls claimed while Twilio is
+    asked with no transaction open (this commits as it goes). A failure gives the claim back and
+    raises (the task retries)."""
     attempt = session.get(CallbackAttempt, attempt_id)
     call = session.get(Call, attempt.call_id) if attempt and attempt.call_id else None
     if attempt is None or call is None or attempt.state != "answered" or call.is_terminal:
+        session.commit()
         return None
     existing = session.scalar(select(Call).where(Call.parent_call_id == call.id, Call.leg == "agent"))
-    if existing is not None:
+    if existing is not None or not controls.try_claim_controls(session, call.id):
+        session.commit()
         return existing
     identity = bridge.agent_identity(attempt.agent_id)
-    sid = get_gateway().add_conference_leg(
-        call.conference_name or bridge.conference_name(call), from_=_caller_id(), to=f"client:{identity}",
-        label="agent", end_conference_on_exit=True, timeout=RING_SECONDS,
-        status_callback=ivr.webhook_url("/twilio/callbacks/agent", attempt=attempt.id))
-    leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=call.id, agent_id=attempt.agent_id,
-               to_number=f"client:{identity}", status="queued", language=call.language, site_id=call.site_id,
-               ticket_id=call.ticket_id, customer_id=call.customer_id)
-    session.add(leg)
-    session.flush()
+    conference, caller_id = call.conference_name or bridge.conference_name(call), _caller_id()
+    session.commit()
+    try:
+        sid = get_gateway().add_conference_leg(
+            conference, from_=caller_id, to=f"client:{identity}", label="agent", end_conference_on_exit=True,
+            timeout=RING_SECONDS, status_callback=ivr.webhook_url("/twilio/callbacks/agent", attempt=attempt_id))
+    except GatewayError:
+        controls.release_controls(session, call.id)
+        session.commit()
+        raise
+    leg = calls.get_by_sid(session, call_sid=sid)
+    if leg is None:
+        leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=call.id,
+                   agent_id=attempt.agent_id, to_number=f"client:{identity}", status="queued", language=call.language,
+                   site_id=call.site_id, ticket_id=call.ticket_id, customer_id=call.customer_id)
+        session.add(leg)
+        session.flush()
+    controls.release_controls(session, call.id)
     _announce(session, attempt)  # the agent's phone rings
+    session.commit()
     return leg
 
 
@@ -307,14 +385,34 @@ def on_agent_leg(session: Session, *, params: Mapping[str, str], attempt_id: int
         return
     call = session.get(Call, attempt.call_id) if attempt.call_id else None
     if leg.answered_at is None and call is not None and not call.is_terminal:
-        response = VoiceResponse()
-        response.say(ivr.get_config(session).text(call.language, "queue_problem"), language=call.language)
-        response.hangup()
-        try:
-            get_gateway().update_call(call.call_sid, twiml=str(response))
-        except GatewayError as exc:
-            log.warning("callback %s: the customer could not be told the agent missed it: %s", attempt.id, exc.message)
+        # Twilio is asked after this webhook commits, with no transaction open.
+        enqueue_named(session, "telephony.callback_agent_missed", call.id)
         attempt.reason = "the agent did not answer"
         _note(session, attempt, "callback_attempt", "agent_missed")
     elif leg.answered_at is not None:
         bridge.agent_leg_status(session, leg=leg, status=status)
+
+
+def tell_agent_missed(session: Session, *, call_id: int) -> bool:
+    """The agent did not pick up an answered callback: the customer hears an apology and the
+    call ends (a REST redirect, asked once under the call's controls claim with no transaction
+    open; commits as it goes). A failure is logged: the customer's call then ends by itself
+    when they hang up, as before."""
+    call = session.get(Call, call_id)
+    if call is None or call.is_terminal or not controls.try_claim_controls(session, call_id):
+        session.commit()
+        return False
+    response = VoiceResponse()
+    response.say(ivr.get_config(session).text(call.language, "queue_problem"), language=call.language)
+    response.hangup()
+    sid = call.call_sid
+    session.commit()
+    try:
+        get_gateway().update_call(sid, twiml=str(response))
+        told = True
+    except GatewayError as exc:
+        log.warning("callback call %s: the customer could not be told the agent missed it: %s", call_id, exc.message)
+        told = False
+    controls.release_controls(session, call_id)
+    session.commit()
+    return told

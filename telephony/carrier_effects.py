@@ -4,7 +4,8 @@ steps: claim it in a short write transaction (a lease on its row, committed at o
 Twilio with no transaction open (on SQLite a write transaction blocks every writer for as long
 as Twilio takes; on PostgreSQL it holds the call's row lock), then record the answer in a second
 short write transaction, under the state machines. A second delivery of a task, or the repair
-sweep beside it, finds the claim held and leaves the effect alone; a claim whose worker died
+sweep beside it, finds the claim held and leaves the effect alone (taking the agent who handed
+a call over out of its conference is claimed as their leg's hang-up); a claim whose worker died
 lapses, and the repair sweep takes it then (lost_rings, lost_connects, lost_leg_ends). Each
 function commits as it goes: call it with no unit of work of your own pending (the tasks and
 the sweep give each effect a session of its own)."""
@@ -24,6 +25,7 @@ from core.config import get_settings
 from core.db import affected_rows, table_of
 from core.worker import enqueue_named
 from telephony import bridge, call_states, calls, reconcile, routing
+from telephony.controls import conference_key
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.legs import agent_identity
@@ -32,7 +34,8 @@ from telephony.offers import lock_entry
 from telephony.reconcile import GRACE
 
 __all__ = ["CONNECT_LEASE", "HANGUP_LEASE", "RING_LEASE", "RingOrder", "claim_connect", "claim_hangup", "claim_ring",
-           "connect_caller", "end_leg", "end_offer_legs", "lost_connects", "lost_leg_ends", "lost_rings", "ring_agent"]
+           "connect_caller", "end_leg", "end_offer_legs", "leave_conference", "lost_connects", "lost_leg_ends",
+           "lost_rings", "release_hangup", "ring_agent"]
 
 log = logging.getLogger("hotline.telephony.carrier_effects")
 
@@ -311,6 +314,38 @@ def end_leg(session: Session, *, leg_id: int) -> bool:
     changed = reconcile.apply_call_answer(session, call_id=leg_id, answer=answer)
     session.commit()
     return changed
+
+
+def leave_conference(session: Session, *, call_id: int, leg_id: int) -> bool:
+    """Take the agent who handed a call over out of its conference, once (telephony.transfers'
+    hand-over enqueues it): claimed as a hang-up of their leg, Twilio asked with no transaction
+    open, and the leg's status callback then ends it here. The conference must outlive them: it
+    is told first not to end when they leave. A failure gives the claim back (and raises for the
+    task's retry when it may pass)."""
+    call = session.get(Call, call_id)
+    key = conference_key(call) if call is not None else ""
+    order = claim_hangup(session, leg_id=leg_id) if key else None
+    if order is None:
+        session.commit()
+        return False
+    sid, _status = order
+    try:
+        get_gateway().update_participant(key, sid, end_conference_on_exit=False)
+        get_gateway().remove_participant(key, sid)
+    except GatewayError as exc:
+        log.warning("call %s: the previous agent's leg could not be removed: %s", call_id, exc.message)
+        release_hangup(session, leg_id=leg_id)
+        if exc.retryable:
+            raise
+        return False
+    return True
+
+
+def release_hangup(session: Session, *, leg_id: int) -> None:
+    """Give a leg's hang-up claim back (committed): Twilio refused, and it may be asked again."""
+    session.execute(update(Call).where(Call.id == leg_id).values(hangup_claimed_at=None, updated_at=Call.updated_at)
+                    .execution_options(synchronize_session=False))
+    session.commit()
 
 
 def end_offer_legs(session: Session, *, offer_id: int) -> int:

@@ -1,6 +1,7 @@
 """Celery tasks of the in-call controls and callbacks, thin and idempotent: the paced dialler of
 callback attempts (a nudge after each request, and a sweep every second that dials what is due
-as the token bucket allows) and ringing a callback's agent; a sweep closes controls left open on
+as the token bucket allows), ringing a callback's agent, and taking the agent who handed a call
+over out of its conference; a sweep closes controls left open on
 calls that ended, another tells agents of warm transfers to a queue nobody has taken. Workers
 load this module through hotline.worker.TASK_MODULES."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from core.db import session_scope, write_locked
 from core.worker import idempotent_task, register_sweep
-from telephony import callbacks, controls, transfers
+from telephony import callbacks, carrier_effects, controls, transfers
 from telephony.gateway import GatewayError
 
 # At Twilio's 1 call per second, a pass dials at most this many before the next sweep.
@@ -41,6 +42,21 @@ def callback_connect_agent_task(attempt_id: int) -> None:
         callbacks.connect_agent(session, attempt_id=attempt_id)
 
 
+@idempotent_task(name="telephony.leave_conference", autoretry_for=(GatewayError,), retry_backoff=True,
+                 max_retries=3)
+def leave_conference_task(call_id: int, leg_id: int) -> None:
+    with session_scope() as session:
+        write_locked(session)
+        carrier_effects.leave_conference(session, call_id=call_id, leg_id=leg_id)
+
+
+@idempotent_task(name="telephony.callback_agent_missed")
+def callback_agent_missed_task(call_id: int) -> None:
+    with session_scope() as session:
+        write_locked(session)
+        callbacks.tell_agent_missed(session, call_id=call_id)
+
+
 @register_sweep("telephony.callback_sweep", every_seconds=1)
 def callback_sweep() -> int:
     return dial_due()
@@ -56,6 +72,8 @@ def transfer_sweep() -> int:
 
 @register_sweep("telephony.controls_sweep", every_seconds=60)
 def controls_sweep() -> int:
+    """Close controls left open on calls that ended, and count failed the callback dials whose
+    worker died before Twilio answered."""
     with session_scope() as session:
         write_locked(session)
-        return controls.close_finished_calls(session)
+        return controls.close_finished_calls(session) + callbacks.close_lapsed_dials(session)

@@ -1,23 +1,32 @@
 """In-call controls on the call's Twilio conference: hold and resume (the caller hears hold
 music), recording pause and resume (for sensitive data, the pauses kept on the call's time line),
-and what every control shares: who may act on which call, the audit entry, the desktop event,
-and a Twilio failure that leaves everything as it was. Transfers and escalation are in
-telephony.transfers, monitoring in telephony.monitoring."""
+and what every control shares: who may act on which call, the claim on the call's controls, the
+audit entry, the desktop event, and a Twilio failure that leaves everything as it was. Transfers
+and escalation are in telephony.transfers, monitoring in telephony.monitoring.
+
+A control goes in three steps, as telephony.carrier_effects does (issue 15): checked and claimed
+in a short write transaction, committed at once (`calls.control_claimed_at`, a lease); Twilio
+asked with no transaction open (on SQLite a write transaction makes every writer wait for as long
+as Twilio takes; on PostgreSQL the call's row lock makes its callbacks wait); the result written
+and the claim given back in a second short transaction. A second click while Twilio is asked is
+refused at once; a refusal from Twilio gives the claim back and writes nothing. The control
+functions commit as they go: call them with no unit of work of your own pending."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock, permissions
 from core.audit import record as audit
 from core.config import get_settings
+from core.db import affected_rows
 from core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from core.events import publish
 from core.models import User
@@ -26,11 +35,11 @@ from telephony.ivr import HOLD_MUSIC_PATH, webhook_url
 from telephony.models import Call
 from telephony.models.controls import CallControlEvent
 
-__all__ = ["ControlFailed", "ControlRefused", "HoldPeriod", "CallControls", "agent_leg", "close_ended",
-           "LiveControls", "conference_key", "controls_of", "hold", "hold_seconds", "hold_totals", "live_call",
-           "live_controls", "may_supervise", "open_event",
-           "pause_recording", "record_control", "require_agent_or_leader", "resume", "resume_recording",
-           "twilio_step"]
+__all__ = ["CONTROL_LEASE", "ControlFailed", "ControlRefused", "HoldPeriod", "CallControls", "agent_leg",
+           "ask_twilio", "claim_controls", "close_ended", "LiveControls", "conference_key", "controls_of", "hold",
+           "hold_seconds", "hold_totals", "live_call", "live_controls", "may_supervise", "open_event",
+           "pause_recording", "record_control", "release_controls", "require_agent_or_leader", "resume",
+           "resume_recording", "try_claim_controls"]
 
 log = logging.getLogger("hotline.telephony.controls")
 T = TypeVar("T")
@@ -39,6 +48,10 @@ CUSTOMER_LEGS = ("caller", "customer")
 MONITOR_KINDS = ("listen", "whisper", "barge")
 TIMED_KINDS = ("hold", "recording_pause", "listen", "whisper", "barge", "transfer")
 PAUSE_BEHAVIOR = "silence"  # the recording keeps its length, so QA timestamps still line up
+# How long one request holds a call's controls: longer than its REST calls can take (a 10 s HTTP
+# timeout each, 429s retried with backoff), so a live request is never overtaken; a request that
+# died lets it lapse, and the next click takes it.
+CONTROL_LEASE = timedelta(seconds=45)
 
 
 class ControlRefused(Conflict):
@@ -110,13 +123,45 @@ def conference_key(call: Call) -> str:
     return call.conference_sid or call.conference_name or ""
 
 
-def twilio_step(what: str, fn: Callable[[], T]) -> T:
-    """Run one Twilio request; a failure becomes ControlFailed (the transaction then rolls
-    back, so nothing the control would have written is kept)."""
+def claim_controls(session: Session, call: Call) -> None:
+    """Claim the call's controls for CONTROL_LEASE, in the unit of work that checked the control
+    (ask_twilio commits it): ControlRefused if another request holds them, as on a double click."""
+    if not try_claim_controls(session, call.id):
+        raise ControlRefused("Another change to this call is under way; try again in a moment.")
+
+
+def try_claim_controls(session: Session, call_id: int) -> bool:
+    """Claim the call's controls for CONTROL_LEASE if no other request or task holds them (not
+    committed here). The hub's own effects on a callback's call claim them too."""
+    now = clock.now()
+    # The call's `updated_at` is kept: a claim is not news of the call (the sweeps go by it).
+    return bool(affected_rows(session.execute(
+        update(Call).where(Call.id == call_id, or_(Call.control_claimed_at.is_(None),
+                                                   Call.control_claimed_at <= now - CONTROL_LEASE))
+        .values(control_claimed_at=now, updated_at=Call.updated_at).execution_options(synchronize_session=False))))
+
+
+def release_controls(session: Session, call_id: int) -> None:
+    """Give the call's controls back, in the transaction that records what Twilio did."""
+    session.execute(update(Call).where(Call.id == call_id).values(control_claimed_at=None, updated_at=Call.updated_at)
+                    .execution_options(synchronize_session=False))
+
+
+def ask_twilio(session: Session, call_id: int, what: str, fn: Callable[[], T],
+               undo: Callable[[Session], None] | None = None) -> T:
+    """Commit the claim (and whatever the check wrote with it), then run one Twilio request with
+    no transaction open. A failure gives the claim back and runs `undo` (in one short transaction
+    of its own, committed) and becomes ControlFailed: nothing the control would have written is
+    kept. `what` names the step in the person's error ("put the caller on hold")."""
+    session.commit()
     try:
         return fn()
     except GatewayError as exc:
         log.warning("call control failed: could not %s (%s)", what, exc.status or exc.twilio_code)
+        if undo is not None:
+            undo(session)
+        release_controls(session, call_id)
+        session.commit()
         raise ControlFailed("Twilio could not do this. Nothing was changed; try again.",
                             params={"action": what, "status": exc.status}) from exc
 
@@ -171,9 +216,12 @@ def hold(session: Session, *, call_id: int, user: User, source_ip: str | None = 
     require_agent_or_leader(session, call, user, doing="put it on hold")
     if open_event(session, call_id=call.id, kind="hold") is not None:
         raise ControlRefused("The caller is already on hold.")
-    twilio_step("put the caller on hold", lambda: get_gateway().update_participant(
+    claim_controls(session, call)
+    ask_twilio(session, call.id, "put the caller on hold", lambda: get_gateway().update_participant(
         conference_key(call), call.call_sid, hold=True, hold_url=webhook_url(HOLD_MUSIC_PATH), hold_method="GET"))
-    return record_control(session, call=call, kind="hold", user=user, source_ip=source_ip)
+    event = record_control(session, call=call, kind="hold", user=user, source_ip=source_ip)
+    release_controls(session, call.id)
+    return event
 
 
 def resume(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
@@ -183,9 +231,22 @@ def resume(session: Session, *, call_id: int, user: User, source_ip: str | None 
     event = open_event(session, call_id=call.id, kind="hold")
     if event is None:
         raise ControlRefused("The caller is not on hold.")
-    twilio_step("take the caller off hold",
-                lambda: get_gateway().update_participant(conference_key(call), call.call_sid, hold=False))
-    return finish(session, event, action="call.resume", user=user, source_ip=source_ip)
+    claim_controls(session, call)
+    ask_twilio(session, call.id, "take the caller off hold",
+               lambda: get_gateway().update_participant(conference_key(call), call.call_sid, hold=False))
+    return _finished(session, event.id, call_id=call.id, action="call.resume", user=user, source_ip=source_ip)
+
+
+def _finished(session: Session, event_id: int, *, call_id: int, action: str, user: User | None,
+              outcome: str | None = None, source_ip: str | None = None) -> CallControlEvent:
+    """Record an open control ended by Twilio's answer, and give the call's controls back. One
+    the call's end closed meanwhile (telephony.bridge.caller_ended) stays as it was closed."""
+    event = session.get(CallControlEvent, event_id, populate_existing=True)
+    assert event is not None
+    if event.ended_at is None:
+        finish(session, event, action=action, user=user, outcome=outcome, source_ip=source_ip)
+    release_controls(session, call_id)
+    return event
 
 
 # Recording pause ------------------------------------------------------------------------------
@@ -210,30 +271,40 @@ def pause_recording(session: Session, *, call_id: int, user: User, source_ip: st
     require_agent_or_leader(session, call, user, doing="pause its recording")
     if open_event(session, call_id=call.id, kind="recording_pause") is not None:
         raise ControlRefused("The recording is already paused.")
-    twilio_step("pause the recording", lambda: get_gateway().set_recording_status(
+    claim_controls(session, call)
+    ask_twilio(session, call.id, "pause the recording", lambda: get_gateway().set_recording_status(
         call.call_sid, status="paused", pause_behavior=PAUSE_BEHAVIOR))
-    return record_control(session, call=call, kind="recording_pause", user=user, source_ip=source_ip,
-                          action="call.recording_paused", recording_sid=_current_recording_sid(session, call),
-                          offset_seconds=_recording_offset(call))
+    event = record_control(session, call=call, kind="recording_pause", user=user, source_ip=source_ip,
+                           action="call.recording_paused", recording_sid=_current_recording_sid(session, call),
+                           offset_seconds=_recording_offset(call))
+    release_controls(session, call.id)
+    return event
 
 
-def resume_recording(session: Session, *, call_id: int, user: User | None, source_ip: str | None = None,
-                     why: str = "resumed") -> CallControlEvent:
-    """Resume the paused recording (`user` None: the hub did it, e.g. on a transfer)."""
+def resume_recording(session: Session, *, call_id: int, user: User, source_ip: str | None = None) -> CallControlEvent:
+    """Resume the paused recording."""
     call = live_call(session, call_id=call_id, lock=True)
-    if user is not None:
-        require_agent_or_leader(session, call, user, doing="resume its recording")
+    require_agent_or_leader(session, call, user, doing="resume its recording")
     event = open_event(session, call_id=call.id, kind="recording_pause")
     if event is None:
         raise ControlRefused("The recording is not paused.")
-    twilio_step("resume the recording",
-                lambda: get_gateway().set_recording_status(call.call_sid, status="in-progress"))
-    return finish(session, event, action="call.recording_resumed", user=user, outcome=why, source_ip=source_ip)
+    claim_controls(session, call)
+    ask_twilio(session, call.id, "resume the recording", lambda: resume_recording_at_twilio(call))
+    return _finished(session, event.id, call_id=call.id, action="call.recording_resumed", user=user,
+                     outcome="resumed", source_ip=source_ip)
 
 
-def resume_recording_if_paused(session: Session, *, call: Call, why: str) -> None:
-    if open_event(session, call_id=call.id, kind="recording_pause") is not None:
-        resume_recording(session, call_id=call.id, user=None, why=why)
+def resume_recording_at_twilio(call: Call) -> None:
+    """The REST request that resumes a paused recording (no transaction open: see ask_twilio)."""
+    get_gateway().set_recording_status(call.call_sid, status="in-progress")
+
+
+def recording_resumed(session: Session, *, pause_id: int | None, why: str) -> None:
+    """A control that resumed a paused recording on its way (a transfer) records it (the hub did
+    it: no person). `pause_id`: the open pause it found, or None if there was none."""
+    event = session.get(CallControlEvent, pause_id, populate_existing=True) if pause_id is not None else None
+    if event is not None and event.ended_at is None:
+        finish(session, event, action="call.recording_resumed", user=None, outcome=why)
 
 
 # Reporting ------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Monitor, whisper and barge: a team leader (their own site's calls) or a supervisor and above
 joins the call's conference from their browser phone muted (listen), coaching the agent only
 (whisper) or as a full party (barge). Every use is audited; the agent's desktop is told, where
-the site's call policy says so (the default)."""
+the site's call policy says so (the default). Twilio is asked with no transaction open, under the
+call's controls claim (telephony.controls)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from core import clock, organisation, permissions
@@ -13,9 +14,13 @@ from core.errors import NOT_ALLOWED_VALUE, NotFound, PermissionDenied, Validatio
 from core.events import publish
 from core.models import User
 from telephony.controls import (
+    CONTROL_LEASE,
     ControlRefused,
     LiveControls,
     agent_leg,
+    ask_twilio,
+    audited,
+    claim_controls,
     conference_key,
     finish,
     hotline_number,
@@ -24,7 +29,7 @@ from telephony.controls import (
     live_controls,
     may_supervise,
     record_control,
-    twilio_step,
+    release_controls,
 )
 from telephony.gateway import get_gateway
 from telephony.legs import agent_identity
@@ -106,27 +111,52 @@ def monitor(session: Session, *, call_id: int, user: User, mode: str, source_ip:
         raise ControlRefused("No agent is on this call to whisper to.")
     changes = _participant(mode, coached.call_sid if coached else None)
     current = _current(session, call, user)
+    if current is not None and _lapsed(current):
+        # Its request died before Twilio made the leg: nothing rings for it.
+        finish(session, current, action=f"call.{current.kind}_ended", user=None, outcome="not rung", state="failed")
+        current = None
     if current is not None and current.state == "pending":
         raise ControlRefused("Your phone is ringing for this call: answer it first, then change the mode.")
+    claim_controls(session, call)
     if current is not None:
-        sid = current.participant_sid or ""
-        twilio_step(f"switch you to {mode}", lambda: get_gateway().update_participant(
+        sid, current_id = current.participant_sid or "", current.id
+        ask_twilio(session, call.id, f"switch you to {mode}", lambda: get_gateway().update_participant(
             conference_key(call), sid, **changes))
-        finish(session, current, action=f"call.{current.kind}_ended", user=user, outcome=f"switched to {mode}",
-               source_ip=source_ip)
+        current = session.get(CallControlEvent, current_id, populate_existing=True)
+        if current is not None and current.ended_at is None:
+            finish(session, current, action=f"call.{current.kind}_ended", user=user, outcome=f"switched to {mode}",
+                   source_ip=source_ip)
         event = record_control(session, call=call, kind=mode, user=user, source_ip=source_ip,
                                action=f"call.{mode}", participant_sid=sid)
         _announce(session, call, event, mode=mode)
+        release_controls(session, call.id)
         return event
-    event = record_control(session, call=call, kind=mode, user=user, source_ip=source_ip, state="pending",
-                           action=f"call.{mode}")
+    # The leg's status callback names the control, so its row is written with the claim; it is
+    # audited once Twilio has made the leg, and removed if Twilio refuses.
+    event = CallControlEvent(call_id=call.id, kind=mode, actor_id=user.id, state="pending", started_at=clock.now())
+    session.add(event)
+    session.flush()
+    event_id = event.id
+
+    def forget(s: Session) -> None:
+        s.execute(delete(CallControlEvent).where(CallControlEvent.id == event_id))
 
     identity = agent_identity(user.id)
-    event.participant_sid = twilio_step("ring your phone into the call", lambda: get_gateway().add_conference_leg(
+    sid = ask_twilio(session, call.id, "ring your phone into the call", lambda: get_gateway().add_conference_leg(
         conference_key(call), from_=hotline_number(call), to=f"client:{identity}", label=f"{mode}-{user.id}",
-        status_callback=leg_url(event.id), **changes))  # type: ignore[arg-type]
+        status_callback=leg_url(event_id), **changes), undo=forget)  # type: ignore[arg-type]
+    event = session.get(CallControlEvent, event_id, populate_existing=True) or event
+    event.participant_sid = sid
     session.flush()
+    audited(session, event, f"call.{mode}", user=user, source_ip=source_ip)
+    release_controls(session, call.id)
     return event
+
+
+def _lapsed(event: CallControlEvent) -> bool:
+    """A monitor whose request died between its claim and Twilio's answer (no leg recorded)."""
+    return (event.state == "pending" and event.participant_sid is None
+            and event.started_at <= clock.now() - CONTROL_LEASE)
 
 
 def on_leg_status(session: Session, *, event: CallControlEvent, status: str) -> None:

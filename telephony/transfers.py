@@ -7,7 +7,9 @@ have joined; nobody picked within `warm_transfer_wait_seconds` and the agent is 
 cancel. A cold transfer re-queues the call with its original waiting time. Escalating a live
 call moves its ticket up the ladder and, if asked, warm-transfers it to someone available at
 that level. The conference legs the controls add report here (`on_control_leg`); the bridge
-reports the legs the router rings for a queue transfer (`queue_transfer_*`)."""
+reports the legs the router rings for a queue transfer (`queue_transfer_*`). Twilio is asked with no
+transaction open: a route's transfer under the call's controls claim (telephony.controls), the
+hand-over's removal of the agent who leaves by a task after the webhook commits."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core import clock, organisation, permissions
@@ -25,12 +27,16 @@ from core.db import begin_write
 from core.errors import NotFound, Term, ValidationFailed
 from core.models import User
 from core.worker import enqueue_named
-from telephony import calls, ivr, monitoring, offers, routing
+from telephony import call_states, calls, ivr, monitoring, offers, routing
 from telephony import presence as presence_service
 from telephony.controls import (
+    CONTROL_LEASE,
+    ControlFailed,
     ControlRefused,
     agent_leg,
+    ask_twilio,
     audited,
+    claim_controls,
     conference_key,
     finish,
     hotline_number,
@@ -38,11 +44,12 @@ from telephony.controls import (
     live_call,
     open_event,
     record_control,
+    recording_resumed,
+    release_controls,
     require_agent_or_leader,
-    resume_recording_if_paused,
-    twilio_step,
+    resume_recording_at_twilio,
 )
-from telephony.gateway import GatewayError, get_gateway
+from telephony.gateway import get_gateway
 from telephony.legs import agent_identity
 from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.models.controls import CallControlEvent
@@ -73,7 +80,10 @@ def transfer(session: Session, *, call_id: int, user: User, to_user_id: int | No
                                field="to_user_id")
     call = live_call(session, call_id=call_id, lock=True)
     require_agent_or_leader(session, call, user, doing="transfer it")
-    if open_event(session, call_id=call.id, kind="transfer") is not None:
+    under_way = open_event(session, call_id=call.id, kind="transfer")
+    if under_way is not None and _lapsed(under_way):
+        _transfer_failed(session, under_way, call, "not rung")  # its request died before Twilio rang anyone
+    elif under_way is not None:
         raise ControlRefused("A transfer of this call is already under way; wait for it to finish.")
     if to_user_id is not None:
         if not warm:
@@ -110,23 +120,68 @@ def _warm_to_user(session: Session, call: Call, user: User, to_user_id: int, sou
         label = presence_service._LABELS.get(presence.state, Term(presence.state))  # noqa: SLF001
         raise ControlRefused("%(name)s is %(state)s, not available. Choose someone available, or transfer the call "
                              "to a queue.", params={"name": target.display_name, "state": label})
-    resume_recording_if_paused(session, call=call, why="transfer")
-    event = record_control(session, call=call, kind="transfer", user=user, source_ip=source_ip, state="pending",
-                           action="call.transfer_started", target_user_id=target.id, warm=True)
+    claim_controls(session, call)
+    pause_id = _open_pause(session, call)
     old = agent_leg(session, call)
-    event.handed_over_sid = old.call_sid if old is not None else None
-    identity = agent_identity(target.id)
-    sid = twilio_step("ring the person you transfer to", lambda: get_gateway().add_conference_leg(
-        conference_key(call), from_=hotline_number(call), to=f"client:{identity}", label=f"transfer-{target.id}",
-        status_callback=leg_url(event.id), end_conference_on_exit=True, timeout=RING_SECONDS))
-    event.participant_sid = sid
-    session.add(Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=call.id, agent_id=target.id,
-                     to_number=f"client:{identity}", status="queued", language=call.language, site_id=call.site_id,
-                     ticket_id=call.ticket_id, customer_id=call.customer_id))
-    # Offered to nobody else while their phone rings for this call.
+    # The leg's status callback names the transfer, so its row is written with the claim (audited
+    # once Twilio has rung the person, removed if it refuses); the person is offered nobody else
+    # while their phone rings for this call.
+    event = CallControlEvent(call_id=call.id, kind="transfer", actor_id=user.id, state="pending",
+                             started_at=clock.now(), target_user_id=target.id, warm=True,
+                             handed_over_sid=old.call_sid if old else None)
+    session.add(event)
     move(session, presence, OFFERED, by=ROUTER, reason=f"transfer of call {call.id}")
     session.flush()
+    event_id, target_id = event.id, target.id
+
+    def forget(s: Session) -> None:
+        s.execute(delete(CallControlEvent).where(CallControlEvent.id == event_id))
+        _free(s, call, target_id, reason=f"transfer of call {call.id} not started")
+
+    if pause_id is not None:
+        ask_twilio(session, call.id, "resume the recording", lambda: resume_recording_at_twilio(call), undo=forget)
+
+    def resumed_but_not_rung(s: Session) -> None:
+        recording_resumed(s, pause_id=pause_id, why="transfer")
+        forget(s)
+
+    identity = agent_identity(target_id)
+    sid = ask_twilio(session, call.id, "ring the person you transfer to", lambda: get_gateway().add_conference_leg(
+        conference_key(call), from_=hotline_number(call), to=f"client:{identity}", label=f"transfer-{target_id}",
+        status_callback=leg_url(event_id), end_conference_on_exit=True, timeout=RING_SECONDS),
+        undo=resumed_but_not_rung)
+    recording_resumed(session, pause_id=pause_id, why="transfer")
+    event = session.get(CallControlEvent, event_id, populate_existing=True) or event
+    event.participant_sid = sid
+    if calls.get_by_sid(session, call_sid=sid) is None:
+        session.add(Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=call.id,
+                         agent_id=target_id, to_number=f"client:{identity}", status="queued", language=call.language,
+                         site_id=call.site_id, ticket_id=call.ticket_id, customer_id=call.customer_id))
+    session.flush()
+    audited(session, event, "call.transfer_started", user=user, source_ip=source_ip)
+    release_controls(session, call.id)
     return event
+
+
+def _open_pause(session: Session, call: Call) -> int | None:
+    """The call's paused recording, resumed by a transfer (the next agent need not know of it)."""
+    pause = open_event(session, call_id=call.id, kind="recording_pause")
+    return pause.id if pause is not None else None
+
+
+def _free(session: Session, call: Call, user_id: int, *, reason: str) -> bool:
+    """The person a transfer reserved (offered, with no offer of the router's) is available again."""
+    target = lock_presence(session, user_id=user_id)
+    if target.state == OFFERED and target.current_offer_id is None:
+        move(session, target, AVAILABLE, by=ROUTER, reason=reason)
+        return True
+    return False
+
+
+def _lapsed(event: CallControlEvent) -> bool:
+    """A transfer to a person whose request died between its claim and Twilio's answer."""
+    return (event.state == "pending" and event.target is None and event.participant_sid is None
+            and event.started_at <= clock.now() - CONTROL_LEASE)
 
 
 def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str,
@@ -134,11 +189,18 @@ def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str,
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
     if entry is None:
         raise ControlRefused("This call never waited in a queue (a callback); transfer it warm to a person.")
-    resume_recording_if_paused(session, call=call, why="transfer")
-    old = agent_leg(session, call)
+    claim_controls(session, call)
+    pause_id = _open_pause(session, call)
     config = ivr.get_config(session)
-    twilio_step("move the caller back to the queue", lambda: get_gateway().update_call(
-        call.call_sid, twiml=ivr.enqueue_twiml(config, call.language, skill_code=skill_code)))
+    twiml = ivr.enqueue_twiml(config, call.language, skill_code=skill_code)
+    if pause_id is not None:
+        ask_twilio(session, call.id, "resume the recording", lambda: resume_recording_at_twilio(call))
+    ask_twilio(session, call.id, "move the caller back to the queue",
+               lambda: get_gateway().update_call(call.call_sid, twiml=twiml),
+               undo=lambda s: recording_resumed(s, pause_id=pause_id, why="transfer"))
+    recording_resumed(session, pause_id=pause_id, why="transfer")
+    call = call_states.lock(session, call)
+    old = agent_leg(session, call)
     routing.requeue(session, call_id=call.id, skill_code=skill_code)
     call.bridged_at, call.conference_name, call.conference_sid = None, None, None
     if old is not None:
@@ -146,6 +208,7 @@ def _cold_to_queue(session: Session, call: Call, user: User, skill_code: str,
     event = record_control(session, call=call, kind="transfer", user=user, source_ip=source_ip, state="active",
                            action="call.transfer_started", target=skill_code, warm=False,
                            handed_over_sid=old.call_sid if old else None)
+    release_controls(session, call.id)
     return finish(session, event, action="call.transferred", user=user, outcome="back in the queue",
                   source_ip=source_ip)
 
@@ -182,7 +245,17 @@ def _warm_to_queue(session: Session, call: Call, user: User, skill_code: str,
     old = agent_leg(session, call)
     if old is None:
         raise ControlRefused("No agent is on this call to stay on during the transfer; transfer it cold instead.")
-    resume_recording_if_paused(session, call=call, why="transfer")
+    pause_id = _open_pause(session, call)
+    if pause_id is not None:
+        claim_controls(session, call)
+        ask_twilio(session, call.id, "resume the recording", lambda: resume_recording_at_twilio(call))
+        recording_resumed(session, pause_id=pause_id, why="transfer")
+        release_controls(session, call.id)
+        entry = lock_entry(session, QueueEntry.call_id == call.id)
+        if entry is None or entry.state != "connected":
+            session.commit()  # the resumed recording stays recorded
+            raise ControlRefused("This call is not connected to its agent through the queue now; try again in a "
+                                 "moment.")
     event = record_control(session, call=call, kind="transfer", user=user, source_ip=source_ip, state="pending",
                            action="call.transfer_started", target=skill_code, warm=True,
                            handed_over_sid=old.call_sid)
@@ -339,14 +412,20 @@ def cancel_transfer(session: Session, *, call_id: int, user: User, source_ip: st
             freed = entry.state == "offered" and _withdraw_offer(session, entry, reason="transfer cancelled")
             _set_entry(session, entry, state="connected", skill_code=_skill_before(session, call, event))
     else:
-        sid = event.participant_sid
+        # Claimed even with no leg to stop: the request ringing the person may still be asking Twilio.
+        claim_controls(session, call)
+        sid, event_id = event.participant_sid, event.id
         if sid:
-            twilio_step("stop ringing the person you transfer to",
-                        lambda: get_gateway().update_call(sid, status="canceled"))
-        target = lock_presence(session, user_id=event.target_user_id or 0)
-        if target.state == OFFERED and target.current_offer_id is None:
-            move(session, target, AVAILABLE, by=ROUTER, reason=f"transfer of call {call.id} cancelled")
-            freed = True
+            ask_twilio(session, call.id, "stop ringing the person you transfer to",
+                       lambda: get_gateway().update_call(sid, status="canceled"))
+            lock_entry(session, QueueEntry.call_id == call.id)
+            event = session.get(CallControlEvent, event_id, populate_existing=True) or event
+            if event.state != "pending":  # they answered as it was called off: the hand-over went ahead
+                release_controls(session, call.id)
+                session.commit()
+                raise ControlRefused("No transfer of this call is under way.")
+        release_controls(session, call.id)
+        freed = _free(session, call, event.target_user_id or 0, reason=f"transfer of call {call.id} cancelled")
     finish(session, event, action="call.transfer_cancelled", user=user, outcome="cancelled", state="cancelled",
            source_ip=source_ip)
     if freed:
@@ -424,11 +503,8 @@ def _hand_over(session: Session, event: CallControlEvent, call: Call) -> None:
     if old_leg is not None:
         _release_leg(session, call, old_leg)
         if old_leg.status not in TERMINAL_STATUSES:
-            try:  # the conference must outlive the agent who leaves it
-                get_gateway().update_participant(conference_key(call), old_leg.call_sid, end_conference_on_exit=False)
-                get_gateway().remove_participant(conference_key(call), old_leg.call_sid)
-            except GatewayError as exc:
-                log.warning("transfer %s: the previous agent's leg could not be removed: %s", event.id, exc.message)
+            # Asked of Twilio after this webhook commits, with no transaction open.
+            enqueue_named(session, "telephony.leave_conference", call.id, old_leg.id)
     call.agent_id = event.target_user_id
     if call.customer_id is not None and event.target_user_id is not None:
         try:
@@ -443,9 +519,7 @@ def _hand_over(session: Session, event: CallControlEvent, call: Call) -> None:
 
 def _transfer_failed(session: Session, event: CallControlEvent, call: Call, status: str) -> None:
     """Nobody joined: the agent keeps the call, the person rung is available again."""
-    target = lock_presence(session, user_id=event.target_user_id or 0)
-    if target.state == OFFERED and target.current_offer_id is None:
-        move(session, target, AVAILABLE, by=ROUTER, reason=f"transfer of call {call.id} not taken")
+    _free(session, call, event.target_user_id or 0, reason=f"transfer of call {call.id} not taken")
     outcome = "the caller hung up" if call.is_terminal else f"not taken ({status})"
     finish(session, event, action="call.transfer_failed", user=None, outcome=outcome,
            state="cancelled" if call.is_terminal else "failed")
@@ -475,7 +549,17 @@ def escalate_call(session: Session, *, call_id: int, user: User, reason: str, ur
             if person.id in (call.agent_id, user.id):
                 continue
             if presence_service.get_presence(session, user_id=person.id).state == AVAILABLE:
-                moved = _warm_to_user(session, call, user, person.id, source_ip)
+                escalation_id = event.id
+                try:
+                    moved = _warm_to_user(session, call, user, person.id, source_ip)
+                except ControlFailed as exc:
+                    # The escalation was committed with the transfer's claim and stands.
+                    escalated = session.get(CallControlEvent, escalation_id)
+                    if escalated is not None:
+                        escalated.outcome = "the transfer could not be started"
+                    session.commit()
+                    raise ControlFailed("The ticket was escalated, but Twilio could not ring %(name)s. Transfer "
+                                        "the call again.", params={**exc.params, "name": person.display_name}) from exc
                 break
         event.outcome = ("transferring to the new level" if moved
                          else "nobody at that level is available to take the call")

@@ -75,6 +75,9 @@ class Call(TimestampMixin, Base):
     # Until when one worker holds hanging up this agent leg at Twilio (telephony.carrier_effects:
     # the REST call is made with no transaction open); a claim left by a worker that died lapses.
     hangup_claimed_at: Mapped[datetime | None]
+    # Since when one request holds the call's in-call controls while it asks Twilio with no
+    # transaction open (telephony.controls.claim_controls); a lease, lapsing if the request died.
+    control_claimed_at: Mapped[datetime | None]
 
     parent: Mapped[Call | None] = relationship(remote_side=[id], lazy="raise_on_sql")
 
