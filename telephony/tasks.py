@@ -113,7 +113,7 @@ def routing_sweep() -> None:
         routing.sweep(session)
 
 
-@register_sweep("telephony.recordings_sweep", every_seconds=60)
+@register_sweep("telephony.recordings_sweep", every_seconds=15)
 def recordings_sweep() -> int:
     with session_scope() as session:
         due = recordings.pending_copies(session)
