@@ -8,33 +8,44 @@ on one host."""
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import socket
 import uuid
 import zlib
 from abc import ABC, abstractmethod
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from core.config import Settings
 
-log = logging.getLogger("hotline.beat")
+__all__ = ["BeatLock", "FileBeatLock", "Holding", "PostgresBeatLock", "RedisBeatLock", "beat_lock_for"]
 
-__all__ = ["BeatLock", "FileBeatLock", "PostgresBeatLock", "RedisBeatLock", "beat_lock_for"]
+
+class Holding(Enum):
+    """What one try at the lock found: this beat holds it (and may send tasks), another beat
+    holds it (this one stands by), or what keeps the lock could not be asked (Redis or
+    PostgreSQL down: nobody can tell who holds it, and this beat sends nothing until it answers)."""
+
+    HELD = "held"
+    OTHER = "held by another beat"
+    UNREACHABLE = "unreachable"
 
 
 class BeatLock(ABC):
     """`hold()` is called on every beat tick: it takes the lock if free, renews it if held, and
-    says whether this beat may send tasks now."""
+    says whether this beat may send tasks now (`Holding.HELD`), and if not, why. `error` is
+    what the last unreachable try said."""
 
     #: At most this long between two calls of hold() while the lock is held.
     renew_seconds: float = 5.0
     #: How long a standby waits before trying again.
     retry_seconds: float = 5.0
 
+    error: str | None = None
+
     @abstractmethod
-    def hold(self) -> bool: ...
+    def hold(self) -> Holding: ...
 
     @abstractmethod
     def release(self) -> None: ...
@@ -64,17 +75,18 @@ class RedisBeatLock(BeatLock):
         self.renew_seconds = self.retry_seconds = max(0.3, ttl_seconds / 3)
         self._held = False
 
-    def hold(self) -> bool:
+    def hold(self) -> Holding:
         from redis.exceptions import RedisError
 
         try:
             if self._held and self.client.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms):
-                return True
+                return Holding.HELD
             self._held = bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
         except RedisError as exc:
-            log.warning("beat lock: Redis did not answer (%s); sending nothing until it does", exc)
             self._held = False
-        return self._held
+            self.error = str(exc) or type(exc).__name__
+            return Holding.UNREACHABLE
+        return Holding.HELD if self._held else Holding.OTHER
 
     def release(self) -> None:
         from redis.exceptions import RedisError
@@ -105,23 +117,24 @@ class PostgresBeatLock(BeatLock):
         self.name = name
         self.connection: Any = None
 
-    def hold(self) -> bool:
+    def hold(self) -> Holding:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
         try:
             if self.connection is not None:
                 self.connection.execute(text("SELECT 1"))
-                return True
+                return Holding.HELD
             connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             if connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar():
                 self.connection = connection
-                return True
+                return Holding.HELD
             connection.close()
         except DBAPIError as exc:
-            log.warning("beat lock: PostgreSQL did not answer (%s); sending nothing until it does", exc)
             self._drop()
-        return False
+            self.error = str(exc.orig or exc).splitlines()[0] if str(exc.orig or exc) else type(exc).__name__
+            return Holding.UNREACHABLE
+        return Holding.OTHER
 
     def _drop(self) -> None:
         if self.connection is not None:
@@ -150,18 +163,18 @@ class FileBeatLock(BeatLock):
         self.path = path
         self.fd: int | None = None
 
-    def hold(self) -> bool:
+    def hold(self) -> Holding:
         if self.fd is not None:
-            return True
+            return Holding.HELD
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            return False
+            return Holding.OTHER
         self.fd = fd
-        return True
+        return Holding.HELD
 
     def release(self) -> None:
         if self.fd is not None:

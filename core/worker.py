@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import clock
-from core.beat_lock import BeatLock, beat_lock_for
+from core.beat_lock import BeatLock, Holding, beat_lock_for
 from core.config import Settings, get_settings
 from core.db import Base, on_commit
 
@@ -249,7 +249,7 @@ class SweepScheduler(Scheduler):
     sends anything: a second beat stands by and takes over when the first is gone."""
 
     lock: BeatLock | None = None
-    state = "starting"  # then "holding" or "standby", logged at each change
+    state = "starting"  # then "holding", "standby" or "unreachable", logged at each change
 
     def setup_schedule(self) -> None:
         import_task_modules()
@@ -265,14 +265,23 @@ class SweepScheduler(Scheduler):
         lock = self.lock
         if lock is None:
             return super().tick(*args, **kwargs)
-        if not lock.hold():
+        holding = lock.hold()
+        if holding is Holding.OTHER:
             if self.state != "standby":
                 log.warning("beat: another beat holds the %s; standing by", lock.describe())
                 self.state = "standby"
             return lock.retry_seconds
+        if holding is Holding.UNREACHABLE:
+            # Nobody can tell who holds the lock, and tasks could not be sent anyway.
+            if self.state != "unreachable":
+                log.warning("beat: cannot reach the %s (%s); sending nothing until it answers",
+                            lock.describe(), lock.error)
+                self.state = "unreachable"
+            return lock.retry_seconds
         if self.state != "holding":
-            # Taking over from another beat is news; taking the lock at start is the usual case.
-            level = logging.WARNING if self.state == "standby" else logging.INFO
+            # Taking over from another beat, or holding again once the broker answers, is news;
+            # taking the lock at start is the usual case.
+            level = logging.INFO if self.state == "starting" else logging.WARNING
             log.log(level, "beat: holding the %s; sending periodic tasks", lock.describe())
             self.state = "holding"
         return min(super().tick(*args, **kwargs), lock.renew_seconds)

@@ -38,7 +38,9 @@ CONFERENCE_EVENTS = "start end join leave"
 # When the agent who has the caller hangs up, the conference ends and Twilio asks the caller's
 # `<Dial>` action within a second or so. A caller moved in just as the agent left joins a new,
 # empty conference instead, and nothing more is heard of them: checked this long after the
-# leg's end (telephony.rescue_if_alone), rather than at the reconcile sweep's next pass.
+# leg's end (telephony.rescue_if_alone), rather than at the reconcile sweep's next pass; and this
+# long after the caller was moved in, once they are in the conference, for when the leg's end
+# never reaches the hub (its `completed` lost): the check then asks Twilio about the agent's leg.
 ALONE_CHECK_SECONDS = 5
 
 
@@ -230,7 +232,11 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
             return ivr.enqueue_twiml(config, call.language,
                                      skill_code=entry.skill_code or call.skill_code or "operator", intro="reconnect")
         return ivr.goodbye_twiml(config, call.language)
-    call.bridged_at = call.bridged_at or clock.now()
+    if call.bridged_at is None:
+        call.bridged_at = clock.now()
+        # The agent was there a moment ago; they may leave during the sentence below, before the
+        # caller is in the conference (see ALONE_CHECK_SECONDS).
+        enqueue_named(session, "telephony.rescue_if_alone", call.id, countdown=ALONE_CHECK_SECONDS)
     response = VoiceResponse()
     start = response.start()
     start.recording(channels="dual", track="both",

@@ -21,18 +21,19 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
-__all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "apply_call_answer", "apply_recording_answer",
-           "apply_stranded_answer", "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check",
-           "last_sign_of_life", "recording_to_check",
-           "silent_calls", "silent_recordings", "stranded_callers"]
+__all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
+           "apply_call_answer", "apply_recording_answer", "apply_stranded_answer", "apply_status", "ask_call",
+           "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life", "recording_to_check",
+           "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
 # effect only once it is this late, so it does not race the task it stands in for.
 GRACE = timedelta(seconds=8)
 _RINGING = ("queued", "initiated", "ringing")
-# The check a leg's end schedules (bridge.ALONE_CHECK_SECONDS later) counts a caller unheard of
-# for this long as alone: a little less, so a check run a moment early still finds them.
+# The check a leg's end or a caller's move-in schedules (bridge.ALONE_CHECK_SECONDS later) counts
+# a caller unheard of for this long as alone, or their agent as due for a question: a little
+# less, so a check run a moment early still finds them.
 ALONE_GRACE = timedelta(seconds=bridge.ALONE_CHECK_SECONDS - 1)
 
 
@@ -169,7 +170,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
         .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
         .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at.is_not(None),
                QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.TERMINAL)),
-               leg.c.ended_at < now - grace, *((Call.id == call_id,) if call_id is not None else ()))
+               leg.c.ended_at <= now - grace, *((Call.id == call_id,) if call_id is not None else ()))
         .limit(limit)).all()
     due = []
     for call_id, _, leg_ended in rows:
@@ -178,6 +179,43 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
         if heard is None or heard < leg_ended:
             due.append(call_id)
     return due
+
+
+def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: int = 100, call_id: int | None = None,
+                      after: timedelta = ALONE_GRACE) -> list[int]:
+    """Callers moved in to their agent more than `after` ago whose agent's leg is live as far as
+    the hub knows but has not been asked about at Twilio since (only `call_id`, when given). An
+    agent who hung up during the caller's "connecting" sentence left the caller to join a new,
+    empty conference; when that leg's `completed` was lost as well, nothing else tells the hub."""
+    now = now or clock.now()
+    leg = Call.__table__.alias("leg")
+    query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
+             .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
+             .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at <= now - after,
+                    QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.LIVE)),
+                    or_(leg.c.last_checked_at.is_(None), leg.c.last_checked_at <= Call.bridged_at),
+                    *((Call.id == call_id,) if call_id is not None else ()))
+             .limit(limit))
+    return list(session.scalars(query))
+
+
+def agent_to_confirm(session: Session, *, call_id: int) -> tuple[int, str] | None:
+    """The id and CallSid of the live agent leg of a caller moved in (unconfirmed_joins), or None."""
+    caller = session.get(Call, call_id)
+    leg = bridge.agent_leg_of(session, caller) if caller is not None and not caller.is_terminal else None
+    return (leg.id, leg.call_sid) if leg is not None else None
+
+
+def apply_agent_answer(session: Session, *, leg_id: int, answer: CarrierAnswer) -> bool:
+    """Apply what Twilio said about the agent's leg of a caller just moved in, as its status
+    callback would have; the leg counts as confirmed only once Twilio answered (a failed question
+    is asked again by the next sweep). Returns whether the leg has ended."""
+    if answer.status is None:
+        log.warning("could not ask about agent leg %s: %s", leg_id, answer.error)
+        return False
+    apply_call_answer(session, call_id=leg_id, answer=answer)
+    leg = session.get(Call, leg_id)
+    return leg is not None and leg.is_terminal
 
 
 def ask_stranded(call_id: int, call_sid: str) -> CarrierAnswer:

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from core import clock, keyring, listening
 from core.audit import record as audit
+from core.db import session_scope, write_locked
 from core.errors import NotFound
+from core.leases import LeaseKeeper
 from core.models import User
 from core.storage import StorageError, get_storage
 from core.worker import enqueue_named
@@ -28,13 +30,16 @@ from tickets import customer_keys
 from tickets import service as ticket_service
 
 __all__ = ["on_callback", "on_voicemail_done", "copy_recording", "claim_copy", "pending_copies", "get_for_listening",
-           "get_by_ref", "media_key_for"]
+           "get_by_ref", "media_key_for", "renew_copy", "COPY_LEASE", "COPY_RENEW_EVERY"]
 
 log = logging.getLogger("hotline.telephony.recordings")
 RETRY_DELAYS = (60, 300, 900, 3600, 6 * 3600)
-# How long one worker holds a recording's copy (download, store, verify, delete: seconds as a
-# rule, the gateway's retries included); a claim left by a worker that died lapses after it.
-COPY_LEASE = timedelta(seconds=120)
+# How long a claim on a recording's copy lasts unless renewed: the worker copying renews it every
+# COPY_RENEW_EVERY while the copy runs (download, store, verify, delete: seconds as a rule, but a
+# slow carrier or storage with the retries can take minutes), so a claim left by a worker that
+# died lapses within COPY_LEASE, and the recordings sweep takes the copy then.
+COPY_LEASE = timedelta(seconds=30)
+COPY_RENEW_EVERY = timedelta(seconds=10)
 WAV_HEADER_BYTES = 44
 
 
@@ -157,8 +162,16 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     recording = session.get(Recording, recording_id)
     if recording is None or recording.status != "completed":
         return recording
-    if not claim_copy(session, recording_id=recording_id):
+    held_until = claim_copy(session, recording_id=recording_id)
+    if held_until is None:
         return session.get(Recording, recording_id, populate_existing=True)
+    lease = _CopyLease(recording_id, held_until)
+    with LeaseKeeper(lease.renew, every=COPY_RENEW_EVERY, name=f"recording {recording_id}"):
+        return _copy(session, recording_id)
+
+
+def _copy(session: Session, recording_id: int) -> Recording | None:
+    """copy_recording's work, under its claim."""
     recording = session.get(Recording, recording_id, populate_existing=True)
     assert recording is not None
     gateway = get_gateway()
@@ -217,20 +230,50 @@ def copy_recording(session: Session, *, recording_id: int) -> Recording | None:
     return recording
 
 
-def claim_copy(session: Session, *, recording_id: int) -> bool:
+def claim_copy(session: Session, *, recording_id: int) -> datetime | None:
     """Claim the recording's copy for COPY_LEASE (a conditional UPDATE of `next_attempt_at`,
-    committed at once): False if another worker holds it, or it is not due. Two copies of one
-    recording at once undid each other: one downloaded after the other had deleted Twilio's
-    media (refused), or verified the stored copy while the other was rewriting it (and took
-    it for lost). A worker that dies mid-copy lets the claim lapse; the sweep takes it then."""
+    committed at once): when the claim lapses unless renewed, or None if another worker holds
+    it, or it is not due. Two copies of one recording at once undid each other: one downloaded
+    after the other had deleted Twilio's media (refused), or verified the stored copy while the
+    other was rewriting it (and took it for lost). A worker that dies mid-copy lets the claim
+    lapse; the sweep takes it then."""
     now = clock.now()
+    until = now + COPY_LEASE
     claimed = session.execute(
         update(Recording).where(Recording.id == recording_id, Recording.status == "completed",
                                 or_(Recording.copied_at.is_(None), Recording.deleted_at_twilio_at.is_(None)),
                                 or_(Recording.next_attempt_at.is_(None), Recording.next_attempt_at <= now))
-        .values(next_attempt_at=now + COPY_LEASE).execution_options(synchronize_session=False))
+        .values(next_attempt_at=until).execution_options(synchronize_session=False))
     session.commit()
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    return until if claimed.rowcount else None  # type: ignore[attr-defined]
+
+
+def renew_copy(session: Session, *, recording_id: int, held_until: datetime) -> datetime | None:
+    """Renew a claim on a recording's copy for COPY_LEASE from now, if it is still the one that
+    lapses at `held_until` (this worker's: a claim taken over after a lapse, or ended by the copy,
+    has another value). The new lapse time, or None. Committed at once."""
+    until = clock.now() + COPY_LEASE
+    renewed = session.execute(
+        update(Recording).where(Recording.id == recording_id, Recording.next_attempt_at == held_until)
+        .values(next_attempt_at=until).execution_options(synchronize_session=False))
+    session.commit()
+    return until if renewed.rowcount else None  # type: ignore[attr-defined]
+
+
+class _CopyLease:
+    """The claim one copy_recording holds, renewed by its LeaseKeeper in a session of its own."""
+
+    def __init__(self, recording_id: int, held_until: datetime) -> None:
+        self.recording_id, self.held_until = recording_id, held_until
+
+    def renew(self) -> bool:
+        with session_scope() as session:
+            write_locked(session)
+            until = renew_copy(session, recording_id=self.recording_id, held_until=self.held_until)
+        if until is None:
+            return False
+        self.held_until = until
+        return True
 
 
 def _failed(session: Session, recording_id: int, message: str) -> Recording:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -50,15 +50,50 @@ def end_offer_legs_task(offer_id: int) -> None:
 
 @idempotent_task(name="telephony.rescue_if_alone")
 def rescue_if_alone_task(call_id: int) -> int:
-    """A few seconds after the agent's leg ended: a caller who is still not heard of since (the
-    conference's end reached nobody) is alone in a conference; ask Twilio and send them back to
-    the queue, or goodbye. The reconcile sweep does the same for any call, later."""
+    """A few seconds after the agent's leg ended, or after the caller was moved in to the agent:
+    a caller not heard of since the leg ended (the conference's end reached nobody) is alone in a
+    conference; ask Twilio and send them back to the queue, or goodbye. An agent whose leg the hub
+    still has live is asked about first (its `completed` may have been lost). The repair sweep
+    does the same for any call, a little later."""
+    return _rescue_alone(call_id)
+
+
+def _rescue_alone(call_id: int | None = None) -> int:
+    """Callers left alone in a conference (one call, or every one): confirm the agent of each
+    caller moved in a few seconds ago whom nobody has confirmed since (applying an end Twilio
+    reports), then rescue every caller whose agent's leg has ended with no word of the caller
+    since. Returns how many legs were found ended and callers rescued."""
     with session_scope(reader=True) as session:
-        due = reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE)
-    if not due:
-        return 0
-    return _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i), reconcile.ask_stranded,
-                  lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
+        unconfirmed = reconcile.unconfirmed_joins(session, call_id=call_id, after=reconcile.ALONE_GRACE)
+    ended = [caller_id for caller_id in unconfirmed if _agent_gone(caller_id)]
+    with session_scope(reader=True) as session:
+        alone = set(reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE))
+        # An end learnt just now from Twilio happened a while ago (the leg was silent since).
+        alone.update(i for i in ended if reconcile.stranded_callers(session, call_id=i, grace=timedelta(0)))
+    rescued = 0
+    for caller_id in sorted(alone):
+        rescued += _asked("rescue caller", caller_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
+                          reconcile.ask_stranded,
+                          lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
+    return len(ended) + rescued
+
+
+def _agent_gone(caller_id: int) -> bool:
+    """Ask Twilio about the agent's leg of a caller just moved in (no transaction open), and
+    apply what it says as the leg's callback would have. Whether that leg has ended."""
+    try:
+        with session_scope(reader=True) as session:
+            question = reconcile.agent_to_confirm(session, call_id=caller_id)
+        if question is None:
+            return False
+        leg_id, leg_sid = question
+        answer = reconcile.ask_call(leg_sid)
+        with session_scope() as session:
+            write_locked(session)
+            return reconcile.apply_agent_answer(session, leg_id=leg_id, answer=answer)
+    except Exception:  # noqa: BLE001 - the others still run; this one is asked again next sweep
+        log.exception("could not confirm the agent of caller %s", caller_id)
+        return False
 
 
 @idempotent_task(name="telephony.copy_recording")
@@ -78,7 +113,7 @@ def routing_sweep() -> None:
         routing.sweep(session)
 
 
-@register_sweep("telephony.recordings_sweep", every_seconds=60)
+@register_sweep("telephony.recordings_sweep", every_seconds=15)
 def recordings_sweep() -> int:
     with session_scope() as session:
         due = recordings.pending_copies(session)
@@ -152,7 +187,6 @@ def repair_sweep() -> int:
         rings = carrier_effects.lost_rings(session)
         connects = carrier_effects.lost_connects(session)
         ends = carrier_effects.lost_leg_ends(session)
-        alone = reconcile.stranded_callers(session, grace=reconcile.ALONE_GRACE)
     repaired = 0
     for offer_id in rings:
         repaired += _each("ring agent", offer_id,
@@ -161,11 +195,7 @@ def repair_sweep() -> int:
         repaired += _each("connect caller", call_id, lambda s, i: carrier_effects.connect_caller(s, call_id=i))
     for leg_id in ends:
         repaired += _each("end leg", leg_id, lambda s, i: carrier_effects.end_leg(s, leg_id=i))
-    for call_id in alone:
-        repaired += _asked("rescue caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
-                           reconcile.ask_stranded,
-                           lambda s, i, a: reconcile.apply_stranded_answer(s, call_id=i, answer=a))
-    return repaired
+    return repaired + _rescue_alone()
 
 
 def _each(what: str, key: int, work: Callable[[Session, int], object]) -> int:

@@ -4,7 +4,9 @@ file; and two real beat processes on Redis, whose sent tasks are counted."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,20 +20,21 @@ import pytest
 from sqlalchemy import text
 
 from core import db
-from core.beat_lock import FileBeatLock, PostgresBeatLock, RedisBeatLock, beat_lock_for
+from core.beat_lock import FileBeatLock, Holding, PostgresBeatLock, RedisBeatLock, beat_lock_for
 from core.config import Settings
 from tests.conftest import BROKER_URL, broker_only, pg_only
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+HELD, OTHER, UNREACHABLE = Holding.HELD, Holding.OTHER, Holding.UNREACHABLE
 DEADLINE = 60.0
 
 
 def test_file_lock_is_held_by_one_at_a_time(tmp_path: Path) -> None:
     first, second = FileBeatLock(tmp_path / "beat.lock"), FileBeatLock(tmp_path / "beat.lock")
-    assert first.hold() and first.hold()
-    assert not second.hold()
+    assert first.hold() is HELD and first.hold() is HELD
+    assert second.hold() is OTHER
     first.release()
-    assert second.hold() and not first.hold()
+    assert second.hold() is HELD and first.hold() is OTHER
     second.release()
 
 
@@ -41,14 +44,14 @@ def test_postgres_lock_is_held_by_one_and_freed_when_its_connection_dies(setting
     name = f"test-{uuid.uuid4().hex[:8]}:beat"
     first, second = PostgresBeatLock(url, name=name), PostgresBeatLock(url, name=name)
     try:
-        assert first.hold() and first.hold()
-        assert not second.hold()
+        assert first.hold() is HELD and first.hold() is HELD
+        assert second.hold() is OTHER
         pid = first.connection.execute(text("SELECT pg_backend_pid()")).scalar()
         with db.get_engine().connect() as admin:  # the holder's host vanishes
             assert admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
-        assert not first.hold()  # it notices, and sends nothing
-        assert second.hold()
-        assert not first.hold()
+        assert first.hold() is UNREACHABLE  # it notices its connection broke, and sends nothing
+        assert second.hold() is HELD
+        assert first.hold() is OTHER
     finally:
         first.release()
         second.release()
@@ -61,18 +64,70 @@ def test_redis_lock_is_held_by_one_renewed_and_released() -> None:
     first = RedisBeatLock(BROKER_URL, key=key, ttl_seconds=30)
     second = RedisBeatLock(BROKER_URL, key=key, ttl_seconds=30)
     try:
-        assert first.hold() and first.hold()
+        assert first.hold() is HELD and first.hold() is HELD
         assert 20_000 < first.client.pttl(key) <= 30_000
-        assert not second.hold()
+        assert second.hold() is OTHER
         first.client.set(key, "someone-else", px=30_000)  # the key expired and another beat took it
-        assert not first.hold()
+        assert first.hold() is OTHER
         first.client.delete(key)
-        assert second.hold()
+        assert second.hold() is HELD
         first.release()  # not its lock: leaves it alone
         assert first.client.get(key) == second.token.encode()
     finally:
         second.release()
         first.client.close()
+
+
+def _redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    from deploy.processes import wait_for_port
+
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    wait_for_port("127.0.0.1", port, timeout=30, process=server, what="redis-server")
+    return server
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_a_beat_that_cannot_reach_redis_says_so_and_not_that_another_beat_holds_the_lock(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis down (a Redis of the test's own, stopped): the lock cannot be asked, so nobody knows
+    who holds it. Beat said "another beat holds the Redis key; standing by", sending an operator
+    after a second beat that does not exist. It says the broker is unreachable, once, and that
+    it holds the lock again when Redis is back."""
+    from core.worker import SweepScheduler, celery_app
+    from deploy.processes import free_port
+
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    lock = RedisBeatLock(f"redis://127.0.0.1:{port}/0", key="q:beat-lock", ttl_seconds=30)
+    scheduler = SweepScheduler(app=celery_app, lazy=True)  # no schedule: ticking sends nothing
+    scheduler.lock = lock
+    try:
+        with caplog.at_level(logging.INFO, logger="hotline.worker"):
+            scheduler.tick()
+            assert scheduler.state == "holding"
+            server.kill()
+            server.wait(10)
+            assert lock.hold() is UNREACHABLE
+            caplog.clear()
+            for _ in range(3):
+                assert scheduler.tick() == lock.retry_seconds
+            said = [r.getMessage() for r in caplog.records]
+            assert scheduler.state == "unreachable"
+            assert not any("another beat" in line or "standing by" in line for line in said), said
+            assert len(said) == 1 and "cannot reach the Redis key q:beat-lock" in said[0], said
+            assert "sending nothing until it answers" in said[0]
+
+            server = _redis_server(port, tmp_path)  # back, empty: the key went with the old server
+            caplog.clear()
+            scheduler.tick()
+            assert scheduler.state == "holding"
+            [back] = [r for r in caplog.records]
+            assert back.levelno == logging.WARNING and "holding the Redis key q:beat-lock" in back.getMessage()
+    finally:
+        lock.release()
+        server.kill()
+        server.wait(10)
 
 
 def test_each_deployment_gets_its_lock(tmp_path: Path) -> None:

@@ -133,10 +133,11 @@ def test_a_caller_moved_in_just_as_the_agent_left_is_back_in_the_queue_within_se
     yet); the reconcile sweep found them only after its grace and its period (up to a minute
     under load). The agent's leg ending now schedules a check of that caller a few seconds on."""
     sid = _alone_in_a_new_conference(sim, hub, session, lost_tasks)
-    [check] = lost_tasks.lost
-    assert check.__self__.options["countdown"] == ALONE_CHECK_SECONDS
+    checks = lost_tasks.lost  # one when the caller was moved in, one when the agent's leg ended
+    assert len(checks) == 2 and {c.__self__.options["countdown"] for c in checks} == {ALONE_CHECK_SECONDS}
     sim.advance(ALONE_CHECK_SECONDS - 2)
-    check()
+    for check in checks:
+        check()
     _back_in_the_queue(sim, session, sid)
 
 
@@ -149,3 +150,84 @@ def test_a_caller_left_alone_whose_check_was_lost_is_rescued_by_the_repair_sweep
     sim.advance(ALONE_CHECK_SECONDS - 2)
     assert repair_sweep() >= 1
     _back_in_the_queue(sim, session, sid)
+
+
+def _alone_and_unheard_of(sim, hub: Hub, session, lost_tasks: LostTasks) -> tuple[str, str]:  # noqa: ANN001, F811
+    """As above, and the agent's `completed` never reaches the hub (dropped, or sent to the web
+    process being killed): the hub still has the agent on the call, and no check of the caller
+    is scheduled by the leg's end. The check the caller's move-in schedules is kept in
+    `lost_tasks.lost`, not run."""
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    with lost_tasks.dropping("telephony.rescue_if_alone"):
+        leg_sid = phone.answer()
+        sim.pump()
+        call, _entry, _ = _state(session, sid)
+        assert call.bridged_at is not None and sim.call(sid).waiting != "conference"
+        sim.advance(1)
+        sim.calls[leg_sid].status_callback = None  # the agent's `completed` is lost
+        phone.hangup()
+        sim.pump()
+    sim.advance(2)
+    caller = sim.call(sid)
+    assert caller.waiting == "conference" and list(sim.conferences[caller.conference].participants) == [sid]  # alone
+    fresh(session)
+    assert session.scalar(select(Call).where(Call.call_sid == leg_sid)).status == "in-progress"  # as far as the hub knows
+    return sid, leg_sid
+
+
+def _agent_leg_ended(session, leg_sid: str) -> None:  # noqa: ANN001
+    fresh(session)
+    leg = session.scalar(select(Call).where(Call.call_sid == leg_sid))
+    assert leg.status == "completed"
+    assert session.get(AgentPresence, leg.agent_id).current_call_id is None
+
+
+def test_a_caller_moved_in_just_as_the_agent_left_is_back_in_the_queue_though_the_agents_end_was_lost(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The short fault run's stranded caller: the agent hung up during the caller's "connecting"
+    sentence and the leg's `completed` was lost. The check of a caller left alone was scheduled
+    only by that callback, and the repair sweep looked only at agent legs the hub knew had ended:
+    the caller sat alone until the reconcile sweep found the agent's leg silent (30 s in the fault
+    run, four minutes by default). Moving the caller in now schedules the check too; it asks
+    Twilio about the agent's leg, and finding it ended, sends the caller back to the queue."""
+    sid, leg_sid = _alone_and_unheard_of(sim, hub, session, lost_tasks)
+    [check] = lost_tasks.lost  # scheduled when the caller was moved in
+    assert check.__self__.options["countdown"] == ALONE_CHECK_SECONDS
+    sim.advance(ALONE_CHECK_SECONDS - 3)
+    check()
+    _back_in_the_queue(sim, session, sid)
+    _agent_leg_ended(session, leg_sid)
+
+
+def test_a_caller_moved_in_just_as_the_agent_left_unheard_of_and_whose_check_was_lost_is_rescued_by_the_sweep(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The same, and the check was lost too (the worker holding it killed, or Redis restarted):
+    the repair sweep, every ten seconds, asks about the agent's leg of a caller moved in a few
+    seconds ago whose agent nobody has confirmed since."""
+    sid, leg_sid = _alone_and_unheard_of(sim, hub, session, lost_tasks)
+    sim.advance(ALONE_CHECK_SECONDS - 3)
+    assert repair_sweep() >= 1
+    _back_in_the_queue(sim, session, sid)
+    _agent_leg_ended(session, leg_sid)
+
+
+def test_a_caller_moved_in_to_an_agent_who_is_there_is_left_talking(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The check after the move-in, run and repeated by the sweep, leaves a real conversation alone."""
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    with lost_tasks.dropping("telephony.rescue_if_alone"):
+        sim.phone(f"agent_{hub.agent.id}").answer()
+        sim.pump()
+    sim.advance(3)
+    assert sim.call(sid).waiting == "conference"
+    [check] = lost_tasks.lost
+    sim.advance(ALONE_CHECK_SECONDS - 3)
+    check()
+    sim.advance(ALONE_CHECK_SECONDS)
+    assert repair_sweep() == 0
+    caller = sim.call(sid)
+    assert caller.waiting == "conference" and len(sim.conferences[caller.conference].participants) == 2
+    assert sim.heard(sid).count(RECONNECT_ZH) == 0

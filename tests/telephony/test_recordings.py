@@ -5,6 +5,7 @@ only for those allowed, every listen audited."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from core import config
 from core.audit import entries_for
 from core.storage import get_storage
+from core.worker import build_beat_schedule
 from telephony import recordings
 from telephony.models import Recording
 from telephony.simulator.faults import FaultPlan, Faults
@@ -241,3 +243,74 @@ def test_absent_recording_is_kept_but_not_copied(client, hub, session, status) -
     fresh(session)
     recording = session.scalar(select(Recording))
     assert recording.status == status and recordings.pending_copies(session) == []
+
+
+# A copy's claim: short, and renewed while the copy runs --------------------------------------------
+
+def _claimed_until(session, recording_id: int):  # type: ignore[no-untyped-def]  # noqa: ANN202
+    fresh(session)
+    until = session.get(Recording, recording_id).next_attempt_at
+    fresh(session)
+    return until
+
+
+def test_a_copy_whose_worker_died_is_taken_by_the_sweep_within_half_a_minute(
+        client, sim, hub, session, clock, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """A worker killed mid-copy held its claim for two minutes, and the sweep came every minute:
+    the recording waited about three. The claim now lapses 30 s after it was last renewed, and
+    the sweep runs every 15 s."""
+    with lost_tasks.dropping("telephony.copy_recording"):
+        _sid, recording = _recorded_call(sim, hub, session)
+    fresh(session)
+    assert recordings.claim_copy(session, recording_id=recording.id) is not None  # then the worker dies
+    assert build_beat_schedule()["telephony.recordings_sweep"]["schedule"] <= timedelta(seconds=15)
+    clock.advance(seconds=29)
+    assert recordings_sweep() == 0  # still claimed: its worker may be copying
+    assert not sim.recordings[recording.recording_sid].deleted
+    clock.advance(seconds=1)
+    assert recordings_sweep() == 1
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert recording.next_attempt_at is None and recording.copy_attempts == 0
+    assert sim.recordings[recording.recording_sid].deleted
+
+
+def test_a_slow_copy_keeps_its_claim_while_it_runs(client, sim, hub, session, clock,
+                                                  lost_tasks: LostTasks) -> None:  # noqa: F811
+    """A live worker whose copy takes longer than the claim (a slow carrier, the retries) renews
+    it every ten seconds, so the sweep, running meanwhile, leaves the copy alone: one download,
+    one copy, and the claim ends with the work."""
+    with lost_tasks.dropping("telephony.copy_recording"):
+        _sid, recording = _recorded_call(sim, hub, session)
+    downloading, go_on = threading.Event(), threading.Event()
+
+    def slow_carrier(_seconds: float) -> None:  # the copying worker's download waits for the test
+        if threading.current_thread().name == "slow-copy":
+            downloading.set()
+            go_on.wait(60)
+
+    faults = sim.faults = Faults(FaultPlan(rest_slow=1.0), sleep=slow_carrier)
+    copying = threading.Thread(target=copy_recording_task, args=(recording.id,), name="slow-copy")
+    copying.start()
+    try:
+        assert downloading.wait(10), "the copy never asked Twilio for the media"
+        for _ in range(9):  # three times the claim's length, in renewal steps
+            clock.advance(recordings.COPY_RENEW_EVERY)
+            renewed = clock.now() + recordings.COPY_LEASE
+            deadline = time.monotonic() + 10
+            while _claimed_until(session, recording.id) != renewed:  # waiting on the renewing thread
+                assert time.monotonic() < deadline, "the claim was not renewed while the copy ran"
+                time.sleep(0.01)
+            assert recordings_sweep() == 0  # the sweep leaves a copy that is under way
+    finally:
+        go_on.set()
+        copying.join(30)
+        sim.faults = None
+    assert not copying.is_alive()
+    fresh(session)
+    recording = session.get(Recording, recording.id)
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert recording.next_attempt_at is None and recording.copy_attempts == 0
+    downloads = [e for e in faults.log if e.what.startswith("GET") and e.what.endswith(".wav")]
+    assert len(downloads) == 1
