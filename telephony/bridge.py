@@ -359,18 +359,18 @@ def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
 def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
     """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
     that would move a call backwards is logged but changes nothing."""
-    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    # Found under its row lock: whatever this callback changes, it changes the row as it is.
+    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
     if call is None:
         log.info("status callback for unknown call %s ignored", params.get("CallSid"))
         return None
     calls.log_event(session, kind="status", params=params, call=call)
     status = params.get("CallStatus") or ""
     if call.leg == "agent" and status == "in-progress":
-        call = call_states.lock(session, call)
         if not legs.mark_answered(session, call):
             log.warning("agent leg %s answered while its agent is on another call", call.id)
         return call
-    if not calls.advance_status(call, status, duration=params.get("CallDuration")):
+    if not call_states.advance(session, call, status, duration=params.get("CallDuration"), locked=True):
         return call
     if call.leg == "agent":
         agent_leg_status(session, leg=call, status=status)
