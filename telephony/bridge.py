@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -22,7 +22,7 @@ from telephony import call_states, calls, ivr, legs, routing, transfers
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.legs import agent_identity
-from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
+from telephony.models import TERMINAL_STATUSES, Call, CallControlEvent, Offer, QueueEntry
 from telephony.priority import routing_settings
 from tickets import service as ticket_service
 from tickets import tiers, visibility
@@ -380,11 +380,27 @@ def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
 
 
 def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
+    """POST /twilio/conference/events: five of these a call, so none loads the call unless it
+    has to. Logged; the conference's start gives the call its ConferenceSid; a join may be the
+    agent a warm transfer to a queue was waiting for."""
     name = params.get("FriendlyName") or ""
-    call_id = name.removeprefix("hotline-call-")
-    call = session.get(Call, int(call_id)) if call_id.isdigit() else None
-    calls.log_event(session, kind="conference", params=params, call=call)
-    if call is not None and params.get("StatusCallbackEvent") == "conference-start":
-        call.conference_sid = params.get("ConferenceSid")
-    elif call is not None and params.get("StatusCallbackEvent") == "participant-join":
-        transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    number = name.removeprefix("hotline-call-")
+    call_id = int(number) if number.isdigit() else None
+    calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
+    if call_id is None:
+        return
+    event = params.get("StatusCallbackEvent")
+    if event == "conference-start":
+        session.execute(update(Call).where(Call.id == call_id).values(conference_sid=params.get("ConferenceSid")))
+    elif event == "participant-join" and _names_participant(session, call_id, params.get("CallSid")):
+        call = session.get(Call, call_id)
+        if call is not None:
+            transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+
+
+def _names_participant(session: Session, call_id: int, call_sid: str | None) -> bool:
+    """Whether a control of the call (a transfer, a monitor) names this participant: a join
+    matters to a transfer only then, and nearly every join is the caller's or the agent's."""
+    return bool(call_sid) and session.scalar(
+        select(CallControlEvent.id).where(CallControlEvent.participant_sid == call_sid,
+                                          CallControlEvent.call_id == call_id).limit(1)) is not None
