@@ -256,12 +256,14 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
 def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
     """A status callback for an agent's leg (already applied to the row). A leg acts only on
     its own offer: the one that ends a call must be the leg of the offer the caller accepted,
-    and it frees only its own agent."""
-    caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
-    if caller is not None and status in TERMINAL_STATUSES:
+    and it frees only its own agent. Only an ending matters here (an answer goes through
+    legs.mark_answered; initiated and ringing change nothing else)."""
+    if status not in TERMINAL_STATUSES:
+        return
+    caller, offer, entry = _leg_context(session, leg)
+    if caller is not None:
         if transfers.queue_transfer_leg_ended(session, caller=caller, leg=leg, status=status):
             return  # answered a transfer to a queue but never joined: the call waits again
-    offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
     if status == "busy" and offer is not None:
         _settle_offer(session, offer.id, declined=True)
     elif status == "no-answer":
@@ -273,7 +275,6 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
         if not legs.owns_call(leg, caller, offer):
             log.info("stale agent leg %s of offer %s ended; call %s goes on", leg.id, leg.offer_id, caller.id)
             return
-        entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
         if entry is not None and entry.state == "connected" and caller.bridged_at is None and not caller.is_terminal:
             # The agent left before the caller was moved in (a quick hang-up): the caller must
             # not join an empty conference; they go back to the queue at their old place.
@@ -286,6 +287,21 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
         if not caller.is_terminal and caller.bridged_at is not None:
             enqueue_named(session, "telephony.rescue_if_alone", caller.id, countdown=ALONE_CHECK_SECONDS)
         _close_access(session, caller, leg)
+
+
+def _leg_context(session: Session, leg: Call) -> tuple[Call | None, Offer | None, QueueEntry | None]:
+    """The caller's call, the leg's offer and the caller's queue entry, read in one statement
+    (none of them locked: what changes them locks them)."""
+    if leg.parent_call_id is None:
+        return None, session.get(Offer, leg.offer_id) if leg.offer_id is not None else None, None
+    query = (select(Call, Offer, QueueEntry).select_from(Call)
+             .outerjoin(Offer, Offer.id == leg.offer_id)
+             .outerjoin(QueueEntry, QueueEntry.call_id == Call.id)
+             .where(Call.id == leg.parent_call_id))
+    row = session.execute(query).first()
+    if row is None:
+        return None, session.get(Offer, leg.offer_id) if leg.offer_id is not None else None, None
+    return row[0], row[1], row[2]
 
 
 def _settle_offer(session: Session, offer_id: int, *, declined: bool) -> None:

@@ -28,8 +28,8 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/voice ringing": 6,
         "/menu in-progress": 14,
         "/wait in-progress": 3,
-        "/status (agent leg) initiated": 5,
-        "/status (agent leg) ringing": 5,
+        "/status (agent leg) initiated": 3,
+        "/status (agent leg) ringing": 3,
         "/agent/answer in-progress": 28,
         "/status (agent leg) in-progress": 2,
         "/queue-result in-progress": 2,
@@ -47,8 +47,8 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/voice ringing": 9,
         "/menu in-progress": 28,
         "/wait in-progress": 4,
-        "/status (agent leg) initiated": 6,
-        "/status (agent leg) ringing": 6,
+        "/status (agent leg) initiated": 4,
+        "/status (agent leg) ringing": 4,
         "/agent/answer in-progress": 30,
         "/status (agent leg) in-progress": 3,
         "/queue-result in-progress": 3,
@@ -65,8 +65,8 @@ EXPECTED: dict[str, dict[str, int]] = {
 }
 # Where the agent's phone hangs up first, what differs from the caller hanging up.
 AGENT_HANGS_UP: dict[str, dict[str, int]] = {
-    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 8, "/status completed": 9},
-    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 9, "/status completed": 10},
+    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 6, "/status completed": 9},
+    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 7, "/status completed": 10},
 }
 # The event parameter that names what a callback reports, in the order looked for.
 EVENT_PARAMS = ("StatusCallbackEvent", "RecordingStatus", "CallStatus")
