@@ -26,7 +26,7 @@ from tests.telephony.hub import CALLER, Hub, available
 EXPECTED: dict[str, dict[str, int]] = {
     "postgresql": {
         "/voice ringing": 6,
-        "/menu in-progress": 14,
+        "/menu in-progress": 12,
         "/wait in-progress": 3,
         "/status (agent leg) initiated": 3,
         "/status (agent leg) ringing": 3,
@@ -45,7 +45,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     },
     "sqlite": {
         "/voice ringing": 9,
-        "/menu in-progress": 28,
+        "/menu in-progress": 26,
         "/wait in-progress": 4,
         "/status (agent leg) initiated": 4,
         "/status (agent leg) ringing": 4,
