@@ -142,7 +142,9 @@ def registered() -> dict[type, tuple[Resolver, tuple[str, ...]]]:
 def _seal_row(session: Session, row: Any, *, all_columns: bool = False) -> int:
     resolver, names = _RESOLVERS[type(row)]
     state = attributes.instance_state(row)
-    changed = [n for n in names if all_columns or attributes.get_history(row, n).added or
+    # A value never loaded (a deferred column) has not changed: its history is not fetched.
+    unfetched = attributes.PASSIVE_NO_INITIALIZE
+    changed = [n for n in names if all_columns or attributes.get_history(row, n, unfetched).added or
                (state.key is None and getattr(row, n) is not None)]
     changed = [n for n in changed if getattr(row, n) is not None]
     if not changed:

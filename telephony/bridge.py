@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -23,7 +23,7 @@ from telephony import call_states, calls, ivr, legs, routing, transfers
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.legs import agent_identity
-from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
+from telephony.models import TERMINAL_STATUSES, Call, CallControlEvent, Offer, QueueEntry
 from telephony.priority import routing_settings
 from tickets import service as ticket_service
 from tickets import tiers, visibility
@@ -274,12 +274,14 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
 def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
     """A status callback for an agent's leg (already applied to the row). A leg acts only on
     its own offer: the one that ends a call must be the leg of the offer the caller accepted,
-    and it frees only its own agent."""
-    caller = session.get(Call, leg.parent_call_id) if leg.parent_call_id else None
-    if caller is not None and status in TERMINAL_STATUSES:
+    and it frees only its own agent. Only an ending matters here (an answer goes through
+    legs.mark_answered; initiated and ringing change nothing else)."""
+    if status not in TERMINAL_STATUSES:
+        return
+    caller, offer, entry = _leg_context(session, leg)
+    if caller is not None:
         if transfers.queue_transfer_leg_ended(session, caller=caller, leg=leg, status=status):
             return  # answered a transfer to a queue but never joined: the call waits again
-    offer = session.get(Offer, leg.offer_id) if leg.offer_id else None
     if status == "busy" and offer is not None:
         _settle_offer(session, offer.id, declined=True)
     elif status == "no-answer":
@@ -291,7 +293,6 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
         if not legs.owns_call(leg, caller, offer):
             log.info("stale agent leg %s of offer %s ended; call %s goes on", leg.id, leg.offer_id, caller.id)
             return
-        entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
         if entry is not None and entry.state == "connected" and caller.bridged_at is None and not caller.is_terminal:
             # The agent left before the caller was moved in (a quick hang-up): the caller must
             # not join an empty conference; they go back to the queue at their old place.
@@ -304,6 +305,21 @@ def agent_leg_status(session: Session, *, leg: Call, status: str) -> None:
         if not caller.is_terminal and caller.bridged_at is not None:
             enqueue_named(session, "telephony.rescue_if_alone", caller.id, countdown=ALONE_CHECK_SECONDS)
         _close_access(session, caller, leg)
+
+
+def _leg_context(session: Session, leg: Call) -> tuple[Call | None, Offer | None, QueueEntry | None]:
+    """The caller's call, the leg's offer and the caller's queue entry, read in one statement
+    (none of them locked: what changes them locks them)."""
+    if leg.parent_call_id is None:
+        return None, session.get(Offer, leg.offer_id) if leg.offer_id is not None else None, None
+    query = (select(Call, Offer, QueueEntry).select_from(Call)
+             .outerjoin(Offer, Offer.id == leg.offer_id)
+             .outerjoin(QueueEntry, QueueEntry.call_id == Call.id)
+             .where(Call.id == leg.parent_call_id))
+    row = session.execute(query).first()
+    if row is None:
+        return None, session.get(Offer, leg.offer_id) if leg.offer_id is not None else None, None
+    return row[0], row[1], row[2]
 
 
 def _settle_offer(session: Session, offer_id: int, *, declined: bool) -> None:
@@ -377,18 +393,18 @@ def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
 def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
     """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
     that would move a call backwards is logged but changes nothing."""
-    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    # Found under its row lock: whatever this callback changes, it changes the row as it is.
+    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
     if call is None:
         log.info("status callback for unknown call %s ignored", params.get("CallSid"))
         return None
     calls.log_event(session, kind="status", params=params, call=call)
     status = params.get("CallStatus") or ""
     if call.leg == "agent" and status == "in-progress":
-        call = call_states.lock(session, call)
         if not legs.mark_answered(session, call):
             log.warning("agent leg %s answered while its agent is on another call", call.id)
         return call
-    if not calls.advance_status(call, status, duration=params.get("CallDuration")):
+    if not call_states.advance(session, call, status, duration=params.get("CallDuration"), locked=True):
         return call
     if call.leg == "agent":
         agent_leg_status(session, leg=call, status=status)
@@ -398,11 +414,27 @@ def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
 
 
 def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
+    """POST /twilio/conference/events: five of these a call, so none loads the call unless it
+    has to. Logged; the conference's start gives the call its ConferenceSid; a join may be the
+    agent a warm transfer to a queue was waiting for."""
     name = params.get("FriendlyName") or ""
-    call_id = name.removeprefix("hotline-call-")
-    call = session.get(Call, int(call_id)) if call_id.isdigit() else None
-    calls.log_event(session, kind="conference", params=params, call=call)
-    if call is not None and params.get("StatusCallbackEvent") == "conference-start":
-        call.conference_sid = params.get("ConferenceSid")
-    elif call is not None and params.get("StatusCallbackEvent") == "participant-join":
-        transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    number = name.removeprefix("hotline-call-")
+    call_id = int(number) if number.isdigit() else None
+    calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
+    if call_id is None:
+        return
+    event = params.get("StatusCallbackEvent")
+    if event == "conference-start":
+        session.execute(update(Call).where(Call.id == call_id).values(conference_sid=params.get("ConferenceSid")))
+    elif event == "participant-join" and _names_participant(session, call_id, params.get("CallSid")):
+        call = session.get(Call, call_id)
+        if call is not None:
+            transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+
+
+def _names_participant(session: Session, call_id: int, call_sid: str | None) -> bool:
+    """Whether a control of the call (a transfer, a monitor) names this participant: a join
+    matters to a transfer only then, and nearly every join is the caller's or the agent's."""
+    return bool(call_sid) and session.scalar(
+        select(CallControlEvent.id).where(CallControlEvent.participant_sid == call_sid,
+                                          CallControlEvent.call_id == call_id).limit(1)) is not None

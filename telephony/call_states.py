@@ -5,13 +5,15 @@ back. Leg-specific rules (an agent on one live call at most) live in telephony.l
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, object_session
 
 from core import clock
 from telephony.models import CALL_STATUS_RANK, TERMINAL_STATUSES, Call
 
-__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock"]
+__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock", "lock_by_sid"]
 
 RANK = CALL_STATUS_RANK
 TERMINAL = TERMINAL_STATUSES
@@ -26,22 +28,38 @@ def can_move(current: str | None, status: str | None) -> bool:
     return bool(status) and status in ALLOWED_FROM and (current or "") in ALLOWED_FROM[status]
 
 
-def lock(session: Session, call: Call) -> Call:
-    """The call re-read under its row lock (`FOR UPDATE`; SQLite's serialised writer holds the
-    whole database already). Pending changes are flushed first, so nothing is lost."""
+def _locked(query: Select[Any]) -> Select[Any]:
     # FOR NO KEY UPDATE: it does not wait for the KEY SHARE locks that inserting a row that
     # refers to this call (its webhook log line) takes, so two callbacks cannot deadlock.
-    query = select(Call).where(Call.id == call.id).with_for_update(key_share=True)
-    return session.scalars(query.execution_options(populate_existing=True)).one()
+    # Read again even if the session holds the row (populate_existing): what counts is the row
+    # as it is under the lock.
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
 
 
-def advance(session: Session | None, call: Call, status: str | None, *, duration: str | int | None = None) -> bool:
+def lock(session: Session, call: Call) -> Call:
+    """The call re-read under its row lock (`FOR NO KEY UPDATE`; SQLite's serialised writer holds
+    the whole database already). Pending changes are flushed first, so nothing is lost."""
+    return session.scalars(_locked(select(Call).where(Call.id == call.id))).one()
+
+
+def lock_by_sid(session: Session, *, call_sid: str | None) -> Call | None:
+    """The call with this CallSid, found and locked in one statement (as `lock`): for a
+    callback that is about to change it, one read instead of a look-up and a re-read."""
+    if not call_sid:
+        return None
+    return session.scalars(_locked(select(Call).where(Call.call_sid == call_sid))).one_or_none()
+
+
+def advance(session: Session | None, call: Call, status: str | None, *, duration: str | int | None = None,
+            locked: bool = False) -> bool:
     """Move the call to `status` if Twilio's order allows it; returns whether it changed. Read
-    again under the row lock, so two callbacks racing cannot each write half of a transition."""
+    again under the row lock, so two callbacks racing cannot each write half of a transition;
+    `locked` says the caller read `call` under its lock in this transaction already (`lock`,
+    `lock_by_sid`), so what it holds is the row as it is."""
     if not can_move(call.status, status):
         return False  # statuses only move forward: a stale read saying "already past" is right
     session = session or object_session(call)
-    if session is not None and call.id is not None:
+    if session is not None and call.id is not None and not locked:
         call = lock(session, call)
         if not can_move(call.status, status):
             return False

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
@@ -20,7 +20,7 @@ from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
 __all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid",
-           "log_event", "move_to_ticket", "open_inbound", "sanitize"]
+           "log_event", "log_event_for", "move_to_ticket", "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -79,6 +79,14 @@ def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: C
     session.execute(_EVENT_INSERT, _event_values(kind, params, call))
 
 
+def log_event_for(session: Session, *, kind: str, params: Mapping[str, Any], call_id: int | None) -> None:
+    """log_event for a call known only by its id, without loading it: the line names the call
+    if a call has that id (as log_event with no call otherwise)."""
+    values = _event_values(kind, params, None)
+    values["ref_id"] = call_id
+    session.execute(_EVENT_INSERT_BY_ID, values)
+
+
 def _event_values(kind: str, params: Mapping[str, Any], call: Call | None) -> dict[str, Any]:
     sequence = params.get("SequenceNumber")
     return {"call_id": call.id if call is not None else None, "call_sid": params.get("CallSid"), "kind": kind,
@@ -91,6 +99,8 @@ def _event_values(kind: str, params: Mapping[str, Any], call: Call | None) -> di
 # Built once and given their values at execution, so SQLAlchemy compiles them once: these two
 # statements run on every incoming call.
 _EVENT_INSERT = insert(table_of(CallEvent))
+_EVENT_INSERT_BY_ID = insert(table_of(CallEvent)).values(
+    call_id=select(table_of(Call).c.id).where(table_of(Call).c.id == bindparam("ref_id")).scalar_subquery())
 _CALL_INSERTS: dict[str, Any] = {}
 
 

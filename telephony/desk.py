@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from core.phones import mask_phone
 from telephony import presence as presence_service
@@ -62,6 +62,10 @@ def _desk_call(call: Call, offer: Offer | None) -> DeskCall:
                     ended_at=offer.ended_at if offer else call.ended_at)
 
 
+# The caller's number is deferred on every other load of a call; the desk masks it.
+_WITH_NUMBER = [undefer(Call.from_number)]
+
+
 def _last_answered(session: Session, user_id: int) -> Offer | None:
     return session.scalars(select(Offer).where(Offer.user_id == user_id, Offer.state == "accepted")
                            .order_by(Offer.resolved_at.desc(), Offer.id.desc()).limit(1)).first()
@@ -74,14 +78,14 @@ def agent_desk(session: Session, *, user_id: int) -> AgentDesk:
     offer_view = call_view = None
     if presence.state == OFFERED and presence.current_offer_id is not None:
         offer = session.get(Offer, presence.current_offer_id)
-        call = session.get(Call, offer.call_id) if offer is not None else None
+        call = session.get(Call, offer.call_id, options=_WITH_NUMBER) if offer is not None else None
         if offer is not None and call is not None and offer.state == "pending":
             offer_view = _desk_call(call, offer)
     elif presence.state in (ON_CALL, WRAP_UP):
         offer = _last_answered(session, user_id)
         call_id = presence.current_call_id if presence.state == ON_CALL else None
         call_id = call_id or (offer.call_id if offer is not None else None)
-        call = session.get(Call, call_id) if call_id is not None else None
+        call = session.get(Call, call_id, options=_WITH_NUMBER) if call_id is not None else None
         if call is not None:
             call_view = _desk_call(call, offer if offer is not None and offer.call_id == call.id else None)
     return AgentDesk(state=presence.state, since=presence.since, wrap_up_until=presence.wrap_up_until,

@@ -15,7 +15,7 @@ from core import clock, organisation
 from core.cache import remembered
 from core.errors import NotFound
 from core.events import publish
-from telephony import calls, ivr, routing
+from telephony import call_states, calls, ivr, routing
 from telephony.ivr import CHOICES, LANGUAGES, IvrConfig
 from telephony.models import Call
 from tickets import calendar
@@ -88,12 +88,17 @@ def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lan
 
 
 def _call_for(session: Session, params: Mapping[str, str], kind: str) -> Call:
-    call, created = calls.open_inbound(session, params=params)
-    if created:  # its /twilio/voice was lost (or spooled): identify now
-        _identify(session, call, params, ivr.get_config(session))
-        session.flush()
+    # The call nearly always exists (its /twilio/voice opened it): found and locked in one
+    # statement, as the status change below needs it locked anyway.
+    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+    locked = call is not None
+    if call is None:
+        call, created = calls.open_inbound(session, params=params)
+        if created:  # its /twilio/voice was lost (or spooled): identify now
+            _identify(session, call, params, ivr.get_config(session))
+            session.flush()
     calls.log_event(session, kind=kind, params=params, call=call)
-    calls.advance_status(call, params.get("CallStatus"))
+    call_states.advance(session, call, params.get("CallStatus"), locked=locked)
     return call
 
 

@@ -10,14 +10,16 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock, keyring, listening
 from core.audit import record as audit
-from core.db import session_scope, write_locked
+from core.db import add_as_loaded, session_scope, table_of, write_locked
 from core.errors import NotFound
 from core.leases import LeaseKeeper
 from core.models import User
@@ -61,6 +63,30 @@ def _upsert(session: Session, sid: str, call: Call | None, kind: str) -> Recordi
     return recording
 
 
+_RECORDING_INSERTS: dict[str, Any] = {}
+
+
+def _insert_first(session: Session, sid: str, call: Call | None, kind: str, params: Mapping[str, str]) -> Recording:
+    """The recording of a first callback (in-progress), written in one statement as that
+    callback leaves it: INSERT ... ON CONFLICT DO NOTHING RETURNING id, the row put in the session
+    as loaded, so nothing more is written for it. A repeated callback finds the row (_upsert)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _RECORDING_INSERTS:
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = table_of(Recording)
+        _RECORDING_INSERTS[dialect] = (dialect_insert(table).on_conflict_do_nothing(index_elements=["recording_sid"])
+                                       .returning(table.c.id))
+    now = clock.now()
+    row: dict[str, Any] = {column.key: None for column in Recording.__table__.columns if column.key != "id"}
+    row.update(recording_sid=sid, call_id=call.id if call else None, kind=kind, status="in-progress",
+               source=params.get("RecordingSource") or None, channels=_int(params.get("RecordingChannels")),
+               twilio_url=params.get("RecordingUrl") or None, copy_attempts=0, created_at=now, updated_at=now)
+    new_id = session.execute(_RECORDING_INSERTS[dialect], row).scalar()
+    if new_id is None:
+        return _upsert(session, sid, call, kind)
+    return add_as_loaded(session, Recording, {"id": new_id, **row})
+
+
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.lstrip("-").isdigit() and int(value) >= 0 else None
 
@@ -75,8 +101,11 @@ def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "cal
         call, _ = calls.open_inbound(session, params={"CallSid": params["CallSid"]}, degraded=True)
     calls.log_event(session, kind="recording", params=params, call=call)
     kind = "voicemail" if kind == "voicemail" or params.get("RecordingSource") == "RecordVerb" else "call"
-    recording = _upsert(session, sid, call, kind)
     status = params.get("RecordingStatus") or "completed"
+    # A recording's first callback (in-progress) creates it: inserted as it leaves it. Later
+    # ones find it first (an INSERT that conflicts would be a statement more).
+    first = status == "in-progress"
+    recording = _insert_first(session, sid, call, kind, params) if first else _upsert(session, sid, call, kind)
     if RECORDING_STATUS_RANK.get(status, -1) > RECORDING_STATUS_RANK.get(recording.status, -1):
         recording.status = status
     recording.kind = kind
@@ -115,9 +144,12 @@ def _attach(session: Session, recording: Recording, call: Call | None) -> None:
         if call.ticket_id is None:
             log.error("recording %s has no ticket to go on (call %s)", recording.recording_sid, call.id)
             return
-        ticket_service.attach_recording(session, recording_ref=recording.recording_sid, kind="call",
-                                        ticket_id=call.ticket_id, call_sid=call.call_sid)
-        recording.ticket_id = call.ticket_id
+        # Set before the ticket's side flushes, so the recording's row is written once.
+        recording.ticket_id, recording.attached_at = call.ticket_id, clock.now()
+        with session.no_autoflush:
+            ticket_service.attach_recording(session, recording_ref=recording.recording_sid, kind="call",
+                                            ticket_id=call.ticket_id, call_sid=call.call_sid)
+        return
     recording.attached_at = clock.now()
 
 

@@ -42,7 +42,9 @@ class Call(TimestampMixin, Base):
     leg: Mapped[str] = mapped_column(String(16), default="caller")  # caller | agent
     direction: Mapped[str] = mapped_column(String(20), default="inbound")
     from_index: Mapped[str | None] = mapped_column(String(64), index=True)
-    from_number: Mapped[str | None] = mapped_column(Encrypted())
+    # Deferred: decrypted only where it is shown (the agent's desk masks it), not on each of the
+    # dozen loads of a call its webhooks make.
+    from_number: Mapped[str | None] = mapped_column(Encrypted(), deferred=True)
     # The dialled hotline number or `client:agent_<id>`; never a customer's number.
     to_number: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="ringing")

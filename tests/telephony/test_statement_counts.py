@@ -1,0 +1,186 @@
+"""The SQL statements each webhook of a whole call costs, pinned per webhook kind: the web
+process's CPU per call is mostly its statement count (docs/production.md §8), so a change that
+adds statements to a hot path fails here. Counts, not timings: they are the same on every run.
+A kind is the webhook's path with the event it reports (a status callback's CallStatus, a
+conference event's StatusCallbackEvent, a recording's RecordingStatus); statements of tasks run
+eagerly inside a webhook are counted apart, as a worker's."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from celery import signals
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from core import config
+from hotline.app import create_app
+from tests.telephony.hub import CALLER, Hub, available
+
+# A webhook runs the same statements every time; SQLite's counts include the BEGIN IMMEDIATE of
+# each unit of work, and PostgreSQL does some steps in one statement that SQLite does in several.
+EXPECTED: dict[str, dict[str, int]] = {
+    "postgresql": {
+        "/voice ringing": 6,
+        "/menu in-progress": 12,
+        "/wait in-progress": 3,
+        "/status (agent leg) initiated": 3,
+        "/status (agent leg) ringing": 3,
+        "/agent/answer in-progress": 28,
+        "/status (agent leg) in-progress": 2,
+        "/queue-result in-progress": 2,
+        "/conference in-progress": 7,
+        "/recording in-progress": 3,
+        "/conference/events conference-start": 2,
+        "/conference/events participant-join": 2,
+        "/conference/events participant-leave": 1,
+        "/conference/events conference-end": 1,
+        "/recording completed": 8,
+        "/status completed": 14,
+        "/status (agent leg) completed": 2,
+    },
+    "sqlite": {
+        "/voice ringing": 9,
+        "/menu in-progress": 26,
+        "/wait in-progress": 4,
+        "/status (agent leg) initiated": 4,
+        "/status (agent leg) ringing": 4,
+        "/agent/answer in-progress": 30,
+        "/status (agent leg) in-progress": 3,
+        "/queue-result in-progress": 3,
+        "/conference in-progress": 8,
+        "/recording in-progress": 4,
+        "/conference/events conference-start": 3,
+        "/conference/events participant-join": 3,
+        "/conference/events participant-leave": 2,
+        "/conference/events conference-end": 2,
+        "/recording completed": 9,
+        "/status completed": 15,
+        "/status (agent leg) completed": 3,
+    },
+}
+# Where the agent's phone hangs up first, what differs from the caller hanging up.
+AGENT_HANGS_UP: dict[str, dict[str, int]] = {
+    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 6, "/status completed": 9},
+    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 7, "/status completed": 10},
+}
+# The event parameter that names what a callback reports, in the order looked for.
+EVENT_PARAMS = ("StatusCallbackEvent", "RecordingStatus", "CallStatus")
+
+
+class StatementCounter:
+    """ASGI middleware and engine listener: statements by the request (or task) running them.
+    Requests come one at a time here (the test client waits for each, the simulator's
+    webhooks nest inside the hub's REST requests), so a stack of what is running is enough."""
+
+    def __init__(self) -> None:
+        self.running: list[str] = []
+        self.statements: dict[str, list[int]] = defaultdict(list)
+        self.app: Any = None
+        self.texts: list[tuple[str, str]] = []
+
+    def middleware(self, app: Any) -> Any:
+        self.app = app
+        return self
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/twilio/"):
+            await self.app(scope, receive, send)
+            return
+        body, messages = b"", []
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        form = dict(parse_qsl(body.decode()))
+        reported = next((form[name] for name in EVENT_PARAMS if form.get(name)), "")
+        leg = " (agent leg)" if b"leg=agent" in scope.get("query_string", b"") else ""
+        kind = scope["path"].removeprefix("/twilio") + leg + (f" {reported}" if reported else "")
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        self.running.append(kind)
+        self.statements[kind].append(0)
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self.running.pop()
+
+    def statement(self, _conn: Any, _cursor: Any, text: str, *_: Any) -> None:
+        if self.running and not self.running[-1].startswith("task "):
+            self.statements[self.running[-1]][-1] += 1
+            self.texts.append((self.running[-1], " ".join(text.split())))
+
+    def task_started(self, task: Any = None, **_: Any) -> None:
+        self.running.append(f"task {task.name}")
+
+    def task_ended(self, **_: Any) -> None:
+        self.running.pop()
+
+    def per_kind(self) -> dict[str, int]:
+        """Each kind's statements; a kind whose webhooks differ shows their largest."""
+        return {kind: max(counts) for kind, counts in self.statements.items()}
+
+
+@pytest.fixture
+def counter() -> StatementCounter:
+    return StatementCounter()
+
+
+@pytest.fixture
+def app(settings: config.Settings, counter: StatementCounter) -> Any:
+    hub_app = create_app(settings, start_background=False)
+    hub_app.add_middleware(counter.middleware)  # outermost: it sees every webhook whole
+    return hub_app
+
+
+@pytest.fixture
+def counted(client: TestClient, engine: Any, counter: StatementCounter) -> Iterator[StatementCounter]:
+    event.listen(engine, "before_cursor_execute", counter.statement)
+    signals.task_prerun.connect(counter.task_started)
+    signals.task_postrun.connect(counter.task_ended)
+    try:
+        yield counter
+    finally:
+        signals.task_postrun.disconnect(counter.task_ended)
+        signals.task_prerun.disconnect(counter.task_started)
+        event.remove(engine, "before_cursor_execute", counter.statement)
+
+
+@pytest.mark.parametrize("hangs_up", ["caller", "agent"])  # who ends the call
+def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted: StatementCounter,
+                                                 db_dialect: str, hangs_up: str) -> None:
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    assert sim.press(sid, "1")
+    sim.pump()
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    assert phone.ringing(), sim.heard(sid)
+    phone.answer()
+    sim.pump()
+    sim.advance(45)
+    assert any("[joined" in line for line in sim.heard(sid))
+    if hangs_up == "agent":  # the agent's phone drops: the caller waits again, then gives up
+        phone.hangup()
+        sim.pump()
+    sim.hangup(sid)
+    sim.pump()
+    sim.advance(120)  # wrap-up ends, late callbacks arrive
+    sim.pump()
+
+    counts = counted.per_kind()
+    expected = {**EXPECTED[db_dialect], **(AGENT_HANGS_UP[db_dialect] if hangs_up == "agent" else {})}
+    changed = sorted(kind for kind in counts.keys() | expected.keys() if counts.get(kind) != expected.get(kind))
+    listing = "\n".join(f"  {kind}: {text[:160]}" for kind, text in counted.texts if kind in changed)
+    assert counts == expected, f"statements of {changed}:\n{listing}"
+    # The caller's number is written once and read only where it is shown (masked, on the desk):
+    # no webhook decrypts it.
+    assert [kind for kind, text in counted.texts if text.startswith("SELECT") and "calls.from_number" in text] == []
