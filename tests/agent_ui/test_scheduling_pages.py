@@ -128,6 +128,9 @@ def test_leave_refused_then_asked_and_approved(client: TestClient, session: Sess
     signed_in_client(client, world.supervisor)
     page = client.get("/shifts").text
     assert 'id="leave-to-decide"' in page
+    # The approver reads why the leave is asked before deciding.
+    to_decide = page.split('id="leave-to-decide"', 1)[1].split("</table>", 1)[0]
+    assert ">Reason</th>" in to_decide and "<td>Family</td>" in to_decide
     assert client.post(f"/shifts/leave/{leave.id}/approve", follow_redirects=False).status_code == 303
     assert fresh(session).get(LeaveRequest, leave.id).status == "approved"
 
@@ -751,3 +754,14 @@ def test_my_shifts_name_their_template_and_a_swap_says_what_it_waits_for(client:
     _zh(client)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/shifts").text))
     assert "待同事确认 · 待班长审批" in text
+
+
+def test_the_for_labels_of_leave_and_notices_read_right_in_chinese(client: TestClient, world: World) -> None:
+    """One English word, three meanings: a grant lasts *for* two hours (时长), but leave is asked
+    *for* a person and a notice is *for* a team; those two labels read as a duration in Chinese."""
+    signed_in_client(client, world.leader)
+    _zh(client)
+    leave = client.get("/shifts").text
+    assert re.search(r'<label for="leave-user">请假人</label>', leave)
+    notices = client.get("/notices").text
+    assert re.search(r'<label for="notice-team">发送对象</label>', notices)
