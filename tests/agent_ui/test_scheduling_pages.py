@@ -753,7 +753,7 @@ def test_my_shifts_name_their_template_and_a_swap_says_what_it_waits_for(client:
     assert "colleague to confirm · team leaders to approve" in text
     _zh(client)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/shifts").text))
-    assert "待同事确认 · 待班长审批" in text
+    assert "已提出：待同事确认 · 待班长审批" in text  # a Chinese colon after the state
 
 
 def test_the_for_labels_of_leave_and_notices_read_right_in_chinese(client: TestClient, world: World) -> None:
