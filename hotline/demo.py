@@ -314,11 +314,13 @@ def quiet_webhook_lines(quiet: bool = True) -> None:
 
 
 def banner(settings: config.Settings, calls_per_minute: float) -> str:
+    # Pages name people by display name; each line says whose sign-in it is.
     width = max(len(u) for u, _, _ in STAFF)
-    people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]}" + ("  (yours: go available and answer calls)"
-                                                               if u == "agent1" else
-                                                               "  (simulated: answers calls)" if u in BOTS else "")
-                       for u, r, _ in STAFF)
+    role_width = max(len(ROLE_NAMES[r]) for _, r, _ in STAFF)
+    people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]:<{role_width}}  {name}"
+                       + ("  (yours: go available and answer calls)" if u == "agent1" else
+                          "  (simulated: answers calls)" if u in BOTS else "")
+                       for u, r, name in STAFF)
     return (f"\nHotline demo at {settings.public_url}/signin\n"
             f"Simulated calls and agents: {settings.public_url}/simulator\n"
             f"Sign in as any of these, password {DEMO_PASSWORD}:\n{people}\n"

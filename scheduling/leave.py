@@ -107,7 +107,8 @@ def _deciders(session: Session, leave_ids: list[int]) -> dict[int, set[int]]:
 
 def _step_problems(leave: LeaveRequest, by: User, earlier: set[int]) -> list[rules.Violation]:
     return rules.approver_violations(person_id=leave.user_id, step=leave.steps[leave.step_index], approver_id=by.id,
-                                     approver_role=by.role, earlier_approver_ids=sorted(earlier))
+                                     approver_role=by.role, earlier_approver_ids=sorted(earlier),
+                                     later_steps=leave.steps[leave.step_index + 1:])
 
 
 def _check_approver(session: Session, leave: LeaveRequest, by: User) -> str:

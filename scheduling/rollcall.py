@@ -98,8 +98,9 @@ def check_shift(session: Session, *, shift: Shift, by: User | None = None) -> Ro
     leave = session.scalar(select(LeaveRequest).where(
         LeaveRequest.user_id == shift.user_id, LeaveRequest.status == "approved",
         LeaveRequest.start_at <= shift.start_at, LeaveRequest.end_at > shift.start_at).limit(1))
-    presence = spells(session, user_id=shift.user_id, start=shift.start_at - ARRIVAL_WINDOW,
-                      end=max(min(now, shift.end_at), shift.start_at - ARRIVAL_WINDOW + timedelta(seconds=1)))
+    # Before the arrival window opens nobody has arrived yet, whatever their presence is now.
+    opens = shift.start_at - ARRIVAL_WINDOW
+    presence = spells(session, user_id=shift.user_id, start=opens, end=min(now, shift.end_at)) if now > opens else []
     status, arrived, late, away, found = assess(shift.start_at, shift.end_at, presence, now=now,
                                                 on_leave=leave is not None, rules=policy(session))
     if leave is not None and leave.counts_as_absence and leave.absence_rule:

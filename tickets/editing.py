@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from core import clock, directory
+from core import clock, directory, permissions
 from core.errors import NOT_ALLOWED_VALUE, Conflict, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from tickets import access, complaints, grants, sla, timeline
@@ -42,7 +42,8 @@ def _editable(session: Session, ticket_id: int, by: User) -> Ticket:
 def _assignee(session: Session, ticket: Ticket, by: User, value: int | None, errors: list[dict[str, Any]]) -> None:
     if value is not None:
         user = access.staff_member(session, value)
-        if user is None or not user.is_active:
+        # Only someone who works tickets can hold one: a QA inspector reads them, nothing more.
+        if user is None or not user.is_active or not permissions.allowed(user.role, permissions.AGENTS):
             errors.append({"loc": ["assignee_id"], "msg": "Choose someone from the list.", "params": {"id": value}})
             return
         if by.role == Role.team_leader.value and user.id != by.id and user.team_id != by.team_id:

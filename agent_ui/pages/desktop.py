@@ -30,6 +30,7 @@ PAGE = "desktop/page.html"
 PHONE_ACTIONS = {"answer": ("offer", phone_api.answer), "decline": ("offer", phone_api.decline),
                  "hangup": ("call", phone_api.hangup)}
 TEXT_LIMIT = 10_000
+SUBJECT_LIMIT = 200
 
 
 def phone_kind() -> str:
@@ -44,11 +45,11 @@ def phone_kind() -> str:
 
 
 def _page(request: Request, session: DbSession, user: AgentUser, ip: str | None, *, status_code: int = 200,
-          errors: dict[str, Any] | None = None) -> Response:
+          errors: dict[str, Any] | None = None, typed: dict[str, str] | None = None) -> Response:
     desktop_view.prepare_for_audit(session, desktop_view.PANELS)
     context = desktop_view.context(session, user, source_ip=ip)
     kind = phone_kind()
-    context.update(errors=errors or {}, phone_kind=kind)
+    context.update(errors=errors or {}, phone_kind=kind, typed=typed or {})
     response = render(request, PAGE, context, status_code=status_code,
                       block="desktop_main" if is_htmx(request) else None)
     if kind == "twilio":
@@ -76,15 +77,16 @@ PANEL_FIELDS = {"state": "state", "version": "version", "category": "category", 
 
 
 def _refused(request: Request, session: DbSession, user: AgentUser, ip: str | None, panel: str,
-             exc: DomainError) -> Response:
+             exc: DomainError, *, typed: dict[str, str] | None = None) -> Response:
     """The refusal beside its field, in the reader's language: the panel for htmx, else the page
-    itself (not a redirect, so nothing typed or refused travels in a cookie or the address)."""
+    itself (not a redirect, so nothing typed or refused travels in a cookie or the address).
+    `typed` is what the person wrote in the refused form, shown again rather than lost."""
     session.rollback()  # nothing half-done is committed; the panel is read afresh
     errors = {panel: describe(exc, fields=PANEL_FIELDS)}
     status = 422 if exc.code == "invalid" else 409
     if is_htmx(request):
-        return _panel(request, session, user, panel, status_code=status, errors=errors, ip=ip)
-    return _page(request, session, user, ip, status_code=status, errors=errors)
+        return _panel(request, session, user, panel, status_code=status, errors=errors, ip=ip, typed=typed or {})
+    return _page(request, session, user, ip, status_code=status, errors=errors, typed=typed)
 
 
 @router.get("/desktop", include_in_schema=False)
@@ -125,13 +127,22 @@ def phone(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, a
     return _done(request, session, user, panel)
 
 
+def _typed(*, category: str, subject: str, notes: str, resolution: str) -> dict[str, str]:
+    """The ticket form as the agent sent it, for the panel to show again after a refusal."""
+    return {"category": category, "subject": subject[:SUBJECT_LIMIT], "notes": notes[:TEXT_LIMIT],
+            "resolution": resolution[:TEXT_LIMIT]}
+
+
 @router.post("/desktop/tickets/{ticket_id}", include_in_schema=False)
 def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, ticket_id: int,
                 version: Annotated[int, Form()], category: Annotated[str, Form()] = "",
-                notes: Annotated[str, Form()] = "", resolution: Annotated[str, Form()] = "") -> Response:
+                subject: Annotated[str, Form()] = "", notes: Annotated[str, Form()] = "",
+                resolution: Annotated[str, Form()] = "") -> Response:
     """The autosave (htmx, as the agent types) and the plain Save button."""
-    changes = {"category": category, "description": notes.strip()[:TEXT_LIMIT] or None,
+    changes = {"category": category, "subject": subject.strip()[:SUBJECT_LIMIT] or None,
+               "description": notes.strip()[:TEXT_LIMIT] or None,
                "resolution": resolution.strip()[:TEXT_LIMIT] or None}
+    typed = _typed(category=category, subject=subject, notes=notes, resolution=resolution)
     try:
         before = ticket_service.get(session, ticket_id=ticket_id, user=user).category
         ticket = ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)
@@ -141,7 +152,7 @@ def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: Clien
             errors = {"ticket": describe(exc, fields=PANEL_FIELDS)}
             return render(request, "desktop/_ticket_status.html", {"errors": errors,
                                                                    "autosave": True}, status_code=409)
-        return _refused(request, session, user, ip, "ticket", exc)
+        return _refused(request, session, user, ip, "ticket", exc, typed=typed)
     if is_htmx(request):
         status = render(request, "desktop/_ticket_status.html", {"saved_at": clock.now(),
                                                                  "saved_version": ticket.version})
@@ -158,14 +169,17 @@ def save_ticket(request: Request, session: DbSession, user: AgentUser, ip: Clien
 @router.post("/desktop/tickets/{ticket_id}/resolve", include_in_schema=False)
 def resolve_ticket(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, ticket_id: int,
                    version: Annotated[int, Form()], category: Annotated[str, Form()] = "",
-                   notes: Annotated[str, Form()] = "", resolution: Annotated[str, Form()] = "") -> Response:
-    changes = {"category": category, "description": notes.strip()[:TEXT_LIMIT] or None}
+                   subject: Annotated[str, Form()] = "", notes: Annotated[str, Form()] = "",
+                   resolution: Annotated[str, Form()] = "") -> Response:
+    changes = {"category": category, "subject": subject.strip()[:SUBJECT_LIMIT] or None,
+               "description": notes.strip()[:TEXT_LIMIT] or None}
     try:
         ticket = ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes=changes)
         ticket_service.transition(session, ticket_id=ticket_id, by=user, to="resolved", version=ticket.version,
                                   resolution=resolution.strip()[:TEXT_LIMIT])
     except DomainError as exc:
-        return _refused(request, session, user, ip, "ticket", exc)
+        typed = _typed(category=category, subject=subject, notes=notes, resolution=resolution)
+        return _refused(request, session, user, ip, "ticket", exc, typed=typed)
     return _done(request, session, user, "ticket")
 
 

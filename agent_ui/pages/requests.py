@@ -78,6 +78,9 @@ def _context(session: DbSession, user: User, zone: str, locale: str = "en") -> d
         "leader": access.at_least(user, Role.team_leader), "status_words": common.STATUS,
         "leave_kinds": common.LEAVE_KINDS, "step_words": common.STEPS, "shift_kinds": common.SHIFT_KINDS,
         "now": now, "today": common.today(zone), "timedelta_day": timedelta(days=1),
+        # A shift reads by its template's name (Early, Late), since one kind has several.
+        "template_names": {t.id: t.name for t in shift_service.list_templates(
+            session, site_id=user.site_id, include_inactive=True)} if user.site_id else {},
     }
 
 

@@ -371,8 +371,10 @@ def _assignable(session: DbSession, user: User, ticket: Any) -> list[User]:
     if not permissions.allowed(user.role, permissions.TEAM_LEADERS):
         return []
     if user.role == Role.team_leader.value:
-        return list_users(session, team_id=user.team_id) if user.team_id else [user]
-    return list_users(session, site_id=ticket.site_id)
+        people = list_users(session, team_id=user.team_id) if user.team_id else [user]
+    else:
+        people = list_users(session, site_id=ticket.site_id)
+    return [p for p in people if permissions.allowed(p.role, permissions.AGENTS)]  # not QA inspectors
 
 
 def _assignment_context(session: DbSession, user: User, ticket: Any, can_work: bool) -> dict[str, Any]:

@@ -200,11 +200,13 @@ REFUSAL_REASONS = ("staffing", "notice", "documents", "other")
 
 
 def approver_violations(*, person_id: int, step: str, approver_id: int, approver_role: str,
-                        earlier_approver_ids: Sequence[int] = ()) -> list[Violation]:
+                        earlier_approver_ids: Sequence[int] = (), later_steps: Sequence[str] = ()) -> list[Violation]:
     """What stops this person from deciding this step: level by level, each step is decided by
     someone else than the person on leave, of at least the step's rank on the management ladder,
-    who has not already approved an earlier step of the same leave. An administrator runs the
-    hub; being one does not make anyone an approver."""
+    who has not already approved an earlier step of the same leave, and who is not the rank a
+    later step waits for (they decide that step, not this one: a center head who took the
+    supervisor's step could not take their own, and with one center head the request would wait
+    for ever). An administrator runs the hub; being one does not make anyone an approver."""
     if approver_id == person_id:
         return [violation("leave.approver_self")]
     if approver_role == "admin":
@@ -214,4 +216,6 @@ def approver_violations(*, person_id: int, step: str, approver_id: int, approver
         found.append(violation(f"leave.needs_{step}"))
     if approver_id in earlier_approver_ids:
         found.append(violation("leave.approver_repeated"))
+    if any(rank(approver_role) >= rank(later) for later in later_steps):
+        found.append(violation("leave.approver_needed_later"))
     return found

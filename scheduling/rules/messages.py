@@ -38,6 +38,8 @@ MESSAGES: dict[str, str] = {
     "leave.needs_center_head": "This step is for the center head.",
     "leave.approver_repeated": "You decided an earlier step of this request; level by level, the next step is "
                                "someone else's.",
+    "leave.approver_needed_later": "A later step of this request is yours; level by level, this step is the "
+                                   "supervisor's.",
     "leave.refused.staffing": "Not enough people would be left on duty.",
     "leave.refused.notice": "Asked too late to arrange cover.",
     "leave.refused.documents": "The reason or papers given are not enough for this kind of leave.",

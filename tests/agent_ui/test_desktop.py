@@ -224,3 +224,66 @@ def test_only_the_presence_changes_the_agent_may_make_are_offered(client: TestCl
     desk.agent.locale = "zh_Hans"
     session.commit()
     assert "通话结束后才能更改状态。" in client.get("/desktop").text
+
+
+def test_the_agent_gives_the_ticket_a_subject_during_the_call(client: TestClient, session: Session, desk: Desk,
+                                                              sim) -> None:  # type: ignore[no-untyped-def]
+    """The ticket list shows each ticket's subject: the agent writes it beside the call, as the
+    notes, and it is kept on save and on resolve (an empty subject left a "–" in the list)."""
+    set_presence(desk.agent, "available")
+    ring_agent(sim, desk.agent)
+    signed_in_client(client, desk.agent)
+    client.post("/desktop/phone/answer", follow_redirects=False)
+    sim.pump()
+    page = client.get("/desktop").text
+    assert 'id="ticket-subject"' in page and 'name="subject"' in page
+    ticket_id = int(re.search(r'action="/desktop/tickets/(\d+)"', page).group(1))
+    version = int(re.search(r'id="ticket-version" value="(\d+)"', page).group(1))
+    saved = client.post(f"/desktop/tickets/{ticket_id}", headers=HX, data={
+        "version": version, "category": "inquiry", "subject": "  Points balance  ", "notes": "", "resolution": ""})
+    assert saved.status_code == 200
+    assert ticket_service.get(fresh(session), ticket_id=ticket_id, user=None).subject == "Points balance"
+    version = int(re.search(r'id="ticket-version" value="(\d+)" hx-swap-oob="true"', saved.text).group(1))
+    # Resolving without a resolution is refused: what the agent typed since the last autosave stays.
+    refused = client.post(f"/desktop/tickets/{ticket_id}/resolve", headers=HX, data={
+        "version": version, "category": "complaint", "subject": "Points balance and hours",
+        "notes": "Asked twice", "resolution": ""})
+    assert refused.status_code == 422 and 'id="ticket-resolution-error"' in refused.text
+    assert 'value="Points balance and hours"' in refused.text and ">Asked twice</textarea>" in refused.text
+    assert re.search(r'<option value="complaint" selected', refused.text)
+    resolved = client.post(f"/desktop/tickets/{ticket_id}/resolve", headers=HX, data={
+        "version": version, "category": "inquiry", "subject": "Points balance and hours", "notes": "",
+        "resolution": "Told the balance"})
+    assert resolved.status_code == 200 and 'value="Points balance and hours"' in resolved.text
+    assert ticket_service.get(fresh(session), ticket_id=ticket_id, user=None).subject == "Points balance and hours"
+    listed = client.get("/tickets").text
+    assert "Points balance and hours" in listed
+
+
+def test_no_next_attempt_is_announced_once_the_authorisation_has_ended(client: TestClient, session: Session,
+                                                                        desk: Desk, sim, clock, settings,
+                                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The customer missed the first attempt and the next is set for half an hour later; the
+    authorisation ends before then. The hub will not dial without it, so the desk no longer says
+    "next attempt at 9:30" (seen in the demo at a time already past) but that no attempt follows."""
+    from telephony.simulator.customers import Customers
+
+    monkeypatch.setattr(settings, "twilio_caller_id", "+862160000000")
+    ticket_id = callback_ticket(session, desk)
+    grant_for(session, desk, minutes=30, ticket_id=ticket_id)
+    signed_in_client(client, desk.agent)
+    client.post(f"/desktop/tickets/{ticket_id}/callback", headers=HX)
+    sim.pump()
+    Customers(answer=0.0, busy=0.0).tick(sim, 0.0)
+    sim.advance(31)
+    sim.pump()
+    page = client.get("/desktop").text
+    assert "No answer" in page and "next attempt at" in page
+    clock.advance(minutes=30, seconds=5)  # the authorisation (30 minutes) has ended; no dial since
+    page = client.get("/desktop").text
+    assert "Expired" in page and "No answer" in page
+    assert "next attempt at" not in page and "no more attempts: the authorisation has ended" in page
+    desk.agent.locale = "zh_Hans"
+    session.commit()
+    page = client.get("/desktop").text
+    assert "不再尝试：授权已结束" in page

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Role
+from scheduling import shifts
 from scheduling.models import DutyLog, Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
 from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
 from tests.scheduling.conftest import World, assign, world
@@ -127,6 +128,9 @@ def test_leave_refused_then_asked_and_approved(client: TestClient, session: Sess
     signed_in_client(client, world.supervisor)
     page = client.get("/shifts").text
     assert 'id="leave-to-decide"' in page
+    # The approver reads why the leave is asked before deciding.
+    to_decide = page.split('id="leave-to-decide"', 1)[1].split("</table>", 1)[0]
+    assert ">Reason</th>" in to_decide and "<td>Family</td>" in to_decide
     assert client.post(f"/shifts/leave/{leave.id}/approve", follow_redirects=False).status_code == 303
     assert fresh(session).get(LeaveRequest, leave.id).status == "approved"
 
@@ -727,3 +731,37 @@ def test_a_shift_template_refused_beside_its_fields_in_both_languages(client: Te
     from scheduling import shifts as shift_service
 
     assert {t.name for t in shift_service.list_templates(fresh(session), site_id=world.site.id)} == {"Day", "Night"}
+
+
+def test_my_shifts_name_their_template_and_a_swap_says_what_it_waits_for(client: TestClient, session: Session,
+                                                                          world: World) -> None:
+    """Two templates of one kind (the demo's Early and Late are both day shifts) read apart by
+    name, and a proposed swap's pending steps read as separate words, in both languages."""
+    late = shifts.create_template(session, site_id=world.site.id, name="Late", start="14:00", length_minutes=480,
+                                  kind="day", skill_code="hotline")
+    session.commit()
+    shift = shifts.assign(session, user_id=world.agents[0].id, day=WEDNESDAY, template_id=late.id,
+                          by=world.leader)
+    session.commit()
+    signed_in_client(client, world.agents[0])
+    client.post("/shifts/swaps", data={"shift_id": shift.id, "partner_id": world.agents[1].id})
+    page = client.get("/shifts").text
+    mine = page.split('id="my-shifts"', 1)[1].split("</table>", 1)[0]
+    assert "Late" in mine and "Day shift" in mine
+    assert re.search(r'<option value="%d"[^>]*>[^<]*· Late</option>' % shift.id, page)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "colleague to confirm · team leaders to approve" in text
+    _zh(client)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", client.get("/shifts").text))
+    assert "已提出：待同事确认 · 待班长审批" in text  # a Chinese colon after the state
+
+
+def test_the_for_labels_of_leave_and_notices_read_right_in_chinese(client: TestClient, world: World) -> None:
+    """One English word, three meanings: a grant lasts *for* two hours (时长), but leave is asked
+    *for* a person and a notice is *for* a team; those two labels read as a duration in Chinese."""
+    signed_in_client(client, world.leader)
+    _zh(client)
+    leave = client.get("/shifts").text
+    assert re.search(r'<label for="leave-user">请假人</label>', leave)
+    notices = client.get("/notices").text
+    assert re.search(r'<label for="notice-team">发送对象</label>', notices)

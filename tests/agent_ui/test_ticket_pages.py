@@ -337,3 +337,19 @@ def test_complaint_reply_is_recorded_and_stops_the_reply_clock(client: TestClien
     page = client.get(f"/tickets/{ticket_id}")
     assert 'id="reply-answered"' in page.text and "on time" in page.text and 'id="reply-form"' not in page.text
     assert "Refund agreed" in page.text and "Complaint answered" in page.text
+
+
+def test_a_ticket_is_assigned_only_to_someone_who_works_tickets(client: TestClient, session: Session,
+                                                               desk: Desk) -> None:
+    """A QA inspector reads tickets but cannot work one (nor open the ticket pages): the
+    supervisor's list of assignees left them in, and the ticket went to someone who could do
+    nothing with it."""
+    qa_name = fresh(session).get(type(desk.qa), desk.qa.id).display_name
+    ticket_id = _ticket(session, desk)
+    signed_in_client(client, desk.supervisor)
+    page = client.get(f"/tickets/{ticket_id}").text
+    options = page.split('id="assign-assignee"', 1)[1].split("</select>", 1)[0]
+    assert "Bo Teammate" in options and f'value="{desk.qa.id}"' not in options and qa_name not in options
+    refused = client.post(f"/tickets/{ticket_id}/assign", data={"assignee": str(desk.qa.id), "version": "1"})
+    assert refused.status_code == 422 and 'id="assign-assignee-error"' in refused.text
+    assert ticket_service.get(fresh(session), ticket_id=ticket_id, user=None).assignee_id != desk.qa.id

@@ -140,6 +140,12 @@ def test_during_a_call_the_ticket_stands_beside_the_card_that_follows_it(
     listed = card.locator(f"#card-ticket-{ticket_id}")
     expect(listed).to_contain_text(inquiry)
     expect(listed.locator("a.ticket-number")).to_have_attribute("href", f"/tickets/{ticket_id}")
+    # "My tickets" beside the queue is narrow at 1280: its SLA badge stays on one line (it read
+    # "On / time" in a tall pill), as high as the tier badge in the call's title.
+    sla = agent.locator(f"#tickets-panel tr:has(a[href='/tickets/{ticket_id}']) .badge.sla")
+    expect(sla).to_be_visible()
+    one_line = agent.locator("#call-title .badge").bounding_box()["height"]
+    assert sla.bounding_box()["height"] <= one_line + 1, (sla.bounding_box(), one_line)
 
     agent.locator("#ticket-category").select_option("complaint")
     expect(listed).to_contain_text(complaint)  # the card follows the ticket without a reload

@@ -39,6 +39,11 @@ def test_banner_names_each_users_role_and_the_simulator_page() -> None:
         line = next(line for line in text.splitlines() if line.split()[:1] == [username])
         assert role in line
     assert demo.DEMO_PASSWORD in text
+    # The pages name people by display name (a swap with "Bot Liu", leave of "Sun Head"): the
+    # banner says whose sign-in each is, so a swap can be confirmed as the colleague asked.
+    for username, name in (("agent4", "Bot Liu"), ("head", "Sun Head"), ("lead", "Li Lead")):
+        line = next(line for line in text.splitlines() if line.split()[:1] == [username])
+        assert name in line
 
 
 def test_webhook_lines_go_to_debug_in_the_demo(caplog: pytest.LogCaptureFixture) -> None:

@@ -64,6 +64,22 @@ def test_roll_call_late_absent_and_left_post(session, world, clock) -> None:  # 
     assert excused.status == "excused"
 
 
+def test_roll_call_before_the_arrival_window_expects_the_person(session, world, clock) -> None:  # type: ignore[no-untyped-def]
+    """An afternoon shift looked at in the morning: the person has been available since the
+    morning's shift, but arriving counts only from three hours before the start. They are
+    expected, not "present, arrived" at a time still to come (seen in the demo: arrived 11:00 AM,
+    read at 10:39 AM)."""
+    agent = world.agents[0]
+    shift = assign(session, world, agent, date(2026, 1, 6))  # 07:00 UTC
+    _presence(session, agent, (shift.start_at - timedelta(hours=6), "available"))
+    clock.set(shift.start_at - rollcall.ARRIVAL_WINDOW - timedelta(minutes=21))
+    entry = rollcall.check_shift(session, shift=shift, by=world.leader)
+    assert (entry.status, entry.arrived_at) == ("expected", None)
+    clock.set(shift.start_at - timedelta(minutes=30))  # within the window: on time, since it opened
+    entry = rollcall.check_shift(session, shift=shift, by=world.leader)
+    assert entry.status == "on_time" and entry.arrived_at == shift.start_at - rollcall.ARRIVAL_WINDOW
+
+
 def test_duty_log_and_handover(session, world) -> None:  # type: ignore[no-untyped-def]
     log = dutylog.open_log(session, site_id=world.site.id, day=date(2026, 1, 5), shift_kind="day", by=world.leader)
     assert log.figures_source["inquiry_count"] == "tickets" and log.inquiry_count == 0

@@ -46,14 +46,29 @@ def test_each_approval_step_is_taken_by_a_different_person_of_at_least_that_step
     assert two_days.steps == ["supervisor", "center_head"]
     with pytest.raises(NotYourTurn):
         leave.approve(session, leave_id=two_days.id, by=world.leader)  # below the supervisor's rank
-    leave.approve(session, leave_id=two_days.id, by=world.center_head)  # a rank above the step is enough
-    with pytest.raises(NotYourTurn) as caught:  # but level by level: not the same person twice
+    # Level by level: the center head does not take the supervisor's step of a request that comes
+    # to the center head next; having approved it they could not decide their own step, and a
+    # center with one center head would hold the request for ever.
+    with pytest.raises(NotYourTurn) as caught:
         leave.approve(session, leave_id=two_days.id, by=world.center_head)
-    assert [v.rule for v in caught.value.violations] == ["leave.approver_repeated"]
+    assert [v.rule for v in caught.value.violations] == ["leave.approver_needed_later"]
+    assert two_days not in leave.waiting_for(session, viewer=world.center_head)
+    assert two_days in leave.waiting_for(session, viewer=world.supervisor)
+    leave.approve(session, leave_id=two_days.id, by=world.supervisor)
+    with pytest.raises(NotYourTurn) as caught:  # not the same person twice
+        leave.approve(session, leave_id=two_days.id, by=world.supervisor)
+    assert "leave.approver_repeated" in [v.rule for v in caught.value.violations]
     assert two_days.status == "pending" and two_days.step_index == 1
-    other_head = make_user(session, role=Role.center_head, site=world.site)
-    leave.approve(session, leave_id=two_days.id, by=other_head)
+    assert two_days in leave.waiting_for(session, viewer=world.center_head)
+    leave.approve(session, leave_id=two_days.id, by=world.center_head)
     assert two_days.status == "approved"
+    # A rank above the step is enough where no later step is theirs: the center head decides a
+    # one-day leave when the supervisor cannot.
+    third = assign(session, world, me, date(2026, 1, 15))
+    one_day = leave.request(session, user_id=me.id, kind="personal", start=third.start_at, end=third.end_at, by=me)
+    assert one_day.steps == ["supervisor"]
+    leave.approve(session, leave_id=one_day.id, by=world.center_head)
+    assert one_day.status == "approved"
 
 
 def test_an_admin_is_not_a_leave_approver(session, world) -> None:  # type: ignore[no-untyped-def]
