@@ -57,6 +57,7 @@ def facts_for(session: Session, *, user: User, kind: str, start: datetime, end: 
         shifts=[rules.LeaveShift(s.start_at, s.end_at, s.day, s.kind, s.source) for s in covered],
         named_shift_owner_id=owner, other_leave=[(s, e) for s, e in others], holidays=days_off,
         holiday_special_case=holiday_special_case, next_shift_day=next_shift.day if next_shift else None,
+        person_role=str(user.role),
     )
 
 

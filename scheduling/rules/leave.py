@@ -41,6 +41,7 @@ class LeaveFacts:
     holidays: frozenset[date] = frozenset()
     holiday_special_case: bool = False
     next_shift_day: date | None = None  # the person's first shift after the leave ends
+    person_role: str = "agent"  # the role of the person on leave (their own rank's step is their superior's)
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,15 @@ def leave_days(f: LeaveFacts) -> int:
 
 def steps_for(f: LeaveFacts, p: Policy) -> list[str]:
     """Level by level, never skipping: the supervisor, then the center head for more than
-    `supervisor_leave_max_days` days and for business and study leave."""
-    if f.kind in CENTER_HEAD_KINDS or leave_days(f) > p.supervisor_leave_max_days:
-        return ["supervisor", "center_head"]
-    return ["supervisor"]
+    `supervisor_leave_max_days` days and for business and study leave. A supervisor's own leave
+    goes to their superior, the center head, at once: the supervisor's step is not theirs to take,
+    and a center head who took it could not take the next (no one decides two steps), so with one
+    supervisor and one center head the request would wait for ever. A center head's own leave is
+    decided by another center head."""
+    steps = ["supervisor", "center_head"] if (
+        f.kind in CENTER_HEAD_KINDS or leave_days(f) > p.supervisor_leave_max_days) else ["supervisor"]
+    own = [step for step in steps if rank(step) > rank(f.person_role)]
+    return own or ["center_head"]
 
 
 def evaluate(f: LeaveFacts, p: Policy) -> LeaveDecision:

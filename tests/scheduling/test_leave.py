@@ -151,14 +151,37 @@ def test_nobody_approves_their_own_leave_and_a_step_needs_at_least_its_rank(sess
     boss = world.supervisor
     own = leave.request(session, user_id=boss.id, kind="personal", start=datetime(2026, 1, 20, 8, tzinfo=UTC),
                         end=datetime(2026, 1, 20, 16, tzinfo=UTC), by=boss)
-    assert own.steps == ["supervisor"]
+    assert own.steps == ["center_head"]  # a supervisor's superior decides it
     with pytest.raises(NotYourTurn) as caught:
         leave.approve(session, leave_id=own.id, by=boss)
     assert [v.rule for v in caught.value.violations] == ["leave.approver_self"]
     assert leave.waiting_for(session, viewer=boss) == []  # not offered to them either
     with pytest.raises(NotYourTurn) as caught:
         leave.approve(session, leave_id=own.id, by=world.leader)
-    assert [v.rule for v in caught.value.violations] == ["leave.needs_supervisor"]
+    assert [v.rule for v in caught.value.violations] == ["leave.needs_center_head"]
     assert [r.id for r in leave.waiting_for(session, viewer=world.center_head)] == [own.id]
     leave.approve(session, leave_id=own.id, by=world.center_head)
     assert own.status == "approved"
+
+
+def test_a_supervisors_own_leave_goes_to_the_center_head_who_decides_it_alone(session, world) -> None:  # type: ignore[no-untyped-def]
+    """Level by level, a supervisor's superior is the center head: their leave, of one day or
+    more, waits for the center head alone. Before, a two-day request waited at the supervisor's
+    step, which the one center head could not take (it is their own step next), for ever."""
+    boss = world.supervisor
+    two_days = leave.request(session, user_id=boss.id, kind="personal", start=datetime(2026, 1, 12, 8, tzinfo=UTC),
+                             end=datetime(2026, 1, 13, 16, tzinfo=UTC), by=boss)
+    assert two_days.steps == ["center_head"]
+    assert two_days in leave.waiting_for(session, viewer=world.center_head)
+    leave.approve(session, leave_id=two_days.id, by=world.center_head)
+    assert two_days.status == "approved"
+    one = leave.request(session, user_id=boss.id, kind="personal", start=datetime(2026, 1, 20, 8, tzinfo=UTC),
+                        end=datetime(2026, 1, 20, 16, tzinfo=UTC), by=boss)
+    assert one.steps == ["center_head"]
+    with pytest.raises(NotYourTurn):
+        leave.approve(session, leave_id=one.id, by=boss)  # never one's own
+    # An agent's and a team leader's leave still start with the supervisor.
+    mine = world.agents[0]
+    shift = assign(session, world, mine, date(2026, 1, 20))
+    assert leave.request(session, user_id=mine.id, kind="personal", start=shift.start_at, end=shift.end_at,
+                         by=mine).steps == ["supervisor"]
