@@ -109,6 +109,17 @@ class Traffic:
     ready_checked_at: float = -1e9
 
     def tick(self, sim: Simulator, now: float) -> None:
+        self.callers_act(sim, now)
+        self.customers.tick(sim, now)
+        if now - self.ready_checked_at >= 2:
+            self.ready_checked_at = now
+            self.bots_ready()
+        for username in BOTS:
+            self._bot(sim, username, now)
+
+    def callers_act(self, sim: Simulator, now: float) -> None:
+        """New callers ring in; those listening press keys, those waiting too long give up, and
+        those with an agent hang up a few minutes on (`Customers.talk`)."""
         if self.calls_per_minute > 0 and now >= self.next_call_at:
             number = self.rng.choice([c[1] for c in CUSTOMERS] + [f"+86139{self.rng.randrange(10**8):08d}"])
             self.callers[sim.place_call(number, HOTLINE_NUMBER)] = {"placed": now, "pressed": 0.0,
@@ -124,12 +135,8 @@ class Traffic:
                 sim.press(sid, self.rng.choice("12") if offer else self.rng.choice("1112230"))
             elif now - state["placed"] > state["patience"] and call.waiting == "queue":
                 sim.hangup(sid)  # some callers give up
-        self.customers.tick(sim, now)
-        if now - self.ready_checked_at >= 2:
-            self.ready_checked_at = now
-            self.bots_ready()
-        for username in BOTS:
-            self._bot(sim, username, now)
+            elif call.conference is not None:
+                self.customers.talk(sid, now)  # with an agent: they hang up a few minutes on
 
     def bots_ready(self) -> None:
         """A simulated agent who is away (an offer timed out), on a break or offline goes
