@@ -22,6 +22,9 @@ from core import clock as clock_module
 from core import config, db
 from core.clock import FrozenClock
 from hotline.models import load_all
+from tests.factories import cheap_password_hashing
+
+__all__ = ["cheap_password_hashing", "text"]  # autouse: cheap argon2 for every test (see tests/factories.py)
 
 PG_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL") or None
 BROKER_URL = os.environ.get("HOTLINE_TEST_BROKER_URL") or None
@@ -243,5 +246,3 @@ def broker_only() -> pytest.MarkDecorator:
 def db_dialect(engine: Engine) -> str:
     return engine.dialect.name
 
-
-__all__ = ["text"]
