@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -198,11 +199,72 @@ def session(engine: Engine) -> Iterator[Session]:
         s.close()
 
 
-@pytest.fixture
-def app(settings: config.Settings):  # type: ignore[no-untyped-def]
-    from hotline.app import create_app
+class _SharedApp:
+    """One app from `create_app()` for the tests whose settings differ only in their own database
+    and folder. Building an app costs about two seconds of CPU, almost all of it FastAPI
+    analysing the parameters of some 330 routes (on the first request, or in `mount_ui`); some
+    640 tests ask for one, so a fresh app each cost a third of every CI run.
 
-    return create_app(settings, start_background=False)
+    The app keeps no settings of its own: middleware, routes and tasks read `config.get_settings()`
+    and `db.get_engine()`, which the `settings` fixture points at the test's database. What
+    `create_app` captures (the lifespan's broker, bus and password settings, the API docs switch)
+    comes from settings equal to the test's but for `database_url` and `var_dir`, which it does
+    not read. Each test gets the app's state as built (nothing a page, websocket or earlier
+    client left in `app.state`), the process-wide steps `create_app` takes, and a new API
+    document; an app whose routes, middleware, handlers or hooks a test changed is dropped."""
+
+    PER_TEST = {"database_url", "var_dir"}
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.shape: dict[str, Any] | None = None
+        self.state: dict[str, Any] = {}
+        self.fingerprint: tuple[Any, ...] = ()
+
+    @staticmethod
+    def _fingerprint(app: Any) -> tuple[Any, ...]:
+        return (tuple(map(id, app.router.routes)), tuple(map(id, app.user_middleware)),
+                tuple(app.exception_handlers.items()), tuple(app.dependency_overrides.items()), app.openapi,
+                app.router.lifespan_context)
+
+    def get(self, settings: config.Settings) -> Any:
+        from hotline.app import create_app
+
+        shape = settings.model_dump(exclude=self.PER_TEST)
+        if self.app is None or shape != self.shape:
+            self.app, self.shape = create_app(settings, start_background=False), shape
+            self.state, self.fingerprint = dict(self.app.state._state), self._fingerprint(self.app)
+            return self.app
+        from core import passwords
+        from core.logs import setup_logging
+        from hotline import hooks
+
+        # create_app's process-wide steps, as each test had them from its own app.
+        config.validate_for_start(settings)
+        setup_logging(settings)
+        passwords.configure(settings)
+        hooks.wire()
+        self.app.state._state.clear()
+        self.app.state._state.update(self.state, settings=settings)
+        self.app.openapi_schema = None
+        return self.app
+
+    def release(self, app: Any) -> None:
+        if app is self.app and self._fingerprint(app) != self.fingerprint:
+            self.app = self.shape = None
+
+
+@pytest.fixture(scope="session")
+def _shared_app() -> _SharedApp:
+    return _SharedApp()
+
+
+@pytest.fixture
+def app(settings: config.Settings, _shared_app: _SharedApp) -> Iterator[Any]:
+    """The real app for this test's settings (shared with other tests: see _SharedApp)."""
+    current = _shared_app.get(settings)
+    yield current
+    _shared_app.release(current)
 
 
 @pytest.fixture
