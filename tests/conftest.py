@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +213,9 @@ class _SharedApp:
     client left in `app.state`), the process-wide steps `create_app` takes, and a new API
     document; an app whose routes, middleware, handlers or hooks a test changed is dropped."""
 
-    PER_TEST = {"database_url", "var_dir"}
-
-    def __init__(self) -> None:
+    def __init__(self, *, per_test: frozenset[str] = frozenset({"database_url", "var_dir"}),
+                 extend: Callable[[Any], None] | None = None) -> None:
+        self.per_test, self.extend = per_test, extend  # extend: what a fixture adds to each new app
         self.app: Any = None
         self.shape: dict[str, Any] | None = None
         self.state: dict[str, Any] = {}
@@ -230,9 +230,11 @@ class _SharedApp:
     def get(self, settings: config.Settings) -> Any:
         from hotline.app import create_app
 
-        shape = settings.model_dump(exclude=self.PER_TEST)
+        shape = settings.model_dump(exclude=set(self.per_test))
         if self.app is None or shape != self.shape:
             self.app, self.shape = create_app(settings, start_background=False), shape
+            if self.extend is not None:
+                self.extend(self.app)
             self.state, self.fingerprint = dict(self.app.state._state), self._fingerprint(self.app)
             return self.app
         from core import passwords
