@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -22,6 +23,9 @@ from core import clock as clock_module
 from core import config, db
 from core.clock import FrozenClock
 from hotline.models import load_all
+from tests.factories import cheap_password_hashing
+
+__all__ = ["cheap_password_hashing", "text"]  # autouse: cheap argon2 for every test (see tests/factories.py)
 
 PG_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL") or None
 BROKER_URL = os.environ.get("HOTLINE_TEST_BROKER_URL") or None
@@ -195,11 +199,74 @@ def session(engine: Engine) -> Iterator[Session]:
         s.close()
 
 
-@pytest.fixture
-def app(settings: config.Settings):  # type: ignore[no-untyped-def]
-    from hotline.app import create_app
+class _SharedApp:
+    """One app from `create_app()` for the tests whose settings differ only in their own database
+    and folder. Building an app costs about two seconds of CPU, almost all of it FastAPI
+    analysing the parameters of some 330 routes (on the first request, or in `mount_ui`); some
+    640 tests ask for one, so a fresh app each cost a third of every CI run.
 
-    return create_app(settings, start_background=False)
+    The app keeps no settings of its own: middleware, routes and tasks read `config.get_settings()`
+    and `db.get_engine()`, which the `settings` fixture points at the test's database. What
+    `create_app` captures (the lifespan's broker, bus and password settings, the API docs switch)
+    comes from settings equal to the test's but for `database_url` and `var_dir`, which it does
+    not read. Each test gets the app's state as built (nothing a page, websocket or earlier
+    client left in `app.state`), the process-wide steps `create_app` takes, and a new API
+    document; an app whose routes, middleware, handlers or hooks a test changed is dropped."""
+
+    def __init__(self, *, per_test: frozenset[str] = frozenset({"database_url", "var_dir"}),
+                 extend: Callable[[Any], None] | None = None) -> None:
+        self.per_test, self.extend = per_test, extend  # extend: what a fixture adds to each new app
+        self.app: Any = None
+        self.shape: dict[str, Any] | None = None
+        self.state: dict[str, Any] = {}
+        self.fingerprint: tuple[Any, ...] = ()
+
+    @staticmethod
+    def _fingerprint(app: Any) -> tuple[Any, ...]:
+        return (tuple(map(id, app.router.routes)), tuple(map(id, app.user_middleware)),
+                tuple(app.exception_handlers.items()), tuple(app.dependency_overrides.items()), app.openapi,
+                app.router.lifespan_context)
+
+    def get(self, settings: config.Settings) -> Any:
+        from hotline.app import create_app
+
+        shape = settings.model_dump(exclude=set(self.per_test))
+        if self.app is None or shape != self.shape:
+            self.app, self.shape = create_app(settings, start_background=False), shape
+            if self.extend is not None:
+                self.extend(self.app)
+            self.state, self.fingerprint = dict(self.app.state._state), self._fingerprint(self.app)
+            return self.app
+        from core import passwords
+        from core.logs import setup_logging
+        from hotline import hooks
+
+        # create_app's process-wide steps, as each test had them from its own app.
+        config.validate_for_start(settings)
+        setup_logging(settings)
+        passwords.configure(settings)
+        hooks.wire()
+        self.app.state._state.clear()
+        self.app.state._state.update(self.state, settings=settings)
+        self.app.openapi_schema = None
+        return self.app
+
+    def release(self, app: Any) -> None:
+        if app is self.app and self._fingerprint(app) != self.fingerprint:
+            self.app = self.shape = None
+
+
+@pytest.fixture(scope="session")
+def _shared_app() -> _SharedApp:
+    return _SharedApp()
+
+
+@pytest.fixture
+def app(settings: config.Settings, _shared_app: _SharedApp) -> Iterator[Any]:
+    """The real app for this test's settings (shared with other tests: see _SharedApp)."""
+    current = _shared_app.get(settings)
+    yield current
+    _shared_app.release(current)
 
 
 @pytest.fixture
@@ -243,5 +310,3 @@ def broker_only() -> pytest.MarkDecorator:
 def db_dialect(engine: Engine) -> str:
     return engine.dialect.name
 
-
-__all__ = ["text"]

@@ -25,9 +25,10 @@ _META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 @pytest.fixture(autouse=True)
 def cheap_password_hashing() -> Iterator[PasswordHasher]:
-    """Autouse in every module that imports it: argon2 with production parameters costs ~0.1 s
-    a hash, and tests make and sign in many people. Production parameters are tested in
-    tests/core/test_users.py."""
+    """Autouse for every test (tests/conftest.py imports it): argon2 with production parameters
+    costs 0.1 s a hash on an idle core and over a second on a busy CI machine, and tests make and
+    sign in many people (each call hub of the telephony tests four). Production parameters are
+    tested in tests/core/test_users.py; a test that wants others installs them itself."""
     previous = passwords.use_hasher(FAST_HASHER)
     yield FAST_HASHER
     passwords.use_hasher(previous)

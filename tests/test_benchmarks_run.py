@@ -3,7 +3,8 @@ sizes that still take its whole path, exits 0 and prints its figures' headings. 
 looks at a figure's value (timings on a shared machine say nothing about the code).
 
 On SQLite the benchmarks that need no server run (the router on SQLite, the embedded default,
-the websocket fan-out with the in-process bus); on PostgreSQL + Redis the server's side of each
+the websocket fan-out with the in-process bus), and those that use no database at all (forecast,
+roster, media), once; on PostgreSQL + Redis the server's side of each
 (a throw-away database beside HOTLINE_TEST_DATABASE_URL, passed as HOTLINE_BENCH_DATABASE_URL;
 the Redis bus), and the full-lifecycle run on the loopback deployment once (`deployment`)."""
 
@@ -30,6 +31,8 @@ needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (HOTLINE_TEST
 needs_pg_and_redis = pytest.mark.skipif(not (PG_URL and BROKER_URL),
                                         reason="needs PostgreSQL and Redis (HOTLINE_TEST_*_URL)")
 sqlite_run_only = pytest.mark.skipif(bool(PG_URL), reason="the embedded default (SQLite): measured in the SQLite run")
+# No database in them: the PostgreSQL run would repeat the SQLite run's check exactly.
+no_database = pytest.mark.skipif(bool(PG_URL), reason="uses no database: run once, in the SQLite run")
 # Run by their own tests: the fault run's (tests/telephony/test_fault_run.py, `faults`).
 ELSEWHERE = {"bench_faults"}
 
@@ -79,16 +82,19 @@ def test_the_list_names_every_benchmark() -> None:
     assert_headings(output, *sorted(COVERED | ELSEWHERE))
 
 
+@no_database
 def test_forecast() -> None:
     assert_headings(run_benchmark("bench_forecast", "--days", "7"), "intervals:", "Erlang C:",
                     "Erlang A (patience 120 s):")
 
 
+@no_database
 def test_roster() -> None:
     assert_headings(run_benchmark("bench_roster", "1", "--agents", "10"), "problem:", "hotline CP-SAT:",
                     "pyworkforce MinRequiredResources:")
 
 
+@no_database
 def test_media() -> None:
     assert_headings(run_benchmark("bench_media", "--megabytes", "1", "--seeks", "5"), "clear: write", "sealed: write")
 

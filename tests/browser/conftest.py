@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from core import config, db
-from tests.conftest import PG_URL, _Template, build_settings
+from tests.conftest import PG_URL, _SharedApp, _Template, build_settings
 from tests.factories import DEFAULT_PASSWORD
 from tests.telephony.hub import eager_tasks  # noqa: F401 - a fixture
 
@@ -86,21 +86,32 @@ class LiveServer:
             self.sim.pump()
 
 
-@pytest.fixture
-def live_server(settings: config.Settings, listener: socket.socket, eager_tasks: None) -> Iterator[LiveServer]:  # noqa: F811
-    import uvicorn
-
+def _as_the_demo_serves_it(app: Any) -> None:
     from agent_ui.pages.simulator import router as simulator_page
-    from hotline.app import create_app
-    from telephony.gateway import install_gateway
-    from telephony.simulator import build, install_simulator
     from telephony.simulator.router import router as simulator_router
-    from telephony.simulator.transport import httpx_transport
 
-    app = create_app(settings, start_background=False)
     app.include_router(simulator_router)
     app.include_router(simulator_page)  # as the demo mounts them
     app.state.live_min_interval = 0.1
+
+
+@pytest.fixture(scope="session")
+def _shared_live_app() -> _SharedApp:
+    """The served app, shared as the `app` fixture's is (each test's own public URL is read per
+    request, like its database)."""
+    return _SharedApp(per_test=frozenset({"database_url", "var_dir", "public_url"}), extend=_as_the_demo_serves_it)
+
+
+@pytest.fixture
+def live_server(settings: config.Settings, listener: socket.socket, eager_tasks: None,  # noqa: F811
+                _shared_live_app: _SharedApp) -> Iterator[LiveServer]:
+    import uvicorn
+
+    from telephony.gateway import install_gateway
+    from telephony.simulator import build, install_simulator
+    from telephony.simulator.transport import httpx_transport
+
+    app = _shared_live_app.get(settings)
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="live-server", daemon=True)
     thread.start()
@@ -129,6 +140,7 @@ def live_server(settings: config.Settings, listener: socket.socket, eager_tasks:
     webhooks.close()
     install_simulator(None)
     install_gateway(None)
+    _shared_live_app.release(app)
     assert sim.errors == [], sim.errors
 
 

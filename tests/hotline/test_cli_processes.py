@@ -62,7 +62,7 @@ class _Process:
                 raise AssertionError(f"exited with {self.process.returncode} before {what}:\n{self.text()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {what} within {STARTUP:.0f} s:\n{self.text()}")
-            time.sleep(0.2)  # waiting on another process, not on time
+            time.sleep(0.05)  # waiting on another process, not on time
 
     def stop(self) -> int:
         if self.process.poll() is None:

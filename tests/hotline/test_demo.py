@@ -130,7 +130,7 @@ def _until(condition: Callable[[], bool], within: float) -> bool:
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.2)  # the server runs on real time: this waits for its threads, not for a clock
+        time.sleep(0.05)  # the server runs on real time: this waits for its threads, not for a clock
     return False
 
 
