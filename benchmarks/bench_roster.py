@@ -46,11 +46,16 @@ def main() -> None:
     started = time.perf_counter()
     solution = solve(problem, time_limit_seconds=limit)
     elapsed = time.perf_counter() - started
-    print(f"hotline CP-SAT: status {solution.status}, objective {solution.objective:.0f} (bound "
-          f"{solution.bound:.0f}; staff minutes + a penalty per uncovered agent-slot), gap {solution.gap:.4%}, "
-          f"{solution.staff_minutes / 60:.0f} staff hours in {len(solution.assignments)} shifts, uncovered "
-          f"agent-slots {solution.uncovered} (day 1 before 06:00 has no night shift from the day before), "
-          f"solutions {solution.solutions}, time {elapsed:.1f} s (build + solve)")
+    if solution.objective is None or solution.bound is None or solution.gap is None:
+        # A loaded machine can reach the time limit before the first solution: say so.
+        print(f"hotline CP-SAT: status {solution.status}, no solution within {limit:g} s "
+              f"(time {elapsed:.1f} s, build + solve); give it more time")
+    else:
+        print(f"hotline CP-SAT: status {solution.status}, objective {solution.objective:.0f} (bound "
+              f"{solution.bound:.0f}; staff minutes + a penalty per uncovered agent-slot), gap {solution.gap:.4%}, "
+              f"{solution.staff_minutes / 60:.0f} staff hours in {len(solution.assignments)} shifts, uncovered "
+              f"agent-slots {solution.uncovered} (day 1 before 06:00 has no night shift from the day before), "
+              f"solutions {solution.solutions}, time {elapsed:.1f} s (build + solve)")
 
     # pyworkforce: head counts per shift and day only (no people, rest, weekly hours or days off),
     # so its cost is a lower bound on ours. Its periods are one day, so the night shift's early
