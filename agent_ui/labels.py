@@ -105,7 +105,6 @@ audit_area = {
 audit_action = _Actions()
 audit_action.update({
     "audit.viewed": N_("Audit trail read"),
-    "audit.verified": N_("Audit trail checked"),
     "auth.signin": N_("Signed in"), "auth.signin_failed": N_("Sign-in failed"), "auth.signout": N_("Signed out"),
     "auth.locked": N_("Account locked"), "auth.throttle_released": N_("Sign-in hold released"),
     "api_token.created": N_("API token created"), "api_token.revoked": N_("API token revoked"),

@@ -135,13 +135,14 @@ def audit_trail(request: Request, session: DbSession, user: CenterHeadUser, ip: 
             start=datetime.combine(first, time(0), tzinfo=zone) if first else None,
             end=datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone) if last else None,
             offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    actions = audit.actions_seen(session)
     # Recorded last: the append holds the trail's write lock until the request commits.
     audit.record(session, action="audit.viewed", actor_id=user.id, actor_name=user.username, source_ip=ip,
                  details={"page": number, "actor_id": actor_id, "action": filters.action or None,
                           "customer_id": customer_id, "since": first, "until": last, "checked": bool(check)})
     context = {
         "filters": filters, "errors": errors, "people": sorted(people, key=lambda p: p.display_name.lower()),
-        "actions": audit.actions_seen(session),
+        "actions": actions,
         "rows": [_row(entry, names, user) for entry in trail.entries] if trail else [],
         "page": number, "has_more": bool(trail and trail.has_more), "verdict": verdict,
     }

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent_ui import labels
 from core import audit, users
 from core.audit import AuditEntry
 from core.models import Role, User
@@ -183,3 +185,18 @@ def test_the_check_runs_on_demand_and_names_the_first_problem(
     broken = client.get("/admin/audit?check=1")
     assert f"entry {last.seq + 1} was altered, removed or inserted" in broken.text
     assert audit.entries_for(fresh(session), action_prefix="audit.viewed")[0].details_dict["checked"] is True
+
+
+def test_every_action_the_hub_writes_has_words_of_its_own() -> None:
+    """The literal action codes of the product's sources (f-strings aside: their codes fall back
+    to the words of their area) each have a label, not the fallback."""
+    root = Path(__file__).resolve().parents[2]
+    code = r'(?:action=|audited\(session, \w+, |_audit\(session, \w+, )"([a-z_]+(?:\.[a-z_.]+)?)"'
+    written: set[str] = set()
+    for package in ("core", "tickets", "telephony", "qa", "scheduling", "agent_ui", "hotline"):
+        for source in (root / package).rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            written |= set(re.findall(code, text))
+    assert written, "the pattern finds the codes"
+    unworded = sorted(action for action in written if action not in dict(labels.audit_action))
+    assert not unworded, f"add words to agent_ui/labels.py audit_action for {unworded}"
