@@ -67,6 +67,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("reports", N_("Reports"), "/reports", permissions.QA | permissions.TEAM_LEADERS,
             group=QUALITY_AND_REPORTS),
     NavItem("admin", N_("Administration"), "/admin", permissions.ADMINS, group=SETTINGS),
+    # Administrators reach the audit trail from the administration pages; center heads from here.
+    NavItem("audit", N_("Audit trail"), "/admin/audit", frozenset({Role.center_head}), group=SETTINGS),
     NavItem("tokens", N_("API tokens"), "/account/tokens", permissions.EVERYONE, group=SETTINGS),
 )
 

@@ -435,3 +435,49 @@ def count_actions(session: Session, *, action: str, actor_ids: list[int], start:
     return session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == action, AuditEntry.actor_id.in_(actor_ids),
         AuditEntry.at >= start, AuditEntry.at < end)) or 0
+
+
+@dataclass(frozen=True)
+class TrailPage:
+    entries: list[AuditEntry]
+    has_more: bool  # entries older than the last one shown match too
+
+
+def browse(
+    session: Session,
+    *,
+    actor_id: int | None = None,
+    action: str | None = None,
+    customer_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> TrailPage:
+    """One page of the entries matching every given filter, newest first, for reading the trail.
+    `customer_id` matches entries about the customer and entries whose details name the customer
+    (a grant's, say: details are canonical JSON, so the id is written one way only); [start, end)."""
+    limit = max(1, min(limit, 500))
+    query = select(AuditEntry).order_by(AuditEntry.seq.desc()).offset(max(0, offset)).limit(limit + 1)
+    if actor_id is not None:
+        query = query.where(AuditEntry.actor_id == actor_id)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if customer_id is not None:
+        named = f'"customer_id":{int(customer_id)}'
+        query = query.where(
+            ((AuditEntry.object_type == "customer") & (AuditEntry.object_id == str(customer_id)))
+            | AuditEntry.details.contains(named + ",", autoescape=True)
+            | AuditEntry.details.contains(named + "}", autoescape=True)
+        )
+    if start is not None:
+        query = query.where(AuditEntry.at >= start)
+    if end is not None:
+        query = query.where(AuditEntry.at < end)
+    rows = list(session.scalars(query))
+    return TrailPage(rows[:limit], len(rows) > limit)
+
+
+def actions_seen(session: Session) -> list[str]:
+    """Every action the trail holds, for a filter's choices."""
+    return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))

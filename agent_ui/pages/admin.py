@@ -1,7 +1,8 @@
 """Administration (`/admin`, administrators only): the overview (locked accounts and sign-ins held
 back, which an administrator can release), and the routers of its sections: IVR settings, sites
 with their calendars, named people and teams, people, the customer lifecycle, and the settings
-(every tunable number of routing, tickets, QA and scheduling)."""
+(every tunable number of routing, tickets, QA and scheduling), backups, and the audit trail
+(which center heads read too)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from agent_ui.pages import (
+    admin_audit,
     admin_backups,
     admin_ivr,
     admin_lifecycle,
@@ -57,3 +59,4 @@ router.include_router(admin_scorecards.router)
 router.include_router(admin_lifecycle.router)
 router.include_router(admin_settings.router)
 router.include_router(admin_backups.router)
+router.include_router(admin_audit.router)

@@ -33,7 +33,7 @@ FLAT_BAR: dict[Role, set[str]] = {
     Role.supervisor: {"/", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/shifts/rosters", "/duty",
                       "/floor", "/qa", "/authorisations", "/reports", "/account/tokens"},
     Role.center_head: {"/", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/shifts/rosters", "/duty",
-                       "/floor", "/qa", "/authorisations", "/reports", "/account/tokens"},
+                       "/floor", "/qa", "/authorisations", "/reports", "/admin/audit", "/account/tokens"},
     Role.admin: {"/", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/shifts/rosters", "/duty",
                  "/floor", "/qa", "/authorisations", "/reports", "/admin", "/account/tokens"},
 }
@@ -61,7 +61,8 @@ EXPECTED_BAR: dict[Role, list[str | tuple[str, list[str]]]] = {
     ],
     Role.qa_inspector: ["home", "calls", "notices", ("quality_and_reports", ["qa", "reports"]), "tokens"],
     Role.supervisor: [*_MANAGERS_BAR, "tokens"],
-    Role.center_head: [*_MANAGERS_BAR, "tokens"],
+    # Administrators reach the audit trail from the administration pages.
+    Role.center_head: [*_MANAGERS_BAR, ("settings", ["audit", "tokens"])],
     Role.admin: [*_MANAGERS_BAR, ("settings", ["admin", "tokens"])],
 }
 
