@@ -66,7 +66,7 @@ def assert_headings(output: str, *headings: str) -> None:
     assert not missing, f"missing {missing} in:\n{output[-4000:]}"
 
 
-COVERED = {"bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle",
+COVERED = {"bench_audit", "bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle",
            "bench_media", "bench_qa", "bench_roster", "bench_routing",
            "bench_tickets", "bench_webhook", "bench_websocket"}
 
@@ -131,6 +131,12 @@ def test_websocket() -> None:
     assert_headings(output, "websocket fan-out: 3 browsers", "PostgreSQL" if PG_URL else "SQLite",
                     "Redis bus" if BROKER_URL else "in-process bus", "event -> browser delay",
                     "web process memory", "web process CPU")
+
+
+def test_audit() -> None:
+    output = run_benchmark("bench_audit", "--entries", "300", "--rounds", "2", *([] if PG_URL else ["--sqlite-only"]))
+    assert_headings(output, "sqlite: 300 entries seeded", "newest page", "by customer (details scanned)",
+                    "whole-chain check", "(intact: True)", *(["postgresql: 300 entries seeded"] if PG_URL else []))
 
 
 @needs_pg
