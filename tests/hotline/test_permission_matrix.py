@@ -364,6 +364,7 @@ GATES: dict[str, frozenset[str]] = {
     "POST /admin/lifecycle/purchases": ADMINS,
     "GET /jobs/{job_id}": SIGNED_IN,
     "GET /admin/backups": ADMINS,
+    "GET /admin/audit": frozenset({"center_head", "admin"}),  # the audit trail: who looked at what
     "POST /admin/backups": ADMINS,
     # TWILIO
     "POST /twilio/voice": TWILIO,
