@@ -58,7 +58,7 @@ PLAN = replace(ALL_FAULTS, seed=5, answer_late=0.15, answer_stale=0.15, hang_up_
 def test_calls_survive_every_fault_kind_and_process_kills(fault_database: str, s3_endpoint: str,
                                                           tmp_path: Path) -> None:
     config = RunConfig(calls=90, rate=1.0, agents=8, plan=PLAN, seed=5, reconcile_window=90.0, drain=45.0,
-                       redis_port=free_port())
+                       redis_port=free_port(), trace=tmp_path / "carrier-trace.jsonl")
     report = run(config, database_url=fault_database, workdir=tmp_path, s3_endpoint=s3_endpoint,
                  say=lambda _line: None)
     summary = "\n".join(report.lines())
