@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import percentile
 from telephony.simulator.faults import Faults, Injected
 
-__all__ = ["PROCESS_FAULTS", "TERMINAL", "VIOLATIONS", "Checker", "Report", "Violation"]
+__all__ = ["PROCESS_FAULTS", "TERMINAL", "VIOLATIONS", "Checker", "Report", "Violation", "could_have_known"]
 
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 PROCESS_FAULTS = ("kill_web", "kill_worker", "kill_beat", "restart_redis")
@@ -70,6 +70,20 @@ class Report:
 
 
 # The checker ------------------------------------------------------------------------------------
+
+def could_have_known(events: list[tuple[str, str | None, datetime]], *, end: datetime,
+                     alive: timedelta) -> datetime:
+    """When the hub could have known that a caller who hung up at `end` (the carrier's time) was
+    gone, from what it received for the call: (kind, status, when) of each webhook logged, and
+    ("checked", None, when) for its last check at Twilio. The first news of the hang-up (a
+    terminal status, the queue's `hangup` result), or the last sign of life before the hang-up
+    plus `alive` (HOTLINE_QUEUE_ALIVE_SECONDS), whichever comes first; `end` if it heard nothing."""
+    heard = [at for _kind, _status, at in events if at <= end]
+    news = [at for kind, status, at in events
+            if (kind == "status" and status in TERMINAL) or (kind == "queue-result" and status == "hangup")]
+    bounds = ([max(heard) + alive] if heard else []) + ([min(news)] if news else [])
+    return min(bounds, default=end)
+
 
 def _utc(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -211,11 +225,7 @@ class Checker:
         alive = timedelta(seconds=float(dict(self.config.hub_env).get("HOTLINE_QUEUE_ALIVE_SECONDS", "60")))
         events = self._events({offer.call_sid for offer, _at, _end in suspects})
         for offer, offered_at, end in suspects:
-            heard = [at for _kind, _status, at in events.get(offer.call_sid, []) if at <= end]
-            news = [at for kind, status, at in events.get(offer.call_sid, [])
-                    if (kind == "status" and status in TERMINAL) or (kind == "queue-result" and status == "hangup")]
-            bounds = ([max(heard) + alive] if heard else []) + ([min(news)] if news else [])
-            known = min(bounds, default=end)
+            known = could_have_known(events.get(offer.call_sid, []), end=end, alive=alive)
             if offered_at > known + grace:
                 self.violation("offer_to_gone_caller", str(offer.id), f"offer {offer.id} made "
                                f"{(offered_at - end).total_seconds():.0f} s after caller {offer.call_sid[-6:]} "

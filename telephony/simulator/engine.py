@@ -52,7 +52,8 @@ class Engine:
         self._order = itertools.count()
         self.faults: Any = None  # telephony.simulator.faults.Faults, when a run injects faults
         # The carrier's trace, when a run keeps one: (when sent, when answered, path, CallSid,
-        # what it reports, the hub's HTTP status) for every webhook, in the order answered.
+        # what it reports, the HTTP status) for every webhook and every REST request the hub
+        # made (telephony.simulator.rest), in the order answered.
         self.trace: list[tuple[datetime, datetime, str, str, str, int]] | None = None
 
     # The verbs of queues, conferences and recordings, played by the rooms (telephony.simulator.rooms).
