@@ -1,4 +1,4 @@
-"""Fault run: a few hundred calls through the carrier simulator with every fault kind injected, kill -9 of a web process, the worker and beat, and a Redis restart; prints violations and time to repair.
+"""Fault run: a few hundred calls through the carrier simulator with every fault kind injected, kill -9 of a web process, a worker and beat, and a Redis restart; prints violations and time to repair.
 
     .venv/bin/python -m benchmarks.bench_faults [--calls 500] [--rate 1.5] [--agents 8] [--seed 1]
         [--faults drop=0.03,duplicate=0.05,...] [--no-kills] [--reconcile-window 90] [--redis-port 8290]
