@@ -1,7 +1,8 @@
-"""Fault run: a few hundred calls through the carrier simulator with every fault kind injected, kill -9 of a web process, the worker and beat, and a Redis restart; prints violations and time to repair.
+"""Fault run: a few hundred calls through the carrier simulator with every fault kind injected, kill -9 of a web process, a worker and beat, and a Redis restart; prints violations and time to repair.
 
     .venv/bin/python -m benchmarks.bench_faults [--calls 500] [--rate 1.5] [--agents 8] [--seed 1]
         [--faults drop=0.03,duplicate=0.05,...] [--no-kills] [--reconcile-window 90] [--redis-port 8290]
+        [--trace run.jsonl]
 
 Against the loopback deployment (deploy/loopback.py: nginx, two `hotline serve` web processes, a
 Celery worker and beat) on a throw-away PostgreSQL database (HOTLINE_BENCH_DATABASE_URL names
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--reconcile-window", type=float, default=90.0)
     parser.add_argument("--drain", type=float, default=60.0)
     parser.add_argument("--redis-port", type=int, default=8290)
+    parser.add_argument("--trace", type=Path, default=None, help="keep the carrier's trace here (JSON lines: "
+                        "calls, webhooks, faults, violations) to trace a violation")
     args = parser.parse_args()
     try:
         plan = _plan(args.faults, args.seed)
@@ -57,11 +60,11 @@ def main() -> None:
         parser.error(str(exc))
     config = RunConfig(calls=args.calls, rate=args.rate, agents=args.agents, plan=plan, seed=args.seed,
                        kills=not args.no_kills, reconcile_window=args.reconcile_window, drain=args.drain,
-                       redis_port=args.redis_port)
+                       redis_port=args.redis_port, trace=args.trace.resolve() if args.trace else None)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))  # the `finally`s stop everything
     base = os.environ.get("HOTLINE_BENCH_DATABASE_URL") or DEFAULT_PG
     with postgres_database(base) as url, tempfile.TemporaryDirectory(prefix="hotline-faults-") as tmp:
-        print(f"== fault run: {config.calls} calls, seed {config.seed}, two web processes, one worker, beat, "
+        print(f"== fault run: {config.calls} calls, seed {config.seed}, two web processes, two workers, beat, "
               f"PostgreSQL, Redis on port {config.redis_port}", flush=True)
         report = run(config, database_url=url, workdir=Path(tmp), say=lambda line: print(line, flush=True))
     for line in report.lines():

@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import percentile
 from telephony.simulator.faults import Faults, Injected
 
-__all__ = ["PROCESS_FAULTS", "TERMINAL", "VIOLATIONS", "Checker", "Report", "Violation"]
+__all__ = ["PROCESS_FAULTS", "TERMINAL", "VIOLATIONS", "Checker", "Report", "Violation", "could_have_known"]
 
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 PROCESS_FAULTS = ("kill_web", "kill_worker", "kill_beat", "restart_redis")
@@ -70,6 +70,24 @@ class Report:
 
 
 # The checker ------------------------------------------------------------------------------------
+
+def could_have_known(events: list[tuple[str, str | None, datetime]], *, end: datetime,
+                     alive: timedelta) -> datetime:
+    """When the hub could have known that a caller who hung up at `end` (the carrier's time) was
+    gone, from what it received for the call: (kind, status, when) of each webhook logged, and
+    ("checked", None, when) for its last check at Twilio. The first news of the hang-up (a
+    terminal status, the queue's `hangup` result), or the last sign of life before the hang-up
+    plus `alive` (HOTLINE_QUEUE_ALIVE_SECONDS), whichever comes first; `end` if it heard nothing."""
+    heard = [at for _kind, _status, at in events if at <= end]
+    news = [at for kind, status, at in events
+            if (kind == "status" and status in TERMINAL) or (kind == "queue-result" and status == "hangup")]
+    bounds = ([max(heard) + alive] if heard else []) + ([min(news)] if news else [])
+    return min(bounds, default=end)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
 
 class Checker:
     """Compares the carrier with the hub's database, every `check_every` seconds and at the end."""
@@ -177,18 +195,62 @@ class Checker:
             if row is not None and row.status not in TERMINAL:
                 self.violation("non_final_after_end", sid, f"{sid[-6:]} ({row.leg}) still {row.status} in the hub "
                                f"{(wall - c['end']).total_seconds():.0f} s after the carrier ended it")
-        # No offer to a caller who had hung up.
-        grace = timedelta(seconds=self.config.offer_grace)
-        for offer in hub["offers"]:
-            c = carrier.get(offer.call_sid)
-            offered_at = offer.offered_at if offer.offered_at.tzinfo else offer.offered_at.replace(tzinfo=UTC)
-            if c is not None and c["end"] is not None and offered_at > c["end"] + grace:
-                self.violation("offer_to_gone_caller", str(offer.id), f"offer {offer.id} made "
-                               f"{(offered_at - c['end']).total_seconds():.0f} s after caller {offer.call_sid[-6:]} "
-                               "hung up")
+        # No offer to a caller who had hung up, once the hub could have known it.
+        self._offers_to_gone_callers(carrier, hub["offers"])
         self._repairs(carrier, calls, now)
         if final:
             self._final(carrier, calls)
+
+    def _offers_to_gone_callers(self, carrier: dict[str, dict[str, Any]], offers: list[Any]) -> None:
+        """An offer made after the caller hung up is a violation once the hub could have known
+        of the hang-up: from the first news of it the hub received (its `completed` status or
+        the queue's `hangup` result, however late the carrier delivered it, or a check at
+        Twilio that found it), or from the last sign of life the hub had before the hang-up (a
+        webhook, or a check at Twilio that found the caller there) plus
+        HOTLINE_QUEUE_ALIVE_SECONDS, whichever is first. A caller silent that long is asked
+        about at Twilio before any offer; one heard of more recently may be offered, as nothing
+        else tells the hub that the line is dead (docs/reconcile.md, "No ghost offers").
+        `offer_grace` covers an offer crossing the news in flight. Only offers after the
+        hang-up are looked at closer (their calls' webhook log is read then)."""
+        grace = timedelta(seconds=self.config.offer_grace)
+        suspects = []
+        for offer in offers:
+            c = carrier.get(offer.call_sid)
+            offered_at = _utc(offer.offered_at)
+            if c is not None and c["end"] is not None and offered_at > c["end"] + grace \
+                    and ("offer_to_gone_caller", str(offer.id)) not in self.found:
+                suspects.append((offer, offered_at, c["end"]))
+        if not suspects:
+            return
+        alive = timedelta(seconds=float(dict(self.config.hub_env).get("HOTLINE_QUEUE_ALIVE_SECONDS", "60")))
+        events = self._events({offer.call_sid for offer, _at, _end in suspects})
+        for offer, offered_at, end in suspects:
+            known = could_have_known(events.get(offer.call_sid, []), end=end, alive=alive)
+            if offered_at > known + grace:
+                self.violation("offer_to_gone_caller", str(offer.id), f"offer {offer.id} made "
+                               f"{(offered_at - end).total_seconds():.0f} s after caller {offer.call_sid[-6:]} "
+                               "hung up, "
+                               f"{(offered_at - known).total_seconds():.0f} s after the hub could have known")
+
+    def _events(self, sids: set[str]) -> dict[str, list[tuple[str, str | None, datetime]]]:
+        from sqlalchemy import bindparam, text
+
+        from core.db import session_scope
+
+        out: dict[str, list[tuple[str, str | None, datetime]]] = defaultdict(list)
+        with session_scope() as session:
+            rows = session.execute(text("SELECT call_sid, kind, status, received_at FROM call_events "
+                                        "WHERE call_sid IN :sids").bindparams(bindparam("sids", expanding=True)),
+                                   {"sids": sorted(sids)})
+            for row in rows:
+                out[row.call_sid].append((row.kind, row.status, _utc(row.received_at)))
+            # A check at Twilio that found the caller on the line logs nothing: its time is kept.
+            checked = session.execute(text("SELECT call_sid, last_checked_at FROM calls WHERE call_sid IN :sids "
+                                           "AND last_checked_at IS NOT NULL")
+                                      .bindparams(bindparam("sids", expanding=True)), {"sids": sorted(sids)})
+            for row in checked:
+                out[row.call_sid].append(("checked", None, _utc(row.last_checked_at)))
+        return out
 
     def _agrees(self, sid: str, carrier: dict[str, dict[str, Any]], calls: dict[str, Any]) -> bool:
         c, row = carrier.get(sid), calls.get(sid)

@@ -1,9 +1,12 @@
 """The fault run: the carrier simulator, in this process, drives calls against the production shape
-on loopback (nginx, two `hotline serve` web processes, a Celery worker and beat, PostgreSQL, a
+on loopback (nginx, two `hotline serve` web processes, two Celery workers and beat, PostgreSQL, a
 Redis of the run's own, files in the S3 stand-in) while it injects faults: callbacks dropped,
 duplicated, delayed, reordered and delivered concurrently, agents who answer late, answer a leg
 being withdrawn or hang up at once, slow, failing and rate-limited REST answers, and `kill -9` of
-a web process, the worker and beat, and a restart of Redis.
+a web process, a worker and beat, and a restart of Redis. Two workers, as a center runs them
+(docs/production.md §3): every carrier effect is a task, so with one worker its restart would be a
+pause in which nobody is rung and no caller left alone is rescued (31 s on a loaded machine);
+the surviving worker's sweeps redo what the killed one held.
 
 A checker compares what the carrier knows (the truth of the phone network) with the hub's
 database, continuously and at the end:
@@ -69,6 +72,7 @@ class RunConfig:
     drain: float = 60.0
     redis_port: int = 8290
     check_every: float = 2.0
+    trace: Path | None = None  # where to keep the carrier's trace (write_trace), if anywhere
     # The hub's repair settings for the run (names the hub ignores are harmless): short, so that
     # a lost webhook is repaired well within the reconcile window the checker allows.
     hub_env: tuple[tuple[str, str], ...] = (
@@ -342,6 +346,30 @@ def back_to_work(agent_ids: list[int]) -> None:
                     session.rollback()
 
 
+def write_trace(path: Path, sim: Any, faults: Faults, report: Report, *, began: float) -> None:
+    """The carrier's side of a run as JSON lines, to trace a violation: every call (its number
+    ends and times), every webhook (sent, answered, path, what it reported, the hub's status),
+    every fault injected and every violation (seconds since the run began; times in UTC)."""
+    import json
+
+    def iso(at: Any) -> str | None:
+        return at.isoformat() if at is not None else None
+
+    with sim.lock:
+        calls = [{"type": "call", "sid": c.sid, "direction": c.direction, "to": c.to, "status": c.status,
+                  "created": iso(c.created_at), "answered": iso(c.answer_time), "ended": iso(c.end_time)}
+                 for c in sim.calls.values()]
+        hooks = [{"type": "webhook", "sent": iso(sent), "answered": iso(done), "path": path_, "sid": sid,
+                  "reports": what, "status": status} for sent, done, path_, sid, what, status in sim.trace or []]
+    injected = [{"type": "fault", "kind": f.kind, "s": round(f.at - began, 3), "sid": f.call_sid, "what": f.what}
+                for f in faults.log]
+    found = [{"type": "violation", "kind": v.kind, "s": round(v.at - began, 3), "key": v.key, "detail": v.detail}
+             for v in report.violations]
+    with path.open("w", encoding="utf-8") as out:
+        for line in [*calls, *hooks, *injected, *found]:
+            out.write(json.dumps(line) + "\n")
+
+
 def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str | None = None,
         say: Any = print) -> Report:
     """One fault run against a fresh loopback deployment on `database_url` (migrated here)."""
@@ -358,7 +386,7 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
     redis.start()
     carrier = LoopbackCarrier(free_port(), pumps=4, connections=64)
     loopback = Loopback(database_url=database_url, broker_url=redis.url, workdir=workdir / "loopback", webs=2,
-                        workers=1, simulator_port=carrier.port, s3_endpoint=s3_endpoint,
+                        workers=2, simulator_port=carrier.port, s3_endpoint=s3_endpoint,
                         bucket=f"hotline-faults-{uuid.uuid4().hex[:8]}", worker_args=("--pool", "threads"),
                         worker_concurrency=4, extra_env={"HOTLINE_LOG_LEVEL": "WARNING", **dict(config.hub_env)})
     checker: Checker | None = None
@@ -385,6 +413,8 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
         sim = carrier.sim
         faults = Faults(config.plan)
         sim.faults = faults
+        if config.trace is not None:
+            sim.trace = []
         driver = Driver(sim, faults, config)
         checker = Checker(sim, faults, config)
         stop = threading.Event()
@@ -485,6 +515,9 @@ def run(config: RunConfig, *, database_url: str, workdir: Path, s3_endpoint: str
             report.notes.append(f"checker passes that failed (a process down): {dict(Counter(errors))}")
         if sim.errors:
             report.notes.append(f"application errors at the carrier: {len(sim.errors)} (first: {sim.errors[:3]})")
+        if config.trace is not None:
+            write_trace(config.trace, sim, faults, report, began=began)
+            report.notes.append(f"carrier trace kept in {config.trace}")
         return report
     finally:
         if carrier.sim is not None:

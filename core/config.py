@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     webhook_concurrency: int = 4
     # Reconciliation with Twilio's REST API (telephony.reconcile; docs/reconcile.md): a call or
     # leg silent for longer than its state allows is fetched and corrected; a queued caller
-    # silent longer than queue_alive_seconds is checked before an agent is rung for them; a
+    # silent longer than queue_alive_seconds is not offered until Twilio has been asked; a
     # recording still in progress this long after its call ended is looked up.
     reconcile_ringing_seconds: int = Field(default=60, ge=5)
     reconcile_in_call_seconds: int = Field(default=240, ge=30)

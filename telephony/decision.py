@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal_column,
     not_,
     null,
+    or_,
     select,
     true,
     union_all,
@@ -39,7 +40,7 @@ from telephony import offers
 from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, PresenceLog, QueueEntry
 from telephony.presence import AVAILABLE, OFFERED, WRAP_UP
-from telephony.priority import OFFER_TIMEOUT
+from telephony.priority import OFFER_TIMEOUT, alive_since
 
 __all__ = ["Pick", "applies_to", "decide"]
 
@@ -77,7 +78,8 @@ def decide(session: Session, *, blocked: list[tuple[str, int]], tried: list[int]
     picked while an offer or a wrap-up is due, so the caller can end those first."""
     session.flush()  # the statement reads the tables directly: pending ORM changes go first
     now = clock.now()
-    params: dict[str, Any] = {"now": now, "default_timeout": OFFER_TIMEOUT.default}
+    params: dict[str, Any] = {"now": now, "default_timeout": OFFER_TIMEOUT.default,
+                              "alive_since": alive_since(now)}
     for n, (skill, level) in enumerate(blocked):
         params[f"skill_{n}"], params[f"level_{n}"] = skill, level
     if tried:
@@ -135,7 +137,10 @@ def _statement(blocked: int, tried: bool, check_due: bool) -> Any:
 
     # 1. The waiting call with the lowest sort key (an entry whose own agent is free stays in
     #    even when its skill is blocked: that agent may fit when the others do not).
-    conditions: list[Any] = [QueueEntry.state == _const("waiting")]
+    #    A caller silent too long waits for Twilio to be asked (telephony.routing._HEARD).
+    heard = bindparam("alive_since", type_=UTCDateTime())
+    conditions: list[Any] = [QueueEntry.state == _const("waiting"),
+                             or_(QueueEntry.heard_at.is_(None), QueueEntry.heard_at >= heard)]
     if check_due:
         conditions += [not_(offers_due), not_(wrap_ups_due)]  # one-time filters: nothing due
     conditions += [not_(and_(match, not_(own_free)))

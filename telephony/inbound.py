@@ -136,7 +136,7 @@ def menu(session: Session, *, params: Mapping[str, str], lang: str | None = None
         return ivr.goodbye_twiml(config, language, key="callback_confirm")
     call.enqueued_at = call.enqueued_at or clock.now()
     routing.enqueue(session, call_id=call.id, skill_code=skill, category=category, tier=call.tier,
-                    preferred_agent_id=call.owning_agent_id, waited_since=call.enqueued_at)
+                    preferred_agent_id=call.owning_agent_id, waited_since=call.enqueued_at, heard=True)
     return ivr.enqueue_twiml(config, language, skill_code=skill)
 
 
@@ -158,6 +158,7 @@ def wait(session: Session, *, params: Mapping[str, str], offer: bool = False) ->
     if call is None:
         return ivr.wait_twiml(config, config.default_language, position=None, wait_seconds=None, offer_choices=False)
     calls.log_event(session, kind="wait", params=params, call=call)
+    routing.heard_in_queue(session, call_id=call.id)  # still there: the router may offer them
     try:
         position, estimate = routing.queue_position(session, call_id=call.id)
     except NotFound:

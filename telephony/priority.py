@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock, tunables
+from core.config import get_settings
 from core.errors import ValidationFailed
 from core.models import User
 from telephony.models.routing import QueueEntry
@@ -30,6 +31,12 @@ TIERS = ("normal", "silver", "gold", "platinum", "diamond")
 PREFERRED_AGENT_TIERS = frozenset({"platinum", "diamond"})
 CATEGORY_POINTS: dict[str, int] = {"complaint": 30}
 TIER_POINTS: dict[str, int] = {"normal": 0, "silver": 5, "gold": 10, "platinum": 20, "diamond": 30}
+
+
+def alive_since(now: datetime | None = None) -> datetime:
+    """A queued caller heard of since this moment may be offered without asking Twilio whether
+    they are still there (HOTLINE_QUEUE_ALIVE_SECONDS; docs/reconcile.md, "No ghost offers")."""
+    return (now or clock.now()) - timedelta(seconds=get_settings().queue_alive_seconds)
 
 
 def _resort(session: Session, aging: int) -> None:
@@ -110,6 +117,6 @@ def effective_priority(entry: QueueEntry, *, aging_seconds_per_point: int, at: d
 
 __all__ = [
     "CATEGORY_POINTS", "DEFAULTS", "PREFERRED_AGENT_TIERS", "TIERS", "TIER_POINTS", "RoutingSettings",
-    "OFFER_TIMEOUT", "base_priority", "effective_priority", "routing_settings", "set_routing_setting",
+    "OFFER_TIMEOUT", "alive_since", "base_priority", "effective_priority", "routing_settings", "set_routing_setting",
     "sort_key",
 ]

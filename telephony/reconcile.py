@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
@@ -22,9 +22,9 @@ from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
 __all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
-           "apply_call_answer", "apply_recording_answer", "apply_stranded_answer", "apply_status", "ask_call",
-           "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life", "recording_to_check",
-           "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
+           "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
+           "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
+           "recording_to_check", "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
@@ -119,6 +119,19 @@ def apply_call_answer(session: Session, *, call_id: int, answer: CarrierAnswer) 
     apply_status(session, call, _params(call, answer.state, status))
     session.refresh(call)
     return call.status != before
+
+
+def apply_queued_answer(session: Session, *, call_id: int, answer: CarrierAnswer) -> bool:
+    """Apply what Twilio said about a queued caller silent too long to be offered (the routing
+    sweep asks, telephony.routing.silent_in_queue): one who has hung up is ended as their
+    callback would have (the entry abandoned, never offered); one still on the line counts as
+    heard now, and the router may offer them. Returns whether anything changed."""
+    changed = apply_call_answer(session, call_id=call_id, answer=answer)
+    if answer.status in call_states.LIVE:
+        session.execute(update(QueueEntry).where(QueueEntry.call_id == call_id, QueueEntry.heard_at.is_not(None))
+                        .values(heard_at=clock.now()).execution_options(synchronize_session=False))
+        return True
+    return changed
 
 
 def silent_calls(session: Session, *, now: datetime | None = None, limit: int = 200) -> list[int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, not_, select, update
+from sqlalchemy import and_, bindparam, exists, not_, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -19,7 +19,7 @@ from telephony import presence as presence_service
 from telephony.models.routing import AgentPresence, Offer, QueueEntry
 from telephony.offers import OfferNotFound, OfferNotLive, lock_entry, on_offer, queue_changed
 from telephony.presence import AVAILABLE, AWAY, ON_CALL, ROUTER, WRAP_UP, lock_presence, move
-from telephony.priority import PREFERRED_AGENT_TIERS, base_priority, routing_settings, sort_key
+from telephony.priority import PREFERRED_AGENT_TIERS, alive_since, base_priority, routing_settings, sort_key
 from telephony.queue_status import QueueEntryNotFound, queue_position, queue_snapshot
 
 LIVE_ENTRY_STATES = ("waiting", "offered")
@@ -30,9 +30,11 @@ LEAVE_OUTCOMES = ("abandoned", "voicemail", "callback")
 
 def enqueue(session: Session, *, call_id: int, skill_code: str, category: str, tier: str | None,
             preferred_agent_id: int | None = None, waited_since: datetime | None = None, min_level: int = 1,
-            route_now: bool = True) -> QueueEntry:
+            route_now: bool = True, heard: bool = False) -> QueueEntry:
     """Queue a call (idempotent per call) and route. `waited_since` keeps an earlier start of
-    waiting; the preferred agent counts only for top-tier customers."""
+    waiting; the preferred agent counts only for top-tier customers. `heard`: the caller is on
+    the line now (a carrier call), so the router offers them only while they have been heard of
+    recently (heard_in_queue, silent_in_queue)."""
     if not 1 <= min_level <= 5:
         raise ValidationFailed("A minimum skill level is between 1 and 5.", field="min_level")
     begin_write(session)
@@ -48,6 +50,7 @@ def enqueue(session: Session, *, call_id: int, skill_code: str, category: str, t
         sort_key=sort_key(enqueued_at=enqueued_at, base=base,
                           aging_seconds_per_point=routing_settings(session).aging_seconds_per_point),
         preferred_agent_id=preferred_agent_id if (tier or "normal") in PREFERRED_AGENT_TIERS else None,
+        heard_at=now if heard else None,
     )
     session.add(entry)
     session.flush()
@@ -102,6 +105,8 @@ def requeue(session: Session, *, call_id: int, skill_code: str | None = None,
     entry.sort_key = sort_key(enqueued_at=entry.enqueued_at, base=entry.base_priority,
                               aging_seconds_per_point=routing_settings(session).aging_seconds_per_point)
     entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", clock.now(), None, None
+    if entry.heard_at is not None:
+        entry.heard_at = entry.queued_at  # the caller was on a live call with the agent until now
     queue_changed(session, entry)
     route(session)
     return entry
@@ -127,6 +132,8 @@ def return_to_queue(session: Session, *, call_id: int, user_id: int | None, reas
             common: dict[str, Any] = {"last_call_ended_at": now, "current_call_id": None}
             move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason=reason, **common)
     entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", now, None, None
+    if entry.heard_at is not None:
+        entry.heard_at = now  # the caller's move to the agent was just answered
     queue_changed(session, entry)
     if offer is not None:
         offers.ended(session, offer)
@@ -145,7 +152,11 @@ _DUE = select(
 _ANYONE_FREE = select(exists().where(AgentPresence.state == AVAILABLE))
 _OWN_AGENT_FREE = exists().where(AgentPresence.user_id == QueueEntry.preferred_agent_id,
                                  AgentPresence.state == AVAILABLE)
-_NEXT_ENTRY = (select(QueueEntry).where(QueueEntry.state == "waiting")
+# A caller silent for longer than HOTLINE_QUEUE_ALIVE_SECONDS is not offered until Twilio has been
+# asked whether they are still there (silent_in_queue; the routing sweep asks): their hang-up's
+# callbacks may have been lost or held back, and an offer would ring an agent for nobody.
+_HEARD = or_(QueueEntry.heard_at.is_(None), QueueEntry.heard_at >= bindparam("alive_since"))
+_NEXT_ENTRY = (select(QueueEntry).where(QueueEntry.state == "waiting", _HEARD)
                .order_by(QueueEntry.sort_key, QueueEntry.id).limit(1).with_for_update(skip_locked=True))
 # Free agents with the skill, with site and team for the presence event (saves a round trip).
 # Who has which skill, and where they work, come from core as selectables folded into this
@@ -238,7 +249,7 @@ def _next_entry(session: Session, blocked: list[tuple[str, int]], tried: list[in
                                       not_(_OWN_AGENT_FREE))))
     if tried:
         query = query.where(QueueEntry.id.not_in(tried))
-    return session.scalars(query, execution_options=_FRESH).first()
+    return session.scalars(query, {"alive_since": alive_since()}, execution_options=_FRESH).first()
 
 
 def _pick_agent(session: Session, entry: QueueEntry, blocked: list[tuple[str, int]]) -> AgentPresence | None:
@@ -259,6 +270,24 @@ def _first_locked(session: Session, query: Executable, **params: object) -> Agen
         return None
     presence_service.remember_scope(session, row[0].user_id, site_id=row.site_id, team_id=row.team_id)
     return row[0]
+
+
+def heard_in_queue(session: Session, *, call_id: int) -> None:
+    """The caller is still in the queue (their wait URL was requested): one statement."""
+    session.execute(update(QueueEntry).where(QueueEntry.call_id == call_id, QueueEntry.heard_at.is_not(None),
+                                             QueueEntry.state.in_(LIVE_ENTRY_STATES))
+                    .values(heard_at=clock.now()).execution_options(synchronize_session=False))
+
+
+def silent_in_queue(session: Session, *, limit: int = 20) -> list[int]:
+    """Calls waiting whose caller has been silent too long to be offered, first in line first;
+    only while some agent is free (nobody would be offered them otherwise). Ask Twilio about
+    each (with no transaction open) and record the answer (reconcile.apply_queued_answer)."""
+    if not session.scalar(_ANYONE_FREE):
+        return []
+    return list(session.scalars(
+        select(QueueEntry.call_id).where(QueueEntry.state == "waiting", QueueEntry.heard_at < alive_since())
+        .order_by(QueueEntry.sort_key, QueueEntry.id).limit(limit)))
 
 
 def sweep(session: Session) -> list[Offer]:
@@ -375,7 +404,7 @@ presence_service.connect_router(withdraw_offer=withdraw_agent_offer, route=route
 
 __all__ = [
     "LEAVE_OUTCOMES", "OfferNotFound", "OfferNotLive", "QueueEntryNotFound", "abandon", "agent_disconnected",
-    "call_ended", "enqueue", "expire_offers", "finish_wrap_ups", "leave_queue", "offer_answered", "offer_declined",
-    "on_offer", "queue_position", "queue_snapshot", "requeue", "return_to_queue", "route", "sweep",
-    "withdraw_agent_offer",
+    "alive_since", "call_ended", "enqueue", "expire_offers", "finish_wrap_ups", "heard_in_queue", "leave_queue",
+    "offer_answered", "offer_declined", "on_offer", "queue_position", "queue_snapshot", "requeue", "return_to_queue",
+    "route", "silent_in_queue", "sweep", "withdraw_agent_offer",
 ]

@@ -107,7 +107,16 @@ def copy_recording_task(recording_id: int) -> None:
 
 @register_sweep("telephony.routing_sweep", every_seconds=5)
 def routing_sweep() -> None:
-    """Expire unanswered offers, end wrap-ups and offer waiting calls (the router's own pass)."""
+    """Expire unanswered offers, end wrap-ups and offer waiting calls (the router's own pass).
+    First, while an agent is free, ask Twilio about each caller at the head of the queue who
+    has been silent too long to be offered (no transaction open): one who hung up unheard is
+    ended, one still there is offered in the pass that follows."""
+    with session_scope(reader=True) as session:
+        silent = routing.silent_in_queue(session)
+    for call_id in silent:
+        _asked("check queued caller", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
+               lambda _i, sid: reconcile.ask_call(sid),
+               lambda s, i, a: reconcile.apply_queued_answer(s, call_id=i, answer=a))
     with session_scope() as session:
         write_locked(session)
         routing.sweep(session)

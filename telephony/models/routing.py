@@ -88,6 +88,11 @@ class QueueEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(200))
+    # When the hub last heard that the caller is still in the queue: queued, a request of the
+    # wait URL, a check at Twilio. The router offers no caller silent for longer than
+    # HOTLINE_QUEUE_ALIVE_SECONDS until Twilio has been asked (docs/reconcile.md, "No ghost
+    # offers"). None: no carrier call to watch (an entry queued without one).
+    heard_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<QueueEntry {self.id} call={self.call_id} {self.skill_code} {self.state}>"

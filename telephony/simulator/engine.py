@@ -51,6 +51,10 @@ class Engine:
         self._timers: list[tuple[datetime, int, Callable[..., object], tuple[Any, ...]]] = []
         self._order = itertools.count()
         self.faults: Any = None  # telephony.simulator.faults.Faults, when a run injects faults
+        # The carrier's trace, when a run keeps one: (when sent, when answered, path, CallSid,
+        # what it reports, the HTTP status) for every webhook and every REST request the hub
+        # made (telephony.simulator.rest), in the order answered.
+        self.trace: list[tuple[datetime, datetime, str, str, str, int]] | None = None
 
     # The verbs of queues, conferences and recordings, played by the rooms (telephony.simulator.rooms).
     def enqueue(self, call: SimCall, verb: Verb) -> None:
@@ -131,6 +135,7 @@ class Engine:
                 "Content-Type": "application/x-www-form-urlencoded"}
 
     def post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        sent = self.now()
         try:
             status, body = self.transport(url, params, self.sign(url, params))
         except Exception as exc:  # noqa: BLE001 - the carrier sees a failed request, nothing more
@@ -138,6 +143,11 @@ class Engine:
             status, body = 599, ""
         with self.lock:
             self.webhooks.append((url, dict(params), status))
+            if self.trace is not None:
+                what = (params.get("StatusCallbackEvent") or params.get("RecordingStatus")
+                        or params.get("QueueResult") or params.get("CallStatus") or "")
+                self.trace.append((sent, self.now(), url.split("?")[0].removeprefix(self.public_url),
+                                   params.get("CallSid") or params.get("ConferenceSid") or "", what, status))
         return status, body
 
     def call_params(self, call: SimCall, **extra: str) -> dict[str, str]:

@@ -104,7 +104,25 @@ _COMPILED = [(m, re.compile(p + "$"), name) for m, p, name in ROUTES]
 
 
 def handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> RestResponse:
-    """Answer one REST request; `path` starts at `/2010-04-01/`."""
+    """Answer one REST request; `path` starts at `/2010-04-01/`. Kept in the carrier's trace,
+    when a run keeps one (Simulator.trace), as the hub's webhooks are."""
+    asked = sim.now()
+    response = _handle(sim, method, path, body, headers)
+    if sim.trace is not None:
+        rest = path[len(PREFIX):].partition("/")[2] if path.startswith(PREFIX) else path
+        what = _Form(body).get("Status") or ("redirect" if _Form(body).get("Url") else "")
+        with sim.lock:
+            sim.trace.append((asked, sim.now(), f"REST {method.upper()} {rest}", _sid_of(rest), what,
+                              response.status))
+    return response
+
+
+def _sid_of(rest: str) -> str:
+    found = re.search(r"CA\w{32}", rest)
+    return found.group(0) if found else ""
+
+
+def _handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> RestResponse:
     method = method.upper()
     if not path.startswith(PREFIX):
         return _not_found(path)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from telephony.models import Call, Offer, QueueEntry, Recording
 from telephony.models.routing import AgentPresence
 from telephony.simulator.faults import FaultPlan, Faults
-from telephony.tasks import reconcile_sweep
+from telephony.tasks import reconcile_sweep, routing_sweep
 from tests.factories import fresh
 from tests.telephony.faults import hub_down
 from tests.telephony.hub import Hub, available, queued_call
@@ -43,30 +43,51 @@ def test_a_queued_caller_who_hung_up_unheard_is_ended_within_a_minute_and_a_half
     assert entry.state == "abandoned"
 
 
-def test_no_ghost_offer_to_a_caller_who_hung_up_unheard(client, sim, hub: Hub, session) -> None:
+def test_no_offer_is_made_to_a_caller_whose_hang_up_callbacks_were_both_lost(client, sim, hub: Hub, session) -> None:
+    # The caller hangs up in the queue; the carrier loses both callbacks of it (the `completed`
+    # status and the queue's `hangup` result). Once an agent is free the hub asks Twilio about
+    # the silent caller before any offer: no offer is made at all, the entry is closed.
     sid = queued_call(sim)
     sim.advance(5)
     with hub_down(sim):
         sim.hangup(sid)
         sim.pump()
     sim.advance(70)  # silent longer than HOTLINE_QUEUE_ALIVE_SECONDS; no sweep ran yet
-    available(session, hub.agent)  # the router offers the call at once
+    available(session, hub.agent)
     sim.pump()
-    assert sim.phone(f"agent_{hub.agent.id}").ringing() == []
     fresh(session)
-    offer = session.scalar(select(Offer))
-    assert offer is None or offer.state == "withdrawn"
-    assert session.scalar(select(Call).where(Call.leg == "agent")) is None
+    assert session.scalar(select(Offer)) is None
+    routing_sweep()  # asks Twilio about the silent caller at the head of the queue
+    sim.pump()
+    fresh(session)
+    assert session.scalar(select(Offer)) is None
+    assert sim.phone(f"agent_{hub.agent.id}").ringing() == []
+    call = _call(session, sid)
+    assert call.status == "completed"
+    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
+    assert entry.state == "abandoned" and entry.ended_at is not None
     assert session.get(AgentPresence, hub.agent.id).state == "available"
-    assert _call(session, sid).status == "completed"
+
+
+def test_a_caller_heard_by_the_wait_url_is_offered_without_asking_twilio(client, sim, hub: Hub, session) -> None:
+    sid = queued_call(sim)
+    sim.advance(70)  # the wait URL is requested again and again meanwhile
+    available(session, hub.agent)
+    sim.pump()
+    assert sim.phone(f"agent_{hub.agent.id}").ringing()
+    assert _call(session, sid).last_checked_at is None
 
 
 def test_a_live_queued_caller_is_checked_and_still_offered(client, sim, hub: Hub, session, clock) -> None:
     sid = queued_call(sim)
     call = _call(session, sid)
-    # No wait-URL request for a while (Twilio's are not guaranteed either): checked, alive.
+    # No wait-URL request for a while (Twilio's are not guaranteed either): not offered until
+    # the routing sweep has asked Twilio; alive, so offered then.
     clock.advance(seconds=70)
     available(session, hub.agent)
+    sim.pump()
+    assert sim.phone(f"agent_{hub.agent.id}").ringing() == []
+    routing_sweep()
     sim.pump()
     assert sim.phone(f"agent_{hub.agent.id}").ringing()
     assert _call(session, sid).last_checked_at is not None and call.status == "in-progress"

@@ -253,3 +253,20 @@ def test_an_agent_may_go_on_a_break_while_ringing_then_pick_up_the_stale_leg() -
     assert faults.withdrawn_while_ringing("CA1") is True
     assert Faults(FaultPlan()).withdrawn_while_ringing("CA1") is False
     assert faults.summary() == {"answer_stale": 1} and faults.log[0].call_sid == "CA1"
+
+
+# The carrier's trace ---------------------------------------------------------------------------
+
+def test_the_carrier_keeps_a_trace_of_webhooks_and_rest_requests_only_when_asked() -> None:
+    sim, _posted = _sim()
+    _one_call(sim)
+    assert sim.trace is None  # nothing kept unless a run asks for it
+    sim.trace = []
+    sid = _one_call(sim)
+    answer = rest.handle(sim, "POST", CALLS, _form(To="+8613800138001", From="+862160000000",
+                                                   Url="http://testserver/twiml"), AUTH)
+    assert answer.status == 201
+    paths = [(path, call_sid, status) for _sent, _done, path, call_sid, _what, status in sim.trace]
+    assert ("/twilio/voice", sid, 200) in paths
+    assert ("REST POST Calls.json", "", 201) in paths
+    assert all(sent <= done for sent, done, *_rest in sim.trace)
