@@ -52,6 +52,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
     NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS,
             group=CALLS_AND_CUSTOMERS),
+    NavItem("authorisation_requests", N_("Authorisation requests"), "/authorisations/requests", permissions.AGENTS,
+            group=CALLS_AND_CUSTOMERS),
     NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS, group=SHIFTS_AND_DUTY),
     # Shift templates are reached from the rosters page; the bar marks Rosters there.
     NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS, also=("/shifts/templates",),
