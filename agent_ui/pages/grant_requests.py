@@ -75,8 +75,8 @@ def _done(request: Request, session: DbSession, user: User, saved: str) -> Respo
 def _refused(request: Request, session: DbSession, user: User, form: str, exc: DomainError,
              typed: dict[str, Any] | None = None) -> Response:
     session.rollback()
-    return _page(request, session, user, status_code=refusal_status(exc), errors={form: describe(exc, fields=DECIDE_FIELDS)},
-                 typed=typed)
+    return _page(request, session, user, status_code=refusal_status(exc),
+                 errors={form: describe(exc, fields=DECIDE_FIELDS)}, typed=typed)
 
 
 def refusal_status(exc: DomainError) -> int:
