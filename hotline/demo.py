@@ -29,11 +29,17 @@ DEMO_SID = "AC" + "de" * 16
 DEMO_TOKEN = "demo-simulator-auth-token"
 HOTLINE_NUMBER = "+862160000000"
 STAFF = (("admin", "admin", "Demo Admin"), ("head", "center_head", "Sun Head"), ("boss", "supervisor", "Zhou Boss"),
-         ("lead", "team_leader", "Li Lead"), ("qa", "qa_inspector", "Qian QA"), ("agent1", "agent", "You (agent1)"),
+         ("lead", "team_leader", "Li Lead"), ("lead2", "team_leader", "Ma Lead"), ("qa", "qa_inspector", "Qian QA"), ("agent1", "agent", "You (agent1)"),
          ("agent2", "agent", "Bot Wang"), ("agent3", "agent", "Bot Zhang"), ("agent4", "agent", "Bot Liu"))
 ROLE_NAMES = {"admin": "administrator", "center_head": "center head", "supervisor": "supervisor",
               "team_leader": "team leader", "qa_inspector": "QA inspector", "agent": "agent"}
 BOTS = ("agent2", "agent3", "agent4")
+# Each team leader's shift template (hotline.demo_history.TEMPLATES): the day lead hands over to
+# the evening lead, who accepts the handover (DOMAIN.md: the outgoing shift closes only then).
+LEAD_SHIFTS = {"lead": "Early", "lead2": "Evening"}
+NOTES = {"agent1": "yours: go available and answer calls",
+         "lead": "day shift (08:00-16:00): writes the handover at /duty",
+         "lead2": "evening shift (16:00-24:00): accepts lead's handover at /duty"}
 CUSTOMERS = (("Wang Fang", "+8613800138001", "gold"), ("Li Na", "+8613800138002", "platinum"),
              ("Zhang Wei", "+8613800138003", "normal"), ("Chen Jing", "+8613800138004", "silver"),
              ("Liu Yang", "+8613800138005", "diamond"))
@@ -324,9 +330,9 @@ def banner(settings: config.Settings, calls_per_minute: float) -> str:
     # Pages name people by display name; each line says whose sign-in it is.
     width = max(len(u) for u, _, _ in STAFF)
     role_width = max(len(ROLE_NAMES[r]) for _, r, _ in STAFF)
+    notes = {**NOTES, **{bot: "simulated: answers calls" for bot in BOTS}}
     people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]:<{role_width}}  {name}"
-                       + ("  (yours: go available and answer calls)" if u == "agent1" else
-                          "  (simulated: answers calls)" if u in BOTS else "")
+                       + (f"  ({notes[u]})" if u in notes else "")
                        for u, r, name in STAFF)
     return (f"\nHotline demo at {settings.public_url}/signin\n"
             f"Simulated calls and agents: {settings.public_url}/simulator\n"
@@ -354,6 +360,8 @@ def make_history(settings: config.Settings, agents: dict[str, int], *, days: int
                                           agent_ids=[agents[u] for u, r, _ in STAFF if r == "agent"])
     if status not in ("done", "kept"):
         log.warning("the demo roster could not be generated (%s)", status)
+    demo_history.ensure_lead_shifts(site_id=agents["site"],
+                                    leads=[(agents[u], template) for u, template in LEAD_SHIFTS.items()])
     demo_history.build_sampling()
 
 

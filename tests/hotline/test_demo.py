@@ -35,15 +35,19 @@ def test_banner_names_each_users_role_and_the_simulator_page() -> None:
     text = demo.banner(settings, 3)
     assert "http://127.0.0.1:8000/simulator" in text
     for username, role in (("admin", "administrator"), ("head", "center head"), ("boss", "supervisor"),
-                           ("lead", "team leader"), ("qa", "QA inspector"), ("agent2", "agent")):
+                           ("lead", "team leader"), ("lead2", "team leader"), ("qa", "QA inspector"),
+                           ("agent2", "agent")):
         line = next(line for line in text.splitlines() if line.split()[:1] == [username])
         assert role in line
     assert demo.DEMO_PASSWORD in text
     # The pages name people by display name (a swap with "Bot Liu", leave of "Sun Head"): the
     # banner says whose sign-in each is, so a swap can be confirmed as the colleague asked.
-    for username, name in (("agent4", "Bot Liu"), ("head", "Sun Head"), ("lead", "Li Lead")):
+    for username, name in (("agent4", "Bot Liu"), ("head", "Sun Head"), ("lead", "Li Lead"), ("lead2", "Ma Lead")):
         line = next(line for line in text.splitlines() if line.split()[:1] == [username])
         assert name in line
+    # Two team leaders: one writes the day's handover, the other accepts it.
+    assert "writes the handover" in next(line for line in text.splitlines() if line.split()[:1] == ["lead"])
+    assert "accepts lead's handover" in next(line for line in text.splitlines() if line.split()[:1] == ["lead2"])
 
 
 def test_webhook_lines_go_to_debug_in_the_demo(caplog: pytest.LogCaptureFixture) -> None:

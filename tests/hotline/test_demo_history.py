@@ -87,3 +87,36 @@ def test_a_simulated_agent_leaves_wrap_up_once_the_ticket_is_written(settings: c
     traffic.bots_ready()
     fresh(session)
     assert presence.get_presence(session, user_id=bot).state == presence.AVAILABLE
+
+
+def test_two_team_leaders_hand_over_between_their_shifts(settings: config.Settings, session: Session) -> None:
+    """The demo had one team leader, so no handover could be written by one lead and accepted by
+    another: the day lead and the evening lead each have today's shift, the day's handover goes
+    from one to the other through the handover service, and a second start adds nothing."""
+    from scheduling import dutylog, handover
+    from scheduling.models import Shift
+
+    agents = demo.seed()
+    agent_ids = [agents[u] for u, r, _ in demo.STAFF if r == "agent"]
+    assert demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"], agent_ids=agent_ids,
+                                        days=3) == "done"
+    leads = [(agents[u], template) for u, template in demo.LEAD_SHIFTS.items()]
+    assert demo_history.ensure_lead_shifts(site_id=agents["site"], leads=leads, days=3) == 6
+    assert demo_history.ensure_lead_shifts(site_id=agents["site"], leads=leads, days=3) == 0
+    fresh(session)
+    kinds = {(s.user_id, s.kind) for s in session.scalars(select(Shift).where(
+        Shift.user_id.in_([agents["lead"], agents["lead2"]])))}
+    assert kinds == {(agents["lead"], "day"), (agents["lead2"], "night")}
+
+    from core.users import get as get_user
+    lead, lead2 = get_user(session, user_id=agents["lead"]), get_user(session, user_id=agents["lead2"])
+    day_shift = session.scalars(select(Shift).where(Shift.user_id == lead.id).order_by(Shift.day)).first()
+    assert day_shift is not None
+    log = dutylog.open_log(session, site_id=agents["site"], day=day_shift.day, shift_kind="day", by=lead)
+    written = handover.write(session, duty_log_id=log.id, by=lead, equipment_status="Headset 2 crackles",
+                             nothing_to_report=[f for f in handover.FIELDS if f != "equipment_status"])
+    assert written.next_start == day_shift.end_at  # the day lead's own shift ends: the evening lead's begins
+    handover.submit(session, handover_id=written.id, by=lead)
+    assert [h.id for h in handover.waiting_for(session, viewer=lead2)] == [written.id]
+    assert handover.accept(session, handover_id=written.id, by=lead2).incoming_leader_id == lead2.id
+    session.commit()
