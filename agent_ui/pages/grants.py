@@ -17,10 +17,9 @@ from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.directory import staff_names
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import User
-from tickets import grant_requests
+from tickets import grant_requests, visibility
 from tickets import grants as grant_service
 from tickets import service as ticket_service
-from tickets import visibility
 from tickets.callbacks import grant_state
 
 router = APIRouter()
