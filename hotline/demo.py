@@ -402,6 +402,37 @@ def make_history(settings: config.Settings, agents: dict[str, int], *, days: int
     demo_history.build_sampling()
 
 
+def _quiet_stop_server() -> type:
+    """uvicorn's server, stopping in steps on Ctrl+C or SIGTERM: the simulated traffic and the
+    embedded worker first, while the server still answers their webhooks and carrier requests,
+    then the server itself (so a clean stop logs no failed webhook). A second Ctrl+C stops at once."""
+    import uvicorn
+
+    class QuietStopServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, before_exit: Callable[[], None]) -> None:
+            super().__init__(config)
+            self.before_exit = before_exit
+            self.stopping: threading.Thread | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.stopping is not None:  # asked again: stop now
+                super().handle_exit(sig, frame)
+                return
+            self.stopping = threading.Thread(target=self._stop_in_steps, args=(sig, frame), name="demo-stop",
+                                             daemon=True)
+            self.stopping.start()  # the signal handler returns at once: the server keeps serving meanwhile
+
+        def _stop_in_steps(self, sig: int, frame: Any) -> None:
+            try:
+                self.before_exit()
+            except Exception:  # noqa: BLE001 - the server stops whatever happened
+                log.exception("stopping the demo's traffic failed")
+            finally:
+                super().handle_exit(sig, frame)
+
+    return QuietStopServer
+
+
 class Demo:
     """The demo hub: the app, its seed data and the carrier's supervised traffic thread."""
 
@@ -413,6 +444,7 @@ class Demo:
         self.history_days, self.history_calls_per_day = history_days, history_calls_per_day
         self.settings = demo_settings(host, port)
         self.server: Any = None
+        self.app: Any = None
         self.traffic: Traffic | None = None
         self.supervisor: Supervisor | None = None
 
@@ -436,8 +468,20 @@ class Demo:
             make_history(self.settings, agents, days=self.history_days, calls_per_day=self.history_calls_per_day,
                          language=self.language)
         self.traffic = Traffic(calls_per_minute=self.calls_per_minute, agents=agents, talk_seconds=self.talk_seconds)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_config=None))
+        self.app = app
+        server_class = _quiet_stop_server()
+        self.server = server_class(uvicorn.Config(app, host=self.host, port=self.port, log_config=None),
+                                   before_exit=self.stop_background)
         return app
+
+    def stop_background(self) -> None:
+        """The simulated traffic, then the embedded worker (its tasks may still call the carrier):
+        what talks to the server stops before it."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        embedded = getattr(self.app.state, "embedded_worker", None) if self.app is not None else None
+        if embedded is not None:
+            embedded.stop()
 
     def start_traffic(self) -> None:
         assert self.traffic is not None
@@ -446,8 +490,7 @@ class Demo:
         self.supervisor.start()
 
     def stop(self) -> None:
-        if self.supervisor is not None:
-            self.supervisor.stop()
+        self.stop_background()
         if self.server is not None:
             self.server.should_exit = True
 
