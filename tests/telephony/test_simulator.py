@@ -130,3 +130,25 @@ def test_media_is_a_two_channel_wav_behind_http_auth(client, sim, hub, session) 
 def test_tones_are_valid_audio() -> None:
     with wave.open(BytesIO(tones_wav(channels=2, seconds=1))) as audio:
         assert audio.getnchannels() == 2 and audio.getnframes() == 8000
+
+
+def test_recording_media_has_the_real_length_within_a_bounded_size() -> None:
+    """A recording's media as long as the call (it was capped at 4 s), made by repeating a short
+    pattern (the parties take turns), small enough for a demo to keep hours of calls: 8 kHz
+    would be twice the size for tones that need no more than 4 kHz sampling."""
+    from telephony.audio import MAX_RECORDING_SECONDS, RECORDING_BYTES_PER_SECOND, recording_media
+
+    for seconds in (1, 37, 600):
+        media = recording_media(2, seconds)
+        with wave.open(BytesIO(media)) as audio:
+            assert audio.getnchannels() == 2 and audio.getsampwidth() == 1
+            assert audio.getnframes() == seconds * audio.getframerate()
+        assert len(media) <= 44 + seconds * RECORDING_BYTES_PER_SECOND * 2
+    with wave.open(BytesIO(recording_media(1, 5))) as mono:
+        assert mono.getnchannels() == 1 and mono.getnframes() == 5 * mono.getframerate()
+    with wave.open(BytesIO(recording_media(2, 0))) as empty:  # a recording of no time still plays
+        assert empty.getnframes() == empty.getframerate()
+    longest = recording_media(2, MAX_RECORDING_SECONDS * 3)
+    with wave.open(BytesIO(longest)) as audio:
+        assert audio.getnframes() == MAX_RECORDING_SECONDS * audio.getframerate()
+    assert RECORDING_BYTES_PER_SECOND * MAX_RECORDING_SECONDS * 2 <= 32 * 1024 * 1024
