@@ -259,41 +259,35 @@ def ensure_schedule(*, site_id: int, lead_id: int, agent_ids: Sequence[int], ski
 
 
 def ensure_lead_shifts(*, site_id: int, leads: Sequence[tuple[int, str]], days: int = 14) -> int:
-    """Each team leader's shifts of their template from today for `days` days, so the day lead
-    hands over to the evening lead on the duty pages. Planned as at the start of today on the
-    injected clock (as the history is played), so today's shifts exist though they have begun;
-    the shift service's other rules hold (a day that would break one, such as the weekly hours,
-    is left free). Runs before the server starts. Safe to run again: a day already given is
-    refused as an overlap. Returns the shifts made."""
+    """Each team leader's shifts of their template (a name in TEMPLATES) from today for `days`
+    days, so the day lead hands over to the evening lead on the duty pages. Through the shift
+    service: a shift that has begun, or a day that would break a rule (the weekly hours), is left
+    free, so nobody shows absent for a shift planned after it started. Safe to run again: a day
+    already given is refused as an overlap. Returns the shifts made."""
     from core.db import session_scope
     from core.users import get as get_user
     from scheduling import shifts
     from scheduling.errors import ShiftRuleViolated
 
     made = 0
-    previous_clock = clock.get_clock()
-    try:
-        with session_scope() as session:
-            templates = {name: next((t for t in shifts.list_templates(session, site_id=site_id)
-                                     if _same_template(t, start, kind)), None) for name, start, kind in TEMPLATES}
-            zone = shifts.site_zone(session, site_id)
-            today = clock.now().astimezone(zone).date()
-            clock.install(clock.FrozenClock(datetime.combine(today, time(0), zone)))
-            for lead_id, name in leads:
-                template = templates.get(name)
-                if template is None:
+    with session_scope() as session:
+        active = shifts.list_templates(session, site_id=site_id)
+        templates = {name: next((t for t in active if _same_template(t, start, kind)), None)
+                     for name, start, kind in TEMPLATES}
+        today = clock.now().astimezone(shifts.site_zone(session, site_id)).date()
+        for lead_id, name in leads:
+            template = templates.get(name)
+            if template is None:
+                continue
+            lead = get_user(session, user_id=lead_id)
+            for offset in range(days):
+                try:
+                    with session.begin_nested():
+                        shifts.assign(session, user_id=lead_id, day=today + timedelta(days=offset),
+                                      template_id=template.id, by=lead)
+                    made += 1
+                except ShiftRuleViolated:
                     continue
-                lead = get_user(session, user_id=lead_id)
-                for offset in range(days):
-                    try:
-                        with session.begin_nested():
-                            shifts.assign(session, user_id=lead_id, day=today + timedelta(days=offset),
-                                          template_id=template.id, by=lead)
-                        made += 1
-                    except ShiftRuleViolated:
-                        continue
-    finally:
-        clock.install(previous_clock)
     return made
 
 

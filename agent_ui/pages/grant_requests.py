@@ -40,18 +40,26 @@ def ask_context(session: Session, user: User, customer_id: int | None) -> dict[s
     live = grant_service.live_grant(session, customer_id=customer_id, agent_id=user.id)
     latest = request_service.latest_for(session, customer_id=customer_id, agent_id=user.id)
     state = latest.state() if latest is not None else None
+    decider = None
+    if latest is not None and latest.decided_by_id is not None:
+        found = staff_names(session, {latest.decided_by_id}).get(latest.decided_by_id)
+        decider = found.display_name if found is not None else latest.decided_by_name
     return {"can_ask": live is None and state != "pending", "ask_live": live is not None,
-            "ask_latest": latest, "ask_state": state}
+            "ask_latest": latest, "ask_state": state, "ask_decider": decider}
 
 
 def _rows(session: Session, requests: list[CallbackGrantRequest]) -> list[dict[str, Any]]:
-    people = staff_names(session, {r.agent_id for r in requests})
+    people = staff_names(session, {r.agent_id for r in requests} | {r.decided_by_id for r in requests
+                                                                     if r.decided_by_id})
     cards = visibility.masked_cards(session, customer_ids={r.customer_id for r in requests})
     numbers = ticket_service.numbers_of(session, ticket_ids={r.ticket_id for r in requests if r.ticket_id})
     now = clock.now()
-    return [{"request": r, "state": r.state(now), "agent": people[r.agent_id].display_name if r.agent_id in people
-             else "?", "card": cards.get(r.customer_id), "number": numbers.get(r.ticket_id) if r.ticket_id else None}
-            for r in requests]
+    def name(user_id: int | None, fallback: str | None) -> str | None:
+        return people[user_id].display_name if user_id in people else fallback
+
+    return [{"request": r, "state": r.state(now), "agent": name(r.agent_id, "?"),
+             "decider": name(r.decided_by_id, r.decided_by_name), "card": cards.get(r.customer_id),
+             "number": numbers.get(r.ticket_id) if r.ticket_id else None} for r in requests]
 
 
 def _page(request: Request, session: DbSession, user: User, *, status_code: int = 200,

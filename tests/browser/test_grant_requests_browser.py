@@ -19,13 +19,13 @@ __all__ = ["cheap_password_hashing", "desk"]
 
 WORDS = {
     "en-GB": {"asked": "asks for a callback authorisation", "granted": "Granted", "declined": "Declined",
-              "answer": "Declined by boss: Call only after the refund is booked.", "title": "Authorisation requests",
-              "declined_card": "Your last request was declined by boss",
+              "answer": "Declined by Zhou Boss: Call only after the refund is booked.", "title": "Authorisation requests",
+              "declined_card": "Your last request was declined by Zhou Boss",
               "why": "Say why you decline, so the agent knows what to do.",
               "waiting": "1 authorisation request waits for your answer"},
     "zh-CN": {"asked": "申请回访授权", "granted": "已授权", "declined": "已拒绝",
-              "answer": "boss 已拒绝：Call only after the refund is booked.", "title": "回访授权申请",
-              "declined_card": "您上次的申请被 boss 拒绝",
+              "answer": "Zhou Boss 已拒绝：Call only after the refund is booked.", "title": "回访授权申请",
+              "declined_card": "您上次的申请被 Zhou Boss 拒绝",
               "why": "请说明拒绝理由，让客服代表知道该怎么做。", "waiting": "1 项授权申请等待您答复"},
 }
 

@@ -104,7 +104,8 @@ def test_two_team_leaders_hand_over_between_their_shifts(settings: config.Settin
     assert demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"], agent_ids=agent_ids,
                                         days=3) == "done"
     leads = [(agents[u], template) for u, template in demo.LEAD_SHIFTS.items()]
-    assert demo_history.ensure_lead_shifts(site_id=agents["site"], leads=leads, days=3) == 6
+    made = demo_history.ensure_lead_shifts(site_id=agents["site"], leads=leads, days=3)
+    assert made >= 4  # today's, if not begun yet, and the next two days' for each
     assert demo_history.ensure_lead_shifts(site_id=agents["site"], leads=leads, days=3) == 0
     fresh(session)
     kinds = {(s.user_id, s.kind) for s in session.scalars(select(Shift).where(

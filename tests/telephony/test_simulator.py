@@ -13,7 +13,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from telephony.simulator import Simulator
-from telephony.audio import tones_wav
+from telephony.audio import RECORDING_RATE, tones_wav
 from telephony.simulator.twiml import TwimlError, parse
 from tests.conftest import TEST_TWILIO_SID, TEST_TWILIO_TOKEN
 from tests.telephony.hub import CALLER, available
@@ -124,7 +124,8 @@ def test_media_is_a_two_channel_wav_behind_http_auth(client, sim, hub, session) 
     assert session_http.get(url).status_code == 401
     response = session_http.get(url, auth=requests.auth.HTTPBasicAuth(sim.account_sid, TEST_TWILIO_TOKEN))
     with wave.open(BytesIO(response.content)) as audio:
-        assert audio.getnchannels() == 2 and audio.getframerate() == 8000
+        assert audio.getnchannels() == 2 and audio.getframerate() == RECORDING_RATE
+        assert audio.getnframes() == recording.duration() * RECORDING_RATE  # the whole call, not a clip
 
 
 def test_tones_are_valid_audio() -> None:
