@@ -17,7 +17,7 @@ from agent_ui.templating import is_htmx, render
 from core import clock
 from core.auth import AgentUser, ClientIP, DbSession
 from core.directory import staff_names
-from core.errors import DomainError, PermissionDenied, ValidationFailed
+from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import User
 from tickets import grant_requests as request_service
 from tickets import grants as grant_service
@@ -88,6 +88,8 @@ def _refused(request: Request, session: DbSession, user: User, form: str, exc: D
 
 
 def refusal_status(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
     return 422 if exc.code == "invalid" else 403 if isinstance(exc, PermissionDenied) else 409
 
 
