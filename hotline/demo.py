@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -503,9 +504,20 @@ def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 
     demo.prepare()
     print(banner(demo.settings, calls_per_minute, language=demo.language))
     demo.start_traffic()
+
+    class Stopped(Exception):
+        pass
+
+    def stopped(_sig: int, _frame: Any) -> None:
+        raise Stopped
+
+    # The server passes the signal it stopped for on once it is down: SIGTERM then ends the demo
+    # like Ctrl+C, with a clean exit (not "Terminated" from make).
+    previous = signal.signal(signal.SIGTERM, stopped)
     try:
         demo.server.run()
-    except KeyboardInterrupt:  # Ctrl+C: the server has shut down and passes the signal on (as uvicorn.run)
+    except (KeyboardInterrupt, Stopped):  # the server has shut down and passed the signal on (as uvicorn.run)
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         demo.stop()

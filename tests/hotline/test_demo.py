@@ -285,7 +285,7 @@ def test_a_demo_stopped_mid_traffic_stops_quietly(tmp_path: Path, stop_signal: i
         assert _until(lambda: _calls_in(tmp_path / "var" / "hotline.db") >= 4, 60), shown()[-3000:]
         before = len(shown())
         process.send_signal(stop_signal)
-        process.wait(60)
+        assert process.wait(60) == 0  # a clean stop, whichever the signal
     finally:
         if process.poll() is None:
             process.kill()
