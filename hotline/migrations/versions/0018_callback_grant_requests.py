@@ -15,8 +15,8 @@ from alembic import op
 import core.crypto
 import core.db
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
