@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The language the demo's names are made in on its first start (en or zh-CN); empty: the terminal's.
+DEMO_LANGUAGE ?=
 
 .PHONY: install run serve test lint typecheck bench lock screenshots clean
 
@@ -20,7 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/hotline demo --host $(HOST) --port $(PORT)
+	$(BIN)/hotline demo --host $(HOST) --port $(PORT) $(if $(DEMO_LANGUAGE),--language $(DEMO_LANGUAGE))
 
 serve: install
 	$(BIN)/hotline serve --host $(HOST) --port $(PORT)

@@ -15,7 +15,7 @@ from core import clock, directory, organisation
 from core.models import Role, User
 from telephony import figures as figure_service
 from telephony.queue_status import QueueLine, QueueSnapshot, queue_snapshot
-from tickets import complaints, sla, visibility
+from tickets import complaints, grant_requests, sla, visibility
 from tickets import grants as grant_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service
@@ -151,6 +151,7 @@ def grants_panel(session: Session, user: User, **_: Any) -> dict[str, Any]:
         "durations": [d for d in DURATIONS if d <= longest],
         "default_duration": int(grant_service.default_window().total_seconds() // 60),
         "callback_requests": requests,
+        "waiting_requests": grant_requests.count_waiting(session, user=user),
     }
 
 

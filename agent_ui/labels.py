@@ -36,6 +36,8 @@ status = _words(
 tier = _words(normal=N_("Normal"), silver=N_("Silver"), gold=N_("Gold"), platinum=N_("Platinum"),
               diamond=N_("Diamond"))
 sla = _words(ok=N_("On time"), at_risk=N_("At risk"), breached=N_("Breached"))
+grant_request = _words(pending=N_("Waiting for an answer"), expired=N_("Lapsed"), granted=N_("Granted"),
+                      declined=N_("Declined"), withdrawn=N_("Withdrawn"))
 grant = _words(live=N_("Authorised"), scheduled=N_("Not started yet"), expired=N_("Expired"),
                revoked=N_("Revoked"), waiting=N_("Waiting for authorisation"))
 queue = _words(
@@ -98,6 +100,7 @@ audit_area = {
     "auth": N_("Sign-in (other)"), "user": N_("Account change (other)"), "api_token": N_("API token (other)"),
     "customer": N_("Customer (other)"), "customers": N_("Customers (other)"), "call": N_("Call control (other)"),
     "callback": N_("Callback (other)"), "grant": N_("Callback authorisation (other)"),
+    "grant_request": N_("Authorisation request (other)"),
     "care": N_("Customer care (other)"), "qa": N_("Quality (other)"), "leave": N_("Leave (other)"),
     "shift": N_("Shift (other)"), "roster": N_("Roster (other)"), "site": N_("Site (other)"),
     "recording": N_("Recording (other)"), "report": N_("Report (other)"), "audit": N_("Audit trail (other)"),
@@ -125,6 +128,11 @@ audit_action.update({
     "revoke": N_("Callback authorisation revoked"), "grant.revoked": N_("Callback authorisation revoked"),
     "grant.used": N_("Callback authorisation used"), "grant.expired": N_("Callback authorisation expired"),
     "grant.refused": N_("Callback authorisation refused"),
+    "grant_request.created": N_("Callback authorisation asked for"),
+    "grant_request.granted": N_("Authorisation request granted"),
+    "grant_request.declined": N_("Authorisation request declined"),
+    "grant_request.withdrawn": N_("Authorisation request withdrawn"),
+    "grant_request.refused": N_("Authorisation request refused"),
     "callback.requested": N_("Callback requested"), "callback.dialled": N_("Callback dialled"),
     "callback.refused": N_("Callback refused"), "callback.changed": N_("Callback changed"),
     "recording.listened": N_("Recording listened to"), "recording.listen_refused": N_("Recording refused"),
@@ -173,14 +181,16 @@ class _Things(_Words):
 # What an audit entry concerns (its object type); a type nobody worded yet is "Other record".
 audit_object = _Things()
 audit_object.update(
-    customer=N_("Customer"), callback_grant=N_("Callback authorisation"), ticket=N_("Ticket"), user=N_("Account"),
+    customer=N_("Customer"), callback_grant=N_("Callback authorisation"),
+    callback_grant_request=N_("Authorisation request"), ticket=N_("Ticket"), user=N_("Account"),
     call=N_("Call"), recording=N_("Recording"), callback_attempt=N_("Callback"), api_token=N_("API token"),
     site=N_("Site"), team=N_("Team"), skill=N_("Skill"), leave=N_("Leave"), shift=N_("Shift"),
     roster=N_("Roster"), qa_evaluation=N_("Evaluation"), qa_report=N_("QA report"),
 )
 
 ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
-       "sla": sla, "grant": grant, "queue": queue, "level": level, "access": access, "roster_failure": roster_failure,
+       "sla": sla, "grant": grant, "grant_request": grant_request, "queue": queue, "level": level,
+       "access": access, "roster_failure": roster_failure,
        "consent": consent, "callback": callback, "job_type": job_type, "job_kind": job_kind,
        "job_status": job_status, "job_failure": job_failure, "audit_action": audit_action,
        "audit_object": audit_object}

@@ -50,8 +50,11 @@ NAV: tuple[NavItem, ...] = (
     NavItem("calls", N_("Calls"), "/calls", permissions.AGENTS | {Role.qa_inspector}, group=CALLS_AND_CUSTOMERS),
     NavItem("tickets", N_("Tickets"), "/tickets", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
     NavItem("customers", N_("Customers"), "/customers", permissions.AGENTS, group=CALLS_AND_CUSTOMERS),
+    # Managers reach the requests waiting for them from the authorisations page (and their reminders).
     NavItem("authorisations", N_("Callback authorisations"), "/authorisations", permissions.TEAM_LEADERS,
-            group=CALLS_AND_CUSTOMERS),
+            also=("/authorisations/requests",), group=CALLS_AND_CUSTOMERS),
+    NavItem("authorisation_requests", N_("Authorisation requests"), "/authorisations/requests",
+            frozenset({Role.agent}), group=CALLS_AND_CUSTOMERS),
     NavItem("shifts", N_("Shifts and leave"), "/shifts", permissions.AGENTS, group=SHIFTS_AND_DUTY),
     # Shift templates are reached from the rosters page; the bar marks Rosters there.
     NavItem("rosters", N_("Rosters"), "/shifts/rosters", permissions.TEAM_LEADERS, also=("/shifts/templates",),

@@ -12,6 +12,7 @@ from agent_ui.pages import (
     desktop,
     floor,
     floor_records,
+    grant_requests,
     grants,
     home,
     jobs,
@@ -36,6 +37,7 @@ router.include_router(floor.router)
 # The live pages' websocket (agent_ui.live) is mounted early by create_app.
 router.include_router(tickets.router)
 router.include_router(customers.router)
+router.include_router(grant_requests.router)
 router.include_router(grants.router)
 router.include_router(roster.router)
 router.include_router(shift_templates.router)

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         live_catchup.start(app.state)  # what live pages miss between their render and their websocket
         worker.configure(settings)
         embedded = worker.start(settings) if start_background and not settings.broker_url else None
+        app.state.embedded_worker = embedded  # a server that stops in steps stops it before the web side
         settle_heap()
         try:
             yield

@@ -74,12 +74,15 @@ def serve(host: str, port: int, workers: int) -> None:
               help="Simulated calls the traffic generator places; 0 for none.")
 @click.option("--history-calls-per-day", default=8, show_default=True, type=click.IntRange(0, 200),
               help="Calls a day in the week of history played on the first start; 0 for none.")
-def demo(host: str, port: int, calls_per_minute: float, history_calls_per_day: int) -> None:
+@click.option("--language", type=click.Choice(["en", "zh-CN"]), default=None,
+              help="The language the demo's names (people, customers, store, shift templates) are made in on "
+                   "the first start; default HOTLINE_DEMO_LANGUAGE, else the terminal's (LANG), else English.")
+def demo(host: str, port: int, calls_per_minute: float, history_calls_per_day: int, language: str | None) -> None:
     """Run the hub on the embedded default with the carrier simulator, demo users and customers,
     a week of history, and simulated callers, so every screen can be tried."""
     from hotline.demo import run
 
-    run(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day)
+    run(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day, language=language)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -28,12 +29,33 @@ DEMO_PASSWORD = "hotline-demo-2026"
 DEMO_SID = "AC" + "de" * 16
 DEMO_TOKEN = "demo-simulator-auth-token"
 HOTLINE_NUMBER = "+862160000000"
+# (username, role, display name). Display names are people's names, never UI words ("You" is the
+# pages' word, translated there); the banner says which sign-in is the operator's own.
 STAFF = (("admin", "admin", "Demo Admin"), ("head", "center_head", "Sun Head"), ("boss", "supervisor", "Zhou Boss"),
-         ("lead", "team_leader", "Li Lead"), ("qa", "qa_inspector", "Qian QA"), ("agent1", "agent", "You (agent1)"),
-         ("agent2", "agent", "Bot Wang"), ("agent3", "agent", "Bot Zhang"), ("agent4", "agent", "Bot Liu"))
+         ("lead", "team_leader", "Li Lead"), ("lead2", "team_leader", "Ma Lead"), ("qa", "qa_inspector", "Qian QA"),
+         ("agent1", "agent", "Zhao Min"), ("agent2", "agent", "Bot Wang"), ("agent3", "agent", "Bot Zhang"),
+         ("agent4", "agent", "Bot Liu"))
 ROLE_NAMES = {"admin": "administrator", "center_head": "center head", "supervisor": "supervisor",
               "team_leader": "team leader", "qa_inspector": "QA inspector", "agent": "agent"}
 BOTS = ("agent2", "agent3", "agent4")
+# Each team leader's shift template (hotline.demo_history.TEMPLATES): the day lead hands over to
+# the evening lead, who accepts the handover (DOMAIN.md: the outgoing shift closes only then).
+LEAD_SHIFTS = {"lead": "Early", "lead2": "Evening"}
+NOTES = {"agent1": "yours: go available and answer calls",
+         "lead": "day shift (08:00-16:00): writes the handover at /duty",
+         "lead2": "evening shift (16:00-24:00): accepts lead's handover at /duty"}
+LANGUAGES = ("en", "zh-CN")
+LANGUAGE_NAMES = {"en": "English", "zh-CN": "Simplified Chinese"}
+# The seed's names (people, customers, the store, its team, shift templates) are data, stored in
+# one language: the one the operator runs the demo in (`hotline demo --language`). Built-in
+# codes (skills, tiers, kinds of shift) are translated by the pages whatever the seed's language.
+SEED_NAMES_ZH = {
+    "Demo Admin": "演示管理员", "Sun Head": "孙海", "Zhou Boss": "周波", "Li Lead": "李立", "Ma Lead": "马林",
+    "Qian QA": "钱琪", "Zhao Min": "赵敏", "Bot Wang": "王强（模拟）", "Bot Zhang": "张磊（模拟）",
+    "Bot Liu": "刘洋（模拟）", "Wang Fang": "王芳", "Li Na": "李娜", "Zhang Wei": "张伟", "Chen Jing": "陈静",
+    "Liu Yang": "刘阳", "Demo Store": "演示门店", "Hotline A": "热线一组", "Early": "早班", "Late": "中班",
+    "Evening": "晚班",
+}
 CUSTOMERS = (("Wang Fang", "+8613800138001", "gold"), ("Li Na", "+8613800138002", "platinum"),
              ("Zhang Wei", "+8613800138003", "normal"), ("Chen Jing", "+8613800138004", "silver"),
              ("Liu Yang", "+8613800138005", "diamond"))
@@ -52,8 +74,22 @@ def demo_settings(host: str, port: int) -> config.Settings:
     return settings.model_copy(update=updates)
 
 
-def seed() -> dict[str, int]:
-    """Demo site, staff (printed), skills and customers; safe to run again."""
+def seed_language(requested: str | None = None) -> str:
+    """The seed's language: the one asked for (`--language`, HOTLINE_DEMO_LANGUAGE), else the
+    terminal's (LC_ALL, LC_MESSAGES, LANG: Chinese for zh_*), else English."""
+    wanted = requested or os.environ.get("HOTLINE_DEMO_LANGUAGE") or next(
+        (os.environ[v] for v in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(v)), "")
+    return "zh-CN" if wanted.lower().replace("_", "-").startswith("zh") else "en"
+
+
+def seed_name(name: str, language: str) -> str:
+    """A seed name in the seed's language (English is the table's key)."""
+    return SEED_NAMES_ZH.get(name, name) if language == "zh-CN" else name
+
+
+def seed(language: str = "en") -> dict[str, int]:
+    """Demo site, staff (printed), skills and customers, named in `language` when first made
+    (what exists keeps its name); safe to run again."""
     from sqlalchemy import select
 
     from core import assignments, organisation, users
@@ -65,15 +101,19 @@ def seed() -> dict[str, int]:
     with session_scope() as session:
         site = session.scalar(select(Site).where(Site.code == "demo"))
         if site is None:
-            site = organisation.create_site(session, name="Demo Store", code="demo", timezone="Asia/Shanghai")
+            site = organisation.create_site(session, name=seed_name("Demo Store", language), code="demo",
+                                            timezone="Asia/Shanghai")
         team = organisation.list_teams(session, site_id=site.id)
-        team_id = team[0].id if team else organisation.create_team(session, name="Hotline A", site_id=site.id).id
+        if team:
+            team_id = team[0].id
+        else:
+            team_id = organisation.create_team(session, name=seed_name("Hotline A", language), site_id=site.id).id
         skills = {s.code: s for s in organisation.ensure_default_skills(session)}
         for username, role, name in STAFF:
             user = users.get_by_username(session, username=username)
             if user is None:
                 user = users.create_user(session, username=username, password=DEMO_PASSWORD, role=role,
-                                         display_name=name, site_id=site.id, team_id=team_id)
+                                         display_name=seed_name(name, language), site_id=site.id, team_id=team_id)
                 if role == "agent":
                     for code in ("inquiry", "complaint", "membership", "operator", "mandarin"):
                         user.skills.append(UserSkill(skill=skills[code], level=3))
@@ -85,7 +125,7 @@ def seed() -> dict[str, int]:
             try:
                 with session.begin_nested():
                     create_customer(session, by=None, audit=False, data={
-                        "name": name, "phones": [phone], "site_id": site.id, "tier": tier,
+                        "name": seed_name(name, language), "phones": [phone], "site_id": site.id, "tier": tier,
                         "consent_purposes": ["service"], "consent_method": "phone",
                         "owning_agent_id": ids["agent2"] if tier in ("platinum", "diamond") else None})
             except PhoneTaken:
@@ -320,21 +360,24 @@ def quiet_webhook_lines(quiet: bool = True) -> None:
             logger.addFilter(_QuietWebhooks())
 
 
-def banner(settings: config.Settings, calls_per_minute: float) -> str:
+def banner(settings: config.Settings, calls_per_minute: float, *, language: str = "en") -> str:
     # Pages name people by display name; each line says whose sign-in it is.
     width = max(len(u) for u, _, _ in STAFF)
     role_width = max(len(ROLE_NAMES[r]) for _, r, _ in STAFF)
-    people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]:<{role_width}}  {name}"
-                       + ("  (yours: go available and answer calls)" if u == "agent1" else
-                          "  (simulated: answers calls)" if u in BOTS else "")
+    notes = {**NOTES, **{bot: "simulated: answers calls" for bot in BOTS}}
+    people = "\n".join(f"  {u:<{width}}  {ROLE_NAMES[r]:<{role_width}}  {seed_name(name, language)}"
+                       + (f"  ({notes[u]})" if u in notes else "")
                        for u, r, name in STAFF)
     return (f"\nHotline demo at {settings.public_url}/signin\n"
             f"Simulated calls and agents: {settings.public_url}/simulator\n"
             f"Sign in as any of these, password {DEMO_PASSWORD}:\n{people}\n"
-            f"About {calls_per_minute:g} calls a minute come in to {HOTLINE_NUMBER}. Stop with Ctrl+C.\n")
+            f"About {calls_per_minute:g} calls a minute come in to {HOTLINE_NUMBER}. Stop with Ctrl+C.\n"
+            f"Pages follow each browser's language; the demo's names were made in {LANGUAGE_NAMES[language]} "
+            f"(--language en or zh-CN on a fresh var directory).\n")
 
 
-def make_history(settings: config.Settings, agents: dict[str, int], *, days: int = 7, calls_per_day: int = 8) -> None:
+def make_history(settings: config.Settings, agents: dict[str, int], *, days: int = 7, calls_per_day: int = 8,
+                 language: str = "en") -> None:
     """On the first start, a week of calls (fast, on the injected clock); on every start, shift
     templates and a published roster covering today, and the month's QA sampling built at once."""
     from hotline import demo_history
@@ -351,10 +394,44 @@ def make_history(settings: config.Settings, agents: dict[str, int], *, days: int
                                hotline_number=HOTLINE_NUMBER, zone="Asia/Shanghai", days=days,
                                calls_per_day=calls_per_day, progress=progress)
     status = demo_history.ensure_schedule(site_id=agents["site"], lead_id=agents["lead"],
+                                          names={n: seed_name(n, language) for n, _s, _k in demo_history.TEMPLATES},
                                           agent_ids=[agents[u] for u, r, _ in STAFF if r == "agent"])
     if status not in ("done", "kept"):
         log.warning("the demo roster could not be generated (%s)", status)
+    demo_history.ensure_lead_shifts(site_id=agents["site"],
+                                    leads=[(agents[u], template) for u, template in LEAD_SHIFTS.items()])
     demo_history.build_sampling()
+
+
+def _quiet_stop_server() -> type:
+    """uvicorn's server, stopping in steps on Ctrl+C or SIGTERM: the simulated traffic and the
+    embedded worker first, while the server still answers their webhooks and carrier requests,
+    then the server itself (so a clean stop logs no failed webhook). A second Ctrl+C stops at once."""
+    import uvicorn
+
+    class QuietStopServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, before_exit: Callable[[], None]) -> None:
+            super().__init__(config)
+            self.before_exit = before_exit
+            self.stopping: threading.Thread | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.stopping is not None:  # asked again: stop now
+                super().handle_exit(sig, frame)
+                return
+            self.stopping = threading.Thread(target=self._stop_in_steps, args=(sig, frame), name="demo-stop",
+                                             daemon=True)
+            self.stopping.start()  # the signal handler returns at once: the server keeps serving meanwhile
+
+        def _stop_in_steps(self, sig: int, frame: Any) -> None:
+            try:
+                self.before_exit()
+            except Exception:  # noqa: BLE001 - the server stops whatever happened
+                log.exception("stopping the demo's traffic failed")
+            finally:
+                super().handle_exit(sig, frame)
+
+    return QuietStopServer
 
 
 class Demo:
@@ -362,11 +439,13 @@ class Demo:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
                  talk_seconds: tuple[float, float] = (15, 45), history_days: int = 7,
-                 history_calls_per_day: int = 8) -> None:
+                 history_calls_per_day: int = 8, language: str = "en") -> None:
+        self.language = language
         self.host, self.port, self.calls_per_minute, self.talk_seconds = host, port, calls_per_minute, talk_seconds
         self.history_days, self.history_calls_per_day = history_days, history_calls_per_day
         self.settings = demo_settings(host, port)
         self.server: Any = None
+        self.app: Any = None
         self.traffic: Traffic | None = None
         self.supervisor: Supervisor | None = None
 
@@ -385,12 +464,25 @@ class Demo:
         app.include_router(simulator_router)
         app.include_router(simulator_page)  # /simulator: the simulated calls and agents
         quiet_webhook_lines()
-        agents = seed()
+        agents = seed(self.language)
         if self.history_calls_per_day > 0:
-            make_history(self.settings, agents, days=self.history_days, calls_per_day=self.history_calls_per_day)
+            make_history(self.settings, agents, days=self.history_days, calls_per_day=self.history_calls_per_day,
+                         language=self.language)
         self.traffic = Traffic(calls_per_minute=self.calls_per_minute, agents=agents, talk_seconds=self.talk_seconds)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_config=None))
+        self.app = app
+        server_class = _quiet_stop_server()
+        self.server = server_class(uvicorn.Config(app, host=self.host, port=self.port, log_config=None),
+                                   before_exit=self.stop_background)
         return app
+
+    def stop_background(self) -> None:
+        """The simulated traffic, then the embedded worker (its tasks may still call the carrier):
+        what talks to the server stops before it."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        embedded = getattr(self.app.state, "embedded_worker", None) if self.app is not None else None
+        if embedded is not None:
+            embedded.stop()
 
     def start_traffic(self) -> None:
         assert self.traffic is not None
@@ -399,22 +491,33 @@ class Demo:
         self.supervisor.start()
 
     def stop(self) -> None:
-        if self.supervisor is not None:
-            self.supervisor.stop()
+        self.stop_background()
         if self.server is not None:
             self.server.should_exit = True
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, *, calls_per_minute: float = 3.0,
-        history_calls_per_day: int = 8) -> None:
+        history_calls_per_day: int = 8, language: str | None = None) -> None:
     """Start the demo hub on host:port and block until interrupted."""
-    demo = Demo(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day)
+    demo = Demo(host, port, calls_per_minute=calls_per_minute, history_calls_per_day=history_calls_per_day,
+                language=seed_language(language))
     demo.prepare()
-    print(banner(demo.settings, calls_per_minute))
+    print(banner(demo.settings, calls_per_minute, language=demo.language))
     demo.start_traffic()
+
+    class Stopped(Exception):
+        pass
+
+    def stopped(_sig: int, _frame: Any) -> None:
+        raise Stopped
+
+    # The server passes the signal it stopped for on once it is down: SIGTERM then ends the demo
+    # like Ctrl+C, with a clean exit (not "Terminated" from make).
+    previous = signal.signal(signal.SIGTERM, stopped)
     try:
         demo.server.run()
-    except KeyboardInterrupt:  # Ctrl+C: the server has shut down and passes the signal on (as uvicorn.run)
+    except (KeyboardInterrupt, Stopped):  # the server has shut down and passed the signal on (as uvicorn.run)
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         demo.stop()

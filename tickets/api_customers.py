@@ -13,10 +13,10 @@ from core import clock, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession, RequireRole, TeamLeaderUser
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from core.models import User
-from tickets import care, erasure, purchases, tiers, visibility
+from tickets import care, erasure, grant_requests, purchases, tiers, visibility
 from tickets import customers as customer_service
 from tickets import grants as grant_service
-from tickets.models.customers import CallbackGrant
+from tickets.models.customers import CallbackGrant, CallbackGrantRequest
 from tickets.schemas_customers import (
     CustomerAggregatesPublic,
     CustomerChangePublic,
@@ -35,6 +35,11 @@ from tickets.schemas_customers import (
     GrantCreate,
     GrantExtend,
     GrantPublic,
+    GrantRequestCreate,
+    GrantRequestDecline,
+    GrantRequestGrant,
+    GrantRequestPublic,
+    GrantRequestsPublic,
     GrantsPublic,
     PointsPublic,
     PointsRedeem,
@@ -298,3 +303,54 @@ def extend_grant(grant_id: int, body: GrantExtend, session: DbSession, user: Tea
 @router.post("/api/v1/grants/{grant_id}/revoke", response_model=GrantPublic)
 def revoke_grant(grant_id: int, session: DbSession, user: TeamLeaderUser, ip: ClientIP) -> GrantPublic:
     return _grant(grant_service.revoke_grant(session, grant_id=grant_id, by=user, source_ip=ip))
+
+
+# Asking for a callback authorisation --------------------------------------------------------
+
+
+def _request(request: CallbackGrantRequest) -> GrantRequestPublic:
+    return GrantRequestPublic(
+        id=request.id, customer_id=request.customer_id, agent_id=request.agent_id, ticket_id=request.ticket_id,
+        reason=request.reason, status=request.state(), created_at=request.created_at,
+        expires_at=request.expires_at, decided_by_name=request.decided_by_name, decided_at=request.decided_at,
+        decline_reason=request.decline_reason, grant_id=request.grant_id)
+
+
+@router.get("/api/v1/grant-requests", response_model=GrantRequestsPublic)
+def list_grant_requests(session: DbSession, user: AgentUser) -> GrantRequestsPublic:
+    """One's own requests (newest first) and the waiting ones one may answer (oldest first)."""
+    return GrantRequestsPublic(mine=[_request(r) for r in grant_requests.mine(session, user=user)],
+                               waiting_for_me=[_request(r) for r in grant_requests.waiting_for(session, user=user)])
+
+
+@router.post("/api/v1/grant-requests", response_model=GrantRequestPublic, status_code=201)
+def ask_for_grant(body: GrantRequestCreate, session: DbSession, user: AgentUser, ip: ClientIP) -> GrantRequestPublic:
+    """Ask for a callback authorisation for a customer of one's site, with a reason: the customer's
+    site manager, the site's supervisors and the center head are told."""
+    if body.ticket_id is not None:
+        made = grant_requests.ask_for_ticket(session, ticket_id=body.ticket_id, by=user, reason=body.reason,
+                                             source_ip=ip)
+        if made.customer_id != body.customer_id:
+            raise ValidationFailed("The ticket is about another customer.", field="ticket_id")
+    else:
+        made = grant_requests.ask(session, customer_id=body.customer_id, by=user, reason=body.reason, source_ip=ip)
+    return _request(made)
+
+
+@router.post("/api/v1/grant-requests/{request_id}/grant", response_model=GrantRequestPublic)
+def grant_request(request_id: int, body: GrantRequestGrant, session: DbSession, user: AgentUser,
+                  ip: ClientIP) -> GrantRequestPublic:
+    return _request(grant_requests.grant(session, request_id=request_id, by=user,
+                                         duration_minutes=body.duration_minutes, note=body.note, source_ip=ip))
+
+
+@router.post("/api/v1/grant-requests/{request_id}/decline", response_model=GrantRequestPublic)
+def decline_grant_request(request_id: int, body: GrantRequestDecline, session: DbSession, user: AgentUser,
+                          ip: ClientIP) -> GrantRequestPublic:
+    return _request(grant_requests.decline(session, request_id=request_id, by=user, reason=body.reason,
+                                           source_ip=ip))
+
+
+@router.post("/api/v1/grant-requests/{request_id}/withdraw", response_model=GrantRequestPublic)
+def withdraw_grant_request(request_id: int, session: DbSession, user: AgentUser, ip: ClientIP) -> GrantRequestPublic:
+    return _request(grant_requests.withdraw(session, request_id=request_id, by=user, source_ip=ip))

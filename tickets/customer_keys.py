@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core import keyring
 from tickets.models.customers import (
     CallbackGrant,
+    CallbackGrantRequest,
     CareFollowUp,
     Customer,
     CustomerChange,
@@ -71,5 +72,5 @@ def _by_customer_id(session: Session, row: Any) -> str | None:
 def wire() -> None:
     keyring.register(Customer, _customer)
     keyring.register(CustomerPhone, _phone)
-    for model in (CustomerChange, CallbackGrant, OutboundMessage, CareFollowUp, Ticket):
+    for model in (CustomerChange, CallbackGrant, CallbackGrantRequest, OutboundMessage, CareFollowUp, Ticket):
         keyring.register(model, _by_customer_id)

@@ -21,7 +21,7 @@ from core.config import get_settings
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.events import publish
 from core.models import Role, User
-from tickets import care
+from tickets import care, grant_requests
 from tickets import grants as grant_service
 from tickets.customer_fields import PERSONAL_FIELDS
 from tickets.models.customers import (
@@ -320,6 +320,7 @@ def erase_customer(session: Session, *, customer_id: int, by: User | None, reaso
     for grant_id in list(open_grants):
         grant_service.revoke_grant(session, grant_id=grant_id, by=None, by_name="system:erasure")
     _bulk(session, update(CallbackGrant).where(CallbackGrant.customer_id == customer_id).values(reason="(erased)"))
+    grant_requests.withdraw_for_erasure(session, customer_id=customer_id)
     closed = _anonymise_tickets(session, customer_id, phone_indexes, now)
     reached: dict[str, Any] = {}
     for eraser in _ALSO:

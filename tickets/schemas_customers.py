@@ -223,6 +223,41 @@ class GrantsPublic(BaseModel):
     count: int
 
 
+class GrantRequestCreate(_In):
+    customer_id: int
+    reason: str = Field(min_length=1, max_length=500)
+    ticket_id: int | None = None
+
+
+class GrantRequestGrant(_In):
+    duration_minutes: int | None = Field(default=None, ge=1, description="Default 120; at most 1440.")
+    note: str = Field(default="", max_length=200)
+
+
+class GrantRequestDecline(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class GrantRequestPublic(BaseModel):
+    id: int
+    customer_id: int
+    agent_id: int
+    ticket_id: int | None
+    reason: str | None
+    status: Literal["pending", "expired", "granted", "declined", "withdrawn"]
+    created_at: datetime
+    expires_at: datetime
+    decided_by_name: str | None
+    decided_at: datetime | None
+    decline_reason: str | None
+    grant_id: int | None
+
+
+class GrantRequestsPublic(BaseModel):
+    mine: list[GrantRequestPublic]
+    waiting_for_me: list[GrantRequestPublic]
+
+
 # Purchases, points, tiers and follow-ups --------------------------------------------------
 
 

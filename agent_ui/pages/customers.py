@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from agent_ui import error_pages
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
+from agent_ui.pages import grant_requests as request_pages
 from agent_ui.templating import is_htmx, render
 from core import clock, organisation, permissions
 from core.auth import AdminUser, AgentUser, ClientIP, DbSession
@@ -23,6 +24,7 @@ from core.errors import DomainError, NotFound, PermissionDenied, ValidationFaile
 from core.models import Role, User
 from tickets import care, erasure, purchases, visibility
 from tickets import customers as customer_service
+from tickets import grant_requests as request_service
 from tickets import grants as grant_service
 from tickets import search as ticket_search
 from tickets.callbacks import grant_state
@@ -85,11 +87,26 @@ def _card(request: Request, session: DbSession, user: User, ip: str | None, cust
         customer = customer_service.get_customer(session, customer_id=customer_id)
         refusals = erasure.refusals(session, customer=customer)
         pending = erasure.pending_for(session, customer_id=customer_id)
-    return render(request, PAGE, {"card": card, "tickets": tickets, "grant": grant, "figures": figures,
+    asking = request_pages.ask_context(session, user, None if card.erased else customer_id)
+    return render(request, PAGE, {"card": card, "tickets": tickets, "grant": grant, "figures": figures, **asking,
                                   "changes": changes, "change_words": CHANGE_WORDS,
                                   "now": now, "can_erase": can_erase, "erasure_refusals": refusals,
                                   "erasure_pending": pending,
                                   "errors": errors or {}, "typed": typed or {}}, status_code=status_code)
+
+
+@router.post("/customers/{customer_id}/grant-request", include_in_schema=False)
+def ask_for_grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, customer_id: int,
+                  reason: Annotated[str, Form()] = "") -> Response:
+    """Ask for a callback authorisation for this customer, from their (masked) card."""
+    try:
+        request_service.ask(session, customer_id=customer_id, by=user, reason=reason[:500], source_ip=ip)
+    except DomainError as exc:
+        session.rollback()
+        return _card(request, session, user, ip, customer_id, status_code=request_pages.refusal_status(exc),
+                     errors={"ask": describe(exc, fields=request_pages.ASK_FIELDS)},
+                     typed={"ask": {"reason": reason[:500]}})
+    return RedirectResponse(f"/customers/{customer_id}#ask-grant", status_code=303)
 
 
 @router.post("/customers/{customer_id}/erase", include_in_schema=False)

@@ -17,9 +17,9 @@ from core.auth import ClientIP, DbSession, TeamLeaderUser
 from core.directory import staff_names
 from core.errors import DomainError, PermissionDenied, ValidationFailed
 from core.models import User
+from tickets import grant_requests, visibility
 from tickets import grants as grant_service
 from tickets import service as ticket_service
-from tickets import visibility
 from tickets.callbacks import grant_state
 
 router = APIRouter()
@@ -83,6 +83,7 @@ def _page(request: Request, session: DbSession, user: User, *, status_code: int 
         "rows": [(g, grant_state(g, now), people.get(g.agent_id, "?"), cards.get(g.customer_id),
                   numbers.get(g.ticket_id) if g.ticket_id is not None else None) for g in grants],
         "errors": errors or {}, "typed": typed or {}, "saved": saved,
+        "waiting_requests": grant_requests.count_waiting(session, user=user),
         **grant_form_context(session, user),
     }
     return render(request, PAGE, context, status_code=status_code,

@@ -36,6 +36,11 @@ TEXTS: dict[str, tuple[str, str | None]] = {
     "handover.not_accepted": (
         N_("The handover of %(day)s (%(shift)s) is not accepted %(minutes)s minutes after the shift change."), None),
     "qa.report_due": (N_("The service-quality analysis report of %(month)s for %(team)s is due on %(due)s."), None),
+    "grant_request.asked": (
+        N_("A callback authorisation request waits for your answer."),
+        N_("%(name)s asks for a callback authorisation: grant or decline it.")),
+    "grant_request.granted": (N_("Your callback authorisation request was granted."), None),
+    "grant_request.declined": (N_("Your callback authorisation request was declined: read why."), None),
     "care.regular_contact_due": (
         N_("A key customer of yours has had no contact for %(days)s days: time for a regular call."), None),
 }
@@ -43,6 +48,9 @@ SHIFT_WORDS = {"day": N_("day shift"), "night": N_("night shift"), "custom": N_(
 
 
 def _href(kind: str, params: dict[str, Any], own: bool) -> str:
+    if kind.startswith("grant_request."):
+        anchor = "request" if kind == "grant_request.asked" else "mine"
+        return f"/authorisations/requests#{anchor}-{int(params.get('request_id') or 0)}"
     if kind == "care.regular_contact_due":
         return f"/customers/{int(params.get('customer_id') or 0)}"
     if kind.startswith("leave."):

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from agent_ui import error_pages, i18n
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
+from agent_ui.pages import grant_requests as request_pages
 from agent_ui.pages import grants as grant_pages
 from agent_ui.templating import is_htmx, render
 from core import clock, organisation, permissions
@@ -26,6 +27,7 @@ from core.errors import DomainError, NotFound, PermissionDenied, ValidationFaile
 from core.models import Role, User
 from telephony import recordings as recording_service
 from tickets import care, complaints, sla, visibility
+from tickets import grant_requests as request_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service
 from tickets.workflow import DONE, Category, Level, Priority, Status, allowed_from
@@ -240,6 +242,7 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
     }
     if ticket.customer_id is not None and can_work:
         context.update(grant_pages.grant_form_context(session, user))
+        context.update(request_pages.ask_context(session, user, ticket.customer_id))
     return render(request, DETAIL_PAGE, context, status_code=status_code,
                   block="ticket_main" if is_htmx(request) else None)
 
@@ -361,6 +364,20 @@ def grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, t
         return _detail(request, session, user, ticket_id, status_code=status,
                        errors={"grant": describe(exc, fields=grant_pages.FIELDS)}, typed={"grant": typed})
     return _done(request, session, user, ticket_id, "grant")
+
+
+@router.post("/tickets/{ticket_id}/grant-request", include_in_schema=False)
+def ask_for_grant(request: Request, session: DbSession, user: AgentUser, ip: ClientIP, ticket_id: int,
+                  reason: Annotated[str, Form()] = "") -> Response:
+    """Ask for a callback authorisation for this ticket's customer (tickets.grant_requests)."""
+    try:
+        request_service.ask_for_ticket(session, ticket_id=ticket_id, by=user, reason=reason[:500], source_ip=ip)
+    except DomainError as exc:
+        session.rollback()
+        return _detail(request, session, user, ticket_id, status_code=request_pages.refusal_status(exc),
+                       errors={"ask": describe(exc, fields=request_pages.ASK_FIELDS)},
+                       typed={"ask": {"reason": reason[:500]}})
+    return _done(request, session, user, ticket_id, "ask")
 
 
 # Assignment, tags and the complaint reply -----------------------------------------------------

@@ -25,8 +25,8 @@ __all__ = ["cheap_password_hashing", "desk"]  # fixtures: imported to take effec
 
 # The flat bar before it was grouped (every page it linked, per role), so no page gets lost.
 FLAT_BAR: dict[Role, set[str]] = {
-    Role.agent: {"/", "/desktop", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/qa/mine",
-                 "/account/tokens"},
+    Role.agent: {"/", "/desktop", "/calls", "/tickets", "/customers", "/authorisations/requests", "/notices",
+                 "/shifts", "/qa/mine", "/account/tokens"},
     Role.team_leader: {"/", "/desktop", "/calls", "/tickets", "/customers", "/notices", "/shifts", "/shifts/rosters",
                        "/duty", "/floor", "/qa/coverage", "/authorisations", "/reports", "/account/tokens"},
     Role.qa_inspector: {"/", "/calls", "/notices", "/qa", "/reports", "/account/tokens"},
@@ -48,7 +48,7 @@ _MANAGERS_BAR = [
 EXPECTED_BAR: dict[Role, list[str | tuple[str, list[str]]]] = {
     Role.agent: [
         "home", "desktop",
-        ("calls_and_customers", ["calls", "tickets", "customers"]),
+        ("calls_and_customers", ["calls", "tickets", "customers", "authorisation_requests"]),
         ("shifts_and_duty", ["shifts", "notices"]),
         "my_evaluations", "tokens",
     ],

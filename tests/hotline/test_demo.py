@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -35,15 +36,19 @@ def test_banner_names_each_users_role_and_the_simulator_page() -> None:
     text = demo.banner(settings, 3)
     assert "http://127.0.0.1:8000/simulator" in text
     for username, role in (("admin", "administrator"), ("head", "center head"), ("boss", "supervisor"),
-                           ("lead", "team leader"), ("qa", "QA inspector"), ("agent2", "agent")):
+                           ("lead", "team leader"), ("lead2", "team leader"), ("qa", "QA inspector"),
+                           ("agent2", "agent")):
         line = next(line for line in text.splitlines() if line.split()[:1] == [username])
         assert role in line
     assert demo.DEMO_PASSWORD in text
     # The pages name people by display name (a swap with "Bot Liu", leave of "Sun Head"): the
     # banner says whose sign-in each is, so a swap can be confirmed as the colleague asked.
-    for username, name in (("agent4", "Bot Liu"), ("head", "Sun Head"), ("lead", "Li Lead")):
+    for username, name in (("agent4", "Bot Liu"), ("head", "Sun Head"), ("lead", "Li Lead"), ("lead2", "Ma Lead")):
         line = next(line for line in text.splitlines() if line.split()[:1] == [username])
         assert name in line
+    # Two team leaders: one writes the day's handover, the other accepts it.
+    assert "writes the handover" in next(line for line in text.splitlines() if line.split()[:1] == ["lead"])
+    assert "accepts lead's handover" in next(line for line in text.splitlines() if line.split()[:1] == ["lead2"])
 
 
 def test_webhook_lines_go_to_debug_in_the_demo(caplog: pytest.LogCaptureFixture) -> None:
@@ -242,3 +247,49 @@ def test_a_demo_start_prints_the_banner_and_no_warning(tmp_path: Path) -> None:
     for alarming in ("SecurityWarning", "superuser privileges", "No hostname was supplied", " WARNING ", " ERROR ",
                      "Traceback"):
         assert alarming not in text, f"{alarming!r} in the demo's output:\n{text[-3000:]}"
+
+
+def _calls_in(database: Path) -> int:
+    import sqlite3
+
+    if not database.exists():
+        return 0
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM calls").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_demo_stopped_mid_traffic_stops_quietly(tmp_path: Path, stop_signal: int) -> None:
+    """The finding: Ctrl+C (or SIGTERM) on `make run` logged about 13 ConnectError / HTTP 599
+    warnings, the simulated carrier still posting webhooks to a server that had shut down. The
+    traffic stops first, then the server: no warning, error or traceback after the signal."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "PYTHONWARNINGS"))}
+    env["HOTLINE_VAR_DIR"] = str(tmp_path / "var")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "demo", "--port", str(port), "--calls-per-minute", "120",
+             "--history-calls-per-day", "0", "--language", "en"],
+            cwd=Path(__file__).resolve().parents[2], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def shown() -> str:
+            return log.read_text(errors="replace")
+
+        assert _until(lambda: "carrier simulator running" in shown(), 150), shown()[-3000:]
+        # Calls flowing: the carrier posts webhooks when the signal comes.
+        assert _until(lambda: _calls_in(tmp_path / "var" / "hotline.db") >= 4, 60), shown()[-3000:]
+        before = len(shown())
+        process.send_signal(stop_signal)
+        assert process.wait(60) == 0  # a clean stop, whichever the signal
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    after = shown()[before:]
+    for alarming in ("WARNING", "ERROR", "ConnectError", "599", "Traceback", "demo traffic step failed"):
+        assert alarming not in after, f"{alarming!r} after the stop:\n{after[-3000:]}"

@@ -314,3 +314,25 @@ def test_a_slow_copy_keeps_its_claim_while_it_runs(client, sim, hub, session, cl
     assert recording.next_attempt_at is None and recording.copy_attempts == 0
     downloads = [e for e in faults.log if e.what.startswith("GET") and e.what.endswith(".wav")]
     assert len(downloads) == 1
+
+
+def test_a_simulated_recording_lasts_as_long_as_its_call(client, sim, hub, session) -> None:
+    """The finding: the simulator's recordings were capped at 4 s, so QA scored a 4-second clip
+    of a 30-second call. The media served (and copied) is as long as the recording's duration,
+    with both parties' channels heard to the end."""
+    import wave
+    from io import BytesIO
+
+    _sid, recording = _recorded_call(sim, hub, session)
+    assert recording.duration_seconds is not None and recording.duration_seconds >= 25
+    qa = make_api_token(session, hub.qa)
+    response = client.get(f"/recordings/{recording.id}", headers=_auth(qa))
+    assert response.status_code == 200
+    with wave.open(BytesIO(response.content)) as audio:
+        assert audio.getnchannels() == 2
+        assert audio.getnframes() == recording.duration_seconds * audio.getframerate()
+        audio.setpos(audio.getnframes() - 8 * audio.getframerate())
+        tail = audio.readframes(8 * audio.getframerate())
+    width = 1  # bytes a sample: each channel of the last seconds carries sound
+    frames = [tail[i:i + 2 * width] for i in range(0, len(tail), 2 * width)]
+    assert {f[0] for f in frames} != {128} and {f[1] for f in frames} != {128}

@@ -13,7 +13,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from telephony.simulator import Simulator
-from telephony.audio import tones_wav
+from telephony.audio import RECORDING_RATE, tones_wav
 from telephony.simulator.twiml import TwimlError, parse
 from tests.conftest import TEST_TWILIO_SID, TEST_TWILIO_TOKEN
 from tests.telephony.hub import CALLER, available
@@ -124,9 +124,32 @@ def test_media_is_a_two_channel_wav_behind_http_auth(client, sim, hub, session) 
     assert session_http.get(url).status_code == 401
     response = session_http.get(url, auth=requests.auth.HTTPBasicAuth(sim.account_sid, TEST_TWILIO_TOKEN))
     with wave.open(BytesIO(response.content)) as audio:
-        assert audio.getnchannels() == 2 and audio.getframerate() == 8000
+        assert audio.getnchannels() == 2 and audio.getframerate() == RECORDING_RATE
+        assert audio.getnframes() == recording.duration() * RECORDING_RATE  # the whole call, not a clip
 
 
 def test_tones_are_valid_audio() -> None:
     with wave.open(BytesIO(tones_wav(channels=2, seconds=1))) as audio:
         assert audio.getnchannels() == 2 and audio.getnframes() == 8000
+
+
+def test_recording_media_has_the_real_length_within_a_bounded_size() -> None:
+    """A recording's media as long as the call (it was capped at 4 s), made by repeating a short
+    pattern (the parties take turns), small enough for a demo to keep hours of calls: 8 kHz
+    would be twice the size for tones that need no more than 4 kHz sampling."""
+    from telephony.audio import MAX_RECORDING_SECONDS, RECORDING_BYTES_PER_SECOND, recording_media
+
+    for seconds in (1, 37, 600):
+        media = recording_media(2, seconds)
+        with wave.open(BytesIO(media)) as audio:
+            assert audio.getnchannels() == 2 and audio.getsampwidth() == 1
+            assert audio.getnframes() == seconds * audio.getframerate()
+        assert len(media) <= 44 + seconds * RECORDING_BYTES_PER_SECOND * 2
+    with wave.open(BytesIO(recording_media(1, 5))) as mono:
+        assert mono.getnchannels() == 1 and mono.getnframes() == 5 * mono.getframerate()
+    with wave.open(BytesIO(recording_media(2, 0))) as empty:  # a recording of no time still plays
+        assert empty.getnframes() == empty.getframerate()
+    longest = recording_media(2, MAX_RECORDING_SECONDS * 3)
+    with wave.open(BytesIO(longest)) as audio:
+        assert audio.getnframes() == MAX_RECORDING_SECONDS * audio.getframerate()
+    assert RECORDING_BYTES_PER_SECOND * MAX_RECORDING_SECONDS * 2 <= 32 * 1024 * 1024

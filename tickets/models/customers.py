@@ -15,8 +15,9 @@ from core.db import Base, TimestampMixin
 
 __all__ = [
     "CONSENT_METHODS", "CONSENT_PURPOSES", "GENDERS", "MESSAGE_STATUSES", "TIERS",
-    "CallAccess", "CallbackGrant", "CareFollowUp", "CareRun", "Customer", "CustomerActivity", "CustomerChange",
-    "CustomerErasure", "CustomerPhone", "GreetingDay", "OutboundMessage", "TierAssessment", "TierThreshold",
+    "CallAccess", "CallbackGrant", "CallbackGrantRequest", "CareFollowUp", "CareRun", "Customer", "CustomerActivity",
+    "CustomerChange", "CustomerErasure", "CustomerPhone", "GreetingDay", "OutboundMessage", "TierAssessment",
+    "TierThreshold",
 ]
 
 TIERS = ("normal", "silver", "gold", "platinum", "diamond")
@@ -169,6 +170,39 @@ class CallbackGrant(Base):
 
     def __repr__(self) -> str:
         return f"<CallbackGrant {self.id} customer={self.customer_id} agent={self.agent_id}>"
+
+
+class CallbackGrantRequest(Base):
+    """Someone who makes callbacks asks for a callback authorisation for one customer, with a
+    reason; those who may grant it grant it (the grant it became is `grant_id`) or decline it
+    with a reason. A pending request lapses at `expires_at` (read as "expired", no task needed)."""
+
+    __tablename__ = "callback_grant_requests"
+    __table_args__ = (Index("ix_callback_grant_requests_pair", "customer_id", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(_TicketId, ForeignKey("tickets.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Encrypted())  # free text may quote the customer
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | granted | declined | withdrawn
+    expires_at: Mapped[datetime]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_name: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(Encrypted())
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("callback_grants.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    def state(self, at: datetime | None = None) -> str:
+        """pending, expired (a pending request past its time), granted, declined or withdrawn."""
+        if self.status == "pending" and self.expires_at <= (at or clock.now()):
+            return "expired"
+        return self.status
+
+    def __repr__(self) -> str:
+        return f"<CallbackGrantRequest {self.id} customer={self.customer_id} agent={self.agent_id} {self.status}>"
 
 
 class CustomerActivity(Base):
