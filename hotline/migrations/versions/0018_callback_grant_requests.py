@@ -3,8 +3,8 @@ authorisation for one customer with a reason; a site manager, a supervisor of th
 center head grants it (linking the grant) or declines it with a reason. Reasons are sealed under
 the customer's data key like grant reasons.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
