@@ -137,15 +137,20 @@ def _rung(session: Session, order: RingOrder, sid: str) -> tuple[Call | None, bo
     offer takes): if the offer was withdrawn, timed out or declined, or the caller left, while
     Twilio was asked, the leg is hung up at once; nobody's phone rings for a call that is gone.
     Returns the live leg (or None), and whether the leg could not be written at all."""
-    offer = session.get(Offer, order.offer_id)
-    if offer is not None:
-        lock_entry(session, QueueEntry.id == offer.entry_id)
-        session.refresh(offer)
     caller = session.get(Call, order.caller_id, populate_existing=True)
     if caller is None:
         log.warning("offer %s: its caller is gone; leg %s hung up", order.offer_id, sid)
         return None, True
+    # The leg's row before the entry's lock: the lock order every writer keeps (the leg, the
+    # caller, the queue entry; bridge.agent_answered). The agent's answer may have written the
+    # leg and not committed yet; waiting for it while holding the entry, which the answer
+    # locks next, was a deadlock on PostgreSQL (seen in the loopback deployment test).
     leg = _leg_row(session, order, caller, sid)
+    offer = session.get(Offer, order.offer_id)
+    if offer is not None:
+        lock_entry(session, QueueEntry.id == offer.entry_id)
+        session.refresh(offer)
+        session.refresh(caller)
     if offer is not None and offer.state in ("pending", "accepted") and not caller.is_terminal:
         bridge.open_offer_access(session, offer)
         return leg, False

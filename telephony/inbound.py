@@ -158,12 +158,16 @@ def wait(session: Session, *, params: Mapping[str, str], offer: bool = False) ->
     if call is None:
         return ivr.wait_twiml(config, config.default_language, position=None, wait_seconds=None, offer_choices=False)
     calls.log_event(session, kind="wait", params=params, call=call)
+    digits = (params.get("Digits") or "").strip() if offer else ""
+    if digits in ("1", "2"):
+        # The caller's row before the queue entry's, the lock order every writer keeps (an
+        # agent's answer locks the caller, then the entry): leaving the queue writes both.
+        call = call_states.lock(session, call)
     routing.heard_in_queue(session, call_id=call.id)  # still there: the router may offer them
     try:
         position, estimate = routing.queue_position(session, call_id=call.id)
     except NotFound:
         position, estimate = 0, 0
-    digits = (params.get("Digits") or "").strip() if offer else ""
     if digits in ("1", "2"):
         outcome = "voicemail" if digits == "1" else "callback"
         entry = routing.leave_queue(session, call_id=call.id, outcome=outcome, reason="caller's choice")
@@ -190,6 +194,7 @@ def queue_result(session: Session, *, params: Mapping[str, str]) -> str:
     result = params.get("QueueResult") or ""
     if result in ("redirected", "bridged", "bridging-in-process"):
         return EMPTY  # the call is being connected elsewhere; this answer is ignored
+    call = call_states.lock(session, call)  # the caller, then the queue entry (the lock order)
     if result == "hangup":
         routing.abandon(session, call_id=call.id, reason="caller hung up while queued")
         return EMPTY
