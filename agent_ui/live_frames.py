@@ -257,8 +257,8 @@ def raw_sink(scope: Any) -> RawSink | None:
         log.warning("live pages: the server's websocket protocol is not the one expected; sending through ASGI")
         return None
 
-    def is_open() -> bool:
-        return not protocol.close_sent and not protocol.disconnected and conn.state is State.OPEN
+    def is_open() -> bool:  # a close received closes the transport, which RawSink.open checks too
+        return not protocol.close_sent and not protocol.disconnected
 
     return RawSink(transport, is_open)
 
