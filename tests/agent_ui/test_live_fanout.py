@@ -41,13 +41,18 @@ def _cookie_for(session: Session, user: User) -> str:
 
 
 @pytest.fixture
-def served(app: Any) -> Iterator[str]:
+def compression() -> bool:
+    return False
+
+
+@pytest.fixture
+def served(app: Any, compression: bool) -> Iterator[str]:
     """The app behind uvicorn (as `hotline serve` runs it) on a loopback port; its websocket URL."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", ws_per_message_deflate=False,
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", ws_per_message_deflate=compression,
                                            timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-fanout-server", daemon=True)
     thread.start()
@@ -69,10 +74,10 @@ async def _until(ws: Any, *markers: str) -> str:
     return seen
 
 
-def test_one_board_change_is_encoded_once_for_every_floor(served: str, session: Session, desk: Desk,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def _board_change_to_floors(served: str, session: Session, desk: Desk, monkeypatch: pytest.MonkeyPatch,
+                            floors: int) -> list[int]:
+    """Open `floors` floors, change the board once; the text frames the server encoded for it."""
     cookie = _cookie_for(session, desk.supervisor)
-    floors = 12
     encoded: list[int] = []
     serialize = Frame.serialize
 
@@ -97,8 +102,23 @@ def test_one_board_change_is_encoded_once_for_every_floor(served: str, session: 
 
     updates = asyncio.run(scenario())
     assert all('id="wallboard-stats"' in update and "An Agent" in update for update in updates)
+    return encoded
+
+
+def test_one_board_change_is_encoded_once_for_every_floor(served: str, session: Session, desk: Desk,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded = _board_change_to_floors(served, session, desk, monkeypatch, floors=12)
     # One frame built for the twelve floors (before: one per floor, each its own copy of the text).
     assert len(encoded) == 1, encoded
+
+
+@pytest.mark.parametrize("compression", [True])
+def test_with_compression_each_floor_is_sent_through_asgi(served: str, session: Session, desk: Desk,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The browsers ask for per-message compression and the server grants it: frames cannot be
+    # shared (each socket compresses with its own context), so each goes through the server.
+    encoded = _board_change_to_floors(served, session, desk, monkeypatch, floors=3)
+    assert len(encoded) == 3, encoded
 
 
 # The fan-out itself, on real sockets (socket pairs): what a browser would read off the wire ------
