@@ -1,7 +1,8 @@
 """The one websocket a live page opens (`/ws?page=desktop|floor`): the browser's own events from
 the core bus, filtered by the person's rights, become htmx out-of-band fragments re-read through
 the same view functions as the page; boards every viewer shares come from agent_ui.live_boards.
-On (re)connect every panel is sent again, so a page that missed events catches up."""
+Both go out through the fan-out of agent_ui.live_frames, at most one message per socket per tick.
+On (re)connect the panels the page missed are sent again (all of them when that cannot be known)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from agent_ui import desktop_view, floor_view, i18n, live_catchup
 from agent_ui.live_boards import TOPICS as BOARD_TOPICS
 from agent_ui.live_boards import BoardKey, get_hub
+from agent_ui.live_frames import Peer, get_fanout, raw_sink
 from agent_ui.templating import render_partial
 from core import credentials, directory, permissions
 from core.auth import SESSION_COOKIE, Viewer, client_ip, read_session_cookie, resolve_user
@@ -164,25 +166,6 @@ def _still_signed_in(token: str | None) -> bool:
         return credentials.resolve_session(session, token=token) is not None
 
 
-class Outbox:
-    """What is waiting to go to the browser, the latest fragment per panel: a slow browser gets
-    fewer, fresher updates instead of a growing backlog."""
-
-    def __init__(self) -> None:
-        self.pending: dict[str, str] = {}
-        self.ready = asyncio.Event()
-
-    def put(self, panel: str, html: str) -> None:
-        self.pending[panel] = html
-        self.ready.set()
-
-    async def take(self) -> str:
-        await self.ready.wait()
-        self.ready.clear()
-        batch, self.pending = self.pending, {}
-        return "".join(batch.values())
-
-
 def catch_up(watcher: Watcher, page: str, missed: list[Event] | None) -> tuple[set[str], bool]:
     """On (re)connect: the panels to render, and whether the shared board must be sent. A page
     that says when it was rendered gets what the events since then touched; one that does not,
@@ -321,7 +304,7 @@ class Connection:
     def __init__(self, websocket: WebSocket, watcher: Watcher, page: str,
                  missed: list[Event] | None = None) -> None:
         self.websocket, self.watcher, self.page = websocket, watcher, page
-        self.outbox = Outbox()
+        self.peer = Peer(None, 0, None)  # its place in the fan-out, once it has joined
         self.dirty, self.board_stale = catch_up(watcher, page, missed)
         # The loop's time of the latest event this page must reflect (its opening, to begin with).
         self.marked_at = asyncio.get_running_loop().time()
@@ -351,16 +334,21 @@ class Connection:
     async def run(self) -> None:
         state = self.websocket.app.state
         dispatcher = await get_dispatcher(state)
+        fanout = get_fanout(state)
         hub = await get_hub(state)
         kind = PAGES[self.page][2]
         scope = floor_view.board_scope_of(self.watcher.role, self.watcher.site_id) if kind == "wallboard" else None
         remove = dispatcher.add(self)
         try:
-            unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale), self.outbox.put,
-                                        send_current=self.board_stale)
+            channel, unsubscribe = hub.subscribe(BoardKey(kind, scope, self.watcher.locale))
+            # A page that shows the current board starts at the board's latest change.
+            self.peer = Peer(channel, 0 if self.board_stale else channel.seq, raw_sink(self.websocket.scope))
+            leave = fanout.add(self.peer)
             self.wake.set()
-            tasks = [asyncio.create_task(coro) for coro in (
-                self.ended.wait(), self._render(), self._send(), self._receive(), self._recheck())]
+            coros = [self.ended.wait(), self._render(), self._receive(), self._recheck()]
+            if self.peer.sink is None:
+                coros.append(self._send())  # no direct access to the socket: through ASGI
+            tasks = [asyncio.create_task(coro) for coro in coros]
             try:
                 done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -368,6 +356,7 @@ class Connection:
                             and not isinstance(task.exception(), WebSocketDisconnect):
                         log.error("live connection failed", exc_info=task.exception())
             finally:
+                leave()
                 unsubscribe()
                 for task in tasks:
                     task.cancel()
@@ -398,11 +387,15 @@ class Connection:
             if rendered is None:
                 self.close_code = POLICY
                 return
+            fresh = False
             for panel, html in rendered.items():
                 if self._unchanged(panel, html):
                     continue
                 self.sent[panel] = html
-                self.outbox.put(panel, html)
+                self.peer.put(panel, html)
+                fresh = True
+            if fresh:
+                get_fanout(self.websocket.app.state).changed()
 
     def _unchanged(self, panel: str, html: str) -> bool:
         if panel == "ticket":
@@ -412,8 +405,14 @@ class Connection:
         return self.sent.get(panel) == html
 
     async def _send(self) -> None:
+        """The ASGI path: woken by the fan-out's ticks, sends what is new when the socket is free
+        (the latest of each panel: a slow browser gets fewer, fresher messages)."""
         while True:
-            html = await self.outbox.take()
+            await self.peer.wake.wait()
+            self.peer.wake.clear()
+            html = self.peer.take_text()
+            if not html:
+                continue
             try:
                 await self.websocket.send_text(html)
             except Exception:  # noqa: BLE001 - the browser went away mid-send; the connection ends

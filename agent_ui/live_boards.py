@@ -1,8 +1,9 @@
 """Fragments every viewer of a scope sees alike (the floor's wallboard per site and language, the
-desktop's calls-waiting table per language), rendered once per change and handed to every
-subscribed websocket: at 50 events a second and hundreds of open floors, each connection
-re-reading the queue itself would not keep up. Changes are coalesced: at most one refresh per
-`min_interval`, and a refresh always reflects every event received before it started."""
+desktop's calls-waiting table per language), rendered once per change into one channel of the
+fan-out (agent_ui.live_frames) that every subscribed websocket reads: at 50 events a second and
+hundreds of open floors, each connection re-reading the queue itself would not keep up. Changes
+are coalesced: at most one refresh per `min_interval`, and a refresh always reflects every event
+received before it started."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from agent_ui import desktop_view, floor_view
+from agent_ui.live_frames import Channel, get_fanout
 from agent_ui.templating import render_partial
 from core.db import session_scope
 from core.events import RESYNC_TOPIC, BusClosed, Event, get_bus
@@ -47,13 +49,13 @@ def changed_parts(kind: str, old: str | None, new: str) -> list[tuple[str, str]]
     if not new_parts:
         return [(kind, new)] if _stable(old) != _stable(new) else []
     old_parts = dict(_PART.findall(old))
+    if old_parts.keys() != new_parts.keys():
+        return [(kind, new)]  # a part the page does not have yet could not be swapped in by its id
     changed = [(f"{kind}:{name}", html) for name, html in new_parts.items()
                if name != "asof" and _stable(old_parts.get(name, "")) != _stable(html)]
     if changed and "asof" in new_parts:
         changed.insert(0, (f"{kind}:asof", new_parts["asof"]))
     return changed
-
-Deliver = Callable[[str, str], None]  # (panel id, html), called on the event loop
 
 
 @dataclass(frozen=True)
@@ -64,14 +66,15 @@ class BoardKey:
 
 
 class BoardHub:
-    """One per event loop (web process). `subscribe` hands over the current fragment at once, then
-    every refresh of its board until unsubscribed."""
+    """One per event loop (web process). `subscribe` gives the channel of a board, which each
+    refresh updates (and tells the fan-out `on_change`) until its last subscriber leaves."""
 
-    def __init__(self, *, min_interval: float = 0.2) -> None:
+    def __init__(self, *, min_interval: float = 0.2, on_change: Callable[[], None] = lambda: None) -> None:
         self.loop = asyncio.get_running_loop()
         self.min_interval = min_interval
-        self.subscribers: dict[BoardKey, dict[int, Deliver]] = {}
-        self.latest: dict[BoardKey, str] = {}
+        self.on_change = on_change
+        self.channels: dict[BoardKey, Channel] = {}
+        self.subscribers: dict[BoardKey, int] = {}
         self.last_event = ""
         self.stopped = False
         self._dirty = asyncio.Event()
@@ -84,24 +87,27 @@ class BoardHub:
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="live-boards-refresh"))
         await self._ready.wait()
 
-    def subscribe(self, key: BoardKey, deliver: Deliver, *, send_current: bool = True) -> Callable[[], None]:
-        """`send_current=False`: the viewer's page already shows the current board."""
-        token = id(deliver)
-        self.subscribers.setdefault(key, {})[token] = deliver
-        if key in self.latest:
-            if send_current:
-                deliver(key.kind, self.latest[key])
-        else:
+    def subscribe(self, key: BoardKey) -> tuple[Channel, Callable[[], None]]:
+        """The board's channel (a socket that has sent nothing of it yet starts at change 0, which
+        gets it the whole board), and how to leave it."""
+        channel = self.channels.get(key)
+        if channel is None:
+            channel = self.channels[key] = Channel()
             self._dirty.set()  # a board nobody watched yet: render it on the next pass
+        self.subscribers[key] = self.subscribers.get(key, 0) + 1
+        left = False
 
         def unsubscribe() -> None:
-            watchers = self.subscribers.get(key, {})
-            watchers.pop(token, None)
-            if not watchers:
-                self.subscribers.pop(key, None)
-                self.latest.pop(key, None)
+            nonlocal left
+            if left:
+                return
+            left = True
+            self.subscribers[key] -= 1
+            if not self.subscribers[key]:
+                del self.subscribers[key]
+                del self.channels[key]
 
-        return unsubscribe
+        return channel, unsubscribe
 
     async def _listen(self) -> None:
         try:
@@ -140,15 +146,20 @@ class BoardHub:
                 await asyncio.sleep(1.0)
                 continue
             self.refreshes += 1
+            changed = False
             for key, html in rendered.items():
-                if key not in self.subscribers:
+                channel = self.channels.get(key)
+                if channel is None:
                     continue
                 # Nothing is sent for an event that changed nothing here (another site's agent).
-                updates = changed_parts(key.kind, self.latest.get(key), html)
-                self.latest[key] = html
-                for deliver in list(self.subscribers[key].values()):
-                    for part, fragment in updates:
-                        deliver(part, fragment)
+                updates = changed_parts(key.kind, channel.whole, html)
+                if updates[:1] == [(key.kind, html)]:
+                    channel.replace(html)
+                else:
+                    channel.update(html, updates)
+                changed = changed or bool(updates)
+            if changed:
+                self.on_change()
 
     def stop(self) -> None:
         self.stopped = True
@@ -183,7 +194,8 @@ async def get_hub(state: Any) -> BoardHub:
     listened to was replaced or closed)."""
     hub: BoardHub | None = getattr(state, "live_boards", None)
     if hub is None or hub.stopped or hub.loop is not asyncio.get_running_loop():
-        hub = BoardHub(min_interval=getattr(state, "live_min_interval", 0.2))
+        hub = BoardHub(min_interval=getattr(state, "live_min_interval", 0.2),
+                       on_change=lambda: get_fanout(state).changed())
         state.live_boards = hub
         await hub.start()
     return hub

@@ -131,4 +131,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     from core.csrf import CSRFMiddleware
     mount_ui(app)
     app.add_middleware(CSRFMiddleware)
+    from agent_ui.live_frames import FrameAccess
+
+    app.add_middleware(FrameAccess)  # outermost: it needs the server's own `send`
     return app
