@@ -4,6 +4,8 @@ plain post-redirect-get both go through the real app)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -83,3 +85,21 @@ def test_a_team_leader_reassigns_tags_and_answers_a_complaint(browsing: Browsing
     reply_form.get_by_role("button", name="Record the reply").click()
     expect(lead.locator("#reply-answered")).to_contain_text("on time")
     expect(lead.locator(".notes")).to_contain_text("Refund agreed, courier apologised")
+
+
+def test_the_hubs_own_reason_for_an_escalation_is_shown_in_the_readers_language(
+        browsing: Browsing, live_server: LiveServer, desk: Desk, session: Session) -> None:
+    """A deadline that passed escalates the ticket with the hub's own words for why: a msgid the
+    timeline shows translated (a person's typed reason stays as typed)."""
+    from tickets import sla
+
+    ticket_id = callback_ticket(session, desk)
+    due = ticket_service.get(session, ticket_id=ticket_id, user=None).sla_due_at
+    assert due is not None
+    assert sla.check(session, ticket_id=ticket_id, now=due + timedelta(minutes=1)) == "breached"
+    session.commit()
+
+    lead = browsing.signed_in("lead", path=f"/tickets/{ticket_id}", locale="zh-CN")
+    timeline = lead.locator(".timeline")
+    expect(timeline).to_contain_text("时限已过")
+    expect(timeline).not_to_contain_text("deadline passed")
