@@ -54,16 +54,18 @@ ROLES = ("admin", "head", "boss", "lead", "qa", "agent1")
 # language (used on purpose), and whatever would lock the demo's own people out or wipe the site.
 SKIPPED_ACTIONS = re.compile(r"^/(signout|signin|language)\b|^/admin/people/\d+/|^/admin/sites/\d+/|"
                              r"^/admin/settings/reset|^/admin/backups|/restore\b|/erase\b")
-SKIPPED_LINKS = re.compile(r"^/(signout|signin|language)\b|^/static/|^/api/|^/docs|^/redoc|^/openapi|\.(csv|pdf|wav|mp3)\b|"
-                           r"/export\b|/download\b|/recording\b")
+SKIPPED_LINKS = re.compile(r"^/(signout|signin|language)\b|^/static/|^/api/|^/docs|^/redoc|^/openapi|"
+                           r"\.(csv|pdf|wav|mp3)\b|/export\b|/download\b|/recording\b")
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (WARNING|ERROR|CRITICAL) ")
 SNAKE = re.compile(r"(?<![\w@./:-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w@/-])")
-RAW = re.compile(r"(?:^|[\t:·(])[ ]*None[ ]*(?=$|[\t·)])|Traceback|\{\{|\}\}|\{%|%\(\w+\)s|\bundefined\b|\bNaN\b|<built-in|object at 0x", re.M)
+RAW = re.compile(r"(?:^|[\t:·(])[ ]*None[ ]*(?=$|[\t·)])|Traceback|\{\{|\}\}|\{%|%\(\w+\)s|\bundefined\b|\bNaN\b|"
+                 r"<built-in|object at 0x", re.M)
 ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}")
 STOPWORDS = {"the", "a", "an", "of", "to", "and", "or", "for", "in", "on", "is", "are", "no", "not", "this", "that",
              "with", "your", "you", "by", "at", "from", "be", "has", "have", "was", "will", "can", "it"}
 
 # Words the pages show on purpose: the columns an administrator's purchases CSV must have.
+TEXT_TYPES = ("", "text", "search")
 LITERALS = {"customer_id", "source_id", "amount_cents"}
 TYPED: set[str] = set()  # what the people typed: their own words are not the page's
 
@@ -94,12 +96,15 @@ READ_PAGE = """() => {
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const n = walker.currentNode, el = n.parentElement, t = n.textContent.trim();
-    if (!t || !el || el.closest('script,style,noscript,code,pre,[hidden],[aria-hidden=true],.who,.language-switcher,input,textarea,select,option')) continue;
+    if (!t || !el || el.closest('script,style,noscript,code,pre,[hidden],[aria-hidden=true],.who,'
+                                + '.language-switcher,input,textarea,select,option')) continue;
     if (!el.checkVisibility()) continue;
     texts.push(t);
   }
   for (const el of document.querySelectorAll('[placeholder],[title],[aria-label]')) {
-    for (const a of ['placeholder', 'title', 'aria-label']) { const v = el.getAttribute(a); if (v) texts.push(v.trim()); }
+    for (const a of ['placeholder', 'title', 'aria-label']) {
+      const v = el.getAttribute(a); if (v) texts.push(v.trim());
+    }
   }
   return {lang: document.documentElement.lang, texts: texts, body: document.body ? document.body.innerText : '',
           contentType: document.contentType, path: location.pathname + location.search};
@@ -109,7 +114,8 @@ READ_PAGE = """() => {
 LIST_FORMS = """() => Array.from(document.forms).map((f, i) => {
   const visible = f.checkVisibility() && !f.closest('[hidden]');
   const action = f.getAttribute('hx-post') || f.getAttribute('hx-get') || f.getAttribute('action') || location.pathname;
-  const method = f.getAttribute('hx-get') ? 'get' : (f.getAttribute('hx-post') ? 'post' : (f.getAttribute('method') || 'get').toLowerCase());
+  const method = f.getAttribute('hx-get') ? 'get'
+    : (f.getAttribute('hx-post') ? 'post' : (f.getAttribute('method') || 'get').toLowerCase());
   const submit = f.querySelector('button:not([type=button]):not([type=reset]), input[type=submit]');
   return {index: i, visible, action: new URL(action, location.href).pathname, method,
           fields: f.querySelectorAll('input:not([type=hidden]),select,textarea').length,
@@ -263,7 +269,8 @@ class Person:
         await page.wait_for_load_state("load")
         await asyncio.sleep(0.15)
         try:
-            await page.wait_for_function("() => !window.__soak || window.__soak.inflight === 0", timeout=self.slow * 4000)
+            await page.wait_for_function("() => !window.__soak || window.__soak.inflight === 0",
+                                         timeout=self.slow * 4000)
         except Exception:  # noqa: BLE001
             self.error("slow page", "an htmx request did not finish")
         await page.wait_for_load_state("load")
@@ -275,7 +282,7 @@ class Person:
         page = self.page
         links = await page.evaluate("""() => Array.from(document.querySelectorAll('a[href]:not([download])'))
             .filter(a => !a.closest('[hidden]')).map((a, i) => ({i, href: a.getAttribute('href'),
-              visible: a.checkVisibility(), menu: !!(a.closest('details') && !a.closest('details').open), hx: !!(a.getAttribute('hx-get') || a.getAttribute('hx-post'))}))""")
+              visible: a.checkVisibility(), menu: !!(a.closest('details') && !a.closest('details').open)}))""")
         chosen = []
         for link in links:
             href = link["href"] or ""
@@ -329,7 +336,8 @@ class Person:
             await self.goto("/desktop")
             self.figures.pages += 1
         available = page.locator("#presence-panel button", has_text=re.compile("Available|空闲|可用"))
-        if await available.count() and await available.first.is_visible() and self.random.random() < 0.7:
+        if await available.count() and await available.first.is_visible() and await available.first.is_enabled() \
+                and self.random.random() < 0.7:
             await self.timed(lambda: available.first.click(), "presence available")
         for _ in range(20):
             answer = page.locator("form[action$='/answer'] button, button:has-text('Answer'), button:has-text('接听')")
@@ -338,7 +346,8 @@ class Person:
                 self.figures.calls_answered += 1
                 await asyncio.sleep(self.random.uniform(2, 6))
                 await self.submit_form(prefer="/desktop/tickets")
-                hangup = page.locator("form[action$='hangup'] button, button:has-text('Hang up'), button:has-text('挂断')")
+                hangup = page.locator("form[action$='hangup'] button, button:has-text('Hang up'), "
+                                      "button:has-text('挂断')")
                 if await hangup.count() and await hangup.first.is_visible():
                     await self.timed(hangup.first.click, "hang up")
                 return
@@ -360,7 +369,8 @@ class Person:
         locator = page.locator("form").nth(form["index"])
         how = await self.fill(locator, invalid)
         submit = locator.locator("button:not([type=button]):not([type=reset]), input[type=submit]")
-        buttons = [b for b in range(await submit.count()) if await submit.nth(b).is_visible()]
+        buttons = [b for b in range(await submit.count())
+                   if await submit.nth(b).is_visible() and await submit.nth(b).is_enabled()]
         if not buttons:
             return
         button = submit.nth(self.random.choice(buttons))
@@ -398,16 +408,16 @@ class Person:
             return ""
         mistake, target = "", None
         if invalid:
-            kinds = ["empty"] + (["dates"] if any(f["type"] in ("date", "datetime-local") for f in fields) else []) \
-                + (["long"] if any(f["tag"] == "textarea" or f["type"] in ("", "text", "search") for f in fields) else []) \
-                + (["number"] if any(f["type"] == "number" for f in fields) else [])
-            mistake = self.random.choice(kinds)
-            await form.evaluate("f => { f.noValidate = true; f.querySelectorAll('[maxlength]').forEach(e => e.removeAttribute('maxlength')); "
-                                "f.querySelectorAll('[min],[max]').forEach(e => { e.removeAttribute('min'); e.removeAttribute('max'); }); }")
-            candidates = {"empty": [f for f in fields if f["required"]] or fields,
-                          "dates": [f for f in fields if f["type"] in ("date", "datetime-local")],
-                          "long": [f for f in fields if f["tag"] == "textarea" or f["type"] in ("", "text", "search")],
-                          "number": [f for f in fields if f["type"] == "number"]}[mistake]
+            candidates_of = {"empty": [f for f in fields if f["required"]] or fields,
+                             "dates": [f for f in fields if f["type"] in ("date", "datetime-local")],
+                             "long": [f for f in fields if f["tag"] == "textarea" or f["type"] in TEXT_TYPES],
+                             "number": [f for f in fields if f["type"] == "number"]}
+            mistake = self.random.choice([kind for kind, some in candidates_of.items() if some])
+            await form.evaluate("f => { f.noValidate = true; "
+                                "f.querySelectorAll('[maxlength]').forEach(e => e.removeAttribute('maxlength')); "
+                                "f.querySelectorAll('[min],[max]').forEach(e => { e.removeAttribute('min'); "
+                                "e.removeAttribute('max'); }); }")
+            candidates = candidates_of[mistake]
             target = self.random.choice(candidates)["i"]
         elements = form.locator("input:not([type=hidden]),select,textarea")
         day_offset = 0
@@ -418,7 +428,8 @@ class Person:
             if f["tag"] == "select":
                 options = [o for o in f["options"] if o] or f["options"]
                 if f["i"] == target and mistake == "empty":
-                    await element.evaluate("e => { const o = document.createElement('option'); o.value = ''; e.add(o); e.value = ''; }")
+                    await element.evaluate("e => { const o = document.createElement('option'); o.value = ''; "
+                                           "e.add(o); e.value = ''; }")
                 elif options and (f["required"] or self.random.random() < 0.8):
                     await element.select_option(self.random.choice(options))
             elif kind in ("checkbox", "radio"):
@@ -437,7 +448,8 @@ class Person:
             elif kind == "datetime-local":
                 offset = (20 - 7 * day_offset) if wrong else 1 + 2 * day_offset
                 day_offset += 1
-                await element.fill(f"{(date.today() + timedelta(days=offset)).isoformat()}T{self.random.randint(8, 17):02d}:00")
+                day = (date.today() + timedelta(days=offset)).isoformat()
+                await element.fill(f"{day}T{self.random.randint(8, 17):02d}:00")
             elif kind == "time":
                 await element.fill(f"{self.random.randint(7, 18):02d}:{self.random.choice(['00', '30'])}")
             elif kind == "number":
@@ -495,7 +507,8 @@ class Person:
             if status >= 500:
                 self.error("HTTP 5xx", f"{what}: {method} {url.replace(self.url, '')} -> {status}")
         self.responses.clear()
-        soak = await page.evaluate("() => { const s = window.__soak || {csp: [], htmxErrors: []}; const r = {csp: s.csp, htmx: s.htmxErrors, "
+        soak = await page.evaluate("() => { const s = window.__soak || {csp: [], htmxErrors: []}; "
+                                   "const r = {csp: s.csp, htmx: s.htmxErrors, "
                                    "swaps: (s.swaps || []).length}; if (window.__soak) { window.__soak.csp = []; "
                                    "window.__soak.htmxErrors = []; window.__soak.swaps = []; } return r; }")
         self.figures.swaps += soak["swaps"]
@@ -618,8 +631,9 @@ async def soak(args: argparse.Namespace, url: str) -> tuple[list[Figures], float
     catalogue = Catalogue()
     async with async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        people = [Person(u, url, browser, catalogue, seconds=args.minutes * 60, pause=(args.pause / 2, args.pause * 1.5),
-                         slow=args.slow, invalid_share=args.invalid, seed=args.seed) for u in args.roles]
+        people = [Person(u, url, browser, catalogue, seconds=args.minutes * 60,
+                         pause=(args.pause / 2, args.pause * 1.5), slow=args.slow, invalid_share=args.invalid,
+                         seed=args.seed) for u in args.roles]
         started = time.monotonic()
         figures = await asyncio.gather(*(p.run() for p in people), return_exceptions=True)
         elapsed = time.monotonic() - started

@@ -67,9 +67,9 @@ def assert_headings(output: str, *headings: str) -> None:
     assert not missing, f"missing {missing} in:\n{output[-4000:]}"
 
 
-COVERED = {"bench_audit", "bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle",
-           "bench_media", "bench_qa", "bench_roster", "bench_routing",
-           "bench_tickets", "bench_usage", "bench_webhook", "bench_websocket"}
+COVERED = {"bench_audit", "bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast",
+           "bench_lifecycle", "bench_media", "bench_qa", "bench_roster", "bench_routing", "bench_tickets",
+           "bench_usage", "bench_webhook", "bench_websocket"}
 
 
 def test_every_benchmark_has_a_run_here() -> None:
