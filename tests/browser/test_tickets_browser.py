@@ -103,3 +103,21 @@ def test_the_hubs_own_reason_for_an_escalation_is_shown_in_the_readers_language(
     timeline = lead.locator(".timeline")
     expect(timeline).to_contain_text("时限已过")
     expect(timeline).not_to_contain_text("deadline passed")
+
+
+def test_a_ticket_closed_as_a_repeat_call_says_so_in_the_readers_language(
+        browsing: Browsing, live_server: LiveServer, desk: Desk, session: Session) -> None:
+    """Attaching a repeat call closes the new ticket with the hub's words (translated) and names
+    the ticket its calls went to."""
+    from tickets import repeat_calls
+
+    earlier = ticket_service.open_ticket(session, category="inquiry", by=desk.agent, customer_id=desk.customer.id)
+    repeat = ticket_service.open_ticket(session, category="inquiry", by=desk.agent, customer_id=desk.customer.id)
+    repeat_calls.attach_calls(session, ticket_id=repeat.id, to_ticket_id=earlier.id, by=desk.agent)
+    session.commit()
+
+    lead = browsing.signed_in("lead", path=f"/tickets/{repeat.id}", locale="zh-CN")
+    timeline = lead.locator(".timeline")
+    expect(timeline).to_contain_text("重复来电")
+    expect(timeline).to_contain_text(earlier.number)
+    expect(timeline).not_to_contain_text("A repeat call")
