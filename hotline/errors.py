@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from agent_ui import error_pages
@@ -149,6 +150,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return _respond(request, 422, N_("A value is not one the database can hold: text with a NUL character, "
                                          "text too long or a number out of range; check what you sent."),
                         code="invalid_value")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The browser left before its request arrived whole (a person moved on while a form was
+        # still being sent): no one to answer and nothing wrong with the hub.
+        log.info("the client left before its request arrived", extra={"path": request.url.path,
+                                                                     "method": request.method})
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

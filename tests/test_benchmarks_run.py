@@ -26,6 +26,7 @@ from deploy.processes import free_port
 from tests.conftest import BROKER_URL, PG_URL
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (HOTLINE_TEST_DATABASE_URL)")
 needs_pg_and_redis = pytest.mark.skipif(not (PG_URL and BROKER_URL),
@@ -66,9 +67,9 @@ def assert_headings(output: str, *headings: str) -> None:
     assert not missing, f"missing {missing} in:\n{output[-4000:]}"
 
 
-COVERED = {"bench_audit", "bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast", "bench_lifecycle",
-           "bench_media", "bench_qa", "bench_roster", "bench_routing",
-           "bench_tickets", "bench_webhook", "bench_websocket"}
+COVERED = {"bench_audit", "bench_call_cpu", "bench_call_log", "bench_customers", "bench_embedded", "bench_forecast",
+           "bench_lifecycle", "bench_media", "bench_qa", "bench_roster", "bench_routing", "bench_tickets",
+           "bench_usage", "bench_webhook", "bench_websocket"}
 
 
 def test_every_benchmark_has_a_run_here() -> None:
@@ -109,7 +110,7 @@ def test_routing() -> None:
         assert_headings(output, "database server CPU", "Execution Time")
 
 
-# The next three start the whole app (or two); on CI's two shared cores that alone can take a minute.
+# The next four start the whole app (or two); on CI's two shared cores that alone can take a minute.
 @sqlite_run_only
 @pytest.mark.timeout(240)
 def test_embedded() -> None:
@@ -117,6 +118,17 @@ def test_embedded() -> None:
                            timeout=220)
     assert_headings(output, "embedded default under", "calls placed", "SQLite writes", "page loads", "errors",
                     "target 0 errors and p99 lock wait")
+
+
+@sqlite_run_only
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}")
+def test_usage() -> None:
+    output = run_benchmark("bench_usage", "--minutes", "0.4", "--history", "0", "--pause", "0.5",
+                           "--roles", "lead", "agent1", "--port", str(free_port()), timeout=220,
+                           env={"HOTLINE_CHROMIUM": CHROMIUM})
+    assert_headings(output, "usage soak: 2 people (lead, agent1)", "pages visited", "forms submitted",
+                    "language switches", "page time p50", "errors by kind")
 
 
 @pytest.mark.timeout(240)

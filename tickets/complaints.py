@@ -26,6 +26,8 @@ from tickets.workflow import KEY_TIERS, Category, Level
 __all__ = ["REPLY_CHANNELS", "check_deadlines", "complaint_analysis", "complaints_due", "on_opened", "on_resolved",
            "overdue_for_sweep", "record_phone_followup", "record_reply", "set_deadlines"]
 
+# The hub's own reason for escalating an unanswered complaint (a msgid, translated in the timeline).
+REPLY_OVERDUE_REASON = "The complaint reply deadline passed."
 REPLY_CHANNELS = ("phone", "sms", "email", "letter", "in_person")
 
 
@@ -138,7 +140,7 @@ def check_deadlines(session: Session, *, ticket_id: int, now: datetime | None = 
                 TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "escalated",
                 TicketEvent.at >= ticket.reply_due_at).limit(1)) is not None
             if ticket.escalation_level < Level.center_head and not raised:
-                escalate(session, ticket_id=ticket.id, by=None, reason="The complaint reply deadline passed.",
+                escalate(session, ticket_id=ticket.id, by=None, reason=REPLY_OVERDUE_REASON,
                          notify_kind="complaint_reply_overdue")
             else:
                 level = Level(ticket.escalation_level)

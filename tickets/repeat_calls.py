@@ -18,6 +18,8 @@ from tickets.models.tickets import Ticket, TicketCall, TicketRecording
 from tickets.versioning import changing
 from tickets.workflow import DONE, Status
 
+REPEAT_CALL_REASON = "A repeat call: its calls were attached to another ticket."
+
 # Called as hook(session, call_sid=..., ticket_id=...) for each call moved to another ticket.
 CallMoved = Callable[..., None]
 _ON_CALL_MOVED: list[CallMoved] = []
@@ -65,8 +67,10 @@ def attach_calls(session: Session, *, ticket_id: int, to_ticket_id: int, by: Use
                         .values(ticket_id=target.id))
         timeline.record(session, target, kind="call_linked", actor=by, field="ticket",
                         from_value=source.number, to_value=f"{len(sids)} call(s)")
-    transition(session, ticket_id=source.id, by=by, to=Status.closed.value,
-               reason=f"A repeat call: attached to {target.number}.")
+    # The new ticket names where its calls went (a value the timeline shows) and is closed with
+    # the hub's own reason (a msgid the timeline shows in the reader's language).
+    timeline.record(session, source, kind="calls_moved", actor=by, field="ticket", to_value=target.number)
+    transition(session, ticket_id=source.id, by=by, to=Status.closed.value, reason=REPEAT_CALL_REASON)
     for sid in sids:
         for hook in _ON_CALL_MOVED:
             hook(session, call_sid=sid, ticket_id=target.id)

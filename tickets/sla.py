@@ -278,6 +278,12 @@ def resume(session: Session, ticket: Ticket, *, now: datetime | None = None) -> 
 
 # The sweep ----------------------------------------------------------------------------------
 
+# The hub's own reason for an escalation: a msgid of the pages' catalogue, shown translated in
+# the ticket's timeline (an escalation without a person is the hub's).
+BREACH_REASONS = {"first_response": "The first response deadline passed.",
+                  "resolution": "The resolution deadline passed."}
+
+
 def due_for_sweep(session: Session, *, now: datetime | None = None, limit: int = 500) -> list[int]:
     """Tickets whose running deadline has passed or come at risk without being marked yet."""
     now = now or clock.now()
@@ -305,8 +311,8 @@ def check(session: Session, *, ticket_id: int, now: datetime | None = None) -> s
             ticket.sla_state = "breached"
             timeline.record(session, ticket, kind="sla_breached", field=target, to_value=ticket.sla_due_at.isoformat())
             if ticket.escalation_level < Level.center_head:
-                reason = f"The {target.replace('_', ' ')} deadline passed."
-                escalate(session, ticket_id=ticket.id, by=None, reason=reason)
+                escalate(session, ticket_id=ticket.id, by=None,
+                         reason=BREACH_REASONS.get(target, BREACH_REASONS["resolution"]))
             else:
                 notify(session, users=level_users(session, ticket=ticket, level=Level.center_head),
                        kind="sla_breached", ticket=ticket)

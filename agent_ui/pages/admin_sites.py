@@ -99,7 +99,8 @@ def _calendar_page(request: Request, session: DbSession, site_id: int | None, *,
     first, last = _holiday_range()
     here = f"/admin/sites/{site_id}" if site_id is not None else "/admin/holidays"
     context = {
-        "site": site, "here": here,
+        # A site's holidays are posted under its page; the whole center's to its holiday page itself.
+        "site": site, "here": here, "holidays_url": f"{here}/holidays" if site_id is not None else here,
         "weekdays": [(day, day_names[day], ", ".join(f"{a}-{b}" for a, b in hours.get(day, []))) for day in range(7)],
         "always_open": site is not None and not hours,
         "holidays": calendar.holidays(session, site_id=site_id, start=first, end=last),

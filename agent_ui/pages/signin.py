@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.routing import Match
 
 from agent_ui import i18n
 from agent_ui.flash import clear_flash, read_flash, safe_next, set_flash
@@ -89,14 +90,28 @@ def signout(request: Request, session: DbSession, ip: ClientIP) -> Response:
     return response
 
 
+def readable_page(request: Request, target: str) -> str:
+    """`target`, or the nearest page above it that can be read (GET): a page showing a refused
+    form was answered at the address the form posted to, which only takes a POST
+    (/admin/sla/policies is shown again as /admin/sla)."""
+    parts = urlsplit(target)
+    path = parts.path
+    while path not in ("", "/"):
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            return target if path == parts.path else path
+        path = path.rsplit("/", 1)[0]
+    return "/"
+
+
 @router.post("/language", include_in_schema=False)
-def choose_language(session: DbSession, user: OptionalUser, locale: Annotated[str, Form()] = "",
+def choose_language(request: Request, session: DbSession, user: OptionalUser, locale: Annotated[str, Form()] = "",
                     next: Annotated[str, Form()] = "/") -> Response:
     """Empty `locale` means "follow the browser" again."""
     chosen = locale if locale in LOCALES else None
     if user is not None:
         users.set_locale(session, user_id=user.id, locale=chosen)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response = RedirectResponse(readable_page(request, safe_next(next)), status_code=303)
     if chosen is None:
         response.delete_cookie(i18n.LOCALE_COOKIE, path="/")
     else:

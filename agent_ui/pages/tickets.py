@@ -26,7 +26,7 @@ from core.directory import list_users, staff_names
 from core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from core.models import Role, User
 from telephony import recordings as recording_service
-from tickets import care, complaints, sla, visibility
+from tickets import care, complaints, repeat_calls, sla, visibility
 from tickets import grant_requests as request_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service
@@ -49,8 +49,12 @@ FILTER_MESSAGES = {
     "created_to": N_("Type the date as YYYY-MM-DD."),
     "cursor": N_("This page of results is no longer valid; search again."),
 }
+# The hub's own reasons in a timeline (msgids the services write; a person's reason is shown as typed).
+HUB_REASONS = frozenset({*sla.BREACH_REASONS.values(), complaints.REPLY_OVERDUE_REASON,
+                         repeat_calls.REPEAT_CALL_REASON})
 TIMELINE_WORDS = {
-    "opened": N_("Opened"), "status_changed": N_("Status changed"), "escalated": N_("Escalated"),
+    "opened": N_("Opened"), "calls_moved": N_("Calls moved to"),
+    "status_changed": N_("Status changed"), "escalated": N_("Escalated"),
     "note_added": N_("Note added"), "field_changed": N_("Changed"), "first_response": N_("First response"),
     "recording_attached": N_("Recording attached"), "call_linked": N_("Call linked"), "tag_added": N_("Tag added"),
     "tag_removed": N_("Tag removed"), "skipped_levels_notified": N_("Skipped levels notified"),
@@ -234,6 +238,7 @@ def _detail(request: Request, session: DbSession, user: User, ticket_id: int, *,
         "levels_above": [lv for lv in Level if lv > current], "next_level": min(current + 1, Level.center_head),
         "categories": list(Category), "priorities": list(Priority), "errors": errors or {}, "typed": typed or {},
         "saved": saved, "timeline_words": TIMELINE_WORDS, "field_words": FIELD_WORDS,
+        "hub_reasons": HUB_REASONS,
         "tags": ticket_service.tags_of(session, ticket_id=ticket.id),
         "is_complaint": ticket.category == Category.complaint.value,
         "reply_channels": REPLY_CHANNEL_WORDS, "reply_late": _reply_late(events),

@@ -494,3 +494,14 @@ def test_people_pages_in_chinese(client: TestClient, session: Session) -> None:
     assert page.status_code == 422 and '<html lang="zh-Hans">' in page.text
     assert "密码至少需要 10 个字符" in page.text and 'id="password-error"' in page.text
     assert directory.find_users(fresh(session), active=None, role="agent") == []
+
+
+def test_a_sites_teams_are_listed_with_the_readers_separator(client: TestClient, session: Session) -> None:
+    """Chinese lists with 、 where English uses a comma (the site page named its teams with ", ")."""
+    site = make_site(session)
+    make_team(session, site=site, name="早班组")
+    make_team(session, site=site, name="晚班组")
+    signed_in_client(client, make_user(session, role=Role.admin, locale="zh_Hans"))
+    page = client.get(f"/admin/sites/{site.id}").text
+    teams = re.search(r"<dd>((?:(?!</dd>).)*早班组.*?)</dd>", page, re.S)
+    assert teams and "、" in teams.group(1) and ", " not in teams.group(1), teams

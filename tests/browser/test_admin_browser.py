@@ -91,3 +91,17 @@ def test_a_setting_is_refused_then_saved_on_the_settings_page(browsing: Browsing
     page.get_by_role("button", name="恢复默认").first.click()
     expect(page.locator(".alert.success")).to_contain_text("该设置已恢复默认值。")
     expect(page.locator("#routing-wrap_up_seconds")).to_have_value("30")
+
+
+def test_the_whole_centers_holidays_are_added_and_removed_from_their_page(browsing: Browsing, session: Session) -> None:
+    """The center's holiday page (no site) posts to its own routes, as a site's page does to its."""
+    make_user(session, role=Role.admin, username="root")
+    page = browsing.signed_in("root", path="/admin/holidays")
+    page.locator("#holiday-day").fill("2026-12-25")
+    page.locator("#holiday_name").fill("Center party")
+    page.get_by_role("button", name="Add the holiday").click()
+    expect(page.locator("#holiday-list")).to_contain_text("Center party")
+    assert page.url.endswith("/admin/holidays")
+    page.locator("#holiday-list").get_by_role("button", name="Remove").click()
+    expect(page.locator("#holiday-list")).to_have_count(0)
+    expect(page.locator(".empty")).to_contain_text("No holidays")

@@ -6,6 +6,7 @@ click elsewhere close it)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -136,3 +137,17 @@ def test_escape_a_click_elsewhere_or_another_group_closes_an_open_group(browsing
     page.keyboard.press("Tab")
     assert _focused(page) == "Quality and reports"
     expect(shifts).not_to_have_attribute("open", "")
+
+
+def test_switching_language_after_a_refused_form_shows_the_page_again(browsing: Browsing, session: Session) -> None:
+    """A refused form is answered at the address it posted to (POST only); the language switcher
+    must bring back a page that can be read, not a 405."""
+    make_user(session, role=Role.admin, username="root")
+    page = browsing.signed_in("root", path="/admin/sla")
+    page.locator("#sla-policy-form").get_by_role("button", name="Save the policy").click()
+    expect(page.locator("#sla-policy-form .field-error").first).to_be_visible()
+    browsing.errors[:] = [e for e in browsing.errors if "status of 422" not in e]  # the refusal is the point
+    page.locator(".language-switcher").get_by_role("button", name="简体中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.locator("#sla-policy-form")).to_be_visible()
+    assert urlsplit(page.url).path == "/admin/sla"

@@ -4,6 +4,8 @@ plain post-redirect-get both go through the real app)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
@@ -83,3 +85,39 @@ def test_a_team_leader_reassigns_tags_and_answers_a_complaint(browsing: Browsing
     reply_form.get_by_role("button", name="Record the reply").click()
     expect(lead.locator("#reply-answered")).to_contain_text("on time")
     expect(lead.locator(".notes")).to_contain_text("Refund agreed, courier apologised")
+
+
+def test_the_hubs_own_reason_for_an_escalation_is_shown_in_the_readers_language(
+        browsing: Browsing, live_server: LiveServer, desk: Desk, session: Session) -> None:
+    """A deadline that passed escalates the ticket with the hub's own words for why: a msgid the
+    timeline shows translated (a person's typed reason stays as typed)."""
+    from tickets import sla
+
+    ticket_id = callback_ticket(session, desk)
+    due = ticket_service.get(session, ticket_id=ticket_id, user=None).sla_due_at
+    assert due is not None
+    assert sla.check(session, ticket_id=ticket_id, now=due + timedelta(minutes=1)) == "breached"
+    session.commit()
+
+    lead = browsing.signed_in("lead", path=f"/tickets/{ticket_id}", locale="zh-CN")
+    timeline = lead.locator(".timeline")
+    expect(timeline).to_contain_text("时限已过")
+    expect(timeline).not_to_contain_text("deadline passed")
+
+
+def test_a_ticket_closed_as_a_repeat_call_says_so_in_the_readers_language(
+        browsing: Browsing, live_server: LiveServer, desk: Desk, session: Session) -> None:
+    """Attaching a repeat call closes the new ticket with the hub's words (translated) and names
+    the ticket its calls went to."""
+    from tickets import repeat_calls
+
+    earlier = ticket_service.open_ticket(session, category="inquiry", by=desk.agent, customer_id=desk.customer.id)
+    repeat = ticket_service.open_ticket(session, category="inquiry", by=desk.agent, customer_id=desk.customer.id)
+    repeat_calls.attach_calls(session, ticket_id=repeat.id, to_ticket_id=earlier.id, by=desk.agent)
+    session.commit()
+
+    lead = browsing.signed_in("lead", path=f"/tickets/{repeat.id}", locale="zh-CN")
+    timeline = lead.locator(".timeline")
+    expect(timeline).to_contain_text("重复来电")
+    expect(timeline).to_contain_text(earlier.number)
+    expect(timeline).not_to_contain_text("A repeat call")

@@ -3,7 +3,9 @@ audio player fetching /recordings/{id} included), pages answer HTML."""
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -86,3 +88,32 @@ def test_text_the_database_cannot_hold_is_a_422(client: TestClient, session: Ses
     else:
         assert response.status_code == 200  # SQLite holds it, and finds nothing
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_browser_that_leaves_mid_request_is_no_server_error(app: Any, client: TestClient, session: Session,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A person who navigates away while their form is still being sent: the body never arrives
+    (the server is told the client disconnected). Nothing to answer and nothing wrong with the hub:
+    no ERROR in the log, nothing raised out of the app."""
+    import anyio
+
+    signed_in_client(client, make_user(session, role=Role.admin, username="root"))
+    cookies = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/admin/ivr", "raw_path": b"/admin/ivr", "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", b"400"), (b"cookie", cookies.encode()),
+                         (b"x-csrf-token", client.headers["X-CSRF-Token"].encode())]}
+    with caplog.at_level(logging.INFO):
+        anyio.run(app, scope, receive, send)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert not [m for m in sent if m["type"] == "http.response.start" and m["status"] >= 500]
