@@ -13,25 +13,6 @@ from functools import lru_cache
 RATE = 8000
 
 
-def tones_wav(*, channels: int = 2, seconds: float = 3.0, pitches: tuple[float, ...] = (440.0, 660.0)) -> bytes:
-    """16-bit PCM at 8 kHz; channel n plays pitches[n], channel 2 only in the second half."""
-    frames = int(RATE * seconds)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        samples = bytearray()
-        for i in range(frames):
-            for ch in range(channels):
-                pitch = pitches[ch % len(pitches)]
-                on = ch == 0 or i >= frames // 2
-                value = int(8000 * math.sin(2 * math.pi * pitch * i / RATE)) if on else 0
-                samples += struct.pack("<h", value)
-        out.writeframes(bytes(samples))
-    return buffer.getvalue()
-
-
 # Recording media: 8-bit PCM at 4 kHz (tones need no more), 4 kB a second a channel, so an hour of
 # a two-channel call is under 29 MB and the demo's 30-second calls about 240 kB each. Longer
 # simulated calls are cut at MAX_RECORDING_SECONDS to bound the memory one answer takes.

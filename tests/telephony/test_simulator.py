@@ -13,7 +13,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from telephony.simulator import Simulator
-from telephony.audio import RECORDING_RATE, tones_wav
+from telephony.audio import RECORDING_RATE
 from telephony.simulator.twiml import TwimlError, parse
 from tests.conftest import TEST_TWILIO_SID, TEST_TWILIO_TOKEN
 from tests.telephony.hub import CALLER, available
@@ -126,11 +126,6 @@ def test_media_is_a_two_channel_wav_behind_http_auth(client, sim, hub, session) 
     with wave.open(BytesIO(response.content)) as audio:
         assert audio.getnchannels() == 2 and audio.getframerate() == RECORDING_RATE
         assert audio.getnframes() == recording.duration() * RECORDING_RATE  # the whole call, not a clip
-
-
-def test_tones_are_valid_audio() -> None:
-    with wave.open(BytesIO(tones_wav(channels=2, seconds=1))) as audio:
-        assert audio.getnchannels() == 2 and audio.getnframes() == 8000
 
 
 def test_recording_media_has_the_real_length_within_a_bounded_size() -> None:
