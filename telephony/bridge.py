@@ -360,15 +360,18 @@ def _close_access(session: Session, caller: Call, leg: Call) -> None:
 def caller_ended(session: Session, *, call: Call) -> None:
     """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
     connected → wrap-up) and an agent phone still ringing for it is stopped."""
-    transfers.queue_transfer_caller_left(session, call=call)  # answered, so not abandoned
-    routing.call_ended(session, call_id=call.id)
-    # A hold, pause or monitor still open ends with the call (its hold time stops here).
     from telephony import controls
 
-    controls.close_ended(session, call=call, transfers=False)
-    for leg in calls.agent_legs(session, call_id=call.id):
-        if leg.status not in TERMINAL_STATUSES:
-            enqueue_named(session, "telephony.end_leg", leg.id)
+    # The call's open controls, read once under its row lock (taken by on_status): a warm
+    # transfer to a queue, and the holds, pauses and monitors that end with the call.
+    opened = controls.open_events(session, call_id=call.id)
+    transfers.queue_transfer_caller_left(session, call=call, opened=opened)  # answered, so not abandoned
+    routing.call_ended(session, call_id=call.id)
+    # A hold, pause or monitor still open ends with the call (its hold time stops here).
+    controls.close_ended(session, call=call, transfers=False, opened=opened)
+    for leg_id in session.scalars(select(Call.id).where(Call.parent_call_id == call.id,
+                                                        Call.status.not_in(TERMINAL_STATUSES))):
+        enqueue_named(session, "telephony.end_leg", leg_id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)
 

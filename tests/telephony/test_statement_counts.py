@@ -46,7 +46,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/conference/events participant-leave": 1,
         "/conference/events conference-end": 1,
         "/recording completed": 8,
-        "/status completed": 14,
+        "/status completed": 13,
         "/status (agent leg) completed": 2,
     },
     "sqlite": {
@@ -65,14 +65,14 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/conference/events participant-leave": 2,
         "/conference/events conference-end": 2,
         "/recording completed": 9,
-        "/status completed": 15,
+        "/status completed": 14,
         "/status (agent leg) completed": 3,
     },
 }
 # Where the agent's phone hangs up first, what differs from the caller hanging up.
 AGENT_HANGS_UP: dict[str, dict[str, int]] = {
-    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 5, "/status completed": 9},
-    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 6, "/status completed": 10},
+    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 5, "/status completed": 8},
+    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 6, "/status completed": 9},
 }
 # The event parameter that names what a callback reports, in the order looked for.
 EVENT_PARAMS = ("StatusCallbackEvent", "RecordingStatus", "CallStatus")
