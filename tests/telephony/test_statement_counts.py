@@ -32,7 +32,7 @@ from tests.telephony.hub import CALLER, Hub, available
 EXPECTED: dict[str, dict[str, int]] = {
     "postgresql": {
         "/voice ringing": 6,
-        "/menu in-progress": 12,
+        "/menu in-progress": 11,
         "/wait in-progress": 4,
         "/status (agent leg) initiated": 3,
         "/status (agent leg) ringing": 3,
@@ -51,7 +51,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     },
     "sqlite": {
         "/voice ringing": 9,
-        "/menu in-progress": 24,
+        "/menu in-progress": 23,
         "/wait in-progress": 5,
         "/status (agent leg) initiated": 4,
         "/status (agent leg) ringing": 4,
