@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, ScalarSelect, String, event, literal_column, select
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column, object_session
 
 from core import clock
 from core.audit import record as audit
+from core.cache import forget as forget_remembered
+from core.cache import remembered
 from core.db import Base
 from core.errors import ValidationFailed
 from core.models import User
@@ -153,29 +155,56 @@ def defaults(namespace: str) -> dict[str, int]:
 # Reads ------------------------------------------------------------------------------------------
 
 _CACHE = "core.tunables"
+_WRITTEN = "core.tunables.written"
 
 
 def _stored(session: Session) -> dict[tuple[str, str], int]:
-    """Every override, read once per transaction: the router asks on each decision, a sweep for
-    each ticket. A new transaction reads again, so a change made by another process applies from
-    the next unit of work on."""
+    """Every override. The router asks on each decision, a sweep for each ticket, and nearly
+    every webhook of a call reads one, while an administrator rarely changes them: read once per
+    transaction and remembered for a few seconds per process (core.cache). An edit made in this
+    process clears that memory when its transaction ends; other processes see it within the
+    cache's TTL. A transaction that wrote an override reads its own writes, never the memory."""
     cached: dict[tuple[str, str], int] | None = session.info.get(_CACHE)
     if cached is None:
-        rows = session.execute(select(TunableValue.namespace, TunableValue.key, TunableValue.value))
-        cached = session.info[_CACHE] = {(ns, key): value for ns, key, value in rows}
+        if session.info.get(_WRITTEN):
+            cached = _load(session)
+        else:
+            cached = remembered(session, _CACHE, lambda: _load(session))
+        session.info[_CACHE] = cached
     return cached
+
+
+def _load(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(TunableValue.namespace, TunableValue.key, TunableValue.value))
+    return {(ns, key): value for ns, key, value in rows}
 
 
 def forget(session: Session) -> None:
     session.info.pop(_CACHE, None)
 
 
+@event.listens_for(TunableValue, "before_insert")
+@event.listens_for(TunableValue, "before_update")
+@event.listens_for(TunableValue, "before_delete")
+def _note_write(_mapper: Any, _connection: Any, row: TunableValue) -> None:
+    # However an override is written (set_value, reset, or a row added directly), its
+    # transaction reads its own writes from then on, and the process forgets at its end.
+    session = object_session(row)
+    if session is not None:
+        session.info[_WRITTEN] = True
+        forget(session)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_at_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     # The outermost transaction or a SAVEPOINT ended (a rolled-back savepoint may have held a
-    # write); the subtransactions of a flush keep the cache.
+    # write); the subtransactions of a flush keep the cache. A transaction that wrote an
+    # override clears the process's memory as it ends, committed or not: another unit of work
+    # may have remembered the rows as they were before it.
     if transaction.parent is None or transaction.nested:
         forget(session)
+    if transaction.parent is None and session.info.pop(_WRITTEN, None):
+        forget_remembered()
 
 
 def get(session: Session, tunable: Tunable) -> int:

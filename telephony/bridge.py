@@ -50,7 +50,8 @@ def conference_name(call: Call) -> str:
 
 
 def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None, offer_id: int) -> Call:
-    leg = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    """The answering leg, under its row lock (found and locked in one statement)."""
+    leg = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
     if leg is None:  # answered before the ring task's row was committed
         leg = Call(call_sid=params["CallSid"], leg="agent", direction="outbound-api", offer_id=offer_id,
                    parent_call_id=offer.call_id if offer else None, agent_id=offer.user_id if offer else None,
@@ -62,6 +63,7 @@ def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None,
             found = calls.get_by_sid(session, call_sid=params["CallSid"])
             assert found is not None
             leg = found
+        leg = call_states.lock(session, leg)
     return leg
 
 
@@ -97,13 +99,11 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     offer = session.get(Offer, offer_id)
     if offer is not None:
         _settle_other_leg(session, agent_id=offer.user_id, call_sid=params.get("CallSid") or "")
+    # Lock order everywhere: the leg, the caller, the queue entry, the presence row. Each is
+    # found and locked in one statement.
     leg = _agent_leg(session, params, offer, offer_id)
     calls.log_event(session, kind="agent-answer", params=params, call=leg)
-    # Lock order everywhere: the leg, the caller, the queue entry, the presence row.
-    leg = call_states.lock(session, leg)
-    caller = session.get(Call, offer.call_id) if offer is not None else None
-    if caller is not None:
-        caller = call_states.lock(session, caller)
+    caller = call_states.lock_by_id(session, call_id=offer.call_id) if offer is not None else None
     if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
         legs.mark_answered(session, leg)
         return _say_and_hang_up(STALE_LEG_TEXT[1], STALE_LEG_TEXT[0])
@@ -360,15 +360,18 @@ def _close_access(session: Session, caller: Call, leg: Call) -> None:
 def caller_ended(session: Session, *, call: Call) -> None:
     """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
     connected → wrap-up) and an agent phone still ringing for it is stopped."""
-    transfers.queue_transfer_caller_left(session, call=call)  # answered, so not abandoned
-    routing.call_ended(session, call_id=call.id)
-    # A hold, pause or monitor still open ends with the call (its hold time stops here).
     from telephony import controls
 
-    controls.close_ended(session, call=call, transfers=False)
-    for leg in calls.agent_legs(session, call_id=call.id):
-        if leg.status not in TERMINAL_STATUSES:
-            enqueue_named(session, "telephony.end_leg", leg.id)
+    # The call's open controls, read once under its row lock (taken by on_status): a warm
+    # transfer to a queue, and the holds, pauses and monitors that end with the call.
+    opened = controls.open_events(session, call_id=call.id)
+    transfers.queue_transfer_caller_left(session, call=call, opened=opened)  # answered, so not abandoned
+    routing.call_ended(session, call_id=call.id)
+    # A hold, pause or monitor still open ends with the call (its hold time stops here).
+    controls.close_ended(session, call=call, transfers=False, opened=opened)
+    for leg_id in session.scalars(select(Call.id).where(Call.parent_call_id == call.id,
+                                                        Call.status.not_in(TERMINAL_STATUSES))):
+        enqueue_named(session, "telephony.end_leg", leg_id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)
 

@@ -37,7 +37,7 @@ from telephony.models.controls import CallControlEvent
 
 __all__ = ["CONTROL_LEASE", "ControlFailed", "ControlRefused", "HoldPeriod", "CallControls", "agent_leg",
            "ask_twilio", "claim_controls", "close_ended", "LiveControls", "conference_key", "controls_of", "hold",
-           "hold_seconds", "hold_totals", "live_call", "live_controls", "may_supervise", "open_event",
+           "hold_seconds", "hold_totals", "live_call", "live_controls", "may_supervise", "open_event", "open_events",
            "pause_recording", "record_control", "release_controls", "require_agent_or_leader", "resume",
            "resume_recording", "try_claim_controls"]
 
@@ -164,6 +164,14 @@ def ask_twilio(session: Session, call_id: int, what: str, fn: Callable[[], T],
         session.commit()
         raise ControlFailed("Twilio could not do this. Nothing was changed; try again.",
                             params={"action": what, "status": exc.status}) from exc
+
+
+def open_events(session: Session, *, call_id: int) -> list[CallControlEvent]:
+    """The call's controls not yet ended, oldest first: one read for a step that asks several
+    questions of them. Current while the caller holds the call's row lock, which every control
+    is opened under (live_call)."""
+    return list(session.scalars(select(CallControlEvent).where(
+        CallControlEvent.call_id == call_id, CallControlEvent.ended_at.is_(None)).order_by(CallControlEvent.id)))
 
 
 def open_event(session: Session, *, call_id: int, kind: str) -> CallControlEvent | None:
@@ -327,16 +335,21 @@ class CallControls:
     events: list[CallControlEvent]
 
 
-def close_ended(session: Session, *, call: Call, transfers: bool = True) -> int:
+def close_ended(session: Session, *, call: Call, transfers: bool = True,
+                opened: list[CallControlEvent] | None = None) -> int:
     """A call that ended closes its open holds, pauses and monitors at its end (the recording
     stops with the call, so a pause ends there too). Idempotent. `transfers` False leaves a
-    transfer under way to its own leg's report (which also frees the person it rang)."""
+    transfer under way to its own leg's report (which also frees the person it rang). `opened`:
+    the call's open controls as `open_events` read them under the call's lock, else read here."""
     if not call.is_terminal:
         return 0
     kinds = TIMED_KINDS if transfers else tuple(k for k in TIMED_KINDS if k != "transfer")
-    rows = list(session.scalars(select(CallControlEvent).where(
-        CallControlEvent.call_id == call.id, CallControlEvent.ended_at.is_(None),
-        CallControlEvent.kind.in_(kinds))))
+    if opened is None:
+        rows = list(session.scalars(select(CallControlEvent).where(
+            CallControlEvent.call_id == call.id, CallControlEvent.ended_at.is_(None),
+            CallControlEvent.kind.in_(kinds))))
+    else:
+        rows = [event for event in opened if event.ended_at is None and event.kind in kinds]
     for event in rows:
         end = max(call.ended_at or clock.now(), event.started_at)
         state = "cancelled" if event.kind == "transfer" and event.state == "pending" else "done"

@@ -88,8 +88,15 @@ def incoming(session: Session, *, params: Mapping[str, str], retry: int = 0, lan
 
 
 def _call_for(session: Session, params: Mapping[str, str], kind: str) -> Call:
+    call, locked = _logged_call(session, params, kind)
+    call_states.advance(session, call, params.get("CallStatus"), locked=locked)
+    return call
+
+
+def _logged_call(session: Session, params: Mapping[str, str], kind: str) -> tuple[Call, bool]:
+    """The webhook's call, its log line added; and whether it was read under its row lock."""
     # The call nearly always exists (its /twilio/voice opened it): found and locked in one
-    # statement, as the status change below needs it locked anyway.
+    # statement, as the status change needs it locked anyway.
     call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
     locked = call is not None
     if call is None:
@@ -98,38 +105,47 @@ def _call_for(session: Session, params: Mapping[str, str], kind: str) -> Call:
             _identify(session, call, params, ivr.get_config(session))
             session.flush()
     calls.log_event(session, kind=kind, params=params, call=call)
-    call_states.advance(session, call, params.get("CallStatus"), locked=locked)
-    return call
+    return call, locked
 
 
 def menu(session: Session, *, params: Mapping[str, str], lang: str | None = None, default: str | None = None,
          retry: int = 0) -> str:
     """POST /twilio/menu: the caller chose (a key or a word). Opens the call's ticket and
-    queues the call, or records a callback request."""
-    call = _call_for(session, params, "menu")
+    queues the call, or records a callback request. The call's own changes (its status, the
+    choice, its ticket and time queued) are made once its ticket is open: the ticket service
+    flushes the session, and the call's row is then written once, not before and after."""
+    call, locked = _logged_call(session, params, "menu")
+
+    def advance() -> None:
+        call_states.advance(session, call, params.get("CallStatus"), locked=locked)
+
     config = ivr.get_config(session)
     language = lang if lang in LANGUAGES else call.language
     digits = (params.get("Digits") or "").strip()
     if digits == ivr.SWITCH_LANGUAGE_DIGIT:
+        advance()
         call.language = next(x for x in LANGUAGES if x != language)
         return ivr.menu_twiml(config, call.language, greet=False)
     if call.is_terminal:
         return EMPTY
     choice = ivr.choice_for(digits=digits, speech=params.get("SpeechResult"), language=language) or default
     if choice is None:
+        advance()
         return ivr.menu_twiml(config, language, greet=False, retry=1)
-    call.language, call.menu_choice = language, choice
     skill, category = CHOICES[choice]
-    call.skill_code, call.category = skill, category
     site_id = call.site_id or site_for(session, config, None)
+    if site_id is not None:
+        ticket = ticket_service.open_from_call(session, call_sid=call.call_sid, customer_id=call.customer_id,
+                                               category=category, site_id=site_id, caller_index=call.from_index,
+                                               language=language)
+    advance()
+    call.language, call.menu_choice = language, choice
+    call.skill_code, call.category = skill, category
     if site_id is None:  # no site set up yet: keep the caller's message rather than fail
         log.error("no site is set up; call %s sent to voicemail", call.id)
         call.after_queue = "voicemail"
         return ivr.voicemail_twiml(config, language)
     call.site_id = site_id
-    ticket = ticket_service.open_from_call(session, call_sid=call.call_sid, customer_id=call.customer_id,
-                                           category=category, site_id=site_id, caller_index=call.from_index,
-                                           language=language)
     call.ticket_id = ticket.id
     if choice == "callback":
         _request_callback(session, call, due_in=None)

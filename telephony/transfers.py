@@ -276,8 +276,12 @@ def _set_entry(session: Session, entry: QueueEntry, *, state: str, skill_code: s
     queue_changed(session, entry)
 
 
-def _queue_transfer(session: Session, call_id: int) -> CallControlEvent | None:
-    event = open_event(session, call_id=call_id, kind="transfer")
+def _queue_transfer(session: Session, call_id: int,
+                    opened: list[CallControlEvent] | None = None) -> CallControlEvent | None:
+    if opened is None:
+        event = open_event(session, call_id=call_id, kind="transfer")
+    else:  # the newest open transfer, as open_event finds it
+        event = next((e for e in reversed(opened) if e.kind == "transfer" and e.ended_at is None), None)
     return event if event is not None and event.warm and event.target is not None else None
 
 
@@ -360,11 +364,13 @@ def queue_transfer_leg_ended(session: Session, *, caller: Call, leg: Call, statu
     return True
 
 
-def queue_transfer_caller_left(session: Session, *, call: Call) -> None:
+def queue_transfer_caller_left(session: Session, *, call: Call,
+                               opened: list[CallControlEvent] | None = None) -> None:
     """The caller hung up during a warm transfer to a queue (bridge.caller_ended, before the
     router hears of it): the call was answered, so its entry is connected again rather than
-    abandoned, an agent offered it is free, and one who answered it goes to wrap-up."""
-    event = _queue_transfer(session, call.id)
+    abandoned, an agent offered it is free, and one who answered it goes to wrap-up. `opened`:
+    the call's open controls (controls.open_events), if the caller read them already."""
+    event = _queue_transfer(session, call.id, opened)
     if event is None:
         return
     begin_write(session)

@@ -4,9 +4,10 @@ and site, supervisors their site, the center head and admins all. Checked in the
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from core import listening, permissions, users
+from core import directory, listening, permissions, users
 from core.errors import NotFound, PermissionDenied
 from core.models import Role, User
 from tickets.models.tickets import Ticket
@@ -57,6 +58,15 @@ def staff_member(session: Session, user_id: int) -> User | None:
     try:
         return users.get(session, user_id=user_id)
     except users.UserNotFound:
+        return None
+
+
+def staff_place(session: Session, user_id: int) -> directory.Place | None:
+    """A user's site and team by id through `core.directory` (None for no such user): one narrow
+    read, for a system step that needs only where they work, not the person with their skills."""
+    try:
+        return directory.place_of(session, user_id=user_id)
+    except NoResultFound:
         return None
 
 

@@ -281,24 +281,24 @@ def assign_to_call_agent(session: Session, *, ticket_id: int, agent_id: int) -> 
     if it has none) and the answer is its first response. A system action, taken when telephony
     connects the call; a resolved or closed ticket is left as it is."""
     ticket = access.get_visible(session, ticket_id=ticket_id, user=None)
-    agent = access.staff_member(session, agent_id)
-    if agent is None or Status(ticket.status) in DONE:
+    place = access.staff_place(session, agent_id)  # their team only: one narrow read
+    if place is None or Status(ticket.status) in DONE:
         return ticket
     now = clock.now()
     changed = []
     with changing(session, ticket):
-        if ticket.assignee_id != agent.id:
+        if ticket.assignee_id != agent_id:
             timeline.record(session, ticket, kind="field_changed", field="assignee_id",
-                            from_value=ticket.assignee_id, to_value=agent.id)
-            ticket.assignee_id = agent.id
+                            from_value=ticket.assignee_id, to_value=agent_id)
+            ticket.assignee_id = agent_id
             changed.append("assignee_id")
-        if ticket.team_id is None and agent.team_id is not None:
-            timeline.record(session, ticket, kind="field_changed", field="team_id", to_value=agent.team_id)
-            ticket.team_id = agent.team_id
+        if ticket.team_id is None and place.team_id is not None:
+            timeline.record(session, ticket, kind="field_changed", field="team_id", to_value=place.team_id)
+            ticket.team_id = place.team_id
             changed.append("team_id")
         if ticket.first_response_at is None:
             ticket.first_response_at = now
-            timeline.record(session, ticket, kind="first_response", actor=agent)
+            timeline.record(session, ticket, kind="first_response", actor_id=agent_id)
             sla.refresh(session, ticket, now=now)
     if changed:
         timeline.announce(session, "ticket.updated", ticket, fields=changed, by_id=None)

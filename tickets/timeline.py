@@ -26,11 +26,13 @@ def _text(value: object) -> str | None:
 
 
 def record(session: Session, ticket: Ticket, *, kind: str, actor: User | None = None, field: str | None = None,
-           from_value: object = None, to_value: object = None, reason: str | None = None) -> TicketEvent:
-    """Append one line to the ticket's timeline (in the caller's transaction)."""
+           from_value: object = None, to_value: object = None, reason: str | None = None,
+           actor_id: int | None = None) -> TicketEvent:
+    """Append one line to the ticket's timeline (in the caller's transaction). The actor is
+    `actor`, or by id alone `actor_id` (a system step that did not load the person)."""
     if field in PRIVATE_FIELDS:
         from_value = to_value = None
-    event = TicketEvent(ticket_id=ticket.id, at=clock.now(), actor_id=actor.id if actor is not None else None,
+    event = TicketEvent(ticket_id=ticket.id, at=clock.now(), actor_id=actor.id if actor is not None else actor_id,
                         kind=kind, field=field, from_value=_text(from_value), to_value=_text(to_value),
                         reason=reason or None)
     session.add(event)

@@ -4,10 +4,13 @@ another session (another process) seen from the reader's next transaction."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from core import db, tunables
+from core import cache, db, tunables
 from core.audit import entries_for
 from core.errors import ValidationFailed
 from core.models import Role
@@ -109,3 +112,38 @@ def test_a_savepoint_rolled_back_forgets_its_write(session: Session) -> None:
         assert tunables.get(session, MINIMUM) == 4
         savepoint.rollback()
     assert tunables.get(session, MINIMUM) == 3
+
+
+def test_overrides_are_remembered_across_units_of_work_for_a_few_seconds(session: Session, clock: Any) -> None:
+    # Nearly every webhook of a call reads an override: one read serves this process for
+    # core.cache's TTL. A change made by another process (a write this one never saw) is read
+    # once the TTL has passed; one made here is read from the next transaction (above).
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM tunables" in statement:
+            reads.append(statement)
+
+    cache.forget()
+    reader = db.new_session(reader=True)
+    engine = reader.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert sla.get_setting(reader, "quiet_customer_days") == 90
+        reader.commit()
+        assert sla.get_setting(reader, "quiet_customer_days") == 90
+        reader.commit()
+        assert len(reads) == 1
+        with engine.begin() as other_process:
+            other_process.execute(tunables.TunableValue.__table__.insert().values(
+                namespace="tickets", key="quiet_customer_days", value=33, changed_at=clock.now()))
+        assert sla.get_setting(reader, "quiet_customer_days") == 90
+        reader.commit()
+        clock.advance(seconds=cache.TTL_SECONDS + 1)
+        sla.get_setting(reader, "quiet_customer_days")  # the one reader that reloads
+        reader.commit()
+        assert sla.get_setting(reader, "quiet_customer_days") == 33
+        reader.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        reader.close()

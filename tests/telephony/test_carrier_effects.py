@@ -306,13 +306,13 @@ def test_an_answer_that_races_the_ring_tasks_row_is_taken_not_refused(client, si
     the time it inserts its own. Before, the insert's unique violation answered 409 and the
     carrier hung the agent's leg up: caller and agent never met (seen in the loopback deployment
     test). The answer now takes the ring task's row."""
-    from telephony import calls
+    from telephony import call_states
 
     available(session, hub.agent)
     sid = queued_call(sim)
     fresh(session)
     assert len(_agent_legs(session)) == 1  # the ring task's row, committed
-    real = calls.get_by_sid
+    real = call_states.lock_by_sid  # the answer finds its leg and locks it in one statement
     missed: list[str] = []
 
     def not_yet(session_, *, call_sid):  # type: ignore[no-untyped-def]
@@ -322,7 +322,7 @@ def test_an_answer_that_races_the_ring_tasks_row_is_taken_not_refused(client, si
             return None  # the lookup ran before the ring task's commit
         return found
 
-    monkeypatch.setattr(calls, "get_by_sid", not_yet)
+    monkeypatch.setattr(call_states, "lock_by_sid", not_yet)
     sim.phone(f"agent_{hub.agent.id}").answer()
     sim.pump()
     monkeypatch.undo()
