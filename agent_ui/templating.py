@@ -75,7 +75,24 @@ def _ticket_links(text: str | None) -> Markup:
         lambda m: f'<a class="ticket-number" href="/tickets/by-number/{m.group(0)}">{m.group(0)}</a>', escaped))
 
 
+_LIST_SEPARATOR = i18n.N_(", ")
+
+
+@pass_context
+def _list_separator(context: Context) -> str:
+    """What goes between the items of a list in the reader's language: ", " in English, "、" in Chinese."""
+    return i18n.translations(context.get("locale", i18n.DEFAULT_LOCALE)).gettext(_LIST_SEPARATOR)
+
+
+@pass_context
+def _listed(context: Context, items: Any) -> Markup:
+    """`{{ names|listed }}`: the items, escaped, joined with the reader's separator."""
+    return Markup(escape(_list_separator(context))).join(escape(item) for item in items)
+
+
 env.filters["localtime"] = _localtime
+env.filters["listed"] = _listed
+env.globals["list_separator"] = _list_separator
 env.filters["ticket_links"] = _ticket_links
 env.filters["ticket_numbers"] = lambda text: list(dict.fromkeys(_TICKET_NUMBER.findall(text or "")))
 env.filters["percent"] = _percent

@@ -17,7 +17,7 @@ from core.models import Role, User
 from tickets import access, complaints, grants, sla, timeline
 from tickets.escalation import escalate
 from tickets.models.tickets import Ticket, TicketEvent, TicketNote, TicketTag
-from tickets.tagging import clean_tags
+from tickets.tagging import clean_code, clean_tags, tag_key
 from tickets.versioning import changing, check_version
 from tickets.workflow import DONE, Category, Priority, Status, check_transition
 
@@ -86,7 +86,7 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
         errors.append({"loc": ["callback_due_at"], "msg": "Give the time with its UTC offset."})
     if "complaint_cause" in values and values["complaint_cause"] is not None:
         try:
-            values["complaint_cause"] = clean_tags([values["complaint_cause"]])[0]
+            values["complaint_cause"] = clean_code(values["complaint_cause"])
         except ValidationFailed:
             errors.append({"loc": ["complaint_cause"], "msg": "A cause is a short code such as 'delivery_late'."})
     if "tags" in values:
@@ -118,6 +118,8 @@ def update(session: Session, *, ticket_id: int, by: User, version: int, changes:
             timeline.record(session, ticket, kind="field_changed", actor=by, field=name, from_value=old, to_value=new)
         if "tags" in values:
             current = set(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket.id)))
+            spelled = {tag_key(tag): tag for tag in current}  # a tag kept in another case stays as it was
+            values["tags"] = [spelled.get(tag_key(tag), tag) for tag in values["tags"]]
             for tag in values["tags"]:
                 if tag not in current:
                     session.add(TicketTag(ticket_id=ticket.id, tag=tag))
@@ -203,7 +205,7 @@ def transition(session: Session, *, ticket_id: int, by: User, to: str, version: 
             ticket.resolution = resolution
             timeline.record(session, ticket, kind="field_changed", actor=by, field="resolution")
         if cause is not None:
-            ticket.complaint_cause = clean_tags([cause])[0]
+            ticket.complaint_cause = clean_code(cause)
         if current == Status.waiting_on_customer:
             sla.resume(session, ticket, now=now)
         if target == Status.waiting_on_customer:

@@ -20,6 +20,7 @@ from core.errors import NOT_ALLOWED_VALUE, ValidationFailed
 from core.models import User
 from tickets import access
 from tickets.models.tickets import Ticket, TicketTag
+from tickets.tagging import tag_key
 from tickets.workflow import Category, Priority, Status
 
 __all__ = ["COUNT_CAP", "MAX_LIMIT", "SORTS", "Page", "search"]
@@ -144,7 +145,7 @@ def search(session: Session, *, viewer: User, number: str | None = None, phone: 
     if site_id is not None:
         where.append(Ticket.site_id == site_id)
     if tag:
-        where.append(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == tag.strip().lower())))
+        where.append(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag.in_(spellings_of(session, tag)))))
     if created_from is not None:
         where.append(Ticket.created_at >= created_from)
     if created_to is not None:
@@ -197,3 +198,12 @@ def search(session: Session, *, viewer: User, number: str | None = None, phone: 
         else:
             next_cursor = _encode(sort, [last.id])
     return Page(items=items, count=count, count_capped=bool(capped), next_cursor=next_cursor)
+
+
+def spellings_of(session: Session, tag: str) -> list[str]:
+    """Every stored spelling of `tag` (matched casefolded, whitespace collapsed): case-insensitive
+    matching the same on SQLite (whose lower() knows only ASCII) and PostgreSQL. It reads the
+    distinct tags from their index, a vocabulary far smaller than the tickets."""
+    key = tag_key(tag)
+    return [t for t in session.scalars(select(TicketTag.tag).distinct()) if tag_key(t) == key]
+

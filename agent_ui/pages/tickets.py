@@ -30,6 +30,7 @@ from tickets import care, complaints, repeat_calls, sla, visibility
 from tickets import grant_requests as request_service
 from tickets import search as ticket_search
 from tickets import service as ticket_service
+from tickets.tagging import tag_key
 from tickets.workflow import DONE, Category, Level, Priority, Status, allowed_from
 
 router = APIRouter()
@@ -94,6 +95,7 @@ class Filters:
     created_from: str = ""
     created_to: str = ""
     sla_state: str = ""
+    tag: str = ""
     cursor: str = ""
 
     def query(self) -> dict[str, str]:
@@ -137,6 +139,7 @@ def _search_args(filters: Filters, user: User, zone: str, errors: dict[str, str]
     args["created_from"] = _day(filters.created_from, zone, "created_from", errors)
     to_day = _day(filters.created_to, zone, "created_to", errors)
     args["created_to"] = to_day + timedelta(days=1) if to_day else None  # the whole last day counts
+    args["tag"] = filters.tag.strip() or None
     args["cursor"] = filters.cursor or None
     return args
 
@@ -180,10 +183,10 @@ def _list(request: Request, session: DbSession, user: User, filters: Filters) ->
 @router.get("/tickets", include_in_schema=False)
 def ticket_list(request: Request, session: DbSession, user: AgentUser, number: str = "", status: str = "",
                 category: str = "", assignee: str = "", created_from: str = "", created_to: str = "",
-                sla_state: str = "") -> Response:
+                sla_state: str = "", tag: str = "") -> Response:
     # No `phone` parameter: a number in an address ends up in logs and browser history.
     filters = Filters(number=number, status=status, category=category, assignee=assignee,
-                      created_from=created_from, created_to=created_to, sla_state=sla_state)
+                      created_from=created_from, created_to=created_to, sla_state=sla_state, tag=tag[:60])
     return _list(request, session, user, filters)
 
 
@@ -193,11 +196,12 @@ def ticket_search_form(request: Request, session: DbSession, user: AgentUser,
                        status: Annotated[str, Form()] = "", category: Annotated[str, Form()] = "",
                        assignee: Annotated[str, Form()] = "", created_from: Annotated[str, Form()] = "",
                        created_to: Annotated[str, Form()] = "", sla_state: Annotated[str, Form()] = "",
-                       cursor: Annotated[str, Form()] = "") -> Response:
+                       tag: Annotated[str, Form()] = "", cursor: Annotated[str, Form()] = "") -> Response:
     """The filter form and the next-page button post here: the phone stays in the body. A search
     changes nothing, so it answers with the results rather than a redirect."""
     filters = Filters(number=number[:40], phone=phone[:40], status=status, category=category, assignee=assignee,
-                      created_from=created_from, created_to=created_to, sla_state=sla_state, cursor=cursor[:400])
+                      created_from=created_from, created_to=created_to, sla_state=sla_state, tag=tag[:60],
+                      cursor=cursor[:400])
     return _list(request, session, user, filters)
 
 
@@ -454,7 +458,7 @@ def _change_tags(session: DbSession, user: User, ticket_id: int, version: int | 
     if add:
         tags.append(add)
     if remove:
-        tags = [t for t in tags if t != remove]
+        tags = [t for t in tags if tag_key(t) != tag_key(remove)]
     ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes={"tags": tags})  # type: ignore[arg-type]
 
 

@@ -187,3 +187,17 @@ def test_supervisor_of_another_site_sees_nothing(client, session, world: World, 
     far_supervisor = make_user(session, role=Role.supervisor, site=world.far_site)
     assert client.get(API, headers=as_user(far_supervisor)).json() == {
         "data": [], "count": 0, "count_capped": False, "next_cursor": None}
+
+
+def test_tags_in_any_script_through_the_api(client, world: World, as_user) -> None:  # type: ignore[no-untyped-def]
+    """Chinese tags were refused; now kept as typed, one tag whatever its case, and found by the tag filter."""
+    headers = as_user(world.agent)
+    created = client.post(API, headers=headers, json={
+        "category": "inquiry", "subject": "Line down", "tags": [" 周一起  断线 ", "Line Down", "line down"]})
+    assert created.status_code == 201, created.text
+    assert sorted(created.json()["tags"]) == sorted(["周一起 断线", "Line Down"])
+    found = client.get(API, headers=headers, params={"tag": "LINE DOWN"}).json()
+    assert [t["id"] for t in found["data"]] == [created.json()["id"]]
+    assert client.get(API, headers=headers, params={"tag": "周一起 断线"}).json()["count"] == 1
+    bad = client.post(API, headers=headers, json={"category": "inquiry", "subject": "x", "tags": ["断\nline"]})
+    assert bad.status_code == 422 and "control character" in bad.text, bad.text

@@ -31,7 +31,7 @@ def test_open_ticket_by_agent_goes_to_them_and_their_team(session, world: World)
     assert ticket.number == "HL-2026-000001" and ticket.version == 1
     assert (ticket.assignee_id, ticket.team_id, ticket.site_id) == (world.agent.id, world.team.id, world.site.id)
     assert (ticket.status, ticket.priority, ticket.source) == ("new", "normal", "agent")
-    assert service.tags_of(session, ticket_id=ticket.id) == ["delivery"]
+    assert service.tags_of(session, ticket_id=ticket.id) == ["Delivery"]  # one tag whatever the case, kept as first typed
     assert make_ticket(session, by=world.agent).number == "HL-2026-000002"
 
 
