@@ -87,13 +87,13 @@ def _reason(text: str | None, field: str, missing: str) -> str:
 def deciders(session: Session, *, request: CallbackGrantRequest) -> list[User]:
     """Who may grant this request: the people `grants.grantor_basis` accepts for its customer's
     site and its asker (never the asker)."""
-    agent = session.get(User, request.agent_id)
+    agent = directory.find_user(session, request.agent_id)
     if agent is None or request.site_id is None:
         return []
     candidates = {u.id: u for u in directory.list_users(session, role=Role.center_head)}
     candidates.update({u.id: u for u in directory.list_users(session, role=Role.supervisor)})
     for assignment in assignments.for_site(session, site_id=request.site_id):
-        if assignment.kind == assignments.SITE_MANAGER and (person := session.get(User, assignment.user_id)):
+        if assignment.kind == assignments.SITE_MANAGER and (person := directory.find_user(session, assignment.user_id)):
             candidates[person.id] = person
     found = []
     for person in candidates.values():
@@ -184,7 +184,7 @@ def get_request(session: Session, *, request_id: int, lock: bool = False) -> Cal
 def _open(session: Session, request: CallbackGrantRequest, *, by: User, attempted: str,
           source_ip: str | None) -> User:
     """The request may still be answered, and `by` may answer it (or the refusal, audited)."""
-    agent = session.get(User, request.agent_id)
+    agent = directory.find_user(session, request.agent_id)
     if agent is None:
         raise RequestNotFound()
     state = request.state()
@@ -298,7 +298,7 @@ def waiting_for(session: Session, *, user: User, limit: int = 50) -> list[Callba
         query = query.where(CallbackGrantRequest.site_id.in_(sites))
     found = []
     for request in session.scalars(query.order_by(CallbackGrantRequest.id).limit(max(1, min(limit, 200)))):
-        agent = session.get(User, request.agent_id)
+        agent = directory.find_user(session, request.agent_id)
         if agent is None or request.site_id is None:
             continue
         try:
@@ -317,7 +317,7 @@ def visible_to(session: Session, *, request: CallbackGrantRequest, user: User) -
     """The asker, and whoever may answer it (or did)."""
     if request.agent_id == user.id or request.decided_by_id == user.id:
         return True
-    agent = session.get(User, request.agent_id)
+    agent = directory.find_user(session, request.agent_id)
     if agent is None or request.site_id is None:
         return False
     try:

@@ -23,7 +23,6 @@ from tickets import grant_requests as request_service
 from tickets import grants as grant_service
 from tickets import service as ticket_service
 from tickets import visibility
-from tickets.models.customers import CallbackGrantRequest
 
 router = APIRouter()
 
@@ -48,7 +47,7 @@ def ask_context(session: Session, user: User, customer_id: int | None) -> dict[s
             "ask_latest": latest, "ask_state": state, "ask_decider": decider}
 
 
-def _rows(session: Session, requests: list[CallbackGrantRequest]) -> list[dict[str, Any]]:
+def _rows(session: Session, requests: list[Any]) -> list[dict[str, Any]]:
     people = staff_names(session, {r.agent_id for r in requests} | {r.decided_by_id for r in requests
                                                                      if r.decided_by_id})
     cards = visibility.masked_cards(session, customer_ids={r.customer_id for r in requests})
