@@ -146,13 +146,14 @@ def explain_plans(engine: Engine) -> None:
     """PostgreSQL's plan for the router's one-statement decision (telephony.decision), run
     for real inside a transaction that is then rolled back."""
     from telephony import decision
+    from telephony.priority import alive_since
 
-    params = {"now": clock.now(), "default_timeout": 15}
+    params = {"now": clock.now(), "default_timeout": 15, "alive_since": alive_since()}
     with engine.connect() as conn:
         compiled = decision._statement(0, False, True).compile(dialect=engine.dialect)
         sql = "EXPLAIN (ANALYZE, COSTS OFF) " + str(compiled)
         values = compiled.construct_params(params)
-        values["now"] = params["now"]
+        values["now"], values["alive_since"] = params["now"], params["alive_since"]
         print("\n".join(r[0] for r in conn.exec_driver_sql(sql, values)))
         conn.rollback()
 

@@ -265,7 +265,14 @@ class SweepScheduler(Scheduler):
         lock = self.lock
         if lock is None:
             return super().tick(*args, **kwargs)
-        holding = lock.hold()
+        try:
+            holding = lock.hold()
+        except Exception as exc:
+            # A stop request landing inside the lock's Redis call surfaces as another error
+            # (seen: "I/O operation on closed file"); it must still stop beat, cleanly.
+            if _stop_requested(exc):
+                raise SystemExit() from exc
+            raise
         if holding is Holding.OTHER:
             if self.state != "standby":
                 log.warning("beat: another beat holds the %s; standing by", lock.describe())

@@ -196,6 +196,39 @@ def test_a_stop_request_landing_while_beat_sends_a_task_stops_beat(queue: str, m
     scheduler.apply_entry(entry)  # an ordinary failure is logged and beat goes on
 
 
+def test_a_stop_request_landing_while_beat_renews_its_lock_stops_beat(queue: str) -> None:
+    # The same, inside the beat lock's Redis call (seen in CI: beat exited 1 with a traceback
+    # instead of stopping cleanly).
+    from core.beat_lock import BeatLock, Holding
+
+    class InterruptedLock(BeatLock):
+        renew_seconds = retry_seconds = 1.0
+
+        def __init__(self, error: Exception | None) -> None:
+            self.error_to_raise = error
+
+        def hold(self) -> Holding:
+            if self.error_to_raise is None:
+                return Holding.OTHER
+            try:
+                raise SystemExit()
+            except SystemExit:
+                raise self.error_to_raise from None
+
+        def release(self) -> None:
+            pass
+
+        def describe(self) -> str:
+            return "test lock"
+
+    scheduler = worker.SweepScheduler(app=celery_app)
+    scheduler.lock = InterruptedLock(ValueError("I/O operation on closed file."))
+    with pytest.raises(SystemExit):
+        scheduler.tick()
+    scheduler.lock = InterruptedLock(None)
+    assert scheduler.tick() == 1.0  # another beat holds it: stand by
+
+
 # The embedded worker -------------------------------------------------------------------------
 
 
