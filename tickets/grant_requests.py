@@ -95,16 +95,22 @@ def deciders(session: Session, *, request: CallbackGrantRequest) -> list[User]:
     for assignment in assignments.for_site(session, site_id=request.site_id):
         if assignment.kind == assignments.SITE_MANAGER and (person := directory.find_user(session, assignment.user_id)):
             candidates[person.id] = person
-    found = []
-    for person in candidates.values():
-        if not person.is_active:
-            continue
-        try:
-            grants.grantor_basis(session, by=person, agent=agent, site_id=request.site_id)
-        except PermissionDenied:
-            continue
-        found.append(person)
+    found = [person for person in candidates.values()
+             if person.is_active and _may_answer(session, request, person, agent=agent)]
     return sorted(found, key=lambda u: (u.display_name, u.id))
+
+
+def _may_answer(session: Session, request: CallbackGrantRequest, user: User, *, agent: User | None = None) -> bool:
+    """Whether `user` may grant this request: the grant service's own rule (grants.grantor_basis)
+    for the request's asker and site."""
+    agent = agent or directory.find_user(session, request.agent_id)
+    if agent is None or request.site_id is None:
+        return False
+    try:
+        grants.grantor_basis(session, by=user, agent=agent, site_id=request.site_id)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def pending_for(session: Session, *, customer_id: int, agent_id: int) -> CallbackGrantRequest | None:
@@ -187,24 +193,23 @@ def _open(session: Session, request: CallbackGrantRequest, *, by: User, attempte
     agent = directory.find_user(session, request.agent_id)
     if agent is None:
         raise RequestNotFound()
-    state = request.state()
-    if state != "pending":
-        exc: Conflict = RequestExpired() if state == "expired" else RequestClosed()
+
+    def refused(why: str) -> None:
         record_refusal(session, action="grant_request.refused", actor_id=by.id, actor_name=by.username,
                        object_type="callback_grant_request", object_id=request.id, source_ip=source_ip,
-                       details={"attempted": attempted, "refused": state, "customer_id": request.customer_id,
+                       details={"attempted": attempted, "refused": why, "customer_id": request.customer_id,
                                 "agent_id": request.agent_id})
-        raise exc
+
+    state = request.state()
+    if state != "pending":
+        refused(state)
+        raise RequestExpired() if state == "expired" else RequestClosed()
     if request.site_id is None:
         raise RequestClosed()
     try:
         grants.grantor_basis(session, by=by, agent=agent, site_id=request.site_id)
     except grants.GrantingNotAllowed as exc:
-        refused = next((code for cls, code in grants.REFUSALS.items() if isinstance(exc, cls)), "not_grantor")
-        record_refusal(session, action="grant_request.refused", actor_id=by.id, actor_name=by.username,
-                       object_type="callback_grant_request", object_id=request.id, source_ip=source_ip,
-                       details={"attempted": attempted, "refused": refused, "customer_id": request.customer_id,
-                                "agent_id": request.agent_id})
+        refused(next((code for cls, code in grants.REFUSALS.items() if isinstance(exc, cls)), "not_grantor"))
         raise
     return agent
 
@@ -257,8 +262,9 @@ def withdraw(session: Session, *, request_id: int, by: User, source_ip: str | No
     request = get_request(session, request_id=request_id, lock=True)
     if request.agent_id != by.id:
         raise RequestNotFound()
-    if request.state() != "pending":
-        raise RequestExpired() if request.state() == "expired" else RequestClosed()
+    state = request.state()
+    if state != "pending":
+        raise RequestExpired() if state == "expired" else RequestClosed()
     _close(session, request, by=by, status="withdrawn")
     _audit(session, request, "grant_request.withdrawn", actor=by, source_ip=source_ip)
     _changed(session, request, "request_withdrawn")
@@ -296,17 +302,8 @@ def waiting_for(session: Session, *, user: User, limit: int = 50) -> list[Callba
         if user.role == Role.supervisor.value and (here := assignments.working_site(session, user)) is not None:
             sites.add(here)
         query = query.where(CallbackGrantRequest.site_id.in_(sites))
-    found = []
-    for request in session.scalars(query.order_by(CallbackGrantRequest.id).limit(max(1, min(limit, 200)))):
-        agent = directory.find_user(session, request.agent_id)
-        if agent is None or request.site_id is None:
-            continue
-        try:
-            grants.grantor_basis(session, by=user, agent=agent, site_id=request.site_id)
-        except PermissionDenied:
-            continue
-        found.append(request)
-    return found
+    requests = session.scalars(query.order_by(CallbackGrantRequest.id).limit(max(1, min(limit, 200))))
+    return [request for request in requests if _may_answer(session, request, user)]
 
 
 def count_waiting(session: Session, *, user: User) -> int:
@@ -317,12 +314,5 @@ def visible_to(session: Session, *, request: CallbackGrantRequest, user: User) -
     """The asker, and whoever may answer it (or did)."""
     if request.agent_id == user.id or request.decided_by_id == user.id:
         return True
-    agent = directory.find_user(session, request.agent_id)
-    if agent is None or request.site_id is None:
-        return False
-    try:
-        grants.grantor_basis(session, by=user, agent=agent, site_id=request.site_id)
-    except PermissionDenied:
-        return False
-    return True
+    return _may_answer(session, request, user)
 
