@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from agent_ui import i18n
 from agent_ui.i18n import N_
+from tickets.tagging import tag_key
 
 
 class _Words(defaultdict[str, str]):
@@ -188,9 +190,25 @@ audit_object.update(
     roster=N_("Roster"), qa_evaluation=N_("Evaluation"), qa_report=N_("QA report"),
 )
 
+# Tags the hub itself puts on tickets (tickets.escalation); staff's own tags are shown as typed.
+system_tag = {"abusive_caller": N_("Abusive caller")}
+
+
+def system_tag_code(typed: str) -> str | None:
+    """The hub's tag that `typed` names, by its code or its words in any of the pages' languages
+    (in any case): a filter for "Abusive caller" or "恶意来电者" finds `abusive_caller`, and typing
+    the words as a new tag adds that tag, not a look-alike of it."""
+    key = tag_key(typed)
+    for code, words in system_tag.items():
+        if key == tag_key(code) or any(key == tag_key(i18n.translations(locale).gettext(words))
+                                       for locale in i18n.LANGUAGE_NAMES):
+            return code
+    return None
+
+
 ALL = {"presence": presence, "category": category, "priority": priority, "status": status, "tier": tier,
        "sla": sla, "grant": grant, "grant_request": grant_request, "queue": queue, "level": level,
        "access": access, "roster_failure": roster_failure,
        "consent": consent, "callback": callback, "job_type": job_type, "job_kind": job_kind,
        "job_status": job_status, "job_failure": job_failure, "audit_action": audit_action,
-       "audit_object": audit_object}
+       "audit_object": audit_object, "system_tag": system_tag}

@@ -90,7 +90,15 @@ def _listed(context: Context, items: Any) -> Markup:
     return Markup(escape(_list_separator(context))).join(escape(item) for item in items)
 
 
+@pass_context
+def _tag_label(context: Context, tag: str) -> str:
+    """`{{ tag|tag_label }}`: a tag the hub sets in the reader's words; a person's tag as typed."""
+    words = labels.system_tag.get(tag)
+    return i18n.translations(context.get("locale", i18n.DEFAULT_LOCALE)).gettext(words) if words else tag
+
+
 env.filters["localtime"] = _localtime
+env.filters["tag_label"] = _tag_label
 env.filters["listed"] = _listed
 env.globals["list_separator"] = _list_separator
 env.filters["ticket_links"] = _ticket_links

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from agent_ui import error_pages, i18n
+from agent_ui import error_pages, i18n, labels
 from agent_ui.form_errors import FormError, describe
 from agent_ui.i18n import N_
 from agent_ui.pages import grant_requests as request_pages
@@ -139,7 +139,7 @@ def _search_args(filters: Filters, user: User, zone: str, errors: dict[str, str]
     args["created_from"] = _day(filters.created_from, zone, "created_from", errors)
     to_day = _day(filters.created_to, zone, "created_to", errors)
     args["created_to"] = to_day + timedelta(days=1) if to_day else None  # the whole last day counts
-    args["tag"] = filters.tag.strip() or None
+    args["tag"] = labels.system_tag_code(filters.tag) or filters.tag.strip() or None
     args["cursor"] = filters.cursor or None
     return args
 
@@ -456,9 +456,10 @@ def _change_tags(session: DbSession, user: User, ticket_id: int, version: int | 
     ticket = ticket_service.get(session, ticket_id=ticket_id, user=user)
     tags = ticket_service.tags_of(session, ticket_id=ticket.id)
     if add:
-        tags.append(add)
+        tags.append(labels.system_tag_code(add) or add)
     if remove:
-        tags = [t for t in tags if tag_key(t) != tag_key(remove)]
+        gone = tag_key(labels.system_tag_code(remove) or remove)
+        tags = [t for t in tags if tag_key(t) != gone]
     ticket_service.update(session, ticket_id=ticket_id, by=user, version=version, changes={"tags": tags})  # type: ignore[arg-type]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from agent_ui.pages.scheduling import rule_text
 from tests.agent_ui.desk import Desk, desk
-from tests.factories import cheap_password_hashing, signed_in_client
+from tests.factories import cheap_password_hashing, fresh, signed_in_client
 from tests.scheduling.conftest import World, world
 from tickets import service as ticket_service
 from tickets import timeline
@@ -92,3 +92,37 @@ def test_a_swap_turned_down_tells_the_requester_why(client: TestClient, session:
     mine = client.get("/shifts").text
     assert f'id="swap-note-{swap_id}"' not in mine  # withdrawing needs no reason
     assert "Why: Nobody left for the evening queue." in _visible(mine).replace("“", "").replace("”", "")
+
+
+def test_the_system_tag_reads_in_words_and_is_found_by_them(client: TestClient, session: Session, desk: Desk) -> None:
+    """The hub's own tag (`abusive_caller`, set when a caller is handed to the team leader) read as
+    a code on the ticket and in its timeline; staff's tags stay as typed, in any language."""
+    from tickets import escalation
+
+    ticket = ticket_service.open_ticket(session, category="inquiry", by=desk.agent, customer_id=desk.customer.id)
+    escalation.hand_to_team_leader(session, ticket_id=ticket.id, by=desk.agent, reason="Shouted at me")
+    session.commit()
+    signed_in_client(client, desk.team_leader)
+    added = client.post(f"/tickets/{ticket.id}/tags", data={"tag": "Late delivery"},
+                        follow_redirects=False)
+    assert added.status_code == 303, added.text
+    page = _visible(client.get(f"/tickets/{ticket.id}").text)
+    assert "Abusive caller" in page and "Late delivery" in page and "Tag added: Abusive caller" in page
+    assert "abusive_caller" not in page
+    listed = client.get("/tickets", params={"tag": "abusive CALLER"})  # the words find it, in any case
+    assert f'href="/tickets/{ticket.id}"' in listed.text
+    assert 'value="Abusive caller"' in listed.text  # the filter offers the hub's tags by their words
+    # Typing the words as a new tag is the same tag, not a look-alike of it.
+    again = client.post(f"/tickets/{ticket.id}/tags", data={"tag": "abusive caller"},
+                        follow_redirects=False)
+    assert again.status_code == 303
+    assert sorted(ticket_service.tags_of(fresh(session), ticket_id=ticket.id)) == ["Late delivery", "abusive_caller"]
+
+    client.cookies.set("hotline_locale", "zh_Hans")
+    chinese = _visible(client.get(f"/tickets/{ticket.id}").text)
+    assert "恶意来电者" in chinese and "Late delivery" in chinese and "abusive_caller" not in chinese
+    assert f'href="/tickets/{ticket.id}"' in client.get("/tickets", params={"tag": "恶意来电者"}).text
+    removed = client.post(f"/tickets/{ticket.id}/tags/remove", data={"tag": "恶意来电者"},
+                          follow_redirects=False)
+    assert removed.status_code == 303
+    assert ticket_service.tags_of(fresh(session), ticket_id=ticket.id) == ["Late delivery"]
