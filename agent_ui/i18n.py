@@ -1,5 +1,6 @@
 """Languages of the pages: choosing a person's locale (their setting, then a cookie, then the
-browser's Accept-Language), the Babel message catalogues, and dates in a site's time zone."""
+browser's Accept-Language), the Babel message catalogues, dates in a site's time zone, and the
+zone's own name in the reader's words."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_timezone_location, get_timezone_name
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
 
@@ -105,3 +106,35 @@ def format_moment(moment: datetime | None, locale: str, zone: str, fmt: str = "m
     if fmt == "time":  # the time of day alone, for today's events
         return format_time(moment, format="short", tzinfo=ZoneInfo(zone), locale=babel_locale(locale))
     return format_datetime(moment, format=fmt, tzinfo=ZoneInfo(zone), locale=babel_locale(locale))
+
+
+# Zones that are UTC under another name: CLDR words them "Unknown Region (UTC) Time", so their
+# standard name is read from the locale's data instead.
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"})
+
+
+@lru_cache(maxsize=4096)
+def zone_name(zone: str, locale: str) -> str:
+    """A time zone as people say it in the reader's language ("China Time", "中国时间", "Central
+    European Time"), for the pages; an IANA name that is no zone is shown as it is."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return zone
+    lang = babel_locale(locale)
+    if zone in _UTC_ZONES:
+        return str(lang.time_zones["Etc/UTC"]["long"]["standard"])
+    return str(get_timezone_name(zone, width="long", locale=lang))
+
+
+@lru_cache(maxsize=4096)
+def zone_place(zone: str, locale: str) -> str:
+    """A zone named by its country and city ("Germany (Berlin) Time", "德国（柏林）时间"): what tells
+    one zone from another in a list of them, where several share a name such as "Central European
+    Time"."""
+    if zone in _UTC_ZONES:
+        return zone_name(zone, locale)
+    try:
+        return str(get_timezone_location(zone, locale=babel_locale(locale)))
+    except LookupError:
+        return zone

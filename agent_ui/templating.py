@@ -97,7 +97,22 @@ def _tag_label(context: Context, tag: str) -> str:
     return i18n.translations(context.get("locale", i18n.DEFAULT_LOCALE)).gettext(words) if words else tag
 
 
+@pass_context
+def _zone_name(context: Context, zone: str | None) -> str:
+    """`{{ site.timezone|zone_name }}`: a time zone in the reader's words ("China Time", "中国时间"),
+    never its IANA name; the one way a page names a zone."""
+    return i18n.zone_name(zone, context.get("locale", i18n.DEFAULT_LOCALE)) if zone else ""
+
+
+@pass_context
+def _zone_place(context: Context, zone: str) -> str:
+    """`{{ zone|zone_place }}`: the zone by country and city, for lists that pick one zone of many."""
+    return i18n.zone_place(zone, context.get("locale", i18n.DEFAULT_LOCALE))
+
+
 env.filters["localtime"] = _localtime
+env.filters["zone_name"] = _zone_name
+env.filters["zone_place"] = _zone_place
 env.filters["tag_label"] = _tag_label
 env.filters["listed"] = _listed
 env.globals["list_separator"] = _list_separator

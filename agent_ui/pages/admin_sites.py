@@ -23,6 +23,7 @@ from agent_ui.pages import admin_common as common
 from core import assignments, clock
 from core.audit import record
 from core.auth import AdminUser, ClientIP, DbSession
+from core.config import get_settings
 from core.directory import find_users, staff_names
 from core.errors import DomainError
 from core.models import Role, User
@@ -44,9 +45,16 @@ TEAM_NAME = N_("Give the team a name.")
 TEAM_SITE = N_("Choose the team's site from the list.")
 
 
-@lru_cache(maxsize=1)
-def time_zones() -> list[str]:
-    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+_REGIONS = ("Africa/", "America/", "Antarctica/", "Arctic/", "Asia/", "Atlantic/", "Australia/", "Europe/",
+            "Indian/", "Pacific/")
+
+
+@lru_cache(maxsize=len(i18n.LANGUAGE_NAMES) + 1)
+def time_zones(locale: str) -> list[str]:
+    """The zones a site can be in (not the old aliases such as US/Eastern), in the order of their
+    names in the reader's language, which is how the form lists them."""
+    zones = (z for z in available_timezones() if z.startswith(_REGIONS))
+    return sorted(zones, key=lambda zone: (i18n.zone_place(zone, locale), zone))
 
 
 # Sites ------------------------------------------------------------------------------------
@@ -55,7 +63,8 @@ def _sites_page(request: Request, session: DbSession, *, status_code: int = 200,
                 errors: common.Errors | None = None, typed: dict[str, str] | None = None) -> Response:
     teams = list_teams(session)
     context = {"sites": list_sites(session), "team_counts": Counter(t.site_id for t in teams),
-               "time_zones": time_zones(), "errors": errors or {}, "typed": typed or {}}
+               "time_zones": time_zones(i18n.locale_for(request)),
+               "default_zone": get_settings().timezone, "errors": errors or {}, "typed": typed or {}}
     return common.page(request, "admin/sites.html", context, status_code=status_code, push_url="/admin/sites")
 
 

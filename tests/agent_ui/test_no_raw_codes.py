@@ -126,3 +126,36 @@ def test_the_system_tag_reads_in_words_and_is_found_by_them(client: TestClient, 
                           follow_redirects=False)
     assert removed.status_code == 303
     assert ticket_service.tags_of(fresh(session), ticket_id=ticket.id) == ["Late delivery"]
+
+
+def test_time_zones_read_in_words_in_each_language(client: TestClient, session: Session, desk: Desk) -> None:
+    """A site's time zone showed as its IANA name ("Asia/Shanghai") on every page that names it; it
+    reads "China Time" / "中国时间", and the site form offers zones by their words."""
+    from core.models import Role
+    from tests.factories import make_site, make_user
+
+    berlin = make_site(session, name="Berlin Store", timezone="Europe/Berlin")
+    admin = make_user(session, role=Role.admin)
+    pages = {desk.supervisor: ["/calls", "/reports"], desk.agent: ["/shifts"],
+             admin: ["/admin/sites", f"/admin/sites/{berlin.id}", "/admin/audit"]}
+    english = {"/calls": "Times are in China Time.", "/reports": "days in China Time.",
+               "/shifts": "local time (China Time)", "/admin/sites": "Central European Time",
+               f"/admin/sites/{berlin.id}": "Central European Time", "/admin/audit": "Coordinated Universal Time"}
+    chinese = {"/calls": "中国时间", "/reports": "中国时间", "/shifts": "中国时间", "/admin/sites": "中欧时间",
+               f"/admin/sites/{berlin.id}": "中欧时间", "/admin/audit": "协调世界时"}
+    for user, paths in pages.items():
+        client.cookies.clear()
+        signed_in_client(client, user)
+        for locale, words in (("en", english), ("zh_Hans", chinese)):
+            client.cookies.set("hotline_locale", locale)
+            for path in paths:
+                page = client.get(path)
+                assert page.status_code == 200, path
+                visible = _visible(page.text)
+                assert words[path] in visible, (locale, path)
+                for code in ("Asia/Shanghai", "Europe/Berlin", "UTC"):
+                    assert code not in visible, (locale, path, code)
+            if user is admin:  # the form picks a zone by its words and sends the IANA name
+                form = client.get("/admin/sites").text
+                assert re.search(r'<option value="Europe/Berlin"[^>]*>' + re.escape(
+                    "Germany (Berlin) Time" if locale == "en" else "德国（柏林）时间") + "</option>", form)
