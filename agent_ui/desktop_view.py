@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from agent_ui import i18n
+from agent_ui.pages import reminders
 from core import clock, organisation
 from core.db import write_locked
 from core.errors import NotFound
@@ -24,7 +26,7 @@ from tickets import service as ticket_service
 from tickets.workflow import Category, Status
 
 # The panels, in page order; the websocket refreshes them by these names.
-PANELS = ("presence", "notices", "offer", "call", "ticket", "callbacks", "tickets", "queue")
+PANELS = ("presence", "reminders", "notices", "offer", "call", "ticket", "callbacks", "tickets", "queue")
 PRESENCE_CHOICES = ("available", "break", "away", "offline")
 OPEN_STATUSES = [s.value for s in (Status.new, Status.open, Status.waiting_on_customer, Status.escalated)]
 CATEGORIES = [c.value for c in Category]
@@ -60,6 +62,13 @@ def presence_panel(session: Session, user: User, cache: dict[str, Any], **_: Any
 
 def notices_panel(session: Session, user: User, cache: dict[str, Any], **_: Any) -> dict[str, Any]:
     return {"notices": notice_service.unacknowledged(session, user=user)}
+
+
+def reminders_panel(session: Session, user: User, cache: dict[str, Any], locale: str = i18n.DEFAULT_LOCALE,
+                    **_: Any) -> dict[str, Any]:
+    """The agent's reminders (an answered authorisation request, a certificate due), as on their
+    other pages; the websocket resends them when one is made for the agent."""
+    return {"reminders": reminders.for_viewer(session, user, locale=locale)}
 
 
 def offer_panel(session: Session, user: User, cache: dict[str, Any], source_ip: str | None = None,
@@ -121,7 +130,7 @@ def queue_lines(snapshot: QueueSnapshot) -> dict[str, Any]:
 
 
 BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "presence": presence_panel, "notices": notices_panel, "offer": offer_panel, "call": call_panel,
+    "presence": presence_panel, "reminders": reminders_panel, "notices": notices_panel, "offer": offer_panel, "call": call_panel,
     "ticket": ticket_panel, "callbacks": callbacks_panel, "tickets": tickets_panel, "queue": queue_panel,
 }
 
@@ -140,10 +149,10 @@ def prepare_for_audit(session: Session, panels: Iterable[str]) -> None:
 
 
 def context(session: Session, user: User, panels: Iterable[str] = PANELS, *,
-            source_ip: str | None = None) -> dict[str, Any]:
+            source_ip: str | None = None, locale: str = i18n.DEFAULT_LOCALE) -> dict[str, Any]:
     """The template context for these panels (one read of the desk shared between them)."""
     cache: dict[str, Any] = {}
     values: dict[str, Any] = {"now": clock.now()}
     for name in panels:
-        values.update(BUILDERS[name](session, user, cache, source_ip=source_ip))
+        values.update(BUILDERS[name](session, user, cache, source_ip=source_ip, locale=locale))
     return values

@@ -36,17 +36,19 @@ router = APIRouter()
 POLICY, SIGNED_OUT, SERVICE_RESTART = 1008, 4401, 1012
 RECHECK_SECONDS = 60.0
 PERSONAL_TOPICS = frozenset({"presence.changed", "call.offered", "call.offer_ended", "call.answered",
-                             "call.control", "call.monitored", "grant.changed", "grant.expired", "callback.changed"})
+                             "call.control", "call.monitored", "grant.changed", "grant.expired", "callback.changed",
+                             "notification.created"})
 DESKTOP = {"presence.changed": {"presence", "offer", "call", "ticket"}, "call.offered": {"offer", "presence"},
            "call.offer_ended": {"offer", "presence"}, "call.answered": {"call", "ticket", "offer"},
            "call.control": {"call"}, "call.monitored": {"call"},
            "grant.changed": {"callbacks"}, "grant.expired": {"callbacks"}, "callback.changed": {"callbacks"},
-           "notice.published": {"notices"}}
+           "notice.published": {"notices"}, "notification.created": {"reminders"}}
 FLOOR = {"grant.changed": {"grants"}, "grant.expired": {"grants"}, "notification.created": {"escalations"}}
 # Text fields of a ticket: an agent typing changes neither the backlog nor the escalations.
 TEXT_ONLY = frozenset({"description", "resolution", "subject", "tags"})
 PAGES = {
-    "desktop": (permissions.AGENTS, ("presence", "notices", "offer", "call", "ticket", "callbacks", "tickets"),
+    "desktop": (permissions.AGENTS, ("presence", "reminders", "notices", "offer", "call", "ticket", "callbacks",
+                                     "tickets"),
                 "queue", 0.0),
     "floor": (permissions.TEAM_LEADERS, ("escalations", "backlog", "grants"), "wallboard", 0.5),
 }
@@ -152,7 +154,7 @@ def render_panels(watcher: Watcher, page: str, panels: set[str]) -> dict[str, st
         if user is None or not user.is_active or not permissions.allowed(user.role, PAGES[page][0]):
             return None
         if page == "desktop":
-            context = desktop_view.context(session, user, ordered, source_ip=watcher.ip)
+            context = desktop_view.context(session, user, ordered, source_ip=watcher.ip, locale=watcher.locale)
         else:
             context = floor_view.context(session, user, ordered)
         return {panel: render_partial(f"{page}/_{panel}.html", context, locale=watcher.locale, zone=watcher.zone,

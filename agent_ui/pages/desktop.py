@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from agent_ui import desktop_view
+from agent_ui import desktop_view, i18n
 from agent_ui.form_errors import describe
 from agent_ui.security import TWILIO_PHONE_CONTENT_SECURITY_POLICY
 from agent_ui.templating import is_htmx, render
@@ -47,7 +47,7 @@ def phone_kind() -> str:
 def _page(request: Request, session: DbSession, user: AgentUser, ip: str | None, *, status_code: int = 200,
           errors: dict[str, Any] | None = None, typed: dict[str, str] | None = None) -> Response:
     desktop_view.prepare_for_audit(session, desktop_view.PANELS)
-    context = desktop_view.context(session, user, source_ip=ip)
+    context = desktop_view.context(session, user, source_ip=ip, locale=i18n.locale_for(request))
     kind = phone_kind()
     context.update(errors=errors or {}, phone_kind=kind, typed=typed or {})
     response = render(request, PAGE, context, status_code=status_code,
@@ -60,7 +60,7 @@ def _page(request: Request, session: DbSession, user: AgentUser, ip: str | None,
 def _panel(request: Request, session: DbSession, user: AgentUser, panel: str, *, status_code: int = 200,
            errors: dict[str, Any] | None = None, ip: str | None = None, **extra: Any) -> Response:
     desktop_view.prepare_for_audit(session, [panel])
-    context = desktop_view.context(session, user, [panel], source_ip=ip)
+    context = desktop_view.context(session, user, [panel], source_ip=ip, locale=i18n.locale_for(request))
     context.update(errors=errors or {}, **extra)
     return render(request, f"desktop/_{panel}.html", context, status_code=status_code)
 

@@ -102,3 +102,38 @@ def test_an_agent_asks_and_the_supervisor_grants_or_declines(browsing: Browsing,
     expect(row.locator(".request-state")).to_have_text(words["declined"])
     expect(row.locator(".request-answer")).to_have_text(words["answer"])
     expect(mate.locator("#customer-card")).to_have_count(0)
+
+
+REMINDED = {"en-GB": ("Reminders", "Your callback authorisation request was granted."),
+            "zh-CN": ("提醒", "您的回访授权申请已获批准。")}
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_the_answer_reaches_the_agents_desktop_as_a_reminder_at_once(browsing: Browsing, live_server: LiveServer,
+                                                                      desk: Desk, session: Session,
+                                                                      locale: str) -> None:
+    """The reminder of a supervisor's answer appeared on the agent's desktop only when it was
+    loaded again; it arrives with the answer, in the agent's language, and goes when dismissed."""
+    from tickets import grant_requests
+
+    title, text = REMINDED[locale]
+    asked = grant_requests.ask_for_ticket(session, ticket_id=callback_ticket(session, desk), by=desk.agent,
+                                          reason="Promised to call about the refund")
+    session.commit()
+    agent = browsing.signed_in("agent-a", path="/desktop", locale=locale)
+    agent.wait_for_selector("html[data-live='open']")
+    expect(agent.locator("#reminders")).to_have_count(0)
+
+    boss = browsing.signed_in("boss", path="/authorisations/requests", locale=locale)
+    boss.locator(f"#grant-duration-{asked.id}").select_option("60")
+    boss.locator(f"#grant-request-{asked.id}").click()
+    expect(boss.locator("#request-saved")).to_be_visible()
+
+    reminders = agent.locator("#reminders")
+    expect(reminders.locator("h2")).to_have_text(title)
+    expect(reminders.get_by_role("link", name=text)).to_have_attribute(
+        "href", f"/authorisations/requests#mine-{asked.id}")
+    reminders.locator(".reminder button").click()  # dismissed where it arrived
+    expect(agent.locator(".reminder")).to_have_count(0)
+    agent.reload()
+    expect(agent.locator("#reminders")).to_have_count(0)
