@@ -1,5 +1,6 @@
 """`hotline screenshots`: refresh docs/screenshots/ with each live page, in English and Simplified
-Chinese, captured by Chromium from a throw-away demo hub that has taken a day of simulated calls."""
+Chinese, captured by Chromium from a throw-away demo hub with the demo's week of history and a day
+of simulated calls."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,12 +27,13 @@ LANGUAGES = {"en": "en-GB", "zh": "zh-CN"}
 # 08:30 in Shanghai: the day's calls are simulated from here on a frozen clock, so the pictures
 # show the same day whenever they are taken.
 START = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
-VIEWPORT: ViewportSize = {"width": 1440, "height": 960}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}  # the size the pages are made to work at
 
 
 @contextmanager
-def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
-    """The demo hub on a free loopback port with the carrier simulator, tasks run at once."""
+def _hub(var_dir: Path) -> Iterator[tuple[str, Any, Callable[[], Any]]]:
+    """The demo hub on a free loopback port, tasks run at once: its address, its settings, and what
+    starts the carrier simulator (after the demo's history, which plays through a simulator of its own)."""
     import httpx
     import uvicorn
     from pydantic import SecretStr
@@ -64,9 +66,12 @@ def _hub(var_dir: Path) -> Iterator[tuple[str, Any]]:
     while not server.started:
         time.sleep(0.02)
     webhooks = httpx.Client(timeout=15)
-    sim = build(settings, httpx_transport(webhooks), in_process=True, hotline_number=demo.HOTLINE_NUMBER)
+
+    def carrier() -> Any:
+        return build(settings, httpx_transport(webhooks), in_process=True, hotline_number=demo.HOTLINE_NUMBER)
+
     try:
-        yield url, sim
+        yield url, settings, carrier
     finally:
         server.should_exit = True
         thread.join(10)
@@ -226,7 +231,7 @@ def take(out: Path, chromium: str) -> list[Path]:
 
     from core import clock as clock_module
     from core.clock import FrozenClock
-    from hotline import demo, demo_history
+    from hotline import demo
 
     out.mkdir(parents=True, exist_ok=True)
     frozen = FrozenClock(START)
@@ -234,15 +239,16 @@ def take(out: Path, chromium: str) -> list[Path]:
     clock_module.install(frozen)
     shots: list[Path] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="hotline-screenshots-") as tmp, _hub(Path(tmp)) as (url, sim):
+        with tempfile.TemporaryDirectory(prefix="hotline-screenshots-") as tmp, \
+                _hub(Path(tmp)) as (url, settings, carrier):
             people = demo.seed()
+            # The week before, as the demo plays it on its first start, so reports, charts, the call
+            # log and QA coverage show a history; then shift templates, a published roster covering
+            # today and the month's QA sampling (the roster solver runs here, for up to 20 s).
+            demo.make_history(settings, people)
+            sim = carrier()
             _simulate_day(sim, frozen, people, until=START + timedelta(hours=8, minutes=40))
             _scene(people, people["site"])
-            # Shift templates, a published roster covering today and the month's QA sampling, as
-            # the demo makes them (the roster solver runs here, for up to 20 s).
-            demo_history.ensure_schedule(site_id=people["site"], lead_id=people["lead"],
-                                         agent_ids=[people[u] for u, role, _ in demo.STAFF if role == "agent"])
-            demo_history.build_sampling()
             for bot in ("agent3", "agent4"):
                 _presence(people[bot], "break")
             with _pumping(sim) as carrier, sync_playwright() as playwright:
