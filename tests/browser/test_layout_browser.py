@@ -40,3 +40,41 @@ def test_cards_sit_snugly_at_1280_by_800(browsing: Browsing, desk: Desk, session
             if card["gap"] is not None:
                 assert card["gap"] >= 8, (path, card)
         assert page.evaluate(OVERFLOW) <= 0, path
+
+
+# Each text in the first cells of the desktop's ticket table: its words (split at spaces) and the
+# lines it takes; and whether the table is wider than its panel.
+MEASURE_TICKETS = """() => {
+  const wrap = document.querySelector('#tickets-panel .table-wrap');
+  const texts = [];
+  for (const td of [...wrap.querySelectorAll('tbody td')].slice(0, 5)) {
+    const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent.trim();
+      if (!text) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      texts.push({text, words: text.split(/\\s+/).length,
+                  lines: new Set([...range.getClientRects()].map(r => Math.round(r.top))).size});
+    }
+  }
+  return {texts, overflow: wrap.scrollWidth - wrap.clientWidth};
+}"""
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_the_desktops_ticket_list_never_breaks_a_word(browsing: Browsing, desk: Desk, session: Session,
+                                                      locale: str) -> None:
+    """At 1280 px the agent's ticket list broke "新建" into 新 / 建 and "回拨请求" inside the word."""
+    from tickets import service as ticket_service
+
+    ticket_service.open_ticket(session, category="callback_request", by=desk.agent, customer_id=desk.customer.id)
+    session.commit()
+    page = browsing.signed_in("agent-a", path="/desktop", locale=locale)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_selector("#tickets-panel tbody tr")
+    measured = page.evaluate(MEASURE_TICKETS)
+    assert len(measured["texts"]) >= 5, measured
+    for text in measured["texts"]:
+        assert text["lines"] <= text["words"], measured
+    assert measured["overflow"] <= 0, measured
