@@ -78,3 +78,25 @@ def test_the_desktops_ticket_list_never_breaks_a_word(browsing: Browsing, desk: 
     for text in measured["texts"]:
         assert text["lines"] <= text["words"], measured
     assert measured["overflow"] <= 0, measured
+
+
+# Every visible field of the page's forms: its kind and height.
+MEASURE_FIELDS = """() => [...document.querySelectorAll(
+    'main input:not([type=hidden]):not([type=checkbox]):not([type=radio]):not([type=file]), main select')]
+  .filter(el => el.offsetParent !== null)
+  .map(el => ({field: el.id || el.name, type: el.type, height: el.getBoundingClientRect().height}))"""
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_every_kind_of_field_looks_alike(browsing: Browsing, desk: Desk, session: Session, locale: str) -> None:
+    """Phone, date and month fields were left unstyled (a thin box beside the others in the
+    ticket filters, the report's period, the shifts' forms)."""
+    page = browsing.signed_in("boss", path="/tickets", locale=locale)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for path in ("/tickets", "/reports", "/calls", "/shifts/rosters", "/qa/coverage", "/qa/reports/monthly",
+                 "/reports/complaints", "/qa/training"):
+        page.goto(path)
+        fields = page.evaluate(MEASURE_FIELDS)
+        assert fields, path
+        for field in fields:
+            assert field["height"] >= 39, (path, field)  # 2.5 rem, as a text field
