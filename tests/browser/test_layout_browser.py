@@ -100,3 +100,17 @@ def test_every_kind_of_field_looks_alike(browsing: Browsing, desk: Desk, session
         assert fields, path
         for field in fields:
             assert field["height"] >= 39, (path, field)  # 2.5 rem, as a text field
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
+def test_a_ticket_number_stays_on_one_line(browsing: Browsing, desk: Desk, session: Session, locale: str) -> None:
+    """The ticket list at 1280 px broke each number in two (HL-2026- / 000088)."""
+    from tickets import service as ticket_service
+
+    for category in ("callback_request", "complaint"):
+        ticket_service.open_ticket(session, category=category, by=desk.agent, customer_id=desk.customer.id)
+    session.commit()
+    page = browsing.signed_in("boss", path="/tickets", locale=locale)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    lines = page.eval_on_selector_all("main a.ticket-number", "links => links.map(a => a.getClientRects().length)")
+    assert len(lines) >= 2 and set(lines) == {1}, lines
