@@ -100,6 +100,10 @@ def test_every_kind_of_field_looks_alike(browsing: Browsing, desk: Desk, session
         assert fields, path
         for field in fields:
             assert field["height"] >= 39, (path, field)  # 2.5 rem, as a text field
+    inspector = browsing.signed_in("qa1", path="/qa", locale=locale)  # a field without a type attribute
+    inspector.set_viewport_size({"width": 1280, "height": 800})
+    for field in inspector.evaluate(MEASURE_FIELDS):
+        assert field["height"] >= 39, ("/qa", field)
 
 
 @pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
