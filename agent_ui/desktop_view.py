@@ -130,7 +130,8 @@ def queue_lines(snapshot: QueueSnapshot) -> dict[str, Any]:
 
 
 BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "presence": presence_panel, "reminders": reminders_panel, "notices": notices_panel, "offer": offer_panel, "call": call_panel,
+    "presence": presence_panel, "reminders": reminders_panel, "notices": notices_panel, "offer": offer_panel,
+    "call": call_panel,
     "ticket": ticket_panel, "callbacks": callbacks_panel, "tickets": tickets_panel, "queue": queue_panel,
 }
 

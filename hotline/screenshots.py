@@ -150,10 +150,11 @@ def _simulate_day(sim: Any, clock: Any, people: dict[str, int], until: datetime)
 
 def _scene(people: dict[str, int], site_id: int) -> None:
     """Late afternoon: a notice, an escalated ticket and a complaint on the floor, a callback
-    authorisation for agent1, and the simulated agents busy or on a break."""
+    authorisation for agent1 and the answer to one they asked for (a reminder on their desktop),
+    and the simulated agents busy or on a break."""
     from core.db import session_scope
     from core.users import get as get_user
-    from tickets import grants
+    from tickets import grant_requests, grants
     from tickets import service as ticket_service
     from tickets.customers import find_by_phone
 
@@ -164,6 +165,10 @@ def _scene(people: dict[str, int], site_id: int) -> None:
         request = ticket_service.open_ticket(session, category="callback_request", by=agent, customer_id=customer.id)
         grants.create_grant(session, customer_id=customer.id, agent_id=agent.id, reason="Promised a call back today",
                             by=boss, ticket_id=request.id, duration_minutes=120)
+        other = find_by_phone(session, phone="+8613800138002")
+        assert other is not None
+        asked = grant_requests.ask(session, customer_id=other.id, by=agent, reason="Asked to be called after 18:00")
+        grant_requests.grant(session, request_id=asked.id, by=boss, duration_minutes=240)
         complaint = ticket_service.open_ticket(session, category="complaint", by=get_user(session,
                                                user_id=people["agent3"]), customer_id=customer.id)
         ticket_service.escalate(session, ticket_id=complaint.id, by=get_user(session, user_id=people["agent3"]),
@@ -189,6 +194,7 @@ STILL_PAGES = (
     ("shift-templates", "lead", "/shifts/templates", "main h1"),
     ("duty", "lead", "/duty", "main h1"),
     ("admin-people", "admin", "/admin/people", "main h1"),
+    ("admin-sites", "admin", "/admin/sites", "main h1"),
     ("admin-skills", "admin", "/admin/skills", "main h1"),
     ("admin-sla", "admin", "/admin/sla", "main h1"),
     ("admin-scorecards", "admin", "/admin/scorecards", "main h1"),
@@ -240,13 +246,13 @@ def take(out: Path, chromium: str) -> list[Path]:
     shots: list[Path] = []
     try:
         with tempfile.TemporaryDirectory(prefix="hotline-screenshots-") as tmp, \
-                _hub(Path(tmp)) as (url, settings, carrier):
+                _hub(Path(tmp)) as (url, settings, start_carrier):
             people = demo.seed()
             # The week before, as the demo plays it on its first start, so reports, charts, the call
             # log and QA coverage show a history; then shift templates, a published roster covering
             # today and the month's QA sampling (the roster solver runs here, for up to 20 s).
             demo.make_history(settings, people)
-            sim = carrier()
+            sim = start_carrier()
             _simulate_day(sim, frozen, people, until=START + timedelta(hours=8, minutes=40))
             _scene(people, people["site"])
             for bot in ("agent3", "agent4"):

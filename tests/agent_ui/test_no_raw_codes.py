@@ -142,7 +142,8 @@ def test_time_zones_read_in_words_in_each_language(client: TestClient, session: 
                "/shifts": "local time (China Time)", "/admin/sites": "Central European Time",
                f"/admin/sites/{berlin.id}": "Central European Time", "/admin/audit": "Coordinated Universal Time"}
     chinese = {"/calls": "时间按中国时间显示。", "/reports": "日期按中国时间划分。", "/shifts": "当地时间（中国时间）",
-               "/admin/sites": "中欧时间", f"/admin/sites/{berlin.id}": "中欧时间", "/admin/audit": "时间按协调世界时显示。"}
+               "/admin/sites": "中欧时间", f"/admin/sites/{berlin.id}": "中欧时间",
+               "/admin/audit": "时间按协调世界时显示。"}
     for user, paths in pages.items():
         client.cookies.clear()
         signed_in_client(client, user)
