@@ -11,7 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time, get_timezone_location, get_timezone_name
+from babel.dates import (format_date, format_datetime, format_skeleton, format_time, get_timezone_location,
+                         get_timezone_name)
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
 
@@ -138,3 +139,13 @@ def zone_place(zone: str, locale: str) -> str:
         return str(get_timezone_location(zone, locale=babel_locale(locale)))
     except LookupError:
         return zone
+
+
+def format_month(month: str | None, locale: str) -> str:
+    """A month's key ("2026-03") as the reader's language names it ("March 2026", "2026年3月");
+    anything that is no month is shown as it is."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except (TypeError, ValueError):
+        return str(month or "")
+    return str(format_skeleton("yMMMM", first, locale=babel_locale(locale)))

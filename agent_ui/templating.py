@@ -110,7 +110,14 @@ def _zone_place(context: Context, zone: str) -> str:
     return i18n.zone_place(zone, context.get("locale", i18n.DEFAULT_LOCALE))
 
 
+@pass_context
+def _month_name(context: Context, month: str | None) -> str:
+    """`{{ report.month|month_name }}`: "2026-03" as "March 2026" / "2026年3月"."""
+    return i18n.format_month(month, context.get("locale", i18n.DEFAULT_LOCALE))
+
+
 env.filters["localtime"] = _localtime
+env.filters["month_name"] = _month_name
 env.filters["zone_name"] = _zone_name
 env.filters["zone_place"] = _zone_place
 env.filters["tag_label"] = _tag_label

@@ -75,7 +75,7 @@ def for_viewer(session: Session, user: User, *, locale: str) -> list[dict[str, A
         team = directory.get_team(session, team_id=int(params["team_id"])) if params.get("team_id") else None
         values = {"day": i18n.format_day(params.get("day"), locale),
                   "due": i18n.format_day(params.get("due_on"), locale),
-                  "month": params.get("month", ""), "minutes": params.get("minutes", ""),
+                  "month": i18n.format_month(params.get("month"), locale), "minutes": params.get("minutes", ""),
                   "days": params.get("days", ""),
                   "shift": gettext(SHIFT_WORDS.get(str(params.get("shift_kind")), SHIFT_WORDS["custom"])),
                   "team": team.name if team else "",

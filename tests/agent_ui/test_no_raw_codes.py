@@ -160,3 +160,14 @@ def test_time_zones_read_in_words_in_each_language(client: TestClient, session: 
                 form = client.get("/admin/sites").text
                 assert re.search(r'<option value="Europe/Berlin"[^>]*>' + re.escape(
                     "Germany (Berlin) Time" if locale == "en" else "德国（柏林）时间") + "</option>", form)
+
+
+def test_a_month_reads_as_words(client: TestClient, desk: Desk) -> None:
+    """The monthly reports said "Tickets opened in 2026-01" (the month's key, not its name)."""
+    signed_in_client(client, desk.supervisor)
+    for locale, words in (("en", ("Tickets opened in January 2026", "January 2026, ")),
+                          ("zh_Hans", ("2026年1月", "2026年1月"))):
+        client.cookies.set("hotline_locale", locale)
+        complaints = _visible(client.get("/reports/complaints", params={"month": "2026-01"}).text)
+        customers = _visible(client.get("/reports/customers", params={"month": "2026-01"}).text)
+        assert words[0] in complaints and words[1] in customers, locale

@@ -627,7 +627,7 @@ def test_the_quality_report_reminder_is_on_the_leaders_pages(client: TestClient,
     signed_in_client(client, world.leader)
     for path in ("/", "/qa/reports/monthly", "/qa/coverage"):
         panel = client.get(path).text.split('id="reminders"')[1].split("</section>")[0]
-        assert f"The service-quality analysis report of 2026-01 for {world.team.name} is due on Feb 22, 2026." in panel
+        assert f"The service-quality analysis report of January 2026 for {world.team.name} is due on Feb 22, 2026." in panel
         assert f'href="/qa/reports/monthly?team_id={world.team.id}&amp;month=2026-01#analysis"' in panel
     client.post("/qa/reports/quality", data={"team_id": world.team.id, "month": "2026-01", "analysis": "Fine.",
                                              "action": "submit"})
@@ -648,7 +648,7 @@ def test_supervisors_prepare_the_all_staff_meetings_results(client: TestClient, 
     signed_in_client(client, world.supervisor)
     assert 'href="/qa/reports/meeting"' in client.get("/qa/reports/monthly").text
     page = client.get("/qa/reports/meeting")
-    assert page.status_code == 200 and "QA results of 2026-01 per agent" in page.text
+    assert page.status_code == 200 and "QA results of January 2026 per agent" in page.text
     assert "before Feb 25, 2026" in page.text
     _no_inline_code(page.text)
     first = page.text.split(f'id="meeting-agent-{world.agents[0].id}"')[1].split("</tr>")[0]
