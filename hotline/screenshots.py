@@ -167,7 +167,9 @@ def _scene(people: dict[str, int], site_id: int) -> None:
                             by=boss, ticket_id=request.id, duration_minutes=120)
         other = find_by_phone(session, phone="+8613800138002")
         assert other is not None
-        asked = grant_requests.ask(session, customer_id=other.id, by=agent, reason="Asked to be called after 18:00")
+        later = ticket_service.open_ticket(session, category="callback_request", by=agent, customer_id=other.id)
+        asked = grant_requests.ask(session, customer_id=other.id, by=agent, reason="Asked to be called after 18:00",
+                                   ticket_id=later.id)
         grant_requests.grant(session, request_id=asked.id, by=boss, duration_minutes=240)
         complaint = ticket_service.open_ticket(session, category="complaint", by=get_user(session,
                                                user_id=people["agent3"]), customer_id=customer.id)
