@@ -393,27 +393,42 @@ def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
     return leg
 
 
-def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
+def on_status(session: Session, *, params: Mapping[str, str]) -> None:
     """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
     that would move a call backwards is logged but changes nothing."""
-    # Found under its row lock: whatever this callback changes, it changes the row as it is.
-    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
-    if call is None:
-        log.info("status callback for unknown call %s ignored", params.get("CallSid"))
-        return None
-    calls.log_event(session, kind="status", params=params, call=call)
     status = params.get("CallStatus") or ""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        # Found under its row lock and logged in one statement, which also applies a status that
+        # changes nothing else (calls.log_status); the ORM reads the call only for a step that
+        # does more. (A session that has begun may hold the call: it takes the path below.)
+        seen = calls.log_status(session, kind="status", params=params)
+        if seen is None:
+            log.info("status callback for unknown call %s ignored", params.get("CallSid"))
+            return
+        if status in calls.SIMPLE_STATUSES or not call_states.can_move(seen.status, status):
+            # Applied, or a status reached or passed already (an agent's leg answered through
+            # /twilio/agent/answer, a leg its end_leg task ended): nothing more to do.
+            return
+        call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+        assert call is not None  # locked by this transaction since the statement above
+    else:
+        # Found under its row lock: whatever this callback changes, it changes the row as it is.
+        found = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+        if found is None:
+            log.info("status callback for unknown call %s ignored", params.get("CallSid"))
+            return
+        call = found
+        calls.log_event(session, kind="status", params=params, call=call)
     if call.leg == "agent" and status == "in-progress":
         if not legs.mark_answered(session, call):
             log.warning("agent leg %s answered while its agent is on another call", call.id)
-        return call
+        return
     if not call_states.advance(session, call, status, duration=params.get("CallDuration"), locked=True):
-        return call
+        return
     if call.leg == "agent":
         agent_leg_status(session, leg=call, status=status)
     elif call.is_terminal:
         caller_ended(session, call=call)
-    return call
 
 
 def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
@@ -19,8 +19,9 @@ from telephony import call_states
 from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
-__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid",
-           "log_event", "log_event_for", "move_to_ticket", "open_inbound", "sanitize"]
+__all__ = ["PERSONAL_PARAMS", "SIMPLE_STATUSES", "StatusSeen", "advance_status", "agent_legs", "caller_index",
+           "caller_values", "get", "get_by_sid", "log_event", "log_event_for", "log_status", "move_to_ticket",
+           "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -102,6 +103,71 @@ _EVENT_INSERT = insert(table_of(CallEvent))
 _EVENT_INSERT_BY_ID = insert(table_of(CallEvent)).values(
     call_id=select(table_of(Call).c.id).where(table_of(Call).c.id == bindparam("ref_id")).scalar_subquery())
 _CALL_INSERTS: dict[str, Any] = {}
+
+# Statuses whose step changes the call's status and nothing else (telephony.bridge.on_status):
+# the one statement of `log_status` applies them itself.
+SIMPLE_STATUSES = ("queued", "initiated", "ringing")
+
+
+class StatusSeen(NamedTuple):
+    """The call a status callback names, as its row stood under the lock, before the callback."""
+
+    id: int
+    leg: str | None
+    status: str | None
+
+
+_STATUS_STATEMENTS: dict[bool, Any] = {}
+
+
+def _status_statement(simple: bool) -> Any:
+    """Find the call by CallSid under its row lock (`FOR NO KEY UPDATE`, as call_states.lock),
+    log the callback for it and, for a simple status, move it there if Twilio's order allows
+    (call_states.ALLOWED_FROM): one statement, built once per shape so SQLAlchemy compiles it
+    once. Returns the row as it was before."""
+    if simple not in _STATUS_STATEMENTS:
+        calls_table, events_table = table_of(Call), table_of(CallEvent)
+        target = (select(calls_table.c.id, calls_table.c.leg, calls_table.c.status)
+                  .where(calls_table.c.call_sid == bindparam("sid", type_=calls_table.c.call_sid.type))
+                  .with_for_update(key_share=True).cte("target"))
+        names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
+        logged = (insert(events_table)
+                  .from_select(["call_id", *names],
+                               select(target.c.id, *[bindparam(f"event_{name}", type_=events_table.c[name].type)
+                                                     for name in names]))
+                  .cte("logged"))
+        statement = select(target.c.id, target.c.leg, target.c.status).add_cte(logged)
+        if simple:
+            moved = (update(calls_table)
+                     .where(calls_table.c.id == target.c.id,
+                            target.c.status.in_(bindparam("allowed", expanding=True)))
+                     .values(status=bindparam("new_status", type_=calls_table.c.status.type),
+                             updated_at=bindparam("now", type_=calls_table.c.updated_at.type))
+                     .returning(calls_table.c.id).cte("moved"))
+            statement = statement.add_cte(moved)
+        _STATUS_STATEMENTS[simple] = statement
+    return _STATUS_STATEMENTS[simple]
+
+
+def log_status(session: Session, *, kind: str, params: Mapping[str, str]) -> StatusSeen | None:
+    """PostgreSQL: a status callback's first statement. The call is found and locked by CallSid
+    and the callback logged (log_event), in one statement; a simple status (SIMPLE_STATUSES) is
+    applied in it too (call_states.advance: forward only), so such a callback needs nothing more,
+    and when the session has not begun that statement commits on its own (see `_autocommitting`):
+    one round trip in all. None (and nothing written) for an unknown CallSid. The session does not
+    hold the call afterwards: a step that goes on reads it again (call_states.lock_by_sid)."""
+    sid = params.get("CallSid")
+    if not sid:
+        return None
+    status = params.get("CallStatus") or ""
+    simple = status in SIMPLE_STATUSES
+    connection, _alone = _autocommitting(session) if simple else (session.connection(), False)
+    values: dict[str, Any] = {"sid": sid, **{f"event_{k}": v for k, v in _event_values(kind, params, None).items()
+                                             if k != "call_id"}}
+    if simple:
+        values.update(allowed=list(call_states.ALLOWED_FROM[status]), new_status=status, now=clock.now())
+    row = connection.execute(_status_statement(simple), values).first()
+    return StatusSeen(row.id, row.leg, row.status) if row is not None else None
 
 
 def _call_insert(session: Session) -> Any:
