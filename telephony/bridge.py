@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -185,22 +186,28 @@ def agent_leg_of(session: Session, caller: Call) -> Call | None:
     the router has the call connected to them; None once that agent has gone."""
     if caller.offer_id is None:
         return None
-    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
-    offer = session.get(Offer, caller.offer_id)
-    if entry is None or entry.state != "connected" or offer is None or offer.state != "accepted":
-        return None
-    return session.scalar(select(Call).where(Call.offer_id == offer.id, Call.leg == "agent",
-                                             Call.status == "in-progress").limit(1))
+    return session.scalar(_agent_leg_query(caller, Call))
+
+
+def _agent_leg_query(caller: Call, *columns: Any) -> Select[Any]:
+    """agent_leg_of in one statement: the caller's queue entry connected, the offer they accepted
+    still accepted, and that offer's answered leg not ended."""
+    return (select(*columns)
+            .join(Offer, Offer.id == Call.offer_id)
+            .join(QueueEntry, QueueEntry.call_id == caller.id)
+            .where(Offer.id == caller.offer_id, Offer.state == "accepted",
+                   QueueEntry.state == "connected", Call.leg == "agent", Call.status == "in-progress")
+            .limit(1))
 
 
 def _check_agent_first(session: Session, caller: Call) -> None:
     """Before a caller not yet bridged joins: their agent's leg is asked about at Twilio (its
     `completed` may be late or lost), with no transaction open, and a leg Twilio says has ended
     is applied as its status callback would be. caller_joins then reads the database afresh."""
-    if caller.bridged_at is None:
-        leg = agent_leg_of(session, caller)
-        if leg is not None:
-            _settle_from_carrier(session, leg.call_sid)
+    if caller.bridged_at is None and caller.offer_id is not None:
+        leg_sid = session.scalar(_agent_leg_query(caller, Call.call_sid))
+        if leg_sid is not None:
+            _settle_from_carrier(session, leg_sid)
 
 
 def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: Offer | None) -> None:
@@ -226,7 +233,8 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     calls.log_event(session, kind="conference-join", params=params, call=call)
     call = call_states.lock(session, call)
     config = ivr.get_config(session)
-    if call.bridged_at is None and agent_leg_of(session, call) is None:
+    if call.bridged_at is None and (call.offer_id is None
+                                    or session.scalar(_agent_leg_query(call, Call.id)) is None):
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
         if entry is not None and entry.state in ("waiting", "offered"):
             return ivr.enqueue_twiml(config, call.language,
