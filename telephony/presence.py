@@ -130,10 +130,15 @@ def get_presence(session: Session, *, user_id: int) -> AgentPresence:
 
 
 def lock_presence(session: Session, *, user_id: int) -> AgentPresence:
-    """The presence row under a row lock (a no-op inside SQLite's serialised writer)."""
-    get_presence(session, user_id=user_id)
-    stmt = select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+    """The presence row under a row lock (a no-op inside SQLite's serialised writer), made on
+    first use (get_presence): read once when it exists, as it nearly always does."""
+    stmt = (select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update()
+            .execution_options(populate_existing=True))
+    presence = session.scalars(stmt).one_or_none()
+    if presence is None:
+        get_presence(session, user_id=user_id)
+        presence = session.scalars(stmt).one()
+    return presence
 
 
 def presence_log(session: Session, *, user_id: int, start: datetime, end: datetime) -> list[PresenceLog]:
