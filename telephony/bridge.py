@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from core import clock
+from core.db import table_of
 from core.errors import NotFound
 from core.events import publish
 from core.worker import enqueue_named
@@ -51,8 +52,10 @@ def conference_name(call: Call) -> str:
 
 
 def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None, offer_id: int) -> Call:
-    """The answering leg, under its row lock (found and locked in one statement)."""
-    leg = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+    """The answering leg, under its row lock, and the answer logged for it (found, locked and
+    logged in one statement)."""
+    leg = calls.find_and_log(session, kind="agent-answer", params=params, call_sid=params.get("CallSid") or None,
+                             lock=True)
     if leg is None:  # answered before the ring task's row was committed
         leg = Call(call_sid=params["CallSid"], leg="agent", direction="outbound-api", offer_id=offer_id,
                    parent_call_id=offer.call_id if offer else None, agent_id=offer.user_id if offer else None,
@@ -65,6 +68,7 @@ def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None,
             assert found is not None
             leg = found
         leg = call_states.lock(session, leg)
+        calls.log_event(session, kind="agent-answer", params=params, call=leg)
     return leg
 
 
@@ -97,13 +101,21 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     leg of an offer another leg already answered, is told politely the call was taken and hung
     up; so is an agent whose phone is already on another live call (asked about at Twilio first,
     with no transaction open: its `completed` may have been lost)."""
-    offer = session.get(Offer, offer_id)
-    if offer is not None:
-        _settle_other_leg(session, agent_id=offer.user_id, call_sid=params.get("CallSid") or "")
+    # The offer, and in the same read its agent's other live leg, if any: that leg's `completed`
+    # may have been lost. Twilio is asked about it with no transaction open (nothing is written
+    # yet), a leg it says has ended is ended here as its status callback would have, in a short
+    # transaction of its own (_settle_from_carrier), and the answer goes on.
+    other_leg = (select(Call.call_sid)
+                 .where(Call.leg == "agent", Call.agent_id == Offer.user_id, Call.status == "in-progress",
+                        Call.call_sid != (params.get("CallSid") or ""))
+                 .limit(1).scalar_subquery())
+    found = session.execute(select(Offer, other_leg).where(Offer.id == offer_id)).first()
+    offer = found[0] if found is not None else None
+    if found is not None and found[1] is not None:
+        _settle_from_carrier(session, found[1])
     # Lock order everywhere: the leg, the caller, the queue entry, the presence row. Each is
     # found and locked in one statement.
     leg = _agent_leg(session, params, offer, offer_id)
-    calls.log_event(session, kind="agent-answer", params=params, call=leg)
     caller = call_states.lock_by_id(session, call_id=offer.call_id) if offer is not None else None
     if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
         legs.mark_answered(session, leg)
@@ -150,17 +162,6 @@ def _answered_elsewhere(session: Session, offer: Offer, leg: Call) -> bool:
     """Whether another leg of this (accepted) offer was answered: that leg owns the call."""
     return session.scalar(select(Call.id).where(Call.offer_id == offer.id, Call.leg == "agent", Call.id != leg.id,
                                                 Call.answered_at.is_not(None)).limit(1)) is not None
-
-
-def _settle_other_leg(session: Session, *, agent_id: int, call_sid: str) -> None:
-    """The agent answering has another live leg here: its `completed` may have been lost. Twilio
-    is asked about it with no transaction open (what the session has read so far is committed
-    first: nothing is written yet), and a leg Twilio says has ended is ended here as its status
-    callback would have, in a short transaction of its own. The answer then goes on."""
-    other = session.scalar(select(Call).where(Call.leg == "agent", Call.agent_id == agent_id,
-                                              Call.status == "in-progress", Call.call_sid != call_sid).limit(1))
-    if other is not None:
-        _settle_from_carrier(session, other.call_sid)
 
 
 def _settle_from_carrier(session: Session, call_sid: str) -> bool:
@@ -230,8 +231,10 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     if call is None or call.call_sid != params.get("CallSid"):
         return ivr.hangup_twiml()
     _check_agent_first(session, call)
-    calls.log_event(session, kind="conference-join", params=params, call=call)
-    call = call_states.lock(session, call)
+    locked = calls.find_and_log(session, kind="conference-join", params=params, call_id=call.id, lock=True)
+    if locked is None:
+        return ivr.hangup_twiml()
+    call = locked
     config = ivr.get_config(session)
     if call.bridged_at is None and (call.offer_id is None
                                     or session.scalar(_agent_leg_query(call, Call.id)) is None):
@@ -262,11 +265,10 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
     """POST /twilio/conference/done: the caller's conference ended while they are still on the
     line. If the agent hung up, goodbye; if the agent's browser dropped, back to the queue
     with the original waiting time."""
-    call = session.get(Call, call_id)
+    call = calls.find_and_log(session, kind="conference-done", params=params, call_id=call_id)
     config = ivr.get_config(session)
     if call is None:
         return ivr.hangup_twiml()
-    calls.log_event(session, kind="conference-done", params=params, call=call)
     if call.agent_hangup_requested_at is not None or call.is_terminal:
         return ivr.goodbye_twiml(config, call.language)
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
@@ -405,28 +407,21 @@ def on_status(session: Session, *, params: Mapping[str, str]) -> None:
     """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
     that would move a call backwards is logged but changes nothing."""
     status = params.get("CallStatus") or ""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        # Found under its row lock and logged in one statement, which also applies a status that
-        # changes nothing else (calls.log_status); the ORM reads the call only for a step that
-        # does more. (A session that has begun may hold the call: it takes the path below.)
-        seen = calls.log_status(session, kind="status", params=params)
-        if seen is None:
+    if (status in calls.SIMPLE_STATUSES and session.get_bind().dialect.name == "postgresql"
+            and not session.in_transaction()):
+        # A status that changes nothing else (initiated, ringing), whole in one statement that
+        # finds, locks, logs and moves the call (a session that has begun may hold the call: it
+        # takes the path below).
+        if not calls.apply_simple_status(session, kind="status", params=params):
             log.info("status callback for unknown call %s ignored", params.get("CallSid"))
-            return
-        if status in calls.SIMPLE_STATUSES or not call_states.can_move(seen.status, status):
-            # Applied, or a status reached or passed already (an agent's leg answered through
-            # /twilio/agent/answer, a leg its end_leg task ended): nothing more to do.
-            return
-        call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
-        assert call is not None  # locked by this transaction since the statement above
-    else:
-        # Found under its row lock: whatever this callback changes, it changes the row as it is.
-        found = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
-        if found is None:
-            log.info("status callback for unknown call %s ignored", params.get("CallSid"))
-            return
-        call = found
-        calls.log_event(session, kind="status", params=params, call=call)
+        return
+    # Found under its row lock, and the callback logged, in one statement: whatever this callback
+    # changes, it changes the row as it is.
+    call = calls.find_and_log(session, kind="status", params=params, call_sid=params.get("CallSid") or None,
+                              lock=True)
+    if call is None:
+        log.info("status callback for unknown call %s ignored", params.get("CallSid"))
+        return
     if call.leg == "agent" and status == "in-progress":
         if not legs.mark_answered(session, call):
             log.warning("agent leg %s answered while its agent is on another call", call.id)
@@ -446,21 +441,28 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
     name = params.get("FriendlyName") or ""
     number = name.removeprefix("hotline-call-")
     call_id = int(number) if number.isdigit() else None
-    calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
-    if call_id is None:
-        return
     event = params.get("StatusCallbackEvent")
-    if event == "conference-start":
-        session.execute(update(Call).where(Call.id == call_id).values(conference_sid=params.get("ConferenceSid")))
-    elif event == "participant-join" and _names_participant(session, call_id, params.get("CallSid")):
-        call = session.get(Call, call_id)
-        if call is not None:
-            transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    if call_id is not None and event == "conference-start":
+        # Logged, and the call given its ConferenceSid, in one statement.
+        calls.log_event_for(session, kind="conference", params=params, call_id=call_id, then=_CONFERENCE_STARTED,
+                            new_conference_sid=params.get("ConferenceSid"), now=clock.now())
+    elif call_id is not None and event == "participant-join" and params.get("CallSid"):
+        # Logged, and asked whether a control of the call (a transfer, a monitor) names this
+        # participant, in one statement: a join matters to a transfer only then, and nearly
+        # every join is the caller's or the agent's.
+        named = calls.log_event_for(session, kind="conference", params=params, call_id=call_id,
+                                    then=_NAMES_PARTICIPANT, participant_sid=params.get("CallSid")).scalar()
+        if named:
+            call = session.get(Call, call_id)
+            if call is not None:
+                transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    else:
+        calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
 
 
-def _names_participant(session: Session, call_id: int, call_sid: str | None) -> bool:
-    """Whether a control of the call (a transfer, a monitor) names this participant: a join
-    matters to a transfer only then, and nearly every join is the caller's or the agent's."""
-    return bool(call_sid) and session.scalar(
-        select(CallControlEvent.id).where(CallControlEvent.participant_sid == call_sid,
-                                          CallControlEvent.call_id == call_id).limit(1)) is not None
+_CALLS, _CONTROLS = table_of(Call), table_of(CallControlEvent)
+_CONFERENCE_STARTED = (update(_CALLS).where(_CALLS.c.id == bindparam("ref_id"))
+                       .values(conference_sid=bindparam("new_conference_sid", type_=_CALLS.c.conference_sid.type),
+                               updated_at=bindparam("now", type_=_CALLS.c.updated_at.type)))
+_NAMES_PARTICIPANT = select(exists().where(_CONTROLS.c.participant_sid == bindparam("participant_sid"),
+                                           _CONTROLS.c.call_id == bindparam("ref_id")))

@@ -27,29 +27,32 @@ from tests.telephony.hub import CALLER, Hub, available
 # transaction open, so each reads before and writes after in a unit of work of its own.
 # The wait URL notes that the caller is still in the queue (one UPDATE): the router offers no
 # caller silent too long before Twilio has been asked (docs/reconcile.md, "No ghost offers").
-# On PostgreSQL a status callback finds, locks and logs its call in one statement, which also
-# applies a status that changes nothing else (initiated, ringing) or finds one already reached
-# (an agent's leg answered through /twilio/agent/answer, ended by its end_leg task).
+# On PostgreSQL a webhook finds (and locks) its call and logs itself in one statement
+# (calls.find_and_log), and a status callback that changes nothing but the status (initiated,
+# ringing) is whole in that statement; so is a conference's start (its ConferenceSid noted) and
+# a participant's join (asked whether a control names them). The agent's answer reads the offer
+# and the agent's other live leg together, and the database's unique index alone keeps an agent
+# on one live call (no read before the answer's UPDATE).
 # Tunables are remembered per process for a few seconds (core.tunables): the call's first read
 # of them loads them, and so does the first after the clock has moved past the memory's TTL.
 EXPECTED: dict[str, dict[str, int]] = {
     "postgresql": {
         "/voice ringing": 6,
-        "/menu in-progress": 11,
-        "/wait in-progress": 4,
+        "/menu in-progress": 10,
+        "/wait in-progress": 3,
         "/status (agent leg) initiated": 1,
         "/status (agent leg) ringing": 1,
-        "/agent/answer in-progress": 24,
+        "/agent/answer in-progress": 20,
         "/status (agent leg) in-progress": 1,
-        "/queue-result in-progress": 2,
-        "/conference in-progress": 6,
+        "/queue-result in-progress": 1,
+        "/conference in-progress": 5,
         "/recording in-progress": 3,
-        "/conference/events conference-start": 2,
-        "/conference/events participant-join": 2,
+        "/conference/events conference-start": 1,
+        "/conference/events participant-join": 1,
         "/conference/events participant-leave": 1,
         "/conference/events conference-end": 1,
         "/recording completed": 8,
-        "/status completed": 13,
+        "/status completed": 12,
         "/status (agent leg) completed": 1,
     },
     "sqlite": {
@@ -58,7 +61,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/wait in-progress": 5,
         "/status (agent leg) initiated": 4,
         "/status (agent leg) ringing": 4,
-        "/agent/answer in-progress": 26,
+        "/agent/answer in-progress": 23,
         "/status (agent leg) in-progress": 3,
         "/queue-result in-progress": 3,
         "/conference in-progress": 8,
@@ -74,7 +77,7 @@ EXPECTED: dict[str, dict[str, int]] = {
 }
 # Where the agent's phone hangs up first, what differs from the caller hanging up.
 AGENT_HANGS_UP: dict[str, dict[str, int]] = {
-    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 5, "/status completed": 8},
+    "postgresql": {"/conference/done in-progress": 14, "/status (agent leg) completed": 4, "/status completed": 7},
     "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 6, "/status completed": 9},
 }
 # The event parameter that names what a callback reports, in the order looked for.
