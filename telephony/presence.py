@@ -131,13 +131,29 @@ def get_presence(session: Session, *, user_id: int) -> AgentPresence:
 
 def lock_presence(session: Session, *, user_id: int) -> AgentPresence:
     """The presence row under a row lock (a no-op inside SQLite's serialised writer), made on
-    first use (get_presence): read once when it exists, as it nearly always does."""
-    stmt = (select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update()
-            .execution_options(populate_existing=True))
-    presence = session.scalars(stmt).one_or_none()
+    first use (get_presence): read once when it exists, as it nearly always does, with the
+    agent's site and team (core.directory), which the change it is locked for publishes to."""
+    presence = lock_presence_where(session, AgentPresence.user_id == user_id)
     if presence is None:
         get_presence(session, user_id=user_id)
-        presence = session.scalars(stmt).one()
+        presence = lock_presence_where(session, AgentPresence.user_id == user_id)
+        assert presence is not None
+    return presence
+
+
+def lock_presence_where(session: Session, *conditions: Any) -> AgentPresence | None:
+    """The first presence row meeting `conditions`, under its row lock, read with its agent's
+    site and team (core.directory), which `move` publishes the change to: one statement."""
+    places = directory.user_places().subquery("place")
+    found = session.execute(select(AgentPresence, places.c.site_id, places.c.team_id)
+                            .join(places, places.c.user_id == AgentPresence.user_id)
+                            .where(*conditions).limit(1)
+                            .with_for_update(of=AgentPresence)
+                            .execution_options(populate_existing=True)).first()
+    if found is None:
+        return None
+    presence: AgentPresence = found[0]
+    remember_scope(session, presence.user_id, site_id=found.site_id, team_id=found.team_id)
     return presence
 
 
@@ -241,6 +257,6 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
     "PresenceRefused", "allowed_targets", "announce_move", "before_available", "connect_router",
-    "get_presence", "lock_presence",
+    "get_presence", "lock_presence", "lock_presence_where",
     "move", "presence_log", "remember_scope", "set_presence",
 ]
