@@ -105,11 +105,8 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     # may have been lost. Twilio is asked about it with no transaction open (nothing is written
     # yet), a leg it says has ended is ended here as its status callback would have, in a short
     # transaction of its own (_settle_from_carrier), and the answer goes on.
-    other_leg = (select(Call.call_sid)
-                 .where(Call.leg == "agent", Call.agent_id == Offer.user_id, Call.status == "in-progress",
-                        Call.call_sid != (params.get("CallSid") or ""))
-                 .limit(1).scalar_subquery())
-    found = session.execute(select(Offer, other_leg).where(Offer.id == offer_id)).first()
+    found = session.execute(_OFFER_AND_OTHER_LEG,
+                            {"offer_id": offer_id, "call_sid": params.get("CallSid") or ""}).first()
     offer = found[0] if found is not None else None
     if found is not None and found[1] is not None:
         _settle_from_carrier(session, found[1])
@@ -158,6 +155,13 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     return str(response)
 
 
+_OTHER_LIVE_LEG = (select(Call.call_sid)
+                   .where(Call.leg == "agent", Call.agent_id == Offer.user_id, Call.status == "in-progress",
+                          Call.call_sid != bindparam("call_sid"))
+                   .limit(1).scalar_subquery())
+_OFFER_AND_OTHER_LEG = select(Offer, _OTHER_LIVE_LEG).where(Offer.id == bindparam("offer_id"))
+
+
 def _answered_elsewhere(session: Session, offer: Offer, leg: Call) -> bool:
     """Whether another leg of this (accepted) offer was answered: that leg owns the call."""
     return session.scalar(select(Call.id).where(Call.offer_id == offer.id, Call.leg == "agent", Call.id != leg.id,
@@ -187,18 +191,22 @@ def agent_leg_of(session: Session, caller: Call) -> Call | None:
     the router has the call connected to them; None once that agent has gone."""
     if caller.offer_id is None:
         return None
-    return session.scalar(_agent_leg_query(caller, Call))
+    return session.scalar(_AGENT_LEG, {"caller_id": caller.id, "offer_id": caller.offer_id})
 
 
-def _agent_leg_query(caller: Call, *columns: Any) -> Select[Any]:
+def _agent_leg_query(*columns: Any) -> Select[Any]:
     """agent_leg_of in one statement: the caller's queue entry connected, the offer they accepted
-    still accepted, and that offer's answered leg not ended."""
+    still accepted, and that offer's answered leg not ended. Built once per shape."""
     return (select(*columns)
             .join(Offer, Offer.id == Call.offer_id)
-            .join(QueueEntry, QueueEntry.call_id == caller.id)
-            .where(Offer.id == caller.offer_id, Offer.state == "accepted",
+            .join(QueueEntry, QueueEntry.call_id == bindparam("caller_id"))
+            .where(Offer.id == bindparam("offer_id"), Offer.state == "accepted",
                    QueueEntry.state == "connected", Call.leg == "agent", Call.status == "in-progress")
             .limit(1))
+
+
+_AGENT_LEG, _AGENT_LEG_SID, _AGENT_LEG_ID = (_agent_leg_query(Call), _agent_leg_query(Call.call_sid),
+                                             _agent_leg_query(Call.id))
 
 
 def _check_agent_first(session: Session, caller: Call) -> None:
@@ -206,7 +214,7 @@ def _check_agent_first(session: Session, caller: Call) -> None:
     `completed` may be late or lost), with no transaction open, and a leg Twilio says has ended
     is applied as its status callback would be. caller_joins then reads the database afresh."""
     if caller.bridged_at is None and caller.offer_id is not None:
-        leg_sid = session.scalar(_agent_leg_query(caller, Call.call_sid))
+        leg_sid = session.scalar(_AGENT_LEG_SID, {"caller_id": caller.id, "offer_id": caller.offer_id})
         if leg_sid is not None:
             _settle_from_carrier(session, leg_sid)
 
@@ -237,7 +245,8 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     call = locked
     config = ivr.get_config(session)
     if call.bridged_at is None and (call.offer_id is None
-                                    or session.scalar(_agent_leg_query(call, Call.id)) is None):
+                                    or session.scalar(_AGENT_LEG_ID, {"caller_id": call.id,
+                                                                      "offer_id": call.offer_id}) is None):
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
         if entry is not None and entry.state in ("waiting", "offered"):
             return ivr.enqueue_twiml(config, call.language,
@@ -442,10 +451,11 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
     number = name.removeprefix("hotline-call-")
     call_id = int(number) if number.isdigit() else None
     event = params.get("StatusCallbackEvent")
+    # Every event but a join is one statement in all, which commits on its own (`alone`).
     if call_id is not None and event == "conference-start":
         # Logged, and the call given its ConferenceSid, in one statement.
         calls.log_event_for(session, kind="conference", params=params, call_id=call_id, then=_CONFERENCE_STARTED,
-                            new_conference_sid=params.get("ConferenceSid"), now=clock.now())
+                            alone=True, new_conference_sid=params.get("ConferenceSid"), now=clock.now())
     elif call_id is not None and event == "participant-join" and params.get("CallSid"):
         # Logged, and asked whether a control of the call (a transfer, a monitor) names this
         # participant, in one statement: a join matters to a transfer only then, and nearly
@@ -457,7 +467,7 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
             if call is not None:
                 transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
     else:
-        calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
+        calls.log_event_for(session, kind="conference", params=params, call_id=call_id, alone=True)
 
 
 _CALLS, _CONTROLS = table_of(Call), table_of(CallControlEvent)

@@ -81,14 +81,20 @@ def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: C
 
 
 def log_event_for(session: Session, *, kind: str, params: Mapping[str, Any], call_id: int | None,
-                  then: Any = None, **values: Any) -> Any:
+                  then: Any = None, alone: bool = False, **values: Any) -> Any:
     """log_event for a call known only by its id, without loading it: the line names the call
     if a call has that id (as log_event with no call otherwise). `then`, a Core statement built
     once (its parameters: `values`, and `ref_id` the call's id), runs after it, on PostgreSQL in
-    the same statement (the log line's INSERT a CTE of it); its result is returned."""
+    the same statement (the log line's INSERT a CTE of it); its result is returned. With `alone`
+    (the unit of work writes nothing else), that one statement commits on its own on PostgreSQL
+    when the session has not begun (see `_autocommitting`)."""
     event = _event_values(kind, params, None)
-    if then is None or session.get_bind().dialect.name != "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if then is None or not postgres:
         event["ref_id"] = call_id
+        if alone and postgres and then is None:
+            _autocommitting(session)[0].execute(_EVENT_INSERT_BY_ID, event)
+            return None
         session.execute(_EVENT_INSERT_BY_ID, event)
         return session.execute(then, {"ref_id": call_id, **values}) if then is not None else None
     if then not in _LOGGED_BY_ID:
@@ -102,7 +108,8 @@ def log_event_for(session: Session, *, kind: str, params: Mapping[str, Any], cal
                   .cte("logged"))
         _LOGGED_BY_ID[then] = then.add_cte(logged)
     values.update({f"event_{k}": v for k, v in event.items() if k != "call_id"}, ref_id=call_id)
-    return session.connection().execute(_LOGGED_BY_ID[then], values)
+    connection = _autocommitting(session)[0] if alone else session.connection()
+    return connection.execute(_LOGGED_BY_ID[then], values)
 
 
 _LOGGED_BY_ID: dict[Any, Any] = {}  # a statement given to log_event_for -> it with the log line's INSERT

@@ -355,10 +355,7 @@ def call_ended(session: Session, *, call_id: int, user_id: int | None = None) ->
 
 
 def _end_agent_call(session: Session, call_id: int, *, user_id: int | None = None) -> AgentPresence | None:
-    conditions = [AgentPresence.current_call_id == call_id, AgentPresence.state == ON_CALL]
-    if user_id is not None:
-        conditions.append(AgentPresence.user_id == user_id)
-    agent = presence_service.lock_presence_where(session, *conditions)
+    agent = presence_service.lock_presence_on_call(session, call_id=call_id, user_id=user_id)
     if agent is None:
         return None
     now = clock.now()
