@@ -106,10 +106,6 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     from hotline.api_docs import install_openapi
 
     install_openapi(app)
-    if settings.api_docs != "off":
-        from hotline.api_docs import router as api_docs_router
-
-        app.include_router(api_docs_router)
 
     from hotline.errors import install_error_handlers
     from hotline.health import router as health_router
@@ -125,6 +121,10 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     app.include_router(routers[0])
     app.include_router(routers[1])
     app.include_router(health_router)
+    if settings.api_docs != "off":  # after the webhooks and the websocket, which are matched first
+        from hotline.api_docs import router as api_docs_router
+
+        app.include_router(api_docs_router)
     for router in routers[2:]:
         app.include_router(router)
     from agent_ui import mount_ui

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from core import clock
+from core.db import table_of
 from core.errors import NotFound
 from core.events import publish
 from core.worker import enqueue_named
@@ -50,8 +52,10 @@ def conference_name(call: Call) -> str:
 
 
 def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None, offer_id: int) -> Call:
-    """The answering leg, under its row lock (found and locked in one statement)."""
-    leg = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+    """The answering leg, under its row lock, and the answer logged for it (found, locked and
+    logged in one statement)."""
+    leg = calls.find_and_log(session, kind="agent-answer", params=params, call_sid=params.get("CallSid") or None,
+                             lock=True)
     if leg is None:  # answered before the ring task's row was committed
         leg = Call(call_sid=params["CallSid"], leg="agent", direction="outbound-api", offer_id=offer_id,
                    parent_call_id=offer.call_id if offer else None, agent_id=offer.user_id if offer else None,
@@ -64,6 +68,7 @@ def _agent_leg(session: Session, params: Mapping[str, str], offer: Offer | None,
             assert found is not None
             leg = found
         leg = call_states.lock(session, leg)
+        calls.log_event(session, kind="agent-answer", params=params, call=leg)
     return leg
 
 
@@ -96,13 +101,18 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     leg of an offer another leg already answered, is told politely the call was taken and hung
     up; so is an agent whose phone is already on another live call (asked about at Twilio first,
     with no transaction open: its `completed` may have been lost)."""
-    offer = session.get(Offer, offer_id)
-    if offer is not None:
-        _settle_other_leg(session, agent_id=offer.user_id, call_sid=params.get("CallSid") or "")
+    # The offer, and in the same read its agent's other live leg, if any: that leg's `completed`
+    # may have been lost. Twilio is asked about it with no transaction open (nothing is written
+    # yet), a leg it says has ended is ended here as its status callback would have, in a short
+    # transaction of its own (_settle_from_carrier), and the answer goes on.
+    found = session.execute(_OFFER_AND_OTHER_LEG,
+                            {"offer_id": offer_id, "call_sid": params.get("CallSid") or ""}).first()
+    offer = found[0] if found is not None else None
+    if found is not None and found[1] is not None:
+        _settle_from_carrier(session, found[1])
     # Lock order everywhere: the leg, the caller, the queue entry, the presence row. Each is
     # found and locked in one statement.
     leg = _agent_leg(session, params, offer, offer_id)
-    calls.log_event(session, kind="agent-answer", params=params, call=leg)
     caller = call_states.lock_by_id(session, call_id=offer.call_id) if offer is not None else None
     if offer is not None and offer.state == "accepted" and _answered_elsewhere(session, offer, leg):
         legs.mark_answered(session, leg)
@@ -145,21 +155,17 @@ def agent_answered(session: Session, *, params: Mapping[str, str], offer_id: int
     return str(response)
 
 
+_OTHER_LIVE_LEG = (select(Call.call_sid)
+                   .where(Call.leg == "agent", Call.agent_id == Offer.user_id, Call.status == "in-progress",
+                          Call.call_sid != bindparam("call_sid"))
+                   .limit(1).scalar_subquery())
+_OFFER_AND_OTHER_LEG = select(Offer, _OTHER_LIVE_LEG).where(Offer.id == bindparam("offer_id"))
+
+
 def _answered_elsewhere(session: Session, offer: Offer, leg: Call) -> bool:
     """Whether another leg of this (accepted) offer was answered: that leg owns the call."""
     return session.scalar(select(Call.id).where(Call.offer_id == offer.id, Call.leg == "agent", Call.id != leg.id,
                                                 Call.answered_at.is_not(None)).limit(1)) is not None
-
-
-def _settle_other_leg(session: Session, *, agent_id: int, call_sid: str) -> None:
-    """The agent answering has another live leg here: its `completed` may have been lost. Twilio
-    is asked about it with no transaction open (what the session has read so far is committed
-    first: nothing is written yet), and a leg Twilio says has ended is ended here as its status
-    callback would have, in a short transaction of its own. The answer then goes on."""
-    other = session.scalar(select(Call).where(Call.leg == "agent", Call.agent_id == agent_id,
-                                              Call.status == "in-progress", Call.call_sid != call_sid).limit(1))
-    if other is not None:
-        _settle_from_carrier(session, other.call_sid)
 
 
 def _settle_from_carrier(session: Session, call_sid: str) -> bool:
@@ -185,22 +191,32 @@ def agent_leg_of(session: Session, caller: Call) -> Call | None:
     the router has the call connected to them; None once that agent has gone."""
     if caller.offer_id is None:
         return None
-    entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == caller.id))
-    offer = session.get(Offer, caller.offer_id)
-    if entry is None or entry.state != "connected" or offer is None or offer.state != "accepted":
-        return None
-    return session.scalar(select(Call).where(Call.offer_id == offer.id, Call.leg == "agent",
-                                             Call.status == "in-progress").limit(1))
+    return session.scalar(_AGENT_LEG, {"caller_id": caller.id, "offer_id": caller.offer_id})
+
+
+def _agent_leg_query(*columns: Any) -> Select[Any]:
+    """agent_leg_of in one statement: the caller's queue entry connected, the offer they accepted
+    still accepted, and that offer's answered leg not ended. Built once per shape."""
+    return (select(*columns)
+            .join(Offer, Offer.id == Call.offer_id)
+            .join(QueueEntry, QueueEntry.call_id == bindparam("caller_id"))
+            .where(Offer.id == bindparam("offer_id"), Offer.state == "accepted",
+                   QueueEntry.state == "connected", Call.leg == "agent", Call.status == "in-progress")
+            .limit(1))
+
+
+_AGENT_LEG, _AGENT_LEG_SID, _AGENT_LEG_ID = (_agent_leg_query(Call), _agent_leg_query(Call.call_sid),
+                                             _agent_leg_query(Call.id))
 
 
 def _check_agent_first(session: Session, caller: Call) -> None:
     """Before a caller not yet bridged joins: their agent's leg is asked about at Twilio (its
     `completed` may be late or lost), with no transaction open, and a leg Twilio says has ended
     is applied as its status callback would be. caller_joins then reads the database afresh."""
-    if caller.bridged_at is None:
-        leg = agent_leg_of(session, caller)
-        if leg is not None:
-            _settle_from_carrier(session, leg.call_sid)
+    if caller.bridged_at is None and caller.offer_id is not None:
+        leg_sid = session.scalar(_AGENT_LEG_SID, {"caller_id": caller.id, "offer_id": caller.offer_id})
+        if leg_sid is not None:
+            _settle_from_carrier(session, leg_sid)
 
 
 def abandoned_before_join(session: Session, *, caller: Call, leg: Call, offer: Offer | None) -> None:
@@ -223,10 +239,14 @@ def caller_joins(session: Session, *, params: Mapping[str, str], call_id: int) -
     if call is None or call.call_sid != params.get("CallSid"):
         return ivr.hangup_twiml()
     _check_agent_first(session, call)
-    calls.log_event(session, kind="conference-join", params=params, call=call)
-    call = call_states.lock(session, call)
+    locked = calls.find_and_log(session, kind="conference-join", params=params, call_id=call.id, lock=True)
+    if locked is None:
+        return ivr.hangup_twiml()
+    call = locked
     config = ivr.get_config(session)
-    if call.bridged_at is None and agent_leg_of(session, call) is None:
+    if call.bridged_at is None and (call.offer_id is None
+                                    or session.scalar(_AGENT_LEG_ID, {"caller_id": call.id,
+                                                                      "offer_id": call.offer_id}) is None):
         entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
         if entry is not None and entry.state in ("waiting", "offered"):
             return ivr.enqueue_twiml(config, call.language,
@@ -254,11 +274,10 @@ def conference_done(session: Session, *, params: Mapping[str, str], call_id: int
     """POST /twilio/conference/done: the caller's conference ended while they are still on the
     line. If the agent hung up, goodbye; if the agent's browser dropped, back to the queue
     with the original waiting time."""
-    call = session.get(Call, call_id)
+    call = calls.find_and_log(session, kind="conference-done", params=params, call_id=call_id)
     config = ivr.get_config(session)
     if call is None:
         return ivr.hangup_twiml()
-    calls.log_event(session, kind="conference-done", params=params, call=call)
     if call.agent_hangup_requested_at is not None or call.is_terminal:
         return ivr.goodbye_twiml(config, call.language)
     entry = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id))
@@ -393,27 +412,35 @@ def hangup_by_agent(session: Session, *, user_id: int) -> Call | None:
     return leg
 
 
-def on_status(session: Session, *, params: Mapping[str, str]) -> Call | None:
+def on_status(session: Session, *, params: Mapping[str, str]) -> None:
     """POST /twilio/status for any leg. Unknown CallSids are ignored (nothing written); a status
     that would move a call backwards is logged but changes nothing."""
-    # Found under its row lock: whatever this callback changes, it changes the row as it is.
-    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
+    status = params.get("CallStatus") or ""
+    if (status in calls.SIMPLE_STATUSES and session.get_bind().dialect.name == "postgresql"
+            and not session.in_transaction()):
+        # A status that changes nothing else (initiated, ringing), whole in one statement that
+        # finds, locks, logs and moves the call (a session that has begun may hold the call: it
+        # takes the path below).
+        if not calls.apply_simple_status(session, kind="status", params=params):
+            log.info("status callback for unknown call %s ignored", params.get("CallSid"))
+        return
+    # Found under its row lock, and the callback logged, in one statement: whatever this callback
+    # changes, it changes the row as it is.
+    call = calls.find_and_log(session, kind="status", params=params, call_sid=params.get("CallSid") or None,
+                              lock=True)
     if call is None:
         log.info("status callback for unknown call %s ignored", params.get("CallSid"))
-        return None
-    calls.log_event(session, kind="status", params=params, call=call)
-    status = params.get("CallStatus") or ""
+        return
     if call.leg == "agent" and status == "in-progress":
         if not legs.mark_answered(session, call):
             log.warning("agent leg %s answered while its agent is on another call", call.id)
-        return call
+        return
     if not call_states.advance(session, call, status, duration=params.get("CallDuration"), locked=True):
-        return call
+        return
     if call.leg == "agent":
         agent_leg_status(session, leg=call, status=status)
     elif call.is_terminal:
         caller_ended(session, call=call)
-    return call
 
 
 def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
@@ -423,21 +450,29 @@ def on_conference_event(session: Session, *, params: Mapping[str, str]) -> None:
     name = params.get("FriendlyName") or ""
     number = name.removeprefix("hotline-call-")
     call_id = int(number) if number.isdigit() else None
-    calls.log_event_for(session, kind="conference", params=params, call_id=call_id)
-    if call_id is None:
-        return
     event = params.get("StatusCallbackEvent")
-    if event == "conference-start":
-        session.execute(update(Call).where(Call.id == call_id).values(conference_sid=params.get("ConferenceSid")))
-    elif event == "participant-join" and _names_participant(session, call_id, params.get("CallSid")):
-        call = session.get(Call, call_id)
-        if call is not None:
-            transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    # Every event but a join is one statement in all, which commits on its own (`alone`).
+    if call_id is not None and event == "conference-start":
+        # Logged, and the call given its ConferenceSid, in one statement.
+        calls.log_event_for(session, kind="conference", params=params, call_id=call_id, then=_CONFERENCE_STARTED,
+                            alone=True, new_conference_sid=params.get("ConferenceSid"), now=clock.now())
+    elif call_id is not None and event == "participant-join" and params.get("CallSid"):
+        # Logged, and asked whether a control of the call (a transfer, a monitor) names this
+        # participant, in one statement: a join matters to a transfer only then, and nearly
+        # every join is the caller's or the agent's.
+        named = calls.log_event_for(session, kind="conference", params=params, call_id=call_id,
+                                    then=_NAMES_PARTICIPANT, participant_sid=params.get("CallSid")).scalar()
+        if named:
+            call = session.get(Call, call_id)
+            if call is not None:
+                transfers.on_participant_join(session, call=call, call_sid=params.get("CallSid"))
+    else:
+        calls.log_event_for(session, kind="conference", params=params, call_id=call_id, alone=True)
 
 
-def _names_participant(session: Session, call_id: int, call_sid: str | None) -> bool:
-    """Whether a control of the call (a transfer, a monitor) names this participant: a join
-    matters to a transfer only then, and nearly every join is the caller's or the agent's."""
-    return bool(call_sid) and session.scalar(
-        select(CallControlEvent.id).where(CallControlEvent.participant_sid == call_sid,
-                                          CallControlEvent.call_id == call_id).limit(1)) is not None
+_CALLS, _CONTROLS = table_of(Call), table_of(CallControlEvent)
+_CONFERENCE_STARTED = (update(_CALLS).where(_CALLS.c.id == bindparam("ref_id"))
+                       .values(conference_sid=bindparam("new_conference_sid", type_=_CALLS.c.conference_sid.type),
+                               updated_at=bindparam("now", type_=_CALLS.c.updated_at.type)))
+_NAMES_PARTICIPANT = select(exists().where(_CONTROLS.c.participant_sid == bindparam("participant_sid"),
+                                           _CONTROLS.c.call_id == bindparam("ref_id")))

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, object_session
 from core import clock
 from telephony.models import CALL_STATUS_RANK, TERMINAL_STATUSES, Call
 
-__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock", "lock_by_id", "lock_by_sid"]
+__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock", "lock_by_id", "lock_by_sid",
+           "row_locked"]
 
 RANK = CALL_STATUS_RANK
 TERMINAL = TERMINAL_STATUSES
@@ -28,7 +29,7 @@ def can_move(current: str | None, status: str | None) -> bool:
     return bool(status) and status in ALLOWED_FROM and (current or "") in ALLOWED_FROM[status]
 
 
-def _locked(query: Select[Any]) -> Select[Any]:
+def row_locked(query: Select[Any]) -> Select[Any]:
     # FOR NO KEY UPDATE: it does not wait for the KEY SHARE locks that inserting a row that
     # refers to this call (its webhook log line) takes, so two callbacks cannot deadlock.
     # Read again even if the session holds the row (populate_existing): what counts is the row
@@ -39,13 +40,13 @@ def _locked(query: Select[Any]) -> Select[Any]:
 def lock(session: Session, call: Call) -> Call:
     """The call re-read under its row lock (`FOR NO KEY UPDATE`; SQLite's serialised writer holds
     the whole database already). Pending changes are flushed first, so nothing is lost."""
-    return session.scalars(_locked(select(Call).where(Call.id == call.id))).one()
+    return session.scalars(row_locked(select(Call).where(Call.id == call.id))).one()
 
 
 def lock_by_id(session: Session, *, call_id: int) -> Call | None:
     """The call with this id, read under its row lock in one statement (as `lock`): for a step
     that has only its id, one read instead of a look-up and a re-read."""
-    return session.scalars(_locked(select(Call).where(Call.id == call_id))).one_or_none()
+    return session.scalars(row_locked(select(Call).where(Call.id == call_id))).one_or_none()
 
 
 def lock_by_sid(session: Session, *, call_sid: str | None) -> Call | None:
@@ -53,7 +54,7 @@ def lock_by_sid(session: Session, *, call_sid: str | None) -> Call | None:
     callback that is about to change it, one read instead of a look-up and a re-read."""
     if not call_sid:
         return None
-    return session.scalars(_locked(select(Call).where(Call.call_sid == call_sid))).one_or_none()
+    return session.scalars(row_locked(select(Call).where(Call.call_sid == call_sid))).one_or_none()
 
 
 def advance(session: Session | None, call: Call, status: str | None, *, duration: str | int | None = None,

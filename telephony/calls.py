@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
@@ -19,8 +19,9 @@ from telephony import call_states
 from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
-__all__ = ["PERSONAL_PARAMS", "advance_status", "agent_legs", "caller_index", "caller_values", "get", "get_by_sid",
-           "log_event", "log_event_for", "move_to_ticket", "open_inbound", "sanitize"]
+__all__ = ["PERSONAL_PARAMS", "SIMPLE_STATUSES", "advance_status", "agent_legs", "apply_simple_status",
+           "caller_index", "caller_values", "find_and_log", "get", "get_by_sid", "log_event", "log_event_for",
+           "move_to_ticket", "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -79,12 +80,88 @@ def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: C
     session.execute(_EVENT_INSERT, _event_values(kind, params, call))
 
 
-def log_event_for(session: Session, *, kind: str, params: Mapping[str, Any], call_id: int | None) -> None:
+def log_event_for(session: Session, *, kind: str, params: Mapping[str, Any], call_id: int | None,
+                  then: Any = None, alone: bool = False, **values: Any) -> Any:
     """log_event for a call known only by its id, without loading it: the line names the call
-    if a call has that id (as log_event with no call otherwise)."""
-    values = _event_values(kind, params, None)
-    values["ref_id"] = call_id
-    session.execute(_EVENT_INSERT_BY_ID, values)
+    if a call has that id (as log_event with no call otherwise). `then`, a Core statement built
+    once (its parameters: `values`, and `ref_id` the call's id), runs after it, on PostgreSQL in
+    the same statement (the log line's INSERT a CTE of it); its result is returned. With `alone`
+    (the unit of work writes nothing else), that one statement commits on its own on PostgreSQL
+    when the session has not begun (see `_autocommitting`)."""
+    event = _event_values(kind, params, None)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if then is None or not postgres:
+        event["ref_id"] = call_id
+        if alone and postgres and then is None:
+            _autocommitting(session)[0].execute(_EVENT_INSERT_BY_ID, event)
+            return None
+        session.execute(_EVENT_INSERT_BY_ID, event)
+        return session.execute(then, {"ref_id": call_id, **values}) if then is not None else None
+    if then not in _LOGGED_BY_ID:
+        calls_table, events_table = table_of(Call), table_of(CallEvent)
+        names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
+        logged = (insert(events_table)
+                  .from_select(["call_id", *names],
+                               select(select(calls_table.c.id).where(calls_table.c.id == bindparam("ref_id"))
+                                      .scalar_subquery(),
+                                      *[bindparam(f"event_{name}", type_=events_table.c[name].type) for name in names]))
+                  .cte("logged"))
+        _LOGGED_BY_ID[then] = then.add_cte(logged)
+    values.update({f"event_{k}": v for k, v in event.items() if k != "call_id"}, ref_id=call_id)
+    connection = _autocommitting(session)[0] if alone else session.connection()
+    return connection.execute(_LOGGED_BY_ID[then], values)
+
+
+_LOGGED_BY_ID: dict[Any, Any] = {}  # a statement given to log_event_for -> it with the log line's INSERT
+
+
+def find_and_log(session: Session, *, kind: str, params: Mapping[str, Any], call_sid: str | None = None,
+                 call_id: int | None = None, lock: bool = False) -> Call | None:
+    """The webhook's call, by CallSid or by id (under its row lock with `lock`, as
+    call_states.lock_by_sid and lock_by_id), with the webhook logged for it (log_event): on
+    PostgreSQL in one statement, the log line's INSERT a CTE of the read. None, and nothing
+    logged, when there is no such call."""
+    if call_sid is None and call_id is None:
+        return None
+    by_sid = call_id is None
+    if session.get_bind().dialect.name != "postgresql":
+        if lock:
+            call = (call_states.lock_by_sid(session, call_sid=call_sid) if by_sid
+                    else call_states.lock_by_id(session, call_id=call_id))  # type: ignore[arg-type]
+        else:
+            call = get_by_sid(session, call_sid=call_sid) if by_sid else session.get(Call, call_id)
+        if call is not None:
+            log_event(session, kind=kind, params=params, call=call)
+        return call
+    values = {f"event_{k}": v for k, v in _event_values(kind, params, None).items() if k != "call_id"}
+    values["ref"] = call_sid if by_sid else call_id
+    return session.scalars(_found_and_logged(by_sid, lock), values).one_or_none()
+
+
+_FOUND_AND_LOGGED: dict[tuple[bool, bool], Any] = {}
+
+
+def _found_and_logged(by_sid: bool, lock: bool) -> Any:
+    """find_and_log's statement on PostgreSQL, built once per shape (SQLAlchemy compiles it once).
+    The log line's INSERT reads the call's id in the statement's snapshot (an id never changes);
+    its foreign key takes a KEY SHARE lock, which the row lock (`FOR NO KEY UPDATE`) does not
+    wait for, so nothing here waits on itself."""
+    shape = (by_sid, lock)
+    if shape not in _FOUND_AND_LOGGED:
+        calls_table, events_table = table_of(Call), table_of(CallEvent)
+        key = calls_table.c.call_sid if by_sid else calls_table.c.id
+        names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
+        logged = (insert(events_table)
+                  .from_select(["call_id", *names],
+                               select(calls_table.c.id,
+                                      *[bindparam(f"event_{name}", type_=events_table.c[name].type) for name in names])
+                               .where(key == bindparam("ref", type_=key.type)))
+                  .cte("logged"))
+        statement = select(Call).where(key == bindparam("ref", type_=key.type)).add_cte(logged)
+        if lock:
+            statement = call_states.row_locked(statement)
+        _FOUND_AND_LOGGED[shape] = statement
+    return _FOUND_AND_LOGGED[shape]
 
 
 def _event_values(kind: str, params: Mapping[str, Any], call: Call | None) -> dict[str, Any]:
@@ -102,6 +179,54 @@ _EVENT_INSERT = insert(table_of(CallEvent))
 _EVENT_INSERT_BY_ID = insert(table_of(CallEvent)).values(
     call_id=select(table_of(Call).c.id).where(table_of(Call).c.id == bindparam("ref_id")).scalar_subquery())
 _CALL_INSERTS: dict[str, Any] = {}
+
+# Statuses whose step changes the call's status and nothing else (telephony.bridge.on_status).
+SIMPLE_STATUSES = ("queued", "initiated", "ringing")
+
+
+_SIMPLE_STATUS_STATEMENT: list[Any] = []
+
+
+def _simple_status_statement() -> Any:
+    """Find the call by CallSid under its row lock (`FOR NO KEY UPDATE`, as call_states.lock),
+    log the callback for it, and move it to the status if Twilio's order allows
+    (call_states.ALLOWED_FROM): one statement, built once so SQLAlchemy compiles it once."""
+    if not _SIMPLE_STATUS_STATEMENT:
+        calls_table, events_table = table_of(Call), table_of(CallEvent)
+        target = (select(calls_table.c.id, calls_table.c.status)
+                  .where(calls_table.c.call_sid == bindparam("sid", type_=calls_table.c.call_sid.type))
+                  .with_for_update(key_share=True).cte("target"))
+        names = ["call_sid", "kind", "status", "sequence", "received_at", "params"]
+        logged = (insert(events_table)
+                  .from_select(["call_id", *names],
+                               select(target.c.id, *[bindparam(f"event_{name}", type_=events_table.c[name].type)
+                                                     for name in names]))
+                  .cte("logged"))
+        moved = (update(calls_table)
+                 .where(calls_table.c.id == target.c.id, target.c.status.in_(bindparam("allowed", expanding=True)))
+                 .values(status=bindparam("new_status", type_=calls_table.c.status.type),
+                         updated_at=bindparam("now", type_=calls_table.c.updated_at.type))
+                 .returning(calls_table.c.id).cte("moved"))
+        _SIMPLE_STATUS_STATEMENT.append(select(target.c.id).add_cte(logged).add_cte(moved))
+    return _SIMPLE_STATUS_STATEMENT[0]
+
+
+def apply_simple_status(session: Session, *, kind: str, params: Mapping[str, str]) -> bool:
+    """PostgreSQL: a status callback whose status changes nothing but the status
+    (SIMPLE_STATUSES), whole in one statement: the call found by CallSid under its row lock, the
+    callback logged (log_event), and the status applied forward only (call_states.advance). When
+    the session has not begun, that statement commits on its own (see `_autocommitting`): one
+    round trip in all. The session is not given the call (a session that may hold it takes
+    call_states.advance instead). False, and nothing written, for an unknown CallSid."""
+    sid = params.get("CallSid")
+    status = params.get("CallStatus") or ""
+    assert status in SIMPLE_STATUSES
+    if not sid:
+        return False
+    connection, _alone = _autocommitting(session)
+    values: dict[str, Any] = {f"event_{k}": v for k, v in _event_values(kind, params, None).items() if k != "call_id"}
+    values.update(sid=sid, allowed=list(call_states.ALLOWED_FROM[status]), new_status=status, now=clock.now())
+    return connection.execute(_simple_status_statement(), values).first() is not None
 
 
 def _call_insert(session: Session) -> Any:

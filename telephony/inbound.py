@@ -97,15 +97,15 @@ def _logged_call(session: Session, params: Mapping[str, str], kind: str) -> tupl
     """The webhook's call, its log line added; and whether it was read under its row lock."""
     # The call nearly always exists (its /twilio/voice opened it): found and locked in one
     # statement, as the status change needs it locked anyway.
-    call = call_states.lock_by_sid(session, call_sid=params.get("CallSid"))
-    locked = call is not None
-    if call is None:
-        call, created = calls.open_inbound(session, params=params)
-        if created:  # its /twilio/voice was lost (or spooled): identify now
-            _identify(session, call, params, ivr.get_config(session))
-            session.flush()
+    found = calls.find_and_log(session, kind=kind, params=params, call_sid=params.get("CallSid") or None, lock=True)
+    if found is not None:
+        return found, True
+    call, created = calls.open_inbound(session, params=params)
+    if created:  # its /twilio/voice was lost (or spooled): identify now
+        _identify(session, call, params, ivr.get_config(session))
+        session.flush()
     calls.log_event(session, kind=kind, params=params, call=call)
-    return call, locked
+    return call, False
 
 
 def menu(session: Session, *, params: Mapping[str, str], lang: str | None = None, default: str | None = None,
@@ -169,11 +169,10 @@ def _request_callback(session: Session, call: Call, *, due_in: int | None) -> No
 def wait(session: Session, *, params: Mapping[str, str], offer: bool = False) -> str:
     """POST /twilio/wait: the queue's wait URL (and the keys pressed at its offer). Position and
     estimated wait, hold music, and past the wait limit: 1 voicemail, 2 callback."""
-    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    call = calls.find_and_log(session, kind="wait", params=params, call_sid=params.get("CallSid") or None)
     config = ivr.get_config(session)
     if call is None:
         return ivr.wait_twiml(config, config.default_language, position=None, wait_seconds=None, offer_choices=False)
-    calls.log_event(session, kind="wait", params=params, call=call)
     digits = (params.get("Digits") or "").strip() if offer else ""
     if digits in ("1", "2"):
         # The caller's row before the queue entry's, the lock order every writer keeps (an
@@ -202,11 +201,10 @@ def wait(session: Session, *, params: Mapping[str, str], offer: bool = False) ->
 
 def queue_result(session: Session, *, params: Mapping[str, str]) -> str:
     """POST /twilio/queue-result: the caller left Twilio's queue (the Enqueue action)."""
-    call = calls.get_by_sid(session, call_sid=params.get("CallSid"))
+    call = calls.find_and_log(session, kind="queue-result", params=params, call_sid=params.get("CallSid") or None)
     config = ivr.get_config(session)
     if call is None:
         return ivr.voicemail_twiml(config, config.default_language)
-    calls.log_event(session, kind="queue-result", params=params, call=call)
     result = params.get("QueueResult") or ""
     if result in ("redirected", "bridged", "bridging-in-process"):
         return EMPTY  # the call is being connected elsewhere; this answer is ignored

@@ -30,13 +30,13 @@ def live_leg_of(session: Session, *, agent_id: int | None, besides: int | None =
 
 
 def mark_answered(session: Session, leg: Call) -> bool:
-    """The leg was answered: in-progress, unless its agent is on another live leg (the guard
-    the unique index backs when two answers race). False if refused. The caller holds the leg's
-    row lock in this transaction (call_states.lock, lock_by_sid), so `leg` is the row as it is."""
+    """The leg was answered: in-progress, unless its agent is on another live leg. False if
+    refused. The database is the guard (the partial unique index `uq_calls_agent_live_leg`: a
+    second live leg of one agent fails its UPDATE, inside a savepoint), so a race of two answers
+    and the plain case are one path, with no read beforehand. The caller holds the leg's row
+    lock in this transaction (call_states.lock, lock_by_sid), so `leg` is the row as it is."""
     if leg.status == "in-progress" or not call_states.can_move(leg.status, "in-progress"):
         return True  # already answered, or over: nothing to guard
-    if leg.agent_id is not None and live_leg_of(session, agent_id=leg.agent_id, besides=leg.id) is not None:
-        return False
     try:
         with session.begin_nested():
             call_states.advance(session, leg, "in-progress", locked=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -130,10 +130,50 @@ def get_presence(session: Session, *, user_id: int) -> AgentPresence:
 
 
 def lock_presence(session: Session, *, user_id: int) -> AgentPresence:
-    """The presence row under a row lock (a no-op inside SQLite's serialised writer)."""
-    get_presence(session, user_id=user_id)
-    stmt = select(AgentPresence).where(AgentPresence.user_id == user_id).with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+    """The presence row under a row lock (a no-op inside SQLite's serialised writer), made on
+    first use (get_presence): read once when it exists, as it nearly always does, with the
+    agent's site and team (core.directory), which the change it is locked for publishes to."""
+    presence = _lock_with_place(session, _LOCK_BY_USER, {"user_id": user_id})
+    if presence is None:
+        get_presence(session, user_id=user_id)
+        presence = _lock_with_place(session, _LOCK_BY_USER, {"user_id": user_id})
+        assert presence is not None
+    return presence
+
+
+def lock_presence_on_call(session: Session, *, call_id: int, user_id: int | None = None) -> AgentPresence | None:
+    """The presence of the agent on this call (of `user_id` only, when given), under its row
+    lock, read as lock_presence reads it; None if no agent is on it."""
+    if user_id is None:
+        return _lock_with_place(session, _LOCK_ON_CALL, {"call_id": call_id})
+    return _lock_with_place(session, _LOCK_USER_ON_CALL, {"call_id": call_id, "user_id": user_id})
+
+
+def _with_place(*conditions: Any) -> Any:
+    """A presence row meeting `conditions`, under its row lock, read with its agent's site and
+    team (core.directory), which `move` publishes the change to: one statement, built once per
+    shape (a statement built once is compiled and keyed once)."""
+    places = directory.user_places().subquery("place")
+    return (select(AgentPresence, places.c.site_id, places.c.team_id)
+            .join(places, places.c.user_id == AgentPresence.user_id)
+            .where(*conditions).limit(1)
+            .with_for_update(of=AgentPresence)
+            .execution_options(populate_existing=True))
+
+
+_LOCK_BY_USER = _with_place(AgentPresence.user_id == bindparam("user_id"))
+_LOCK_ON_CALL = _with_place(AgentPresence.current_call_id == bindparam("call_id"), AgentPresence.state == ON_CALL)
+_LOCK_USER_ON_CALL = _with_place(AgentPresence.current_call_id == bindparam("call_id"), AgentPresence.state == ON_CALL,
+                                 AgentPresence.user_id == bindparam("user_id"))
+
+
+def _lock_with_place(session: Session, statement: Any, values: dict[str, Any]) -> AgentPresence | None:
+    found = session.execute(statement, values).first()
+    if found is None:
+        return None
+    presence: AgentPresence = found[0]
+    remember_scope(session, presence.user_id, site_id=found.site_id, team_id=found.team_id)
+    return presence
 
 
 def presence_log(session: Session, *, user_id: int, start: datetime, end: datetime) -> list[PresenceLog]:
@@ -236,6 +276,6 @@ def _scope(session: Session, user_id: int) -> tuple[int | None, int | None]:
 __all__ = [
     "AGENT", "AGENT_STATES", "ROUTER", "STATES", "TRANSITIONS", "InvalidPresenceTransition", "NotReadyForCalls",
     "PresenceRefused", "allowed_targets", "announce_move", "before_available", "connect_router",
-    "get_presence", "lock_presence",
+    "get_presence", "lock_presence", "lock_presence_on_call",
     "move", "presence_log", "remember_scope", "set_presence",
 ]

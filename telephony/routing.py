@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, not_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -38,13 +39,10 @@ def enqueue(session: Session, *, call_id: int, skill_code: str, category: str, t
     if not 1 <= min_level <= 5:
         raise ValidationFailed("A minimum skill level is between 1 and 5.", field="min_level")
     begin_write(session)
-    existing = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call_id))
-    if existing is not None:
-        return existing
     now = clock.now()
     enqueued_at = min(waited_since, now) if waited_since is not None else now
     base = base_priority(category=category, tier=tier)
-    entry = QueueEntry(
+    values = dict(
         call_id=call_id, skill_code=skill_code, min_level=min_level, category=category, tier=tier or "normal",
         base_priority=base, enqueued_at=enqueued_at, queued_at=now, state="waiting", attempts=0,
         sort_key=sort_key(enqueued_at=enqueued_at, base=base,
@@ -52,8 +50,16 @@ def enqueue(session: Session, *, call_id: int, skill_code: str, category: str, t
         preferred_agent_id=preferred_agent_id if (tier or "normal") in PREFERRED_AGENT_TIERS else None,
         heard_at=now if heard else None,
     )
-    session.add(entry)
-    session.flush()
+    # Inserted unless the call has its entry already (a repeated webhook, or two racing): one
+    # statement, the new row read back by it.
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    entry = session.scalars(dialect_insert(QueueEntry).values(values)
+                            .on_conflict_do_nothing(index_elements=[QueueEntry.call_id])
+                            .returning(QueueEntry)).one_or_none()
+    if entry is None:
+        existing = session.scalar(select(QueueEntry).where(QueueEntry.call_id == call_id))
+        assert existing is not None  # entries are deleted only with their calls
+        return existing
     queue_changed(session, entry)
     if route_now:
         route(session)
@@ -349,10 +355,7 @@ def call_ended(session: Session, *, call_id: int, user_id: int | None = None) ->
 
 
 def _end_agent_call(session: Session, call_id: int, *, user_id: int | None = None) -> AgentPresence | None:
-    query = select(AgentPresence).where(AgentPresence.current_call_id == call_id, AgentPresence.state == ON_CALL)
-    if user_id is not None:
-        query = query.where(AgentPresence.user_id == user_id)
-    agent = session.scalars(query.with_for_update().execution_options(populate_existing=True)).first()
+    agent = presence_service.lock_presence_on_call(session, call_id=call_id, user_id=user_id)
     if agent is None:
         return None
     now = clock.now()

@@ -199,6 +199,20 @@ def hold_music_file() -> Response:
     return Response(content=hold_music(), media_type="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
 
+# Routes are matched in order, each tried at a cost (FastAPI's router, some microseconds a route):
+# the callbacks a call makes most often (five status and five conference callbacks, two recording
+# callbacks, of some eighteen webhooks) are tried first; the rest keep their order.
+_MOST_FREQUENT = ["/twilio/status", "/twilio/conference/events", "/twilio/recording"]
+
+
+def _match_rank(route: Any) -> int:
+    path = getattr(route, "path", None)
+    return _MOST_FREQUENT.index(path) if path in _MOST_FREQUENT else len(_MOST_FREQUENT)
+
+
+router.routes.sort(key=_match_rank)
+
+
 # Replaying what was spooled while the database was down ----------------------------------------
 
 def _replay_voice(session: Session, params: dict[str, str], query: dict[str, str]) -> None:

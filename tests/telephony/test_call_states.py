@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.db import session_scope, write_locked
 from telephony import bridge, call_states
-from telephony.models import Call
+from telephony.models import Call, CallEvent
 from tests.factories import fresh
 from tests.telephony.hub import new_call_sid
 
@@ -86,3 +86,23 @@ def test_transitions_are_data() -> None:
     assert "completed" not in call_states.ALLOWED_FROM["in-progress"]
     assert call_states.ALLOWED_FROM["queued"] == ()
     assert all(t not in call_states.ALLOWED_FROM[s] for t in call_states.TERMINAL for s in call_states.ALLOWED_FROM)
+
+
+def test_each_status_callback_is_logged_for_its_call_and_only_moves_forward(session, settings) -> None:
+    """A status that changes nothing but the status (initiated, ringing) is applied in the
+    callback's first statement on PostgreSQL: forward only, logged against the call either way,
+    and an unknown CallSid writes nothing."""
+    sid = new_call_sid()
+    call_id = _caller(session, sid)
+    for status in ("ringing", "initiated", "in-progress", "ringing", "queued"):
+        _status(sid, status)
+        current = fresh(session).get(Call, call_id)
+        assert current.status == ("ringing" if status in ("ringing", "initiated") and current.answered_at is None
+                                  else "in-progress"), (status, current.status)
+    assert current.updated_at is not None and current.answered_at is not None and current.ended_at is None
+    logged = session.execute(select(CallEvent.call_id, CallEvent.status).where(CallEvent.call_sid == sid)
+                             .order_by(CallEvent.id)).all()
+    assert logged == [(call_id, s) for s in ("ringing", "initiated", "in-progress", "ringing", "queued")]
+    unknown = new_call_sid()
+    _status(unknown, "ringing")
+    assert session.scalar(select(CallEvent.id).where(CallEvent.call_sid == unknown)) is None

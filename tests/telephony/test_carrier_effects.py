@@ -306,23 +306,22 @@ def test_an_answer_that_races_the_ring_tasks_row_is_taken_not_refused(client, si
     the time it inserts its own. Before, the insert's unique violation answered 409 and the
     carrier hung the agent's leg up: caller and agent never met (seen in the loopback deployment
     test). The answer now takes the ring task's row."""
-    from telephony import call_states
+    from telephony import calls
 
     available(session, hub.agent)
     sid = queued_call(sim)
     fresh(session)
     assert len(_agent_legs(session)) == 1  # the ring task's row, committed
-    real = call_states.lock_by_sid  # the answer finds its leg and locks it in one statement
+    real = calls.find_and_log  # the answer finds its leg, locks it and logs itself in one statement
     missed: list[str] = []
 
-    def not_yet(session_, *, call_sid):  # type: ignore[no-untyped-def]
-        found = real(session_, call_sid=call_sid)
-        if found is not None and found.leg == "agent" and not missed:
-            missed.append(call_sid)
-            return None  # the lookup ran before the ring task's commit
-        return found
+    def not_yet(session_, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["kind"] == "agent-answer" and not missed:
+            missed.append(kwargs["call_sid"])
+            return None  # the lookup ran before the ring task's commit: nothing found, nothing logged
+        return real(session_, **kwargs)
 
-    monkeypatch.setattr(call_states, "lock_by_sid", not_yet)
+    monkeypatch.setattr(calls, "find_and_log", not_yet)
     sim.phone(f"agent_{hub.agent.id}").answer()
     sim.pump()
     monkeypatch.undo()

@@ -27,52 +27,60 @@ from tests.telephony.hub import CALLER, Hub, available
 # transaction open, so each reads before and writes after in a unit of work of its own.
 # The wait URL notes that the caller is still in the queue (one UPDATE): the router offers no
 # caller silent too long before Twilio has been asked (docs/reconcile.md, "No ghost offers").
+# On PostgreSQL a webhook finds (and locks) its call and logs itself in one statement
+# (calls.find_and_log), and a status callback that changes nothing but the status (initiated,
+# ringing) is whole in that statement; so is a conference's start (its ConferenceSid noted) and
+# a participant's join (asked whether a control names them). The agent's answer reads the offer
+# and the agent's other live leg together, and the database's unique index alone keeps an agent
+# on one live call (no read before the answer's UPDATE). A presence row is locked with its
+# agent's site and team (the audience of the change), and a queue entry is inserted unless the
+# call has one (ON CONFLICT DO NOTHING), not looked for first.
 # Tunables are remembered per process for a few seconds (core.tunables): the call's first read
 # of them loads them, and so does the first after the clock has moved past the memory's TTL.
 EXPECTED: dict[str, dict[str, int]] = {
     "postgresql": {
         "/voice ringing": 6,
-        "/menu in-progress": 11,
-        "/wait in-progress": 4,
-        "/status (agent leg) initiated": 3,
-        "/status (agent leg) ringing": 3,
-        "/agent/answer in-progress": 24,
-        "/status (agent leg) in-progress": 2,
-        "/queue-result in-progress": 2,
-        "/conference in-progress": 10,
+        "/menu in-progress": 9,
+        "/wait in-progress": 3,
+        "/status (agent leg) initiated": 1,
+        "/status (agent leg) ringing": 1,
+        "/agent/answer in-progress": 19,
+        "/status (agent leg) in-progress": 1,
+        "/queue-result in-progress": 1,
+        "/conference in-progress": 5,
         "/recording in-progress": 3,
-        "/conference/events conference-start": 2,
-        "/conference/events participant-join": 2,
+        "/conference/events conference-start": 1,
+        "/conference/events participant-join": 1,
         "/conference/events participant-leave": 1,
         "/conference/events conference-end": 1,
         "/recording completed": 8,
-        "/status completed": 13,
-        "/status (agent leg) completed": 2,
+        "/status completed": 11,
+        "/status (agent leg) completed": 1,
     },
     "sqlite": {
         "/voice ringing": 9,
-        "/menu in-progress": 23,
+        "/menu in-progress": 22,
         "/wait in-progress": 5,
         "/status (agent leg) initiated": 4,
         "/status (agent leg) ringing": 4,
-        "/agent/answer in-progress": 26,
+        "/agent/answer in-progress": 22,
         "/status (agent leg) in-progress": 3,
         "/queue-result in-progress": 3,
-        "/conference in-progress": 12,
+        "/conference in-progress": 8,
         "/recording in-progress": 4,
         "/conference/events conference-start": 3,
         "/conference/events participant-join": 3,
         "/conference/events participant-leave": 2,
         "/conference/events conference-end": 2,
         "/recording completed": 9,
-        "/status completed": 14,
+        "/status completed": 13,
         "/status (agent leg) completed": 3,
     },
 }
 # Where the agent's phone hangs up first, what differs from the caller hanging up.
 AGENT_HANGS_UP: dict[str, dict[str, int]] = {
-    "postgresql": {"/conference/done in-progress": 15, "/status (agent leg) completed": 5, "/status completed": 8},
-    "sqlite": {"/conference/done in-progress": 19, "/status (agent leg) completed": 6, "/status completed": 9},
+    "postgresql": {"/conference/done in-progress": 13, "/status (agent leg) completed": 4, "/status completed": 7},
+    "sqlite": {"/conference/done in-progress": 18, "/status (agent leg) completed": 6, "/status completed": 9},
 }
 # The event parameter that names what a callback reports, in the order looked for.
 EVENT_PARAMS = ("StatusCallbackEvent", "RecordingStatus", "CallStatus")
