@@ -24,6 +24,7 @@ from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recor
 __all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
            "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
            "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
+           "last_webhook",
            "recording_to_check", "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
@@ -60,9 +61,15 @@ def apply_status(session: Session, call: Call, params: Mapping[str, str]) -> Non
     bridge.on_status(session, params=params)
 
 
+def last_webhook(call_id: Any) -> Any:
+    """When the last webhook about a call came (a scalar subquery; `call_id` may be a column, to
+    read it beside the call's own columns in one statement)."""
+    return select(func.max(CallEvent.received_at)).where(CallEvent.call_id == call_id).scalar_subquery()
+
+
 def last_sign_of_life(session: Session, call: Call) -> datetime:
     """The latest of: its last webhook, its last change, its last check at Twilio."""
-    heard = session.scalar(select(func.max(CallEvent.received_at)).where(CallEvent.call_id == call.id))
+    heard = session.scalar(select(last_webhook(call.id)))
     return max(t for t in (heard, call.updated_at, call.last_checked_at, call.started_at) if t is not None)
 
 
