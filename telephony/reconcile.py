@@ -214,9 +214,29 @@ def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: i
              .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at <= now - after,
                     QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.LIVE)),
                     or_(leg.c.last_checked_at.is_(None), leg.c.last_checked_at <= Call.bridged_at),
+                    ~_joined_together(Call.id, Call.call_sid, leg.c.call_sid),
                     *((Call.id == call_id,) if call_id is not None else ()))
              .limit(limit))
     return list(session.scalars(query))
+
+
+def _joined_together(call_id: Any, caller_sid: Any, leg_sid: Any) -> Any:
+    """Whether Twilio reported the caller joining the very conference their agent's leg joined
+    (the same ConferenceSid in both participant-joins): then the caller did not join a new, empty
+    one, and their agent needs no question. Had the agent left first, their conference would have
+    ended (endConferenceOnExit) and the caller's join would start another, with a ConferenceSid
+    of its own; an agent who leaves later ends the caller's conference, whose `<Dial>` action
+    then tells the hub (conference_done), as the leg's `completed` does. A join not reported
+    (its webhook lost) leaves the question to Twilio, as before."""
+    caller_join, agent_join = CallEvent.__table__.alias("caller_join"), CallEvent.__table__.alias("agent_join")
+    return (select(caller_join.c.id)
+            .join(agent_join, (agent_join.c.call_id == caller_join.c.call_id) & (agent_join.c.kind == "conference")
+                  & (agent_join.c.status == "participant-join") & (agent_join.c.call_sid == leg_sid)
+                  & (agent_join.c.params["ConferenceSid"].as_string()
+                     == caller_join.c.params["ConferenceSid"].as_string()))
+            .where(caller_join.c.call_id == call_id, caller_join.c.kind == "conference",
+                   caller_join.c.status == "participant-join", caller_join.c.call_sid == caller_sid)
+            .exists())
 
 
 def agent_to_confirm(session: Session, *, call_id: int) -> tuple[int, str] | None:
