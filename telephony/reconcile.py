@@ -21,7 +21,7 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
-__all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
+__all__ = ["ALONE_GRACE", "GRACE", "UNCONFIRMED_WINDOW", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
            "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
            "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
            "last_webhook",
@@ -36,6 +36,10 @@ _RINGING = ("queued", "initiated", "ringing")
 # a caller unheard of for this long as alone, or their agent as due for a question: a little
 # less, so a check run a moment early still finds them.
 ALONE_GRACE = timedelta(seconds=bridge.ALONE_CHECK_SECONDS - 1)
+# How long after the move-in the repair sweep stands in for that check of the agent (its task
+# lost): a dozen of its passes. Later, an agent's leg that ended unheard is found by its silence
+# (silent_calls); the bound keeps the sweep from weighing every call on the floor each pass.
+UNCONFIRMED_WINDOW = timedelta(minutes=2)
 
 
 def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
@@ -204,9 +208,11 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
 def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: int = 100, call_id: int | None = None,
                       after: timedelta = ALONE_GRACE) -> list[int]:
     """Callers moved in to their agent more than `after` ago whose agent's leg is live as far as
-    the hub knows but has not been asked about at Twilio since (only `call_id`, when given). An
-    agent who hung up during the caller's "connecting" sentence left the caller to join a new,
-    empty conference; when that leg's `completed` was lost as well, nothing else tells the hub."""
+    the hub knows but has not been asked about at Twilio since, and whose joining the agent's
+    conference Twilio has not reported (only `call_id`, when given; else those moved in within
+    UNCONFIRMED_WINDOW). An agent who hung up during the caller's "connecting" sentence left the
+    caller to join a new, empty conference; when that leg's `completed` was lost as well, nothing
+    else tells the hub."""
     now = now or clock.now()
     leg = Call.__table__.alias("leg")
     query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
@@ -215,7 +221,7 @@ def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: i
                     QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.LIVE)),
                     or_(leg.c.last_checked_at.is_(None), leg.c.last_checked_at <= Call.bridged_at),
                     ~_joined_together(Call.id, Call.call_sid, leg.c.call_sid),
-                    *((Call.id == call_id,) if call_id is not None else ()))
+                    (Call.id == call_id) if call_id is not None else (Call.bridged_at > now - UNCONFIRMED_WINDOW))
              .limit(limit))
     return list(session.scalars(query))
 

@@ -237,3 +237,33 @@ def test_a_caller_moved_in_to_an_agent_who_is_there_is_left_talking(
     caller = sim.call(sid)
     assert caller.waiting == "conference" and len(sim.conferences[caller.conference].participants) == 2
     assert sim.heard(sid).count(RECONNECT_ZH) == 0
+
+
+def test_a_caller_left_alone_past_the_repair_sweeps_window_is_found_by_the_agents_silence(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The check and every repair pass within UNCONFIRMED_WINDOW lost (beat down for minutes): the
+    repair sweep no longer weighs that caller, but the reconcile sweep finds the agent's leg
+    silent for HOTLINE_RECONCILE_IN_CALL_SECONDS, learns from Twilio that it ended, and the
+    caller is sent back to the queue."""
+    from telephony import reconcile
+    from telephony.tasks import reconcile_sweep
+
+    sid, leg_sid = _alone_and_unheard_of(sim, hub, session, lost_tasks)
+    fresh(session)
+    caller_id = session.scalar(select(Call.id).where(Call.call_sid == sid))
+    fresh(session)
+    sim.advance(ALONE_CHECK_SECONDS - 3)
+    assert reconcile.unconfirmed_joins(fresh(session)) == [caller_id]  # the repair sweep would ask now
+    fresh(session)
+    sim.advance(reconcile.UNCONFIRMED_WINDOW.total_seconds())
+    assert reconcile.unconfirmed_joins(fresh(session)) == []
+    fresh(session)
+    sim.advance(240)
+    lost_tasks.lost.clear()
+    with lost_tasks.dropping("telephony.rescue_if_alone"):  # kept, to run when its countdown is over
+        assert reconcile_sweep() >= 1
+    [check] = lost_tasks.lost  # scheduled by the leg's end, learnt from Twilio
+    sim.advance(ALONE_CHECK_SECONDS)
+    check()
+    _back_in_the_queue(sim, session, sid)
+    _agent_leg_ended(session, leg_sid)
