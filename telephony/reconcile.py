@@ -21,7 +21,8 @@ from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
-__all__ = ["ALONE_GRACE", "GRACE", "UNCONFIRMED_WINDOW", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
+__all__ = ["ALONE_GRACE", "GRACE", "UNCONFIRMED_WINDOW", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm",
+           "apply_agent_answer",
            "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
            "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
            "last_webhook",
