@@ -409,6 +409,10 @@ def end_offer_legs(session: Session, *, offer_id: int) -> int:
 
 # What a lost task left undone: each effect not done, and not claimed (or its claim lapsed) ------
 
+# Built once (an alias's columns are made on first use, some milliseconds for the calls table).
+_LEG, _CALLER = table_of(Call).alias("leg"), table_of(Call).alias("caller")
+
+
 def lost_rings(session: Session, *, now: datetime | None = None) -> list[int]:
     """Live offers whose agent was never rung: the ring task was lost, or its worker died
     holding the claim."""
@@ -423,7 +427,7 @@ def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]
     """Answered calls whose caller was never moved to the agent (connect_caller was lost, or its
     worker died holding the claim)."""
     now = now or clock.now()
-    leg = table_of(Call).alias("leg")
+    leg = _LEG
     query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
              .join(Offer, Offer.id == Call.offer_id)
              .join(leg, (leg.c.offer_id == Offer.id) & (leg.c.leg == "agent") & (leg.c.status == "in-progress"))
@@ -441,7 +445,7 @@ def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]
     hung up from the desk; and no worker holds their hang-up (a hang-up whose callback was lost
     is asked for again once its claim lapses)."""
     now = now or clock.now()
-    caller = table_of(Call).alias("caller")
+    caller = _CALLER
     over = ("withdrawn", "expired", "declined")
     query = (select(Call.id).outerjoin(caller, caller.c.id == Call.parent_call_id)
              .outerjoin(Offer, Offer.id == Call.offer_id)

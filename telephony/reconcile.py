@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.config import get_settings
+from core.db import table_of
 from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
@@ -41,6 +42,12 @@ ALONE_GRACE = timedelta(seconds=bridge.ALONE_CHECK_SECONDS - 1)
 # lost): a dozen of its passes. Later, an agent's leg that ended unheard is found by its silence
 # (silent_calls); the bound keeps the sweep from weighing every call on the floor each pass.
 UNCONFIRMED_WINDOW = timedelta(minutes=2)
+
+
+# Aliases built once: an alias's column collection is made on first use, some milliseconds for
+# the calls table, which the per-call check (rescue_if_alone) paid on every run.
+_LEG = table_of(Call).alias("leg")
+_CALLER_JOIN, _AGENT_JOIN = table_of(CallEvent).alias("caller_join"), table_of(CallEvent).alias("agent_join")
 
 
 def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
@@ -188,7 +195,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
     caller since (the conference's end reached nobody, or the caller joined after the agent
     left); only `call_id`, when given (the check a leg's end schedules)."""
     now = now or clock.now()
-    leg = Call.__table__.alias("leg")
+    leg = _LEG
     rows = session.execute(
         select(Call.id, Call.updated_at, leg.c.ended_at)
         .join(QueueEntry, QueueEntry.call_id == Call.id)
@@ -215,7 +222,7 @@ def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: i
     caller to join a new, empty conference; when that leg's `completed` was lost as well, nothing
     else tells the hub."""
     now = now or clock.now()
-    leg = Call.__table__.alias("leg")
+    leg = _LEG
     query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
              .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
              .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at <= now - after,
@@ -235,7 +242,7 @@ def _joined_together(call_id: Any, caller_sid: Any, leg_sid: Any) -> Any:
     of its own; an agent who leaves later ends the caller's conference, whose `<Dial>` action
     then tells the hub (conference_done), as the leg's `completed` does. A join not reported
     (its webhook lost) leaves the question to Twilio, as before."""
-    caller_join, agent_join = CallEvent.__table__.alias("caller_join"), CallEvent.__table__.alias("agent_join")
+    caller_join, agent_join = _CALLER_JOIN, _AGENT_JOIN
     return (select(caller_join.c.id)
             .join(agent_join, (agent_join.c.call_id == caller_join.c.call_id) & (agent_join.c.kind == "conference")
                   & (agent_join.c.status == "participant-join") & (agent_join.c.call_sid == leg_sid)
