@@ -154,7 +154,7 @@ def _rung(session: Session, order: RingOrder, sid: str) -> tuple[int | None, boo
     """Record the leg Twilio made, under the queue entry's lock (the one every change of the
     offer takes): if the offer was withdrawn, timed out or declined, or the caller left, while
     Twilio was asked, the leg is hung up at once; nobody's phone rings for a call that is gone.
-    Three statements: the leg's row, the entry's lock, the offer's and the caller's state.
+    Two statements: the leg's row, then the entry's lock with the offer's and caller's state.
     Returns the live leg's id (or None), and whether the leg could not be written at all (its
     caller's row is gone)."""
     # The leg's row before the entry's lock: the lock order every writer keeps (the leg, the
@@ -167,9 +167,10 @@ def _rung(session: Session, order: RingOrder, sid: str) -> tuple[int | None, boo
         session.rollback()
         log.warning("offer %s: its caller is gone; leg %s hung up", order.offer_id, sid)
         return None, True
-    lock_entry(session, QueueEntry.id == order.entry_id)
-    state = session.execute(select(Offer.state, Call.status).join(Call, Call.id == Offer.call_id)
-                            .where(Offer.id == order.offer_id)).first()
+    # The entry's lock and the offer's and caller's state as it holds them, in one statement.
+    state = session.execute(select(Offer.state, Call.status).select_from(QueueEntry)
+                            .join(Offer, Offer.id == order.offer_id).join(Call, Call.id == Offer.call_id)
+                            .where(QueueEntry.id == order.entry_id).with_for_update(of=QueueEntry)).first()
     if state is not None and state.state in ("pending", "accepted") and state.status not in TERMINAL_STATUSES:
         return leg_id, False
     log.info("offer %s is %s since the agent was rung: leg %s hung up", order.offer_id,
@@ -220,24 +221,27 @@ def claim_connect(session: Session, *, call_id: int) -> tuple[str, int] | None:
     """Claim moving an answered caller into their agent's conference, for CONNECT_LEASE
     (committed at once): the caller's CallSid and the offer answered, or None if there is
     nothing to do or another worker holds it. The claim is the answered offer's: a caller sent
-    back to the queue is moved in again under their next offer. The claim's one statement
-    checks what bridge.agent_leg_of does: the caller's entry is connected, their offer accepted
-    and its agent's leg live."""
-    caller = session.get(Call, call_id)
-    order = None
-    if caller is not None and caller.bridged_at is None and not caller.is_terminal and caller.offer_id is not None:
-        now = clock.now()
-        connected = select(QueueEntry.id).where(QueueEntry.call_id == call_id, QueueEntry.state == "connected")
-        live_leg = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent", Call.status == "in-progress")
-        claimed = affected_rows(session.execute(
-            update(Offer).where(Offer.id == caller.offer_id, Offer.state == "accepted",
-                                or_(Offer.connect_claimed_at.is_(None),
-                                    Offer.connect_claimed_at <= now - CONNECT_LEASE),
-                                connected.exists(), live_leg.exists())
-            .values(connect_claimed_at=now).execution_options(synchronize_session=False)))
-        order = (caller.call_sid, caller.offer_id) if claimed else None
+    back to the queue is moved in again under their next offer. One statement, which checks the
+    caller (live, not yet moved in) and what bridge.agent_leg_of does: the caller's entry is
+    connected, their offer accepted and its agent's leg live."""
+    now = clock.now()
+    waiting = select(_CALLER.c.id).where(_CALLER.c.id == call_id, _CALLER.c.offer_id == Offer.id,
+                                         _CALLER.c.bridged_at.is_(None),
+                                         _CALLER.c.status.not_in(tuple(TERMINAL_STATUSES)))
+    connected = select(QueueEntry.id).where(QueueEntry.call_id == call_id, QueueEntry.state == "connected")
+    live_leg = select(_LEG.c.id).where(_LEG.c.offer_id == Offer.id, _LEG.c.leg == "agent",
+                                       _LEG.c.status == "in-progress")
+    # The caller's CallSid comes back through a subquery (SQLite returns only the updated table's
+    # columns from an UPDATE ... FROM).
+    caller_sid = select(_CALLER.c.call_sid).where(_CALLER.c.id == Offer.call_id).scalar_subquery()
+    claimed = session.execute(
+        update(Offer).where(Offer.call_id == call_id, Offer.state == "accepted",
+                            or_(Offer.connect_claimed_at.is_(None), Offer.connect_claimed_at <= now - CONNECT_LEASE),
+                            waiting.exists(), connected.exists(), live_leg.exists())
+        .values(connect_claimed_at=now).returning(caller_sid, Offer.id)
+        .execution_options(synchronize_session=False)).first()
     session.commit()
-    return order
+    return (claimed[0], claimed[1]) if claimed is not None else None
 
 
 def connect_caller(session: Session, *, call_id: int) -> bool:
@@ -245,17 +249,15 @@ def connect_caller(session: Session, *, call_id: int) -> bool:
     Nothing if the caller is no longer connected to a live agent leg (the agent left first: the
     caller stays in the queue). A caller who has gone meanwhile, or whom Twilio cannot move,
     ends the agent's leg instead. A retryable failure gives the claim back and raises (the task
-    retries; the sweep too)."""
-    caller = session.get(Call, call_id)
-    if caller is None or caller.bridged_at is not None:
-        session.commit()
-        return False
-    if caller.is_terminal:
-        session.commit()
-        _end_agent_legs(session, call_id)
-        return False
+    retries; the sweep too). The usual case is the claim's one statement; the caller is read
+    only when there is nothing to claim."""
     order = claim_connect(session, call_id=call_id)
     if order is None:
+        caller = session.get(Call, call_id)
+        terminal = caller is not None and caller.bridged_at is None and caller.is_terminal
+        session.commit()
+        if terminal:
+            _end_agent_legs(session, call_id)
         return False
     sid, offer_id = order
     try:

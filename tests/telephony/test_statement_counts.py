@@ -78,15 +78,16 @@ AGENT_HANGS_UP: dict[str, dict[str, int]] = {
 }
 # The worker's tasks of the same call (run eagerly here, each counted apart from the webhook that
 # enqueued it). Ringing the agent: the claim returns the offer, one read gives the caller and
-# their last webhook; after Twilio answers, the leg's row, the entry's lock, the offer's and the
-# caller's state. Moving the caller in: the caller, the claim (which checks the agent's leg).
+# their last webhook; after Twilio answers, the leg's row, then the entry's lock with the offer's
+# and the caller's state. Moving the caller in: the claim, which checks the caller and the agent's
+# leg and returns the caller's CallSid.
 # The check for a caller left alone: one look at who is unconfirmed, one at who is stranded, in one
 # session when nobody is to be asked about. (Run eagerly here at once; on a worker it runs a few
 # seconds on, and finds the caller's and the agent's joins to the same conference reported, so it
 # still asks Twilio nothing.) (The recording's copy is telephony.recordings' own, left out here.)
 TASKS: dict[str, dict[str, int]] = {
-    "postgresql": {"task ring_agent": 5, "task connect_caller": 2, "task rescue_if_alone": 2},
-    "sqlite": {"task ring_agent": 7, "task connect_caller": 3, "task rescue_if_alone": 3},
+    "postgresql": {"task ring_agent": 4, "task connect_caller": 1, "task rescue_if_alone": 2},
+    "sqlite": {"task ring_agent": 6, "task connect_caller": 2, "task rescue_if_alone": 3},
 }
 TASKS_AGENT_HANGS_UP: dict[str, dict[str, int]] = {"postgresql": {}, "sqlite": {}}
 # The event parameter that names what a callback reports, in the order looked for.
