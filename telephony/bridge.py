@@ -360,7 +360,7 @@ def _close_access(session: Session, caller: Call, leg: Call) -> None:
 def caller_ended(session: Session, *, call: Call) -> None:
     """The caller's leg finished: the router learns (queued → abandoned, offered → withdrawn,
     connected → wrap-up) and an agent phone still ringing for it is stopped."""
-    from telephony import carrier_effects, controls
+    from telephony import controls
 
     # The call's open controls, read once under its row lock (taken by on_status): a warm
     # transfer to a queue, and the holds, pauses and monitors that end with the call.
@@ -370,7 +370,7 @@ def caller_ended(session: Session, *, call: Call) -> None:
     # A hold, pause or monitor still open ends with the call (its hold time stops here).
     controls.close_ended(session, call=call, transfers=False, opened=opened)
     # A leg in the conference the caller joined ends with it (endConferenceOnExit): not hung up.
-    for leg_id in carrier_effects.legs_to_hang_up(session, caller=call):
+    for leg_id in calls.legs_to_hang_up(session, caller=call):
         enqueue_named(session, "telephony.end_leg", leg_id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)

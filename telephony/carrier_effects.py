@@ -31,13 +31,13 @@ from telephony.controls import conference_key
 from telephony.gateway import GatewayError, get_gateway
 from telephony.ivr import webhook_url
 from telephony.legs import agent_identity
-from telephony.models import TERMINAL_STATUSES, Call, CallEvent, Offer, QueueEntry
+from telephony.models import TERMINAL_STATUSES, Call, Offer, QueueEntry
 from telephony.offers import lock_entry
 from telephony.reconcile import GRACE
 
 __all__ = ["CONNECT_LEASE", "HANGUP_LEASE", "RING_LEASE", "RingOrder", "claim_connect", "claim_hangup", "claim_ring",
            "connect_caller", "end_leg", "end_offer_legs", "leave_conference", "lost_connects", "lost_leg_ends",
-           "legs_to_hang_up", "lost_rings", "release_hangup", "ring_agent"]
+           "lost_rings", "release_hangup", "ring_agent"]
 
 log = logging.getLogger("hotline.telephony.carrier_effects")
 
@@ -320,25 +320,6 @@ def _hangup_free(now: datetime) -> ColumnElement[bool]:
                Call.hangup_claimed_at < Call.answered_at)
 
 
-def legs_to_hang_up(session: Session, *, caller: Call) -> list[int]:
-    """The legs of a caller who has just ended (bridge.caller_ended) that the hub must hang up:
-    every leg still live here but an agent's leg in the conference the caller joined after that
-    leg answered (the caller's participant-join, logged with the caller's CallSid, came after
-    the agent answered). The caller joins with endConferenceOnExit, so their leaving ends that
-    conference, the agent's `<Dial>` with it and then the agent's call (nothing follows the
-    `<Dial>`): Twilio ends the leg by itself and its status callback ends it here, as a REST
-    hang-up would only find it ended (21220). A leg still ringing, or answered while the caller
-    never reached its conference (they hung up during the "connecting" sentence), is hung up.
-    Should the leg's end not arrive, the repair sweep hangs it up (lost_leg_ends) once the
-    caller has been over for GRACE. One statement."""
-    joined = select(CallEvent.id).where(CallEvent.call_id == caller.id, CallEvent.kind == "conference",
-                                        CallEvent.status == "participant-join", CallEvent.call_sid == caller.call_sid,
-                                        CallEvent.received_at >= Call.answered_at)
-    in_conference = (Call.leg == "agent") & Call.answered_at.is_not(None) & joined.exists()
-    return list(session.scalars(select(Call.id).where(Call.parent_call_id == caller.id,
-                                                      Call.status.not_in(TERMINAL_STATUSES), ~in_conference)))
-
-
 def end_leg(session: Session, *, leg_id: int) -> bool:
     """Hang up a leg at Twilio, once; its status callback then ends it here. A leg Twilio says
     had already ended is asked about and ended as its lost callback would have; any other
@@ -443,7 +424,7 @@ def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]
 def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]:
     """Agent legs still live at Twilio's last word though they should have been ended: their
     caller has been over for GRACE (a leg in the caller's conference ends with it by itself, and
-    is not hung up meanwhile: legs_to_hang_up), their offer is over unanswered, or their agent
+    is not hung up meanwhile: calls.legs_to_hang_up), their offer is over unanswered, or their agent
     hung up from the desk; and no worker holds their hang-up (a hang-up whose callback was lost
     is asked for again once its claim lapses)."""
     now = now or clock.now()
