@@ -388,8 +388,8 @@ def caller_ended(session: Session, *, call: Call) -> None:
     routing.call_ended(session, call_id=call.id)
     # A hold, pause or monitor still open ends with the call (its hold time stops here).
     controls.close_ended(session, call=call, transfers=False, opened=opened)
-    for leg_id in session.scalars(select(Call.id).where(Call.parent_call_id == call.id,
-                                                        Call.status.not_in(TERMINAL_STATUSES))):
+    # A leg in the conference the caller joined ends with it (endConferenceOnExit): not hung up.
+    for leg_id in calls.legs_to_hang_up(session, caller=call):
         enqueue_named(session, "telephony.end_leg", leg_id)
     publish(session, "call.ended", {"call_id": call.id, "ticket_id": call.ticket_id, "status": call.status},
             site_id=call.site_id)

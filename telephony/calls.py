@@ -20,8 +20,8 @@ from telephony.models import Call, CallEvent
 from tickets.customers import caller_match, identify_by_index
 
 __all__ = ["PERSONAL_PARAMS", "SIMPLE_STATUSES", "advance_status", "agent_legs", "apply_simple_status",
-           "caller_index", "caller_values", "find_and_log", "get", "get_by_sid", "log_event", "log_event_for",
-           "move_to_ticket", "open_inbound", "sanitize"]
+           "caller_index", "caller_values", "find_and_log", "get", "get_by_sid", "legs_to_hang_up", "log_event",
+           "log_event_for", "move_to_ticket", "open_inbound", "sanitize"]
 
 log = logging.getLogger("hotline.telephony.calls")
 
@@ -73,6 +73,25 @@ def move_to_ticket(session: Session, *, call_sid: str, ticket_id: int) -> None:
 
 def agent_legs(session: Session, *, call_id: int) -> list[Call]:
     return list(session.scalars(select(Call).where(Call.parent_call_id == call_id).order_by(Call.id)))
+
+
+def legs_to_hang_up(session: Session, *, caller: Call) -> list[int]:
+    """The legs of a caller who has just ended (bridge.caller_ended) that the hub must hang up:
+    every leg still live here but an agent's leg in the conference the caller joined after that
+    leg answered (the caller's participant-join, logged with the caller's CallSid, came after
+    the agent answered). The caller joins with endConferenceOnExit, so their leaving ends that
+    conference, the agent's `<Dial>` with it and then the agent's call (nothing follows the
+    `<Dial>`): Twilio ends the leg by itself and its status callback ends it here, as a REST
+    hang-up would only find it ended (21220). A leg still ringing, or answered while the caller
+    never reached its conference (they hung up during the "connecting" sentence), is hung up.
+    Should the leg's end not arrive, the repair sweep hangs it up (carrier_effects.lost_leg_ends)
+    once the caller has been over for GRACE. One statement."""
+    joined = select(CallEvent.id).where(CallEvent.call_id == caller.id, CallEvent.kind == "conference",
+                                        CallEvent.status == "participant-join", CallEvent.call_sid == caller.call_sid,
+                                        CallEvent.received_at >= Call.answered_at)
+    in_conference = (Call.leg == "agent") & Call.answered_at.is_not(None) & joined.exists()
+    live = Call.status.not_in(tuple(call_states.TERMINAL))
+    return list(session.scalars(select(Call.id).where(Call.parent_call_id == caller.id, live, ~in_conference)))
 
 
 def log_event(session: Session, *, kind: str, params: Mapping[str, Any], call: Call | None) -> None:

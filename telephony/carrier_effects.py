@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +55,8 @@ _RINGING = ("queued", "initiated", "ringing")
 
 @dataclass(frozen=True)
 class RingOrder:
-    """What the worker that claimed an offer's ring asks Twilio for."""
+    """What the worker that claimed an offer's ring asks Twilio for, and what it writes after:
+    the offer's queue entry (locked then) and the caller's details the agent's leg carries."""
 
     offer_id: int
     user_id: int
@@ -62,36 +65,51 @@ class RingOrder:
     from_: str
     ring_for: int
     check_caller: bool  # the caller has been silent too long: ask Twilio whether they are there
+    entry_id: int = 0
+    details: tuple[tuple[str, object], ...] = ()  # (column, value) the leg copies from the caller
+
+
+# What the agent's leg copies from its caller's row; read with the claim.
+_LEG_DETAILS = ("language", "site_id", "ticket_id", "customer_id")
 
 
 def claim_ring(session: Session, *, offer_id: int) -> RingOrder | None:
     """Claim ringing the agent of a live offer not yet rung, for RING_LEASE (committed at once):
-    None if the offer is over, already rung, its caller gone, or another worker holds it."""
+    None if the offer is over, already rung, its caller gone, or another worker holds it. Two
+    statements: the claim returns the offer's columns, one read gives the caller's and their
+    last webhook's time."""
     now = clock.now()
     rung = select(Call.id).where(Call.offer_id == Offer.id, Call.leg == "agent").exists()
-    claimed = affected_rows(session.execute(
+    claimed = session.execute(
         update(Offer).where(Offer.id == offer_id, Offer.state == "pending", Offer.expires_at > now, ~rung,
                             or_(Offer.ring_claimed_at.is_(None), Offer.ring_claimed_at <= now - RING_LEASE))
-        .values(ring_claimed_at=now).execution_options(synchronize_session=False)))
-    offer = session.get(Offer, offer_id, populate_existing=True) if claimed else None
-    caller = session.get(Call, offer.call_id) if offer is not None else None
+        .values(ring_claimed_at=now).returning(Offer.user_id, Offer.call_id, Offer.entry_id, Offer.expires_at)
+        .execution_options(synchronize_session=False)).first()
+    caller = session.execute(
+        select(Call.call_sid, Call.status, Call.to_number, Call.updated_at, Call.last_checked_at, Call.started_at,
+               reconcile.last_webhook(Call.id).label("heard"), *(getattr(Call, name) for name in _LEG_DETAILS))
+        .where(Call.id == claimed.call_id)).first() if claimed is not None else None
     order = None
-    if offer is not None and caller is not None and not caller.is_terminal:
-        silent = now - reconcile.last_sign_of_life(session, caller) > timedelta(
-            seconds=get_settings().queue_alive_seconds)
-        order = RingOrder(offer_id=offer_id, user_id=offer.user_id, caller_id=caller.id, caller_sid=caller.call_sid,
+    if claimed is not None and caller is not None and caller.status not in TERMINAL_STATUSES:
+        last_sign = max(t for t in (caller.heard, caller.updated_at, caller.last_checked_at, caller.started_at)
+                        if t is not None)
+        silent = now - last_sign > timedelta(seconds=get_settings().queue_alive_seconds)
+        order = RingOrder(offer_id=offer_id, user_id=claimed.user_id, caller_id=claimed.call_id,
+                          caller_sid=caller.call_sid,
                           from_=caller.to_number or get_settings().twilio_caller_id or "hotline",
-                          ring_for=max(5, int((offer.expires_at - now).total_seconds())), check_caller=silent)
+                          ring_for=max(5, int((claimed.expires_at - now).total_seconds())), check_caller=silent,
+                          entry_id=claimed.entry_id,
+                          details=tuple((name, getattr(caller, name)) for name in _LEG_DETAILS))
     session.commit()
     return order
 
 
-def ring_agent(session: Session, *, offer_id: int) -> Call | None:
+def ring_agent(session: Session, *, offer_id: int) -> int | None:
     """Ring the offered agent's browser phone, once (the ring task runs this after the offer
     commits; the repair sweep when the task was lost). A caller silent longer than
     HOTLINE_QUEUE_ALIVE_SECONDS is asked about first: one Twilio says has hung up is ended as
     their callback would have, the offer is withdrawn with it, and the agent is never rung (nor
-    set away for not answering). Returns the agent's leg, or None."""
+    set away for not answering). Returns the agent's leg's id, or None."""
     order = claim_ring(session, offer_id=offer_id)
     if order is None:
         return None
@@ -113,11 +131,11 @@ def ring_agent(session: Session, *, offer_id: int) -> Call | None:
     except GatewayError as exc:
         _ring_failed(session, order, exc)
         return None
-    leg, orphan = _rung(session, order, sid)
+    leg_id, orphan = _rung(session, order, sid)
     session.commit()
     if orphan:
         _hang_up_unrecorded(sid)  # its caller's row is gone: nothing to write the leg against
-    return leg
+    return leg_id
 
 
 def _ring_failed(session: Session, order: RingOrder, exc: GatewayError) -> None:
@@ -132,59 +150,61 @@ def _ring_failed(session: Session, order: RingOrder, exc: GatewayError) -> None:
     session.commit()
 
 
-def _rung(session: Session, order: RingOrder, sid: str) -> tuple[Call | None, bool]:
+def _rung(session: Session, order: RingOrder, sid: str) -> tuple[int | None, bool]:
     """Record the leg Twilio made, under the queue entry's lock (the one every change of the
     offer takes): if the offer was withdrawn, timed out or declined, or the caller left, while
     Twilio was asked, the leg is hung up at once; nobody's phone rings for a call that is gone.
-    Returns the live leg (or None), and whether the leg could not be written at all."""
-    caller = session.get(Call, order.caller_id, populate_existing=True)
-    if caller is None:
-        log.warning("offer %s: its caller is gone; leg %s hung up", order.offer_id, sid)
-        return None, True
+    Two statements: the leg's row, then the entry's lock with the offer's and caller's state.
+    Returns the live leg's id (or None), and whether the leg could not be written at all (its
+    caller's row is gone)."""
     # The leg's row before the entry's lock: the lock order every writer keeps (the leg, the
     # caller, the queue entry; bridge.agent_answered). The agent's answer may have written the
     # leg and not committed yet; waiting for it while holding the entry, which the answer
     # locks next, was a deadlock on PostgreSQL (seen in the loopback deployment test).
-    leg = _leg_row(session, order, caller, sid)
-    offer = session.get(Offer, order.offer_id)
-    if offer is not None:
-        lock_entry(session, QueueEntry.id == offer.entry_id)
-        session.refresh(offer)
-        session.refresh(caller)
-    if offer is not None and offer.state in ("pending", "accepted") and not caller.is_terminal:
-        bridge.open_offer_access(session, offer)
-        return leg, False
+    try:
+        leg_id = _leg_row(session, order, sid)
+    except IntegrityError:  # the caller's row is gone (the leg's parent): nothing to write it against
+        session.rollback()
+        log.warning("offer %s: its caller is gone; leg %s hung up", order.offer_id, sid)
+        return None, True
+    # The entry's lock and the offer's and caller's state as it holds them, in one statement.
+    state = session.execute(select(Offer.state, Call.status).select_from(QueueEntry)
+                            .join(Offer, Offer.id == order.offer_id).join(Call, Call.id == Offer.call_id)
+                            .where(QueueEntry.id == order.entry_id).with_for_update(of=QueueEntry)).first()
+    if state is not None and state.state in ("pending", "accepted") and state.status not in TERMINAL_STATUSES:
+        return leg_id, False
     log.info("offer %s is %s since the agent was rung: leg %s hung up", order.offer_id,
-             offer.state if offer is not None else "gone", leg.id)
-    enqueue_named(session, "telephony.end_leg", leg.id)
+             state.state if state is not None else "gone", leg_id)
+    enqueue_named(session, "telephony.end_leg", leg_id)
     return None, False
 
 
-def _leg_row(session: Session, order: RingOrder, caller: Call, sid: str) -> Call:
-    """The agent's leg, written now; or completed, if its answer or a status callback got here
-    first and wrote it (bridge._agent_leg)."""
-    identity = agent_identity(order.user_id)
-    details = {"language": caller.language, "site_id": caller.site_id, "ticket_id": caller.ticket_id,
-               "customer_id": caller.customer_id}
-    leg = calls.get_by_sid(session, call_sid=sid)
-    if leg is None:
-        leg = Call(call_sid=sid, leg="agent", direction="outbound-api", parent_call_id=caller.id,
-                   agent_id=order.user_id, offer_id=order.offer_id, to_number=f"client:{identity}", status="queued",
-                   **details)
-        try:
-            with session.begin_nested():
-                session.add(leg)
-        except IntegrityError:  # a webhook wrote it meanwhile
-            found = calls.get_by_sid(session, call_sid=sid)
-            assert found is not None
-            leg = found
-        else:
-            return leg
+_LEG_INSERTS: dict[str, Any] = {}
+
+
+def _leg_row(session: Session, order: RingOrder, sid: str) -> int:
+    """The agent's leg, written now in one statement; or completed, if its answer or a status
+    callback got here first and wrote it (bridge._agent_leg). Returns its id."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _LEG_INSERTS:
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = table_of(Call)
+        _LEG_INSERTS[dialect] = (dialect_insert(table).on_conflict_do_nothing(index_elements=["call_sid"])
+                                 .returning(table.c.id))
+    details = dict(order.details)
+    leg_id = session.scalar(_LEG_INSERTS[dialect], {
+        "call_sid": sid, "leg": "agent", "direction": "outbound-api", "parent_call_id": order.caller_id,
+        "agent_id": order.user_id, "offer_id": order.offer_id, "to_number": f"client:{agent_identity(order.user_id)}",
+        "status": "queued", **details})
+    if leg_id is not None:
+        return int(leg_id)
+    leg = calls.get_by_sid(session, call_sid=sid)  # a webhook wrote it meanwhile
+    assert leg is not None
     leg.direction = "outbound-api"
     for name, value in details.items():
         if getattr(leg, name) is None:
             setattr(leg, name, value)
-    return leg
+    return leg.id
 
 
 def _hang_up_unrecorded(sid: str) -> None:
@@ -201,20 +221,27 @@ def claim_connect(session: Session, *, call_id: int) -> tuple[str, int] | None:
     """Claim moving an answered caller into their agent's conference, for CONNECT_LEASE
     (committed at once): the caller's CallSid and the offer answered, or None if there is
     nothing to do or another worker holds it. The claim is the answered offer's: a caller sent
-    back to the queue is moved in again under their next offer."""
-    caller = session.get(Call, call_id)
-    order = None
-    if (caller is not None and caller.bridged_at is None and not caller.is_terminal and caller.offer_id is not None
-            and bridge.agent_leg_of(session, caller) is not None):
-        now = clock.now()
-        claimed = affected_rows(session.execute(
-            update(Offer).where(Offer.id == caller.offer_id, Offer.state == "accepted",
-                                or_(Offer.connect_claimed_at.is_(None),
-                                    Offer.connect_claimed_at <= now - CONNECT_LEASE))
-            .values(connect_claimed_at=now).execution_options(synchronize_session=False)))
-        order = (caller.call_sid, caller.offer_id) if claimed else None
+    back to the queue is moved in again under their next offer. One statement, which checks the
+    caller (live, not yet moved in) and what bridge.agent_leg_of does: the caller's entry is
+    connected, their offer accepted and its agent's leg live."""
+    now = clock.now()
+    waiting = select(_CALLER.c.id).where(_CALLER.c.id == call_id, _CALLER.c.offer_id == Offer.id,
+                                         _CALLER.c.bridged_at.is_(None),
+                                         _CALLER.c.status.not_in(tuple(TERMINAL_STATUSES)))
+    connected = select(QueueEntry.id).where(QueueEntry.call_id == call_id, QueueEntry.state == "connected")
+    live_leg = select(_LEG.c.id).where(_LEG.c.offer_id == Offer.id, _LEG.c.leg == "agent",
+                                       _LEG.c.status == "in-progress")
+    # The caller's CallSid comes back through a subquery (SQLite returns only the updated table's
+    # columns from an UPDATE ... FROM).
+    caller_sid = select(_CALLER.c.call_sid).where(_CALLER.c.id == Offer.call_id).scalar_subquery()
+    claimed = session.execute(
+        update(Offer).where(Offer.call_id == call_id, Offer.state == "accepted",
+                            or_(Offer.connect_claimed_at.is_(None), Offer.connect_claimed_at <= now - CONNECT_LEASE),
+                            waiting.exists(), connected.exists(), live_leg.exists())
+        .values(connect_claimed_at=now).returning(caller_sid, Offer.id)
+        .execution_options(synchronize_session=False)).first()
     session.commit()
-    return order
+    return (claimed[0], claimed[1]) if claimed is not None else None
 
 
 def connect_caller(session: Session, *, call_id: int) -> bool:
@@ -222,17 +249,15 @@ def connect_caller(session: Session, *, call_id: int) -> bool:
     Nothing if the caller is no longer connected to a live agent leg (the agent left first: the
     caller stays in the queue). A caller who has gone meanwhile, or whom Twilio cannot move,
     ends the agent's leg instead. A retryable failure gives the claim back and raises (the task
-    retries; the sweep too)."""
-    caller = session.get(Call, call_id)
-    if caller is None or caller.bridged_at is not None:
-        session.commit()
-        return False
-    if caller.is_terminal:
-        session.commit()
-        _end_agent_legs(session, call_id)
-        return False
+    retries; the sweep too). The usual case is the claim's one statement; the caller is read
+    only when there is nothing to claim."""
     order = claim_connect(session, call_id=call_id)
     if order is None:
+        caller = session.get(Call, call_id)
+        terminal = caller is not None and caller.bridged_at is None and caller.is_terminal
+        session.commit()
+        if terminal:
+            _end_agent_legs(session, call_id)
         return False
     sid, offer_id = order
     try:
@@ -367,6 +392,10 @@ def end_offer_legs(session: Session, *, offer_id: int) -> int:
 
 # What a lost task left undone: each effect not done, and not claimed (or its claim lapsed) ------
 
+# Built once (an alias's columns are made on first use, some milliseconds for the calls table).
+_LEG, _CALLER = table_of(Call).alias("leg"), table_of(Call).alias("caller")
+
+
 def lost_rings(session: Session, *, now: datetime | None = None) -> list[int]:
     """Live offers whose agent was never rung: the ring task was lost, or its worker died
     holding the claim."""
@@ -381,7 +410,7 @@ def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]
     """Answered calls whose caller was never moved to the agent (connect_caller was lost, or its
     worker died holding the claim)."""
     now = now or clock.now()
-    leg = table_of(Call).alias("leg")
+    leg = _LEG
     query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
              .join(Offer, Offer.id == Call.offer_id)
              .join(leg, (leg.c.offer_id == Offer.id) & (leg.c.leg == "agent") & (leg.c.status == "in-progress"))
@@ -394,16 +423,18 @@ def lost_connects(session: Session, *, now: datetime | None = None) -> list[int]
 
 def lost_leg_ends(session: Session, *, now: datetime | None = None) -> list[int]:
     """Agent legs still live at Twilio's last word though they should have been ended: their
-    caller has finished, their offer is over unanswered, or their agent hung up from the desk;
-    and no worker holds their hang-up (a hang-up whose callback was lost is asked for again once
-    its claim lapses)."""
+    caller has been over for GRACE (a leg in the caller's conference ends with it by itself, and
+    is not hung up meanwhile: calls.legs_to_hang_up), their offer is over unanswered, or their agent
+    hung up from the desk; and no worker holds their hang-up (a hang-up whose callback was lost
+    is asked for again once its claim lapses)."""
     now = now or clock.now()
-    caller = table_of(Call).alias("caller")
+    caller = _CALLER
     over = ("withdrawn", "expired", "declined")
     query = (select(Call.id).outerjoin(caller, caller.c.id == Call.parent_call_id)
              .outerjoin(Offer, Offer.id == Call.offer_id)
              .where(Call.leg == "agent", Call.status.in_(call_states.LIVE), Call.updated_at < now - GRACE,
-                    or_(caller.c.status.in_(tuple(call_states.TERMINAL)),
+                    or_(caller.c.status.in_(tuple(call_states.TERMINAL))
+                        & (func.coalesce(caller.c.ended_at, caller.c.updated_at) < now - GRACE),
                         (Offer.state.in_(over)) & (Call.status != "in-progress"),
                         Call.agent_hangup_requested_at < now - GRACE),
                     _hangup_free(now))

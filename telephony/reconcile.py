@@ -17,13 +17,16 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.config import get_settings
+from core.db import table_of
 from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
 from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
-__all__ = ["ALONE_GRACE", "GRACE", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm", "apply_agent_answer",
+__all__ = ["ALONE_GRACE", "GRACE", "UNCONFIRMED_WINDOW", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm",
+           "apply_agent_answer",
            "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
            "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
+           "last_webhook",
            "recording_to_check", "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
@@ -35,6 +38,16 @@ _RINGING = ("queued", "initiated", "ringing")
 # a caller unheard of for this long as alone, or their agent as due for a question: a little
 # less, so a check run a moment early still finds them.
 ALONE_GRACE = timedelta(seconds=bridge.ALONE_CHECK_SECONDS - 1)
+# How long after the move-in the repair sweep stands in for that check of the agent (its task
+# lost): a dozen of its passes. Later, an agent's leg that ended unheard is found by its silence
+# (silent_calls); the bound keeps the sweep from weighing every call on the floor each pass.
+UNCONFIRMED_WINDOW = timedelta(minutes=2)
+
+
+# Aliases built once: an alias's column collection is made on first use, some milliseconds for
+# the calls table, which the per-call check (rescue_if_alone) paid on every run.
+_LEG = table_of(Call).alias("leg")
+_CALLER_JOIN, _AGENT_JOIN = table_of(CallEvent).alias("caller_join"), table_of(CallEvent).alias("agent_join")
 
 
 def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
@@ -60,9 +73,15 @@ def apply_status(session: Session, call: Call, params: Mapping[str, str]) -> Non
     bridge.on_status(session, params=params)
 
 
+def last_webhook(call_id: Any) -> Any:
+    """When the last webhook about a call came (a scalar subquery; `call_id` may be a column, to
+    read it beside the call's own columns in one statement)."""
+    return select(func.max(CallEvent.received_at)).where(CallEvent.call_id == call_id).scalar_subquery()
+
+
 def last_sign_of_life(session: Session, call: Call) -> datetime:
     """The latest of: its last webhook, its last change, its last check at Twilio."""
-    heard = session.scalar(select(func.max(CallEvent.received_at)).where(CallEvent.call_id == call.id))
+    heard = session.scalar(select(last_webhook(call.id)))
     return max(t for t in (heard, call.updated_at, call.last_checked_at, call.started_at) if t is not None)
 
 
@@ -176,7 +195,7 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
     caller since (the conference's end reached nobody, or the caller joined after the agent
     left); only `call_id`, when given (the check a leg's end schedules)."""
     now = now or clock.now()
-    leg = Call.__table__.alias("leg")
+    leg = _LEG
     rows = session.execute(
         select(Call.id, Call.updated_at, leg.c.ended_at)
         .join(QueueEntry, QueueEntry.call_id == Call.id)
@@ -197,19 +216,41 @@ def stranded_callers(session: Session, *, now: datetime | None = None, limit: in
 def unconfirmed_joins(session: Session, *, now: datetime | None = None, limit: int = 100, call_id: int | None = None,
                       after: timedelta = ALONE_GRACE) -> list[int]:
     """Callers moved in to their agent more than `after` ago whose agent's leg is live as far as
-    the hub knows but has not been asked about at Twilio since (only `call_id`, when given). An
-    agent who hung up during the caller's "connecting" sentence left the caller to join a new,
-    empty conference; when that leg's `completed` was lost as well, nothing else tells the hub."""
+    the hub knows but has not been asked about at Twilio since, and whose joining the agent's
+    conference Twilio has not reported (only `call_id`, when given; else those moved in within
+    UNCONFIRMED_WINDOW). An agent who hung up during the caller's "connecting" sentence left the
+    caller to join a new, empty conference; when that leg's `completed` was lost as well, nothing
+    else tells the hub."""
     now = now or clock.now()
-    leg = Call.__table__.alias("leg")
+    leg = _LEG
     query = (select(Call.id).join(QueueEntry, QueueEntry.call_id == Call.id)
              .join(leg, (leg.c.parent_call_id == Call.id) & (leg.c.offer_id == Call.offer_id) & (leg.c.leg == "agent"))
              .where(Call.leg == "caller", Call.status == "in-progress", Call.bridged_at <= now - after,
                     QueueEntry.state == "connected", leg.c.status.in_(tuple(call_states.LIVE)),
                     or_(leg.c.last_checked_at.is_(None), leg.c.last_checked_at <= Call.bridged_at),
-                    *((Call.id == call_id,) if call_id is not None else ()))
+                    ~_joined_together(Call.id, Call.call_sid, leg.c.call_sid),
+                    (Call.id == call_id) if call_id is not None else (Call.bridged_at > now - UNCONFIRMED_WINDOW))
              .limit(limit))
     return list(session.scalars(query))
+
+
+def _joined_together(call_id: Any, caller_sid: Any, leg_sid: Any) -> Any:
+    """Whether Twilio reported the caller joining the very conference their agent's leg joined
+    (the same ConferenceSid in both participant-joins): then the caller did not join a new, empty
+    one, and their agent needs no question. Had the agent left first, their conference would have
+    ended (endConferenceOnExit) and the caller's join would start another, with a ConferenceSid
+    of its own; an agent who leaves later ends the caller's conference, whose `<Dial>` action
+    then tells the hub (conference_done), as the leg's `completed` does. A join not reported
+    (its webhook lost) leaves the question to Twilio, as before."""
+    caller_join, agent_join = _CALLER_JOIN, _AGENT_JOIN
+    return (select(caller_join.c.id)
+            .join(agent_join, (agent_join.c.call_id == caller_join.c.call_id) & (agent_join.c.kind == "conference")
+                  & (agent_join.c.status == "participant-join") & (agent_join.c.call_sid == leg_sid)
+                  & (agent_join.c.params["ConferenceSid"].as_string()
+                     == caller_join.c.params["ConferenceSid"].as_string()))
+            .where(caller_join.c.call_id == call_id, caller_join.c.kind == "conference",
+                   caller_join.c.status == "participant-join", caller_join.c.call_sid == caller_sid)
+            .exists())
 
 
 def agent_to_confirm(session: Session, *, call_id: int) -> tuple[int, str] | None:

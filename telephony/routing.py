@@ -174,6 +174,10 @@ _FREE_WITH_SKILL = (select(AgentPresence, _PLACES.c.site_id, _PLACES.c.team_id)
                     .join(_SKILLED, _SKILLED.c.user_id == AgentPresence.user_id)
                     .where(AgentPresence.state == AVAILABLE)
                     .with_for_update(of=AgentPresence, skip_locked=True))
+_WRAP_UPS_OVER = (select(AgentPresence, _PLACES.c.site_id, _PLACES.c.team_id)
+                  .join(_PLACES, _PLACES.c.user_id == AgentPresence.user_id)
+                  .where(AgentPresence.state == WRAP_UP, AgentPresence.wrap_up_until <= bindparam("now"))
+                  .limit(500).with_for_update(of=AgentPresence, skip_locked=True))
 _PICK_OWN = _FREE_WITH_SKILL.where(AgentPresence.user_id == bindparam("user_id"))
 _PICK_IDLEST = (_FREE_WITH_SKILL.where(_SKILLED.c.level >= bindparam("level"))
                 .order_by(AgentPresence.idle_since, AgentPresence.user_id).limit(1))
@@ -376,9 +380,12 @@ def _end_agent_call(session: Session, call_id: int, *, user_id: int | None = Non
 def finish_wrap_ups(session: Session, *, reroute: bool = True) -> int:
     """Agents whose wrap-up is over become available (away if their browser left)."""
     begin_write(session)
-    query = (select(AgentPresence).where(AgentPresence.state == WRAP_UP, AgentPresence.wrap_up_until <= clock.now())
-             .limit(500).with_for_update(skip_locked=True).execution_options(populate_existing=True))
-    done = list(session.scalars(query))
+    # With each agent's site and team (for the presence event), so the moves below read nothing
+    # and are written together: one UPDATE batch and one INSERT of the log lines, however many.
+    rows = session.execute(_WRAP_UPS_OVER, {"now": clock.now()}, execution_options=_FRESH).all()
+    done = [row[0] for row in rows]
+    for agent, site_id, team_id in rows:
+        presence_service.remember_scope(session, agent.user_id, site_id=site_id, team_id=team_id)
     for agent in done:
         move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason="wrap-up over")
     if done and reroute:

@@ -65,11 +65,17 @@ def _rescue_alone(call_id: int | None = None) -> int:
     since. Returns how many legs were found ended and callers rescued."""
     with session_scope(reader=True) as session:
         unconfirmed = reconcile.unconfirmed_joins(session, call_id=call_id, after=reconcile.ALONE_GRACE)
-    ended = [caller_id for caller_id in unconfirmed if _agent_gone(caller_id)]
-    with session_scope(reader=True) as session:
-        alone = set(reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE))
-        # An end learnt just now from Twilio happened a while ago (the leg was silent since).
-        alone.update(i for i in ended if reconcile.stranded_callers(session, call_id=i, grace=timedelta(0)))
+        # Nobody to ask about (the usual case): the same look goes on, with no session of its own.
+        alone = (set() if unconfirmed else
+                 set(reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE)))
+    if unconfirmed:
+        ended = [caller_id for caller_id in unconfirmed if _agent_gone(caller_id)]
+        with session_scope(reader=True) as session:
+            alone = set(reconcile.stranded_callers(session, call_id=call_id, grace=reconcile.ALONE_GRACE))
+            # An end learnt just now from Twilio happened a while ago (the leg was silent since).
+            alone.update(i for i in ended if reconcile.stranded_callers(session, call_id=i, grace=timedelta(0)))
+    else:
+        ended = []
     rescued = 0
     for caller_id in sorted(alone):
         rescued += _asked("rescue caller", caller_id, lambda s, i: reconcile.call_to_check(s, call_id=i),

@@ -331,3 +331,76 @@ def test_an_answer_that_races_the_ring_tasks_row_is_taken_not_refused(client, si
     fresh(session)
     [leg] = _agent_legs(session)
     assert leg.answered_at is not None
+
+
+# A caller's end ends the agent's leg in their conference -------------------------------------------
+
+def _in_the_conference(sim, hub: Hub, session) -> tuple[str, str]:  # noqa: ANN001
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    leg_sid = sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.pump()
+    sim.advance(5)
+    assert sim.call(sid).waiting == "conference"
+    fresh(session)
+    return sid, leg_sid
+
+
+def test_a_caller_who_hangs_up_in_the_conference_ends_the_agents_leg_without_a_hang_up(
+        client, sim, hub: Hub, session, carrier) -> None:
+    """The caller joined with endConferenceOnExit: their leaving ends the conference, and with it
+    the agent's leg (nothing follows its `<Dial>`), as Twilio does. The hub asks Twilio nothing
+    about that leg (before, a hang-up task asked to end it, was told it had ended, fetched it and
+    applied its end: two REST requests and fourteen statements a call); its status callback ends
+    it here, and the agent goes to wrap-up."""
+    sid, leg_sid = _in_the_conference(sim, hub, session)
+    carrier.requests.clear()  # the caller's join asked about the agent's leg: what follows the hang-up counts
+    sim.hangup(sid)
+    sim.pump()
+    assert carrier.made("POST", f"/Calls/{leg_sid}.json") == []
+    assert carrier.made("GET", f"/Calls/{leg_sid}.json") == []
+    assert not sim.call(leg_sid).alive
+    [leg] = _agent_legs(session)
+    assert leg.status == "completed" and leg.hangup_claimed_at is None
+    assert session.get(AgentPresence, hub.agent.id).state == "wrap_up"
+
+
+def test_a_caller_who_hangs_up_before_reaching_the_conference_has_the_agents_leg_hung_up(
+        client, sim, hub: Hub, session, carrier) -> None:
+    """The caller hangs up during the "connecting" sentence, before joining: the agent waits alone
+    in a conference nobody will end, so their leg is hung up at once."""
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    leg_sid = sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.pump()  # the caller is being moved in: they hear the sentence before the conference
+    fresh(session)
+    assert session.scalar(select(Call).where(Call.call_sid == sid)).bridged_at is not None
+    assert sim.call(sid).waiting != "conference" and sim.call(leg_sid).waiting == "conference"
+    sim.hangup(sid)
+    sim.pump()
+    assert carrier.made("POST", f"/Calls/{leg_sid}.json")
+    assert not sim.call(leg_sid).alive
+    [leg] = _agent_legs(session)
+    assert leg.status == "completed"
+
+
+def test_an_agents_leg_whose_end_is_lost_after_the_caller_left_is_ended_by_the_sweep(
+        client, sim, hub: Hub, session, carrier) -> None:
+    """The conference's end ended the agent's leg at Twilio, but its status callback was lost:
+    once the caller has been over for GRACE (not before: the callback is normally on its way),
+    the repair sweep asks Twilio about the leg and ends it here."""
+    sid, leg_sid = _in_the_conference(sim, hub, session)
+    sim.calls[leg_sid].status_callback = None  # the agent's `completed` is lost
+    sim.hangup(sid)
+    sim.pump()
+    assert not sim.call(leg_sid).alive
+    [leg] = _agent_legs(session)
+    assert leg.status == "in-progress"
+    sim.advance(GRACE.total_seconds() - 1)
+    assert carrier_effects.lost_leg_ends(fresh(session)) == []
+    fresh(session)
+    sim.advance(2)
+    assert repair_sweep() >= 1
+    [leg] = _agent_legs(session)
+    assert leg.status == "completed"
+    assert session.get(AgentPresence, hub.agent.id).state in ("wrap_up", "available")

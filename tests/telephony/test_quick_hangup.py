@@ -17,6 +17,7 @@ from telephony.tasks import repair_sweep
 from tests.factories import fresh
 from tests.telephony.faults import LostTasks, lost_tasks  # noqa: F401 (fixture)
 from tests.telephony.hub import Hub, available, queued_call
+from tests.telephony.test_carrier_effects import CarrierWatch, carrier  # noqa: F401 (fixture)
 
 RECONNECT_ZH = "与客服代表的通话中断了，正在为您重新接通，请稍候。"
 
@@ -214,20 +215,55 @@ def test_a_caller_moved_in_just_as_the_agent_left_unheard_of_and_whose_check_was
 
 
 def test_a_caller_moved_in_to_an_agent_who_is_there_is_left_talking(
-        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
-    """The check after the move-in, run and repeated by the sweep, leaves a real conversation alone."""
+        client, sim, hub: Hub, session, lost_tasks: LostTasks, carrier: CarrierWatch) -> None:  # noqa: F811
+    """The check after the move-in, run and repeated by the sweep, leaves a real conversation
+    alone; and asks Twilio nothing: the caller's join and the agent's were reported for the same
+    conference (before, every call's check fetched the agent's leg from Twilio and wrote its
+    check: a REST request and some eight statements a call)."""
     available(session, hub.agent)
     sid = queued_call(sim)
     with lost_tasks.dropping("telephony.rescue_if_alone"):
-        sim.phone(f"agent_{hub.agent.id}").answer()
+        leg_sid = sim.phone(f"agent_{hub.agent.id}").answer()
         sim.pump()
     sim.advance(3)
     assert sim.call(sid).waiting == "conference"
     [check] = lost_tasks.lost
     sim.advance(ALONE_CHECK_SECONDS - 3)
+    carrier.requests.clear()  # the caller's join asked about the agent's leg: the checks count from here
     check()
     sim.advance(ALONE_CHECK_SECONDS)
     assert repair_sweep() == 0
+    assert carrier.made("GET", f"/Calls/{leg_sid}.json") == []
     caller = sim.call(sid)
     assert caller.waiting == "conference" and len(sim.conferences[caller.conference].participants) == 2
     assert sim.heard(sid).count(RECONNECT_ZH) == 0
+
+
+def test_a_caller_left_alone_past_the_repair_sweeps_window_is_found_by_the_agents_silence(
+        client, sim, hub: Hub, session, lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The check and every repair pass within UNCONFIRMED_WINDOW lost (beat down for minutes): the
+    repair sweep no longer weighs that caller, but the reconcile sweep finds the agent's leg
+    silent for HOTLINE_RECONCILE_IN_CALL_SECONDS, learns from Twilio that it ended, and the
+    caller is sent back to the queue."""
+    from telephony import reconcile
+    from telephony.tasks import reconcile_sweep
+
+    sid, leg_sid = _alone_and_unheard_of(sim, hub, session, lost_tasks)
+    fresh(session)
+    caller_id = session.scalar(select(Call.id).where(Call.call_sid == sid))
+    fresh(session)
+    sim.advance(ALONE_CHECK_SECONDS - 3)
+    assert reconcile.unconfirmed_joins(fresh(session)) == [caller_id]  # the repair sweep would ask now
+    fresh(session)
+    sim.advance(reconcile.UNCONFIRMED_WINDOW.total_seconds())
+    assert reconcile.unconfirmed_joins(fresh(session)) == []
+    fresh(session)
+    sim.advance(240)
+    lost_tasks.lost.clear()
+    with lost_tasks.dropping("telephony.rescue_if_alone"):  # kept, to run when its countdown is over
+        assert reconcile_sweep() >= 1
+    [check] = lost_tasks.lost  # scheduled by the leg's end, learnt from Twilio
+    sim.advance(ALONE_CHECK_SECONDS)
+    check()
+    _back_in_the_queue(sim, session, sid)
+    _agent_leg_ended(session, leg_sid)

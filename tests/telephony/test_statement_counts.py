@@ -37,6 +37,8 @@ from tests.telephony.hub import CALLER, Hub, available
 # call has one (ON CONFLICT DO NOTHING), not looked for first.
 # Tunables are remembered per process for a few seconds (core.tunables): the call's first read
 # of them loads them, and so does the first after the clock has moved past the memory's TTL.
+# The caller's hang-up ends the conference and with it the agent's leg (endConferenceOnExit): the
+# leg's own `completed` ends it here (no hang-up task asks Twilio first and applies it instead).
 EXPECTED: dict[str, dict[str, int]] = {
     "postgresql": {
         "/voice ringing": 6,
@@ -55,7 +57,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/conference/events conference-end": 1,
         "/recording completed": 8,
         "/status completed": 11,
-        "/status (agent leg) completed": 1,
+        "/status (agent leg) completed": 6,
     },
     "sqlite": {
         "/voice ringing": 9,
@@ -74,7 +76,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         "/conference/events conference-end": 2,
         "/recording completed": 9,
         "/status completed": 13,
-        "/status (agent leg) completed": 3,
+        "/status (agent leg) completed": 8,
     },
 }
 # Where the agent's phone hangs up first, what differs from the caller hanging up.
@@ -82,6 +84,20 @@ AGENT_HANGS_UP: dict[str, dict[str, int]] = {
     "postgresql": {"/conference/done in-progress": 13, "/status (agent leg) completed": 4, "/status completed": 7},
     "sqlite": {"/conference/done in-progress": 18, "/status (agent leg) completed": 6, "/status completed": 9},
 }
+# The worker's tasks of the same call (run eagerly here, each counted apart from the webhook that
+# enqueued it). Ringing the agent: the claim returns the offer, one read gives the caller and
+# their last webhook; after Twilio answers, the leg's row, then the entry's lock with the offer's
+# and the caller's state. Moving the caller in: the claim, which checks the caller and the agent's
+# leg and returns the caller's CallSid.
+# The check for a caller left alone: one look at who is unconfirmed, one at who is stranded, in one
+# session when nobody is to be asked about. (Run eagerly here at once; on a worker it runs a few
+# seconds on, and finds the caller's and the agent's joins to the same conference reported, so it
+# still asks Twilio nothing.) (The recording's copy is telephony.recordings' own, left out here.)
+TASKS: dict[str, dict[str, int]] = {
+    "postgresql": {"task ring_agent": 4, "task connect_caller": 1, "task rescue_if_alone": 2},
+    "sqlite": {"task ring_agent": 6, "task connect_caller": 2, "task rescue_if_alone": 3},
+}
+TASKS_AGENT_HANGS_UP: dict[str, dict[str, int]] = {"postgresql": {}, "sqlite": {}}
 # The event parameter that names what a callback reports, in the order looked for.
 EVENT_PARAMS = ("StatusCallbackEvent", "RecordingStatus", "CallStatus")
 
@@ -128,12 +144,14 @@ class StatementCounter:
             self.running.pop()
 
     def statement(self, _conn: Any, _cursor: Any, text: str, *_: Any) -> None:
-        if self.running and not self.running[-1].startswith("task "):
+        if self.running:
             self.statements[self.running[-1]][-1] += 1
             self.texts.append((self.running[-1], " ".join(text.split())))
 
     def task_started(self, task: Any = None, **_: Any) -> None:
-        self.running.append(f"task {task.name}")
+        kind = f"task {task.name.removeprefix('telephony.')}"
+        self.running.append(kind)
+        self.statements[kind].append(0)
 
     def task_ended(self, **_: Any) -> None:
         self.running.pop()
@@ -190,7 +208,7 @@ def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted:
     sim.advance(120)  # wrap-up ends, late callbacks arrive
     sim.pump()
 
-    counts = counted.per_kind()
+    counts = {kind: n for kind, n in counted.per_kind().items() if not kind.startswith("task ")}
     expected = {**EXPECTED[db_dialect], **(AGENT_HANGS_UP[db_dialect] if hangs_up == "agent" else {})}
     changed = sorted(kind for kind in counts.keys() | expected.keys() if counts.get(kind) != expected.get(kind))
     listing = "\n".join(f"  {kind}: {text[:160]}" for kind, text in counted.texts if kind in changed)
@@ -198,3 +216,37 @@ def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted:
     # The caller's number is written once and read only where it is shown (masked, on the desk):
     # no webhook decrypts it.
     assert [kind for kind, text in counted.texts if text.startswith("SELECT") and "calls.from_number" in text] == []
+
+
+@pytest.mark.parametrize("hangs_up", ["caller", "agent"])  # who ends the call
+def test_statements_per_task_of_a_whole_call(sim, hub: Hub, session, counted: StatementCounter,
+                                             db_dialect: str, hangs_up: str) -> None:
+    """The worker's side of the same call, pinned per task: each task's statements (its claim,
+    what it writes after Twilio answers), and which tasks a call runs at all. A caller who hangs
+    up in the conference ends the agent's leg with it (endConferenceOnExit): no hang-up task."""
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    assert sim.press(sid, "1")
+    sim.pump()
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    assert phone.ringing(), sim.heard(sid)
+    phone.answer()
+    sim.pump()
+    sim.advance(45)
+    assert any("[joined" in line for line in sim.heard(sid))
+    if hangs_up == "agent":
+        phone.hangup()
+        sim.pump()
+    sim.hangup(sid)
+    sim.pump()
+    sim.advance(120)
+    sim.pump()
+
+    counts = {kind: n for kind, n in counted.per_kind().items()
+              if kind.startswith("task ") and kind != "task copy_recording"}
+    expected = {**TASKS[db_dialect], **(TASKS_AGENT_HANGS_UP[db_dialect] if hangs_up == "agent" else {})}
+    changed = sorted(kind for kind in counts.keys() | expected.keys() if counts.get(kind) != expected.get(kind))
+    listing = "\n".join(f"  {kind}: {text[:160]}" for kind, text in counted.texts if kind in changed)
+    differing = [(k, counts.get(k), expected.get(k)) for k in changed]
+    assert counts == expected, f"statements of {changed}: {differing}\n{listing}"
