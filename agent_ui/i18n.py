@@ -11,8 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import (format_date, format_datetime, format_skeleton, format_time, get_timezone_location,
-                         get_timezone_name)
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_skeleton,
+    format_time,
+    get_timezone_location,
+    get_timezone_name,
+)
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
 
