@@ -7,7 +7,7 @@ a lost task left undone). Thresholds: docs/reconcile.md."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -381,7 +381,7 @@ class RecordingsAnswer:
     """What Twilio said when asked for a call's recordings: each one's resource, or nothing
     (`error`: it could not be asked, or refused; the call is asked about again next sweep)."""
 
-    found: list[Mapping[str, Any]] | None = None
+    found: Sequence[Mapping[str, Any]] | None = None
     error: str | None = None
 
 
