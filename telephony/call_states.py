@@ -11,10 +11,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, object_session
 
 from core import clock
+from core.worker import enqueue_named
 from telephony.models import CALL_STATUS_RANK, TERMINAL_STATUSES, Call
 
-__all__ = ["ALLOWED_FROM", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock", "lock_by_id", "lock_by_sid",
-           "row_locked"]
+__all__ = ["ALLOWED_FROM", "LIST_RECORDINGS_AFTER", "LIVE", "RANK", "TERMINAL", "advance", "can_move", "lock",
+           "lock_by_id", "lock_by_sid", "row_locked"]
 
 RANK = CALL_STATUS_RANK
 TERMINAL = TERMINAL_STATUSES
@@ -23,6 +24,10 @@ LIVE = tuple(s for s, r in RANK.items() if r < 4)
 # backwards or sideways, and no terminal status is ever left (they all share the top rank).
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     status: tuple(s for s, r in RANK.items() if r < rank) for status, rank in RANK.items()}
+# When a call that may have been recorded (a caller's or a callback customer's, answered) ends,
+# Twilio is asked for its recordings this many seconds later, so the recordings' own callbacks
+# have usually arrived by then (telephony.reconcile.list_recordings).
+LIST_RECORDINGS_AFTER = 5
 
 
 def can_move(current: str | None, status: str | None) -> bool:
@@ -81,4 +86,8 @@ def advance(session: Session | None, call: Call, status: str | None, *, duration
             call.duration_seconds = int(duration)
         elif call.answered_at is not None:
             call.duration_seconds = max(0, int((now - call.answered_at).total_seconds()))
+        if status == "completed" and call.leg != "agent" and session is not None and call.id is not None:
+            # The hub learns of a recording from its callbacks; when all of them are lost,
+            # only Twilio's list of the call's recordings tells (the sweep lists when this is lost).
+            enqueue_named(session, "telephony.list_recordings", call.id, countdown=LIST_RECORDINGS_AFTER)
     return True

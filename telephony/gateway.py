@@ -5,6 +5,7 @@ client rewrites Twilio's host to the carrier simulator, so one code path serves 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import threading
@@ -16,8 +17,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from core.config import get_settings
@@ -29,6 +31,7 @@ log = logging.getLogger("hotline.telephony.gateway")
 T = TypeVar("T")
 TWILIO_HOST_SUFFIX = "twilio.com"
 CURRENT_RECORDING = "Twilio.CURRENT"
+RECORDINGS_PAGE_SIZE = 50  # a call has one recording or two; the client follows next_page_uri past these
 
 
 class GatewayError(DomainError):
@@ -77,6 +80,27 @@ class SimulatorHttpClient(TwilioHttpClient):
         return super().request(method, self.rewrite(url), *args, **kwargs)
 
 
+def _rest_errors(fn: Callable[[], T]) -> T:
+    """`fn()`, with a refused page of a list (which the twilio client raises as a bare
+    TwilioException carrying the response, not as TwilioRestException) raised as the refusal it
+    is, so a 429 or a 5xx on a list is retried and reported like any other."""
+    try:
+        return fn()
+    except TwilioRestException:
+        raise
+    except TwilioException as exc:
+        response = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], TwilioResponse) else None
+        if response is None:
+            raise
+        try:
+            body = json.loads(response.text)
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        raise TwilioRestException(response.status_code, "", msg=str(body.get("message") or exc.args[0]),
+                                  code=body.get("code")) from exc
+
+
 def _retryable(exc: Exception, *, safe_to_repeat: bool) -> bool:
     if isinstance(exc, TwilioRestException):
         if exc.status == 429:
@@ -104,7 +128,7 @@ class TwilioGateway:
     def _call(self, what: str, fn: Callable[[], T], *, safe_to_repeat: bool = True) -> T:
         for attempt in range(1, self.attempts + 1):
             try:
-                return fn()
+                return _rest_errors(fn)
             except (TwilioRestException, requests.RequestException) as exc:
                 retry = _retryable(exc, safe_to_repeat=safe_to_repeat)
                 status = getattr(exc, "status", None)
@@ -183,8 +207,14 @@ class TwilioGateway:
 
     def fetch_recording(self, recording_sid: str) -> dict[str, Any]:
         rec = self._call("fetch the recording", lambda: self.client.recordings(recording_sid).fetch())
-        return {"sid": rec.sid, "status": rec.status, "duration": rec.duration, "channels": rec.channels,
-                "call_sid": rec.call_sid, "source": rec.source}
+        return _recording_fields(rec)
+
+    def list_recordings(self, call_sid: str) -> list[dict[str, Any]]:
+        """Every recording Twilio keeps of the call (all pages; deleted ones left out), as
+        fetch_recording gives one. A GET: retried on 429 and 5xx like any request safe to repeat."""
+        found = self._call("list the call's recordings",
+                           lambda: self.client.recordings.list(call_sid=call_sid, page_size=RECORDINGS_PAGE_SIZE))
+        return [_recording_fields(rec) for rec in found]
 
     def delete_recording(self, recording_sid: str) -> None:
         try:
@@ -257,6 +287,11 @@ class TwilioGateway:
 _installed: TwilioGateway | None = None
 _built: dict[tuple[Any, ...], TwilioGateway] = {}
 _lock = threading.Lock()
+
+
+def _recording_fields(rec: Any) -> dict[str, Any]:
+    return {"sid": rec.sid, "status": rec.status, "duration": rec.duration, "channels": rec.channels,
+            "call_sid": rec.call_sid, "source": rec.source}
 
 
 def install_gateway(gateway: TwilioGateway | None) -> None:

@@ -7,7 +7,7 @@ a lost task left undone). Thresholds: docs/reconcile.md."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,14 +20,14 @@ from core.config import get_settings
 from core.db import table_of
 from telephony import bridge, call_states, callbacks, recordings
 from telephony.gateway import CallState, GatewayError, get_gateway
-from telephony.models import Call, CallbackAttempt, CallEvent, QueueEntry, Recording
+from telephony.models import RECORDINGS_UNLISTED, Call, CallbackAttempt, CallEvent, QueueEntry, Recording
 
-__all__ = ["ALONE_GRACE", "GRACE", "UNCONFIRMED_WINDOW", "CarrierAnswer", "RecordingAnswer", "agent_to_confirm",
-           "apply_agent_answer",
-           "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_stranded_answer",
-           "apply_status", "ask_call", "ask_recording", "ask_stranded", "call_to_check", "last_sign_of_life",
-           "last_webhook",
-           "recording_to_check", "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins"]
+__all__ = ["ALONE_GRACE", "GRACE", "LIST_RECORDINGS_PER_SWEEP", "LIST_RECORDINGS_WINDOW", "UNCONFIRMED_WINDOW",
+           "CarrierAnswer", "RecordingAnswer", "RecordingsAnswer", "agent_to_confirm", "apply_agent_answer",
+           "apply_call_answer", "apply_queued_answer", "apply_recording_answer", "apply_recordings_answer",
+           "apply_stranded_answer", "apply_status", "ask_call", "ask_recording", "ask_recordings", "ask_stranded",
+           "call_to_check", "last_sign_of_life", "last_webhook", "recording_to_check", "recordings_to_list",
+           "silent_calls", "silent_recordings", "stranded_callers", "unconfirmed_joins", "unlisted_calls"]
 
 log = logging.getLogger("hotline.telephony.reconcile")
 # A task enqueued after a commit normally runs within a second or two: a sweep redoes its
@@ -48,6 +48,12 @@ UNCONFIRMED_WINDOW = timedelta(minutes=2)
 # the calls table, which the per-call check (rescue_if_alone) paid on every run.
 _LEG = table_of(Call).alias("leg")
 _CALLER_JOIN, _AGENT_JOIN = table_of(CallEvent).alias("caller_join"), table_of(CallEvent).alias("agent_join")
+# The reconcile sweep lists the recordings of calls that ended within this window and were not
+# listed (the listing their end asked for was lost, or Twilio refused it), this many at a time.
+LIST_RECORDINGS_WINDOW = timedelta(hours=24)
+LIST_RECORDINGS_PER_SWEEP = 50
+# Statuses of a recording not final yet: one quiet for too long is asked about (silent_recordings).
+_RECORDING_UNDER_WAY = ("in-progress", "paused", "stopped", "processing")
 
 
 def _params(call: Call, state: CallState | None, status: str) -> dict[str, str]:
@@ -309,12 +315,12 @@ def apply_stranded_answer(session: Session, *, call_id: int, answer: CarrierAnsw
 # Recordings ----------------------------------------------------------------------------------
 
 def silent_recordings(session: Session, *, now: datetime | None = None, limit: int = 100) -> list[int]:
-    """Recordings still in progress (or paused) whose call ended, or that nobody has heard of,
+    """Recordings still under way (in progress, paused, processing) whose call ended, or that nobody has heard of,
     longer ago than HOTLINE_RECONCILE_RECORDING_SECONDS: their callbacks were lost."""
     now = now or clock.now()
     since = now - timedelta(seconds=get_settings().reconcile_recording_seconds)
     query = (select(Recording.id).outerjoin(Call, Call.id == Recording.call_id)
-             .where(Recording.status.in_(("in-progress", "paused")), Recording.updated_at < since,
+             .where(Recording.status.in_(_RECORDING_UNDER_WAY), Recording.updated_at < since,
                     or_(Recording.last_checked_at.is_(None), Recording.last_checked_at < since),
                     or_(Call.id.is_(None), Call.ended_at < since))
              .limit(limit))
@@ -354,7 +360,7 @@ def apply_recording_answer(session: Session, *, recording_id: int, answer: Recor
         return False
     recording.last_checked_at = clock.now()
     if answer.unknown:
-        if recording.status in ("in-progress", "paused"):
+        if recording.status in _RECORDING_UNDER_WAY:
             recording.status, recording.last_error = "absent", "unknown at Twilio"
             return True
         return False
@@ -366,12 +372,91 @@ def apply_recording_answer(session: Session, *, recording_id: int, answer: Recor
     if status in ("in-progress", "paused", "processing", ""):
         return False
     call = session.get(Call, recording.call_id) if recording.call_id else None
-    params: Mapping[str, str] = {
-        "RecordingSid": recording.recording_sid, "RecordingStatus": status,
-        "RecordingDuration": str(found.get("duration") or ""), "RecordingChannels": str(found.get("channels") or ""),
-        "RecordingSource": str(found.get("source") or recording.source or ""),
-        "CallSid": (call.call_sid if call is not None else str(found.get("call_sid") or "")),
-        "RecordingUrl": recording.twilio_url or get_gateway().media_url(recording.recording_sid).removesuffix(".wav"),
-        "CallbackSource": "reconcile"}
+    params = _recording_params(found, recording.recording_sid,
+                               call_sid=call.call_sid if call is not None else str(found.get("call_sid") or ""),
+                               source=recording.source, url=recording.twilio_url)
     recordings.on_callback(session, params=params, kind=recording.kind)
     return True
+
+
+def _recording_params(found: Mapping[str, Any], recording_sid: str, *, call_sid: str, source: str | None = None,
+                      url: str | None = None) -> dict[str, str]:
+    """The recording callback Twilio would have sent, from its REST resource."""
+    return {
+        "RecordingSid": recording_sid, "RecordingStatus": str(found.get("status") or ""),
+        "RecordingDuration": str(found.get("duration") or ""), "RecordingChannels": str(found.get("channels") or ""),
+        "RecordingSource": str(found.get("source") or source or ""), "CallSid": call_sid,
+        "RecordingUrl": url or get_gateway().media_url(recording_sid).removesuffix(".wav"),
+        "CallbackSource": "reconcile"}
+
+
+# Recordings the hub never heard of ------------------------------------------------------------
+
+def unlisted_calls(session: Session, *, now: datetime | None = None, limit: int = LIST_RECORDINGS_PER_SWEEP
+                   ) -> list[int]:
+    """Calls that may have been recorded (a caller's or a callback customer's, completed), ended
+    within LIST_RECORDINGS_WINDOW and whose recordings nobody has listed at Twilio, once the
+    listing their end asked for is late (call_states.LIST_RECORDINGS_AFTER and GRACE): oldest
+    first, `limit` of them."""
+    now = now or clock.now()
+    late = now - timedelta(seconds=call_states.LIST_RECORDINGS_AFTER) - GRACE
+    query = (select(Call.id).where(RECORDINGS_UNLISTED, Call.ended_at > now - LIST_RECORDINGS_WINDOW,
+                                   Call.ended_at <= late)
+             .order_by(Call.ended_at).limit(limit))
+    return list(session.scalars(query))
+
+
+def recordings_to_list(session: Session, *, call_id: int) -> str | None:
+    """The CallSid whose recordings to list, or None if the call is not one to list (not ended
+    completed, an agent's leg) or is listed already."""
+    call = session.get(Call, call_id)
+    if call is None or call.status != "completed" or call.leg == "agent" or call.recordings_listed_at is not None:
+        return None
+    return call.call_sid
+
+
+@dataclass(frozen=True)
+class RecordingsAnswer:
+    """What Twilio said when asked for a call's recordings: each one's resource, or nothing
+    (`error`: it could not be asked, or refused; the call is asked about again next sweep)."""
+
+    found: Sequence[Mapping[str, Any]] | None = None
+    error: str | None = None
+
+
+def ask_recordings(call_sid: str) -> RecordingsAnswer:
+    """Ask Twilio for every recording of one call (all pages). No database work: call it with no
+    transaction open."""
+    try:
+        return RecordingsAnswer(found=get_gateway().list_recordings(call_sid))
+    except GatewayError as exc:
+        return RecordingsAnswer(error=exc.message)
+
+
+def apply_recordings_answer(session: Session, *, call_id: int, answer: RecordingsAnswer) -> bool:
+    """Register each recording Twilio keeps of the call that the hub does not know, as its
+    callback would have (a completed one is attached to its ticket and copied, then deleted at
+    Twilio; one still under way is asked about by the reconcile sweep once quiet), then mark the
+    call listed. Recordings the hub knows are left to their callbacks and that sweep. Listing a
+    call twice (its task delivered again, the sweep beside it) registers nothing twice. Returns
+    whether a recording was registered."""
+    if answer.found is None:
+        log.warning("could not list the recordings of call %s: %s", call_id, answer.error)
+        return False
+    call = session.get(Call, call_id)
+    if call is None or call.recordings_listed_at is not None:
+        return False
+    registered = False
+    for found in answer.found:
+        sid = str(found.get("sid") or "")
+        if not sid.startswith("RE") or recordings.get_by_ref(session, recording_sid=sid) is not None:
+            continue
+        log.warning("recording %s of call %s was unknown (its callbacks were lost); registered from Twilio's list",
+                    sid, call_id)
+        recordings.on_callback(session, params=_recording_params(found, sid, call_sid=call.call_sid))
+        registered = True
+    # The call's `updated_at` is kept: a listing is not news of the call (the sweeps go by it).
+    session.execute(update(Call).where(Call.id == call_id, Call.recordings_listed_at.is_(None))
+                    .values(recordings_listed_at=clock.now(), updated_at=Call.updated_at)
+                    .execution_options(synchronize_session=False))
+    return registered

@@ -49,16 +49,27 @@ def get_by_ref(session: Session, *, recording_sid: str) -> Recording | None:
     return session.scalar(select(Recording).where(Recording.recording_sid == recording_sid))
 
 
+def _locked(session: Session, sid: str) -> Recording | None:
+    """The recording, read under its row lock (`FOR NO KEY UPDATE`; SQLite's serialised writer
+    holds the whole database already) and as it is under the lock. Two deliveries of one callback
+    at once take their turns: the second sees what the first did (attached, copy asked for) and
+    does nothing again. Before, both read it unattached and both attached it; the second's
+    reference on the ticket broke a unique index, and Twilio was answered 409."""
+    return session.scalar(select(Recording).where(Recording.recording_sid == sid)
+                          .with_for_update(key_share=True, of=Recording).execution_options(populate_existing=True))
+
+
 def _upsert(session: Session, sid: str, call: Call | None, kind: str) -> Recording:
-    recording = get_by_ref(session, recording_sid=sid)
+    """The recording, locked (_locked); made (in-progress) if it is not there yet."""
+    recording = _locked(session, sid)
     if recording is not None:
         return recording
     recording = Recording(recording_sid=sid, call_id=call.id if call else None, kind=kind, status="in-progress")
     try:
         with session.begin_nested():
             session.add(recording)
-    except IntegrityError:
-        recording = get_by_ref(session, recording_sid=sid)
+    except IntegrityError:  # made meanwhile by a delivery that has committed since
+        recording = _locked(session, sid)
         assert recording is not None
     return recording
 
@@ -92,7 +103,8 @@ def _int(value: str | None) -> int | None:
 
 
 def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "call") -> Recording | None:
-    """A recording status callback (repeats and reordering are harmless: status only moves on)."""
+    """A recording status callback (repeats, reordering and concurrent deliveries are harmless:
+    the recording is changed under its row lock, and its status only moves on)."""
     sid = params.get("RecordingSid")
     if not sid:
         return None
@@ -106,6 +118,7 @@ def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "cal
     # ones find it first (an INSERT that conflicts would be a statement more).
     first = status == "in-progress"
     recording = _insert_first(session, sid, call, kind, params) if first else _upsert(session, sid, call, kind)
+    was_completed = recording.status == "completed"
     if RECORDING_STATUS_RANK.get(status, -1) > RECORDING_STATUS_RANK.get(recording.status, -1):
         recording.status = status
     recording.kind = kind
@@ -115,7 +128,9 @@ def on_callback(session: Session, *, params: Mapping[str, str], kind: str = "cal
     recording.twilio_url = params.get("RecordingUrl") or recording.twilio_url
     if recording.status == "completed":
         _attach(session, recording, call)
-        if recording.copied_at is None:
+        if recording.copied_at is None and not was_completed:
+            # Asked for once, by the callback that completed it (a copy lost on its way is
+            # taken by the recordings sweep).
             enqueue_named(session, "telephony.copy_recording", recording.id)
     elif recording.status in ("absent", "failed"):
         log.warning("recording %s ended %s (error %s)", sid, recording.status, params.get("ErrorCode"))

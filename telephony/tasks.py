@@ -102,6 +102,19 @@ def _agent_gone(caller_id: int) -> bool:
         return False
 
 
+@idempotent_task(name="telephony.list_recordings")
+def list_recordings_task(call_id: int) -> int:
+    """A few seconds after a call ended: ask Twilio for its recordings and register any the hub
+    never heard of (all its callbacks lost). The reconcile sweep does it when this is lost."""
+    return _list_recordings(call_id)
+
+
+def _list_recordings(call_id: int) -> int:
+    return _asked("list the recordings of call", call_id, lambda s, i: reconcile.recordings_to_list(s, call_id=i),
+                  lambda _i, sid: reconcile.ask_recordings(sid),
+                  lambda s, i, a: reconcile.apply_recordings_answer(s, call_id=i, answer=a))
+
+
 @idempotent_task(name="telephony.copy_recording")
 def copy_recording_task(recording_id: int) -> None:
     with session_scope() as session:
@@ -149,7 +162,9 @@ def spool_replay_sweep() -> int:
 @register_sweep("telephony.reconcile_calls", every_seconds=15)
 def reconcile_sweep(now: datetime | None = None) -> int:
     """Ask Twilio about calls, legs and recordings silent for longer than their
-    state allows, and apply what it says (telephony.reconcile). Returns how many changed.
+    state allows, and apply what it says (telephony.reconcile); list the recordings of calls
+    ended recently that nobody has listed (the listing their end asked for was lost or refused),
+    registering those the hub never heard of. Returns how many changed.
     Twilio is never asked inside a transaction (on SQLite a write transaction blocks every
     writer for as long as Twilio takes): read what to ask, ask, then apply each answer in a
     short transaction of its own, under the state machine (an answer overtaken by a callback
@@ -158,6 +173,7 @@ def reconcile_sweep(now: datetime | None = None) -> int:
     with session_scope(reader=True) as session:
         silent = reconcile.silent_calls(session, now=now)
         quiet_recordings = reconcile.silent_recordings(session, now=now)
+        unlisted = reconcile.unlisted_calls(session)  # by the clock: its window is the last day
     fixed = 0
     for call_id in silent:
         fixed += _asked("reconcile call", call_id, lambda s, i: reconcile.call_to_check(s, call_id=i),
@@ -168,6 +184,8 @@ def reconcile_sweep(now: datetime | None = None) -> int:
                         lambda s, i: reconcile.recording_to_check(s, recording_id=i),
                         lambda _i, sid: reconcile.ask_recording(sid),
                         lambda s, i, a: reconcile.apply_recording_answer(s, recording_id=i, answer=a))
+    for call_id in unlisted:
+        fixed += _list_recordings(call_id)
     return fixed
 
 

@@ -13,8 +13,8 @@ from core import clock
 from core.crypto import Encrypted
 from core.db import Base, TimestampMixin
 
-__all__ = ["CALL_STATUS_RANK", "TERMINAL_STATUSES", "RECORDING_STATUS_RANK", "Call", "CallEvent",
-           "IvrSettings", "Recording"]
+__all__ = ["CALL_STATUS_RANK", "TERMINAL_STATUSES", "RECORDINGS_UNLISTED", "RECORDING_STATUS_RANK", "Call",
+           "CallEvent", "IvrSettings", "Recording"]
 
 # Twilio's call statuses in the order a call moves through them; every terminal status shares
 # the top rank so the first one to arrive wins and nothing moves a call backwards.
@@ -23,6 +23,9 @@ CALL_STATUS_RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3,
 TERMINAL_STATUSES = frozenset(s for s, r in CALL_STATUS_RANK.items() if r == 4)
 # An agent is on one live customer call at most: one answered, unfinished agent leg each.
 _LIVE_AGENT_LEG = text("leg = 'agent' AND status = 'in-progress' AND agent_id IS NOT NULL")
+# Ended calls whose recordings Twilio has not been asked for yet (telephony.reconcile.unlisted_calls:
+# its query repeats this predicate as written, so PostgreSQL uses the partial index below).
+RECORDINGS_UNLISTED = text("status = 'completed' AND leg <> 'agent' AND recordings_listed_at IS NULL")
 RECORDING_STATUS_RANK = {"in-progress": 0, "paused": 1, "stopped": 2, "processing": 2,
                          "completed": 3, "absent": 3, "failed": 3, "deleted": 4}
 
@@ -34,7 +37,9 @@ class Call(TimestampMixin, Base):
     __table_args__ = (Index("ix_calls_status_updated", "status", "updated_at"),
                       Index("ix_calls_started_at", "started_at"),
                       Index("uq_calls_agent_live_leg", "agent_id", unique=True, postgresql_where=_LIVE_AGENT_LEG,
-                            sqlite_where=_LIVE_AGENT_LEG))
+                            sqlite_where=_LIVE_AGENT_LEG),
+                      Index("ix_calls_recordings_unlisted", "ended_at", postgresql_where=RECORDINGS_UNLISTED,
+                            sqlite_where=RECORDINGS_UNLISTED))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -80,6 +85,9 @@ class Call(TimestampMixin, Base):
     # Since when one request holds the call's in-call controls while it asks Twilio with no
     # transaction open (telephony.controls.claim_controls); a lease, lapsing if the request died.
     control_claimed_at: Mapped[datetime | None]
+    # When Twilio was asked for the recordings of this call once it ended, so that a recording
+    # whose every callback was lost is known all the same (telephony.reconcile.list_recordings).
+    recordings_listed_at: Mapped[datetime | None]
 
     parent: Mapped[Call | None] = relationship(remote_side=[id], lazy="raise_on_sql")
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from telephony.audio import recording_media
 from telephony.simulator.carrier import Simulator
@@ -91,6 +91,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"Calls/(?P<sid>CA\w+)\.json", "update_call"),
     ("POST", r"Calls/(?P<sid>CA\w+)/Recordings\.json", "start_recording"),
     ("POST", r"Calls/(?P<sid>CA\w+)/Recordings/(?P<rsid>[\w.]+)\.json", "update_recording"),
+    ("GET", r"Recordings\.json", "list_recordings"),
     ("GET", r"Recordings/(?P<rsid>RE\w+)\.json", "fetch_recording"),
     ("DELETE", r"Recordings/(?P<rsid>RE\w+)\.json", "delete_recording"),
     ("GET", r"Recordings/(?P<rsid>RE\w+)(?P<ext>\.wav|\.mp3)?", "media"),
@@ -103,11 +104,13 @@ ROUTES: list[tuple[str, str, str]] = [
 _COMPILED = [(m, re.compile(p + "$"), name) for m, p, name in ROUTES]
 
 
-def handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> RestResponse:
-    """Answer one REST request; `path` starts at `/2010-04-01/`. Kept in the carrier's trace,
-    when a run keeps one (Simulator.trace), as the hub's webhooks are."""
+def handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str],
+           query: str = "") -> RestResponse:
+    """Answer one REST request; `path` starts at `/2010-04-01/`, `query` is its query string (a
+    GET's parameters: the twilio client sends a list's filters and paging there). Kept in the
+    carrier's trace, when a run keeps one (Simulator.trace), as the hub's webhooks are."""
     asked = sim.now()
-    response = _handle(sim, method, path, body, headers)
+    response = _handle(sim, method, path, body, headers, query)
     if sim.trace is not None:
         rest = path[len(PREFIX):].partition("/")[2] if path.startswith(PREFIX) else path
         what = _Form(body).get("Status") or ("redirect" if _Form(body).get("Url") else "")
@@ -122,7 +125,8 @@ def _sid_of(rest: str) -> str:
     return found.group(0) if found else ""
 
 
-def _handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> RestResponse:
+def _handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mapping[str, str],
+            query: str) -> RestResponse:
     method = method.upper()
     if not path.startswith(PREFIX):
         return _not_found(path)
@@ -138,7 +142,8 @@ def _handle(sim: Simulator, method: str, path: str, body: bytes, headers: Mappin
         for route_method, pattern, name in _COMPILED:
             match = pattern.match(rest)
             if match and route_method == method:
-                return globals()["_" + name](sim, _Form(body), **match.groupdict())
+                form = _Form(query.encode() if method == "GET" else body)
+                return globals()["_" + name](sim, form, **match.groupdict())
     if any(pattern.match(rest) for _, pattern, _ in _COMPILED):
         return _error(405, 20004, f"Method {method} not allowed on {path}")
     return _not_found(path)
@@ -243,6 +248,44 @@ def _update_recording(sim: Simulator, form: _Form, sid: str, rsid: str) -> RestR
     elif status not in ("paused", "in-progress", "stopped"):
         return _error(400, 21218, f"Invalid value {status!r} for Status")
     return _json(200, recording.resource())
+
+
+MAX_PAGE_SIZE = 1000
+
+
+def _list_recordings(sim: Simulator, form: _Form) -> RestResponse:
+    """The account's recordings, newest first, filtered by `CallSid` (and `ConferenceSid`), in
+    pages of `PageSize` (50 unless asked; 1 to 1000) with Twilio's paging fields: `Page` numbers
+    the page, `PageToken` (given back in `next_page_uri`) says where it starts. Deleted ones are
+    left out, as Twilio does unless `IncludeSoftDeleted` is asked for."""
+    try:
+        size = int(form.get("PageSize") or 50)
+        number = int(form.get("Page") or 0)
+    except ValueError:
+        return _error(400, 20001, "Invalid PageSize or Page")
+    if not 1 <= size <= MAX_PAGE_SIZE or number < 0:
+        return _error(400, 20001, f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
+    call_sid, conference_sid = form.get("CallSid"), form.get("ConferenceSid")
+    soft_deleted = (form.get("IncludeSoftDeleted") or "").lower() == "true"
+    found = [r for r in reversed(sim.recordings.values())  # kept in the order they were made
+             if (soft_deleted or not r.deleted) and (not call_sid or r.call_sid == call_sid)
+             and (not conference_sid or r.conference_sid == conference_sid)]
+    token = form.get("PageToken") or ""
+    start = int(token[2:]) if token.startswith("PA") and token[2:].isdigit() else number * size
+    rows = found[start:start + size]
+    path = f"{PREFIX}{sim.account_sid}/Recordings.json"
+    filters = {k: v for k, v in (("CallSid", call_sid), ("ConferenceSid", conference_sid)) if v}
+
+    def page_uri(page: int, at: int) -> str:
+        return path + "?" + urlencode({**filters, "PageSize": size, "Page": page,
+                                       **({"PageToken": f"PA{at}"} if page else {})})
+
+    more = start + size < len(found)
+    return _json(200, {
+        "recordings": [r.resource() for r in rows], "page": number, "page_size": size, "start": start,
+        "end": start + max(len(rows), 1) - 1, "uri": page_uri(number, start), "first_page_uri": page_uri(0, 0),
+        "next_page_uri": page_uri(number + 1, start + size) if more else None,
+        "previous_page_uri": page_uri(number - 1, max(0, start - size)) if number > 0 else None})
 
 
 def _fetch_recording(sim: Simulator, form: _Form, rsid: str) -> RestResponse:

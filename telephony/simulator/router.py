@@ -30,7 +30,7 @@ async def twilio_rest(path: str, request: Request) -> Response:
         if delay:
             await asyncio.sleep(delay)  # a slow answer holds only this request back
         answer = await anyio.to_thread.run_sync(rest.handle, simulator, request.method, full, body,
-                                                dict(request.headers))
+                                                dict(request.headers), request.url.query)
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type)
 
 

@@ -38,7 +38,7 @@ class SimulatorAdapter(BaseAdapter):
         if delay and self.sim.faults is not None:
             self.sim.faults.sleep(delay)
         headers = {k: v if isinstance(v, str) else v.decode() for k, v in request.headers.items()}
-        answer = rest.handle(self.sim, request.method or "GET", path, body, headers)
+        answer = rest.handle(self.sim, request.method or "GET", path, body, headers, parts.query)
         response = requests.Response()
         response.status_code = answer.status
         response._content = answer.body

@@ -52,3 +52,23 @@ def hub_down(sim: Any) -> Iterator[None]:
         yield
     finally:
         sim.transport = real
+
+
+@contextmanager
+def webhooks_lost(sim: Any, path: str) -> Iterator[list[dict[str, str]]]:
+    """Every webhook to `path` (a path on the hub, e.g. "/twilio/recording") the carrier sends
+    meanwhile is lost (the hub never hears of it); the others arrive. Yields what was lost."""
+    lost: list[dict[str, str]] = []
+    real = sim.transport
+
+    def transport(url: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+        if url.split("?")[0].endswith(path):
+            lost.append(dict(params))
+            return 503, ""
+        return real(url, params, headers)
+
+    sim.transport = transport
+    try:
+        yield lost
+    finally:
+        sim.transport = real

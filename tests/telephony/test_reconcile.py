@@ -14,7 +14,7 @@ from telephony.models.routing import AgentPresence
 from telephony.simulator.faults import FaultPlan, Faults
 from telephony.tasks import reconcile_sweep, routing_sweep
 from tests.factories import fresh
-from tests.telephony.faults import hub_down
+from tests.telephony.faults import LostTasks, hub_down, lost_tasks, webhooks_lost  # noqa: F401 (fixture)
 from tests.telephony.hub import Hub, available, queued_call
 from tickets import service as ticket_service
 
@@ -138,6 +138,111 @@ def test_a_recording_whose_callbacks_were_lost_is_copied_attached_and_deleted(cl
     assert refs == [rsid]
 
 
+def _recording(session, rsid: str) -> Recording | None:
+    fresh(session)
+    return session.scalar(select(Recording).where(Recording.recording_sid == rsid))
+
+
+def _talk_with_every_recording_callback_lost(sim, hub: Hub, session) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A caller talks to the agent for 30 s and hangs up; the carrier records the call
+    (`<Start><Recording>`) but every one of the recording's status callbacks is lost: the hub
+    never hears of the recording at all."""
+    available(session, hub.agent)
+    with webhooks_lost(sim, "/twilio/recording") as lost:
+        sid = queued_call(sim)
+        sim.phone(f"agent_{hub.agent.id}").answer()
+        sim.advance(30)
+        sim.hangup(sid)
+        sim.pump()
+    [rsid] = [r for r in sim.recordings if sim.recordings[r].call_sid == sid]
+    assert sim.recordings[rsid].source == "StartCallRecordingTwiML" and sim.recordings[rsid].status == "completed"
+    assert {p["RecordingStatus"] for p in lost} == {"in-progress", "completed"}
+    return sid, rsid
+
+
+def _done(session, sid: str, rsid: str, sim) -> None:  # type: ignore[no-untyped-def]
+    """The recording is known, copied, on the call's ticket, and deleted at the carrier."""
+    recording = _recording(session, rsid)
+    assert recording is not None, "the hub never learnt of the recording"
+    assert recording.status == "completed" and recording.kind == "call"
+    assert recording.copied_at is not None and recording.deleted_at_twilio_at is not None
+    assert sim.recordings[rsid].deleted
+    call = _call(session, sid)
+    assert recording.call_id == call.id and recording.ticket_id == call.ticket_id
+    refs = [r.recording_ref for r in ticket_service.recordings_of(session, ticket_id=call.ticket_id)]
+    assert refs == [rsid]
+    assert call.recordings_listed_at is not None
+
+
+def test_a_recording_whose_every_callback_was_lost_is_found_when_its_call_ends(
+        client, sim, hub: Hub, session) -> None:
+    """The fault run's last violation: a `<Start><Recording>` recording all of whose callbacks
+    were lost was never known to the hub (it learnt of recordings only from callbacks), so it
+    was never copied, attached or deleted at Twilio. The call's end asks Twilio for the call's
+    recordings, and registers the one it did not know."""
+    sid, rsid = _talk_with_every_recording_callback_lost(sim, hub, session)
+    _done(session, sid, rsid, sim)
+
+
+def test_a_lost_listing_is_done_by_the_reconcile_sweep(client, sim, hub: Hub, session, clock,
+                                                       lost_tasks: LostTasks) -> None:  # noqa: F811
+    """The listing the call's end asks for is lost too (its worker killed): the reconcile sweep
+    lists the recordings of calls ended recently that nobody has listed, once the task is late."""
+    with lost_tasks.dropping("telephony.list_recordings"):
+        sid, rsid = _talk_with_every_recording_callback_lost(sim, hub, session)
+    assert _recording(session, rsid) is None
+    assert _call(session, sid).recordings_listed_at is None
+    reconcile_sweep()
+    assert _recording(session, rsid) is None  # the task may still be on its way
+    clock.advance(seconds=15)
+    reconcile_sweep()
+    _done(session, sid, rsid, sim)
+    listed = _call(session, sid).recordings_listed_at
+    clock.advance(seconds=15)
+    reconcile_sweep()  # listed once: not asked again
+    assert _call(session, sid).recordings_listed_at == listed
+
+
+def test_a_listing_twilio_refuses_is_asked_again_at_the_next_sweep(client, sim, hub: Hub, session, clock,
+                                                                  lost_tasks: LostTasks) -> None:  # noqa: F811
+    """Too many requests (429, after the gateway's retries) or a failing answer (500) leaves the
+    call unlisted; the next sweep asks again."""
+    from telephony.gateway import get_gateway
+
+    with lost_tasks.dropping("telephony.list_recordings"):
+        sid, rsid = _talk_with_every_recording_callback_lost(sim, hub, session)
+    slept: list[float] = []
+    get_gateway().sleep = slept.append  # the gateway's backoff between its retries
+    clock.advance(seconds=15)
+    sim.fail_next(method="GET", path_contains="/Recordings.json", status=429, code=20429, times=4,
+                  message="Too Many Requests")
+    reconcile_sweep()
+    assert _recording(session, rsid) is None and _call(session, sid).recordings_listed_at is None
+    sim.fail_next(method="GET", path_contains="/Recordings.json", status=500, code=20500, times=4)
+    clock.advance(seconds=15)
+    reconcile_sweep()
+    assert _recording(session, rsid) is None and _call(session, sid).recordings_listed_at is None
+    clock.advance(seconds=15)
+    reconcile_sweep()
+    _done(session, sid, rsid, sim)
+    assert len(slept) == 6  # each refused listing was retried three times before it was left
+
+
+def test_the_sweep_lists_only_recent_calls_and_a_bounded_number_at_a_time(
+        client, sim, hub: Hub, session, clock, lost_tasks: LostTasks) -> None:  # noqa: F811
+    from telephony import reconcile
+
+    with lost_tasks.dropping("telephony.list_recordings"):
+        sid, _rsid = _talk_with_every_recording_callback_lost(sim, hub, session)
+    call = _call(session, sid)
+    assert reconcile.unlisted_calls(session) == []  # within the task's grace
+    clock.advance(seconds=15)
+    assert reconcile.unlisted_calls(session) == [call.id]
+    assert reconcile.unlisted_calls(session, limit=0) == []
+    clock.advance(reconcile.LIST_RECORDINGS_WINDOW)
+    assert reconcile.unlisted_calls(session) == []  # too old to ask about
+
+
 def test_a_caller_whose_hang_up_was_lost_ends_when_the_move_in_is_refused(client, sim, hub: Hub, session) -> None:
     """The fault run's case: the caller's hang-up was lost, an agent answered, and moving the
     caller in failed with Twilio's 21220 ("Call is not in-progress") at every repair sweep while
@@ -161,7 +266,8 @@ def test_a_caller_whose_hang_up_was_lost_ends_when_the_move_in_is_refused(client
     assert session.get(AgentPresence, hub.agent.id).state != "on_call"
 
 
-def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, session) -> None:
+def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, session,
+                                                        lost_tasks: LostTasks) -> None:  # noqa: F811
     """While the reconcile sweep waits for Twilio's answer about a call, other writers go on: the
     call's own late callback is written at once (on SQLite a write transaction held across the
     REST call blocked every writer; on PostgreSQL the call's row lock blocked its callbacks). The
@@ -187,8 +293,11 @@ def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, s
         params = sim.call_params(carrier_call, CallbackSource="call-progress-events",
                                  CallDuration=str(carrier_call.duration()))
         late = threading.Thread(target=sim.post, name="late-callback", args=(carrier_call.status_callback, params))
-        late.start()
-        late.join(10)
+        # (The listing of its recordings the call's end asks for would run here too: tasks run
+        # eagerly in these tests, in the committing thread, and every REST answer waits.)
+        with lost_tasks.dropping("telephony.list_recordings"):
+            late.start()
+            late.join(10)
         assert not late.is_alive(), "the callback waited for the sweep's REST call"
         assert sim.webhooks[-1][2] < 300
         call = _call(session, sid)

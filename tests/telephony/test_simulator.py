@@ -148,3 +148,54 @@ def test_recording_media_has_the_real_length_within_a_bounded_size() -> None:
     with wave.open(BytesIO(longest)) as audio:
         assert audio.getnframes() == MAX_RECORDING_SECONDS * audio.getframerate()
     assert RECORDING_BYTES_PER_SECOND * MAX_RECORDING_SECONDS * 2 <= 32 * 1024 * 1024
+
+
+def test_a_calls_recordings_are_listed_as_twilio_pages_them(client, sim, hub, session) -> None:
+    """GET /Accounts/{sid}/Recordings.json?CallSid=...: the call's recordings (newest first; none
+    deleted, none of another call) in Twilio's page shape, followed page by page by the twilio
+    client."""
+    import json
+
+    from telephony.gateway import get_gateway
+    from telephony.simulator import rest
+
+    available(session, hub.agent)
+    sid = sim.place_call(CALLER)
+    sim.pump()
+    sim.press(sid, "1")
+    sim.pump()
+    sim.phone(f"agent_{hub.agent.id}").answer()
+    sim.advance(5)
+    gateway = get_gateway()
+    second = gateway.start_recording(sid, status_callback="http://testserver/twilio/recording?kind=call")
+    sim.advance(5)
+    [first] = [r for r in sim.recordings if r != second and sim.recordings[r].call_sid == sid]
+    other = sim.place_call("+8613900139000")
+    sim.pump()
+    headers = {"Authorization": "Basic " + __import__("base64").b64encode(
+        f"{sim.account_sid}:{TEST_TWILIO_TOKEN}".encode()).decode()}
+    path = f"/2010-04-01/Accounts/{sim.account_sid}/Recordings.json"
+    answer = rest.handle(sim, "GET", path, b"", headers, query=f"CallSid={sid}&PageSize=1")
+    assert answer.status == 200
+    page = json.loads(answer.body)
+    assert set(page) == {"recordings", "page", "page_size", "start", "end", "uri", "first_page_uri",
+                         "next_page_uri", "previous_page_uri"}
+    assert page["page"] == 0 and page["page_size"] == 1 and page["start"] == 0 and page["end"] == 0
+    assert [r["sid"] for r in page["recordings"]] == [second]  # the newest first
+    assert page["recordings"][0]["call_sid"] == sid and page["previous_page_uri"] is None
+    assert page["next_page_uri"].startswith(path + "?") and "Page=1" in page["next_page_uri"]
+    assert page["uri"].startswith(path + "?") and f"CallSid={sid}" in page["uri"]
+    last = json.loads(rest.handle(sim, "GET", path, b"", headers,
+                                  query=page["next_page_uri"].split("?", 1)[1]).body)
+    assert [r["sid"] for r in last["recordings"]] == [first] and last["next_page_uri"] is None
+    assert last["page"] == 1 and last["start"] == 1 and last["end"] == 1 and last["previous_page_uri"]
+
+    listed = gateway.client.recordings.list(call_sid=sid, page_size=1)  # the real client pages through
+    assert [r.sid for r in listed] == [second, first]
+    assert {r.call_sid for r in listed} == {sid} and listed[0].source == "StartCallRecordingAPI"
+    assert gateway.client.recordings.list(call_sid=other) == []
+    sim.recordings[second].deleted = True
+    assert [r["sid"] for r in gateway.list_recordings(sid)] == [first]
+    assert rest.handle(sim, "GET", path, b"", {}, query=f"CallSid={sid}").status == 401
+    bad = rest.handle(sim, "GET", path, b"", headers, query=f"CallSid={sid}&PageSize=0")
+    assert bad.status == 400
