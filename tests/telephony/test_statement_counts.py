@@ -93,9 +93,12 @@ AGENT_HANGS_UP: dict[str, dict[str, int]] = {
 # session when nobody is to be asked about. (Run eagerly here at once; on a worker it runs a few
 # seconds on, and finds the caller's and the agent's joins to the same conference reported, so it
 # still asks Twilio nothing.) (The recording's copy is telephony.recordings' own, left out here.)
+# Listing the call's recordings at Twilio when it ends (telephony.reconcile, "recordings never
+# heard of"): a read of the call, Twilio asked with no transaction open, the call marked listed.
 TASKS: dict[str, dict[str, int]] = {
-    "postgresql": {"task ring_agent": 4, "task connect_caller": 1, "task rescue_if_alone": 2},
-    "sqlite": {"task ring_agent": 6, "task connect_caller": 2, "task rescue_if_alone": 3},
+    "postgresql": {"task ring_agent": 4, "task connect_caller": 1, "task rescue_if_alone": 2,
+                   "task list_recordings": 3},
+    "sqlite": {"task ring_agent": 6, "task connect_caller": 2, "task rescue_if_alone": 3, "task list_recordings": 5},
 }
 TASKS_AGENT_HANGS_UP: dict[str, dict[str, int]] = {"postgresql": {}, "sqlite": {}}
 # The event parameter that names what a callback reports, in the order looked for.
