@@ -21,6 +21,15 @@ from tickets import facts as ticket_facts
 
 TEXT_FIELDS = ("system_problems", "difficult_issues", "notes")
 COUNT_FIELDS = ("inquiry_count", "lookup_count", "proactive_count")
+# The most a part of a duty log or a handover holds (the pages state it on each box).
+TEXT_LIMIT = 10_000
+TOO_LONG = "This text has %(length)s characters; keep it to %(max)s at most."
+
+
+def check_length(name: str, value: str) -> None:
+    """A part longer than the limit is refused whole, never cut: the lead shortens it."""
+    if len(value) > TEXT_LIMIT:
+        raise ValidationFailed(TOO_LONG, field=name, params={"length": len(value), "max": TEXT_LIMIT})
 
 
 def window(session: Session, log: DutyLog) -> tuple[datetime, datetime]:
@@ -88,6 +97,9 @@ def update(session: Session, *, log_id: int, by: User, changes: dict[str, Any]) 
     unknown = set(changes) - set(TEXT_FIELDS) - set(COUNT_FIELDS)
     if unknown:
         raise ValidationFailed("Some fields are not part of the duty log.", params={"unknown": sorted(unknown)})
+    for name in TEXT_FIELDS:
+        if name in changes:
+            check_length(name, str(changes[name]))
     for name, value in changes.items():
         if name in COUNT_FIELDS:
             if not isinstance(value, int) or value < 0:

@@ -84,6 +84,7 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
         "reminders": reminders.for_viewer(session, user, locale=common.locale_of(request)),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
+        "text_limit": dutylog.TEXT_LIMIT,
         # QA's common problems for this team's roll-call briefing (a team leader's own team).
         "briefing": qa_coaching.briefing_items(session, team_id=user.team_id, on_date=day, user=user)
         if user.team_id is not None else None,
@@ -134,7 +135,8 @@ def _handover_page(request: Request, session: DbSession, user: User, handover_id
                "staffing": staffing_lines((handover.listed or {}).get("staffing") or []),
                "leave_kinds": common.LEAVE_KINDS,
                "names": _names(session, user), "fields": handover_service.FIELDS, "field_words": FIELD_WORDS,
-               "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS}
+               "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS,
+               "text_limit": dutylog.TEXT_LIMIT}
     return _render(request, HANDOVER, "handover_main", context, **extra)
 
 
@@ -188,10 +190,13 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
              notes: Annotated[str, Form()] = "", inquiry_count: Annotated[str, Form()] = "",
              lookup_count: Annotated[str, Form()] = "", proactive_count: Annotated[str, Form()] = "",
              back: Annotated[str, Form()] = "") -> Response:
+    # Kept whole: the service refuses a part past its limit, and a refused form shows what was typed.
+    typed = {"system_problems": system_problems, "difficult_issues": difficult_issues, "notes": notes,
+             "inquiry_count": inquiry_count[:20], "lookup_count": lookup_count[:20],
+             "proactive_count": proactive_count[:20]}
     try:
         log = dutylog.get(session, log_id=log_id)
-        changes: dict[str, Any] = {"system_problems": system_problems[:10_000],
-                                   "difficult_issues": difficult_issues[:10_000], "notes": notes[:10_000]}
+        changes: dict[str, Any] = {name: typed[name] for name in dutylog.TEXT_FIELDS}
         for name, value in (("inquiry_count", inquiry_count), ("lookup_count", lookup_count),
                             ("proactive_count", proactive_count)):
             value = value.strip()
@@ -201,7 +206,7 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
                 changes[name] = int(value)
         dutylog.update(session, log_id=log_id, by=user, changes=changes)
     except DomainError as exc:
-        return _refused(request, session, user, "log", exc)
+        return _refused(request, session, user, "log", exc, log_form=typed)
     return _back(request, session, user, "log", _here(back))
 
 
@@ -209,7 +214,7 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
 def write_handover(request: Request, session: DbSession, user: TeamLeaderUser, log_id: int,
                    form: PostedForm) -> Response:
     """Save the draft or send it: each part written, or "nothing to report" ticked (`nothing`)."""
-    fields = {name: str(form.get(name, ""))[:10_000] for name in handover_service.FIELDS}
+    fields = {name: str(form.get(name, "")) for name in handover_service.FIELDS}  # the service refuses too long
     nothing = [str(n) for n in form.getlist("nothing")]
     try:
         handover = handover_service.write(session, duty_log_id=log_id, by=user, nothing_to_report=nothing, **fields)
@@ -235,9 +240,9 @@ def answer_handover(request: Request, session: DbSession, user: TeamLeaderUser, 
         if action == "accept":
             handover_service.accept(session, handover_id=handover_id, by=user)
         elif action == "return":
-            handover_service.return_with_questions(session, handover_id=handover_id, by=user, questions=text[:5000])
+            handover_service.return_with_questions(session, handover_id=handover_id, by=user, questions=text)
         elif action == "append":
-            handover_service.append(session, handover_id=handover_id, by=user, text=text[:5000])
+            handover_service.append(session, handover_id=handover_id, by=user, text=text)
         else:
             raise ValidationFailed("Unknown action.", field="action")
     except DomainError as exc:
