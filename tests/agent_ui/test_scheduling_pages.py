@@ -182,6 +182,7 @@ def test_roster_generation_shows_progress_and_the_forecast(client: TestClient, s
     assert max(coverage["scheduled"]) > 0
     bad = client.post(f"/shifts/rosters/{roster_id}/generate", data={"calls": "1,2,3"})
     assert bad.status_code == 422 and "Give 24 numbers of calls" in bad.text
+    assert re.search(r'id="gen-calls"[^>]*maxlength="400"', bad.text)  # 24 numbers fit; the box says so
 
 
 def test_a_running_job_is_polled_every_second(client: TestClient, session: Session, world: World) -> None:
