@@ -16,20 +16,12 @@ from core.models import Role, User
 from scheduling import access, handover_sources
 from scheduling import shifts as shift_service
 from scheduling.models import DutyLog, Handover, Shift
+from scheduling.texts import check_length
 from telephony import history as call_history
 from tickets import facts as ticket_facts
 
 TEXT_FIELDS = ("system_problems", "difficult_issues", "notes")
 COUNT_FIELDS = ("inquiry_count", "lookup_count", "proactive_count")
-# The most a part of a duty log or a handover holds (the pages state it on each box).
-TEXT_LIMIT = 10_000
-TOO_LONG = "This text has %(length)s characters; keep it to %(max)s at most."
-
-
-def check_length(name: str, value: str) -> None:
-    """A part longer than the limit is refused whole, never cut: the lead shortens it."""
-    if len(value) > TEXT_LIMIT:
-        raise ValidationFailed(TOO_LONG, field=name, params={"length": len(value), "max": TEXT_LIMIT})
 
 
 def window(session: Session, log: DutyLog) -> tuple[datetime, datetime]:

@@ -27,6 +27,7 @@ from qa import coaching as qa_coaching
 from scheduling import access, dutylog, rollcall
 from scheduling import handover as handover_service
 from scheduling import notices as notice_service
+from scheduling.texts import TEXT_LIMIT
 
 router = APIRouter()
 
@@ -84,7 +85,7 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
         "reminders": reminders.for_viewer(session, user, locale=common.locale_of(request)),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
-        "text_limit": dutylog.TEXT_LIMIT,
+        "text_limit": TEXT_LIMIT,
         # QA's common problems for this team's roll-call briefing (a team leader's own team).
         "briefing": qa_coaching.briefing_items(session, team_id=user.team_id, on_date=day, user=user)
         if user.team_id is not None else None,
@@ -136,7 +137,7 @@ def _handover_page(request: Request, session: DbSession, user: User, handover_id
                "leave_kinds": common.LEAVE_KINDS,
                "names": _names(session, user), "fields": handover_service.FIELDS, "field_words": FIELD_WORDS,
                "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS,
-               "text_limit": dutylog.TEXT_LIMIT}
+               "text_limit": TEXT_LIMIT}
     return _render(request, HANDOVER, "handover_main", context, **extra)
 
 
@@ -280,7 +281,7 @@ def _notices(request: Request, session: DbSession, user: User, *, status_code: i
     context = {"notices": shown, "unread": unread, "receipts": receipts, "leader": leader, "withdrawn": withdrawn,
                "names": _names(session, user) if leader else {},
                "teams": list_teams(session, site_id=user.site_id) if leader and user.site_id else [],
-               "now": clock.now()}
+               "now": clock.now(), "text_limit": TEXT_LIMIT}
     return _render(request, NOTICES, "notices_main", context, status_code=status_code, errors=errors, **extra)
 
 
@@ -293,10 +294,10 @@ def notices(request: Request, session: DbSession, user: CurrentUser) -> Response
 @router.post("/notices", include_in_schema=False)
 def publish_notice(request: Request, session: DbSession, user: TeamLeaderUser, title: Annotated[str, Form()] = "",
                    body: Annotated[str, Form()] = "", team_id: Annotated[str, Form()] = "") -> Response:
-    typed: dict[str, Any] = {"title": title[:200], "body": body[:10_000],
+    typed: dict[str, Any] = {"title": title[:200], "body": body,  # kept whole: the service refuses too long
                              "team_id": int(team_id) if team_id.isdigit() else None}
     try:
-        notice_service.publish_notice(session, title=title, body=body[:10_000], by=user,
+        notice_service.publish_notice(session, title=title, body=body, by=user,
                                       team_id=typed["team_id"])
     except DomainError as exc:
         session.rollback()

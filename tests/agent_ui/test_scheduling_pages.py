@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from core.models import Role
 from scheduling import shifts
-from scheduling.models import DutyLog, Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
+from scheduling.models import (DutyLog, Handover, HandoverAddition, LeaveRequest, Notice, RosterJob, Shift,
+                               SwapRequest)
 from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
 from tests.scheduling.conftest import World, assign, world
 from tests.telephony.hub import eager_tasks
@@ -303,6 +304,11 @@ def test_notices_published_acknowledged_with_read_receipts(client: TestClient, s
     signed_in_client(client, world.leader)
     refused = client.post("/notices", data={"title": "", "body": ""})
     assert refused.status_code == 422 and "A notice needs a title and a text." in refused.text
+    assert re.search(r'<textarea id="notice-body"[^>]*maxlength="10000"', refused.text)  # the limit is stated
+    long = "Use the new greeting." * 500  # 10,500 characters: refused whole, not cut at 10,000
+    too_long = client.post("/notices", data={"title": "New script", "body": long}, headers=HX)
+    assert too_long.status_code == 422 and "10500" in too_long.text and long in html.unescape(too_long.text)
+    assert fresh(session).scalar(select(Notice)) is None
     assert client.post("/notices", data={"title": "New script", "body": "Use the new greeting."},
                        follow_redirects=False).status_code == 303
     page = client.get("/notices").text
