@@ -66,8 +66,9 @@ ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}")
 STOPWORDS = {"the", "a", "an", "of", "to", "and", "or", "for", "in", "on", "is", "are", "no", "not", "this", "that",
              "with", "your", "you", "by", "at", "from", "be", "has", "have", "was", "will", "can", "it"}
 
-# A button that keeps a draft: what is still missing is kept on purpose.
-DRAFT = re.compile(r"Save draft|保存草稿")
+# A button that keeps a draft (what is still missing is kept on purpose), or that puts a setting
+# back to its default (what the box holds is not used).
+DRAFT = re.compile(r"Save draft|保存草稿|Back to the default|恢复默认")
 
 # Words the pages show on purpose: the columns an administrator's purchases CSV must have.
 TEXT_TYPES = ("", "text", "search")
@@ -101,15 +102,20 @@ document.addEventListener('htmx:beforeSend', e => {
 # What the page shows a reader: its visible text, its text nodes (for the catalogue check), its language.
 READ_PAGE = """() => {
   const texts = [];
+  // Text marked as another language (lang=...) is content in that language: the IVR's English
+  // prompts on a Chinese page, say.
+  const pageLang = (document.documentElement.lang || '').slice(0, 2);
+  const foreign = el => { const m = el.closest('[lang]'); return !!m && m.lang.slice(0, 2) !== pageLang; };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const n = walker.currentNode, el = n.parentElement, t = n.textContent.trim();
     if (!t || !el || el.closest('script,style,noscript,code,pre,[hidden],[aria-hidden=true],.who,'
                                 + '.language-switcher,input,textarea,select,option')) continue;
-    if (!el.checkVisibility()) continue;
+    if (!el.checkVisibility() || foreign(el)) continue;
     texts.push(t);
   }
   for (const el of document.querySelectorAll('[placeholder],[title],[aria-label]')) {
+    if (foreign(el)) continue;
     for (const a of ['placeholder', 'title', 'aria-label']) {
       const v = el.getAttribute(a); if (v) texts.push(v.trim());
     }
@@ -419,7 +425,8 @@ class Person:
                              name: e.name, required: e.required, min: e.getAttribute('min'), max: e.getAttribute('max'),
                              maxlength: e.maxLength, visible: e.checkVisibility() && !e.disabled && !e.readOnly,
                              options: e.tagName === 'SELECT' ? Array.from(e.options).map(o => o.value) : [],
-                             multiple: e.multiple, value: e.value}))""")
+                             multiple: e.multiple, value: e.value, numeric: e.inputMode === 'numeric',
+                             suggested: e.list ? Array.from(e.list.options).map(o => o.value).filter(v => v) : []}))""")
         fields = [f for f in fields if f["visible"]]
         if not fields:
             return ""
@@ -503,6 +510,10 @@ class Person:
                     await element.fill(("Too long " * 1400)[:12000])
                 elif f["value"] and self.random.random() < 0.5:
                     continue  # a value already there (an edit form): leave it
+                elif f["suggested"] and self.random.random() < 0.8:
+                    await element.fill(self.random.choice(f["suggested"]))  # picked from the box's list
+                elif f["numeric"]:
+                    await element.fill(str(self.random.randint(1, 40)))  # an id, as a person would copy it
                 else:
                     await element.fill(self.text_for(f["name"], f["maxlength"], f["tag"] == "textarea"))
         if not mistake:
