@@ -446,7 +446,9 @@ class Person:
                 # none, with more than any field of the hub keeps (10,000 characters).
                 "long": [f for f in fields if (f["tag"] == "textarea" or (f["tag"] == "input" and f["type"] in
                                                                           TEXT_TYPES)) and f["maxlength"] <= 0],
-                "number": [f for f in fields if f["type"] == "number"]}
+                # Out of the range the page states: below its min, or past its max; a number with
+                # no max stated may be large (a wait limit of hours is odd, not wrong).
+                "number": [f for f in fields if f["type"] == "number" and (f["min"] or f["max"])]}
             kinds = [kind for kind, some in candidates_of.items() if some]
             if not kinds:
                 return ""
@@ -495,7 +497,9 @@ class Person:
             elif kind == "number":
                 low = float(f["min"]) if f["min"] not in (None, "") else 0
                 high = float(f["max"]) if f["max"] not in (None, "") else low + 20
-                value = self.random.choice([low - 5, high * 1000 + 7]) if f["i"] == target else \
+                wrong_values = ([low - 5] if f["min"] not in (None, "") else []) + \
+                    ([high * 1000 + 7] if f["max"] not in (None, "") else [])
+                value = self.random.choice(wrong_values) if f["i"] == target else \
                     self.random.randint(int(low), int(max(low, min(high, low + 20))))
                 await element.fill(str(int(value)))
             elif kind == "password":
