@@ -212,7 +212,9 @@ class Person:
         self.page = page = await context.new_page()
         page.on("response", lambda r: self.responses.append(
             (r.status, r.request.method, r.url, r.request.resource_type)))
-        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+        # With where it came from: a failed resource's message does not name the resource.
+        page.on("console", lambda m: self.console.append(
+            f"{m.text} ({(m.location or {}).get('url', '').replace(self.url, '')})") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}"))
         await self.sign_in()
 
