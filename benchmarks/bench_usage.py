@@ -31,6 +31,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -749,7 +750,8 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=8, help="the demo's history calls a day (0: none, faster)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--examples", type=int, default=6, help="examples printed per kind of error")
-    parser.add_argument("--findings", type=Path, help="write every error here as JSON lines")
+    parser.add_argument("--findings", type=Path, help="write every error here as JSON lines (and the demo's log "
+                        "beside it, FILE.demo.log)")
     args = parser.parse_args()
     exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="hotline-usage-") as var:
@@ -762,6 +764,8 @@ def main() -> None:
         finally:
             demo.stop()
         errors = report(args, figures, demo, elapsed, startup, cpu)
+        if args.findings:  # the demo's log beside the findings, to look into a slow page or an error
+            shutil.copyfile(demo.log_path, args.findings.with_suffix(".demo.log"))
     if args.findings:
         args.findings.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
 
