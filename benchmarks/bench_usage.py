@@ -5,7 +5,8 @@ users, a week of history) in a temporary HOTLINE_VAR_DIR, then signs in each dem
 head, boss, lead, qa, agent1) in a browser context of its own in one headless Chromium, all at
 once. Each person follows the links their pages show, opens lists and details, fills and submits
 the forms they find (mostly with plausible values; some with a required field left empty, dates
-the wrong way round or in the past, text over its length, numbers out of range), uses the htmx
+the wrong way round or in the past, text past any limit where the page states none, numbers out
+of range; drafts may keep parts empty, searches may look into the past), uses the htmx
 controls, and switches to 简体中文 and back now and then; the agent goes available and answers
 the calls offered to them.
 
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import exit_on_sigterm, percentile
+from hotline.demo import SEED_NAMES_ZH
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
@@ -64,10 +67,17 @@ ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}(?:[ ,'-]+[A-Za-z]{2,}){2,}")
 STOPWORDS = {"the", "a", "an", "of", "to", "and", "or", "for", "in", "on", "is", "are", "no", "not", "this", "that",
              "with", "your", "you", "by", "at", "from", "be", "has", "have", "was", "will", "can", "it"}
 
+# A button that keeps a draft (what is still missing is kept on purpose), or that puts a setting
+# back to its default (what the box holds is not used).
+DRAFT = re.compile(r"Save draft|保存草稿|Back to the default|恢复默认")
+
 # Words the pages show on purpose: the columns an administrator's purchases CSV must have.
 TEXT_TYPES = ("", "text", "search")
 LITERALS = {"customer_id", "source_id", "amount_cents"}
 TYPED: set[str] = set()  # what the people typed: their own words are not the page's
+# The demo's seed names (people, the store, shift templates such as "Late") are data typed in one
+# language, not the page's words, though some spell a word the catalogue translates.
+TYPED.update(SEED_NAMES_ZH)
 
 # Watches the page from inside: CSP violations, htmx requests in flight and failed, each swap's time.
 INIT_SCRIPT = """
@@ -93,15 +103,20 @@ document.addEventListener('htmx:beforeSend', e => {
 # What the page shows a reader: its visible text, its text nodes (for the catalogue check), its language.
 READ_PAGE = """() => {
   const texts = [];
+  // Text marked as another language (lang=...) is content in that language: the IVR's English
+  // prompts on a Chinese page, say.
+  const pageLang = (document.documentElement.lang || '').slice(0, 2);
+  const foreign = el => { const m = el.closest('[lang]'); return !!m && m.lang.slice(0, 2) !== pageLang; };
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const n = walker.currentNode, el = n.parentElement, t = n.textContent.trim();
     if (!t || !el || el.closest('script,style,noscript,code,pre,[hidden],[aria-hidden=true],.who,'
                                 + '.language-switcher,input,textarea,select,option')) continue;
-    if (!el.checkVisibility()) continue;
+    if (!el.checkVisibility() || foreign(el)) continue;
     texts.push(t);
   }
   for (const el of document.querySelectorAll('[placeholder],[title],[aria-label]')) {
+    if (foreign(el)) continue;
     for (const a of ['placeholder', 'title', 'aria-label']) {
       const v = el.getAttribute(a); if (v) texts.push(v.trim());
     }
@@ -198,7 +213,9 @@ class Person:
         self.page = page = await context.new_page()
         page.on("response", lambda r: self.responses.append(
             (r.status, r.request.method, r.url, r.request.resource_type)))
-        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+        # With where it came from: a failed resource's message does not name the resource.
+        page.on("console", lambda m: self.console.append(
+            f"{m.text} ({(m.location or {}).get('url', '').replace(self.url, '')})") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}"))
         await self.sign_in()
 
@@ -368,13 +385,21 @@ class Person:
         invalid = form["fields"] > 0 and self.random.random() < self.invalid_share
         locator = page.locator("form").nth(form["index"])
         how = await self.fill(locator, invalid)
+        invalid = invalid and bool(how)  # a form with no field that can be got wrong is filled right
         submit = locator.locator("button:not([type=button]):not([type=reset]), input[type=submit]")
         buttons = [b for b in range(await submit.count())
                    if await submit.nth(b).is_visible() and await submit.nth(b).is_enabled()]
         if not buttons:
             return
+        if invalid and how.startswith("empty"):
+            # A draft keeps what is missing on purpose (a scorecard, a handover): the mistake is
+            # sending it with a required part empty.
+            final = [b for b in buttons if not DRAFT.search(await submit.nth(b).text_content() or "")]
+            buttons = final or buttons
         button = submit.nth(self.random.choice(buttons))
         label = (await button.text_content() or "").strip()[:40]
+        if invalid and how.startswith("empty") and DRAFT.search(label):
+            invalid, how = False, ""
         what = f"{form['method'].upper()} {form['action']} [{label}]" + (f" ({how})" if invalid else "")
         page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
         await self.timed(lambda: button.click(timeout=8000), what)
@@ -396,34 +421,53 @@ class Person:
 
     async def fill(self, form: Any, invalid: bool) -> str:
         """Fill the form's fields as a person would; when `invalid`, get one thing wrong (and turn
-        the browser's own checks off, as a form posted by a script would be, so the server answers)."""
+        the browser's own checks off, as a form posted by a script would be, so the server answers).
+        Returns the mistake and the field it is in ("long: notes"), or "" when none was made."""
         fields = await form.evaluate("""f => Array.from(f.querySelectorAll('input:not([type=hidden]),select,textarea'))
             .map((e, i) => ({i, tag: e.tagName.toLowerCase(), type: (e.getAttribute('type') || '').toLowerCase(),
                              name: e.name, required: e.required, min: e.getAttribute('min'), max: e.getAttribute('max'),
                              maxlength: e.maxLength, visible: e.checkVisibility() && !e.disabled && !e.readOnly,
                              options: e.tagName === 'SELECT' ? Array.from(e.options).map(o => o.value) : [],
-                             multiple: e.multiple, value: e.value}))""")
+                             multiple: e.multiple, value: e.value, numeric: e.inputMode === 'numeric',
+                             suggested: e.list ? Array.from(e.list.options).map(o => o.value).filter(v => v) : []}))""")
         fields = [f for f in fields if f["visible"]]
         if not fields:
             return ""
         mistake, target = "", None
+        dates = [f for f in fields if f["type"] in ("date", "datetime-local")]
         if invalid:
-            candidates_of = {"empty": [f for f in fields if f["required"]] or fields,
-                             "dates": [f for f in fields if f["type"] in ("date", "datetime-local")],
-                             "long": [f for f in fields if f["tag"] == "textarea" or f["type"] in TEXT_TYPES],
-                             "number": [f for f in fields if f["type"] == "number"]}
-            mistake = self.random.choice([kind for kind, some in candidates_of.items() if some])
+            search = await form.evaluate("f => f.matches('.filters, [role=search]') || f.method === 'get'")
+            candidates_of = {
+                # Only a field the page marks required is a mistake left empty: an optional note,
+                # a search box or a draft's answer may be empty.
+                "empty": [f for f in fields if f["required"] and f["type"] not in ("checkbox", "radio", "file")],
+                # Dates the wrong way round need two of them; a date long past is a mistake where
+                # something is planned or asked for, not in a search of what happened.
+                "dates": dates if len(dates) > 1 or not search else [],
+                # Text past its limit: a field that states one (maxlength) keeps a person within it
+                # in the browser (a paste is cut there), so the mistake is on a field that states
+                # none, with more than any field of the hub keeps (10,000 characters).
+                "long": [f for f in fields if (f["tag"] == "textarea" or (f["tag"] == "input" and f["type"] in
+                                                                          TEXT_TYPES)) and f["maxlength"] <= 0],
+                # Out of the range the page states: below its min, or past its max; a number with
+                # no max stated may be large (a wait limit of hours is odd, not wrong).
+                "number": [f for f in fields if f["type"] == "number" and (f["min"] or f["max"])]}
+            kinds = [kind for kind, some in candidates_of.items() if some]
+            if not kinds:
+                return ""
+            mistake = self.random.choice(kinds)
             await form.evaluate("f => { f.noValidate = true; "
-                                "f.querySelectorAll('[maxlength]').forEach(e => e.removeAttribute('maxlength')); "
                                 "f.querySelectorAll('[min],[max]').forEach(e => { e.removeAttribute('min'); "
                                 "e.removeAttribute('max'); }); }")
             candidates = candidates_of[mistake]
             target = self.random.choice(candidates)["i"]
+            if mistake == "dates" and search:
+                mistake = "dates reversed"
         elements = form.locator("input:not([type=hidden]),select,textarea")
         day_offset = 0
         for f in fields:
             element = elements.nth(f["i"])
-            wrong = f["i"] == target or (mistake == "dates" and f["type"] in ("date", "datetime-local"))
+            wrong = f["i"] == target or (mistake.startswith("dates") and f["type"] in ("date", "datetime-local"))
             kind = f["type"]
             if f["tag"] == "select":
                 options = [o for o in f["options"] if o] or f["options"]
@@ -441,12 +485,13 @@ class Person:
                 await element.fill("")
             elif kind == "date":
                 # in the right order, from today; wrong: the later field first, or long past
-                offset = (20 - 7 * day_offset) if wrong and self.random.random() < 0.6 else \
+                reversed_ = mistake == "dates reversed" or (len(dates) > 1 and self.random.random() < 0.6)
+                offset = (20 - 7 * day_offset) if wrong and reversed_ else \
                     (-400 if wrong else 1 + 3 * day_offset + self.random.randint(0, 5))
                 day_offset += 1
                 await element.fill((date.today() + timedelta(days=offset)).isoformat())
             elif kind == "datetime-local":
-                offset = (20 - 7 * day_offset) if wrong else 1 + 2 * day_offset
+                offset = ((20 - 7 * day_offset) if len(dates) > 1 else -400) if wrong else 1 + 2 * day_offset
                 day_offset += 1
                 day = (date.today() + timedelta(days=offset)).isoformat()
                 await element.fill(f"{day}T{self.random.randint(8, 17):02d}:00")
@@ -455,7 +500,9 @@ class Person:
             elif kind == "number":
                 low = float(f["min"]) if f["min"] not in (None, "") else 0
                 high = float(f["max"]) if f["max"] not in (None, "") else low + 20
-                value = self.random.choice([low - 5, high * 1000 + 7]) if f["i"] == target else \
+                wrong_values = ([low - 5] if f["min"] not in (None, "") else []) + \
+                    ([high * 1000 + 7] if f["max"] not in (None, "") else [])
+                value = self.random.choice(wrong_values) if f["i"] == target else \
                     self.random.randint(int(low), int(max(low, min(high, low + 20))))
                 await element.fill(str(int(value)))
             elif kind == "password":
@@ -467,12 +514,19 @@ class Person:
                 await element.fill(f"+86139{self.random.randint(10000000, 99999999)}")
             elif kind in ("", "text", "search", "url") or f["tag"] == "textarea":
                 if f["i"] == target and mistake == "long":
-                    await element.fill(("Too long " * 700)[:6000])
+                    await element.fill(("Too long " * 1400)[:12000])
                 elif f["value"] and self.random.random() < 0.5:
                     continue  # a value already there (an edit form): leave it
+                elif f["suggested"] and self.random.random() < 0.8:
+                    await element.fill(self.random.choice(f["suggested"]))  # picked from the box's list
+                elif f["numeric"]:
+                    await element.fill(str(self.random.randint(1, 40)))  # an id, as a person would copy it
                 else:
                     await element.fill(self.text_for(f["name"], f["maxlength"], f["tag"] == "textarea"))
-        return mistake
+        if not mistake:
+            return ""
+        named = next((f["name"] for f in fields if f["i"] == target), "") or ""
+        return f"{mistake}: {named}" if named else mistake
 
     def text_for(self, name: str, maxlength: int, long: bool) -> str:
         text = self._text_for(name, maxlength, long)
@@ -696,7 +750,8 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=8, help="the demo's history calls a day (0: none, faster)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--examples", type=int, default=6, help="examples printed per kind of error")
-    parser.add_argument("--findings", type=Path, help="write every error here as JSON lines")
+    parser.add_argument("--findings", type=Path, help="write every error here as JSON lines (and the demo's log "
+                        "beside it, FILE.demo.log)")
     args = parser.parse_args()
     exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="hotline-usage-") as var:
@@ -709,6 +764,8 @@ def main() -> None:
         finally:
             demo.stop()
         errors = report(args, figures, demo, elapsed, startup, cpu)
+        if args.findings:  # the demo's log beside the findings, to look into a slow page or an error
+            shutil.copyfile(demo.log_path, args.findings.with_suffix(".demo.log"))
     if args.findings:
         args.findings.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
 

@@ -16,6 +16,7 @@ from core.models import Role, User
 from scheduling import access, handover_sources
 from scheduling import shifts as shift_service
 from scheduling.models import DutyLog, Handover, Shift
+from scheduling.texts import check_length
 from telephony import history as call_history
 from tickets import facts as ticket_facts
 
@@ -88,6 +89,9 @@ def update(session: Session, *, log_id: int, by: User, changes: dict[str, Any]) 
     unknown = set(changes) - set(TEXT_FIELDS) - set(COUNT_FIELDS)
     if unknown:
         raise ValidationFailed("Some fields are not part of the duty log.", params={"unknown": sorted(unknown)})
+    for name in TEXT_FIELDS:
+        if name in changes:
+            check_length(name, str(changes[name]))
     for name, value in changes.items():
         if name in COUNT_FIELDS:
             if not isinstance(value, int) or value < 0:

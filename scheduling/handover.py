@@ -20,6 +20,7 @@ from scheduling.errors import HandoverIncomplete, HandoverLocked, NotYourTurn
 from scheduling.models import DutyLog, Handover, HandoverAddition, Shift
 from scheduling.rules import violation
 from scheduling.settings import policy
+from scheduling.texts import check_length
 from tickets import escalation
 
 # The parts the handover meeting covers; each is written or explicitly "nothing to report".
@@ -65,6 +66,8 @@ def write(session: Session, *, duty_log_id: int, by: User, nothing_to_report: li
         raise ValidationFailed("Some fields are not part of the handover.",
                                field="nothing_to_report" if set(nothing_to_report or ()) & unknown else None,
                                params={"unknown": sorted(unknown)})
+    for name, value in fields.items():
+        check_length(name, str(value))
     handover = session.scalar(select(Handover).where(Handover.duty_log_id == log.id))
     if handover is None:
         start, end = dutylog.window(session, log)
@@ -216,6 +219,7 @@ def return_with_questions(session: Session, *, handover_id: int, by: User, quest
     _incoming(session, handover, by)
     if not questions.strip():
         raise ValidationFailed("Say what needs answering before you can accept.", field="questions")
+    check_length("questions", questions.strip())
     handover.status, handover.returned_at = "returned", clock.now()
     handover.questions = ((handover.questions or "") + "\n" + questions.strip()).strip()
     handover.incoming_leader_id = by.id
@@ -233,6 +237,7 @@ def append(session: Session, *, handover_id: int, by: User, text: str) -> Handov
         raise HandoverLocked("Until it is accepted, edit the handover itself.")
     if not text.strip():
         raise ValidationFailed("An addition needs a text.", field="text")
+    check_length("text", text.strip())
     addition = HandoverAddition(handover_id=handover.id, author_id=by.id, at=clock.now(), text=text.strip())
     session.add(addition)
     session.flush()

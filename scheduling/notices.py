@@ -15,6 +15,7 @@ from core.models import Role, User
 from core.users import get as get_user
 from scheduling import access
 from scheduling.models import Notice, NoticeAck
+from scheduling.texts import check_length
 from telephony import presence
 
 
@@ -26,6 +27,7 @@ def publish_notice(session: Session, *, title: str, body: str, by: User, site_id
     access.require_site(by, site_id, "publish notices")
     if not title.strip() or not body.strip():
         raise ValidationFailed("A notice needs a title and a text.", field="title")
+    check_length("body", body.strip())
     notice = Notice(title=title.strip()[:200], body=body.strip(), site_id=site_id, team_id=team_id,
                     published_by_id=by.id, published_at=clock.now())
     session.add(notice)

@@ -76,8 +76,12 @@ class SimulatorHttpClient(TwilioHttpClient):
         base = urlsplit(self.base_url)
         return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, ""))
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        return super().request(method, self.rewrite(url), *args, **kwargs)
+    def request(self, method: str, url: str, params: Any = None, data: Any = None,
+                headers: dict[str, str] | None = None, *args: Any, **kwargs: Any) -> Any:
+        # A fresh connection each time: the simulator's server (the demo's own) closes one idle
+        # for its keep-alive time, and a call placed on it as it closes is lost (not safe to repeat).
+        headers = {**(headers or {}), "Connection": "close"}
+        return super().request(method, self.rewrite(url), params, data, headers, *args, **kwargs)
 
 
 def _rest_errors(fn: Callable[[], T]) -> T:

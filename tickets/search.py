@@ -31,6 +31,8 @@ MAX_LIMIT = 200
 # counts stop at this cap and the page says so (`count_capped`).
 COUNT_CAP = 10_000
 
+PERIOD_REVERSED = "The period ends before it starts: the last day comes before the first."
+
 
 @dataclass(frozen=True)
 class Page:
@@ -111,6 +113,9 @@ def search(session: Session, *, viewer: User, number: str | None = None, phone: 
             caller_index = phone_index(phone)
         except (InvalidPhoneNumber, ValueError):
             errors.append({"loc": ["phone"], "msg": "Not a phone number; type it as the caller would dial it."})
+    if created_from is not None and created_to is not None and created_to <= created_from:
+        # Nothing could match: the person has the two ends the wrong way round, and is told so.
+        errors.append({"loc": ["created_to"], "msg": PERIOD_REVERSED})
     if errors:
         raise ValidationFailed(errors)
 

@@ -27,6 +27,7 @@ from qa import coaching as qa_coaching
 from scheduling import access, dutylog, rollcall
 from scheduling import handover as handover_service
 from scheduling import notices as notice_service
+from scheduling.texts import TEXT_LIMIT
 
 router = APIRouter()
 
@@ -84,6 +85,7 @@ def _duty_context(request: Request, session: DbSession, user: User) -> dict[str,
         "reminders": reminders.for_viewer(session, user, locale=common.locale_of(request)),
         "fields": handover_service.FIELDS, "field_words": FIELD_WORDS, "status_words": common.STATUS,
         "shift_kinds": common.SHIFT_KINDS, "week_start": day - timedelta(days=day.weekday()),
+        "text_limit": TEXT_LIMIT,
         # QA's common problems for this team's roll-call briefing (a team leader's own team).
         "briefing": qa_coaching.briefing_items(session, team_id=user.team_id, on_date=day, user=user)
         if user.team_id is not None else None,
@@ -134,7 +136,8 @@ def _handover_page(request: Request, session: DbSession, user: User, handover_id
                "staffing": staffing_lines((handover.listed or {}).get("staffing") or []),
                "leave_kinds": common.LEAVE_KINDS,
                "names": _names(session, user), "fields": handover_service.FIELDS, "field_words": FIELD_WORDS,
-               "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS}
+               "status_words": common.STATUS, "shift_kinds": common.SHIFT_KINDS,
+               "text_limit": TEXT_LIMIT}
     return _render(request, HANDOVER, "handover_main", context, **extra)
 
 
@@ -188,10 +191,13 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
              notes: Annotated[str, Form()] = "", inquiry_count: Annotated[str, Form()] = "",
              lookup_count: Annotated[str, Form()] = "", proactive_count: Annotated[str, Form()] = "",
              back: Annotated[str, Form()] = "") -> Response:
+    # Kept whole: the service refuses a part past its limit, and a refused form shows what was typed.
+    typed = {"system_problems": system_problems, "difficult_issues": difficult_issues, "notes": notes,
+             "inquiry_count": inquiry_count[:20], "lookup_count": lookup_count[:20],
+             "proactive_count": proactive_count[:20]}
     try:
         log = dutylog.get(session, log_id=log_id)
-        changes: dict[str, Any] = {"system_problems": system_problems[:10_000],
-                                   "difficult_issues": difficult_issues[:10_000], "notes": notes[:10_000]}
+        changes: dict[str, Any] = {name: typed[name] for name in dutylog.TEXT_FIELDS}
         for name, value in (("inquiry_count", inquiry_count), ("lookup_count", lookup_count),
                             ("proactive_count", proactive_count)):
             value = value.strip()
@@ -201,7 +207,7 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
                 changes[name] = int(value)
         dutylog.update(session, log_id=log_id, by=user, changes=changes)
     except DomainError as exc:
-        return _refused(request, session, user, "log", exc)
+        return _refused(request, session, user, "log", exc, log_form=typed)
     return _back(request, session, user, "log", _here(back))
 
 
@@ -209,7 +215,7 @@ def save_log(request: Request, session: DbSession, user: TeamLeaderUser, log_id:
 def write_handover(request: Request, session: DbSession, user: TeamLeaderUser, log_id: int,
                    form: PostedForm) -> Response:
     """Save the draft or send it: each part written, or "nothing to report" ticked (`nothing`)."""
-    fields = {name: str(form.get(name, ""))[:10_000] for name in handover_service.FIELDS}
+    fields = {name: str(form.get(name, "")) for name in handover_service.FIELDS}  # the service refuses too long
     nothing = [str(n) for n in form.getlist("nothing")]
     try:
         handover = handover_service.write(session, duty_log_id=log_id, by=user, nothing_to_report=nothing, **fields)
@@ -235,9 +241,9 @@ def answer_handover(request: Request, session: DbSession, user: TeamLeaderUser, 
         if action == "accept":
             handover_service.accept(session, handover_id=handover_id, by=user)
         elif action == "return":
-            handover_service.return_with_questions(session, handover_id=handover_id, by=user, questions=text[:5000])
+            handover_service.return_with_questions(session, handover_id=handover_id, by=user, questions=text)
         elif action == "append":
-            handover_service.append(session, handover_id=handover_id, by=user, text=text[:5000])
+            handover_service.append(session, handover_id=handover_id, by=user, text=text)
         else:
             raise ValidationFailed("Unknown action.", field="action")
     except DomainError as exc:
@@ -275,7 +281,7 @@ def _notices(request: Request, session: DbSession, user: User, *, status_code: i
     context = {"notices": shown, "unread": unread, "receipts": receipts, "leader": leader, "withdrawn": withdrawn,
                "names": _names(session, user) if leader else {},
                "teams": list_teams(session, site_id=user.site_id) if leader and user.site_id else [],
-               "now": clock.now()}
+               "now": clock.now(), "text_limit": TEXT_LIMIT}
     return _render(request, NOTICES, "notices_main", context, status_code=status_code, errors=errors, **extra)
 
 
@@ -288,10 +294,10 @@ def notices(request: Request, session: DbSession, user: CurrentUser) -> Response
 @router.post("/notices", include_in_schema=False)
 def publish_notice(request: Request, session: DbSession, user: TeamLeaderUser, title: Annotated[str, Form()] = "",
                    body: Annotated[str, Form()] = "", team_id: Annotated[str, Form()] = "") -> Response:
-    typed: dict[str, Any] = {"title": title[:200], "body": body[:10_000],
+    typed: dict[str, Any] = {"title": title[:200], "body": body,  # kept whole: the service refuses too long
                              "team_id": int(team_id) if team_id.isdigit() else None}
     try:
-        notice_service.publish_notice(session, title=title, body=body[:10_000], by=user,
+        notice_service.publish_notice(session, title=title, body=body, by=user,
                                       team_id=typed["team_id"])
     except DomainError as exc:
         session.rollback()

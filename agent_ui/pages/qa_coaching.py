@@ -86,7 +86,7 @@ def _training_page(request: Request, session: Session, user: User, *, team_id: s
                                "week_start": start, "summary": None, "plan": None, "errors": errors or {},
                                "typed": typed or {}, "saved": request.query_params.get("saved", "")[:20],
                                "may_edit": permissions.allowed(user.role, permissions.QA),
-                               "people": {}}
+                               "people": {}, "plan_limit": coaching.MAX_PLAN_TEXT}
     if start is None or start.weekday() != 0:
         context["errors"] = {**context["errors"], "week": FormError("week", N_(
             "Choose a week, or type the date of its Monday (YYYY-MM-DD)."))}

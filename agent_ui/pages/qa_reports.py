@@ -222,6 +222,7 @@ def _monthly_page(request: Request, session: Session, user: User, *, month: str,
                                "report": None, "month_error": "", "query": query,
                                "can_site": user.role != Role.team_leader.value and user.site_id is not None,
                                "may_write": _may_write_analysis(user), "error": error, "typed": typed,
+                               "analysis_limit": reports.MAX_ANALYSIS,
                                "may_see_meeting": permissions.allowed(user.role, permissions.SUPERVISORS),
                                "saved": request.query_params.get("saved", "")[:20],
                                "reminders": reminders.for_viewer(session, user, locale=i18n.locale_for(request))}

@@ -120,10 +120,11 @@ def explain(errors: list[dict[str, Any]], request: Request) -> list[dict[str, st
 
 
 def refusal(request: Request, exc: DomainError) -> dict[str, Any]:
-    """What a refused form shows: every broken rule for a rule refusal, else one sentence."""
+    """What a refused form shows: every broken rule for a rule refusal, else one sentence, and
+    the service's name of the field it is about (the box it marks), if any."""
     if isinstance(exc, (RuleViolated, StepRefused)):
-        return {"rules": explain([v.as_error() for v in exc.violations], request), "message": None}
-    return {"rules": [], "message": describe(exc)}
+        return {"rules": explain([v.as_error() for v in exc.violations], request), "message": None, "field": None}
+    return {"rules": [], "message": describe(exc), "field": exc.field}
 
 
 def status_for(exc: DomainError) -> int:

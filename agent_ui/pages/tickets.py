@@ -50,6 +50,12 @@ FILTER_MESSAGES = {
     "created_to": N_("Type the date as YYYY-MM-DD."),
     "cursor": N_("This page of results is no longer valid; search again."),
 }
+# Each filter's label, to name it where the results repeat its refusal (as the form labels it).
+FILTER_WORDS = {
+    "number": N_("Ticket number"), "tag": N_("Tag"), "phone": N_("Customer phone"), "status": N_("Status"),
+    "category": N_("Category"), "assignee": N_("Assignee"), "sla_state": N_("SLA"),
+    "created_from": N_("Opened from"), "created_to": N_("Opened until"),
+}
 # The hub's own reasons in a timeline (msgids the services write; a person's reason is shown as typed).
 HUB_REASONS = frozenset({*sla.BREACH_REASONS.values(), complaints.REPLY_OVERDUE_REASON,
                          repeat_calls.REPEAT_CALL_REASON})
@@ -164,7 +170,10 @@ def _list(request: Request, session: DbSession, user: User, filters: Filters) ->
             for error in exc.errors or [{"loc": [exc.field or "cursor"]}]:
                 loc = error.get("loc")
                 field = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "cursor"
-                errors[field] = FILTER_MESSAGES.get(field, FILTER_MESSAGES["cursor"])
+                # The search's own reason when it is about the filters together (the two days the
+                # wrong way round); the page's wording for one filter otherwise.
+                errors[field] = (ticket_search.PERIOD_REVERSED if error.get("msg") == ticket_search.PERIOD_REVERSED
+                                 else FILTER_MESSAGES.get(field, FILTER_MESSAGES["cursor"]))
     now = clock.now()
     rows = [(t, sla.live_state(t, now=now)) for t in page.items] if page else []
     # Who and what, at a glance: the customer masked (initials, as any list shows them), the assignee.
@@ -172,7 +181,8 @@ def _list(request: Request, session: DbSession, user: User, filters: Filters) ->
     customers = visibility.masked_cards(session, customer_ids={t.customer_id for t in items if t.customer_id})
     people = {uid: staff.display_name for uid, staff in staff_names(
         session, {t.assignee_id for t in items if t.assignee_id}).items()}
-    context = {"filters": filters, "filter_errors": errors, "page": page, "rows": rows, "now": now,
+    context = {"filters": filters, "filter_errors": errors, "filter_words": FILTER_WORDS, "swapped": is_htmx(request),
+               "page": page, "rows": rows, "now": now,
                "customers": customers, "people": people,
                "statuses": list(Status), "categories": list(Category), "sla_states": SLA_STATES,
                "assignees": _assignees(session, user)}

@@ -491,6 +491,7 @@ def test_training_plan_is_drafted_edited_published_and_briefed(client: TestClien
                                                             "problem-0-note": "n" * 501, "action": "publish"})
     assert too_long.status_code == 422
     assert 'id="plan-body-error"' in too_long.text and 'id="problem-0-error"' in too_long.text
+    assert re.search(r'<textarea id="plan-body-input"[^>]*maxlength="10000"', too_long.text)  # the limit is stated
     published = client.post(f"/qa/training/{plan_id}", data={
         "body": "Tone drill on Wednesday.", "problem-0-keep": "1", "problem-0-note": "Smile while speaking.",
         "new_problem": "Close with the standard phrase", "action": "publish"}, follow_redirects=False)
@@ -553,6 +554,7 @@ def test_team_leader_writes_and_submits_the_analysis(client: TestClient, session
     signed_in_client(client, world.leader)
     page = client.get("/qa/reports/monthly", params={"month": "2026-01"})
     assert 'id="analysis-form"' in page.text and "2026-02-22" in page.text
+    assert re.search(r'<textarea id="analysis-input"[^>]*maxlength="20000"', page.text)  # the limit is stated
     empty = client.post("/qa/reports/quality", data={"team_id": str(world.team.id), "month": "2026-01",
                                                      "analysis": " ", "action": "submit"})
     assert empty.status_code == 422 and 'id="analysis-input-error"' in empty.text

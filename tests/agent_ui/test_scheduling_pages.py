@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from core.models import Role
 from scheduling import shifts
-from scheduling.models import DutyLog, Handover, HandoverAddition, LeaveRequest, RosterJob, Shift, SwapRequest
+from scheduling.models import (DutyLog, Handover, HandoverAddition, LeaveRequest, Notice, RosterJob, Shift,
+                               SwapRequest)
 from tests.factories import cheap_password_hashing, fresh, make_user, signed_in_client
 from tests.scheduling.conftest import World, assign, world
 from tests.telephony.hub import eager_tasks
@@ -182,6 +183,7 @@ def test_roster_generation_shows_progress_and_the_forecast(client: TestClient, s
     assert max(coverage["scheduled"]) > 0
     bad = client.post(f"/shifts/rosters/{roster_id}/generate", data={"calls": "1,2,3"})
     assert bad.status_code == 422 and "Give 24 numbers of calls" in bad.text
+    assert re.search(r'id="gen-calls"[^>]*maxlength="400"', bad.text)  # 24 numbers fit; the box says so
 
 
 def test_a_running_job_is_polled_every_second(client: TestClient, session: Session, world: World) -> None:
@@ -210,6 +212,39 @@ def test_roll_call_shows_an_absence_with_its_rule(client: TestClient, session: S
     assert excused.status_code == 303 and excused.headers["location"] == "/duty?day=2026-01-05"
     _zh(client)
     assert "已准假" in client.get("/duty?day=2026-01-05").text
+
+
+def test_duty_log_and_handover_refuse_text_past_the_limit_and_keep_what_was_typed(
+        client: TestClient, session: Session, world: World) -> None:
+    """A part longer than the hub keeps is refused (it was cut at 10,000 characters without a
+    word), the textarea states the limit, and a refused duty log keeps what was typed."""
+    signed_in_client(client, world.leader)
+    page = client.get("/duty")
+    assert re.search(r'<textarea id="log-notes"[^>]*maxlength="10000"', page.text)
+    assert re.search(r'<textarea id="handover-notices"[^>]*maxlength="10000"', page.text)
+    log_id = int(re.search(r'action="/duty/logs/(\d+)\?', page.text).group(1))
+    long = "Line 7 drops calls. " * 600  # 12,000 characters
+    refused = client.post(f"/duty/logs/{log_id}", headers=HX, data={
+        "inquiry_count": "1", "lookup_count": "2", "proactive_count": "3", "system_problems": "Headset 4 broken",
+        "notes": long})
+    assert refused.status_code == 422
+    assert re.search(r'<textarea id="log-notes"[^>]*aria-invalid="true"', refused.text)
+    assert "12000" in refused.text and "10000" in refused.text
+    assert "Headset 4 broken" in refused.text and long.strip() in html.unescape(refused.text)
+    assert fresh(session).scalar(select(DutyLog.notes)) in ("", None)  # nothing half-written
+    wrong_count = client.post(f"/duty/logs/{log_id}", headers=HX, data={
+        "inquiry_count": "many", "lookup_count": "2", "proactive_count": "3", "system_problems": "Headset 4 broken"})
+    assert wrong_count.status_code == 422 and "Headset 4 broken" in wrong_count.text
+    assert 'value="many"' in wrong_count.text
+    handover = client.post(f"/duty/logs/{log_id}/handover", headers=HX, data={
+        "equipment_status": long, "action": "save"})
+    assert handover.status_code == 422 and "12000" in handover.text
+    assert re.search(r'<textarea id="handover-equipment_status"[^>]*aria-invalid="true"', handover.text)
+    assert fresh(session).scalar(select(Handover)) is None
+    _zh(client)
+    chinese = client.post(f"/duty/logs/{log_id}", headers=HX, data={
+        "inquiry_count": "1", "lookup_count": "2", "proactive_count": "3", "notes": long})
+    assert chinese.status_code == 422 and "最多" in chinese.text
 
 
 def test_duty_log_handover_accept_and_additions(client: TestClient, session: Session, world: World) -> None:
@@ -259,6 +294,9 @@ def test_duty_log_handover_accept_and_additions(client: TestClient, session: Ses
     added = client.post(f"/duty/handovers/{handover.id}/append", data={"text": "Headset replaced"}, headers=HX)
     assert added.status_code == 200 and "Added after acceptance" in added.text and "Headset replaced" in added.text
     assert fresh(session).scalar(select(HandoverAddition.text)) == "Headset replaced"
+    too_long = client.post(f"/duty/handovers/{handover.id}/append", data={"text": "x" * 10_001}, headers=HX)
+    assert too_long.status_code == 422 and "10001" in too_long.text and "x" * 10_001 in too_long.text
+    assert 'maxlength="10000"' in too_long.text
 
 
 def test_notices_published_acknowledged_with_read_receipts(client: TestClient, session: Session,
@@ -266,6 +304,11 @@ def test_notices_published_acknowledged_with_read_receipts(client: TestClient, s
     signed_in_client(client, world.leader)
     refused = client.post("/notices", data={"title": "", "body": ""})
     assert refused.status_code == 422 and "A notice needs a title and a text." in refused.text
+    assert re.search(r'<textarea id="notice-body"[^>]*maxlength="10000"', refused.text)  # the limit is stated
+    long = "Use the new greeting." * 500  # 10,500 characters: refused whole, not cut at 10,000
+    too_long = client.post("/notices", data={"title": "New script", "body": long}, headers=HX)
+    assert too_long.status_code == 422 and "10500" in too_long.text and long in html.unescape(too_long.text)
+    assert fresh(session).scalar(select(Notice)) is None
     assert client.post("/notices", data={"title": "New script", "body": "Use the new greeting."},
                        follow_redirects=False).status_code == 303
     page = client.get("/notices").text

@@ -167,8 +167,8 @@ def test_reconcile_asks_twilio_about_calls_that_look_stuck(client, sim, hub, ses
 
 
 def test_queued_sms_are_sent_and_reported(client, sim, hub, session) -> None:
-    from tests.tickets.factories_customers import make_customer
     from telephony.tasks import send_sms_sweep
+    from tests.tickets.factories_customers import make_customer
     from tickets import care
     from tickets.models.customers import OutboundMessage
 
@@ -179,3 +179,49 @@ def test_queued_sms_are_sent_and_reported(client, sim, hub, session) -> None:
     fresh(session)
     message = session.scalar(select(OutboundMessage))
     assert message.status == "sent" and message.provider_ref in sim.messages
+
+
+def test_the_embedded_simulator_is_not_reached_on_a_connection_its_server_is_closing() -> None:
+    """The demo reaches its simulator over HTTP on its own server, which closes a connection idle
+    for its keep-alive time (uvicorn: 5 s). A call placed on a pooled connection just as it is
+    closed failed with ConnectionError, unretried (placing a call is not safe to repeat), and the
+    agent was set away. Here a server answers one request per connection and drops any second
+    request on it unanswered, as that race does: each call to the simulator takes a fresh one."""
+    import socket
+    import threading
+
+    body = b'{"sid": "CA' + b"1" * 32 + b'", "status": "queued"}'
+    answer = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: "
+              + str(len(body)).encode() + b"\r\n\r\n" + body)
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(1)
+            with conn:
+                requests_seen = 0
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    requests_seen += 1
+                    if requests_seen > 1:
+                        break  # the keep-alive timer fired as this request arrived: closed, unanswered
+                    conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    http = SimulatorHttpClient(f"http://127.0.0.1:{port}/simulator")
+    gw = TwilioGateway(Client("AC" + "0" * 32, "token", http_client=http), sleep=lambda _s: None)
+    try:
+        for _ in range(3):
+            assert gw.create_call(to="client:agent_1", from_="+862160000000",
+                                  url="http://127.0.0.1/twilio/agent/answer") == "CA" + "1" * 32
+    finally:
+        listener.close()
+    assert len(connections) == 3

@@ -61,6 +61,14 @@ def test_filters_combine(session, world: World, clock) -> None:
     assert _numbers(search(session, viewer=viewer, team_id=world.other_team.id)) == []
 
 
+def test_a_period_that_ends_before_it_starts_is_refused(session, world: World, clock) -> None:
+    now = clock.now()
+    with pytest.raises(ValidationFailed) as caught:
+        search(session, viewer=world.leader, created_from=now, created_to=now - timedelta(days=7))
+    assert caught.value.errors[0]["loc"] == ["created_to"]
+    assert search(session, viewer=world.leader, created_from=now - timedelta(days=1), created_to=now).count == 0
+
+
 def test_search_by_sla_state(session, world: World, clock) -> None:
     urgent = make_ticket(session, by=world.agent, priority="urgent")  # 15 minutes to respond
     normal = make_ticket(session, by=world.agent)  # 240 minutes
