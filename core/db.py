@@ -450,6 +450,27 @@ def table_of(model: type[Base]) -> Table:
     return table
 
 
+_INSERTS_UNLESS_PRESENT: dict[tuple[str, str, str], Any] = {}
+
+
+def insert_unless_present(session: Session, model: type[Base], *, key: str) -> Any:
+    """`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id` for the session's dialect, built
+    once per dialect, table and key (a statement built per call is constructed and keyed again
+    each time). Executed with a row's values, it returns the new id, or None where a row with
+    that key exists."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    cache_key = (dialect, model.__tablename__, key)
+    statement = _INSERTS_UNLESS_PRESENT.get(cache_key)
+    if statement is None:
+        table = table_of(model)
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+        _INSERTS_UNLESS_PRESENT[cache_key] = statement
+    return statement
+
+
 def affected_rows(result: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched (its result is a CursorResult, typed as a Result)."""
     assert isinstance(result, CursorResult)

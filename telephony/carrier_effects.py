@@ -15,16 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock
 from core.config import get_settings
-from core.db import affected_rows, table_of
+from core.db import affected_rows, insert_unless_present, table_of
 from core.worker import enqueue_named
 from telephony import bridge, call_states, calls, reconcile, routing
 from telephony.controls import conference_key
@@ -179,20 +177,11 @@ def _rung(session: Session, order: RingOrder, sid: str) -> tuple[int | None, boo
     return None, False
 
 
-_LEG_INSERTS: dict[str, Any] = {}
-
-
 def _leg_row(session: Session, order: RingOrder, sid: str) -> int:
     """The agent's leg, written now in one statement; or completed, if its answer or a status
     callback got here first and wrote it (bridge._agent_leg). Returns its id."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _LEG_INSERTS:
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = table_of(Call)
-        _LEG_INSERTS[dialect] = (dialect_insert(table).on_conflict_do_nothing(index_elements=["call_sid"])
-                                 .returning(table.c.id))
     details = dict(order.details)
-    leg_id = session.scalar(_LEG_INSERTS[dialect], {
+    leg_id = session.scalar(insert_unless_present(session, Call, key="call_sid"), {
         "call_sid": sid, "leg": "agent", "direction": "outbound-api", "parent_call_id": order.caller_id,
         "agent_id": order.user_id, "offer_id": order.offer_id, "to_number": f"client:{agent_identity(order.user_id)}",
         "status": "queued", **details})

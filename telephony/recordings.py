@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import clock, keyring, listening
 from core.audit import record as audit
-from core.db import add_as_loaded, session_scope, table_of, write_locked
+from core.db import add_as_loaded, insert_unless_present, session_scope, write_locked
 from core.errors import NotFound
 from core.leases import LeaseKeeper
 from core.models import User
@@ -74,25 +73,16 @@ def _upsert(session: Session, sid: str, call: Call | None, kind: str) -> Recordi
     return recording
 
 
-_RECORDING_INSERTS: dict[str, Any] = {}
-
-
 def _insert_first(session: Session, sid: str, call: Call | None, kind: str, params: Mapping[str, str]) -> Recording:
     """The recording of a first callback (in-progress), written in one statement as that
     callback leaves it: INSERT ... ON CONFLICT DO NOTHING RETURNING id, the row put in the session
     as loaded, so nothing more is written for it. A repeated callback finds the row (_upsert)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _RECORDING_INSERTS:
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = table_of(Recording)
-        _RECORDING_INSERTS[dialect] = (dialect_insert(table).on_conflict_do_nothing(index_elements=["recording_sid"])
-                                       .returning(table.c.id))
     now = clock.now()
     row: dict[str, Any] = {column.key: None for column in Recording.__table__.columns if column.key != "id"}
     row.update(recording_sid=sid, call_id=call.id if call else None, kind=kind, status="in-progress",
                source=params.get("RecordingSource") or None, channels=_int(params.get("RecordingChannels")),
                twilio_url=params.get("RecordingUrl") or None, copy_attempts=0, created_at=now, updated_at=now)
-    new_id = session.execute(_RECORDING_INSERTS[dialect], row).scalar()
+    new_id = session.execute(insert_unless_present(session, Recording, key="recording_sid"), row).scalar()
     if new_id is None:
         return _upsert(session, sid, call, kind)
     return add_as_loaded(session, Recording, {"id": new_id, **row})

@@ -189,9 +189,9 @@ def counted(client: TestClient, engine: Any, counter: StatementCounter) -> Itera
         event.remove(engine, "before_cursor_execute", counter.statement)
 
 
-@pytest.mark.parametrize("hangs_up", ["caller", "agent"])  # who ends the call
-def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted: StatementCounter,
-                                                 db_dialect: str, hangs_up: str) -> None:
+def _whole_call(sim, hub: Hub, session, hangs_up: str) -> None:
+    """A caller presses 1, the agent answers and they talk; then `hangs_up` ("caller", or
+    "agent": the agent's phone drops, the caller waits again and gives up) ends it."""
     available(session, hub.agent)
     sid = sim.place_call(CALLER)
     sim.pump()
@@ -203,11 +203,17 @@ def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted:
     sim.pump()
     sim.advance(45)
     assert any("[joined" in line for line in sim.heard(sid))
-    if hangs_up == "agent":  # the agent's phone drops: the caller waits again, then gives up
+    if hangs_up == "agent":
         phone.hangup()
         sim.pump()
     sim.hangup(sid)
     sim.pump()
+
+
+@pytest.mark.parametrize("hangs_up", ["caller", "agent"])  # who ends the call
+def test_statements_per_webhook_of_a_whole_call(sim, hub: Hub, session, counted: StatementCounter,
+                                                 db_dialect: str, hangs_up: str) -> None:
+    _whole_call(sim, hub, session, hangs_up)
     sim.advance(120)  # wrap-up ends, late callbacks arrive
     sim.pump()
 
@@ -227,22 +233,7 @@ def test_statements_per_task_of_a_whole_call(sim, hub: Hub, session, counted: St
     """The worker's side of the same call, pinned per task: each task's statements (its claim,
     what it writes after Twilio answers), and which tasks a call runs at all. A caller who hangs
     up in the conference ends the agent's leg with it (endConferenceOnExit): no hang-up task."""
-    available(session, hub.agent)
-    sid = sim.place_call(CALLER)
-    sim.pump()
-    assert sim.press(sid, "1")
-    sim.pump()
-    phone = sim.phone(f"agent_{hub.agent.id}")
-    assert phone.ringing(), sim.heard(sid)
-    phone.answer()
-    sim.pump()
-    sim.advance(45)
-    assert any("[joined" in line for line in sim.heard(sid))
-    if hangs_up == "agent":
-        phone.hangup()
-        sim.pump()
-    sim.hangup(sid)
-    sim.pump()
+    _whole_call(sim, hub, session, hangs_up)
     sim.advance(120)
     sim.pump()
 
