@@ -89,8 +89,12 @@ def queue(session: Session, *, user: User, include_unassigned: bool = True, limi
         query = query.where(mine | (Assignment.inspector_id.is_(None) & Assignment.team_id.in_(teams)))
     else:
         query = query.where(mine)
-    found = session.scalars(query.order_by(Assignment.due_on, Assignment.id).limit(max(1, min(limit, 1000))))
-    return [describe_assignment(a, today=today) for a in found]
+    found = list(session.scalars(query.order_by(Assignment.due_on, Assignment.id).limit(max(1, min(limit, 1000)))))
+    # A supervisor may score a recording the plan gave an inspector: the row says who is scoring
+    # it, and only its author is offered to continue a draft (drafts are their author's).
+    scored_by = dict(session.execute(select(Evaluation.id, Evaluation.inspector_id).where(
+        Evaluation.id.in_([a.evaluation_id for a in found if a.evaluation_id is not None]))).all())
+    return [{**describe_assignment(a, today=today), "scored_by": scored_by.get(a.evaluation_id)} for a in found]
 
 
 def describe_assignment(assignment: Assignment, *, today: date | None = None) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def day(request: Request, value: Any) -> str:
 def queue(request: Request, session: DbSession, user: QAUser, error: FormError | None = None,
           status_code: int = 200) -> Response:
     rows = assignments.queue(session, user=user)
-    people = names(session, [r["agent_id"] for r in rows])
+    people = names(session, [r["agent_id"] for r in rows] + [r["scored_by"] for r in rows if r["scored_by"]])
     context = {"rows": rows, "people": people, "reasons": REASONS, "error": error, "day": lambda d: day(request, d),
                "open_disputes": len(disputes.open_disputes(session, user=user)),
                "calibrations": calibration.sessions_for(session, user=user)}

@@ -106,6 +106,32 @@ def test_queue_shows_assignments_with_due_dates_and_marks(client: TestClient, se
     assert again.text.count(">Continue<") == 1
 
 
+def test_an_assignment_a_supervisor_is_scoring_is_not_offered_to_continue(client: TestClient, session: Session,
+                                                                          world: World, clock: Any) -> None:
+    """A supervisor may score a recording the plan gave an inspector; the inspector's queue then
+    names who is scoring it instead of a "Continue" link to a draft that is not theirs (a 404;
+    seen in the usage soak)."""
+    clock.set(NOW)
+    for day in (2, 9, 16, 23):
+        record_call(session, agent=world.agents[0], started_at=datetime(2026, 1, day, 2, tzinfo=UTC))
+    sampling.build_month(session, team_id=world.team.id, month="2026-01", by=world.inspector)
+    session.commit()
+    from qa import assignments
+
+    row = assignments.queue(session, user=world.inspector)[0]
+    evaluations.create_draft(session, recording_id=row["recording_id"], by=world.supervisor,
+                             assignment_id=row["id"])
+    session.commit()
+    signed_in_client(client, world.inspector)
+    page = client.get("/qa")
+    mine = re.search(rf'<tr id="assignment-{row["id"]}">(.*?)</tr>', page.text, re.S)
+    assert mine, page.text
+    assert "/qa/evaluations/" not in mine.group(1) and ">Continue<" not in mine.group(1)
+    assert f"Being scored by {world.supervisor.display_name}" in mine.group(1)
+    zh = client.get("/qa", headers={"Accept-Language": "zh-CN"})
+    assert f"{world.supervisor.display_name} 正在评分" in zh.text
+
+
 def test_starting_an_unknown_recording_is_explained(client: TestClient, world: World) -> None:
     signed_in_client(client, world.inspector)
     page = client.post("/qa/evaluations", data={"recording_id": "abc"})
