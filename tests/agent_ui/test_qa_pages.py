@@ -130,6 +130,8 @@ def test_an_assignment_a_supervisor_is_scoring_is_not_offered_to_continue(client
     assert f"Being scored by {world.supervisor.display_name}" in mine.group(1)
     zh = client.get("/qa", headers={"Accept-Language": "zh-CN"})
     assert f"{world.supervisor.display_name} 正在评分" in zh.text
+    # The button is a verb: 评分 (to score), not 得分 (the score a column shows).
+    assert re.search(r'<button type="submit" class="button primary">评分</button>', zh.text)
 
 
 def test_starting_an_unknown_recording_is_explained(client: TestClient, world: World) -> None:
