@@ -137,9 +137,10 @@ def return_to_queue(session: Session, *, call_id: int, user_id: int | None, reas
         if agent.state == ON_CALL and agent.current_call_id == call_id:
             common: dict[str, Any] = {"last_call_ended_at": now, "current_call_id": None}
             move(session, agent, AWAY if agent.away_after_call else AVAILABLE, by=ROUTER, reason=reason, **common)
+    # `heard_at` is kept: being sent back is not news of the caller, who may have hung up while
+    # the agent was on the line (their callbacks late or lost). One silent too long is asked
+    # about at Twilio before the next offer (docs/reconcile.md, "No ghost offers").
     entry.state, entry.queued_at, entry.ended_at, entry.end_reason = "waiting", now, None, None
-    if entry.heard_at is not None:
-        entry.heard_at = now  # the caller's move to the agent was just answered
     queue_changed(session, entry)
     if offer is not None:
         offers.ended(session, offer)

@@ -311,3 +311,40 @@ def test_the_sweep_asks_twilio_with_no_transaction_open(client, sim, hub: Hub, s
     call = _call(session, sid)
     assert call.status == "completed" and call.ended_at is not None
     assert session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id)).state == "abandoned"
+
+
+def test_a_caller_sent_back_to_the_queue_is_not_counted_as_heard(client, sim, hub: Hub, session, monkeypatch) -> None:
+    """The agent answered, the caller hung up before being moved in (both their callbacks lost),
+    and the agent then hung up too: the caller goes back to the queue, but the hub has not heard
+    from them since their last wait-URL request. Being sent back is not a sign of life, so the
+    next free agent is not offered them until Twilio has been asked (seen in a fault run on an
+    overloaded machine: offers to callers silent for 13-35 s, the threshold 10 s)."""
+    import core.worker
+
+    available(session, hub.agent)
+    sid = queued_call(sim)
+    phone = sim.phone(f"agent_{hub.agent.id}")
+    held: list[object] = []
+    monkeypatch.setattr(core.worker, "on_commit", lambda session, callback: held.append(callback))
+    phone.answer()  # the move-in is enqueued, and held
+    sim.pump()
+    monkeypatch.undo()
+    assert held
+    with hub_down(sim):
+        sim.hangup(sid)
+        sim.pump()
+    sim.advance(70)  # longer than HOTLINE_QUEUE_ALIVE_SECONDS since the caller's last sign of life
+    available(session, hub.other_agent)
+    phone.hangup()  # the agent leaves before the caller was moved in: the caller is sent back
+    sim.pump()
+    fresh(session)
+    call = _call(session, sid)
+    offers = session.scalars(select(Offer).where(Offer.call_id == call.id).order_by(Offer.id)).all()
+    assert [o.state for o in offers] == ["declined"], [(o.user_id, o.state) for o in offers]
+    assert not sim.phone(f"agent_{hub.other_agent.id}").ringing()
+    routing_sweep()  # asks Twilio first: the caller has gone, so the entry is closed, never offered
+    sim.pump()
+    fresh(session)
+    assert _call(session, sid).status == "completed"
+    assert session.scalar(select(QueueEntry).where(QueueEntry.call_id == call.id)).state == "abandoned"
+    assert len(session.scalars(select(Offer).where(Offer.call_id == call.id)).all()) == 1
