@@ -63,7 +63,9 @@ class SimulatorHttpClient(TwilioHttpClient):
 
     def __init__(self, base_url: str, *, adapter: requests.adapters.BaseAdapter | None = None,
                  timeout: float = 10.0) -> None:
-        super().__init__(timeout=timeout)
+        # No pool over HTTP: a fresh connection each time (see request); an in-process adapter
+        # (the tests) is mounted on the pooled session.
+        super().__init__(pool_connections=adapter is not None, timeout=timeout)
         self.base_url = base_url.rstrip("/")
         if adapter is not None:
             assert self.session is not None
@@ -80,6 +82,8 @@ class SimulatorHttpClient(TwilioHttpClient):
                 headers: dict[str, str] | None = None, *args: Any, **kwargs: Any) -> Any:
         # A fresh connection each time: the simulator's server (the demo's own) closes one idle
         # for its keep-alive time, and a call placed on it as it closes is lost (not safe to repeat).
+        # Without a pool nothing is reused even where the server keeps the connection open (it
+        # decides that by its answer, not by our request's header, which asks it to close).
         headers = {**(headers or {}), "Connection": "close"}
         return super().request(method, self.rewrite(url), params, data, headers, *args, **kwargs)
 

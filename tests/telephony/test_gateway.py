@@ -196,23 +196,28 @@ def test_the_embedded_simulator_is_not_reached_on_a_connection_its_server_is_clo
     listener = socket.create_server(("127.0.0.1", 0))
     connections: list[int] = []
 
+    def one_connection(conn: socket.socket) -> None:
+        with conn:
+            requests_seen = 0
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                requests_seen += 1
+                if requests_seen > 1:
+                    break  # the keep-alive timer fired as this request arrived: closed, unanswered
+                conn.sendall(answer)
+
     def serve() -> None:
+        # Each connection on its own thread: one the client has not closed yet (its socket is
+        # closed when collected) must not hold back the next.
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
             connections.append(1)
-            with conn:
-                requests_seen = 0
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    requests_seen += 1
-                    if requests_seen > 1:
-                        break  # the keep-alive timer fired as this request arrived: closed, unanswered
-                    conn.sendall(answer)
+            threading.Thread(target=one_connection, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     port = listener.getsockname()[1]
