@@ -94,7 +94,8 @@ def queue(session: Session, *, user: User, include_unassigned: bool = True, limi
     # it, and only its author is offered to continue a draft (drafts are their author's).
     scored_by = dict(session.execute(select(Evaluation.id, Evaluation.inspector_id).where(
         Evaluation.id.in_([a.evaluation_id for a in found if a.evaluation_id is not None]))).all())
-    return [{**describe_assignment(a, today=today), "scored_by": scored_by.get(a.evaluation_id)} for a in found]
+    return [{**describe_assignment(a, today=today),
+             "scored_by": scored_by.get(a.evaluation_id) if a.evaluation_id is not None else None} for a in found]
 
 
 def describe_assignment(assignment: Assignment, *, today: date | None = None) -> dict[str, Any]:
