@@ -10,6 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from core.db import become_writer
 from tests.agent_ui.desk import Desk, desk
 from tests.browser.conftest import Browsing
 from tests.factories import cheap_password_hashing
@@ -74,6 +75,9 @@ def test_desktop_and_floor_swap_without_inline_styles(browsing: Browsing, desk: 
     agent.locator("#presence-panel").get_by_role("button", name="Available").click()
     expect(agent.locator("#presence-panel .presence-state")).to_have_text("Available")
     # A new ticket for the agent: the desktop's list and the floor's backlog arrive over the websocket.
+    # Written as the serialised writer: the test's session is a reader, and on SQLite a reader's
+    # write fails at once while the app writes (database is locked, seen in CI).
+    become_writer(session)
     ticket = ticket_service.open_ticket(session, category="complaint", by=desk.agent, customer_id=desk.customer.id,
                                         assignee_id=desk.agent.id)
     session.commit()
